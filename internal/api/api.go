@@ -1,0 +1,186 @@
+// Package api serves the OpenStack Networking v2.0 API: upstream's URLs,
+// JSON shapes, query semantics, status codes, NeutronError bodies and
+// default policy, over the etcd store.
+//
+// Every write is planned against a consistent view of the store cache and
+// committed as one guarded etcd transaction (store.Update); a failed
+// request therefore changes nothing. Reads are served from the cache.
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/neutrino-net/neutrino/internal/config"
+	"github.com/neutrino-net/neutrino/internal/identity"
+	"github.com/neutrino-net/neutrino/internal/ipam"
+	"github.com/neutrino-net/neutrino/internal/store"
+)
+
+// Options wires the API to its collaborators.
+type Options struct {
+	Config   config.Server
+	Store    *store.Store
+	Auth     identity.Authenticator
+	Identity http.Handler // the built-in Keystone, served under /identity; nil if external
+	Log      *slog.Logger
+	Now      func() time.Time
+}
+
+// API is the Neutron v2.0 HTTP service.
+type API struct {
+	cfg      config.Server
+	st       *store.Store
+	auth     identity.Authenticator
+	identity http.Handler
+	log      *slog.Logger
+	now      func() time.Time
+	segments *segmentPools
+	mux      *http.ServeMux
+}
+
+var pkgLog = slog.Default()
+
+func logError(err error) { pkgLog.Error("request failed", "err", err) }
+
+// New builds the API. It fails on configuration it cannot use (bad ML2
+// ranges, bad base MAC).
+func New(o Options) (*API, error) {
+	a := &API{cfg: o.Config, st: o.Store, auth: o.Auth, identity: o.Identity, log: o.Log, now: o.Now}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	pkgLog = a.log
+	if a.now == nil {
+		a.now = time.Now
+	}
+	seg, err := newSegmentPools(o.Config)
+	if err != nil {
+		return nil, err
+	}
+	a.segments = seg
+	if err := validateBaseMAC(o.Config.BaseMAC); err != nil {
+		return nil, err
+	}
+	a.routes()
+	return a, nil
+}
+
+// Decoders are the resource kinds the store must know.
+func Decoders() map[string]store.Decoder {
+	out := map[string]store.Decoder{}
+	for _, d := range resources {
+		out[d.kind] = d.decode
+	}
+	return out
+}
+
+// reqCtx is who is calling.
+type reqCtx struct {
+	context.Context
+	id      *identity.Context
+	admin   bool
+	project string
+}
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request, c *reqCtx) error
+
+func (a *API) routes() {
+	m := http.NewServeMux()
+	a.mux = m
+	m.HandleFunc("/{$}", a.versions)
+	m.HandleFunc("GET /v2.0/{$}", a.plain(a.resourceIndex))
+	m.HandleFunc("GET /v2.0/extensions", a.plain(a.listExtensions))
+	m.HandleFunc("GET /v2.0/extensions/{alias}", a.plain(a.showExtension))
+	for _, d := range resources {
+		if d.path == "" {
+			continue
+		}
+		base := "/v2.0/" + d.path
+		m.HandleFunc("GET "+base, a.wrap(func(w http.ResponseWriter, r *http.Request, c *reqCtx) error { return a.list(w, r, c, d) }))
+		m.HandleFunc("GET "+base+"/{id}", a.wrap(func(w http.ResponseWriter, r *http.Request, c *reqCtx) error { return a.show(w, r, c, d) }))
+		if d.create != nil {
+			m.HandleFunc("POST "+base, a.wrap(func(w http.ResponseWriter, r *http.Request, c *reqCtx) error { return a.create(w, r, c, d) }))
+		}
+		if d.update != nil {
+			m.HandleFunc("PUT "+base+"/{id}", a.wrap(func(w http.ResponseWriter, r *http.Request, c *reqCtx) error { return a.update(w, r, c, d) }))
+		}
+		if d.delete != nil {
+			m.HandleFunc("DELETE "+base+"/{id}", a.wrap(func(w http.ResponseWriter, r *http.Request, c *reqCtx) error { return a.remove(w, r, c, d) }))
+		}
+		if d.tags {
+			m.HandleFunc("GET "+base+"/{id}/tags", a.wrap(func(w http.ResponseWriter, r *http.Request, c *reqCtx) error { return a.tagsGet(w, r, c, d) }))
+			m.HandleFunc("PUT "+base+"/{id}/tags", a.wrap(func(w http.ResponseWriter, r *http.Request, c *reqCtx) error { return a.tagsReplace(w, r, c, d) }))
+			m.HandleFunc("DELETE "+base+"/{id}/tags", a.wrap(func(w http.ResponseWriter, r *http.Request, c *reqCtx) error { return a.tagsClear(w, r, c, d) }))
+			m.HandleFunc("GET "+base+"/{id}/tags/{tag}", a.wrap(func(w http.ResponseWriter, r *http.Request, c *reqCtx) error { return a.tagHas(w, r, c, d) }))
+			m.HandleFunc("PUT "+base+"/{id}/tags/{tag}", a.wrap(func(w http.ResponseWriter, r *http.Request, c *reqCtx) error { return a.tagAdd(w, r, c, d) }))
+			m.HandleFunc("DELETE "+base+"/{id}/tags/{tag}", a.wrap(func(w http.ResponseWriter, r *http.Request, c *reqCtx) error { return a.tagRemove(w, r, c, d) }))
+		}
+	}
+	m.HandleFunc("GET /v2.0/quotas", a.wrap(a.listQuotas))
+	m.HandleFunc("GET /v2.0/quotas/{project}", a.wrap(a.showQuota))
+	m.HandleFunc("GET /v2.0/quotas/{project}/default", a.wrap(a.showDefaultQuota))
+	m.HandleFunc("GET /v2.0/quotas/{project}/details", a.wrap(a.showQuotaDetails))
+	m.HandleFunc("PUT /v2.0/quotas/{project}", a.wrap(a.updateQuota))
+	m.HandleFunc("DELETE /v2.0/quotas/{project}", a.wrap(a.deleteQuota))
+	m.HandleFunc("GET /v2.0/network-ip-availabilities", a.wrap(a.listIPAvailability))
+	m.HandleFunc("GET /v2.0/network-ip-availabilities/{id}", a.wrap(a.showIPAvailability))
+	m.HandleFunc("GET /v2.0/availability_zones", a.wrap(a.listAvailabilityZones))
+	if a.identity != nil {
+		m.Handle("/identity/", http.StripPrefix("/identity", a.identity))
+		m.Handle("/identity", http.StripPrefix("/identity", a.identity))
+	}
+}
+
+// ServeHTTP applies what every request needs before routing: the ".json"
+// suffix, and the body size limit.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p, ok := strings.CutSuffix(r.URL.Path, ".json"); ok && strings.HasPrefix(p, "/v2.0") {
+		r.URL.Path = p
+		r.URL.RawPath = ""
+	}
+	if r.ContentLength > a.cfg.MaxRequestBodySize {
+		writeError(w, newErr(http.StatusRequestEntityTooLarge, "HTTPRequestEntityTooLarge", "Request is too large."))
+		return
+	}
+	if r.Body != nil {
+		r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxRequestBodySize)
+	}
+	if _, pattern := a.mux.Handler(r); pattern == "" {
+		// Unknown URL or method: upstream answers 404 (405 only at "/").
+		writeError(w, errResourceNotFound)
+		return
+	}
+	a.mux.ServeHTTP(w, r)
+}
+
+// wrap authenticates the caller and renders errors.
+func (a *API) wrap(fn handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := a.auth.Authenticate(r)
+		if err != nil {
+			if errors.Is(err, identity.ErrUnauthorized) {
+				w.Header().Set("WWW-Authenticate", "Keystone uri='"+a.cfg.PublicURL+"/identity'")
+				writeError(w, newErr(http.StatusUnauthorized, "HTTPUnauthorized", "The request you have made requires authentication."))
+				return
+			}
+			writeError(w, err)
+			return
+		}
+		c := &reqCtx{Context: r.Context(), id: id, admin: id.IsAdmin(), project: id.ProjectID}
+		if err := fn(w, r, c); err != nil {
+			writeError(w, err)
+		}
+	}
+}
+
+// plain serves documents that need a valid caller but no project.
+func (a *API) plain(fn func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
+	return a.wrap(func(w http.ResponseWriter, r *http.Request, _ *reqCtx) error { return fn(w, r) })
+}
+
+func validateBaseMAC(s string) error { return ipam.ParseBaseMAC(s) }

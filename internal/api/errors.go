@@ -1,0 +1,80 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/neutrino-net/neutrino/internal/store"
+)
+
+// Error is an API failure rendered as upstream's NeutronError body.
+type Error struct {
+	Status  int
+	Type    string
+	Message string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Type, e.Message) }
+
+func newErr(status int, typ, format string, args ...any) *Error {
+	return &Error{Status: status, Type: typ, Message: fmt.Sprintf(format, args...)}
+}
+
+func badRequest(format string, args ...any) *Error {
+	return newErr(http.StatusBadRequest, "HTTPBadRequest", format, args...)
+}
+
+func invalidInput(format string, args ...any) *Error {
+	return &Error{Status: http.StatusBadRequest, Type: "InvalidInput", Message: "Invalid input for operation: " + fmt.Sprintf(format, args...) + "."}
+}
+
+func notFound(typ, format string, args ...any) *Error {
+	return newErr(http.StatusNotFound, typ, format, args...)
+}
+
+func conflict(typ, format string, args ...any) *Error {
+	return newErr(http.StatusConflict, typ, format, args...)
+}
+
+func policyDenied(rule string) *Error {
+	return newErr(http.StatusForbidden, "PolicyNotAuthorized", "(rule:%s) is disallowed by policy", rule)
+}
+
+var errResourceNotFound = newErr(http.StatusNotFound, "HTTPNotFound", "The resource could not be found.")
+
+// typedError is implemented by errors of other packages (ipam) that know
+// their Neutron type and status.
+type typedError interface {
+	error
+	Type() string
+	Status() int
+}
+
+// writeError renders any error; unknown errors are 500s.
+func writeError(w http.ResponseWriter, err error) {
+	var e *Error
+	var te typedError
+	switch {
+	case errors.As(err, &e):
+	case errors.As(err, &te):
+		e = &Error{Status: te.Status(), Type: te.Type(), Message: te.Error()}
+		if m, ok := te.(interface{ Message() string }); ok {
+			e.Message = m.Message()
+		}
+	case errors.Is(err, store.ErrConflict):
+		e = &Error{Status: http.StatusConflict, Type: "Conflict", Message: err.Error()}
+	default:
+		e = &Error{Status: http.StatusInternalServerError, Type: "InternalServerError", Message: "Request Failed: internal server error while processing your request."}
+		logError(err)
+	}
+	key := "NeutronError"
+	if e.Status == http.StatusNotImplemented {
+		key = "NotImplementedError"
+	}
+	body, _ := json.Marshal(map[string]any{key: map[string]string{"type": e.Type, "message": e.Message, "detail": ""}})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(e.Status)
+	w.Write(body)
+}

@@ -1,0 +1,298 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+
+	"github.com/google/uuid"
+	"github.com/neutrino-net/neutrino/internal/model"
+	"github.com/neutrino-net/neutrino/internal/store"
+)
+
+var networkDef = &resourceDef{
+	kind: model.KindNetwork, singular: "network", collection: "networks", path: "networks", tags: true,
+	attrs: standardAttrs(map[string]attr{
+		"name":                      {typ: 's', post: true, put: true},
+		"admin_state_up":            {typ: 'b', post: true, put: true},
+		"status":                    {typ: 's'},
+		"subnets":                   {typ: 'l', nosort: true},
+		"shared":                    {typ: 'b', post: true, put: true, adminSet: true, def: false},
+		"router:external":           {typ: 'b', post: true, put: true, adminSet: true, def: false},
+		"provider:network_type":     {typ: 's', post: true, adminSet: true},
+		"provider:physical_network": {typ: 's', post: true, adminSet: true},
+		"provider:segmentation_id":  {typ: 'i', post: true, adminSet: true},
+		"mtu":                       {typ: 'i'},
+		"port_security_enabled":     {typ: 'b', post: true, put: true},
+		"availability_zone_hints":   {typ: 'o', post: true},
+		"availability_zones":        {typ: 'o'},
+		"ipv4_address_scope":        {typ: 's'},
+		"ipv6_address_scope":        {typ: 's'},
+		"l2_adjacency":              {typ: 'b'},
+		"is_default":                {typ: 'b', post: true, put: true, adminSet: true, def: false},
+		"tags":                      {typ: 'o', post: true, nosort: true},
+	}),
+	hidden:   []string{"provider:network_type", "provider:physical_network", "provider:segmentation_id"},
+	decode:   decoderOf[model.Network](),
+	notFound: func(id string) *Error { return notFound("NetworkNotFound", "Network %s could not be found.", id) },
+	visible:  func(v *store.View, c *reqCtx, e *store.Entry) bool { return networkVisible(c, e.Obj.(*model.Network)) },
+	create:   createNetwork,
+	update:   updateNetwork,
+	delete:   deleteNetwork,
+}
+
+func init() { register(networkDef) }
+
+func networkVisible(c *reqCtx, n *model.Network) bool {
+	return c.admin || n.ProjectID == c.project || n.Shared || n.External
+}
+
+type networkReq struct {
+	Name                  *string           `json:"name"`
+	AdminStateUp          *flexBool         `json:"admin_state_up"`
+	Shared                *flexBool         `json:"shared"`
+	External              *flexBool         `json:"router:external"`
+	NetworkType           *string           `json:"provider:network_type"`
+	PhysicalNetwork       optional[string]  `json:"provider:physical_network"`
+	SegmentationID        optional[flexInt] `json:"provider:segmentation_id"`
+	PortSecurityEnabled   *flexBool         `json:"port_security_enabled"`
+	AvailabilityZoneHints []string          `json:"availability_zone_hints"`
+	IsDefault             *flexBool         `json:"is_default"`
+	Description           *string           `json:"description"`
+	ProjectID             string            `json:"project_id"`
+	TenantID              string            `json:"tenant_id"`
+	Tags                  []string          `json:"tags"`
+}
+
+func (r *networkReq) validate() error {
+	if err := checkString("name", r.Name, 255); err != nil {
+		return err
+	}
+	if err := checkString("description", r.Description, 255); err != nil {
+		return err
+	}
+	return checkTags(r.Tags)
+}
+
+func checkString(name string, s *string, max int) error {
+	if s != nil && len(*s) > max {
+		return invalidInput("'%s' exceeds maximum length of %d", *s, max)
+	}
+	return nil
+}
+
+func boolOr(b *flexBool, def bool) bool {
+	if b == nil {
+		return def
+	}
+	return bool(*b)
+}
+
+func newStandard(a *API, project string, description *string, tags []string) model.Standard {
+	now := model.Stamp(a.now())
+	s := model.Standard{ID: uuid.NewString(), ProjectID: project, TenantID: project, RevisionNumber: 1, CreatedAt: now, UpdatedAt: now, Tags: []string{}}
+	if description != nil {
+		s.Description = *description
+	}
+	if tags != nil {
+		s.Tags = dedupTags(tags)
+	}
+	return s
+}
+
+// bump records a change of a stored resource: revision and updated_at.
+func bump(a *API, s *model.Standard) {
+	s.RevisionNumber++
+	s.UpdatedAt = model.Stamp(a.now())
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("encode %T: %v", v, err))
+	}
+	return b
+}
+
+func createNetwork(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMessage) (string, error) {
+	var req networkReq
+	if err := decode(body, &req); err != nil {
+		return "", err
+	}
+	if err := req.validate(); err != nil {
+		return "", err
+	}
+	project, err := projectFor(c, req.ProjectID, req.TenantID)
+	if err != nil {
+		return "", err
+	}
+	if err := a.checkQuota(v, t, project, model.KindNetwork, 1); err != nil {
+		return "", err
+	}
+	n := &model.Network{
+		Standard:              newStandard(a, project, req.Description, req.Tags),
+		AdminStateUp:          boolOr(req.AdminStateUp, true),
+		Status:                "ACTIVE",
+		Subnets:               []string{},
+		Shared:                boolOr(req.Shared, false),
+		External:              boolOr(req.External, false),
+		PortSecurityEnabled:   boolOr(req.PortSecurityEnabled, true),
+		AvailabilityZoneHints: req.AvailabilityZoneHints,
+		AvailabilityZones:     []string{},
+		L2Adjacency:           true,
+		IsDefault:             boolOr(req.IsDefault, false),
+	}
+	if n.AvailabilityZoneHints == nil {
+		n.AvailabilityZoneHints = []string{}
+	}
+	if req.Name != nil {
+		n.Name = *req.Name
+	}
+	seg, err := a.segments.requested(req)
+	if err != nil {
+		return "", err
+	}
+	if seg == nil {
+		seg, err = a.segments.allocateTenant(v)
+	} else {
+		seg, err = a.segments.claimProvider(v, *seg)
+	}
+	if err != nil {
+		return "", err
+	}
+	if seg.NetworkType != "local" {
+		t.Claim(seg.group(), seg.member(), n.ID)
+	}
+	n.NetworkType = seg.NetworkType
+	if seg.PhysicalNetwork != "" {
+		p := seg.PhysicalNetwork
+		n.PhysicalNetwork = &p
+	}
+	if seg.SegmentationID != 0 {
+		id := seg.SegmentationID
+		n.SegmentationID = &id
+	}
+	n.MTU = a.segments.mtu(seg.NetworkType)
+	if err := a.ensureDefaultSG(v, t, project); err != nil {
+		return "", err
+	}
+	t.Create(model.KindNetwork, n.ID, mustJSON(n))
+	return n.ID, nil
+}
+
+func updateNetwork(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, body json.RawMessage) error {
+	var req networkReq
+	if err := decode(body, &req); err != nil {
+		return err
+	}
+	if err := req.validate(); err != nil {
+		return err
+	}
+	n := *e.Obj.(*model.Network)
+	if req.Name != nil {
+		n.Name = *req.Name
+	}
+	if req.Description != nil {
+		n.Description = *req.Description
+	}
+	if req.AdminStateUp != nil {
+		n.AdminStateUp = bool(*req.AdminStateUp)
+	}
+	if req.PortSecurityEnabled != nil {
+		n.PortSecurityEnabled = bool(*req.PortSecurityEnabled)
+	}
+	if req.IsDefault != nil {
+		n.IsDefault = bool(*req.IsDefault)
+	}
+	if req.External != nil {
+		n.External = bool(*req.External)
+	}
+	if req.Shared != nil {
+		if n.Shared && !bool(*req.Shared) {
+			// Unsharing is refused while other projects use the network.
+			var other bool
+			v.Each(model.KindPort, func(pe *store.Entry) bool {
+				p := pe.Obj.(*model.Port)
+				if p.NetworkID == n.ID && p.ProjectID != n.ProjectID && !model.AutoDeletedOwner(p.DeviceOwner) {
+					other = true
+					return false
+				}
+				return true
+			})
+			if other {
+				return conflict("InvalidSharedSetting", "Unable to reconfigure sharing settings for network %s. Multiple tenants are using it.", n.ID)
+			}
+			t.NoNewClaims(macGroup(n.ID))
+		}
+		n.Shared = bool(*req.Shared)
+	}
+	bump(a, &n.Standard)
+	t.Replace(model.KindNetwork, e, mustJSON(&n))
+	return nil
+}
+
+// portsOfNetwork lists a network's ports.
+func portsOfNetwork(v *store.View, netID string) []*store.Entry {
+	var out []*store.Entry
+	v.Each(model.KindPort, func(pe *store.Entry) bool {
+		if pe.Obj.(*model.Port).NetworkID == netID {
+			out = append(out, pe)
+		}
+		return true
+	})
+	return out
+}
+
+func deleteNetwork(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry) error {
+	n := e.Obj.(*model.Network)
+	ports := portsOfNetwork(v, n.ID)
+	for _, pe := range ports {
+		if !model.AutoDeletedOwner(pe.Obj.(*model.Port).DeviceOwner) {
+			return conflict("NetworkInUse", "Unable to complete operation on network %s. There are one or more ports still in use on the network.", n.ID)
+		}
+	}
+	// A port created after our read would be orphaned: guard on the
+	// network's MAC claims, which every port takes.
+	t.NoNewClaims(macGroup(n.ID))
+	for _, pe := range ports {
+		deletePortTxn(t, pe)
+	}
+	for _, sid := range n.Subnets {
+		if se, ok := v.Get(model.KindSubnet, sid); ok {
+			t.Delete(model.KindSubnet, se)
+			t.NoNewClaims(ipGroup(sid))
+		}
+	}
+	if seg := segmentOf(n); seg.NetworkType != "local" {
+		t.Release(seg.group(), seg.member())
+	}
+	t.Delete(model.KindNetwork, e)
+	return nil
+}
+
+func checkTags(tags []string) error {
+	if len(tags) > 50 {
+		return invalidInput("too many tags (at most 50)")
+	}
+	for _, tg := range tags {
+		if tg == "" || len(tg) > 255 || containsComma(tg) {
+			return invalidInput("'%s' is not a valid tag", tg)
+		}
+	}
+	return nil
+}
+
+func containsComma(s string) bool { return slices.Contains([]byte(s), ',') }
+
+func dedupTags(tags []string) []string {
+	out := []string{}
+	for _, tg := range tags {
+		if !slices.Contains(out, tg) {
+			out = append(out, tg)
+		}
+	}
+	return out
+}
+
+var _ = http.StatusOK

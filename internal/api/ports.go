@@ -1,0 +1,657 @@
+package api
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/neutrino-net/neutrino/internal/ipam"
+	"github.com/neutrino-net/neutrino/internal/model"
+	"github.com/neutrino-net/neutrino/internal/store"
+)
+
+var portDef = &resourceDef{
+	kind: model.KindPort, singular: "port", collection: "ports", path: "ports", tags: true,
+	attrs: standardAttrs(map[string]attr{
+		"name":                  {typ: 's', post: true, put: true},
+		"network_id":            {typ: 's', post: true, required: true},
+		"admin_state_up":        {typ: 'b', post: true, put: true},
+		"mac_address":           {typ: 's', post: true, put: true},
+		"fixed_ips":             {typ: 'o', post: true, put: true},
+		"device_id":             {typ: 's', post: true, put: true},
+		"device_owner":          {typ: 's', post: true, put: true},
+		"status":                {typ: 's'},
+		"security_groups":       {typ: 'l', post: true, put: true},
+		"allowed_address_pairs": {typ: 'o', post: true, put: true},
+		"port_security_enabled": {typ: 'b', post: true, put: true},
+		"extra_dhcp_opts":       {typ: 'o', post: true, put: true},
+		"binding:host_id":       {typ: 's', post: true, put: true, adminSet: true, def: ""},
+		"binding:vnic_type":     {typ: 's', post: true, put: true},
+		"binding:vif_type":      {typ: 's'},
+		"binding:vif_details":   {typ: 'o'},
+		"binding:profile":       {typ: 'o', post: true, put: true, adminSet: true},
+		"ip_allocation":         {typ: 's'},
+		"dns_name":              {typ: 's', post: true, put: true},
+		"dns_assignment":        {typ: 'o'},
+		"tags":                  {typ: 'o', post: true, nosort: true},
+	}),
+	hidden:   []string{"binding:host_id", "binding:vif_type", "binding:vif_details", "binding:profile"},
+	decode:   decoderOf[model.Port](),
+	notFound: func(id string) *Error { return notFound("PortNotFound", "Port %s could not be found.", id) },
+	visible:  portVisible,
+	create:   createPort,
+	update:   updatePort,
+	delete:   deletePort,
+}
+
+func init() { register(portDef) }
+
+// portVisible: the port's project, the network's owner, and admins.
+func portVisible(v *store.View, c *reqCtx, e *store.Entry) bool {
+	p := e.Obj.(*model.Port)
+	if c.admin || p.ProjectID == c.project {
+		return true
+	}
+	ne, ok := v.Get(model.KindNetwork, p.NetworkID)
+	return ok && ne.Obj.(*model.Network).ProjectID == c.project
+}
+
+func macGroup(networkID string) string { return "mac:" + networkID }
+
+var vnicTypes = []string{"normal", "direct", "macvtap", "baremetal", "direct-physical", "virtio-forwarder", "smart-nic", "vdpa", "remote-managed", "accelerator-direct", "accelerator-direct-physical"}
+
+type portReq struct {
+	Name                *string                       `json:"name"`
+	NetworkID           string                        `json:"network_id"`
+	AdminStateUp        *flexBool                     `json:"admin_state_up"`
+	MACAddress          *string                       `json:"mac_address"`
+	FixedIPs            optional[[]fixedIPReq]        `json:"fixed_ips"`
+	DeviceID            *string                       `json:"device_id"`
+	DeviceOwner         *string                       `json:"device_owner"`
+	SecurityGroups      optional[[]string]            `json:"security_groups"`
+	AllowedAddressPairs optional[[]model.AddressPair] `json:"allowed_address_pairs"`
+	PortSecurityEnabled *flexBool                     `json:"port_security_enabled"`
+	ExtraDHCPOpts       optional[[]dhcpOptReq]        `json:"extra_dhcp_opts"`
+	HostID              *string                       `json:"binding:host_id"`
+	VNICType            *string                       `json:"binding:vnic_type"`
+	Profile             optional[map[string]any]      `json:"binding:profile"`
+	DNSName             *string                       `json:"dns_name"`
+	Description         *string                       `json:"description"`
+	ProjectID           string                        `json:"project_id"`
+	TenantID            string                        `json:"tenant_id"`
+	Tags                []string                      `json:"tags"`
+}
+
+type fixedIPReq struct {
+	SubnetID  string `json:"subnet_id"`
+	IPAddress string `json:"ip_address"`
+}
+
+type dhcpOptReq struct {
+	OptName   string   `json:"opt_name"`
+	OptValue  *string  `json:"opt_value"`
+	IPVersion *flexInt `json:"ip_version"`
+}
+
+func (r *portReq) validate() error {
+	for _, s := range []struct {
+		n string
+		v *string
+	}{{"name", r.Name}, {"description", r.Description}, {"device_id", r.DeviceID}, {"device_owner", r.DeviceOwner}, {"binding:host_id", r.HostID}} {
+		if err := checkString(s.n, s.v, 255); err != nil {
+			return err
+		}
+	}
+	if r.VNICType != nil && !slices.Contains(vnicTypes, *r.VNICType) {
+		return invalidInput("'%s' is not in %v", *r.VNICType, vnicTypes)
+	}
+	return checkTags(r.Tags)
+}
+
+func createPort(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMessage) (string, error) {
+	var req portReq
+	if err := decode(body, &req); err != nil {
+		return "", err
+	}
+	if err := req.validate(); err != nil {
+		return "", err
+	}
+	ne, err := a.lookup(v, c, networkDef, req.NetworkID)
+	if err != nil {
+		return "", err
+	}
+	n := ne.Obj.(*model.Network)
+	netOwner := c.admin || n.ProjectID == c.project
+	if !netOwner && !n.Shared {
+		return "", policyDenied("create_port")
+	}
+	project, err := projectFor(c, req.ProjectID, req.TenantID)
+	if err != nil {
+		return "", err
+	}
+	if err := a.checkQuota(v, t, project, model.KindPort, 1); err != nil {
+		return "", err
+	}
+	p := &model.Port{
+		Standard:            newStandard(a, project, req.Description, req.Tags),
+		NetworkID:           n.ID,
+		AdminStateUp:        boolOr(req.AdminStateUp, true),
+		Status:              "DOWN",
+		FixedIPs:            []model.FixedIP{},
+		SecurityGroups:      []string{},
+		AllowedAddressPairs: []model.AddressPair{},
+		PortSecurityEnabled: boolOr(req.PortSecurityEnabled, n.PortSecurityEnabled),
+		ExtraDHCPOpts:       []model.DHCPOpt{},
+		VNICType:            "normal",
+		VIFType:             "unbound",
+		VIFDetails:          map[string]any{},
+		Profile:             map[string]any{},
+		IPAllocation:        "immediate",
+	}
+	if req.Name != nil {
+		p.Name = *req.Name
+	}
+	if req.DeviceID != nil {
+		p.DeviceID = *req.DeviceID
+	}
+	if req.DeviceOwner != nil {
+		p.DeviceOwner = *req.DeviceOwner
+		if strings.HasPrefix(p.DeviceOwner, "network:") && !netOwner {
+			return "", policyDenied("create_port:device_owner")
+		}
+	}
+	if req.DNSName != nil {
+		p.DNSName = *req.DNSName
+	}
+	if req.VNICType != nil {
+		p.VNICType = *req.VNICType
+	}
+	if req.Profile.Set && !req.Profile.Null {
+		p.Profile = req.Profile.V
+	}
+	if req.HostID != nil {
+		p.HostID = *req.HostID
+	}
+	bindPort(p)
+	// MAC address.
+	if req.MACAddress != nil {
+		if !netOwner {
+			return "", policyDenied("create_port:mac_address")
+		}
+		mac, err := ipam.NormalizeMAC(*req.MACAddress)
+		if err != nil {
+			return "", err
+		}
+		if _, used := v.Claim(macGroup(n.ID), mac); used || t.Claimed(macGroup(n.ID), mac) {
+			return "", conflict("MacAddressInUse", "Unable to complete operation for network %s. The mac address %s is in use.", n.ID, mac)
+		}
+		p.MACAddress = mac
+	} else {
+		mac, err := a.generateMAC(v, t, n.ID)
+		if err != nil {
+			return "", err
+		}
+		p.MACAddress = mac
+	}
+	t.Claim(macGroup(n.ID), p.MACAddress, p.ID)
+	// Addresses.
+	var reqIPs []fixedIPReq
+	if req.FixedIPs.Set && !req.FixedIPs.Null {
+		reqIPs = req.FixedIPs.V
+		if reqIPs == nil {
+			reqIPs = []fixedIPReq{}
+		}
+	}
+	ips, err := a.allocateIPs(v, t, c, n, p, reqIPs, nil, netOwner)
+	if err != nil {
+		return "", err
+	}
+	p.FixedIPs = ips
+	// Security.
+	if err := a.setPortSecurity(v, t, c, p, req, true); err != nil {
+		return "", err
+	}
+	if err := setExtraDHCPOpts(p, req.ExtraDHCPOpts); err != nil {
+		return "", err
+	}
+	t.Create(model.KindPort, p.ID, mustJSON(p))
+	return p.ID, nil
+}
+
+// bindPort sets the binding result: ports bound to a host are plugged by
+// that host's agent into a Linux bridge.
+func bindPort(p *model.Port) {
+	if p.HostID == "" {
+		p.VIFType, p.VIFDetails = "unbound", map[string]any{}
+		return
+	}
+	p.VIFType = "bridge"
+	p.VIFDetails = map[string]any{"port_filter": true, "connectivity": "l2"}
+}
+
+func (a *API) generateMAC(v *store.View, t *store.Txn, netID string) (string, error) {
+	for range 32 {
+		mac, err := ipam.GenerateMAC(a.cfg.BaseMAC, rand.IntN)
+		if err != nil {
+			return "", err
+		}
+		if _, used := v.Claim(macGroup(netID), mac); !used && !t.Claimed(macGroup(netID), mac) {
+			return mac, nil
+		}
+	}
+	return "", newErr(500, "MacAddressGenerationFailure", "Unable to generate unique mac on network %s.", netID)
+}
+
+func setExtraDHCPOpts(p *model.Port, o optional[[]dhcpOptReq]) error {
+	if !o.Set {
+		return nil
+	}
+	p.ExtraDHCPOpts = []model.DHCPOpt{}
+	for _, d := range o.V {
+		if d.OptName == "" || d.OptValue == nil {
+			return invalidInput("Invalid data format for extra-dhcp-opt: opt_name and opt_value are required")
+		}
+		ver := 4
+		if d.IPVersion != nil {
+			ver = int(*d.IPVersion)
+		}
+		if ver != 4 && ver != 6 {
+			return invalidInput("%d is not in [4, 6]", ver)
+		}
+		p.ExtraDHCPOpts = append(p.ExtraDHCPOpts, model.DHCPOpt{OptName: d.OptName, OptValue: *d.OptValue, IPVersion: ver})
+	}
+	return nil
+}
+
+// subnetsOf returns a network's subnets in creation order.
+func subnetsOf(v *store.View, n *model.Network) []*model.Subnet {
+	var out []*model.Subnet
+	for _, sid := range n.Subnets {
+		if se, ok := v.Get(model.KindSubnet, sid); ok {
+			out = append(out, se.Obj.(*model.Subnet))
+		}
+	}
+	return out
+}
+
+func subnetAllows(s *model.Subnet, owner string) bool {
+	if len(s.ServiceTypes) == 0 {
+		return true
+	}
+	return slices.Contains(s.ServiceTypes, owner)
+}
+
+func poolsOf(s *model.Subnet) []ipam.Pool {
+	out := make([]ipam.Pool, 0, len(s.AllocationPools))
+	for _, p := range s.AllocationPools {
+		if pp, err := ipam.ParsePool(p.Start, p.End); err == nil {
+			out = append(out, pp)
+		}
+	}
+	return out
+}
+
+// allocateIPs resolves a port's fixed_ips request (nil = automatic) into
+// addresses and claims them in t. keep holds addresses the port already
+// has (on update) that stay claimed.
+func (a *API) allocateIPs(v *store.View, t *store.Txn, c *reqCtx, n *model.Network, p *model.Port, reqIPs []fixedIPReq, keep []model.FixedIP, netOwner bool) ([]model.FixedIP, error) {
+	subnets := subnetsOf(v, n)
+	byID := map[string]*model.Subnet{}
+	for _, s := range subnets {
+		byID[s.ID] = s
+	}
+	lowest := p.DeviceOwner == model.OwnerDHCP || p.DeviceOwner == model.OwnerDistributed
+	pick := func(s *model.Subnet) (string, bool) {
+		used := v.Claims(ipGroup(s.ID))
+		addr, ok := ipam.Pick(poolsOf(s), func(ip netip.Addr) bool {
+			str := ip.String()
+			if _, u := used[str]; u {
+				return true
+			}
+			return t.Claimed(ipGroup(s.ID), str)
+		}, lowest, rand.IntN)
+		return addr.String(), ok
+	}
+	owned := func(s *model.Subnet, ip string) bool {
+		for _, k := range keep {
+			if k.SubnetID == s.ID && k.IPAddress == ip {
+				return true
+			}
+		}
+		return false
+	}
+	var out []model.FixedIP
+	exhausted := func() error {
+		return conflict("IpAddressGenerationFailure", "No more IP addresses available on network %s.", n.ID)
+	}
+	if reqIPs == nil {
+		// Automatic: one IPv4 from the first subnet with room, one from
+		// the first stateful IPv6 subnet, plus SLAAC addresses.
+		var v4, v6 []*model.Subnet
+		for _, s := range subnets {
+			if !subnetAllows(s, p.DeviceOwner) {
+				continue
+			}
+			if s.IPVersion == 4 {
+				v4 = append(v4, s)
+			} else {
+				v6 = append(v6, s)
+			}
+		}
+		for _, group := range [][]*model.Subnet{v4} {
+			if len(group) == 0 {
+				continue
+			}
+			got := false
+			for _, s := range group {
+				if ip, ok := pick(s); ok {
+					out = append(out, model.FixedIP{SubnetID: s.ID, IPAddress: ip})
+					got = true
+					break
+				}
+			}
+			if !got {
+				return nil, exhausted()
+			}
+		}
+		gotStateful := false
+		for _, s := range v6 {
+			if isSLAAC(s) {
+				ip, err := ipam.EUI64(netip.MustParsePrefix(s.CIDR), p.MACAddress)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, model.FixedIP{SubnetID: s.ID, IPAddress: ip.String()})
+				continue
+			}
+			if gotStateful {
+				continue
+			}
+			if ip, ok := pick(s); ok {
+				out = append(out, model.FixedIP{SubnetID: s.ID, IPAddress: ip})
+				gotStateful = true
+			}
+		}
+		if len(out) == 0 && len(subnets) > 0 && len(v4)+len(v6) > 0 {
+			return nil, exhausted()
+		}
+	} else {
+		for _, r := range reqIPs {
+			var s *model.Subnet
+			if r.SubnetID != "" {
+				s = byID[r.SubnetID]
+				if s == nil {
+					if _, exists := v.Get(model.KindSubnet, r.SubnetID); !exists {
+						return nil, notFound("SubnetNotFound", "Subnet %s could not be found.", r.SubnetID)
+					}
+					return nil, invalidInput("Failed to create port on network %s, because fixed_ips included invalid subnet %s", n.ID, r.SubnetID)
+				}
+			}
+			if r.IPAddress == "" {
+				if s == nil {
+					return nil, invalidInput("IP allocation requires subnet_id or ip_address")
+				}
+				if isSLAAC(s) {
+					ip, err := ipam.EUI64(netip.MustParsePrefix(s.CIDR), p.MACAddress)
+					if err != nil {
+						return nil, err
+					}
+					out = append(out, model.FixedIP{SubnetID: s.ID, IPAddress: ip.String()})
+					continue
+				}
+				ip, ok := pick(s)
+				if !ok {
+					return nil, exhausted()
+				}
+				out = append(out, model.FixedIP{SubnetID: s.ID, IPAddress: ip})
+				continue
+			}
+			addr, err := netip.ParseAddr(r.IPAddress)
+			if err != nil {
+				return nil, invalidInput("%s is not a valid IP address", r.IPAddress)
+			}
+			if s == nil {
+				for _, cand := range subnets {
+					if netip.MustParsePrefix(cand.CIDR).Contains(addr) {
+						s = cand
+						break
+					}
+				}
+				if s == nil {
+					return nil, newErr(400, "InvalidIpForNetwork", "IP address %s is not a valid IP for any of the subnets on the specified network.", addr)
+				}
+			}
+			if err := ipam.ValidateFixedIP(netip.MustParsePrefix(s.CIDR), addr); err != nil {
+				return nil, err
+			}
+			ip := addr.String()
+			if owned(s, ip) {
+				out = append(out, model.FixedIP{SubnetID: s.ID, IPAddress: ip})
+				continue
+			}
+			if !netOwner {
+				return nil, policyDenied("create_port:fixed_ips:ip_address")
+			}
+			if slices.Contains(out, model.FixedIP{SubnetID: s.ID, IPAddress: ip}) {
+				return nil, invalidInput("Duplicate IP address '%s'", ip)
+			}
+			if _, used := v.Claim(ipGroup(s.ID), ip); used || t.Claimed(ipGroup(s.ID), ip) {
+				return nil, conflict("IpAddressAlreadyAllocated", "IP address %s already allocated in subnet %s", ip, s.ID)
+			}
+			out = append(out, model.FixedIP{SubnetID: s.ID, IPAddress: ip})
+		}
+	}
+	if out == nil {
+		out = []model.FixedIP{}
+	}
+	// Claim what is new; depend on the subnets read (pools may change).
+	for _, ip := range out {
+		s := byID[ip.SubnetID]
+		if se, ok := v.Get(model.KindSubnet, s.ID); ok {
+			t.Require(model.KindSubnet, se)
+		}
+		if owned(s, ip.IPAddress) {
+			continue
+		}
+		t.Claim(ipGroup(s.ID), ip.IPAddress, p.ID)
+	}
+	return out, nil
+}
+
+func isSLAAC(s *model.Subnet) bool {
+	return s.IPVersion == 6 && s.IPv6AddressMode != nil && (*s.IPv6AddressMode == "slaac" || *s.IPv6AddressMode == "dhcpv6-stateless")
+}
+
+// setPortSecurity applies security_groups, allowed_address_pairs and
+// port_security_enabled, with upstream's defaults and consistency rules.
+func (a *API) setPortSecurity(v *store.View, t *store.Txn, c *reqCtx, p *model.Port, req portReq, create bool) error {
+	if req.PortSecurityEnabled != nil {
+		p.PortSecurityEnabled = bool(*req.PortSecurityEnabled)
+	}
+	if req.SecurityGroups.Set {
+		groups := []string{}
+		for _, id := range req.SecurityGroups.V {
+			e, ok := v.Get(model.KindSG, id)
+			if !ok || !(c.admin || std(e).ProjectID == p.ProjectID || e.Obj.(*model.SecurityGroup).Shared) {
+				return notFound("SecurityGroupNotFound", "Security group %s does not exist", id)
+			}
+			if !slices.Contains(groups, id) {
+				groups = append(groups, id)
+			}
+		}
+		p.SecurityGroups = groups
+	} else if create && p.PortSecurityEnabled && !strings.HasPrefix(p.DeviceOwner, "network:") {
+		id, err := a.defaultSGFor(v, t, p.ProjectID)
+		if err != nil {
+			return err
+		}
+		p.SecurityGroups = []string{id}
+	}
+	if req.AllowedAddressPairs.Set {
+		pairs := []model.AddressPair{}
+		for _, ap := range req.AllowedAddressPairs.V {
+			if ap.IPAddress == "" {
+				return invalidInput("AllowedAddressPair must contain ip_address")
+			}
+			if _, err := netip.ParsePrefix(ap.IPAddress); err != nil {
+				if _, err := netip.ParseAddr(ap.IPAddress); err != nil {
+					return invalidInput("'%s' is not a valid IP address", ap.IPAddress)
+				}
+			}
+			if ap.MACAddress == "" {
+				ap.MACAddress = p.MACAddress
+			} else {
+				mac, err := ipam.NormalizeMAC(ap.MACAddress)
+				if err != nil {
+					return err
+				}
+				ap.MACAddress = mac
+			}
+			if slices.Contains(pairs, ap) {
+				return newErr(400, "DuplicateAddressPairInRequest", "Request contains duplicate address pair: mac_address %s ip_address %s.", ap.MACAddress, ap.IPAddress)
+			}
+			pairs = append(pairs, ap)
+		}
+		p.AllowedAddressPairs = pairs
+	}
+	if !p.PortSecurityEnabled {
+		if len(p.SecurityGroups) > 0 {
+			if req.SecurityGroups.Set || !create {
+				return conflict("PortSecurityPortHasSecurityGroup", "Port has security group associated. Cannot disable port security or ip address until security group is removed")
+			}
+		}
+		if len(p.AllowedAddressPairs) > 0 {
+			return conflict("AddressPairAndPortSecurityRequired", "Port Security must be enabled in order to have allowed address pairs on a port.")
+		}
+	}
+	return nil
+}
+
+func updatePort(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, body json.RawMessage) error {
+	var req portReq
+	if err := decode(body, &req); err != nil {
+		return err
+	}
+	if err := req.validate(); err != nil {
+		return err
+	}
+	p := *e.Obj.(*model.Port)
+	ne, ok := v.Get(model.KindNetwork, p.NetworkID)
+	if !ok {
+		return notFound("NetworkNotFound", "Network %s could not be found.", p.NetworkID)
+	}
+	n := ne.Obj.(*model.Network)
+	netOwner := c.admin || n.ProjectID == c.project
+	if req.Name != nil {
+		p.Name = *req.Name
+	}
+	if req.Description != nil {
+		p.Description = *req.Description
+	}
+	if req.AdminStateUp != nil {
+		p.AdminStateUp = bool(*req.AdminStateUp)
+	}
+	if req.DeviceID != nil {
+		p.DeviceID = *req.DeviceID
+	}
+	if req.DeviceOwner != nil {
+		if strings.HasPrefix(*req.DeviceOwner, "network:") && !netOwner {
+			return policyDenied("update_port:device_owner")
+		}
+		p.DeviceOwner = *req.DeviceOwner
+	}
+	if req.DNSName != nil {
+		p.DNSName = *req.DNSName
+	}
+	if req.VNICType != nil {
+		p.VNICType = *req.VNICType
+	}
+	if req.Profile.Set {
+		p.Profile = map[string]any{}
+		if !req.Profile.Null && req.Profile.V != nil {
+			p.Profile = req.Profile.V
+		}
+	}
+	if req.HostID != nil {
+		p.HostID = *req.HostID
+	}
+	bindPort(&p)
+	if req.MACAddress != nil {
+		if !netOwner {
+			return policyDenied("update_port:mac_address")
+		}
+		mac, err := ipam.NormalizeMAC(*req.MACAddress)
+		if err != nil {
+			return err
+		}
+		if mac != p.MACAddress {
+			if p.HostID != "" && p.VIFType != "unbound" {
+				return conflict("PortBound", "Unable to complete operation on port %s, port is already bound, port type: %s, old_mac %s, new_mac %s.", p.ID, p.VIFType, p.MACAddress, mac)
+			}
+			if _, used := v.Claim(macGroup(n.ID), mac); used {
+				return conflict("MacAddressInUse", "Unable to complete operation for network %s. The mac address %s is in use.", n.ID, mac)
+			}
+			t.Release(macGroup(n.ID), p.MACAddress)
+			t.Claim(macGroup(n.ID), mac, p.ID)
+			p.MACAddress = mac
+		}
+	}
+	if req.FixedIPs.Set {
+		reqIPs := req.FixedIPs.V
+		if reqIPs == nil {
+			reqIPs = []fixedIPReq{}
+		}
+		ips, err := a.allocateIPs(v, t, c, n, &p, reqIPs, p.FixedIPs, netOwner)
+		if err != nil {
+			return err
+		}
+		for _, old := range p.FixedIPs {
+			if !slices.Contains(ips, old) {
+				t.Release(ipGroup(old.SubnetID), old.IPAddress)
+			}
+		}
+		p.FixedIPs = ips
+	}
+	if err := a.setPortSecurity(v, t, c, &p, req, false); err != nil {
+		return err
+	}
+	if err := setExtraDHCPOpts(&p, req.ExtraDHCPOpts); err != nil {
+		return err
+	}
+	bump(a, &p.Standard)
+	t.Replace(model.KindPort, e, mustJSON(&p))
+	return nil
+}
+
+// serviceOwners are ports that belong to routers and floating IPs and
+// cannot be deleted through /ports while their owner exists.
+func serviceOwner(owner string) bool {
+	return isRouterPort(owner) || owner == model.OwnerFloatingIP
+}
+
+func deletePort(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry) error {
+	p := e.Obj.(*model.Port)
+	if serviceOwner(p.DeviceOwner) && p.DeviceID != "" {
+		kind := model.KindRouter
+		if p.DeviceOwner == model.OwnerFloatingIP {
+			kind = model.KindFIP
+		}
+		if _, exists := v.Get(kind, p.DeviceID); exists {
+			return conflict("ServicePortInUse", "Port %s cannot be deleted directly via the port API: has device owner %s.", p.ID, p.DeviceOwner)
+		}
+	}
+	deletePortTxn(t, e)
+	return nil
+}
+
+// deletePortTxn removes a port and releases its claims.
+func deletePortTxn(t *store.Txn, e *store.Entry) {
+	p := e.Obj.(*model.Port)
+	for _, ip := range p.FixedIPs {
+		t.Release(ipGroup(ip.SubnetID), ip.IPAddress)
+	}
+	t.Release(macGroup(p.NetworkID), p.MACAddress)
+	t.Delete(model.KindPort, e)
+}

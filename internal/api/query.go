@@ -1,0 +1,442 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/neutrino-net/neutrino/internal/store"
+)
+
+// listQuery is a parsed GET-collection query (api.md §2.5).
+type listQuery struct {
+	filters     map[string][]string
+	fields      []string
+	sortKeys    []string
+	sortDesc    []bool
+	limit       int
+	marker      string
+	pageReverse bool
+}
+
+// controlParams are query keys that are not filters.
+var controlParams = map[string]bool{"fields": true, "sort_key": true, "sort_dir": true, "limit": true, "marker": true, "page_reverse": true}
+
+// specialFilters are filters that are not plain attributes.
+var specialFilters = map[string]bool{"tags": true, "tags-any": true, "not-tags": true, "not-tags-any": true, "changed_since": true}
+
+func (a *API) parseListQuery(r *http.Request, d *resourceDef, extraFilters map[string]bool) (*listQuery, error) {
+	q := r.URL.Query()
+	lq := &listQuery{filters: map[string][]string{}, fields: fieldsParam(r)}
+	for k, vals := range q {
+		if controlParams[k] {
+			continue
+		}
+		if at, ok := d.attrs[k]; ok {
+			if at.typ == 'o' && !(k == "fixed_ips" && d.kind == "port") {
+				return nil, badRequest("[%s] is invalid attribute for filtering", k)
+			}
+		} else if !specialFilters[k] && !extraFilters[k] {
+			return nil, badRequest("[%s] is invalid attribute for filtering", k)
+		}
+		for _, v := range vals {
+			if k == "tags" || k == "tags-any" || k == "not-tags" || k == "not-tags-any" {
+				lq.filters[k] = append(lq.filters[k], v)
+				continue
+			}
+			if v == "" && d.attrs[k].typ != 's' {
+				continue
+			}
+			lq.filters[k] = append(lq.filters[k], v)
+		}
+	}
+	lq.sortKeys = q["sort_key"]
+	dirs := q["sort_dir"]
+	if len(dirs) > 0 && len(dirs) != len(lq.sortKeys) {
+		return nil, badRequest("The number of sort_keys and sort_dirs must be same")
+	}
+	for i, k := range lq.sortKeys {
+		at, ok := d.attrs[k]
+		if !ok || at.nosort || at.typ == 'o' || at.typ == 'l' {
+			return nil, badRequest("%s is invalid attribute for sort_keys", k)
+		}
+		desc := false
+		if i < len(dirs) {
+			switch dirs[i] {
+			case "asc":
+			case "desc":
+				desc = true
+			default:
+				return nil, badRequest("%s is invalid value for sort_dirs, valid sort dir values are asc and desc", dirs[i])
+			}
+		}
+		lq.sortDesc = append(lq.sortDesc, desc)
+	}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 0 {
+			return nil, badRequest("Limit must be an integer 0 or greater and not '%s'", l)
+		}
+		lq.limit = n
+	}
+	if max := a.cfg.PaginationMaxLimit; max > 0 && (lq.limit == 0 || lq.limit > max) {
+		lq.limit = max
+	}
+	lq.marker = q.Get("marker")
+	if pr := q.Get("page_reverse"); pr != "" {
+		b, err := strconv.ParseBool(strings.ToLower(pr))
+		if err != nil {
+			return nil, badRequest("'%s' cannot be converted to boolean", pr)
+		}
+		lq.pageReverse = b
+	}
+	// Validate filter values early so bad input is a 400.
+	for k, vals := range lq.filters {
+		if at, ok := d.attrs[k]; ok && at.typ == 'b' {
+			for _, v := range vals {
+				if _, err := toBool(v); err != nil {
+					return nil, invalidInput("'%s' cannot be converted to boolean", v)
+				}
+			}
+		}
+		if at, ok := d.attrs[k]; ok && at.typ == 'i' {
+			for _, v := range vals {
+				if _, err := strconv.Atoi(v); err != nil {
+					return nil, invalidInput("'%s' is not an integer", v)
+				}
+			}
+		}
+	}
+	return lq, nil
+}
+
+// match reports whether an entry's attributes pass the filters. Values are
+// compared as JSON: the filter value is converted to the attribute's type
+// and encoded, then compared with the stored encoding.
+func (lq *listQuery) match(d *resourceDef, fields map[string]json.RawMessage) bool {
+	for k, vals := range lq.filters {
+		switch k {
+		case "tags", "tags-any", "not-tags", "not-tags-any":
+			if !matchTags(k, vals, fields["tags"]) {
+				return false
+			}
+			continue
+		case "changed_since":
+			continue // handled by the caller with typed data
+		case "fixed_ips":
+			if !matchFixedIPs(vals, fields["fixed_ips"]) {
+				return false
+			}
+			continue
+		}
+		at, known := d.attrs[k]
+		if !known {
+			continue // extra filters are applied by the caller
+		}
+		raw := fields[k]
+		ok := false
+		for _, v := range vals {
+			if matchValue(at.typ, raw, v) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func matchValue(typ byte, raw json.RawMessage, v string) bool {
+	switch typ {
+	case 'b':
+		b, _ := toBool(v)
+		return string(raw) == strconv.FormatBool(b)
+	case 'i':
+		return string(raw) == v
+	case 'l':
+		var list []string
+		_ = json.Unmarshal(raw, &list)
+		return slices.Contains(list, v)
+	default:
+		want, _ := json.Marshal(v)
+		return bytes.Equal(raw, want)
+	}
+}
+
+func matchTags(kind string, vals []string, raw json.RawMessage) bool {
+	var have []string
+	_ = json.Unmarshal(raw, &have)
+	var want []string
+	for _, v := range vals {
+		want = append(want, strings.Split(v, ",")...)
+	}
+	all, anyOf := true, false
+	for _, t := range want {
+		if slices.Contains(have, t) {
+			anyOf = true
+		} else {
+			all = false
+		}
+	}
+	switch kind {
+	case "tags":
+		return all
+	case "tags-any":
+		return anyOf
+	case "not-tags":
+		return !all
+	default:
+		return !anyOf
+	}
+}
+
+// matchFixedIPs applies port fixed_ips filters "ip_address=…",
+// "subnet_id=…" and "ip_address_substr=…": some fixed IP must satisfy
+// every kind of condition given (values of one kind are alternatives).
+func matchFixedIPs(vals []string, raw json.RawMessage) bool {
+	var ips []struct {
+		SubnetID  string `json:"subnet_id"`
+		IPAddress string `json:"ip_address"`
+	}
+	_ = json.Unmarshal(raw, &ips)
+	conds := map[string][]string{}
+	for _, v := range vals {
+		k, val, ok := strings.Cut(v, "=")
+		if !ok {
+			continue
+		}
+		conds[k] = append(conds[k], val)
+	}
+	for _, ip := range ips {
+		ok := true
+		for k, alts := range conds {
+			hit := false
+			for _, want := range alts {
+				switch k {
+				case "ip_address":
+					hit = hit || ip.IPAddress == want
+				case "subnet_id":
+					hit = hit || ip.SubnetID == want
+				case "ip_address_substr":
+					hit = hit || strings.Contains(ip.IPAddress, want)
+				}
+			}
+			ok = ok && hit
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// list handles GET on a collection.
+func (a *API) list(w http.ResponseWriter, r *http.Request, c *reqCtx, d *resourceDef) error {
+	if d.beforeRead != nil {
+		if err := d.beforeRead(a, c); err != nil {
+			return err
+		}
+	}
+	lq, err := a.parseListQuery(r, d, nil)
+	if err != nil {
+		return err
+	}
+	var bodies [][]byte
+	var first, last string
+	more := false
+	a.st.View(func(v *store.View) {
+		var hits []*store.Entry
+		v.Each(d.kind, func(e *store.Entry) bool {
+			if !d.visible(v, c, e) {
+				return true
+			}
+			m := d.memoOf(e)
+			if lq.match(d, m.fields) && matchChangedSince(lq, e) {
+				hits = append(hits, e)
+			}
+			return true
+		})
+		page, hasMore := lq.paginate(d, hits)
+		more = hasMore
+		for _, e := range page {
+			bodies = append(bodies, d.render(v, c, e, lq.fields))
+		}
+		if len(page) > 0 {
+			first, last = page[0].ID, page[len(page)-1].ID
+		}
+	})
+	var links []map[string]string
+	if lq.limit > 0 {
+		links = pageLinks(r, lq, len(bodies), first, last, more)
+	}
+	writeCollection(w, d.collection, bodies, links)
+	return nil
+}
+
+func matchChangedSince(lq *listQuery, e *store.Entry) bool {
+	vals := lq.filters["changed_since"]
+	if len(vals) == 0 {
+		return true
+	}
+	return std(e).UpdatedAt >= strings.TrimSuffix(vals[0], "Z")
+}
+
+// paginate sorts the hits (creation order by default; id breaks ties) and
+// cuts the page around the marker. hasMore is informational.
+func (lq *listQuery) paginate(d *resourceDef, hits []*store.Entry) ([]*store.Entry, bool) {
+	if len(lq.sortKeys) == 0 {
+		sort.Slice(hits, func(i, j int) bool {
+			if hits[i].CreateRev != hits[j].CreateRev {
+				return hits[i].CreateRev < hits[j].CreateRev
+			}
+			return hits[i].ID < hits[j].ID
+		})
+	} else {
+		vals := make(map[*store.Entry][]any, len(hits))
+		for _, e := range hits {
+			f := d.memoOf(e).fields
+			row := make([]any, len(lq.sortKeys))
+			for i, k := range lq.sortKeys {
+				var x any
+				_ = json.Unmarshal(f[k], &x)
+				row[i] = x
+			}
+			vals[e] = row
+		}
+		sort.SliceStable(hits, func(i, j int) bool {
+			a, b := vals[hits[i]], vals[hits[j]]
+			for k := range lq.sortKeys {
+				c := compareAny(a[k], b[k])
+				if c != 0 {
+					return (c < 0) != lq.sortDesc[k]
+				}
+			}
+			return hits[i].ID < hits[j].ID
+		})
+	}
+	if lq.marker != "" {
+		idx := slices.IndexFunc(hits, func(e *store.Entry) bool { return e.ID == lq.marker })
+		if idx < 0 {
+			return nil, false
+		}
+		if lq.pageReverse {
+			hits = hits[:idx]
+			if lq.limit > 0 && len(hits) > lq.limit {
+				hits = hits[len(hits)-lq.limit:]
+			}
+			return hits, false
+		}
+		hits = hits[idx+1:]
+	}
+	if lq.limit > 0 && len(hits) > lq.limit {
+		if lq.pageReverse {
+			return hits[len(hits)-lq.limit:], true
+		}
+		return hits[:lq.limit], true
+	}
+	return hits, false
+}
+
+func compareAny(a, b any) int {
+	switch x := a.(type) {
+	case string:
+		y, _ := b.(string)
+		return strings.Compare(x, y)
+	case float64:
+		y, _ := b.(float64)
+		switch {
+		case x < y:
+			return -1
+		case x > y:
+			return 1
+		}
+		return 0
+	case bool:
+		y, _ := b.(bool)
+		switch {
+		case x == y:
+			return 0
+		case !x:
+			return -1
+		}
+		return 1
+	case nil:
+		if b == nil {
+			return 0
+		}
+		return -1
+	}
+	return 0
+}
+
+// pageLinks builds the <collection>_links of upstream's pagination: a
+// "next" link unless a short page was returned going forward, and a
+// "previous" link unless a short page was returned going backward.
+func pageLinks(r *http.Request, lq *listQuery, n int, first, last string, _ bool) []map[string]string {
+	scheme := "http"
+	if p := r.Header.Get("X-Forwarded-Proto"); p != "" {
+		scheme = p
+	} else if r.TLS != nil {
+		scheme = "https"
+	}
+	base := scheme + "://" + r.Host + strings.TrimSuffix(r.URL.Path, ".json")
+	var links []map[string]string
+	mk := func(rel, marker string, reverse bool) {
+		q := cloneQuery(r.URL.Query())
+		q.Del("page_reverse")
+		q.Set("marker", marker)
+		if reverse {
+			q.Set("page_reverse", "True")
+		}
+		links = append(links, map[string]string{"rel": rel, "href": base + "?" + q.Encode()})
+	}
+	short := n < lq.limit
+	if !(short && !lq.pageReverse) && last != "" {
+		mk("next", last, false)
+	}
+	if !(short && lq.pageReverse) && first != "" {
+		mk("previous", first, true)
+	}
+	return links
+}
+
+func cloneQuery(q url.Values) url.Values {
+	out := url.Values{}
+	for k, v := range q {
+		out[k] = append([]string(nil), v...)
+	}
+	return out
+}
+
+func writeCollection(w http.ResponseWriter, key string, bodies [][]byte, links []map[string]string) {
+	size := len(key) + 16
+	for _, b := range bodies {
+		size += len(b) + 1
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	buf.WriteString(`{"` + key + `":[`)
+	for i, b := range bodies {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		buf.Write(b)
+	}
+	buf.WriteByte(']')
+	if links != nil {
+		lb, _ := json.Marshal(links)
+		buf.WriteString(`,"` + key + `_links":`)
+		buf.Write(lb)
+	}
+	buf.WriteByte('}')
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(http.StatusOK)
+	w.Write(buf.Bytes())
+}

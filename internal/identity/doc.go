@@ -1,0 +1,19 @@
+// Package identity owns authentication for Neutrino: it turns an incoming
+// HTTP request into a request Context (user, project, roles).
+//
+// Three Authenticators are provided:
+//
+//   - NoAuth: Neutron's auth_strategy=noauth, the context comes from
+//     X-Project-Id, X-Roles, ... request headers.
+//   - Keystone: a small built-in Keystone v3 subset (password and token
+//     authentication, project/domain scoped and unscoped tokens, discovery,
+//     token validation and revocation, read-only project/user/domain/role
+//     listing). Its data lives in a KV store shared by all server processes
+//     and its tokens are stateless HMAC-signed documents, so every process
+//     sharing the KV validates the tokens of every other one.
+//   - Remote: validates tokens against an external Keystone, like
+//     keystonemiddleware's auth_token filter ([keystone_authtoken]).
+//
+// WriteOpenRC writes devstack-style admin-openrc/demo-openrc files for the
+// users the built-in Keystone bootstraps.
+package identity

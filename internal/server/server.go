@@ -1,0 +1,180 @@
+// Package server assembles neutrino-server: the store (embedded or
+// external etcd), identity, and the Neutron API on one HTTP listener.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/neutrino-net/neutrino/internal/api"
+	"github.com/neutrino-net/neutrino/internal/config"
+	"github.com/neutrino-net/neutrino/internal/identity"
+	"github.com/neutrino-net/neutrino/internal/store"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Options are the command-line settings of neutrino-server.
+type Options struct {
+	Config        config.Server
+	DataDir       string   // embedded etcd data and the openrc files
+	EtcdEndpoints []string // external etcd; empty = embedded
+	EtcdPrefix    string   // default "/neutrino/"
+	Log           *slog.Logger
+}
+
+// Server is a running neutrino-server.
+type Server struct {
+	URL      string // the network endpoint, e.g. http://127.0.0.1:9696
+	Store    *store.Store
+	Keystone *identity.Keystone // nil unless the built-in Keystone serves
+	http     *http.Server
+	listener net.Listener
+	embedded *store.Embedded
+	client   *clientv3.Client
+	done     chan error
+}
+
+// kv adapts the store's plain keys to identity.KV.
+type kv struct{ s *store.Store }
+
+func (k kv) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	return k.s.GetValue(ctx, key)
+}
+func (k kv) Create(ctx context.Context, key string, val []byte) ([]byte, error) {
+	return k.s.CreateValue(ctx, key, val)
+}
+
+// Start opens the store, bootstraps identity and starts serving. It
+// returns once the API accepts requests.
+func Start(ctx context.Context, o Options) (*Server, error) {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.EtcdPrefix == "" {
+		o.EtcdPrefix = "/neutrino/"
+	}
+	cfg := o.Config
+	s := &Server{done: make(chan error, 1)}
+	ok := false
+	defer func() {
+		if !ok {
+			s.closeStore()
+		}
+	}()
+	endpoints := o.EtcdEndpoints
+	if len(endpoints) == 0 {
+		endpoints = cfg.EtcdEndpoints
+	}
+	var cli *clientv3.Client
+	if len(endpoints) > 0 {
+		c, err := store.Connect(endpoints)
+		if err != nil {
+			return nil, err
+		}
+		s.client, cli = c, c
+	} else {
+		if o.DataDir == "" {
+			return nil, errors.New("--data-dir is required with the embedded etcd")
+		}
+		if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("create data dir: %w", err)
+		}
+		e, err := store.StartEmbedded(ctx, o.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		s.embedded, cli = e, e.Client
+	}
+	st, err := store.Open(ctx, cli, o.EtcdPrefix, api.Decoders())
+	if err != nil {
+		return nil, err
+	}
+	s.Store = st
+
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.BindHost, strconv.Itoa(cfg.BindPort)))
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s:%d: %w", cfg.BindHost, cfg.BindPort, err)
+	}
+	s.listener = ln
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "http://" + ln.Addr().String()
+	}
+	s.URL = cfg.PublicURL
+
+	var auth identity.Authenticator
+	var idHandler http.Handler
+	switch {
+	case cfg.AuthStrategy == "noauth":
+		auth = identity.NoAuth{}
+	case len(cfg.KeystoneAuthtoken) > 0:
+		auth = identity.NewRemote(identity.RemoteConfigFromMap(cfg.KeystoneAuthtoken), &http.Client{Timeout: 10 * time.Second})
+	default:
+		ks, err := identity.NewKeystone(kv{st}, identity.KeystoneOptions{PublicURL: cfg.PublicURL, IdentityURL: cfg.PublicURL + "/identity"})
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("built-in keystone: %w", err)
+		}
+		s.Keystone, auth, idHandler = ks, ks, ks.Handler()
+		if o.DataDir != "" {
+			if err := identity.WriteOpenRC(o.DataDir, cfg.PublicURL+"/identity", ks.Credentials()); err != nil {
+				ln.Close()
+				return nil, err
+			}
+		}
+	}
+	a, err := api.New(api.Options{Config: cfg, Store: st, Auth: auth, Identity: idHandler, Log: o.Log})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	s.http = &http.Server{Handler: a, ReadHeaderTimeout: 30 * time.Second}
+	go func() { s.done <- s.http.Serve(ln) }()
+	ok = true
+	o.Log.Info("neutrino-server listening", "url", s.URL, "etcd", etcdDesc(endpoints, o.DataDir), "auth", cfg.AuthStrategy)
+	return s, nil
+}
+
+func etcdDesc(endpoints []string, dir string) string {
+	if len(endpoints) > 0 {
+		return fmt.Sprint(endpoints)
+	}
+	return "embedded in " + dir
+}
+
+// Wait blocks until the HTTP server stops.
+func (s *Server) Wait() error {
+	err := <-s.done
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Close stops serving and closes the store.
+func (s *Server) Close() {
+	if s.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		s.http.Shutdown(ctx)
+		cancel()
+	}
+	s.closeStore()
+}
+
+func (s *Server) closeStore() {
+	if s.Store != nil {
+		s.Store.Close()
+	}
+	if s.client != nil {
+		s.client.Close()
+	}
+	if s.embedded != nil {
+		s.embedded.Close()
+	}
+}

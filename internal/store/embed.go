@@ -1,0 +1,97 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
+)
+
+// Embedded is a single-member etcd running inside this process, with its
+// data under dir. The server talks to it through an in-process client, so
+// no client port is opened; the peer port (needed by etcd even alone) is
+// bound to loopback.
+type Embedded struct {
+	etcd   *embed.Etcd
+	Client *clientv3.Client
+}
+
+// StartEmbedded starts (or restarts, with the same data) the embedded etcd.
+func StartEmbedded(ctx context.Context, dir string) (*Embedded, error) {
+	cfg := embed.NewConfig()
+	cfg.Name = "neutrino"
+	cfg.Dir = filepath.Join(dir, "etcd")
+	cfg.LogLevel = "error"
+	cfg.Logger = "zap"
+	peer, err := freeLoopbackURL()
+	if err != nil {
+		return nil, err
+	}
+	cfg.ListenPeerUrls = []url.URL{*peer}
+	cfg.AdvertisePeerUrls = []url.URL{*peer}
+	cfg.InitialCluster = cfg.Name + "=" + peer.String()
+	client, err := freeLoopbackURL()
+	if err != nil {
+		return nil, err
+	}
+	cfg.ListenClientUrls = []url.URL{*client}
+	cfg.AdvertiseClientUrls = []url.URL{*client}
+	// Keep the history we need for resumable watches (agents resume from
+	// a revision) but stop the database growing without bound.
+	cfg.AutoCompactionMode = "revision"
+	cfg.AutoCompactionRetention = "100000"
+	cfg.QuotaBackendBytes = 8 << 30
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("start embedded etcd in %s: %w", cfg.Dir, err)
+	}
+	select {
+	case <-e.Server.ReadyNotify():
+	case <-time.After(60 * time.Second):
+		e.Close()
+		return nil, fmt.Errorf("embedded etcd in %s: not ready after 60s", cfg.Dir)
+	case <-ctx.Done():
+		e.Close()
+		return nil, ctx.Err()
+	}
+	return &Embedded{etcd: e, Client: v3client.New(e.Server)}, nil
+}
+
+// Close stops etcd; it waits for in-flight writes to be persisted.
+func (e *Embedded) Close() {
+	e.Client.Close()
+	e.etcd.Close()
+}
+
+// freeLoopbackURL asks the kernel for a free port on 127.0.0.1. The port is
+// released before etcd binds it; the window is tiny and only loopback.
+func freeLoopbackURL() (*url.URL, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("pick a loopback port for etcd: %w", err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return &url.URL{Scheme: "http", Host: addr}, nil
+}
+
+// Connect opens a client to an external etcd cluster.
+func Connect(endpoints []string) (*clientv3.Client, error) {
+	c, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 10 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("connect to etcd %v: %w", endpoints, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.Get(ctx, "health-probe"); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("etcd %v not reachable: %w", endpoints, err)
+	}
+	return c, nil
+}

@@ -1,0 +1,525 @@
+// Package store keeps Neutrino's state in etcd and serves reads from a
+// watch-fed cache.
+//
+// Key layout, under a prefix (default "/neutrino/"):
+//
+//	r/<kind>/<id>        a resource, JSON
+//	c/<group>/<member>   a uniqueness claim (an IP in a subnet, a MAC on a
+//	                     network, a segment id); the value names the owner
+//	k/<name>             plain keys (identity, settings)
+//
+// Invariants:
+//   - A resource and every claim it holds are written in one etcd
+//     transaction, so a crash never leaves a half-made port or an address
+//     claimed without its port.
+//   - Writes are optimistic: a write reads the cache, then commits a
+//     transaction guarded by the mod revisions of everything it read. If
+//     anything changed in between, the transaction fails, the cache
+//     catches up and the write is planned again. No locks, several servers
+//     may share one etcd.
+//   - A write returns only once the cache has seen it, so a client that
+//     reads after its write sees it (read-your-writes on each server).
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Decoder turns a stored resource into its Go value. Values are shared by
+// readers and must never be modified after decoding.
+type Decoder func(raw []byte) (any, error)
+
+// Entry is one cached resource.
+type Entry struct {
+	ID        string
+	Obj       any
+	Raw       []byte
+	ModRev    int64
+	CreateRev int64
+	// Memo lets readers attach a value derived only from this entry (for
+	// example its encoded JSON). It dies with the entry.
+	Memo atomic.Pointer[any]
+}
+
+// Store is the etcd-backed state with its cache.
+type Store struct {
+	cli      *clientv3.Client
+	prefix   string
+	decoders map[string]Decoder
+
+	mu     sync.RWMutex
+	rev    int64
+	objs   map[string]map[string]*Entry // kind -> id -> entry
+	claims map[string]map[string]string // group -> member -> owner
+	kvs    map[string][]byte            // k/ keys
+	notify chan struct{}                // closed and replaced on every advance of rev
+
+	watcher clientv3.Watcher
+	stop    context.CancelFunc
+	done    chan struct{}
+}
+
+// ErrConflict is returned when a write kept losing races; callers map it
+// to 409.
+var ErrConflict = errors.New("store: too many concurrent changes, try again")
+
+// Open loads everything under prefix into the cache and starts following
+// changes. The decoders say which resource kinds exist.
+func Open(ctx context.Context, cli *clientv3.Client, prefix string, decoders map[string]Decoder) (*Store, error) {
+	if !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	s := &Store{
+		cli:      cli,
+		prefix:   prefix,
+		decoders: decoders,
+		notify:   make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	if err := s.load(ctx); err != nil {
+		return nil, err
+	}
+	wctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	// The client's own watcher: the in-process client of embedded etcd has
+	// no gRPC connection for clientv3.NewWatcher to use.
+	s.watcher = cli.Watcher
+	go s.follow(wctx)
+	return s, nil
+}
+
+// Close stops following etcd.
+func (s *Store) Close() {
+	s.stop()
+	<-s.done
+}
+
+// Client is the underlying etcd client (for the agent watch streams).
+func (s *Store) Client() *clientv3.Client { return s.cli }
+
+// Prefix is the key prefix this store owns.
+func (s *Store) Prefix() string { return s.prefix }
+
+// load replaces the cache with a consistent read of the whole prefix.
+func (s *Store) load(ctx context.Context) error {
+	resp, err := s.cli.Get(ctx, s.prefix, clientv3.WithPrefix())
+	if err != nil {
+		return fmt.Errorf("load %s from etcd: %w", s.prefix, err)
+	}
+	objs := map[string]map[string]*Entry{}
+	for k := range s.decoders {
+		objs[k] = map[string]*Entry{}
+	}
+	claims := map[string]map[string]string{}
+	kvs := map[string][]byte{}
+	for _, kv := range resp.Kvs {
+		if err := s.applyPut(objs, claims, kvs, kv.Key, kv.Value, kv.ModRevision, kv.CreateRevision); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	s.objs, s.claims, s.kvs = objs, claims, kvs
+	s.rev = resp.Header.Revision
+	s.advanceLocked()
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *Store) follow(ctx context.Context) {
+	defer close(s.done)
+	for ctx.Err() == nil {
+		s.mu.RLock()
+		from := s.rev + 1
+		s.mu.RUnlock()
+		wch := s.watcher.Watch(clientv3.WithRequireLeader(ctx), s.prefix, clientv3.WithPrefix(), clientv3.WithRev(from), clientv3.WithProgressNotify())
+		for resp := range wch {
+			if err := resp.Err(); err != nil {
+				// Compacted past our revision: relist. Anything else: the
+				// channel closes and we re-watch from our revision.
+				if resp.CompactRevision != 0 {
+					_ = s.load(ctx)
+				}
+				break
+			}
+			s.applyEvents(resp)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (s *Store) applyEvents(resp clientv3.WatchResponse) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ev := range resp.Events {
+		kv := ev.Kv
+		if kv.ModRevision <= s.rev {
+			continue
+		}
+		if ev.Type == clientv3.EventTypeDelete {
+			s.applyDelete(kv.Key)
+			continue
+		}
+		if err := s.applyPut(s.objs, s.claims, s.kvs, kv.Key, kv.Value, kv.ModRevision, kv.CreateRevision); err != nil {
+			// A value we cannot decode is a bug or a newer writer; keep
+			// serving the rest and say so.
+			fmt.Printf("store: skip %s: %v\n", kv.Key, err)
+		}
+	}
+	if resp.Header.Revision > s.rev {
+		s.rev = resp.Header.Revision
+		s.advanceLocked()
+	}
+}
+
+func (s *Store) advanceLocked() {
+	close(s.notify)
+	s.notify = make(chan struct{})
+}
+
+func (s *Store) splitKey(key []byte) (section, a, b string, ok bool) {
+	rest, found := strings.CutPrefix(string(key), s.prefix)
+	if !found {
+		return "", "", "", false
+	}
+	section, rest, _ = strings.Cut(rest, "/")
+	if section == "k" {
+		return section, rest, "", true
+	}
+	a, b, ok = strings.Cut(rest, "/")
+	return section, a, b, ok
+}
+
+func (s *Store) applyPut(objs map[string]map[string]*Entry, claims map[string]map[string]string, kvs map[string][]byte, key, val []byte, modRev, createRev int64) error {
+	section, a, b, ok := s.splitKey(key)
+	if !ok {
+		return nil
+	}
+	switch section {
+	case "r":
+		dec, known := s.decoders[a]
+		if !known {
+			return nil
+		}
+		obj, err := dec(val)
+		if err != nil {
+			return fmt.Errorf("decode %s %s: %w", a, b, err)
+		}
+		objs[a][b] = &Entry{ID: b, Obj: obj, Raw: val, ModRev: modRev, CreateRev: createRev}
+	case "c":
+		g := claims[a]
+		if g == nil {
+			g = map[string]string{}
+			claims[a] = g
+		}
+		g[b] = string(val)
+	case "k":
+		kvs[a] = val
+	}
+	return nil
+}
+
+func (s *Store) applyDelete(key []byte) {
+	section, a, b, ok := s.splitKey(key)
+	if !ok {
+		return
+	}
+	switch section {
+	case "r":
+		if m := s.objs[a]; m != nil {
+			delete(m, b)
+		}
+	case "c":
+		if g := s.claims[a]; g != nil {
+			delete(g, b)
+			if len(g) == 0 {
+				delete(s.claims, a)
+			}
+		}
+	case "k":
+		delete(s.kvs, a)
+	}
+}
+
+// Rev is the etcd revision the cache reflects.
+func (s *Store) Rev() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.rev
+}
+
+// WaitRev blocks until the cache reflects revision rev.
+func (s *Store) WaitRev(ctx context.Context, rev int64) error {
+	asked := false
+	for {
+		s.mu.RLock()
+		cur, ch := s.rev, s.notify
+		s.mu.RUnlock()
+		if cur >= rev {
+			return nil
+		}
+		var nudge <-chan time.Time
+		if !asked {
+			// The revision may belong to a key outside our prefix (a
+			// shared cluster); a progress notification moves us past it.
+			nudge = time.After(20 * time.Millisecond)
+		}
+		select {
+		case <-ch:
+		case <-nudge:
+			asked = true
+			_ = s.watcher.RequestProgress(ctx)
+		case <-ctx.Done():
+			return fmt.Errorf("wait for store revision %d (at %d): %w", rev, cur, ctx.Err())
+		}
+	}
+}
+
+// View runs fn with a consistent view of the cache. fn must be quick and
+// must not call back into the store.
+func (s *Store) View(fn func(v *View)) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	fn(&View{s: s})
+}
+
+// View is a read-only, consistent look at the cache, valid only inside
+// View or Update callbacks.
+type View struct{ s *Store }
+
+// Rev is the revision this view reflects.
+func (v *View) Rev() int64 { return v.s.rev }
+
+// Get returns one resource.
+func (v *View) Get(kind, id string) (*Entry, bool) {
+	e, ok := v.s.objs[kind][id]
+	return e, ok
+}
+
+// Each calls fn for every resource of kind, in no particular order, until
+// fn returns false.
+func (v *View) Each(kind string, fn func(e *Entry) bool) {
+	for _, e := range v.s.objs[kind] {
+		if !fn(e) {
+			return
+		}
+	}
+}
+
+// Count is the number of resources of kind.
+func (v *View) Count(kind string) int { return len(v.s.objs[kind]) }
+
+// Claims returns the members of a claim group and their owners. The map
+// must not be modified.
+func (v *View) Claims(group string) map[string]string { return v.s.claims[group] }
+
+// Claim returns the owner of one claim.
+func (v *View) Claim(group, member string) (string, bool) {
+	o, ok := v.s.claims[group][member]
+	return o, ok
+}
+
+// Value returns a plain key.
+func (v *View) Value(name string) ([]byte, bool) {
+	b, ok := v.s.kvs[name]
+	return b, ok
+}
+
+// Txn collects the guarded changes of one write.
+type Txn struct {
+	s       *Store
+	readRev int64
+	cmps    []clientv3.Cmp
+	ops     []clientv3.Op
+	keys    map[string]bool
+	created map[string]int
+	scratch map[any]any
+}
+
+// Scratch is per-attempt working memory of the planner: state that must
+// be shared by several resources planned into one transaction (for
+// example one default security group for a bulk create). It starts empty
+// on every attempt.
+func (t *Txn) Scratch(key any, init func() any) any {
+	if t.scratch == nil {
+		t.scratch = map[any]any{}
+	}
+	v, ok := t.scratch[key]
+	if !ok {
+		v = init()
+		t.scratch[key] = v
+	}
+	return v
+}
+
+func (t *Txn) resKey(kind, id string) string { return t.s.prefix + "r/" + kind + "/" + id }
+func (t *Txn) claimKey(group, member string) string {
+	return t.s.prefix + "c/" + group + "/" + member
+}
+
+func (t *Txn) touch(key string) error {
+	if t.keys[key] {
+		return fmt.Errorf("store: key %s changed twice in one transaction", key)
+	}
+	t.keys[key] = true
+	return nil
+}
+
+// Create adds a new resource; it fails if the id exists.
+func (t *Txn) Create(kind, id string, raw []byte) {
+	k := t.resKey(kind, id)
+	t.created[kind]++
+	_ = t.touch(k)
+	t.cmps = append(t.cmps, clientv3.Compare(clientv3.CreateRevision(k), "=", 0))
+	t.ops = append(t.ops, clientv3.OpPut(k, string(raw)))
+}
+
+// Replace overwrites a resource read as prev, guarded by its revision.
+func (t *Txn) Replace(kind string, prev *Entry, raw []byte) {
+	k := t.resKey(kind, prev.ID)
+	_ = t.touch(k)
+	t.cmps = append(t.cmps, clientv3.Compare(clientv3.ModRevision(k), "=", prev.ModRev))
+	t.ops = append(t.ops, clientv3.OpPut(k, string(raw)))
+}
+
+// Delete removes a resource read as prev, guarded by its revision.
+func (t *Txn) Delete(kind string, prev *Entry) {
+	k := t.resKey(kind, prev.ID)
+	_ = t.touch(k)
+	t.cmps = append(t.cmps, clientv3.Compare(clientv3.ModRevision(k), "=", prev.ModRev))
+	t.ops = append(t.ops, clientv3.OpDelete(k))
+}
+
+// Require makes the write depend on a resource it read being unchanged.
+func (t *Txn) Require(kind string, e *Entry) {
+	k := t.resKey(kind, e.ID)
+	if t.keys[k] {
+		return
+	}
+	t.cmps = append(t.cmps, clientv3.Compare(clientv3.ModRevision(k), "=", e.ModRev))
+}
+
+// RequireAbsent makes the write depend on a resource not existing.
+func (t *Txn) RequireAbsent(kind, id string) {
+	t.cmps = append(t.cmps, clientv3.Compare(clientv3.CreateRevision(t.resKey(kind, id)), "=", 0))
+}
+
+// Claim takes a uniqueness claim; the transaction fails if it is held.
+// It reports false if this transaction already claims it.
+func (t *Txn) Claim(group, member, owner string) bool {
+	k := t.claimKey(group, member)
+	if t.touch(k) != nil {
+		return false
+	}
+	t.cmps = append(t.cmps, clientv3.Compare(clientv3.CreateRevision(k), "=", 0))
+	t.ops = append(t.ops, clientv3.OpPut(k, owner))
+	return true
+}
+
+// Release drops a claim.
+func (t *Txn) Release(group, member string) {
+	k := t.claimKey(group, member)
+	if t.touch(k) != nil {
+		return
+	}
+	t.ops = append(t.ops, clientv3.OpDelete(k))
+}
+
+// NoNewClaims makes the write depend on no claim in group having been
+// taken since the view was read (for example: no port created on a
+// network that is being deleted).
+func (t *Txn) NoNewClaims(group string) {
+	start := t.claimKey(group, "")
+	t.cmps = append(t.cmps, clientv3.Compare(clientv3.CreateRevision(start), "<", t.readRev+1).WithRange(clientv3.GetPrefixRangeEnd(start)))
+}
+
+// PutValue writes a plain key, guarded to not exist if create is set.
+func (t *Txn) PutValue(name string, val []byte, create bool) {
+	k := t.s.prefix + "k/" + name
+	_ = t.touch(k)
+	if create {
+		t.cmps = append(t.cmps, clientv3.Compare(clientv3.CreateRevision(k), "=", 0))
+	}
+	t.ops = append(t.ops, clientv3.OpPut(k, string(val)))
+}
+
+// Claimed reports whether this transaction takes the claim.
+func (t *Txn) Claimed(group, member string) bool { return t.keys[t.claimKey(group, member)] }
+
+// Created is how many resources of kind this transaction creates.
+func (t *Txn) Created(kind string) int { return t.created[kind] }
+
+// Empty reports whether the transaction changes nothing.
+func (t *Txn) Empty() bool { return len(t.ops) == 0 }
+
+// maxAttempts bounds how often a write is re-planned after losing a race.
+const maxAttempts = 64
+
+// Update plans a write from a consistent view and commits it. plan may run
+// several times (after lost races), so it must have no effects other than
+// on t; an error from plan aborts the write and is returned as is.
+// Update returns the revision of the commit (0 if nothing was written).
+func (s *Store) Update(ctx context.Context, plan func(v *View, t *Txn) error) (int64, error) {
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		s.mu.RLock()
+		t := &Txn{s: s, readRev: s.rev, keys: map[string]bool{}, created: map[string]int{}}
+		err := plan(&View{s: s}, t)
+		s.mu.RUnlock()
+		if err != nil {
+			return 0, err
+		}
+		if t.Empty() {
+			return 0, nil
+		}
+		resp, err := s.cli.Txn(ctx).If(t.cmps...).Then(t.ops...).Commit()
+		if err != nil {
+			return 0, fmt.Errorf("etcd txn: %w", err)
+		}
+		if err := s.WaitRev(ctx, resp.Header.Revision); err != nil {
+			return 0, err
+		}
+		if resp.Succeeded {
+			return resp.Header.Revision, nil
+		}
+		if attempt > 4 {
+			// Many writers on the same keys: spread them out.
+			time.Sleep(time.Duration(rand.IntN(1000*attempt)) * time.Microsecond)
+		}
+	}
+	return 0, ErrConflict
+}
+
+// GetValue reads a plain key from the cache.
+func (s *Store) GetValue(ctx context.Context, name string) ([]byte, bool, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	b, ok := s.kvs[name]
+	return b, ok, nil
+}
+
+// CreateValue writes a plain key unless it exists, and returns the value
+// stored afterwards (the existing one if another writer was first).
+func (s *Store) CreateValue(ctx context.Context, name string, val []byte) ([]byte, error) {
+	var stored []byte
+	_, err := s.Update(ctx, func(v *View, t *Txn) error {
+		if b, ok := v.Value(name); ok {
+			stored = b
+			return nil
+		}
+		stored = val
+		t.PutValue(name, val, true)
+		return nil
+	})
+	return stored, err
+}
