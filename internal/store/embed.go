@@ -27,7 +27,9 @@ func StartEmbedded(ctx context.Context, dir string) (*Embedded, error) {
 	cfg := embed.NewConfig()
 	cfg.Name = "neutrino"
 	cfg.Dir = filepath.Join(dir, "etcd")
-	cfg.LogLevel = "error"
+	// etcd logs its own orderly shutdown at error level; failures reach us
+	// as errors from the client anyway.
+	cfg.LogLevel = "fatal"
 	cfg.Logger = "zap"
 	peer, err := freeLoopbackURL()
 	if err != nil {

@@ -1,0 +1,608 @@
+// Package bench measures the Neutron API of a neutrino-server through
+// HTTP: creates (sequential and concurrent) and lists of a large port
+// collection, next to the project's targets and upstream Neutron's
+// figures on the same machine.
+//
+// By default it starts its own server in-process (embedded etcd in a
+// temporary directory, noauth); with a URL it targets a running server.
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/neutrino-net/neutrino/internal/config"
+	"github.com/neutrino-net/neutrino/internal/server"
+)
+
+// Options say what to measure and against which server.
+type Options struct {
+	URL     string // a running server; empty = start one in-process
+	Token   string // X-Auth-Token for URL; empty = noauth headers
+	Project string // noauth project (default "bench")
+
+	Networks    int   // sequential network creates, and subnet creates (one per network)
+	Ports       int   // sequential port creates, and concurrent port creates
+	Concurrency int   // clients of the concurrent port creates
+	ListSizes   []int // total ports when the lists are measured
+	ListRuns    int   // runs of each full list
+	FilterRuns  int   // runs of each filtered list
+	Chunk       int   // ports per bulk create while populating
+
+	Progress io.Writer // progress lines; nil = silent
+}
+
+// Defaults are the sizes the targets refer to.
+func Defaults() Options {
+	return Options{
+		Project: "bench", Networks: 200, Ports: 1000, Concurrency: 8,
+		ListSizes: []int{5000, 10000}, ListRuns: 20, FilterRuns: 100, Chunk: 25,
+	}
+}
+
+// Result is one measured operation.
+type Result struct {
+	Operation string  `json:"operation"`
+	Count     int     `json:"count"`
+	OpsPerSec float64 `json:"ops_per_sec"`
+	P50Ms     float64 `json:"p50_ms"`
+	P99Ms     float64 `json:"p99_ms"`
+	Target    string  `json:"target,omitempty"`
+	Met       *bool   `json:"target_met,omitempty"`
+	Upstream  string  `json:"upstream_neutron,omitempty"`
+}
+
+// Report is the outcome of a run.
+type Report struct {
+	Server      string   `json:"server"`
+	GoVersion   string   `json:"go_version"`
+	CPUs        int      `json:"cpus"`
+	Concurrency int      `json:"concurrency"`
+	Results     []Result `json:"results"`
+}
+
+// Run performs the benchmark.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	d := Defaults()
+	if o.Project == "" {
+		o.Project = d.Project
+	}
+	if o.Networks <= 0 {
+		o.Networks = d.Networks
+	}
+	if o.Ports <= 0 {
+		o.Ports = d.Ports
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = d.Concurrency
+	}
+	if o.ListSizes == nil {
+		o.ListSizes = d.ListSizes
+	}
+	if o.ListRuns <= 0 {
+		o.ListRuns = d.ListRuns
+	}
+	if o.FilterRuns <= 0 {
+		o.FilterRuns = d.FilterRuns
+	}
+	if o.Chunk <= 0 {
+		o.Chunk = d.Chunk
+	}
+	rep := &Report{GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), Concurrency: o.Concurrency}
+	base := o.URL
+	if base == "" {
+		srv, dir, err := startServer(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		defer srv.Close()
+		base = srv.URL
+		rep.Server = "in-process neutrino-server (embedded etcd in " + dir + ", noauth)"
+	} else {
+		rep.Server = strings.TrimSuffix(base, "/")
+	}
+	b := &bencher{
+		o:    o,
+		base: strings.TrimSuffix(base, "/"),
+		hc: &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{
+			MaxIdleConns:        256,
+			MaxIdleConnsPerHost: max(64, 2*o.Concurrency),
+			IdleConnTimeout:     90 * time.Second,
+		}},
+	}
+	defer b.hc.CloseIdleConnections()
+	if err := b.run(ctx, rep); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// startServer runs neutrino-server in this process: embedded etcd in a
+// temporary directory, noauth, a free loopback port.
+func startServer(ctx context.Context) (*server.Server, string, error) {
+	dir, err := os.MkdirTemp("", "neutrino-bench-")
+	if err != nil {
+		return nil, "", err
+	}
+	cfg := config.Defaults()
+	cfg.AuthStrategy = "noauth"
+	cfg.BindHost, cfg.BindPort = "127.0.0.1", 0
+	srv, err := server.Start(ctx, server.Options{Config: cfg, DataDir: dir, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, "", err
+	}
+	return srv, dir, nil
+}
+
+type bencher struct {
+	o    Options
+	base string
+	hc   *http.Client
+	seq  atomic.Int64 // makes device ids unique
+}
+
+func (b *bencher) logf(format string, args ...any) {
+	if b.o.Progress != nil {
+		fmt.Fprintf(b.o.Progress, format+"\n", args...)
+	}
+}
+
+// call sends one request and reads the whole reply. admin adds the admin
+// role in noauth mode (for raising quotas).
+func (b *bencher) call(ctx context.Context, method, path string, body []byte, admin bool, want int) ([]byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, b.base+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if b.o.Token != "" {
+		req.Header.Set("X-Auth-Token", b.o.Token)
+	} else {
+		req.Header.Set("X-Project-Id", b.o.Project)
+		roles := "member,reader"
+		if admin {
+			roles = "admin,member,reader"
+		}
+		req.Header.Set("X-Roles", roles)
+	}
+	resp, err := b.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	raw, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: read reply: %w", method, path, err)
+	}
+	if resp.StatusCode != want {
+		return raw, fmt.Errorf("%s %s: status %d, want %d: %s", method, path, resp.StatusCode, want, truncate(raw))
+	}
+	return raw, nil
+}
+
+func truncate(b []byte) string {
+	if len(b) > 300 {
+		return string(b[:300]) + "…"
+	}
+	return string(b)
+}
+
+// idOf extracts member.id of a create reply.
+func idOf(raw []byte, member string) (string, error) {
+	var r map[string]struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(raw, &r); err != nil || r[member].ID == "" {
+		return "", fmt.Errorf("reply without %s id: %s", member, truncate(raw))
+	}
+	return r[member].ID, nil
+}
+
+func (b *bencher) run(ctx context.Context, rep *Report) error {
+	o := b.o
+	maxList := 0
+	for _, n := range o.ListSizes {
+		maxList = max(maxList, n)
+	}
+	// Quotas must not stop the run, but they stay enforced (and counted):
+	// raise them instead of making them unlimited.
+	need := max(maxList, 2*o.Ports) + 10
+	quota := fmt.Sprintf(`{"quota":{"network":%d,"subnet":%d,"port":%d}}`, o.Networks+10, o.Networks+10, need*2)
+	if _, err := b.call(ctx, "PUT", "/v2.0/quotas/"+b.projectID(ctx), []byte(quota), true, 200); err != nil {
+		b.logf("warning: could not raise the quotas (%v); the default quotas may stop the run", err)
+	}
+
+	// Networks.
+	b.logf("creating %d networks", o.Networks)
+	netIDs := make([]string, 0, o.Networks)
+	lat := make([]time.Duration, 0, o.Networks)
+	start := time.Now()
+	for i := range o.Networks {
+		t0 := time.Now()
+		raw, err := b.call(ctx, "POST", "/v2.0/networks", fmt.Appendf(nil, `{"network":{"name":"bench-net-%d"}}`, i), false, 201)
+		lat = append(lat, time.Since(t0))
+		if err != nil {
+			return err
+		}
+		id, err := idOf(raw, "network")
+		if err != nil {
+			return err
+		}
+		netIDs = append(netIDs, id)
+	}
+	rep.add(result("network create (sequential)", lat, time.Since(start)))
+
+	// Subnets, one per network.
+	b.logf("creating %d subnets", o.Networks)
+	lat = lat[:0]
+	start = time.Now()
+	for i, nid := range netIDs {
+		t0 := time.Now()
+		_, err := b.call(ctx, "POST", "/v2.0/subnets", fmt.Appendf(nil, `{"subnet":{"name":"bench-subnet-%d","network_id":%q,"ip_version":4,"cidr":"10.%d.%d.0/24"}}`, i, nid, (i>>8)&255, i&255), false, 201)
+		lat = append(lat, time.Since(t0))
+		if err != nil {
+			return err
+		}
+	}
+	rep.add(result("subnet create (sequential)", lat, time.Since(start)))
+
+	// The network of the ports, with a /16 subnet.
+	raw, err := b.call(ctx, "POST", "/v2.0/networks", []byte(`{"network":{"name":"bench-ports"}}`), false, 201)
+	if err != nil {
+		return err
+	}
+	portNet, err := idOf(raw, "network")
+	if err != nil {
+		return err
+	}
+	if _, err := b.call(ctx, "POST", "/v2.0/subnets", fmt.Appendf(nil, `{"subnet":{"name":"bench-ports","network_id":%q,"ip_version":4,"cidr":"172.16.0.0/16"}}`, portNet), false, 201); err != nil {
+		return err
+	}
+	existing := 0 // ports on the server made by this run
+	var devices []string
+
+	// Sequential port creates.
+	b.logf("creating %d ports sequentially", o.Ports)
+	lat = lat[:0]
+	start = time.Now()
+	for range o.Ports {
+		dev := b.device()
+		t0 := time.Now()
+		_, err := b.call(ctx, "POST", "/v2.0/ports", b.portBody(portNet, dev), false, 201)
+		lat = append(lat, time.Since(t0))
+		if err != nil {
+			return err
+		}
+		devices = append(devices, dev)
+	}
+	existing += o.Ports
+	res := result("port create (sequential)", lat, time.Since(start))
+	res.target("p50 < 5 ms", res.P50Ms < 5)
+	res.Upstream = "p50 148 ms"
+	rep.add(res)
+
+	// Concurrent port creates.
+	b.logf("creating %d ports with %d clients", o.Ports, o.Concurrency)
+	devs, lat, wall, err := b.concurrentCreates(ctx, portNet, o.Ports)
+	if err != nil {
+		return err
+	}
+	devices = append(devices, devs...)
+	existing += o.Ports
+	res = result(fmt.Sprintf("port create (%d clients)", o.Concurrency), lat, wall)
+	res.target("≥ 500/s", res.OpsPerSec >= 500)
+	res.Upstream = "7.2/s"
+	rep.add(res)
+
+	// Lists.
+	sizes := slices.Clone(o.ListSizes)
+	sort.Ints(sizes)
+	for _, size := range sizes {
+		if size > existing {
+			b.logf("populating to %d ports (bulk creates of %d, not measured)", size, o.Chunk)
+			devs, err := b.populate(ctx, portNet, size-existing)
+			if err != nil {
+				return err
+			}
+			devices = append(devices, devs...)
+			existing = size
+		}
+		total, err := b.countPorts(ctx)
+		if err != nil {
+			return err
+		}
+		b.logf("listing %d ports", total)
+		lat = lat[:0]
+		for range o.ListRuns {
+			t0 := time.Now()
+			if _, err := b.call(ctx, "GET", "/v2.0/ports", nil, false, 200); err != nil {
+				return err
+			}
+			lat = append(lat, time.Since(t0))
+		}
+		res := result(fmt.Sprintf("list all ports (%d)", total), lat, 0)
+		res.Count = o.ListRuns
+		if total <= 5000 {
+			res.target("< 50 ms", res.P50Ms < 50)
+			if total == 5000 {
+				res.Upstream = "1.8 s"
+			}
+		}
+		rep.add(res)
+
+		// One check of a filtered reply, then the timed runs.
+		if err := b.checkFiltered(ctx, devices[0]); err != nil {
+			return err
+		}
+		lat = lat[:0]
+		for range o.FilterRuns {
+			dev := devices[rand.IntN(len(devices))]
+			t0 := time.Now()
+			if _, err := b.call(ctx, "GET", "/v2.0/ports?device_id="+dev, nil, false, 200); err != nil {
+				return err
+			}
+			lat = append(lat, time.Since(t0))
+		}
+		res = result(fmt.Sprintf("list ports by device_id (%d)", total), lat, 0)
+		res.Count = o.FilterRuns
+		res.target("< 5 ms", res.P50Ms < 5)
+		rep.add(res)
+	}
+	return nil
+}
+
+// projectID is the project whose quotas are raised: the noauth project,
+// or in token mode the token's, read from its default security group.
+func (b *bencher) projectID(ctx context.Context) string {
+	if b.o.Token == "" {
+		return b.o.Project
+	}
+	raw, err := b.call(ctx, "GET", "/v2.0/security-groups?name=default&fields=project_id", nil, false, 200)
+	if err == nil {
+		var r struct {
+			SGs []struct {
+				ProjectID string `json:"project_id"`
+			} `json:"security_groups"`
+		}
+		if json.Unmarshal(raw, &r) == nil && len(r.SGs) > 0 {
+			return r.SGs[0].ProjectID
+		}
+	}
+	return b.o.Project
+}
+
+func (b *bencher) device() string { return fmt.Sprintf("bench-dev-%08d", b.seq.Add(1)) }
+
+func (b *bencher) portBody(netID, dev string) []byte {
+	return fmt.Appendf(nil, `{"port":{"network_id":%q,"device_id":%q,"name":"bench-port"}}`, netID, dev)
+}
+
+// concurrentCreates creates n ports with Concurrency clients and returns
+// their device ids, each create's latency and the wall time.
+func (b *bencher) concurrentCreates(ctx context.Context, netID string, n int) ([]string, []time.Duration, time.Duration, error) {
+	var next atomic.Int64
+	var mu sync.Mutex
+	var firstErr error
+	devs := make([]string, 0, n)
+	lat := make([]time.Duration, 0, n)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range b.o.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var myLat []time.Duration
+			var myDevs []string
+			for next.Add(1) <= int64(n) {
+				dev := b.device()
+				t0 := time.Now()
+				_, err := b.call(ctx, "POST", "/v2.0/ports", b.portBody(netID, dev), false, 201)
+				d := time.Since(t0)
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					next.Store(int64(n)) // stop the others
+					return
+				}
+				myLat = append(myLat, d)
+				myDevs = append(myDevs, dev)
+			}
+			mu.Lock()
+			lat = append(lat, myLat...)
+			devs = append(devs, myDevs...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	wall := time.Since(start)
+	return devs, lat, wall, firstErr
+}
+
+// populate adds n ports with bulk creates from a few clients.
+func (b *bencher) populate(ctx context.Context, netID string, n int) ([]string, error) {
+	type chunk struct{ devs []string }
+	var chunks []chunk
+	for left := n; left > 0; left -= b.o.Chunk {
+		k := min(left, b.o.Chunk)
+		c := chunk{}
+		for range k {
+			c.devs = append(c.devs, b.device())
+		}
+		chunks = append(chunks, c)
+	}
+	var next atomic.Int64
+	var mu sync.Mutex
+	var firstErr error
+	var wg sync.WaitGroup
+	for range min(4, b.o.Concurrency) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(chunks) {
+					return
+				}
+				var buf bytes.Buffer
+				buf.WriteString(`{"ports":[`)
+				for j, dev := range chunks[i].devs {
+					if j > 0 {
+						buf.WriteByte(',')
+					}
+					fmt.Fprintf(&buf, `{"network_id":%q,"device_id":%q,"name":"bench-port"}`, netID, dev)
+				}
+				buf.WriteString(`]}`)
+				if _, err := b.call(ctx, "POST", "/v2.0/ports", buf.Bytes(), false, 201); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = fmt.Errorf("populate: %w", err)
+					}
+					mu.Unlock()
+					next.Store(int64(len(chunks)))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	var devs []string
+	for _, c := range chunks {
+		devs = append(devs, c.devs...)
+	}
+	return devs, nil
+}
+
+// countPorts lists all ports once, checks the reply is valid JSON and
+// returns how many there are.
+func (b *bencher) countPorts(ctx context.Context) (int, error) {
+	raw, err := b.call(ctx, "GET", "/v2.0/ports", nil, false, 200)
+	if err != nil {
+		return 0, err
+	}
+	var r struct {
+		Ports []json.RawMessage `json:"ports"`
+	}
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return 0, fmt.Errorf("list ports: invalid JSON: %w", err)
+	}
+	return len(r.Ports), nil
+}
+
+func (b *bencher) checkFiltered(ctx context.Context, dev string) error {
+	raw, err := b.call(ctx, "GET", "/v2.0/ports?device_id="+dev, nil, false, 200)
+	if err != nil {
+		return err
+	}
+	var r struct {
+		Ports []struct {
+			DeviceID string `json:"device_id"`
+		} `json:"ports"`
+	}
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return fmt.Errorf("filtered list: invalid JSON: %w", err)
+	}
+	if len(r.Ports) != 1 || r.Ports[0].DeviceID != dev {
+		return fmt.Errorf("filtered list by device_id %s: %d ports, want 1", dev, len(r.Ports))
+	}
+	return nil
+}
+
+func result(op string, lat []time.Duration, wall time.Duration) Result {
+	r := Result{Operation: op, Count: len(lat)}
+	if len(lat) == 0 {
+		return r
+	}
+	s := slices.Clone(lat)
+	slices.Sort(s)
+	r.P50Ms = ms(percentile(s, 50))
+	r.P99Ms = ms(percentile(s, 99))
+	if wall <= 0 {
+		var sum time.Duration
+		for _, d := range s {
+			sum += d
+		}
+		wall = sum
+	}
+	r.OpsPerSec = float64(len(s)) / wall.Seconds()
+	return r
+}
+
+// percentile of sorted durations, nearest rank.
+func percentile(sorted []time.Duration, p int) time.Duration {
+	i := (len(sorted)*p + 99) / 100
+	return sorted[max(0, min(len(sorted)-1, i-1))]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func (r *Result) target(desc string, met bool) {
+	r.Target = desc
+	r.Met = &met
+}
+
+func (r *Report) add(res Result) { r.Results = append(r.Results, res) }
+
+// Missed lists the operations that missed their target.
+func (r *Report) Missed() []string {
+	var out []string
+	for _, res := range r.Results {
+		if res.Met != nil && !*res.Met {
+			out = append(out, res.Operation)
+		}
+	}
+	return out
+}
+
+// WriteTable prints the report for people.
+func (r *Report) WriteTable(w io.Writer) {
+	fmt.Fprintf(w, "server: %s\n%s, %d CPUs\n\n", r.Server, r.GoVersion, r.CPUs)
+	fmt.Fprintf(w, "%-34s %6s %10s %10s %10s  %-12s %-6s %s\n", "operation", "count", "ops/s", "p50", "p99", "target", "", "upstream Neutron")
+	fmt.Fprintln(w, strings.Repeat("-", 112))
+	for _, res := range r.Results {
+		status := ""
+		if res.Met != nil {
+			status = "ok"
+			if !*res.Met {
+				status = "MISSED"
+			}
+		}
+		fmt.Fprintf(w, "%-34s %6d %10.1f %8.2fms %8.2fms  %-12s %-6s %s\n", res.Operation, res.Count, res.OpsPerSec, res.P50Ms, res.P99Ms, res.Target, status, res.Upstream)
+	}
+	fmt.Fprintln(w, "\nupstream Neutron figures were measured on this machine; list ops/s is 1/mean latency.")
+}
+
+// WriteJSON prints the report for programs.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
