@@ -121,6 +121,7 @@ func (a *API) routes() {
 			m.HandleFunc("DELETE "+base+"/{id}/tags/{tag}", a.wrap(func(w http.ResponseWriter, r *http.Request, c *reqCtx) error { return a.tagRemove(w, r, c, d) }))
 		}
 	}
+	m.HandleFunc("PUT /v2.0/routers/{id}/{action}", a.wrap(a.routerAction))
 	m.HandleFunc("GET /v2.0/quotas", a.wrap(a.listQuotas))
 	m.HandleFunc("GET /v2.0/quotas/{project}", a.wrap(a.showQuota))
 	m.HandleFunc("GET /v2.0/quotas/{project}/default", a.wrap(a.showDefaultQuota))
@@ -150,8 +151,9 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Body != nil {
 		r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxRequestBodySize)
 	}
-	if _, pattern := a.mux.Handler(r); pattern == "" {
+	if _, pattern := a.mux.Handler(r); pattern == "" || r.URL.Path == "/v2.0" {
 		// Unknown URL or method: upstream answers 404 (405 only at "/").
+		// "/v2.0" needs its trailing slash (the mux would redirect).
 		writeError(w, errResourceNotFound)
 		return
 	}

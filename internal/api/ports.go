@@ -642,6 +642,17 @@ func deletePort(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry) 
 			return conflict("ServicePortInUse", "Port %s cannot be deleted directly via the port API: has device owner %s.", p.ID, p.DeviceOwner)
 		}
 	}
+	// Floating IPs of the port stay, disassociated (upstream behaviour).
+	v.Each(model.KindFIP, func(fe *store.Entry) bool {
+		f := *fe.Obj.(*model.FloatingIP)
+		if f.PortID != nil && *f.PortID == p.ID {
+			disassociate(t, &f)
+			f.Status = "DOWN"
+			bump(a, &f.Standard)
+			t.Replace(model.KindFIP, fe, mustJSON(&f))
+		}
+		return true
+	})
 	deletePortTxn(t, e)
 	return nil
 }

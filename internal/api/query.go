@@ -37,7 +37,7 @@ func (a *API) parseListQuery(r *http.Request, d *resourceDef, extraFilters map[s
 		if controlParams[k] {
 			continue
 		}
-		if at, ok := d.attrs[k]; ok {
+		if at, ok := d.attrs[k]; ok && !specialFilters[k] {
 			if at.typ == 'o' && !(k == "fixed_ips" && d.kind == "port") {
 				return nil, badRequest("[%s] is invalid attribute for filtering", k)
 			}
@@ -57,7 +57,7 @@ func (a *API) parseListQuery(r *http.Request, d *resourceDef, extraFilters map[s
 	}
 	lq.sortKeys = q["sort_key"]
 	dirs := q["sort_dir"]
-	if len(dirs) > 0 && len(dirs) != len(lq.sortKeys) {
+	if len(dirs) != len(lq.sortKeys) {
 		return nil, badRequest("The number of sort_keys and sort_dirs must be same")
 	}
 	for i, k := range lq.sortKeys {
@@ -391,17 +391,22 @@ func pageLinks(r *http.Request, lq *listQuery, n int, first, last string, _ bool
 	mk := func(rel, marker string, reverse bool) {
 		q := cloneQuery(r.URL.Query())
 		q.Del("page_reverse")
-		q.Set("marker", marker)
+		q.Del("marker")
+		if marker != "" {
+			// An empty page links without a marker, like upstream: its
+			// "previous" is then the last page.
+			q.Set("marker", marker)
+		}
 		if reverse {
 			q.Set("page_reverse", "True")
 		}
 		links = append(links, map[string]string{"rel": rel, "href": base + "?" + q.Encode()})
 	}
 	short := n < lq.limit
-	if !(short && !lq.pageReverse) && last != "" {
+	if !(short && !lq.pageReverse) {
 		mk("next", last, false)
 	}
-	if !(short && lq.pageReverse) && first != "" {
+	if !(short && lq.pageReverse) {
 		mk("previous", first, true)
 	}
 	return links

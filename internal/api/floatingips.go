@@ -1,0 +1,350 @@
+package api
+
+import (
+	"encoding/json"
+	"net/netip"
+	"strings"
+
+	"github.com/neutrino-net/neutrino/internal/model"
+	"github.com/neutrino-net/neutrino/internal/store"
+)
+
+var fipDef = &resourceDef{
+	kind: model.KindFIP, singular: "floatingip", collection: "floatingips", path: "floatingips", tags: true,
+	attrs: standardAttrs(map[string]attr{
+		"floating_network_id": {typ: 's', post: true, required: true},
+		"floating_ip_address": {typ: 's', post: true},
+		"subnet_id":           {typ: 'o', post: true},
+		"port_id":             {typ: 's', post: true, put: true},
+		"fixed_ip_address":    {typ: 's', post: true, put: true},
+		"router_id":           {typ: 's'},
+		"status":              {typ: 's'},
+		"port_details":        {typ: 'o'},
+		"port_forwardings":    {typ: 'o'},
+		"tags":                {typ: 'o', post: true, nosort: true},
+	}),
+	internal: []string{"neutrino:fip_port_id"},
+	decode:   decoderOf[model.FloatingIP](),
+	notFound: func(id string) *Error { return notFound("FloatingIPNotFound", "Floating IP %s could not be found", id) },
+	visible:  func(v *store.View, c *reqCtx, e *store.Entry) bool { return c.admin || std(e).ProjectID == c.project },
+	extra:    fipPortDetails,
+	create:   createFIP,
+	update:   updateFIP,
+	delete:   deleteFIP,
+}
+
+func init() { register(fipDef) }
+
+// fipPortDetails renders fip-port-details from the associated port.
+func fipPortDetails(v *store.View, e *store.Entry) map[string]any {
+	f := e.Obj.(*model.FloatingIP)
+	if f.PortID == nil {
+		return map[string]any{"port_details": nil}
+	}
+	pe, ok := v.Get(model.KindPort, *f.PortID)
+	if !ok {
+		return map[string]any{"port_details": nil}
+	}
+	p := pe.Obj.(*model.Port)
+	return map[string]any{"port_details": map[string]any{
+		"name": p.Name, "network_id": p.NetworkID, "mac_address": p.MACAddress, "admin_state_up": p.AdminStateUp,
+		"status": p.Status, "device_id": p.DeviceID, "device_owner": p.DeviceOwner,
+	}}
+}
+
+type fipReq struct {
+	FloatingNetworkID string           `json:"floating_network_id"`
+	FloatingIPAddress *string          `json:"floating_ip_address"`
+	SubnetID          *string          `json:"subnet_id"`
+	PortID            optional[string] `json:"port_id"`
+	FixedIPAddress    optional[string] `json:"fixed_ip_address"`
+	Description       *string          `json:"description"`
+	ProjectID         string           `json:"project_id"`
+	TenantID          string           `json:"tenant_id"`
+	Tags              []string         `json:"tags"`
+}
+
+func createFIP(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMessage) (string, error) {
+	var req fipReq
+	if err := decode(body, &req); err != nil {
+		return "", err
+	}
+	if err := checkTags(req.Tags); err != nil {
+		return "", err
+	}
+	project, err := projectFor(c, req.ProjectID, req.TenantID)
+	if err != nil {
+		return "", err
+	}
+	ne, err := a.lookup(v, c, networkDef, req.FloatingNetworkID)
+	if err != nil {
+		return "", err
+	}
+	n := ne.Obj.(*model.Network)
+	if !n.External {
+		return "", badRequest("Bad floatingip request: Network %s is not a valid external network.", n.ID)
+	}
+	var hasV4 bool
+	for _, s := range subnetsOf(v, n) {
+		hasV4 = hasV4 || s.IPVersion == 4
+	}
+	if !hasV4 {
+		return "", badRequest("Bad floatingip request: Network %s does not contain any IPv4 subnet.", n.ID)
+	}
+	if req.FloatingIPAddress != nil && !c.admin {
+		return "", policyDenied("create_floatingip:floating_ip_address")
+	}
+	if err := a.checkQuota(v, t, project, model.KindFIP, 1); err != nil {
+		return "", err
+	}
+	f := &model.FloatingIP{Standard: newStandard(a, project, req.Description, req.Tags), FloatingNetworkID: n.ID, Status: "DOWN", PortForwardings: []any{}}
+	p, err := a.newServicePort(v, t, n, "", model.OwnerFloatingIP, f.ID)
+	if err != nil {
+		return "", err
+	}
+	want := fixedIPReq{}
+	if req.SubnetID != nil {
+		want.SubnetID = *req.SubnetID
+	}
+	if req.FloatingIPAddress != nil {
+		want.IPAddress = *req.FloatingIPAddress
+	}
+	var reqIPs []fixedIPReq
+	if want.SubnetID != "" || want.IPAddress != "" {
+		reqIPs = []fixedIPReq{want}
+	} else {
+		// Only IPv4: a floating IP is one IPv4 address.
+		for _, s := range subnetsOf(v, n) {
+			if s.IPVersion == 4 && subnetAllows(s, model.OwnerFloatingIP) {
+				if _, ok := a.pickFree(v, t, s, false); ok {
+					reqIPs = []fixedIPReq{{SubnetID: s.ID}}
+					break
+				}
+			}
+		}
+		if reqIPs == nil {
+			return "", newErr(400, "ExternalIpAddressExhausted", "Unable to find any IP address on external network %s.", n.ID)
+		}
+	}
+	ips, err := a.allocateIPs(v, t, c, n, p, reqIPs, nil, true)
+	if err != nil {
+		if e, ok := err.(*Error); ok && e.Type == "IpAddressGenerationFailure" {
+			return "", newErr(400, "ExternalIpAddressExhausted", "Unable to find any IP address on external network %s.", n.ID)
+		}
+		return "", err
+	}
+	if len(ips) != 1 || !netip.MustParseAddr(ips[0].IPAddress).Is4() {
+		return "", badRequest("Bad floatingip request: a floating IP must be one IPv4 address.")
+	}
+	p.FixedIPs = ips
+	f.FloatingIPAddress = ips[0].IPAddress
+	f.FIPPortID = p.ID
+	if req.FixedIPAddress.Set && !req.FixedIPAddress.Null && !(req.PortID.Set && !req.PortID.Null) {
+		return "", badRequest("Bad floatingip request: fixed_ip_address cannot be specified without a port_id.")
+	}
+	if req.PortID.Set && !req.PortID.Null {
+		if err := a.associateFIP(v, t, c, f, req.PortID.V, req.FixedIPAddress); err != nil {
+			return "", err
+		}
+		reassociate(t, &model.FloatingIP{}, f)
+	}
+	t.Create(model.KindPort, p.ID, mustJSON(p))
+	t.Create(model.KindFIP, f.ID, mustJSON(f))
+	return f.ID, nil
+}
+
+// pickFree reports whether a subnet has a free address.
+func (a *API) pickFree(v *store.View, t *store.Txn, s *model.Subnet, lowest bool) (string, bool) {
+	for _, pool := range poolsOf(s) {
+		used := v.Claims(ipGroup(s.ID))
+		for ip := pool.Start; ip.IsValid() && !pool.End.Less(ip); ip = ip.Next() {
+			str := ip.String()
+			if _, u := used[str]; !u && !t.Claimed(ipGroup(s.ID), str) {
+				return str, true
+			}
+		}
+	}
+	return "", false
+}
+
+// associateFIP binds the floating IP to a port's fixed IP through a
+// router that connects the port's subnet to the floating network.
+func (a *API) associateFIP(v *store.View, t *store.Txn, c *reqCtx, f *model.FloatingIP, portID string, fixed optional[string]) error {
+	pe, ok := v.Get(model.KindPort, portID)
+	if !ok || !portVisible(v, c, pe) {
+		return notFound("PortNotFound", "Port %s could not be found.", portID)
+	}
+	p := pe.Obj.(*model.Port)
+	if !c.admin && p.ProjectID != f.ProjectID {
+		return badRequest("Bad floatingip request: Cannot create floating IP and bind it to Port %s, since that port is owned by a different tenant.", p.ID)
+	}
+	if p.DeviceOwner == model.OwnerDHCP || strings.HasPrefix(p.DeviceOwner, "network:router") || p.DeviceOwner == model.OwnerFloatingIP {
+		return badRequest("Bad floatingip request: Port %s is unable to be assigned a floating IP.", p.ID)
+	}
+	var chosen *model.FixedIP
+	if fixed.Set && !fixed.Null {
+		addr, err := netip.ParseAddr(fixed.V)
+		if err != nil || !addr.Is4() {
+			return badRequest("Bad floatingip request: fixed_ip_address %s must be an IPv4 address.", fixed.V)
+		}
+		for i := range p.FixedIPs {
+			if p.FixedIPs[i].IPAddress == addr.String() {
+				chosen = &p.FixedIPs[i]
+			}
+		}
+		if chosen == nil {
+			return badRequest("Bad floatingip request: Port %s does not have fixed ip %s.", p.ID, fixed.V)
+		}
+	} else {
+		var v4 []*model.FixedIP
+		for i := range p.FixedIPs {
+			if netip.MustParseAddr(p.FixedIPs[i].IPAddress).Is4() {
+				v4 = append(v4, &p.FixedIPs[i])
+			}
+		}
+		switch len(v4) {
+		case 0:
+			return badRequest("Bad floatingip request: Port %s does not have any IPv4 address.", p.ID)
+		case 1:
+			chosen = v4[0]
+		default:
+			return badRequest("Bad floatingip request: Port %s has multiple fixed IPv4 addresses. Must provide a specific IPv4 address when assigning a floating IP.", p.ID)
+		}
+	}
+	routerID, err := a.routerForFIP(v, t, chosen.SubnetID, f.FloatingNetworkID, p.ID)
+	if err != nil {
+		return err
+	}
+	var taken string
+	v.Each(model.KindFIP, func(fe *store.Entry) bool {
+		o := fe.Obj.(*model.FloatingIP)
+		if o.ID != f.ID && o.PortID != nil && *o.PortID == p.ID && o.FixedIPAddress != nil && *o.FixedIPAddress == chosen.IPAddress && o.FloatingNetworkID == f.FloatingNetworkID {
+			taken = o.ID
+			return false
+		}
+		return true
+	})
+	if taken != "" {
+		return conflict("FloatingIPPortAlreadyAssociated", "Cannot associate floating IP %s (%s) with port %s using fixed IP %s, as that fixed IP already has a floating IP on external network %s.", f.FloatingIPAddress, f.ID, p.ID, chosen.IPAddress, f.FloatingNetworkID)
+	}
+	t.Require(model.KindPort, pe)
+	pid, fip := p.ID, chosen.IPAddress
+	f.PortID, f.FixedIPAddress, f.RouterID = &pid, &fip, &routerID
+	return nil
+}
+
+// routerForFIP finds the router that has an interface on the subnet and a
+// gateway on the floating network, preferring the one holding the
+// subnet's gateway IP (upstream's rule).
+func (a *API) routerForFIP(v *store.View, t *store.Txn, subnetID, extNetID, portID string) (string, error) {
+	se, ok := v.Get(model.KindSubnet, subnetID)
+	if !ok {
+		return "", notFound("SubnetNotFound", "Subnet %s could not be found.", subnetID)
+	}
+	s := se.Obj.(*model.Subnet)
+	var first, preferred string
+	var firstRev int64
+	v.Each(model.KindPort, func(pe *store.Entry) bool {
+		p := pe.Obj.(*model.Port)
+		if p.DeviceOwner != model.OwnerRouterInterface && p.DeviceOwner != model.OwnerRouterInterfaceD && p.DeviceOwner != model.OwnerHARouterInterface {
+			return true
+		}
+		re, ok := v.Get(model.KindRouter, p.DeviceID)
+		if !ok {
+			return true
+		}
+		r := re.Obj.(*model.Router)
+		if r.ExternalGatewayInfo == nil || r.ExternalGatewayInfo.NetworkID != extNetID {
+			return true
+		}
+		for _, ip := range p.FixedIPs {
+			if ip.SubnetID != s.ID {
+				continue
+			}
+			t.Require(model.KindRouter, re)
+			if s.GatewayIP != nil && ip.IPAddress == *s.GatewayIP {
+				preferred = r.ID
+			}
+			if first == "" || pe.CreateRev < firstRev {
+				first, firstRev = r.ID, pe.CreateRev
+			}
+		}
+		return true
+	})
+	if preferred != "" {
+		return preferred, nil
+	}
+	if first != "" {
+		return first, nil
+	}
+	return "", notFound("ExternalGatewayForFloatingIPNotFound", "External network %s is not reachable from subnet %s.  Therefore, cannot associate Port %s with a Floating IP.", extNetID, subnetID, portID)
+}
+
+// fixedClaim names the claim that makes one fixed IP carry at most one
+// floating IP per external network, even under concurrent associations.
+func fixedClaim(f *model.FloatingIP) (group, member string, ok bool) {
+	if f.PortID == nil || f.FixedIPAddress == nil {
+		return "", "", false
+	}
+	return "fipfixed:" + f.FloatingNetworkID, *f.FixedIPAddress + "@" + *f.PortID, true
+}
+
+// reassociate moves the claims from old's association to f's.
+func reassociate(t *store.Txn, old, f *model.FloatingIP) {
+	og, om, had := fixedClaim(old)
+	ng, nm, has := fixedClaim(f)
+	if had && has && og == ng && om == nm {
+		return
+	}
+	if had {
+		t.Release(og, om)
+	}
+	if has {
+		t.Claim(ng, nm, f.ID)
+	}
+}
+
+func disassociate(t *store.Txn, f *model.FloatingIP) {
+	old := *f
+	f.PortID, f.FixedIPAddress, f.RouterID = nil, nil, nil
+	reassociate(t, &old, f)
+}
+
+func updateFIP(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, body json.RawMessage) error {
+	var req fipReq
+	if err := decode(body, &req); err != nil {
+		return err
+	}
+	f := *e.Obj.(*model.FloatingIP)
+	if req.Description != nil {
+		f.Description = *req.Description
+	}
+	if req.PortID.Set {
+		old := f
+		f.PortID, f.FixedIPAddress, f.RouterID = nil, nil, nil
+		if !req.PortID.Null {
+			if err := a.associateFIP(v, t, c, &f, req.PortID.V, req.FixedIPAddress); err != nil {
+				return err
+			}
+		}
+		reassociate(t, &old, &f)
+		if f.PortID == nil || old.PortID == nil || *old.PortID != *f.PortID {
+			f.Status = "DOWN"
+		}
+	} else if req.FixedIPAddress.Set {
+		return badRequest("Bad floatingip request: fixed_ip_address cannot be specified without a port_id.")
+	}
+	bump(a, &f.Standard)
+	t.Replace(model.KindFIP, e, mustJSON(&f))
+	return nil
+}
+
+func deleteFIP(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry) error {
+	f := *e.Obj.(*model.FloatingIP)
+	disassociate(t, &f)
+	if pe, ok := v.Get(model.KindPort, f.FIPPortID); ok {
+		deletePortTxn(t, pe)
+	}
+	t.Delete(model.KindFIP, e)
+	return nil
+}

@@ -1,0 +1,106 @@
+// Package cli is the command tree of the neutrino command.
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"syscall"
+
+	"github.com/neutrino-net/neutrino/internal/bench"
+	"github.com/spf13/cobra"
+)
+
+// Main runs the neutrino command with args and returns its exit status.
+func Main(args []string) int {
+	root := NewRoot()
+	root.SetArgs(args)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(root.ErrOrStderr(), "neutrino:", err)
+		return 1
+	}
+	return 0
+}
+
+// NewRoot builds the neutrino command and its subcommands.
+func NewRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "neutrino",
+		Short:         "The Neutrino CLI: sandbox, topology and benchmarks",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newBench())
+	return root
+}
+
+func newBench() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure Neutrino",
+	}
+	cmd.AddCommand(newBenchAPI())
+	return cmd
+}
+
+func newBenchAPI() *cobra.Command {
+	o := bench.Defaults()
+	var asJSON bool
+	var cpuProfile string
+	cmd := &cobra.Command{
+		Use:   "api",
+		Short: "Measure the Networking API through HTTP (creates and lists)",
+		Long: `Measure the Networking API through HTTP: sequential network, subnet and
+port creates, concurrent port creates, and full and filtered port lists
+with 5,000 and 10,000 ports, next to the targets and upstream Neutron's
+figures.
+
+By default a neutrino-server is started in this process (embedded etcd in
+a temporary directory, auth_strategy noauth). With --url a running server
+is measured instead; it keeps the resources created (named bench-*).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
+			if !asJSON {
+				o.Progress = cmd.ErrOrStderr()
+			}
+			rep, err := bench.Run(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return rep.WriteJSON(cmd.OutOrStdout())
+			}
+			rep.WriteTable(cmd.OutOrStdout())
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.URL, "url", "", "endpoint of a running neutrino-server (default: start one in-process)")
+	f.StringVar(&o.Token, "token", "", "X-Auth-Token for --url (default: noauth headers)")
+	f.StringVar(&o.Project, "project", o.Project, "project of the noauth headers")
+	f.IntVar(&o.Ports, "ports", o.Ports, "ports created sequentially, and again concurrently")
+	f.IntVar(&o.Networks, "networks", o.Networks, "networks (and subnets) created sequentially")
+	f.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "clients of the concurrent port creates")
+	f.IntSliceVar(&o.ListSizes, "list-sizes", o.ListSizes, "total ports when the lists are measured")
+	f.IntVar(&o.ListRuns, "list-runs", o.ListRuns, "runs of each full list")
+	f.IntVar(&o.FilterRuns, "filter-runs", o.FilterRuns, "runs of each list filtered by device_id")
+	f.BoolVar(&asJSON, "json", false, "print the results as JSON")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
+	_ = f.MarkHidden("cpuprofile")
+	return cmd
+}
