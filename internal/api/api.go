@@ -122,6 +122,7 @@ func (a *API) routes() {
 		}
 	}
 	m.HandleFunc("PUT /v2.0/routers/{id}/{action}", a.wrap(a.routerAction))
+	a.agentRoutes(m)
 	m.HandleFunc("GET /v2.0/quotas", a.wrap(a.listQuotas))
 	m.HandleFunc("GET /v2.0/quotas/{project}", a.wrap(a.showQuota))
 	m.HandleFunc("GET /v2.0/quotas/{project}/default", a.wrap(a.showDefaultQuota))
@@ -174,6 +175,11 @@ func (a *API) wrap(fn handlerFunc) http.HandlerFunc {
 			return
 		}
 		c := &reqCtx{Context: r.Context(), id: id, admin: id.IsAdmin(), project: id.ProjectID}
+		if isAgent(c) && strings.HasPrefix(r.URL.Path, "/v2.0/") {
+			// An agent credential speaks the agent protocol only.
+			writeError(w, policyDenied("agent_credential"))
+			return
+		}
 		if err := fn(w, r, c); err != nil {
 			writeError(w, err)
 		}

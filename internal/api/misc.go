@@ -126,14 +126,16 @@ func ipAvailability(v *store.View, n *model.Network) map[string]any {
 	var subs []map[string]any
 	var total, used uint64
 	for _, s := range subnetsOf(v, n) {
+		// Upstream: total = sum of the allocation pools (the whole CIDR
+		// when there are none); used = every allocation on the subnet,
+		// inside the pools or not (e.g. a fixed IP outside them).
 		t := ipam.TotalAddresses(poolsOf(s))
-		u := uint64(0)
-		pools := poolsOf(s)
-		for ip := range v.Claims(ipGroup(s.ID)) {
-			if addr, err := netip.ParseAddr(ip); err == nil && ipam.InPools(pools, addr) {
-				u++
+		if len(s.AllocationPools) == 0 {
+			if p, err := netip.ParsePrefix(s.CIDR); err == nil {
+				t = ipam.TotalAddresses([]ipam.Pool{{Start: p.Masked().Addr(), End: ipam.LastAddr(p)}})
 			}
 		}
+		u := uint64(len(v.Claims(ipGroup(s.ID))))
 		total += t
 		used += u
 		subs = append(subs, map[string]any{"subnet_id": s.ID, "subnet_name": s.Name, "cidr": s.CIDR, "ip_version": s.IPVersion, "total_ips": t, "used_ips": u})

@@ -304,13 +304,18 @@ func (a *API) allocateIPs(v *store.View, t *store.Txn, c *reqCtx, n *model.Netwo
 	}
 	lowest := p.DeviceOwner == model.OwnerDHCP || p.DeviceOwner == model.OwnerDistributed
 	pick := func(s *model.Subnet) (string, bool) {
-		used := v.Claims(ipGroup(s.ID))
+		group := ipGroup(s.ID)
+		used := v.Claims(group)
+		// Pick walks past every used address of the pool, so the check
+		// formats into a reused buffer: map lookups keyed by string(buf)
+		// do not allocate.
+		var buf [64]byte
 		addr, ok := ipam.Pick(poolsOf(s), func(ip netip.Addr) bool {
-			str := ip.String()
-			if _, u := used[str]; u {
+			b := ip.AppendTo(buf[:0])
+			if _, u := used[string(b)]; u {
 				return true
 			}
-			return t.Claimed(ipGroup(s.ID), str)
+			return t.Claimed(group, string(b))
 		}, lowest, rand.IntN)
 		return addr.String(), ok
 	}

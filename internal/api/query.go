@@ -22,6 +22,57 @@ type listQuery struct {
 	limit       int
 	marker      string
 	pageReverse bool
+	checks      []filterCheck // the filters prepared for match; nil until first use
+}
+
+// filterCheck is one filter prepared once per request. For plain
+// attributes it holds the stored encodings the filter accepts, so that
+// matching an entry is one lookup and a byte comparison instead of
+// encoding the filter value again for every entry (lists scan them all).
+type filterCheck struct {
+	key  string
+	typ  byte // the attribute's type; 0 for tags and fixed_ips filters
+	vals []string
+	enc  [][]byte // typ 's', 'b', 'i': accepted JSON encodings
+}
+
+func (lq *listQuery) compile(d *resourceDef) {
+	lq.checks = []filterCheck{}
+	for k, vals := range lq.filters {
+		switch k {
+		case "tags", "tags-any", "not-tags", "not-tags-any", "fixed_ips":
+			lq.checks = append(lq.checks, filterCheck{key: k, vals: vals})
+			continue
+		case "changed_since":
+			continue // handled by the caller with typed data
+		}
+		at, known := d.attrs[k]
+		if !known {
+			continue // extra filters are applied by the caller
+		}
+		f := filterCheck{key: k, typ: at.typ, vals: vals}
+		if at.typ != 'l' {
+			for _, v := range vals {
+				f.enc = append(f.enc, encodeFilterValue(at.typ, v))
+			}
+		}
+		lq.checks = append(lq.checks, f)
+	}
+}
+
+// encodeFilterValue is the stored JSON a filter value matches: booleans
+// as true/false, integers as given, anything else as a JSON string.
+func encodeFilterValue(typ byte, v string) []byte {
+	switch typ {
+	case 'b':
+		b, _ := toBool(v)
+		return []byte(strconv.FormatBool(b))
+	case 'i':
+		return []byte(v)
+	default:
+		want, _ := json.Marshal(v)
+		return want
+	}
 }
 
 // controlParams are query keys that are not filters.
@@ -119,55 +170,37 @@ func (a *API) parseListQuery(r *http.Request, d *resourceDef, extraFilters map[s
 // compared as JSON: the filter value is converted to the attribute's type
 // and encoded, then compared with the stored encoding.
 func (lq *listQuery) match(d *resourceDef, fields map[string]json.RawMessage) bool {
-	for k, vals := range lq.filters {
-		switch k {
+	if lq.checks == nil {
+		lq.compile(d)
+	}
+	for i := range lq.checks {
+		f := &lq.checks[i]
+		switch f.key {
 		case "tags", "tags-any", "not-tags", "not-tags-any":
-			if !matchTags(k, vals, fields["tags"]) {
+			if !matchTags(f.key, f.vals, fields["tags"]) {
 				return false
 			}
 			continue
-		case "changed_since":
-			continue // handled by the caller with typed data
 		case "fixed_ips":
-			if !matchFixedIPs(vals, fields["fixed_ips"]) {
+			if !matchFixedIPs(f.vals, fields["fixed_ips"]) {
 				return false
 			}
 			continue
 		}
-		at, known := d.attrs[k]
-		if !known {
-			continue // extra filters are applied by the caller
-		}
-		raw := fields[k]
+		raw := fields[f.key]
 		ok := false
-		for _, v := range vals {
-			if matchValue(at.typ, raw, v) {
-				ok = true
-				break
-			}
+		if f.typ == 'l' {
+			var list []string
+			_ = json.Unmarshal(raw, &list)
+			ok = slices.ContainsFunc(f.vals, func(v string) bool { return slices.Contains(list, v) })
+		} else {
+			ok = slices.ContainsFunc(f.enc, func(want []byte) bool { return bytes.Equal(raw, want) })
 		}
 		if !ok {
 			return false
 		}
 	}
 	return true
-}
-
-func matchValue(typ byte, raw json.RawMessage, v string) bool {
-	switch typ {
-	case 'b':
-		b, _ := toBool(v)
-		return string(raw) == strconv.FormatBool(b)
-	case 'i':
-		return string(raw) == v
-	case 'l':
-		var list []string
-		_ = json.Unmarshal(raw, &list)
-		return slices.Contains(list, v)
-	default:
-		want, _ := json.Marshal(v)
-		return bytes.Equal(raw, want)
-	}
 }
 
 func matchTags(kind string, vals []string, raw json.RawMessage) bool {
@@ -254,11 +287,10 @@ func (a *API) list(w http.ResponseWriter, r *http.Request, c *reqCtx, d *resourc
 	a.st.View(func(v *store.View) {
 		var hits []*store.Entry
 		v.Each(d.kind, func(e *store.Entry) bool {
-			if !d.visible(v, c, e) {
-				return true
-			}
+			// Filters first: they reject most entries of a filtered
+			// list, and visibility may look up other resources.
 			m := d.memoOf(e)
-			if lq.match(d, m.fields) && matchChangedSince(lq, e) {
+			if lq.match(d, m.fields) && matchChangedSince(lq, e) && d.visible(v, c, e) {
 				hits = append(hits, e)
 			}
 			return true

@@ -35,18 +35,14 @@ func (a *API) limits(v *store.View, project string) map[string]int {
 	return out
 }
 
+// usage is how many resources of kind the project has. The store keeps
+// these counts with its cache (every stored resource is a store.Owned by
+// its project), so a create does not scan all ports of all projects.
 func usage(v *store.View, project, kind string) int {
 	if kind == "" {
 		return 0
 	}
-	n := 0
-	v.Each(kind, func(e *store.Entry) bool {
-		if std(e).ProjectID == project {
-			n++
-		}
-		return true
-	})
-	return n
+	return v.CountOwned(kind, project)
 }
 
 // checkQuota refuses a create that would take the project over its limit.

@@ -99,6 +99,7 @@ is measured instead; it keeps the resources created (named bench-*).`,
 	f.IntSliceVar(&o.ListSizes, "list-sizes", o.ListSizes, "total ports when the lists are measured")
 	f.IntVar(&o.ListRuns, "list-runs", o.ListRuns, "runs of each full list")
 	f.IntVar(&o.FilterRuns, "filter-runs", o.FilterRuns, "runs of each list filtered by device_id")
+	f.IntVar(&o.Chunk, "populate-chunk", o.Chunk, "ports per bulk create while populating the lists (not measured)")
 	f.BoolVar(&asJSON, "json", false, "print the results as JSON")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	_ = f.MarkHidden("cpuprofile")

@@ -38,6 +38,10 @@ type Standard struct {
 // Std gives access to the standard attributes of any resource.
 func (s *Standard) Std() *Standard { return s }
 
+// Owner is the project of a resource; the store counts resources per
+// kind and owner (store.Owned) for quota checks.
+func (s *Standard) Owner() string { return s.ProjectID }
+
 // Resource is any stored resource.
 type Resource interface{ Std() *Standard }
 

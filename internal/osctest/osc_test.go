@@ -310,17 +310,23 @@ func TestOpenStackCLI(t *testing.T) {
 	if row(exts, "Alias", "external-gateway-multihoming") != nil {
 		t.Errorf("extension list --network: lists external-gateway-multihoming, which is not implemented")
 	}
+	// A fixed IP outside the allocation pools counts as used too.
+	outside := srv.Do(testutil.Admin, "POST", "/v2.0/ports", map[string]any{"port": map[string]any{
+		"network_id": net1ID, "fixed_ips": []any{map[string]any{"subnet_id": sub1ID, "ip_address": "10.9.0.5"}}}})
+	if outside.Status != 201 {
+		t.Fatalf("POST port with 10.9.0.5: %d %s", outside.Status, outside.Raw)
+	}
 	// OSC 6.0 names these "ip availability …" (not "network ip availability").
 	// Its list defaults to --ip-version 4, i.e. networks with IPv4 subnets.
 	avail := admin.list("ip", "availability", "list")
 	check(t, "ip availability list", row(avail, "Network ID", net1ID), map[string]any{
-		"Network Name": "osc-net1-renamed", "Total IPs": 11.0 + 253.0, "Used IPs": 1.0})
+		"Network Name": "osc-net1-renamed", "Total IPs": 11.0 + 253.0, "Used IPs": 2.0})
 	if row(avail, "Network ID", extID) != nil {
 		t.Errorf("ip availability list: network without subnets listed: %v", avail)
 	}
 	ia := admin.obj("ip", "availability", "show", net1ID)
 	check(t, "ip availability show", ia, map[string]any{"network_id": net1ID, "network_name": "osc-net1-renamed",
-		"project_id": adminProject, "total_ips": 264.0, "used_ips": 1.0})
+		"project_id": adminProject, "total_ips": 264.0, "used_ips": 2.0})
 	subAvail, _ := ia["subnet_ip_availability"].([]any)
 	if len(subAvail) != 2 {
 		t.Errorf("ip availability show: want 2 subnets, got %v", ia["subnet_ip_availability"])
@@ -330,7 +336,7 @@ func TestOpenStackCLI(t *testing.T) {
 		switch str(s["subnet_id"]) {
 		case sub1ID:
 			check(t, "ip availability of osc-sub1", s, map[string]any{"cidr": "10.9.0.0/24", "ip_version": 4.0,
-				"subnet_name": "osc-sub1", "total_ips": 11.0, "used_ips": 1.0})
+				"subnet_name": "osc-sub1", "total_ips": 11.0, "used_ips": 2.0})
 		case sub2ID:
 			check(t, "ip availability of osc-sub2", s, map[string]any{"total_ips": 253.0, "used_ips": 0.0})
 		default:
@@ -409,6 +415,9 @@ func TestOpenStackCLI(t *testing.T) {
 
 	// --- deletes (admin) ---
 	check(t, "admin network show of demo's network", admin.obj("network", "show", dnetID), map[string]any{"project_id": demoProject})
+	if r := srv.Do(testutil.Admin, "DELETE", "/v2.0/ports/"+str(outside.Obj("port")["id"]), nil); r.Status != 204 {
+		t.Errorf("DELETE port: %d %s", r.Status, r.Raw)
+	}
 	admin.ok("port", "delete", p1ID)
 	admin.ok("network", "delete", net1ID, str(flat["id"]), str(vx["id"]), extID)
 	for _, p := range []string{"/v2.0/ports/" + p1ID, "/v2.0/networks/" + net1ID, "/v2.0/subnets/" + sub1ID, "/v2.0/networks/" + extID} {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/neutrino-net/neutrino/internal/api"
 	"github.com/neutrino-net/neutrino/internal/config"
+	"github.com/neutrino-net/neutrino/internal/hostview"
 	"github.com/neutrino-net/neutrino/internal/identity"
 	"github.com/neutrino-net/neutrino/internal/store"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -92,7 +93,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		}
 		s.embedded, cli = e, e.Client
 	}
-	st, err := store.Open(ctx, cli, o.EtcdPrefix, api.Decoders())
+	st, err := store.Open(ctx, cli, o.EtcdPrefix, api.Decoders(), hostview.Indexes()...)
 	if err != nil {
 		return nil, err
 	}

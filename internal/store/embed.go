@@ -49,6 +49,11 @@ func StartEmbedded(ctx context.Context, dir string) (*Embedded, error) {
 	cfg.AutoCompactionMode = "revision"
 	cfg.AutoCompactionRetention = "100000"
 	cfg.QuotaBackendBytes = 8 << 30
+	// A bulk create is one transaction of about three operations per
+	// resource (the resource and its claims); etcd's default of 128 would
+	// refuse bulk creates of more than ~40 ports. Requests stay bounded by
+	// etcd's request size limit (1.5 MiB).
+	cfg.MaxTxnOps = 4096
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("start embedded etcd in %s: %w", cfg.Dir, err)

@@ -38,6 +38,11 @@ import (
 // readers and must never be modified after decoding.
 type Decoder func(raw []byte) (any, error)
 
+// Owned is implemented by decoded resources that belong to an owner (a
+// project). The cache keeps a count per kind and owner, so that quota
+// checks need not scan every resource of a kind on each create.
+type Owned interface{ Owner() string }
+
 // Entry is one cached resource.
 type Entry struct {
 	ID        string
@@ -59,9 +64,16 @@ type Store struct {
 	mu     sync.RWMutex
 	rev    int64
 	objs   map[string]map[string]*Entry // kind -> id -> entry
+	owned  map[string]map[string]int    // kind -> owner -> count of Owned entries
 	claims map[string]map[string]string // group -> member -> owner
 	kvs    map[string][]byte            // k/ keys
+	idx    indexes                      // secondary indexes (index.go)
 	notify chan struct{}                // closed and replaced on every advance of rev
+
+	indexFns map[string]map[string]IndexFunc
+	// resNotify is closed and replaced when resources change (not plain
+	// keys such as heartbeats): agent streams wake on it.
+	resNotify chan struct{}
 
 	watcher clientv3.Watcher
 	stop    context.CancelFunc
@@ -74,16 +86,21 @@ var ErrConflict = errors.New("store: too many concurrent changes, try again")
 
 // Open loads everything under prefix into the cache and starts following
 // changes. The decoders say which resource kinds exist.
-func Open(ctx context.Context, cli *clientv3.Client, prefix string, decoders map[string]Decoder) (*Store, error) {
+func Open(ctx context.Context, cli *clientv3.Client, prefix string, decoders map[string]Decoder, opts ...Option) (*Store, error) {
 	if !strings.HasSuffix(prefix, "/") {
 		prefix += "/"
 	}
 	s := &Store{
-		cli:      cli,
-		prefix:   prefix,
-		decoders: decoders,
-		notify:   make(chan struct{}),
-		done:     make(chan struct{}),
+		cli:       cli,
+		prefix:    prefix,
+		decoders:  decoders,
+		notify:    make(chan struct{}),
+		done:      make(chan struct{}),
+		indexFns:  map[string]map[string]IndexFunc{},
+		resNotify: make(chan struct{}),
+	}
+	for _, o := range opts {
+		o(s)
 	}
 	if err := s.load(ctx); err != nil {
 		return nil, err
@@ -116,20 +133,25 @@ func (s *Store) load(ctx context.Context) error {
 		return fmt.Errorf("load %s from etcd: %w", s.prefix, err)
 	}
 	objs := map[string]map[string]*Entry{}
+	owned := map[string]map[string]int{}
 	for k := range s.decoders {
 		objs[k] = map[string]*Entry{}
+		owned[k] = map[string]int{}
 	}
 	claims := map[string]map[string]string{}
 	kvs := map[string][]byte{}
+	idx := indexes{}
 	for _, kv := range resp.Kvs {
-		if err := s.applyPut(objs, claims, kvs, kv.Key, kv.Value, kv.ModRevision, kv.CreateRevision); err != nil {
+		if err := s.applyPut(objs, owned, idx, claims, kvs, kv.Key, kv.Value, kv.ModRevision, kv.CreateRevision); err != nil {
 			return err
 		}
 	}
 	s.mu.Lock()
-	s.objs, s.claims, s.kvs = objs, claims, kvs
+	s.objs, s.owned, s.idx, s.claims, s.kvs = objs, owned, idx, claims, kvs
 	s.rev = resp.Header.Revision
 	s.advanceLocked()
+	close(s.resNotify)
+	s.resNotify = make(chan struct{})
 	s.mu.Unlock()
 	return nil
 }
@@ -162,16 +184,20 @@ func (s *Store) follow(ctx context.Context) {
 func (s *Store) applyEvents(resp clientv3.WatchResponse) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	resources := false
 	for _, ev := range resp.Events {
 		kv := ev.Kv
 		if kv.ModRevision <= s.rev {
 			continue
 		}
+		if sec, _, _, _ := s.splitKey(kv.Key); sec == "r" {
+			resources = true
+		}
 		if ev.Type == clientv3.EventTypeDelete {
 			s.applyDelete(kv.Key)
 			continue
 		}
-		if err := s.applyPut(s.objs, s.claims, s.kvs, kv.Key, kv.Value, kv.ModRevision, kv.CreateRevision); err != nil {
+		if err := s.applyPut(s.objs, s.owned, s.idx, s.claims, s.kvs, kv.Key, kv.Value, kv.ModRevision, kv.CreateRevision); err != nil {
 			// A value we cannot decode is a bug or a newer writer; keep
 			// serving the rest and say so.
 			fmt.Printf("store: skip %s: %v\n", kv.Key, err)
@@ -180,6 +206,10 @@ func (s *Store) applyEvents(resp clientv3.WatchResponse) {
 	if resp.Header.Revision > s.rev {
 		s.rev = resp.Header.Revision
 		s.advanceLocked()
+	}
+	if resources {
+		close(s.resNotify)
+		s.resNotify = make(chan struct{})
 	}
 }
 
@@ -201,7 +231,20 @@ func (s *Store) splitKey(key []byte) (section, a, b string, ok bool) {
 	return section, a, b, ok
 }
 
-func (s *Store) applyPut(objs map[string]map[string]*Entry, claims map[string]map[string]string, kvs map[string][]byte, key, val []byte, modRev, createRev int64) error {
+// countOwner adds d to the owner count of an entry's value, if it is Owned.
+func countOwner(owned map[string]map[string]int, kind string, obj any, d int) {
+	o, ok := obj.(Owned)
+	if !ok {
+		return
+	}
+	m := owned[kind]
+	owner := o.Owner()
+	if m[owner] += d; m[owner] == 0 {
+		delete(m, owner)
+	}
+}
+
+func (s *Store) applyPut(objs map[string]map[string]*Entry, owned map[string]map[string]int, idx indexes, claims map[string]map[string]string, kvs map[string][]byte, key, val []byte, modRev, createRev int64) error {
 	section, a, b, ok := s.splitKey(key)
 	if !ok {
 		return nil
@@ -216,7 +259,14 @@ func (s *Store) applyPut(objs map[string]map[string]*Entry, claims map[string]ma
 		if err != nil {
 			return fmt.Errorf("decode %s %s: %w", a, b, err)
 		}
-		objs[a][b] = &Entry{ID: b, Obj: obj, Raw: val, ModRev: modRev, CreateRev: createRev}
+		if old := objs[a][b]; old != nil {
+			countOwner(owned, a, old.Obj, -1)
+			s.indexRemove(idx, a, old)
+		}
+		countOwner(owned, a, obj, +1)
+		e := &Entry{ID: b, Obj: obj, Raw: val, ModRev: modRev, CreateRev: createRev}
+		objs[a][b] = e
+		s.indexAdd(idx, a, e)
 	case "c":
 		g := claims[a]
 		if g == nil {
@@ -238,6 +288,10 @@ func (s *Store) applyDelete(key []byte) {
 	switch section {
 	case "r":
 		if m := s.objs[a]; m != nil {
+			if old := m[b]; old != nil {
+				countOwner(s.owned, a, old.Obj, -1)
+				s.indexRemove(s.idx, a, old)
+			}
 			delete(m, b)
 		}
 	case "c":
@@ -320,6 +374,10 @@ func (v *View) Each(kind string, fn func(e *Entry) bool) {
 // Count is the number of resources of kind.
 func (v *View) Count(kind string) int { return len(v.s.objs[kind]) }
 
+// CountOwned is the number of resources of kind whose value is Owned by
+// owner. It is kept up to date with the cache (no scan).
+func (v *View) CountOwned(kind, owner string) int { return v.s.owned[kind][owner] }
+
 // Claims returns the members of a claim group and their owners. The map
 // must not be modified.
 func (v *View) Claims(group string) map[string]string { return v.s.claims[group] }
@@ -343,6 +401,8 @@ type Txn struct {
 	cmps    []clientv3.Cmp
 	ops     []clientv3.Op
 	keys    map[string]bool
+	claimed map[string]map[string]bool // group -> member, claim keys in keys
+	reqd    map[string]bool            // keys already guarded by Require
 	created map[string]int
 	scratch map[any]any
 }
@@ -404,9 +464,16 @@ func (t *Txn) Delete(kind string, prev *Entry) {
 // Require makes the write depend on a resource it read being unchanged.
 func (t *Txn) Require(kind string, e *Entry) {
 	k := t.resKey(kind, e.ID)
-	if t.keys[k] {
+	// One compare per key: a bulk create requires the same subnet and
+	// security group for every port, and etcd limits a transaction's
+	// compares (--max-txn-ops).
+	if t.keys[k] || t.reqd[k] {
 		return
 	}
+	if t.reqd == nil {
+		t.reqd = map[string]bool{}
+	}
+	t.reqd[k] = true
 	t.cmps = append(t.cmps, clientv3.Compare(clientv3.ModRevision(k), "=", e.ModRev))
 }
 
@@ -415,11 +482,31 @@ func (t *Txn) RequireAbsent(kind, id string) {
 	t.cmps = append(t.cmps, clientv3.Compare(clientv3.CreateRevision(t.resKey(kind, id)), "=", 0))
 }
 
+// touchClaim records a claim key this transaction changes, also by
+// group and member: Claimed is asked for every candidate address of an
+// IP allocation, and must not build a key string each time.
+func (t *Txn) touchClaim(group, member string) (string, error) {
+	k := t.claimKey(group, member)
+	if err := t.touch(k); err != nil {
+		return k, err
+	}
+	if t.claimed == nil {
+		t.claimed = map[string]map[string]bool{}
+	}
+	g := t.claimed[group]
+	if g == nil {
+		g = map[string]bool{}
+		t.claimed[group] = g
+	}
+	g[member] = true
+	return k, nil
+}
+
 // Claim takes a uniqueness claim; the transaction fails if it is held.
 // It reports false if this transaction already claims it.
 func (t *Txn) Claim(group, member, owner string) bool {
-	k := t.claimKey(group, member)
-	if t.touch(k) != nil {
+	k, err := t.touchClaim(group, member)
+	if err != nil {
 		return false
 	}
 	t.cmps = append(t.cmps, clientv3.Compare(clientv3.CreateRevision(k), "=", 0))
@@ -429,8 +516,8 @@ func (t *Txn) Claim(group, member, owner string) bool {
 
 // Release drops a claim.
 func (t *Txn) Release(group, member string) {
-	k := t.claimKey(group, member)
-	if t.touch(k) != nil {
+	k, err := t.touchClaim(group, member)
+	if err != nil {
 		return
 	}
 	t.ops = append(t.ops, clientv3.OpDelete(k))
@@ -454,8 +541,8 @@ func (t *Txn) PutValue(name string, val []byte, create bool) {
 	t.ops = append(t.ops, clientv3.OpPut(k, string(val)))
 }
 
-// Claimed reports whether this transaction takes the claim.
-func (t *Txn) Claimed(group, member string) bool { return t.keys[t.claimKey(group, member)] }
+// Claimed reports whether this transaction takes (or releases) the claim.
+func (t *Txn) Claimed(group, member string) bool { return t.claimed[group][member] }
 
 // Created is how many resources of kind this transaction creates.
 func (t *Txn) Created(kind string) int { return t.created[kind] }

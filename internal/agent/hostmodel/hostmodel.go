@@ -1,0 +1,237 @@
+// Package hostmodel is an agent's local model of what concerns its host,
+// fed by the server's list+watch stream (syncproto). It keeps the stored
+// objects exactly as the server sent them and the revision they reflect,
+// reconnects after a dropped stream and resumes from that revision, so
+// no change is lost or applied twice.
+package hostmodel
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/neutrino-net/neutrino/internal/syncproto"
+)
+
+// Model is the objects of one host's view at one revision.
+type Model struct {
+	mu      sync.RWMutex
+	rev     int64
+	objects map[syncproto.Key]syncproto.Object
+	synced  bool
+}
+
+// New returns an empty model.
+func New() *Model { return &Model{objects: map[syncproto.Key]syncproto.Object{}} }
+
+// Apply applies one stream event.
+func (m *Model) Apply(ev *syncproto.Event) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if ev.Reset {
+		m.objects = map[syncproto.Key]syncproto.Object{}
+	}
+	for _, o := range ev.Upserts {
+		m.objects[syncproto.Key{Kind: o.Kind, ID: o.ID}] = o
+	}
+	for _, k := range ev.Deletes {
+		delete(m.objects, k)
+	}
+	m.rev = ev.Revision
+	m.synced = true
+}
+
+// Revision is the store revision the model reflects (0 before the first
+// event).
+func (m *Model) Revision() int64 {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.rev
+}
+
+// Synced reports whether the model has received its first full view:
+// until then an agent must not delete anything from the kernel.
+func (m *Model) Synced() bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.synced
+}
+
+// Get returns one object.
+func (m *Model) Get(kind, id string) (syncproto.Object, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	o, ok := m.objects[syncproto.Key{Kind: kind, ID: id}]
+	return o, ok
+}
+
+// Decode fills dst from one object's JSON.
+func (m *Model) Decode(kind, id string, dst any) (bool, error) {
+	o, ok := m.Get(kind, id)
+	if !ok {
+		return false, nil
+	}
+	return true, json.Unmarshal(o.Data, dst)
+}
+
+// Each calls fn for every object of kind.
+func (m *Model) Each(kind string, fn func(o syncproto.Object)) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	for k, o := range m.objects {
+		if k.Kind == kind {
+			fn(o)
+		}
+	}
+}
+
+// Snapshot returns every object's key and mod revision.
+func (m *Model) Snapshot() map[syncproto.Key]int64 {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make(map[syncproto.Key]int64, len(m.objects))
+	for k, o := range m.objects {
+		out[k] = o.Rev
+	}
+	return out
+}
+
+// Client speaks the agent protocol to one server.
+type Client struct {
+	URL    string // the server's endpoint, e.g. http://127.0.0.1:9696
+	Host   string
+	HTTP   *http.Client
+	Header http.Header // credentials: X-Auth-Token, or noauth X-Project-Id/X-Roles
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.URL+path, rd)
+	if err != nil {
+		return err
+	}
+	for k, v := range c.Header {
+		req.Header[k] = v
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.httpClient().Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(b))
+	}
+	if out != nil {
+		return json.NewDecoder(resp.Body).Decode(out)
+	}
+	return nil
+}
+
+func (c *Client) httpClient() *http.Client {
+	if c.HTTP != nil {
+		return c.HTTP
+	}
+	return http.DefaultClient
+}
+
+// Report registers the host's agents and heartbeats.
+func (c *Client) Report(ctx context.Context, req *syncproto.ReportRequest) (*syncproto.ReportResponse, error) {
+	req.Host = c.Host
+	var resp syncproto.ReportResponse
+	if err := c.do(ctx, "POST", syncproto.PathReport, req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+// Status reports data-plane status.
+func (c *Client) Status(ctx context.Context, rep *syncproto.StatusReport) error {
+	rep.Host = c.Host
+	return c.do(ctx, "POST", syncproto.PathStatus, rep, nil)
+}
+
+// Watch streams the host's view into m from m's revision, once: it
+// returns when the stream ends or fails. onEvent (optional) runs after
+// each applied event.
+func (c *Client) Watch(ctx context.Context, m *Model, onEvent func(*syncproto.Event)) error {
+	u := c.URL + syncproto.PathHosts + url.PathEscape(c.Host) + "/watch?revision=" + strconv.FormatInt(m.Revision(), 10)
+	req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
+	if err != nil {
+		return err
+	}
+	for k, v := range c.Header {
+		req.Header[k] = v
+	}
+	// The stream is long-lived: no client timeout, only the context.
+	hc := *c.httpClient()
+	hc.Timeout = 0
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("watch %s: %s: %s", c.Host, resp.Status, bytes.TrimSpace(b))
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 256<<20)
+	for sc.Scan() {
+		var ev syncproto.Event
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			return fmt.Errorf("watch %s: bad event: %w", c.Host, err)
+		}
+		m.Apply(&ev)
+		if onEvent != nil {
+			onEvent(&ev)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	return io.ErrUnexpectedEOF
+}
+
+// Follow keeps m in sync until ctx ends, reconnecting with jittered
+// backoff and resuming from the model's revision.
+func (c *Client) Follow(ctx context.Context, m *Model, onEvent func(*syncproto.Event), onError func(error)) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		start := time.Now()
+		err := c.Watch(ctx, m, onEvent)
+		if ctx.Err() != nil {
+			return
+		}
+		if onError != nil && err != nil {
+			onError(err)
+		}
+		if time.Since(start) > 10*time.Second {
+			backoff = 100 * time.Millisecond
+		}
+		sleep := backoff/2 + time.Duration(rand.Int64N(int64(backoff)))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(sleep):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}

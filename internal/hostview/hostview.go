@@ -1,0 +1,309 @@
+// Package hostview decides what each host needs to know: the set of
+// stored objects an agent on that host receives through the sync stream.
+// It is deterministic and does no I/O: it reads a store view, walking the
+// cache's secondary indexes so that a host's view costs what the host
+// holds, not what the cloud holds.
+//
+// What a host gets (upstream's RPC payloads, flattened):
+//   - its own agents, and the ports bound to it (binding:host_id), with
+//     their networks, subnets and security groups (+ rules);
+//   - for networks scheduled to its DHCP agent: the network and all its
+//     ports (static leases);
+//   - every router it serves — legacy or central SNAT part (bound to its
+//     L3 agent), DVR part (it has a port on one of the router's subnets)
+//     — with the router's ports, floating IPs and binding;
+//   - for every network present on the host: all ports of that network
+//     and the L2 agents of the hosts holding them (l2population: FDB and
+//     ARP entries, tunnel endpoints);
+//   - all DVR host MACs.
+package hostview
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/neutrino-net/neutrino/internal/model"
+	"github.com/neutrino-net/neutrino/internal/store"
+	"github.com/neutrino-net/neutrino/internal/syncproto"
+)
+
+// Index names maintained in the store cache.
+const (
+	ByHost    = "host"    // port: binding:host_id; agent: host
+	ByNetwork = "network" // port: network_id
+	ByDevice  = "device"  // port: device_id
+	BySubnet  = "subnet"  // port: subnet ids of fixed_ips
+	ByRouter  = "router"  // floatingip: router_id
+	ByPort    = "port"    // floatingip: port_id
+	ByAgent   = "agent"   // l3/dhcp binding: agent ids
+	ByGroup   = "group"   // security group rule: security_group_id
+)
+
+// Indexes are the store options the server opens its store with.
+func Indexes() []store.Option {
+	port := func(fn func(p *model.Port) []string) store.IndexFunc {
+		return func(o any) []string { return fn(o.(*model.Port)) }
+	}
+	one := func(s string) []string {
+		if s == "" {
+			return nil
+		}
+		return []string{s}
+	}
+	ptr := func(s *string) []string {
+		if s == nil {
+			return nil
+		}
+		return one(*s)
+	}
+	return []store.Option{
+		store.WithIndex(model.KindPort, ByHost, port(func(p *model.Port) []string { return one(p.HostID) })),
+		store.WithIndex(model.KindPort, ByNetwork, port(func(p *model.Port) []string { return one(p.NetworkID) })),
+		store.WithIndex(model.KindPort, ByDevice, port(func(p *model.Port) []string { return one(p.DeviceID) })),
+		store.WithIndex(model.KindPort, BySubnet, port(func(p *model.Port) []string {
+			var out []string
+			for _, ip := range p.FixedIPs {
+				if !slices.Contains(out, ip.SubnetID) {
+					out = append(out, ip.SubnetID)
+				}
+			}
+			return out
+		})),
+		store.WithIndex(model.KindFIP, ByRouter, func(o any) []string { return ptr(o.(*model.FloatingIP).RouterID) }),
+		store.WithIndex(model.KindFIP, ByPort, func(o any) []string { return ptr(o.(*model.FloatingIP).PortID) }),
+		store.WithIndex(model.KindAgent, ByHost, func(o any) []string { return one(o.(*model.Agent).Host) }),
+		store.WithIndex(model.KindL3Binding, ByAgent, func(o any) []string { return o.(*model.Binding).AgentIDs }),
+		store.WithIndex(model.KindDHCPBinding, ByAgent, func(o any) []string { return o.(*model.Binding).AgentIDs }),
+		store.WithIndex(model.KindSGRule, ByGroup, func(o any) []string { return one(o.(*model.SecurityGroupRule).SecurityGroupID) }),
+	}
+}
+
+// View is the set of objects a host needs, by key.
+type View map[syncproto.Key]*store.Entry
+
+func (hv View) add(kind string, e *store.Entry) {
+	if e != nil {
+		hv[syncproto.Key{Kind: kind, ID: e.ID}] = e
+	}
+}
+
+func (hv View) has(kind, id string) bool {
+	_, ok := hv[syncproto.Key{Kind: kind, ID: id}]
+	return ok
+}
+
+// DVRServiceable reports whether a port makes its host serve the DVR
+// routers of its subnets (upstream: compute ports and DHCP ports).
+func DVRServiceable(owner string) bool {
+	return strings.HasPrefix(owner, "compute:") || owner == model.OwnerDHCP || owner == "trunk:subport"
+}
+
+// L3Mode returns the agent_mode of the host's L3 agent ("" if none).
+func L3Mode(v *store.View, host string) (string, *model.Agent) {
+	for _, e := range v.Index(model.KindAgent, ByHost, host) {
+		ag := e.Obj.(*model.Agent)
+		if ag.AgentType == model.AgentTypeL3 {
+			mode, _ := ag.Configurations["agent_mode"].(string)
+			if mode == "" {
+				mode = model.ModeLegacy
+			}
+			return mode, ag
+		}
+	}
+	return "", nil
+}
+
+// DVRRoutersOfPort returns the distributed routers with an interface on
+// one of the port's subnets.
+func DVRRoutersOfPort(v *store.View, p *model.Port) []string {
+	var out []string
+	for _, ip := range p.FixedIPs {
+		for _, rp := range v.Index(model.KindPort, BySubnet, ip.SubnetID) {
+			q := rp.Obj.(*model.Port)
+			if q.DeviceOwner == model.OwnerRouterInterfaceD && !slices.Contains(out, q.DeviceID) {
+				out = append(out, q.DeviceID)
+			}
+		}
+	}
+	return out
+}
+
+// RoutersOfHost returns the routers the host serves: bound to its L3
+// agent (legacy, or the central SNAT part of a DVR router), and, in a DVR
+// mode, the distributed routers of its local ports' subnets.
+func RoutersOfHost(v *store.View, host string) []string {
+	mode, l3 := L3Mode(v, host)
+	if l3 == nil {
+		return nil
+	}
+	var out []string
+	for _, b := range v.Index(model.KindL3Binding, ByAgent, l3.ID) {
+		out = append(out, b.ID)
+	}
+	if mode == model.ModeDVR || mode == model.ModeDVRSNAT || mode == model.ModeDVRNoExternal {
+		for _, pe := range v.Index(model.KindPort, ByHost, host) {
+			p := pe.Obj.(*model.Port)
+			if DVRServiceable(p.DeviceOwner) {
+				for _, r := range DVRRoutersOfPort(v, p) {
+					if !slices.Contains(out, r) {
+						out = append(out, r)
+					}
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Compute returns the view of one host.
+func Compute(v *store.View, host string) View {
+	hv := View{}
+	nets := map[string]bool{}
+	var groups []string
+	addPort := func(pe *store.Entry) {
+		hv.add(model.KindPort, pe)
+		p := pe.Obj.(*model.Port)
+		nets[p.NetworkID] = true
+		for _, g := range p.SecurityGroups {
+			if !slices.Contains(groups, g) {
+				groups = append(groups, g)
+			}
+		}
+	}
+	for _, ae := range v.Index(model.KindAgent, ByHost, host) {
+		hv.add(model.KindAgent, ae)
+		ag := ae.Obj.(*model.Agent)
+		if ag.AgentType == model.AgentTypeDHCP {
+			for _, be := range v.Index(model.KindDHCPBinding, ByAgent, ag.ID) {
+				hv.add(model.KindDHCPBinding, be)
+				nets[be.ID] = true
+			}
+		}
+	}
+	for _, pe := range v.Index(model.KindPort, ByHost, host) {
+		addPort(pe)
+	}
+	for _, rid := range RoutersOfHost(v, host) {
+		re, ok := v.Get(model.KindRouter, rid)
+		if !ok {
+			continue
+		}
+		hv.add(model.KindRouter, re)
+		r := re.Obj.(*model.Router)
+		if be, ok := v.Get(model.KindL3Binding, rid); ok {
+			hv.add(model.KindL3Binding, be)
+			// The agents hosting the router (where its SNAT lives).
+			for _, id := range be.Obj.(*model.Binding).AgentIDs {
+				if ae, ok := v.Get(model.KindAgent, id); ok {
+					hv.add(model.KindAgent, ae)
+				}
+			}
+		}
+		for _, pe := range v.Index(model.KindPort, ByDevice, rid) {
+			addPort(pe)
+		}
+		if r.ExternalGatewayInfo != nil {
+			nets[r.ExternalGatewayInfo.NetworkID] = true
+		}
+		for _, fe := range v.Index(model.KindFIP, ByRouter, rid) {
+			f := fe.Obj.(*model.FloatingIP)
+			if r.Distributed && !centralFIP(v, hv, host, f) {
+				continue
+			}
+			hv.add(model.KindFIP, fe)
+		}
+	}
+	// Everything on the networks present here: l2population, DHCP leases,
+	// DVR ARP entries.
+	hosts := map[string]bool{}
+	for nid := range nets {
+		ne, ok := v.Get(model.KindNetwork, nid)
+		if !ok {
+			continue
+		}
+		hv.add(model.KindNetwork, ne)
+		for _, sid := range ne.Obj.(*model.Network).Subnets {
+			if se, ok := v.Get(model.KindSubnet, sid); ok {
+				hv.add(model.KindSubnet, se)
+			}
+		}
+		for _, pe := range v.Index(model.KindPort, ByNetwork, nid) {
+			hv.add(model.KindPort, pe)
+			if h := pe.Obj.(*model.Port).HostID; h != "" && h != host {
+				hosts[h] = true
+			}
+		}
+	}
+	for h := range hosts {
+		for _, ae := range v.Index(model.KindAgent, ByHost, h) {
+			if ae.Obj.(*model.Agent).AgentType == model.AgentTypeL2 {
+				hv.add(model.KindAgent, ae)
+			}
+		}
+	}
+	for _, g := range groups {
+		if ge, ok := v.Get(model.KindSG, g); ok {
+			hv.add(model.KindSG, ge)
+			for _, re := range v.Index(model.KindSGRule, ByGroup, g) {
+				hv.add(model.KindSGRule, re)
+			}
+		}
+	}
+	v.Each(model.KindDVRMAC, func(e *store.Entry) bool {
+		hv.add(model.KindDVRMAC, e)
+		return true
+	})
+	return hv
+}
+
+// centralFIP reports whether a DVR router's floating IP is served on this
+// host: where its port is bound, or on the SNAT host when the port is not
+// bound to a host that can serve it.
+func centralFIP(v *store.View, hv View, host string, f *model.FloatingIP) bool {
+	if f.PortID == nil {
+		return false
+	}
+	pe, ok := v.Get(model.KindPort, *f.PortID)
+	if !ok {
+		return false
+	}
+	ph := pe.Obj.(*model.Port).HostID
+	if ph == host {
+		return true
+	}
+	mode, _ := L3Mode(v, ph)
+	if ph != "" && (mode == model.ModeDVR || mode == model.ModeDVRSNAT) {
+		return false
+	}
+	// Unbound or on a dvr_no_external host: the SNAT host serves it.
+	myMode, _ := L3Mode(v, host)
+	return myMode == model.ModeDVRSNAT && hv.has(model.KindL3Binding, *f.RouterID)
+}
+
+// Diff returns the changes that turn a model holding old (key → mod
+// revision) into the view cur.
+func Diff(old map[syncproto.Key]int64, cur View) (upserts []syncproto.Object, deletes []syncproto.Key) {
+	for k, e := range cur {
+		if rev, ok := old[k]; !ok || rev != e.ModRev {
+			upserts = append(upserts, syncproto.Object{Kind: k.Kind, ID: k.ID, Rev: e.ModRev, Data: e.Raw})
+		}
+	}
+	for k := range old {
+		if _, ok := cur[k]; !ok {
+			deletes = append(deletes, k)
+		}
+	}
+	slices.SortFunc(upserts, func(a, b syncproto.Object) int { return strings.Compare(a.Kind+"/"+a.ID, b.Kind+"/"+b.ID) })
+	slices.SortFunc(deletes, func(a, b syncproto.Key) int { return strings.Compare(a.Kind+"/"+a.ID, b.Kind+"/"+b.ID) })
+	return upserts, deletes
+}
+
+// Revs reduces a view to what a watcher remembers of it.
+func Revs(hv View) map[syncproto.Key]int64 {
+	out := make(map[syncproto.Key]int64, len(hv))
+	for k, e := range hv {
+		out[k] = e.ModRev
+	}
+	return out
+}
