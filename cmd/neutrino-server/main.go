@@ -20,6 +20,7 @@ func main() {
 	cfgPath := flag.String("config", "", "INI configuration file (neutron.conf/ml2_conf.ini option names)")
 	dataDir := flag.String("data-dir", "/var/lib/neutrino", "directory for the embedded etcd and the generated openrc files")
 	endpoints := flag.String("etcd-endpoints", "", "comma-separated etcd endpoints of an external cluster (default: embedded etcd)")
+	unixSocket := flag.String("unix-socket", "", "also serve the API on this Unix socket path")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	cfg, err := config.Load(*cfgPath)
@@ -35,7 +36,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	srv, err := server.Start(ctx, server.Options{Config: cfg, DataDir: *dataDir, EtcdEndpoints: eps, Log: log})
+	srv, err := server.Start(ctx, server.Options{Config: cfg, DataDir: *dataDir, EtcdEndpoints: eps, UnixSocket: *unixSocket, Log: log})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "neutrino-server:", err)
 		os.Exit(1)

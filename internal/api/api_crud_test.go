@@ -842,3 +842,44 @@ func TestDeleteNetworkWithPorts(t *testing.T) {
 	expect(t, srv.Do(demo, "DELETE", "/v2.0/subnets/"+id(s2), nil), 204, "")
 	expect(t, srv.Do(demo, "GET", "/v2.0/ports/"+id(d2), nil), 404, "")
 }
+
+func TestRevisionBumps(t *testing.T) {
+	srv := noAuth(t)
+	sg := create(t, srv, demo, "security-groups", "security_group", map[string]any{"name": "g"})
+	rev := func(path, key string) int {
+		t.Helper()
+		return num(srv.Do(demo, "GET", path, nil).Obj(key)["revision_number"])
+	}
+	sgPath := "/v2.0/security-groups/" + id(sg)
+	r0 := rev(sgPath, "security_group")
+	rule := create(t, srv, demo, "security-group-rules", "security_group_rule", map[string]any{"security_group_id": id(sg), "direction": "ingress", "protocol": "udp"})
+	if r1 := rev(sgPath, "security_group"); r1 != r0+1 {
+		t.Errorf("adding a rule: revision %d -> %d", r0, r1)
+	}
+	expect(t, srv.Do(demo, "DELETE", "/v2.0/security-group-rules/"+id(rule), nil), 204, "")
+	if r2 := rev(sgPath, "security_group"); r2 != r0+2 {
+		t.Errorf("deleting a rule: revision %d -> %d", r0, r2)
+	}
+	n := mkNet(t, srv, demo, "n")
+	s := mkSubnet(t, srv, demo, id(n), "10.0.0.0/24")
+	p := mkPort(t, srv, demo, id(n))
+	pPath := "/v2.0/ports/" + id(p)
+	expect(t, srv.Do(demo, "PUT", pPath+"/tags/x", nil), 201, "")
+	if r := rev(pPath, "port"); r != 2 {
+		t.Errorf("port revision after tag: %d", r)
+	}
+	sPath := "/v2.0/subnets/" + id(s)
+	expect(t, srv.Do(demo, "PUT", sPath, map[string]any{"subnet": map[string]any{"enable_dhcp": false}}), 200, "")
+	if r := rev(sPath, "subnet"); r != 2 {
+		t.Errorf("subnet revision after update: %d", r)
+	}
+	// Bulk port creation may carry tags (tag-ports-during-bulk-creation).
+	r := srv.Do(demo, "POST", "/v2.0/ports", map[string]any{"ports": []any{
+		map[string]any{"network_id": id(n), "tags": []string{"a"}},
+		map[string]any{"network_id": id(n), "tags": []string{"b", "c"}},
+	}})
+	expect(t, r, 201, "")
+	if l := r.List("ports"); !slices.Equal(strs(l[0]["tags"]), []string{"a"}) || !slices.Equal(strs(l[1]["tags"]), []string{"b", "c"}) {
+		t.Errorf("bulk tags: %s", r.Raw)
+	}
+}

@@ -36,11 +36,11 @@ func TestListFilters(t *testing.T) {
 		want []string
 	}{
 		{"name=a", []string{id(a)}},
-		{"name=a&name=b", []string{id(a), id(b)}},                        // repeated = OR
-		{"name=a&name=b&admin_state_up=true", []string{id(a)}},           // different keys = AND
-		{"admin_state_up=False", []string{id(b)}},                        // boolean conversion
-		{"admin_state_up=0", []string{id(b)}},                            //
-		{"admin_state_up=1", []string{id(a), id(c), id(empty)}},          //
+		{"name=a&name=b", []string{id(a), id(b)}},               // repeated = OR
+		{"name=a&name=b&admin_state_up=true", []string{id(a)}},  // different keys = AND
+		{"admin_state_up=False", []string{id(b)}},               // boolean conversion
+		{"admin_state_up=0", []string{id(b)}},                   //
+		{"admin_state_up=1", []string{id(a), id(c), id(empty)}}, //
 		{"admin_state_up=true&admin_state_up=false", []string{id(a), id(b), id(c), id(empty)}},
 		{"id=" + id(a) + "&id=" + id(c), []string{id(a), id(c)}},
 		{"name=", []string{id(empty)}}, // empty-string-filtering
@@ -244,6 +244,24 @@ func TestPagination(t *testing.T) {
 	if got := ids(r.List("networks")); !slices.Equal(got, names[2:4]) {
 		t.Errorf("marker: %v want %v", got, names[2:4])
 	}
+	// The marker is a position in the sort order: it need not match the
+	// filters (upstream compares sort values), and without a limit it is
+	// ignored.
+	r = srv.Do(demo, "GET", "/v2.0/networks?sort_key=name&sort_dir=asc&limit=2&name=e&name=f&name=g&marker="+names[3], nil)
+	if got := ids(r.List("networks")); !slices.Equal(got, names[4:6]) {
+		t.Errorf("marker outside filter: %v want %v", got, names[4:6])
+	}
+	r = srv.Do(demo, "GET", "/v2.0/networks?sort_key=name&sort_dir=asc&limit=5&page_reverse=true&name=a&name=b&name=g&marker="+names[3], nil)
+	if got := ids(r.List("networks")); !slices.Equal(got, names[:2]) {
+		t.Errorf("reverse marker outside filter: %v want %v", got, names[:2])
+	}
+	if got := listIDs(t, srv, demo, "networks", "sort_key=name&sort_dir=asc&marker="+names[3]); !slices.Equal(got, names) {
+		t.Errorf("marker without limit: %v", got)
+	}
+	// An unknown (or invisible) marker is the resource's 404.
+	expect(t, srv.Do(demo, "GET", "/v2.0/networks?limit=2&marker=0b5c2a1e-2f9f-4e0c-9d62-5a1b1c9f0000", nil), 404, "NetworkNotFound")
+	hidden := mkNet(t, srv, testutil.Caller{Project: "other"}, "hidden")
+	expect(t, srv.Do(demo, "GET", "/v2.0/networks?limit=2&marker="+id(hidden), nil), 404, "NetworkNotFound")
 	// No limit, no links.
 	r = srv.Do(demo, "GET", "/v2.0/networks", nil)
 	if _, ok := r.Body["networks_links"]; ok {
@@ -318,7 +336,7 @@ func TestPortFilters(t *testing.T) {
 			t.Errorf("?%s: got %v want %v", tc.q, got, tc.want)
 		}
 	}
-	for _, q := range []string{"binding:vif_details=x", "bogus=1", "allowed_address_pairs=x"} {
+	for _, q := range []string{"binding:vif_details=x", "bogus=1", "allowed_address_pairs=x", "fixed_ips=10.0.0.5", "fixed_ips=%3D10.0.0.5"} {
 		refused(t, srv, demo, "GET", "/v2.0/ports?"+q, nil, 400, "")
 	}
 	// Subnet filters.

@@ -82,14 +82,14 @@ func createFIP(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMess
 	}
 	n := ne.Obj.(*model.Network)
 	if !n.External {
-		return "", badRequest("Bad floatingip request: Network %s is not a valid external network.", n.ID)
+		return "", badResource("floatingip", "Network %s is not a valid external network.", n.ID)
 	}
 	var hasV4 bool
 	for _, s := range subnetsOf(v, n) {
 		hasV4 = hasV4 || s.IPVersion == 4
 	}
 	if !hasV4 {
-		return "", badRequest("Bad floatingip request: Network %s does not contain any IPv4 subnet.", n.ID)
+		return "", badResource("floatingip", "Network %s does not contain any IPv4 subnet.", n.ID)
 	}
 	if req.FloatingIPAddress != nil && !c.admin {
 		return "", policyDenied("create_floatingip:floating_ip_address")
@@ -134,13 +134,13 @@ func createFIP(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMess
 		return "", err
 	}
 	if len(ips) != 1 || !netip.MustParseAddr(ips[0].IPAddress).Is4() {
-		return "", badRequest("Bad floatingip request: a floating IP must be one IPv4 address.")
+		return "", badResource("floatingip", "a floating IP must be one IPv4 address.")
 	}
 	p.FixedIPs = ips
 	f.FloatingIPAddress = ips[0].IPAddress
 	f.FIPPortID = p.ID
 	if req.FixedIPAddress.Set && !req.FixedIPAddress.Null && !(req.PortID.Set && !req.PortID.Null) {
-		return "", badRequest("Bad floatingip request: fixed_ip_address cannot be specified without a port_id.")
+		return "", badResource("floatingip", "fixed_ip_address cannot be specified without a port_id.")
 	}
 	if req.PortID.Set && !req.PortID.Null {
 		if err := a.associateFIP(v, t, c, f, req.PortID.V, req.FixedIPAddress); err != nil {
@@ -176,16 +176,16 @@ func (a *API) associateFIP(v *store.View, t *store.Txn, c *reqCtx, f *model.Floa
 	}
 	p := pe.Obj.(*model.Port)
 	if !c.admin && p.ProjectID != f.ProjectID {
-		return badRequest("Bad floatingip request: Cannot create floating IP and bind it to Port %s, since that port is owned by a different tenant.", p.ID)
+		return badResource("floatingip", "Cannot create floating IP and bind it to Port %s, since that port is owned by a different tenant.", p.ID)
 	}
 	if p.DeviceOwner == model.OwnerDHCP || strings.HasPrefix(p.DeviceOwner, "network:router") || p.DeviceOwner == model.OwnerFloatingIP {
-		return badRequest("Bad floatingip request: Port %s is unable to be assigned a floating IP.", p.ID)
+		return badResource("floatingip", "Port %s is unable to be assigned a floating IP.", p.ID)
 	}
 	var chosen *model.FixedIP
 	if fixed.Set && !fixed.Null {
 		addr, err := netip.ParseAddr(fixed.V)
 		if err != nil || !addr.Is4() {
-			return badRequest("Bad floatingip request: fixed_ip_address %s must be an IPv4 address.", fixed.V)
+			return badResource("floatingip", "fixed_ip_address %s must be an IPv4 address.", fixed.V)
 		}
 		for i := range p.FixedIPs {
 			if p.FixedIPs[i].IPAddress == addr.String() {
@@ -193,7 +193,7 @@ func (a *API) associateFIP(v *store.View, t *store.Txn, c *reqCtx, f *model.Floa
 			}
 		}
 		if chosen == nil {
-			return badRequest("Bad floatingip request: Port %s does not have fixed ip %s.", p.ID, fixed.V)
+			return badResource("floatingip", "Port %s does not have fixed ip %s.", p.ID, fixed.V)
 		}
 	} else {
 		var v4 []*model.FixedIP
@@ -204,11 +204,11 @@ func (a *API) associateFIP(v *store.View, t *store.Txn, c *reqCtx, f *model.Floa
 		}
 		switch len(v4) {
 		case 0:
-			return badRequest("Bad floatingip request: Port %s does not have any IPv4 address.", p.ID)
+			return badResource("floatingip", "Port %s does not have any IPv4 address.", p.ID)
 		case 1:
 			chosen = v4[0]
 		default:
-			return badRequest("Bad floatingip request: Port %s has multiple fixed IPv4 addresses. Must provide a specific IPv4 address when assigning a floating IP.", p.ID)
+			return badResource("floatingip", "Port %s has multiple fixed IPv4 addresses. Must provide a specific IPv4 address when assigning a floating IP.", p.ID)
 		}
 	}
 	routerID, err := a.routerForFIP(v, t, chosen.SubnetID, f.FloatingNetworkID, p.ID)
@@ -332,7 +332,7 @@ func updateFIP(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, b
 			f.Status = "DOWN"
 		}
 	} else if req.FixedIPAddress.Set {
-		return badRequest("Bad floatingip request: fixed_ip_address cannot be specified without a port_id.")
+		return badResource("floatingip", "fixed_ip_address cannot be specified without a port_id.")
 	}
 	bump(a, &f.Standard)
 	t.Replace(model.KindFIP, e, mustJSON(&f))

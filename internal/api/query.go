@@ -103,6 +103,11 @@ func (a *API) parseListQuery(r *http.Request, d *resourceDef, extraFilters map[s
 			if v == "" && d.attrs[k].typ != 's' {
 				continue
 			}
+			if k == "fixed_ips" {
+				if key, _, ok := strings.Cut(v, "="); !ok || strings.TrimSpace(key) == "" {
+					return nil, invalidInput("'%s' is not of the form <key>=[value]", v)
+				}
+			}
 			lq.filters[k] = append(lq.filters[k], v)
 		}
 	}
@@ -284,9 +289,21 @@ func (a *API) list(w http.ResponseWriter, r *http.Request, c *reqCtx, d *resourc
 	var bodies [][]byte
 	var first, last string
 	more := false
+	var markerErr error
 	a.st.View(func(v *store.View) {
+		// The marker counts only with a limit; it must be a resource the
+		// caller can see (upstream looks it up: 404 if missing).
+		var marker *store.Entry
+		if lq.marker != "" && lq.limit > 0 {
+			e, ok := v.Get(d.kind, lq.marker)
+			if !ok || !d.visible(v, c, e) {
+				markerErr = d.notFound(lq.marker)
+				return
+			}
+			marker = e
+		}
 		var hits []*store.Entry
-		v.Each(d.kind, func(e *store.Entry) bool {
+		lq.eachCandidate(v, d, func(e *store.Entry) bool {
 			// Filters first: they reject most entries of a filtered
 			// list, and visibility may look up other resources.
 			m := d.memoOf(e)
@@ -295,7 +312,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request, c *reqCtx, d *resourc
 			}
 			return true
 		})
-		page, hasMore := lq.paginate(d, hits)
+		page, hasMore := lq.paginate(d, hits, marker)
 		more = hasMore
 		for _, e := range page {
 			bodies = append(bodies, d.render(v, c, e, lq.fields))
@@ -304,6 +321,9 @@ func (a *API) list(w http.ResponseWriter, r *http.Request, c *reqCtx, d *resourc
 			first, last = page[0].ID, page[len(page)-1].ID
 		}
 	})
+	if markerErr != nil {
+		return markerErr
+	}
 	var links []map[string]string
 	if lq.limit > 0 {
 		links = pageLinks(r, lq, len(bodies), first, last, more)
@@ -321,51 +341,58 @@ func matchChangedSince(lq *listQuery, e *store.Entry) bool {
 }
 
 // paginate sorts the hits (creation order by default; id breaks ties) and
-// cuts the page around the marker. hasMore is informational.
-func (lq *listQuery) paginate(d *resourceDef, hits []*store.Entry) ([]*store.Entry, bool) {
+// cuts the page after (or, reversed, before) the marker entry. Like
+// upstream's native pagination the marker is a position in the sort
+// order, so it need not be one of the hits (it may not match the
+// filters). hasMore is informational.
+func (lq *listQuery) paginate(d *resourceDef, hits []*store.Entry, marker *store.Entry) ([]*store.Entry, bool) {
+	var less func(x, y *store.Entry) bool
 	if len(lq.sortKeys) == 0 {
-		sort.Slice(hits, func(i, j int) bool {
-			if hits[i].CreateRev != hits[j].CreateRev {
-				return hits[i].CreateRev < hits[j].CreateRev
+		less = func(x, y *store.Entry) bool {
+			if x.CreateRev != y.CreateRev {
+				return x.CreateRev < y.CreateRev
 			}
-			return hits[i].ID < hits[j].ID
-		})
+			return x.ID < y.ID
+		}
 	} else {
-		vals := make(map[*store.Entry][]any, len(hits))
-		for _, e := range hits {
+		vals := make(map[*store.Entry][]any, len(hits)+1)
+		row := func(e *store.Entry) {
 			f := d.memoOf(e).fields
-			row := make([]any, len(lq.sortKeys))
+			r := make([]any, len(lq.sortKeys))
 			for i, k := range lq.sortKeys {
 				var x any
 				_ = json.Unmarshal(f[k], &x)
-				row[i] = x
+				r[i] = x
 			}
-			vals[e] = row
+			vals[e] = r
 		}
-		sort.SliceStable(hits, func(i, j int) bool {
-			a, b := vals[hits[i]], vals[hits[j]]
+		for _, e := range hits {
+			row(e)
+		}
+		if marker != nil {
+			row(marker)
+		}
+		less = func(x, y *store.Entry) bool {
+			a, b := vals[x], vals[y]
 			for k := range lq.sortKeys {
 				c := compareAny(a[k], b[k])
 				if c != 0 {
 					return (c < 0) != lq.sortDesc[k]
 				}
 			}
-			return hits[i].ID < hits[j].ID
-		})
-	}
-	if lq.marker != "" {
-		idx := slices.IndexFunc(hits, func(e *store.Entry) bool { return e.ID == lq.marker })
-		if idx < 0 {
-			return nil, false
+			return x.ID < y.ID
 		}
+	}
+	sort.Slice(hits, func(i, j int) bool { return less(hits[i], hits[j]) })
+	if marker != nil {
 		if lq.pageReverse {
-			hits = hits[:idx]
+			hits = hits[:sort.Search(len(hits), func(i int) bool { return !less(hits[i], marker) })]
 			if lq.limit > 0 && len(hits) > lq.limit {
 				hits = hits[len(hits)-lq.limit:]
 			}
 			return hits, false
 		}
-		hits = hits[idx+1:]
+		hits = hits[sort.Search(len(hits), func(i int) bool { return less(marker, hits[i]) }):]
 	}
 	if lq.limit > 0 && len(hits) > lq.limit {
 		if lq.pageReverse {

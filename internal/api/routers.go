@@ -12,6 +12,13 @@ import (
 	"github.com/neutrino-net/neutrino/internal/store"
 )
 
+// badResource is upstream's n_exc.BadRequest(resource=..., msg=...): 400
+// with NeutronError type "BadRequest" (not the API layer's
+// HTTPBadRequest).
+func badResource(resource, format string, args ...any) *Error {
+	return newErr(http.StatusBadRequest, "BadRequest", "Bad "+resource+" request: "+format, args...)
+}
+
 // maxRoutes is upstream's max_routes (per router).
 const maxRoutes = 30
 
@@ -182,8 +189,10 @@ func updateRouter(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry
 		return badRequest("L3 HA routers are not supported by this server")
 	}
 	if req.Distributed != nil && bool(*req.Distributed) != r.Distributed {
-		if wasUp {
-			return newErr(http.StatusConflict, "RouterAdminStateUp", "Cannot update distributed attribute of router %s while admin_state_up is True. Set admin_state_up to False first.", r.ID)
+		// Upstream refuses while the router is up before or after the
+		// request (400 BadRequest, not a conflict).
+		if wasUp || r.AdminStateUp {
+			return badResource("router", "Cannot change the 'distributed' attribute of active routers. Please set router admin_state_up to False prior to upgrade.")
 		}
 		if err := rt.setDistributed(bool(*req.Distributed)); err != nil {
 			return err
@@ -312,7 +321,7 @@ func checkOverlap(s *model.Subnet, connected []*model.Subnet) error {
 	p := netip.MustParsePrefix(s.CIDR)
 	for _, o := range connected {
 		if o.ID != s.ID && netip.MustParsePrefix(o.CIDR).Overlaps(p) {
-			return badRequest("Cidr %s of subnet %s overlaps with cidr %s of subnet %s", s.CIDR, s.ID, o.CIDR, o.ID)
+			return badResource("router", "Cidr %s of subnet %s overlaps with cidr %s of subnet %s.", s.CIDR, s.ID, o.CIDR, o.ID)
 		}
 	}
 	return nil
@@ -358,7 +367,7 @@ func (rt *routerTxn) setGateway(g *gatewayReq) error {
 	}
 	n := ne.Obj.(*model.Network)
 	if !n.External {
-		return badRequest("Bad router request: Network %s is not an external network.", n.ID)
+		return badResource("router", "Network %s is not an external network.", n.ID)
 	}
 	enableSNAT := true
 	if r.ExternalGatewayInfo != nil && r.ExternalGatewayInfo.NetworkID == n.ID {
@@ -387,7 +396,7 @@ func (rt *routerTxn) setGateway(g *gatewayReq) error {
 	for _, ip := range g.ExternalFixedIPs {
 		for _, s := range subnetsOf(v, n) {
 			if s.GatewayIP != nil && ip.IPAddress == *s.GatewayIP {
-				return badRequest("Bad router request: IP address %s is the gateway IP of subnet %s and cannot be used.", ip.IPAddress, s.ID)
+				return badResource("router", "IP address %s is the gateway IP of subnet %s and cannot be used.", ip.IPAddress, s.ID)
 			}
 		}
 	}
@@ -419,7 +428,7 @@ func (rt *routerTxn) setGateway(g *gatewayReq) error {
 		return err
 	}
 	if len(ips) == 0 {
-		return badRequest("Bad router request: No IPs available for external network %s.", n.ID)
+		return badResource("router", "No IPs available for external network %s.", n.ID)
 	}
 	for _, old := range keep {
 		if !slices.Contains(ips, old) {
@@ -642,10 +651,10 @@ func (a *API) routerAction(w http.ResponseWriter, r *http.Request, c *reqCtx) er
 			return err
 		}
 		if req.SubnetID == "" && req.PortID == "" {
-			return badRequest("Bad router request: Either subnet_id or port_id must be specified.")
+			return badResource("router", "Either subnet_id or port_id must be specified.")
 		}
 		if action == "add_router_interface" && req.SubnetID != "" && req.PortID != "" {
-			return badRequest("Bad router request: Cannot specify both subnet-id and port-id.")
+			return badResource("router", "Cannot specify both subnet-id and port-id.")
 		}
 		var info map[string]any
 		_, err = a.st.Update(c, func(v *store.View, t *store.Txn) error {
@@ -770,7 +779,7 @@ func (rt *routerTxn) addInterface(req interfaceReq) (map[string]any, error) {
 			return nil, conflict("PortInUse", "Unable to complete operation on port %s for network %s. Port already has an attached device %s.", p.ID, p.NetworkID, p.DeviceID)
 		}
 		if len(p.FixedIPs) == 0 {
-			return nil, badRequest("Bad router request: Router port must have at least one fixed IP.")
+			return nil, badResource("router", "Router port must have at least one fixed IP.")
 		}
 		v4 := 0
 		for _, ip := range p.FixedIPs {
@@ -784,7 +793,7 @@ func (rt *routerTxn) addInterface(req interfaceReq) (map[string]any, error) {
 			}
 			for _, o := range rt.attachedSubnets() {
 				if o.ID == s.ID {
-					return nil, badRequest("Bad router request: Router already has a port on subnet %s.", s.ID)
+					return nil, badResource("router", "Router already has a port on subnet %s.", s.ID)
 				}
 			}
 			if err := checkOverlap(s, connected); err != nil {
@@ -792,7 +801,12 @@ func (rt *routerTxn) addInterface(req interfaceReq) (map[string]any, error) {
 			}
 		}
 		if v4 > 1 {
-			return nil, badRequest("Bad router request: Cannot have multiple IPv4 subnets on router port.")
+			return nil, badResource("router", "Cannot have multiple IPv4 subnets on router port.")
+		}
+		if v4 < len(p.FixedIPs) {
+			if ie := rt.v6PortOn(p.NetworkID, p.ID); ie != nil {
+				return nil, badResource("router", "Cannot have multiple router ports with the same network id if both contain IPv6 subnets. Existing port %s has IPv6 subnet(s) and network id %s.", ie.ID, p.NetworkID)
+			}
 		}
 		p.DeviceID, p.DeviceOwner = r.ID, rt.interfaceOwner()
 		p.SecurityGroups = []string{}
@@ -819,15 +833,32 @@ func (rt *routerTxn) addInterface(req interfaceReq) (map[string]any, error) {
 		return nil, policyDenied("add_router_interface")
 	}
 	if s.GatewayIP == nil {
-		return nil, badRequest("Bad router request: Subnet for router interface must have a gateway IP.")
+		return nil, badResource("router", "Subnet for router interface must have a gateway IP.")
 	}
 	for _, o := range rt.attachedSubnets() {
 		if o.ID == s.ID {
-			return nil, badRequest("Bad router request: Router already has a port on subnet %s.", s.ID)
+			return nil, badResource("router", "Router already has a port on subnet %s.", s.ID)
 		}
 	}
 	if err := checkOverlap(s, connected); err != nil {
 		return nil, err
+	}
+	if s.IPVersion == 6 {
+		// Upstream keeps one IPv6 router port per network: a further IPv6
+		// subnet becomes another address of that port.
+		if ie := rt.v6PortOn(n.ID, ""); ie != nil {
+			q := *ie.Obj.(*model.Port)
+			ips, err := a.allocateIPs(v, t, c, n, &q, []fixedIPReq{{SubnetID: s.ID, IPAddress: *s.GatewayIP}}, nil, true)
+			if err != nil {
+				return nil, err
+			}
+			q.FixedIPs = append(slices.Clone(q.FixedIPs), ips...)
+			bump(a, &q.Standard)
+			t.Replace(model.KindPort, ie, mustJSON(&q))
+			info := interfaceInfo(r, &q)
+			info["subnet_id"] = s.ID
+			return info, nil
+		}
 	}
 	p, err := a.newServicePort(v, t, n, r.ProjectID, rt.interfaceOwner(), r.ID)
 	if err != nil {
@@ -845,6 +876,23 @@ func (rt *routerTxn) addInterface(req interfaceReq) (map[string]any, error) {
 		}
 	}
 	return interfaceInfo(r, p), nil
+}
+
+// v6PortOn returns the router's interface port on the network that has
+// an IPv6 address (other than the port except).
+func (rt *routerTxn) v6PortOn(networkID, except string) *store.Entry {
+	for _, ie := range rt.interfaces() {
+		q := ie.Obj.(*model.Port)
+		if q.NetworkID != networkID || q.ID == except {
+			continue
+		}
+		for _, ip := range q.FixedIPs {
+			if netip.MustParseAddr(ip.IPAddress).Is6() {
+				return ie
+			}
+		}
+	}
+	return nil
 }
 
 func (rt *routerTxn) removeInterface(req interfaceReq) (map[string]any, error) {

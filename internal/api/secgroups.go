@@ -117,7 +117,6 @@ func (a *API) defaultSGFor(v *store.View, t *store.Txn, project string) (string,
 	for _, r := range defaultRules(sg, true) {
 		t.Create(model.KindSGRule, r.ID, mustJSON(r))
 	}
-	sg.RevisionNumber += 4 // upstream counts each rule as a change of its group
 	t.Create(model.KindSG, sg.ID, mustJSON(sg))
 	pendingSG(t)[project] = sg.ID
 	return sg.ID, nil
@@ -167,7 +166,7 @@ func defaultRules(sg *model.SecurityGroup, isDefault bool) []*model.SecurityGrou
 	var out []*model.SecurityGroupRule
 	mk := func(dir, eth string, remoteSelf bool) {
 		r := &model.SecurityGroupRule{
-			Standard:           model.Standard{ID: uuid.NewString(), ProjectID: sg.ProjectID, TenantID: sg.ProjectID, RevisionNumber: 0, CreatedAt: sg.CreatedAt, UpdatedAt: sg.CreatedAt, Tags: []string{}},
+			Standard:           model.Standard{ID: uuid.NewString(), ProjectID: sg.ProjectID, TenantID: sg.ProjectID, RevisionNumber: 1, CreatedAt: sg.CreatedAt, UpdatedAt: sg.CreatedAt, Tags: []string{}},
 			SecurityGroupID:    sg.ID,
 			Direction:          dir,
 			EtherType:          eth,
@@ -232,7 +231,6 @@ func createSG(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMessa
 	for _, r := range rules {
 		t.Create(model.KindSGRule, r.ID, mustJSON(r))
 	}
-	sg.RevisionNumber += len(rules)
 	t.Create(model.KindSG, sg.ID, mustJSON(sg))
 	return sg.ID, nil
 }
@@ -378,7 +376,6 @@ func createSGRule(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 		SecurityGroupID:    sg.ID,
 		BelongsToDefaultSG: sg.Default,
 	}
-	r.RevisionNumber = 0
 	switch req.Direction {
 	case "ingress", "egress":
 		r.Direction = req.Direction

@@ -50,7 +50,7 @@ type Options struct {
 func Defaults() Options {
 	return Options{
 		Project: "bench", Networks: 200, Ports: 1000, Concurrency: 8,
-		ListSizes: []int{5000, 10000}, ListRuns: 20, FilterRuns: 100, Chunk: 25,
+		ListSizes: []int{5000, 10000}, ListRuns: 20, FilterRuns: 100, Chunk: 100,
 	}
 }
 
@@ -229,8 +229,13 @@ func (b *bencher) run(ctx context.Context, rep *Report) error {
 	}
 	// Quotas must not stop the run, but they stay enforced (and counted):
 	// raise them instead of making them unlimited.
-	need := max(maxList, 2*o.Ports) + 10
-	quota := fmt.Sprintf(`{"quota":{"network":%d,"subnet":%d,"port":%d}}`, o.Networks+10, o.Networks+10, need*2)
+	// A running server may hold ports of earlier runs.
+	before, err := b.countPorts(ctx)
+	if err != nil {
+		return err
+	}
+	need := before + max(maxList, 2*o.Ports) + o.Ports + 10
+	quota := fmt.Sprintf(`{"quota":{"network":%d,"subnet":%d,"port":%d}}`, 10*(o.Networks+10), 10*(o.Networks+10), 2*need)
 	if _, err := b.call(ctx, "PUT", "/v2.0/quotas/"+b.projectID(ctx), []byte(quota), true, 200); err != nil {
 		b.logf("warning: could not raise the quotas (%v); the default quotas may stop the run", err)
 	}
@@ -488,16 +493,7 @@ func (b *bencher) populate(ctx context.Context, netID string, n int) ([]string, 
 				if i >= len(chunks) {
 					return
 				}
-				var buf bytes.Buffer
-				buf.WriteString(`{"ports":[`)
-				for j, dev := range chunks[i].devs {
-					if j > 0 {
-						buf.WriteByte(',')
-					}
-					fmt.Fprintf(&buf, `{"network_id":%q,"device_id":%q,"name":"bench-port"}`, netID, dev)
-				}
-				buf.WriteString(`]}`)
-				if _, err := b.call(ctx, "POST", "/v2.0/ports", buf.Bytes(), false, 201); err != nil {
+				if err := b.bulkCreate(ctx, netID, chunks[i].devs); err != nil {
 					mu.Lock()
 					if firstErr == nil {
 						firstErr = fmt.Errorf("populate: %w", err)
@@ -518,6 +514,31 @@ func (b *bencher) populate(ctx context.Context, netID string, n int) ([]string, 
 		devs = append(devs, c.devs...)
 	}
 	return devs, nil
+}
+
+// bulkCreate creates one port per device id with bulk POSTs. A refused
+// bulk changes nothing, so one the server cannot take in one transaction
+// (an external etcd with a small --max-txn-ops answers 500) is retried
+// in halves.
+func (b *bencher) bulkCreate(ctx context.Context, netID string, devs []string) error {
+	var buf bytes.Buffer
+	buf.WriteString(`{"ports":[`)
+	for j, dev := range devs {
+		if j > 0 {
+			buf.WriteByte(',')
+		}
+		fmt.Fprintf(&buf, `{"network_id":%q,"device_id":%q,"name":"bench-port"}`, netID, dev)
+	}
+	buf.WriteString(`]}`)
+	raw, err := b.call(ctx, "POST", "/v2.0/ports", buf.Bytes(), false, 201)
+	if err != nil && len(devs) > 1 && bytes.Contains(raw, []byte("InternalServerError")) {
+		h := len(devs) / 2
+		if err := b.bulkCreate(ctx, netID, devs[:h]); err != nil {
+			return err
+		}
+		return b.bulkCreate(ctx, netID, devs[h:])
+	}
+	return err
 }
 
 // countPorts lists all ports once, checks the reply is valid JSON and

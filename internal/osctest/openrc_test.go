@@ -8,11 +8,12 @@ import (
 )
 
 // parseOpenRC reads the "export NAME=VALUE" lines of an openrc file without
-// a shell. VALUE is one shell word: unquoted characters, backslash escapes,
-// '…' (literal) and "…" (where \ escapes $ ` " \ and newline) may be
-// concatenated, e.g. 'it'\''s' is "it's". Comments and blank lines are
-// skipped; any other line is an error, as is an expansion ($, `) outside
-// single quotes, which a shell would evaluate.
+// a shell. VALUE is one shell word made of unquoted characters, backslash
+// escapes, single-quoted parts (literal) and double-quoted parts (where a
+// backslash escapes $ ` " \ and newline), so the file's quoting of a
+// single quote (close, backslash-quote, reopen) works. Comments and blank
+// lines are skipped; any other line is an error, as is an expansion ($, `)
+// outside single quotes, which a shell would evaluate.
 func parseOpenRC(data string) (map[string]string, error) {
 	out := map[string]string{}
 	for i, line := range strings.Split(data, "\n") {

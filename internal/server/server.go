@@ -27,7 +27,10 @@ type Options struct {
 	DataDir       string   // embedded etcd data and the openrc files
 	EtcdEndpoints []string // external etcd; empty = embedded
 	EtcdPrefix    string   // default "/neutrino/"
-	Log           *slog.Logger
+	// UnixSocket, if set, is a path where the same API is also served
+	// (for clients in other network namespaces, e.g. sandbox agents).
+	UnixSocket string
+	Log        *slog.Logger
 }
 
 // Server is a running neutrino-server.
@@ -136,9 +139,25 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		return nil, err
 	}
 	s.http = &http.Server{Handler: a, ReadHeaderTimeout: 30 * time.Second}
+	if o.UnixSocket != "" {
+		// A socket file left by a crashed server would make Listen fail.
+		if fi, err := os.Lstat(o.UnixSocket); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			os.Remove(o.UnixSocket)
+		}
+		uln, err := net.Listen("unix", o.UnixSocket)
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("listen on unix socket %s: %w", o.UnixSocket, err)
+		}
+		go func() {
+			if err := s.http.Serve(uln); !errors.Is(err, http.ErrServerClosed) {
+				o.Log.Error("serve unix socket", "path", o.UnixSocket, "err", err)
+			}
+		}()
+	}
 	go func() { s.done <- s.http.Serve(ln) }()
 	ok = true
-	o.Log.Info("neutrino-server listening", "url", s.URL, "etcd", etcdDesc(endpoints, o.DataDir), "auth", cfg.AuthStrategy)
+	o.Log.Info("neutrino-server listening", "url", s.URL, "unix_socket", o.UnixSocket, "etcd", etcdDesc(endpoints, o.DataDir), "auth", cfg.AuthStrategy)
 	return s, nil
 }
 

@@ -63,3 +63,7 @@ func (s *Store) indexRemove(idx indexes, kind string, e *Entry) {
 func (v *View) Index(kind, name, key string) map[string]*Entry {
 	return v.s.idx[kind][name][key]
 }
+
+// HasIndex reports whether the store maintains the named index of kind
+// (an absent index and an empty key both make Index return nil).
+func (v *View) HasIndex(kind, name string) bool { return v.s.indexFns[kind][name] != nil }

@@ -94,8 +94,8 @@ func (m *Model) Each(kind string, fn func(o syncproto.Object)) {
 	}
 }
 
-// Snapshot returns every object's key and mod revision.
-func (m *Model) Snapshot() map[syncproto.Key]int64 {
+// Revisions returns every object's key and mod revision.
+func (m *Model) Revisions() map[syncproto.Key]int64 {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	out := make(map[syncproto.Key]int64, len(m.objects))

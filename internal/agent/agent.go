@@ -1,0 +1,299 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/neutrino-net/neutrino/internal/agent/desired"
+	"github.com/neutrino-net/neutrino/internal/agent/hostmodel"
+	"github.com/neutrino-net/neutrino/internal/agent/l2"
+	"github.com/neutrino-net/neutrino/internal/agent/names"
+	"github.com/neutrino-net/neutrino/internal/dataplane"
+	"github.com/neutrino-net/neutrino/internal/model"
+	"github.com/neutrino-net/neutrino/internal/syncproto"
+	"github.com/vishvananda/netlink"
+)
+
+// Agent is one running neutrino-agent.
+type Agent struct {
+	cfg    *Config
+	log    *slog.Logger
+	model  *hostmodel.Model
+	client *hostmodel.Client
+	tokens *tokenSource
+	ns     names.Namespaces
+
+	kick chan struct{} // wakes the reconcile loop
+
+	mu       sync.Mutex
+	reported map[string]string // port id -> status last reported
+	services *services
+}
+
+// New prepares an agent; Run starts it.
+func New(cfg *Config, log *slog.Logger) *Agent {
+	if log == nil {
+		log = slog.Default()
+	}
+	hc, base := newHTTPClient(cfg.ServerURL)
+	a := &Agent{
+		cfg:      cfg,
+		log:      log.With("host", cfg.Host),
+		model:    hostmodel.New(),
+		client:   &hostmodel.Client{URL: base, Host: cfg.Host, HTTP: hc},
+		tokens:   &tokenSource{cfg: cfg.Auth, client: hc},
+		ns:       names.Namespaces{Suffix: cfg.NamespaceSuffix},
+		kick:     make(chan struct{}, 1),
+		reported: map[string]string{},
+	}
+	a.services = newServices(a)
+	return a
+}
+
+// Run is the agent's life: register and heartbeat, follow the host's
+// view, and reconcile the kernel whenever the view or the kernel changes.
+func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
+	return New(cfg, log).Run(ctx)
+}
+
+// Run runs the agent until ctx ends.
+func (a *Agent) Run(ctx context.Context) error {
+	if err := a.authorize(ctx); err != nil {
+		return err
+	}
+	if _, err := a.report(ctx, true); err != nil {
+		return fmt.Errorf("register with %s: %w", a.cfg.ServerURL, err)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wg.Add(3)
+	go func() { defer wg.Done(); a.heartbeat(ctx) }()
+	go func() {
+		defer wg.Done()
+		a.client.Follow(ctx, a.model, func(*syncproto.Event) { a.wake() }, func(err error) {
+			a.log.Warn("watch stream interrupted; resuming", "err", err, "rev", a.model.Revision())
+			a.authorize(ctx)
+		})
+	}()
+	go func() { defer wg.Done(); a.watchLinks(ctx) }()
+	a.reconcileLoop(ctx)
+	a.services.stopAll()
+	return nil
+}
+
+func (a *Agent) authorize(ctx context.Context) error {
+	h, err := a.tokens.headers(ctx)
+	if err != nil {
+		return err
+	}
+	a.client.Header = h
+	return nil
+}
+
+func (a *Agent) wake() {
+	select {
+	case a.kick <- struct{}{}:
+	default:
+	}
+}
+
+// agentStates are the Neutron agent types this process plays.
+func (a *Agent) agentStates() []syncproto.AgentState {
+	l2cfg := map[string]any{
+		"tunnel_types": a.cfg.TunnelTypes, "l2_population": a.cfg.L2Population, "arp_responder_enabled": a.cfg.ARPResponder,
+		"interface_mappings": a.cfg.PhysicalInterfaces, "bridge_mappings": a.cfg.Bridges,
+		"enable_distributed_routing": a.cfg.AgentMode != "legacy",
+	}
+	if a.cfg.LocalIP.IsValid() {
+		l2cfg["tunneling_ip"] = a.cfg.LocalIP.String()
+	}
+	return []syncproto.AgentState{
+		{AgentType: model.AgentTypeL2, Binary: "neutrino-agent", Topic: "N/A", Configurations: l2cfg},
+		{AgentType: model.AgentTypeL3, Binary: "neutrino-agent", Topic: "l3_agent", Configurations: map[string]any{
+			"agent_mode": a.cfg.AgentMode, "handle_internal_only_routers": true, "interface_driver": "linuxbridge",
+			"log_agent_heartbeats": false}},
+		{AgentType: model.AgentTypeDHCP, Binary: "neutrino-agent", Topic: "dhcp_agent", Configurations: map[string]any{
+			"dhcp_driver": "neutrino (in-process)", "enable_isolated_metadata": a.cfg.EnableIsolatedMetadata, "dns_domain": a.cfg.DNSDomain}},
+		{AgentType: model.AgentTypeMetadata, Binary: "neutrino-agent", Topic: "N/A", Configurations: map[string]any{
+			"metadata_proxy_socket": "in-process"}},
+	}
+}
+
+func (a *Agent) report(ctx context.Context, start bool) (*syncproto.ReportResponse, error) {
+	return a.client.Report(ctx, &syncproto.ReportRequest{Agents: a.agentStates(), StartFlag: start})
+}
+
+func (a *Agent) heartbeat(ctx context.Context) {
+	t := time.NewTicker(a.cfg.ReportInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		resp, err := a.report(ctx, false)
+		if err != nil {
+			if ctx.Err() == nil {
+				a.log.Warn("heartbeat failed", "err", err)
+				a.authorize(ctx)
+			}
+			continue
+		}
+		if resp.Revived {
+			a.log.Info("server had considered this host dead; its view follows")
+		}
+	}
+}
+
+// watchLinks wakes the reconciler when interfaces come and go (an
+// instance's tap appearing is what plugs it).
+func (a *Agent) watchLinks(ctx context.Context) {
+	ch := make(chan netlink.LinkUpdate, 64)
+	done := make(chan struct{})
+	defer close(done)
+	if err := netlink.LinkSubscribe(ch, done); err != nil {
+		a.log.Warn("link updates unavailable; relying on periodic resync", "err", err)
+		return
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case u, ok := <-ch:
+			if !ok {
+				return
+			}
+			if strings.HasPrefix(u.Attrs().Name, "tap") {
+				a.wake()
+			}
+		}
+	}
+}
+
+// resyncInterval bounds how long kernel drift (something deleted behind
+// our back) can last.
+const resyncInterval = 10 * time.Second
+
+func (a *Agent) reconcileLoop(ctx context.Context) {
+	resync := time.NewTicker(resyncInterval)
+	defer resync.Stop()
+	backoff := time.Duration(0)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.kick:
+		case <-resync.C:
+		}
+		if !a.model.Synced() {
+			continue // no writes before the first full view
+		}
+		if err := a.reconcile(ctx); err != nil {
+			a.log.Warn("reconcile incomplete; will retry", "err", err)
+			backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
+			time.AfterFunc(backoff, a.wake)
+		} else {
+			backoff = 0
+		}
+		// Bounded frequency: coalesce bursts of events.
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// Plan computes the host's desired state from a snapshot (pure).
+func (a *Agent) Plan(s *hostmodel.Snapshot) *desired.Host {
+	return l2.Plan(s, a.l2Config(), nil)
+}
+
+func (a *Agent) l2Config() l2.Config {
+	return l2.Config{Host: a.cfg.Host, LocalIP: a.cfg.LocalIP, PhysicalInterfaces: a.cfg.PhysicalInterfaces,
+		Bridges: a.cfg.Bridges, ARPResponder: a.cfg.ARPResponder, L2Population: a.cfg.L2Population,
+		IsolatedMetadata: a.cfg.EnableIsolatedMetadata, NS: a.ns}
+}
+
+func (a *Agent) reconcile(ctx context.Context) error {
+	snap, err := a.model.Snapshot(a.cfg.Host)
+	if err != nil {
+		return err
+	}
+	want := a.Plan(snap)
+	res, applyErr := dataplane.Apply(want, dataplane.Options{Prune: true, OwnsNamespace: func(name string) bool {
+		_, _, ok := a.ns.Parse(name)
+		return ok
+	}})
+	for _, c := range res.Changes {
+		a.log.Info("kernel change", "op", c, "rev", snap.Revision)
+	}
+	a.services.sync(ctx, snap)
+	statusErr := a.reportStatus(ctx, snap, res.Plugged)
+	return errors.Join(applyErr, statusErr)
+}
+
+// reportStatus tells the server which of this host's ports are plugged
+// (ACTIVE) or not (DOWN), sending only what differs from what the server
+// already shows.
+func (a *Agent) reportStatus(ctx context.Context, s *hostmodel.Snapshot, plugged map[string]bool) error {
+	rep := &syncproto.StatusReport{Ports: map[string]string{}}
+	for _, p := range s.Ports {
+		if p.HostID != a.cfg.Host || l2.IsRouterOwned(p.DeviceOwner) {
+			continue
+		}
+		want := "DOWN"
+		if plugged[p.ID] && p.AdminStateUp {
+			want = "ACTIVE"
+		}
+		if p.Status != want {
+			rep.Ports[p.ID] = want
+		}
+	}
+	if len(rep.Ports) == 0 {
+		return nil
+	}
+	a.mu.Lock()
+	same := maps.Equal(rep.Ports, a.reported)
+	a.mu.Unlock()
+	if same {
+		return nil // already sent; the server's view has not caught up yet
+	}
+	if err := a.client.Status(ctx, rep); err != nil {
+		return fmt.Errorf("report port status: %w", err)
+	}
+	a.mu.Lock()
+	a.reported = rep.Ports
+	a.mu.Unlock()
+	return nil
+}
+
+// FetchSnapshot reads the host's current view once (for `plan`).
+func (a *Agent) FetchSnapshot(ctx context.Context) (*hostmodel.Snapshot, error) {
+	if err := a.authorize(ctx); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		errc <- a.client.Watch(ctx, a.model, func(*syncproto.Event) { cancel() })
+	}()
+	err := <-errc
+	if !a.model.Synced() {
+		return nil, fmt.Errorf("read view of %s: %w", a.cfg.Host, err)
+	}
+	return a.model.Snapshot(a.cfg.Host)
+}
+
+var _ = http.StatusOK

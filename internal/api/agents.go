@@ -1,0 +1,608 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/neutrino-net/neutrino/internal/hostview"
+	"github.com/neutrino-net/neutrino/internal/model"
+	"github.com/neutrino-net/neutrino/internal/store"
+)
+
+// The agents API (api.md §3.8) and the agent scheduler sub-resources
+// (l3-routers, l3-agents, dhcp-networks, dhcp-agents). Agents are
+// admin-only: others see an empty list and 404s. Their liveness is not
+// stored: "alive" and "heartbeat_timestamp" come from the heartbeat key
+// when rendered, so the handlers here render and filter agents themselves
+// instead of through the generic machinery (which serves stored fields).
+
+var agentDef = &resourceDef{
+	kind: model.KindAgent, singular: "agent", collection: "agents",
+	attrs: map[string]attr{
+		"id":                  {typ: 's'},
+		"agent_type":          {typ: 's'},
+		"binary":              {typ: 's'},
+		"topic":               {typ: 's'},
+		"host":                {typ: 's'},
+		"admin_state_up":      {typ: 'b', put: true},
+		"description":         {typ: 's', put: true},
+		"created_at":          {typ: 's'},
+		"started_at":          {typ: 's'},
+		"heartbeat_timestamp": {typ: 's', nosort: true},
+		"alive":               {typ: 'b', nosort: true},
+		"configurations":      {typ: 'o', nosort: true},
+		"availability_zone":   {typ: 's'},
+		"resources_synced":    {typ: 'b', nosort: true},
+		"resource_versions":   {typ: 'o', nosort: true},
+	},
+	decode:   decoderOf[model.Agent](),
+	notFound: agentNotFound,
+	visible:  func(v *store.View, c *reqCtx, e *store.Entry) bool { return c.admin },
+}
+
+func init() { register(agentDef) }
+
+func agentNotFound(id string) *Error {
+	return notFound("AgentNotFound", "Agent %s could not be found.", id)
+}
+
+func (a *API) agentAPIRoutes(m *http.ServeMux) {
+	h := func(fn handlerFunc) http.HandlerFunc { return a.wrap(fn) }
+	m.HandleFunc("GET /v2.0/agents", h(a.listAgents))
+	m.HandleFunc("GET /v2.0/agents/{id}", h(a.showAgent))
+	m.HandleFunc("PUT /v2.0/agents/{id}", h(a.updateAgent))
+	m.HandleFunc("DELETE /v2.0/agents/{id}", h(a.deleteAgent))
+	m.HandleFunc("GET /v2.0/agents/{id}/l3-routers", h(a.listAgentRouters))
+	m.HandleFunc("POST /v2.0/agents/{id}/l3-routers", h(a.addAgentRouter))
+	m.HandleFunc("DELETE /v2.0/agents/{id}/l3-routers/{rid}", h(a.removeAgentRouter))
+	m.HandleFunc("GET /v2.0/routers/{id}/l3-agents", h(a.listRouterAgents))
+	m.HandleFunc("GET /v2.0/agents/{id}/dhcp-networks", h(a.listAgentNetworks))
+	m.HandleFunc("POST /v2.0/agents/{id}/dhcp-networks", h(a.addAgentNetwork))
+	m.HandleFunc("DELETE /v2.0/agents/{id}/dhcp-networks/{nid}", h(a.removeAgentNetwork))
+	m.HandleFunc("GET /v2.0/networks/{id}/dhcp-agents", h(a.listNetworkAgents))
+}
+
+// agentFields is an agent as the API shows it: the stored record plus
+// its liveness from the heartbeat key.
+func (a *API) agentFields(v *store.View, e *store.Entry) map[string]json.RawMessage {
+	stored := agentDef.memoOf(e).fields
+	out := make(map[string]json.RawMessage, len(stored)+1)
+	for k, val := range stored {
+		out[k] = val
+	}
+	if hb, ok := lastHeartbeat(v, e.ID); ok {
+		out["heartbeat_timestamp"] = mustJSON(hb.UTC().Format(model.AgentTimeFormat))
+	}
+	out["alive"] = mustJSON(a.alive(v, e.ID))
+	return out
+}
+
+func encodeFields(fields map[string]json.RawMessage, keep []string) []byte {
+	if len(keep) > 0 {
+		cp := make(map[string]json.RawMessage, len(keep))
+		for _, k := range keep {
+			if val, ok := fields[k]; ok {
+				cp[k] = val
+			}
+		}
+		fields = cp
+	}
+	b, _ := json.Marshal(fields)
+	return b
+}
+
+// lookupAgent finds an agent the caller may see (admins only).
+func lookupAgent(v *store.View, c *reqCtx, id string) (*store.Entry, *model.Agent, error) {
+	e, ok := v.Get(model.KindAgent, id)
+	if !ok || !c.admin {
+		return nil, nil, agentNotFound(id)
+	}
+	return e, e.Obj.(*model.Agent), nil
+}
+
+func (a *API) listAgents(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+	lq, err := a.parseListQuery(r, agentDef, nil)
+	if err != nil {
+		return err
+	}
+	var bodies [][]byte
+	var first, last string
+	more := false
+	var markerErr error
+	a.st.View(func(v *store.View) {
+		if !c.admin {
+			return // upstream drops what policy hides: an empty list
+		}
+		var marker *store.Entry
+		if lq.marker != "" && lq.limit > 0 {
+			e, ok := v.Get(model.KindAgent, lq.marker)
+			if !ok {
+				markerErr = agentNotFound(lq.marker)
+				return
+			}
+			marker = e
+		}
+		var hits []*store.Entry
+		fields := map[*store.Entry]map[string]json.RawMessage{}
+		v.Each(model.KindAgent, func(e *store.Entry) bool {
+			f := a.agentFields(v, e)
+			if lq.match(agentDef, f) {
+				hits = append(hits, e)
+				fields[e] = f
+			}
+			return true
+		})
+		page, hasMore := lq.paginate(agentDef, hits, marker)
+		more = hasMore
+		for _, e := range page {
+			bodies = append(bodies, encodeFields(fields[e], lq.fields))
+		}
+		if len(page) > 0 {
+			first, last = page[0].ID, page[len(page)-1].ID
+		}
+	})
+	if markerErr != nil {
+		return markerErr
+	}
+	var links []map[string]string
+	if lq.limit > 0 {
+		links = pageLinks(r, lq, len(bodies), first, last, more)
+	}
+	writeCollection(w, agentDef.collection, bodies, links)
+	return nil
+}
+
+func (a *API) showAgent(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+	return a.writeAgent(w, c, r.PathValue("id"), fieldsParam(r))
+}
+
+func (a *API) writeAgent(w http.ResponseWriter, c *reqCtx, id string, fields []string) error {
+	var body []byte
+	var err error
+	a.st.View(func(v *store.View) {
+		var e *store.Entry
+		if e, _, err = lookupAgent(v, c, id); err == nil {
+			body = encodeFields(a.agentFields(v, e), fields)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	writeMember(w, http.StatusOK, agentDef.singular, body)
+	return nil
+}
+
+func (a *API) updateAgent(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+	item, err := readMember(r, agentDef.singular)
+	if err != nil {
+		return err
+	}
+	if err := checkAttrs(c, agentDef, item, false); err != nil {
+		return err
+	}
+	var req struct {
+		AdminStateUp *flexBool `json:"admin_state_up"`
+		Description  *string   `json:"description"`
+	}
+	if err := decode(item, &req); err != nil {
+		return err
+	}
+	if err := checkString("description", req.Description, 255); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	_, err = a.st.Update(c, func(v *store.View, t *store.Txn) error {
+		e, cur, err := lookupAgent(v, c, id)
+		if err != nil {
+			return err
+		}
+		ag := *cur
+		if req.AdminStateUp != nil {
+			ag.AdminStateUp = bool(*req.AdminStateUp)
+		}
+		if req.Description != nil {
+			ag.Description = *req.Description
+		}
+		if ag.AdminStateUp != cur.AdminStateUp || ag.Description != cur.Description {
+			t.Replace(model.KindAgent, e, mustJSON(&ag))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return a.writeAgent(w, c, id, nil)
+}
+
+// deleteAgent removes an agent with everything that is only about it:
+// its heartbeat, its registration claim, its place in router and network
+// bindings, its DHCP ports, and the host's DVR MAC if it was the host's
+// last agent. Routers and networks it hosted are rescheduled by the
+// bookkeeping controller.
+func (a *API) deleteAgent(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+	if r.ContentLength > 0 {
+		return badRequest("Request body is not supported in DELETE.")
+	}
+	id := r.PathValue("id")
+	_, err := a.st.Update(c, func(v *store.View, t *store.Txn) error {
+		e, ag, err := lookupAgent(v, c, id)
+		if err != nil {
+			return err
+		}
+		t.Delete(model.KindAgent, e)
+		if owner, ok := v.Claim("agent", ag.AgentType+"@"+ag.Host); ok && owner == ag.ID {
+			t.Release("agent", ag.AgentType+"@"+ag.Host)
+		}
+		t.DeleteValue(heartbeatKey(ag.ID))
+		for _, kind := range []string{model.KindL3Binding, model.KindDHCPBinding} {
+			for _, be := range v.Index(kind, hostview.ByAgent, ag.ID) {
+				b := *be.Obj.(*model.Binding)
+				b.AgentIDs = slices.DeleteFunc(slices.Clone(b.AgentIDs), func(x string) bool { return x == ag.ID })
+				if len(b.AgentIDs) == 0 {
+					t.Delete(kind, be)
+				} else {
+					t.Replace(kind, be, mustJSON(&b))
+				}
+				if kind == model.KindDHCPBinding {
+					removeDHCPPort(v, t, be.ID, ag.ID)
+				}
+			}
+		}
+		if len(v.Index(model.KindAgent, hostview.ByHost, ag.Host)) == 1 {
+			if me, ok := v.Get(model.KindDVRMAC, ag.Host); ok {
+				t.Release("dvrmac", me.Obj.(*model.DVRMAC).MACAddress)
+				t.Delete(model.KindDVRMAC, me)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// removeDHCPPort deletes the DHCP port of (network, agent) and its claim.
+func removeDHCPPort(v *store.View, t *store.Txn, netID, agentID string) {
+	group := dhcpClaimGroup(netID)
+	owner, ok := v.Claim(group, agentID)
+	if !ok {
+		return
+	}
+	if pe, ok := v.Get(model.KindPort, owner); ok {
+		deletePortTxn(t, pe)
+	}
+	t.Release(group, agentID)
+}
+
+// Sub-resources.
+
+func (a *API) renderAgentList(w http.ResponseWriter, v *store.View, ids []string, extra map[string]any) {
+	var bodies [][]byte
+	for _, id := range ids {
+		e, ok := v.Get(model.KindAgent, id)
+		if !ok {
+			continue
+		}
+		f := a.agentFields(v, e)
+		for k, val := range extra {
+			f[k] = mustJSON(val)
+		}
+		bodies = append(bodies, encodeFields(f, nil))
+	}
+	writeCollection(w, agentDef.collection, bodies, nil)
+}
+
+func bindingAgents(v *store.View, kind, id string) []string {
+	if be, ok := v.Get(kind, id); ok {
+		return be.Obj.(*model.Binding).AgentIDs
+	}
+	return nil
+}
+
+// sortedByCreation lists entries in creation order.
+func sortedByCreation(m map[string]*store.Entry) []*store.Entry {
+	out := make([]*store.Entry, 0, len(m))
+	for _, e := range m {
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(x, y *store.Entry) int {
+		if x.CreateRev != y.CreateRev {
+			return int(x.CreateRev - y.CreateRev)
+		}
+		return strings.Compare(x.ID, y.ID)
+	})
+	return out
+}
+
+func (a *API) listAgentRouters(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+	var err error
+	a.st.View(func(v *store.View) {
+		var ag *model.Agent
+		if _, ag, err = lookupAgent(v, c, r.PathValue("id")); err != nil {
+			return
+		}
+		var bodies [][]byte
+		for _, be := range sortedByCreation(v.Index(model.KindL3Binding, hostview.ByAgent, ag.ID)) {
+			if re, ok := v.Get(model.KindRouter, be.ID); ok {
+				bodies = append(bodies, routerDef.render(v, c, re, nil))
+			}
+		}
+		writeCollection(w, routerDef.collection, bodies, nil)
+	})
+	return err
+}
+
+// readIDBody reads {"<key>": "<id>"}.
+func readIDBody(r *http.Request, key string) (string, error) {
+	b, err := readBody(r)
+	if err != nil {
+		return "", err
+	}
+	top, err := parseObject(b)
+	if err != nil {
+		return "", err
+	}
+	for k := range top {
+		if k != key {
+			return "", badRequest("Unrecognized attribute(s) '%s'", k)
+		}
+	}
+	raw, ok := top[key]
+	var id string
+	if !ok || json.Unmarshal(raw, &id) != nil || id == "" {
+		return "", badRequest("Failed to parse request. Required attribute '%s' not specified", key)
+	}
+	return id, nil
+}
+
+func writeNull(w http.ResponseWriter, status int) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write([]byte("null"))
+}
+
+func isDVRComputeMode(mode string) bool {
+	return mode == model.ModeDVR || mode == model.ModeDVRNoExternal
+}
+
+// addAgentRouter is the manual L3 scheduling of l3-dataplane.md §5.3.
+func (a *API) addAgentRouter(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+	agentID := r.PathValue("id")
+	var rid string
+	if c.admin {
+		var err error
+		if rid, err = readIDBody(r, "router_id"); err != nil {
+			return err
+		}
+	}
+	_, err := a.st.Update(c, func(v *store.View, t *store.Txn) error {
+		_, ag, err := lookupAgent(v, c, agentID)
+		if err != nil {
+			return err
+		}
+		re, err := a.lookup(v, c, routerDef, rid)
+		if err != nil {
+			return err
+		}
+		rr := re.Obj.(*model.Router)
+		if ag.AgentType != model.AgentTypeL3 {
+			return invalidL3Agent(ag.ID)
+		}
+		mode := agentMode(ag)
+		kind := "centralized"
+		if rr.Distributed {
+			kind = "distributed"
+		}
+		if isDVRComputeMode(mode) && !rr.Distributed || mode == model.ModeLegacy && rr.Distributed {
+			return conflict("RouterL3AgentMismatch", "Cannot host %s router %s on %s L3 agent %s.", kind, rr.ID, mode, ag.ID)
+		}
+		if isDVRComputeMode(mode) {
+			return conflict("DVRL3CannotAssignToDvrAgent", "Not allowed to manually assign a router to an agent in 'dvr' mode.")
+		}
+		if !ag.AdminStateUp || !a.l3Suitable(ag, rr) {
+			return invalidL3Agent(ag.ID)
+		}
+		be, bound := v.Get(model.KindL3Binding, rr.ID)
+		var cur []string
+		if bound {
+			cur = be.Obj.(*model.Binding).AgentIDs
+		}
+		if slices.Contains(cur, ag.ID) {
+			return nil
+		}
+		if len(cur) > 0 {
+			return conflict("RouterHostedByL3Agent", "The router %s has been already hosted by the L3 Agent %s.", rr.ID, cur[0])
+		}
+		b := mustJSON(&model.Binding{ID: rr.ID, AgentIDs: []string{ag.ID}})
+		if bound {
+			t.Replace(model.KindL3Binding, be, b)
+		} else {
+			t.Create(model.KindL3Binding, rr.ID, b)
+		}
+		t.Require(model.KindRouter, re)
+		a.bindRouterPorts(v, t, rr, ag.Host)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	writeNull(w, http.StatusCreated)
+	return nil
+}
+
+func invalidL3Agent(id string) *Error {
+	return notFound("InvalidL3Agent", "Agent %s is not a L3 Agent or has been disabled", id)
+}
+
+// removeAgentRouter unbinds a router. The router stays unscheduled (the
+// controller leaves it alone) until it is updated or assigned again.
+func (a *API) removeAgentRouter(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+	if r.ContentLength > 0 {
+		return badRequest("Request body is not supported in DELETE.")
+	}
+	agentID, rid := r.PathValue("id"), r.PathValue("rid")
+	_, err := a.st.Update(c, func(v *store.View, t *store.Txn) error {
+		_, ag, err := lookupAgent(v, c, agentID)
+		if err != nil {
+			return err
+		}
+		re, err := a.lookup(v, c, routerDef, rid)
+		if err != nil {
+			return err
+		}
+		if ag.AgentType == model.AgentTypeL3 && isDVRComputeMode(agentMode(ag)) {
+			return conflict("DVRL3CannotRemoveFromDvrAgent", "Not allowed to manually remove a router from an agent in 'dvr' mode.")
+		}
+		be, bound := v.Get(model.KindL3Binding, rid)
+		if !bound || !slices.Contains(be.Obj.(*model.Binding).AgentIDs, ag.ID) {
+			return conflict("RouterNotHostedByL3Agent", "The router %s is not hosted by L3 agent %s.", rid, ag.ID)
+		}
+		b := *be.Obj.(*model.Binding)
+		b.AgentIDs = slices.DeleteFunc(slices.Clone(b.AgentIDs), func(x string) bool { return x == ag.ID })
+		// An empty binding marks the router as deliberately unscheduled.
+		t.Replace(model.KindL3Binding, be, mustJSON(&b))
+		host := ""
+		if len(b.AgentIDs) > 0 {
+			if ae, ok := v.Get(model.KindAgent, b.AgentIDs[0]); ok {
+				host = ae.Obj.(*model.Agent).Host
+			}
+		}
+		t.Require(model.KindRouter, re)
+		a.bindRouterPorts(v, t, re.Obj.(*model.Router), host)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (a *API) listRouterAgents(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+	var err error
+	a.st.View(func(v *store.View) {
+		var re *store.Entry
+		if re, err = a.lookup(v, c, routerDef, r.PathValue("id")); err != nil {
+			return
+		}
+		if !c.admin {
+			err = policyDenied("get_l3-agents")
+			return
+		}
+		a.renderAgentList(w, v, bindingAgents(v, model.KindL3Binding, re.ID), map[string]any{"ha_state": nil})
+	})
+	return err
+}
+
+func (a *API) listAgentNetworks(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+	var err error
+	a.st.View(func(v *store.View) {
+		var ag *model.Agent
+		if _, ag, err = lookupAgent(v, c, r.PathValue("id")); err != nil {
+			return
+		}
+		var bodies [][]byte
+		for _, be := range sortedByCreation(v.Index(model.KindDHCPBinding, hostview.ByAgent, ag.ID)) {
+			if ne, ok := v.Get(model.KindNetwork, be.ID); ok {
+				bodies = append(bodies, networkDef.render(v, c, ne, nil))
+			}
+		}
+		writeCollection(w, networkDef.collection, bodies, nil)
+	})
+	return err
+}
+
+func (a *API) addAgentNetwork(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+	agentID := r.PathValue("id")
+	var nid string
+	if c.admin {
+		var err error
+		if nid, err = readIDBody(r, "network_id"); err != nil {
+			return err
+		}
+	}
+	_, err := a.st.Update(c, func(v *store.View, t *store.Txn) error {
+		_, ag, err := lookupAgent(v, c, agentID)
+		if err != nil {
+			return err
+		}
+		ne, err := a.lookup(v, c, networkDef, nid)
+		if err != nil {
+			return err
+		}
+		if ag.AgentType != model.AgentTypeDHCP || !ag.AdminStateUp {
+			return notFound("InvalidDHCPAgent", "Agent %s is not a valid DHCP Agent or has been disabled", ag.ID)
+		}
+		be, bound := v.Get(model.KindDHCPBinding, ne.ID)
+		var cur []string
+		if bound {
+			cur = be.Obj.(*model.Binding).AgentIDs
+		}
+		if slices.Contains(cur, ag.ID) {
+			return conflict("NetworkHostedByDHCPAgent", "The network %s has been already hosted by the DHCP Agent %s.", ne.ID, ag.ID)
+		}
+		b := mustJSON(&model.Binding{ID: ne.ID, AgentIDs: append(slices.Clone(cur), ag.ID)})
+		if bound {
+			t.Replace(model.KindDHCPBinding, be, b)
+		} else {
+			t.Create(model.KindDHCPBinding, ne.ID, b)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	writeNull(w, http.StatusCreated)
+	return nil
+}
+
+func (a *API) removeAgentNetwork(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+	if r.ContentLength > 0 {
+		return badRequest("Request body is not supported in DELETE.")
+	}
+	agentID, nid := r.PathValue("id"), r.PathValue("nid")
+	_, err := a.st.Update(c, func(v *store.View, t *store.Txn) error {
+		_, ag, err := lookupAgent(v, c, agentID)
+		if err != nil {
+			return err
+		}
+		be, bound := v.Get(model.KindDHCPBinding, nid)
+		if !bound || !slices.Contains(be.Obj.(*model.Binding).AgentIDs, ag.ID) {
+			return conflict("NetworkNotHostedByDhcpAgent", "The network %s is not hosted by the DHCP agent %s.", nid, ag.ID)
+		}
+		b := *be.Obj.(*model.Binding)
+		b.AgentIDs = slices.DeleteFunc(slices.Clone(b.AgentIDs), func(x string) bool { return x == ag.ID })
+		if len(b.AgentIDs) == 0 {
+			t.Delete(model.KindDHCPBinding, be)
+		} else {
+			t.Replace(model.KindDHCPBinding, be, mustJSON(&b))
+		}
+		removeDHCPPort(v, t, nid, ag.ID)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (a *API) listNetworkAgents(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+	var err error
+	a.st.View(func(v *store.View) {
+		var ne *store.Entry
+		if ne, err = a.lookup(v, c, networkDef, r.PathValue("id")); err != nil {
+			return
+		}
+		if !c.admin {
+			err = policyDenied("get_dhcp-agents")
+			return
+		}
+		a.renderAgentList(w, v, bindingAgents(v, model.KindDHCPBinding, ne.ID), nil)
+	})
+	return err
+}

@@ -1,0 +1,599 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/neutrino-net/neutrino/internal/agent/desired"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// Options say what apply may do beyond adding.
+type Options struct {
+	// Prune allows deleting what is ours but not desired. It must stay
+	// false until the agent's model has its first full view, or a
+	// restarting agent would tear down live traffic.
+	Prune bool
+	// OwnsNamespace reports whether a namespace name is this agent's.
+	OwnsNamespace func(name string) bool
+}
+
+// Result reports what an apply did.
+type Result struct {
+	Changes []string        // one line per kernel change
+	Plugged map[string]bool // port id -> its device is in place and up
+}
+
+func (r *Result) did(format string, args ...any) { r.Changes = append(r.Changes, fmt.Sprintf(format, args...)) }
+
+// Apply reconciles the host namespace (the one this process runs in) and
+// the agent's namespaces to h. Failures of one object are collected and
+// the rest still applied.
+func Apply(h *desired.Host, opts Options) (*Result, error) {
+	res := &Result{Plugged: map[string]bool{}}
+	nl, err := netlink.NewHandle()
+	if err != nil {
+		return res, err
+	}
+	defer nl.Close()
+	var errs []error
+	keep := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, s := range h.Sysctls {
+		keep(WriteSysctl(s.Key, s.Value))
+	}
+	links, err := nl.LinkList()
+	if err != nil {
+		return res, fmt.Errorf("list links: %w", err)
+	}
+	byName := map[string]netlink.Link{}
+	for _, l := range links {
+		byName[l.Attrs().Name] = l
+	}
+	// Bridges.
+	for _, b := range h.Bridges {
+		keep(applyBridge(nl, res, byName, b))
+	}
+	// VXLAN devices.
+	for _, v := range h.VXLANs {
+		keep(applyVXLAN(nl, res, byName, v))
+	}
+	// Existing interfaces into their bridges.
+	for _, p := range h.BridgePorts {
+		ok, err := applyBridgePort(nl, res, p)
+		keep(err)
+		if ok && p.PortID != "" {
+			res.Plugged[p.PortID] = true
+		}
+	}
+	// Namespaces and what is in them.
+	for _, ns := range h.Namespaces {
+		plugged, err := applyNamespace(nl, res, ns)
+		keep(err)
+		for _, id := range plugged {
+			res.Plugged[id] = true
+		}
+	}
+	// FDB and neighbour entries.
+	keep(applyFDB(nl, res, h))
+	keep(applyNeighs(nl, res, h))
+	if opts.Prune {
+		keep(prune(nl, res, h, opts))
+	}
+	return res, errors.Join(errs...)
+}
+
+func ignoreExist(err error) error {
+	if errors.Is(err, syscall.EEXIST) {
+		return nil
+	}
+	return err
+}
+
+func applyBridge(nl *netlink.Handle, res *Result, byName map[string]netlink.Link, b desired.Bridge) error {
+	l, ok := byName[b.Name]
+	if ok && l.Type() != "bridge" {
+		if err := nl.LinkDel(l); err != nil {
+			return fmt.Errorf("replace %s: %w", b.Name, err)
+		}
+		ok = false
+	}
+	if !ok {
+		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: b.Name, MTU: b.MTU}}
+		if err := ignoreExist(nl.LinkAdd(br)); err != nil {
+			return fmt.Errorf("add bridge %s: %w", b.Name, err)
+		}
+		res.did("add bridge %s", b.Name)
+		var err error
+		if l, err = nl.LinkByName(b.Name); err != nil {
+			return err
+		}
+		byName[b.Name] = l
+	}
+	if b.MTU > 0 && l.Attrs().MTU != b.MTU {
+		if err := nl.LinkSetMTU(l, b.MTU); err != nil {
+			return fmt.Errorf("mtu %s: %w", b.Name, err)
+		}
+		res.did("set %s mtu %d", b.Name, b.MTU)
+	}
+	return setUp(nl, res, l)
+}
+
+func setUp(nl *netlink.Handle, res *Result, l netlink.Link) error {
+	if l.Attrs().Flags&net.FlagUp != 0 {
+		return nil
+	}
+	if err := nl.LinkSetUp(l); err != nil {
+		return fmt.Errorf("up %s: %w", l.Attrs().Name, err)
+	}
+	res.did("set %s up", l.Attrs().Name)
+	return nil
+}
+
+// vxlanMatches reports whether an existing device has the attributes we
+// want; some (proxy, learning, local) cannot be changed in place, so a
+// mismatch means delete and recreate (KERNEL.md §6).
+func vxlanMatches(l netlink.Link, v desired.VXLAN, vtepIdx int) bool {
+	x, ok := l.(*netlink.Vxlan)
+	if !ok {
+		return false
+	}
+	return x.VxlanId == v.VNI && x.SrcAddr.Equal(net.IP(v.Local.AsSlice())) && !x.Learning && x.Port == 4789 && x.VtepDevIndex == vtepIdx && !x.Proxy
+}
+
+// vtepDev finds the interface holding the local tunnel address.
+func vtepDev(nl *netlink.Handle, local netip.Addr) (int, error) {
+	addrs, err := nl.AddrList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return 0, err
+	}
+	for _, a := range addrs {
+		if a.IP.Equal(net.IP(local.AsSlice())) {
+			return a.LinkIndex, nil
+		}
+	}
+	return 0, fmt.Errorf("no interface holds local_ip %s", local)
+}
+
+func applyVXLAN(nl *netlink.Handle, res *Result, byName map[string]netlink.Link, v desired.VXLAN) error {
+	idx, err := vtepDev(nl, v.Local)
+	if err != nil {
+		return fmt.Errorf("vxlan %s: %w", v.Name, err)
+	}
+	br, ok := byName[v.Bridge]
+	if !ok {
+		return fmt.Errorf("vxlan %s: bridge %s missing", v.Name, v.Bridge)
+	}
+	l, exists := byName[v.Name]
+	if exists && !vxlanMatches(l, v, idx) {
+		if err := nl.LinkDel(l); err != nil {
+			return fmt.Errorf("replace vxlan %s: %w", v.Name, err)
+		}
+		res.did("delete vxlan %s (attributes differ)", v.Name)
+		exists = false
+	}
+	if !exists {
+		x := &netlink.Vxlan{LinkAttrs: netlink.LinkAttrs{Name: v.Name, MTU: v.MTU}, VxlanId: v.VNI,
+			SrcAddr: net.IP(v.Local.AsSlice()), VtepDevIndex: idx, Port: 4789, Learning: false}
+		if err := ignoreExist(nl.LinkAdd(x)); err != nil {
+			return fmt.Errorf("add vxlan %s: %w", v.Name, err)
+		}
+		res.did("add vxlan %s id %d local %s", v.Name, v.VNI, v.Local)
+		if l, err = nl.LinkByName(v.Name); err != nil {
+			return err
+		}
+		byName[v.Name] = l
+	}
+	if v.MTU > 0 && l.Attrs().MTU != v.MTU {
+		if err := nl.LinkSetMTU(l, v.MTU); err != nil {
+			return fmt.Errorf("mtu %s: %w", v.Name, err)
+		}
+		res.did("set %s mtu %d", v.Name, v.MTU)
+	}
+	if l.Attrs().MasterIndex != br.Attrs().Index {
+		if err := nl.LinkSetMaster(l, br); err != nil {
+			return fmt.Errorf("enslave %s to %s: %w", v.Name, v.Bridge, err)
+		}
+		res.did("set %s master %s", v.Name, v.Bridge)
+	}
+	pi, err := netlink.LinkGetProtinfo(l)
+	if err != nil {
+		return fmt.Errorf("bridge port flags of %s: %w", v.Name, err)
+	}
+	if pi.Learning {
+		if err := nl.LinkSetLearning(l, false); err != nil {
+			return fmt.Errorf("learning off on %s: %w", v.Name, err)
+		}
+		res.did("set %s learning off", v.Name)
+	}
+	if pi.NeighSuppress != v.NeighSuppress {
+		if err := nl.LinkSetBrNeighSuppress(l, v.NeighSuppress); err != nil {
+			return fmt.Errorf("neigh_suppress on %s: %w", v.Name, err)
+		}
+		res.did("set %s neigh_suppress %v", v.Name, v.NeighSuppress)
+	}
+	return setUp(nl, res, l)
+}
+
+// applyBridgePort puts an existing interface into its bridge; a missing
+// interface is not an error (the instance is not there yet).
+func applyBridgePort(nl *netlink.Handle, res *Result, p desired.BridgePort) (bool, error) {
+	l, err := nl.LinkByName(p.Name)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return false, nil
+		}
+		return false, err
+	}
+	br, err := nl.LinkByName(p.Bridge)
+	if err != nil {
+		return false, fmt.Errorf("plug %s: bridge %s: %w", p.Name, p.Bridge, err)
+	}
+	if p.MTU > 0 && l.Attrs().MTU != p.MTU {
+		if err := nl.LinkSetMTU(l, p.MTU); err != nil {
+			return false, fmt.Errorf("mtu %s: %w", p.Name, err)
+		}
+		res.did("set %s mtu %d", p.Name, p.MTU)
+	}
+	if l.Attrs().MasterIndex != br.Attrs().Index {
+		if err := nl.LinkSetMaster(l, br); err != nil {
+			return false, fmt.Errorf("plug %s into %s: %w", p.Name, p.Bridge, err)
+		}
+		res.did("set %s master %s", p.Name, p.Bridge)
+	}
+	if err := setUp(nl, res, l); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func applyNamespace(nl *netlink.Handle, res *Result, ns desired.Namespace) ([]string, error) {
+	if !NamespaceExists(ns.Name) {
+		if err := CreateNamespace(ns.Name); err != nil {
+			return nil, err
+		}
+		res.did("add netns %s", ns.Name)
+	}
+	inner, nsh, err := InNamespace(ns.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer inner.Close()
+	defer nsh.Close()
+	var errs []error
+	if len(ns.Sysctls) > 0 {
+		errs = append(errs, RunIn(nsh, func() error {
+			for _, s := range ns.Sysctls {
+				if err := WriteSysctl(s.Key, s.Value); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
+	}
+	if lo, err := inner.LinkByName("lo"); err == nil {
+		errs = append(errs, setUp(inner, res, lo))
+	}
+	var plugged []string
+	for _, v := range ns.Veths {
+		ok, err := applyVeth(nl, inner, nsh, res, ns.Name, v)
+		errs = append(errs, err)
+		if ok && v.PortID != "" {
+			plugged = append(plugged, v.PortID)
+		}
+	}
+	errs = append(errs, applyRoutes(inner, res, ns))
+	return plugged, errors.Join(errs...)
+}
+
+func applyVeth(nl, inner *netlink.Handle, nsh netns.NsHandle, res *Result, nsName string, v desired.Veth) (bool, error) {
+	in, err := inner.LinkByName(v.Inner)
+	if err != nil {
+		// Recreate the pair: a lone outer end is a leftover.
+		if old, err := nl.LinkByName(v.Outer); err == nil {
+			nl.LinkDel(old)
+		}
+		pair := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: v.Outer, MTU: v.MTU}, PeerName: v.Inner, PeerNamespace: netlink.NsFd(int(nsh))}
+		if mac, err := net.ParseMAC(v.MAC); err == nil {
+			pair.PeerHardwareAddr = mac
+		}
+		if err := nl.LinkAdd(pair); err != nil {
+			return false, fmt.Errorf("add veth %s/%s in %s: %w", v.Outer, v.Inner, nsName, err)
+		}
+		res.did("add veth %s in %s (outer %s)", v.Inner, nsName, v.Outer)
+		if in, err = inner.LinkByName(v.Inner); err != nil {
+			return false, err
+		}
+	}
+	if mac, err := net.ParseMAC(v.MAC); err == nil && in.Attrs().HardwareAddr.String() != mac.String() {
+		if err := inner.LinkSetHardwareAddr(in, mac); err != nil {
+			return false, fmt.Errorf("mac %s: %w", v.Inner, err)
+		}
+		res.did("set %s address %s in %s", v.Inner, v.MAC, nsName)
+	}
+	if v.MTU > 0 && in.Attrs().MTU != v.MTU {
+		if err := inner.LinkSetMTU(in, v.MTU); err != nil {
+			return false, err
+		}
+		res.did("set %s mtu %d in %s", v.Inner, v.MTU, nsName)
+	}
+	if err := applyAddrs(inner, res, nsName, in, v.Addrs); err != nil {
+		return false, err
+	}
+	if err := setUp(inner, res, in); err != nil {
+		return false, err
+	}
+	ok, err := applyBridgePort(nl, res, desired.BridgePort{Name: v.Outer, Bridge: v.Bridge, MTU: v.MTU})
+	return ok, err
+}
+
+// applyAddrs makes the link's global addresses exactly want (the new are
+// added before the old are removed).
+func applyAddrs(h *netlink.Handle, res *Result, nsName string, l netlink.Link, want []netip.Prefix) error {
+	have, err := h.AddrList(l, netlink.FAMILY_ALL)
+	if err != nil {
+		return err
+	}
+	cur := map[netip.Prefix]netlink.Addr{}
+	for _, a := range have {
+		if a.Scope == unix.RT_SCOPE_LINK && a.IP.To4() == nil {
+			continue // IPv6 link-local belongs to the kernel
+		}
+		p, ok := prefixOf(a.IPNet)
+		if ok {
+			cur[p] = a
+		}
+	}
+	for _, p := range want {
+		if _, ok := cur[p]; ok {
+			continue
+		}
+		a := &netlink.Addr{IPNet: &net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}}
+		if err := ignoreExist(h.AddrAdd(l, a)); err != nil {
+			return fmt.Errorf("add %s to %s in %s: %w", p, l.Attrs().Name, nsName, err)
+		}
+		res.did("add address %s dev %s in %s", p, l.Attrs().Name, nsName)
+	}
+	for p, a := range cur {
+		if !slices.Contains(want, p) {
+			if err := h.AddrDel(l, &a); err != nil {
+				return fmt.Errorf("delete %s from %s: %w", p, l.Attrs().Name, err)
+			}
+			res.did("delete address %s dev %s in %s", p, l.Attrs().Name, nsName)
+		}
+	}
+	return nil
+}
+
+func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
+	if n == nil {
+		return netip.Prefix{}, false
+	}
+	a, ok := netip.AddrFromSlice(n.IP)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	ones, _ := n.Mask.Size()
+	return netip.PrefixFrom(a.Unmap(), ones), true
+}
+
+func applyRoutes(h *netlink.Handle, res *Result, ns desired.Namespace) error {
+	for _, r := range ns.Routes {
+		l, err := h.LinkByName(r.Dev)
+		if err != nil {
+			return fmt.Errorf("route %s in %s: %w", r.Dst, ns.Name, err)
+		}
+		route := &netlink.Route{LinkIndex: l.Attrs().Index, Dst: &net.IPNet{IP: net.IP(r.Dst.Addr().AsSlice()), Mask: net.CIDRMask(r.Dst.Bits(), r.Dst.Addr().BitLen())}}
+		if r.Via.IsValid() {
+			route.Gw = net.IP(r.Via.AsSlice())
+		}
+		existing, _ := h.RouteListFiltered(netlink.FAMILY_ALL, route, netlink.RT_FILTER_DST|netlink.RT_FILTER_OIF)
+		if len(existing) > 0 && (route.Gw == nil || existing[0].Gw.Equal(route.Gw)) {
+			continue
+		}
+		if err := h.RouteReplace(route); err != nil {
+			return fmt.Errorf("route %s in %s: %w", r.Dst, ns.Name, err)
+		}
+		res.did("route %s via %s dev %s in %s", r.Dst, r.Via, r.Dev, ns.Name)
+	}
+	return nil
+}
+
+type fdbKey struct {
+	dev, mac, dst string
+	master        bool
+}
+
+// applyFDB makes the VXLAN devices' FDB hold exactly the desired remote
+// entries: "self" entries with a destination, and "master" static ones.
+func applyFDB(nl *netlink.Handle, res *Result, h *desired.Host) error {
+	want := map[string]map[fdbKey]bool{}
+	for _, v := range h.VXLANs {
+		want[v.Name] = map[fdbKey]bool{}
+	}
+	for _, f := range h.FDB {
+		k := fdbKey{dev: f.Dev, mac: f.MAC, master: f.Master}
+		if f.Dst.IsValid() {
+			k.dst = f.Dst.String()
+		}
+		if want[f.Dev] != nil {
+			want[f.Dev][k] = true
+		}
+	}
+	var errs []error
+	for dev, keys := range want {
+		l, err := nl.LinkByName(dev)
+		if err != nil {
+			continue // reported by applyVXLAN
+		}
+		entries, err := nl.NeighList(l.Attrs().Index, unix.AF_BRIDGE)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("fdb of %s: %w", dev, err))
+			continue
+		}
+		have := map[fdbKey]netlink.Neigh{}
+		own := l.Attrs().HardwareAddr.String()
+		for _, n := range entries {
+			mac := n.HardwareAddr.String()
+			switch {
+			case n.Flags&netlink.NTF_SELF != 0 && n.IP != nil:
+				have[fdbKey{dev: dev, mac: mac, dst: n.IP.String()}] = n
+			case n.Flags&netlink.NTF_MASTER != 0 && n.State&netlink.NUD_NOARP != 0 && mac != own:
+				have[fdbKey{dev: dev, mac: mac, master: true}] = n
+			}
+		}
+		for k := range keys {
+			if _, ok := have[k]; ok {
+				continue
+			}
+			mac, _ := net.ParseMAC(k.mac)
+			n := &netlink.Neigh{LinkIndex: l.Attrs().Index, Family: unix.AF_BRIDGE, HardwareAddr: mac}
+			var err error
+			if k.master {
+				n.Flags, n.State = netlink.NTF_MASTER, netlink.NUD_NOARP
+				err = nl.NeighSet(n)
+			} else {
+				n.Flags, n.State, n.IP = netlink.NTF_SELF, netlink.NUD_PERMANENT, net.ParseIP(k.dst)
+				// Several destinations per MAC (the flood list) need append.
+				err = ignoreExist(nl.NeighAppend(n))
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("fdb add %s dev %s dst %s: %w", k.mac, dev, k.dst, err))
+				continue
+			}
+			res.did("fdb add %s dev %s dst %s master %v", k.mac, dev, k.dst, k.master)
+		}
+		for k, n := range have {
+			if keys[k] {
+				continue
+			}
+			n := n
+			if err := nl.NeighDel(&n); err != nil {
+				errs = append(errs, fmt.Errorf("fdb del %s dev %s: %w", k.mac, dev, err))
+				continue
+			}
+			res.did("fdb del %s dev %s dst %s master %v", k.mac, dev, k.dst, k.master)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// applyNeighs makes the permanent neighbour entries on our bridges
+// exactly the desired ones (host namespace only).
+func applyNeighs(nl *netlink.Handle, res *Result, h *desired.Host) error {
+	want := map[string]map[string]string{} // dev -> ip -> mac
+	for _, b := range h.Bridges {
+		want[b.Name] = map[string]string{}
+	}
+	for _, n := range h.Neighs {
+		if n.Namespace == "" && want[n.Dev] != nil {
+			want[n.Dev][n.IP.String()] = n.MAC
+		}
+	}
+	var errs []error
+	for dev, ips := range want {
+		l, err := nl.LinkByName(dev)
+		if err != nil {
+			continue
+		}
+		entries, err := nl.NeighList(l.Attrs().Index, netlink.FAMILY_V4)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		have := map[string]netlink.Neigh{}
+		for _, n := range entries {
+			if n.State&netlink.NUD_PERMANENT != 0 {
+				have[n.IP.String()] = n
+			}
+		}
+		for ip, mac := range ips {
+			if n, ok := have[ip]; ok && n.HardwareAddr.String() == mac {
+				continue
+			}
+			hw, _ := net.ParseMAC(mac)
+			n := &netlink.Neigh{LinkIndex: l.Attrs().Index, Family: netlink.FAMILY_V4, State: netlink.NUD_PERMANENT, IP: net.ParseIP(ip), HardwareAddr: hw}
+			if err := nl.NeighSet(n); err != nil {
+				errs = append(errs, fmt.Errorf("neigh %s dev %s: %w", ip, dev, err))
+				continue
+			}
+			res.did("neigh %s lladdr %s dev %s", ip, mac, dev)
+		}
+		for ip, n := range have {
+			if _, ok := ips[ip]; !ok {
+				n := n
+				if err := nl.NeighDel(&n); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				res.did("neigh del %s dev %s", ip, dev)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// prune deletes what is ours and no longer desired: namespaces of this
+// agent, bridges and VXLAN devices (reverse order of creation).
+func prune(nl *netlink.Handle, res *Result, h *desired.Host, opts Options) error {
+	var errs []error
+	if opts.OwnsNamespace != nil {
+		all, err := ListNamespaces()
+		errs = append(errs, err)
+		for _, name := range all {
+			if !opts.OwnsNamespace(name) || slices.ContainsFunc(h.Namespaces, func(n desired.Namespace) bool { return n.Name == name }) {
+				continue
+			}
+			if err := DeleteNamespace(name); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			res.did("delete netns %s", name)
+		}
+	}
+	links, err := nl.LinkList()
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	wantLink := map[string]bool{}
+	for _, b := range h.Bridges {
+		wantLink[b.Name] = true
+	}
+	for _, v := range h.VXLANs {
+		wantLink[v.Name] = true
+	}
+	for _, p := range h.BridgePorts {
+		wantLink[p.Name] = true
+	}
+	for _, ns := range h.Namespaces {
+		for _, v := range ns.Veths {
+			wantLink[v.Outer] = true
+		}
+	}
+	// VXLAN devices first, then bridges.
+	for _, pass := range []string{"vxlan-", "brq"} {
+		for _, l := range links {
+			name := l.Attrs().Name
+			if !strings.HasPrefix(name, pass) || wantLink[name] {
+				continue
+			}
+			if err := nl.LinkDel(l); err != nil {
+				errs = append(errs, fmt.Errorf("delete %s: %w", name, err))
+				continue
+			}
+			res.did("delete link %s", name)
+		}
+	}
+	return errors.Join(errs...)
+}

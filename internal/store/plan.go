@@ -1,0 +1,26 @@
+package store
+
+import clientv3 "go.etcd.io/etcd/client/v3"
+
+// DeleteValue removes a plain key (no guard: deleting an absent key is
+// a no-op).
+func (t *Txn) DeleteValue(name string) {
+	k := t.s.prefix + "k/" + name
+	if err := t.touch(k); err != nil {
+		return
+	}
+	t.ops = append(t.ops, clientv3.OpDelete(k))
+}
+
+// WouldChange runs plan against this view with a transaction that is
+// never committed, and reports whether it would write anything. A
+// reconciler uses it to find, cheaply and without writing, the items
+// that need work; plan must be the same pure planner it later passes to
+// Update.
+func (v *View) WouldChange(plan func(v *View, t *Txn) error) (bool, error) {
+	t := &Txn{s: v.s, readRev: v.s.rev, keys: map[string]bool{}, created: map[string]int{}}
+	if err := plan(v, t); err != nil {
+		return false, err
+	}
+	return !t.Empty(), nil
+}
