@@ -280,7 +280,7 @@ func removeDHCPPort(v *store.View, t *store.Txn, netID, agentID string) {
 
 // Sub-resources.
 
-func (a *API) renderAgentList(w http.ResponseWriter, v *store.View, ids []string, extra map[string]any) {
+func (a *API) renderAgentList(v *store.View, ids []string, extra map[string]any) [][]byte {
 	var bodies [][]byte
 	for _, id := range ids {
 		e, ok := v.Get(model.KindAgent, id)
@@ -293,7 +293,7 @@ func (a *API) renderAgentList(w http.ResponseWriter, v *store.View, ids []string
 		}
 		bodies = append(bodies, encodeFields(f, nil))
 	}
-	writeCollection(w, agentDef.collection, bodies, nil)
+	return bodies
 }
 
 func bindingAgents(v *store.View, kind, id string) []string {
@@ -320,20 +320,23 @@ func sortedByCreation(m map[string]*store.Entry) []*store.Entry {
 
 func (a *API) listAgentRouters(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
 	var err error
+	var bodies [][]byte
 	a.st.View(func(v *store.View) {
 		var ag *model.Agent
 		if _, ag, err = lookupAgent(v, c, r.PathValue("id")); err != nil {
 			return
 		}
-		var bodies [][]byte
 		for _, be := range sortedByCreation(v.Index(model.KindL3Binding, hostview.ByAgent, ag.ID)) {
 			if re, ok := v.Get(model.KindRouter, be.ID); ok {
 				bodies = append(bodies, routerDef.render(v, c, re, nil))
 			}
 		}
-		writeCollection(w, routerDef.collection, bodies, nil)
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	writeCollection(w, routerDef.collection, bodies, nil)
+	return nil
 }
 
 // readIDBody reads {"<key>": "<id>"}.
@@ -484,6 +487,7 @@ func (a *API) removeAgentRouter(w http.ResponseWriter, r *http.Request, c *reqCt
 
 func (a *API) listRouterAgents(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
 	var err error
+	var bodies [][]byte
 	a.st.View(func(v *store.View) {
 		var re *store.Entry
 		if re, err = a.lookup(v, c, routerDef, r.PathValue("id")); err != nil {
@@ -493,27 +497,34 @@ func (a *API) listRouterAgents(w http.ResponseWriter, r *http.Request, c *reqCtx
 			err = policyDenied("get_l3-agents")
 			return
 		}
-		a.renderAgentList(w, v, bindingAgents(v, model.KindL3Binding, re.ID), map[string]any{"ha_state": nil})
+		bodies = a.renderAgentList(v, bindingAgents(v, model.KindL3Binding, re.ID), map[string]any{"ha_state": nil})
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	writeCollection(w, agentDef.collection, bodies, nil)
+	return nil
 }
 
 func (a *API) listAgentNetworks(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
 	var err error
+	var bodies [][]byte
 	a.st.View(func(v *store.View) {
 		var ag *model.Agent
 		if _, ag, err = lookupAgent(v, c, r.PathValue("id")); err != nil {
 			return
 		}
-		var bodies [][]byte
 		for _, be := range sortedByCreation(v.Index(model.KindDHCPBinding, hostview.ByAgent, ag.ID)) {
 			if ne, ok := v.Get(model.KindNetwork, be.ID); ok {
 				bodies = append(bodies, networkDef.render(v, c, ne, nil))
 			}
 		}
-		writeCollection(w, networkDef.collection, bodies, nil)
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	writeCollection(w, networkDef.collection, bodies, nil)
+	return nil
 }
 
 func (a *API) addAgentNetwork(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
@@ -593,6 +604,7 @@ func (a *API) removeAgentNetwork(w http.ResponseWriter, r *http.Request, c *reqC
 
 func (a *API) listNetworkAgents(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
 	var err error
+	var bodies [][]byte
 	a.st.View(func(v *store.View) {
 		var ne *store.Entry
 		if ne, err = a.lookup(v, c, networkDef, r.PathValue("id")); err != nil {
@@ -602,7 +614,11 @@ func (a *API) listNetworkAgents(w http.ResponseWriter, r *http.Request, c *reqCt
 			err = policyDenied("get_dhcp-agents")
 			return
 		}
-		a.renderAgentList(w, v, bindingAgents(v, model.KindDHCPBinding, ne.ID), nil)
+		bodies = a.renderAgentList(v, bindingAgents(v, model.KindDHCPBinding, ne.ID), nil)
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	writeCollection(w, agentDef.collection, bodies, nil)
+	return nil
 }

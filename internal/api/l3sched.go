@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/neutrino-net/neutrino/internal/hostview"
 	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/store"
 )
@@ -40,12 +41,18 @@ func agentMode(ag *model.Agent) string {
 	return model.ModeLegacy
 }
 
-// l3Candidate reports whether an agent may host the router: a live,
-// enabled L3 agent in legacy or dvr_snat mode (dvr_snat only for
-// distributed routers).
-func (a *API) l3Candidate(v *store.View, ag *model.Agent, r *model.Router) bool {
-	if ag.AgentType != model.AgentTypeL3 || !ag.AdminStateUp || !a.alive(v, ag.ID) {
+// l3Suitable reports whether an agent could host the router at all,
+// whatever its state: an L3 agent in legacy mode (centralized routers) or
+// dvr_snat mode (any router), which handles internal-only routers unless
+// it says otherwise.
+func (a *API) l3Suitable(ag *model.Agent, r *model.Router) bool {
+	if ag.AgentType != model.AgentTypeL3 {
 		return false
+	}
+	if r.ExternalGatewayInfo == nil {
+		if h, ok := ag.Configurations["handle_internal_only_routers"].(bool); ok && !h {
+			return false
+		}
 	}
 	switch agentMode(ag) {
 	case model.ModeLegacy:
@@ -56,65 +63,109 @@ func (a *API) l3Candidate(v *store.View, ag *model.Agent, r *model.Router) bool 
 	return false
 }
 
-// routersPerAgent counts the routers bound to each L3 agent.
-func routersPerAgent(v *store.View) map[string]int {
-	out := map[string]int{}
-	v.Each(model.KindL3Binding, func(e *store.Entry) bool {
-		for _, id := range e.Obj.(*model.Binding).AgentIDs {
-			out[id]++
-		}
-		return true
-	})
-	return out
+// l3Candidate reports whether an agent may be given the router now: a
+// suitable, live, enabled L3 agent.
+func (a *API) l3Candidate(v *store.View, ag *model.Agent, r *model.Router) bool {
+	return ag.AdminStateUp && a.l3Suitable(ag, r) && a.alive(v, ag.ID)
 }
 
-// scheduleRouter keeps the router on a suitable agent, or binds it to
-// the suitable agent hosting the fewest routers (upstream's
+// scheduleRouter keeps the router where it is, or binds it to the
+// suitable agent hosting the fewest routers (upstream's
 // LeastRoutersScheduler). With no suitable agent the router stays
-// unscheduled until one appears.
+// unscheduled until one appears. It does not touch the router's ports
+// (they may be changed by the same transaction): the bookkeeping
+// controller binds them.
 func (a *API) scheduleRouter(v *store.View, t *store.Txn, r *model.Router) error {
-	be, bound := v.Get(model.KindL3Binding, r.ID)
-	if bound {
-		for _, id := range be.Obj.(*model.Binding).AgentIDs {
-			if ae, ok := v.Get(model.KindAgent, id); ok && a.l3Candidate(v, ae.Obj.(*model.Agent), r) {
-				return nil
-			}
-		}
-	}
-	best := a.leastLoadedL3Agent(v, r, nil)
-	if best == "" {
-		if bound && len(be.Obj.(*model.Binding).AgentIDs) > 0 && !a.cfg.AutoL3Failover {
-			return nil
-		}
-		if bound {
-			t.Delete(model.KindL3Binding, be)
-		}
-		return nil
-	}
-	b := &model.Binding{ID: r.ID, AgentIDs: []string{best}}
-	if bound {
-		t.Replace(model.KindL3Binding, be, mustJSON(b))
-	} else {
-		t.Create(model.KindL3Binding, r.ID, mustJSON(b))
-	}
+	a.placeRouter(v, t, r, false)
 	return nil
 }
 
+// placeRouter plans the router's L3 binding and returns the host of the
+// agent it ends up on ("" if unscheduled). The router stays on agents
+// that still suit it; from a dead or disabled agent it moves only with
+// allow_automatic_l3agent_failover. An empty binding marks a router an
+// admin removed from its agent: with keepUnscheduled it stays so.
+func (a *API) placeRouter(v *store.View, t *store.Txn, r *model.Router, keepUnscheduled bool) string {
+	be, bound := v.Get(model.KindL3Binding, r.ID)
+	var cur []string
+	if bound {
+		cur = be.Obj.(*model.Binding).AgentIDs
+		if len(cur) == 0 && keepUnscheduled {
+			t.Require(model.KindL3Binding, be)
+			return ""
+		}
+	}
+	var keep []string
+	for _, id := range cur {
+		ae, ok := v.Get(model.KindAgent, id)
+		if !ok {
+			continue
+		}
+		ag := ae.Obj.(*model.Agent)
+		if a.l3Suitable(ag, r) && (!a.cfg.AutoL3Failover || ag.AdminStateUp && a.alive(v, id)) {
+			keep = append(keep, id)
+		}
+	}
+	if len(keep) == 0 {
+		if best := a.leastLoadedL3Agent(v, r, nil); best != "" {
+			keep = []string{best}
+		}
+	}
+	switch {
+	case len(keep) == 0 && bound:
+		t.Delete(model.KindL3Binding, be)
+	case len(keep) == 0:
+		t.RequireAbsent(model.KindL3Binding, r.ID)
+	case !bound:
+		t.Create(model.KindL3Binding, r.ID, mustJSON(&model.Binding{ID: r.ID, AgentIDs: keep}))
+	case !slices.Equal(keep, cur):
+		t.Replace(model.KindL3Binding, be, mustJSON(&model.Binding{ID: r.ID, AgentIDs: keep}))
+	default:
+		t.Require(model.KindL3Binding, be)
+	}
+	if len(keep) == 0 {
+		return ""
+	}
+	if ae, ok := v.Get(model.KindAgent, keep[0]); ok {
+		return ae.Obj.(*model.Agent).Host
+	}
+	return ""
+}
+
 func (a *API) leastLoadedL3Agent(v *store.View, r *model.Router, exclude []string) string {
-	load := routersPerAgent(v)
 	best, bestLoad := "", 0
 	v.Each(model.KindAgent, func(e *store.Entry) bool {
 		ag := e.Obj.(*model.Agent)
 		if slices.Contains(exclude, ag.ID) || !a.l3Candidate(v, ag, r) {
 			return true
 		}
-		n := load[ag.ID]
+		n := len(v.Index(model.KindL3Binding, hostview.ByAgent, ag.ID))
 		if best == "" || n < bestLoad || (n == bestLoad && ag.ID < best) {
 			best, bestLoad = ag.ID, n
 		}
 		return true
 	})
 	return best
+}
+
+// routerPortOwners are the router ports that live on the router's L3
+// agent host (a distributed router's interfaces live on every host).
+var routerPortOwners = []string{model.OwnerRouterInterface, model.OwnerRouterGateway, model.OwnerRouterSNAT, model.OwnerHARouterInterface}
+
+// bindRouterPorts binds the router's centralized ports to host (or
+// unbinds them for ""). The ports must not be changed elsewhere in t.
+func (a *API) bindRouterPorts(v *store.View, t *store.Txn, r *model.Router, host string) {
+	for _, pe := range v.Index(model.KindPort, hostview.ByDevice, r.ID) {
+		p := pe.Obj.(*model.Port)
+		if !slices.Contains(routerPortOwners, p.DeviceOwner) || p.HostID == host {
+			continue
+		}
+		cp := *p
+		cp.HostID = host
+		bindPort(&cp)
+		bump(a, &cp.Standard)
+		t.Replace(model.KindPort, pe, mustJSON(&cp))
+	}
 }
 
 func init() {

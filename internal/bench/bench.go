@@ -227,16 +227,36 @@ func (b *bencher) run(ctx context.Context, rep *Report) error {
 	for _, n := range o.ListSizes {
 		maxList = max(maxList, n)
 	}
+	// The network of the ports, with a /16 subnet. Its reply names the
+	// caller's project (the token's, with --token).
+	raw, err := b.call(ctx, "POST", "/v2.0/networks", []byte(`{"network":{"name":"bench-ports"}}`), false, 201)
+	if err != nil {
+		return err
+	}
+	var pn struct {
+		Network struct {
+			ID        string `json:"id"`
+			ProjectID string `json:"project_id"`
+		} `json:"network"`
+	}
+	if err := json.Unmarshal(raw, &pn); err != nil || pn.Network.ID == "" {
+		return fmt.Errorf("network create: unexpected reply %s", truncate(raw))
+	}
+	portNet := pn.Network.ID
+	if _, err := b.call(ctx, "POST", "/v2.0/subnets", fmt.Appendf(nil, `{"subnet":{"name":"bench-ports","network_id":%q,"ip_version":4,"cidr":"172.16.0.0/16"}}`, portNet), false, 201); err != nil {
+		return err
+	}
+
 	// Quotas must not stop the run, but they stay enforced (and counted):
-	// raise them instead of making them unlimited.
-	// A running server may hold ports of earlier runs.
+	// raise them instead of making them unlimited. A running server may
+	// hold resources of earlier runs.
 	before, err := b.countPorts(ctx)
 	if err != nil {
 		return err
 	}
 	need := before + max(maxList, 2*o.Ports) + o.Ports + 10
 	quota := fmt.Sprintf(`{"quota":{"network":%d,"subnet":%d,"port":%d}}`, 10*(o.Networks+10), 10*(o.Networks+10), 2*need)
-	if _, err := b.call(ctx, "PUT", "/v2.0/quotas/"+b.projectID(ctx), []byte(quota), true, 200); err != nil {
+	if _, err := b.call(ctx, "PUT", "/v2.0/quotas/"+pn.Network.ProjectID, []byte(quota), true, 200); err != nil {
 		b.logf("warning: could not raise the quotas (%v); the default quotas may stop the run", err)
 	}
 
@@ -274,18 +294,6 @@ func (b *bencher) run(ctx context.Context, rep *Report) error {
 	}
 	rep.add(result("subnet create (sequential)", lat, time.Since(start)))
 
-	// The network of the ports, with a /16 subnet.
-	raw, err := b.call(ctx, "POST", "/v2.0/networks", []byte(`{"network":{"name":"bench-ports"}}`), false, 201)
-	if err != nil {
-		return err
-	}
-	portNet, err := idOf(raw, "network")
-	if err != nil {
-		return err
-	}
-	if _, err := b.call(ctx, "POST", "/v2.0/subnets", fmt.Appendf(nil, `{"subnet":{"name":"bench-ports","network_id":%q,"ip_version":4,"cidr":"172.16.0.0/16"}}`, portNet), false, 201); err != nil {
-		return err
-	}
 	existing := 0 // ports on the server made by this run
 	var devices []string
 
@@ -396,26 +404,6 @@ func (b *bencher) run(ctx context.Context, rep *Report) error {
 		rep.add(res)
 	}
 	return nil
-}
-
-// projectID is the project whose quotas are raised: the noauth project,
-// or in token mode the token's, read from its default security group.
-func (b *bencher) projectID(ctx context.Context) string {
-	if b.o.Token == "" {
-		return b.o.Project
-	}
-	raw, err := b.call(ctx, "GET", "/v2.0/security-groups?name=default&fields=project_id", nil, false, 200)
-	if err == nil {
-		var r struct {
-			SGs []struct {
-				ProjectID string `json:"project_id"`
-			} `json:"security_groups"`
-		}
-		if json.Unmarshal(raw, &r) == nil && len(r.SGs) > 0 {
-			return r.SGs[0].ProjectID
-		}
-	}
-	return b.o.Project
 }
 
 func (b *bencher) device() string { return fmt.Sprintf("bench-dev-%08d", b.seq.Add(1)) }

@@ -449,7 +449,8 @@ func applyFDB(nl *netlink.Handle, res *Result, h *desired.Host) error {
 			switch {
 			case n.Flags&netlink.NTF_SELF != 0 && n.IP != nil:
 				have[fdbKey{dev: dev, mac: mac, dst: n.IP.String()}] = n
-			case n.Flags&netlink.NTF_MASTER != 0 && n.State&netlink.NUD_NOARP != 0 && mac != own:
+			case n.Flags&netlink.NTF_SELF == 0 && n.MasterIndex != 0 && n.State&netlink.NUD_NOARP != 0 && mac != own:
+				// The bridge reports its static entries without NTF_MASTER.
 				have[fdbKey{dev: dev, mac: mac, master: true}] = n
 			}
 		}

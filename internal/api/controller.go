@@ -1,0 +1,220 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/neutrino-net/neutrino/internal/model"
+	"github.com/neutrino-net/neutrino/internal/store"
+)
+
+// The bookkeeping controller keeps what upstream's plugins and agent
+// schedulers maintain behind the API's back: router placement on L3
+// agents (with failover), the host of router ports, DHCP agents and their
+// ports, DVR floating IP agent gateway ports, and DVR MACs of hosts that
+// are gone.
+//
+// Every server runs it. A pass lists the items (routers, networks, hosts
+// with external networks, DVR MACs: few compared with ports), dry-runs
+// each item's planner against the cache to find those that need work,
+// and commits each of those as its own guarded transaction. Two servers
+// doing the same item race on the same keys and claims: one commits, the
+// other re-plans against the result and finds nothing left to do. A
+// failing item is logged and retried later with backoff; it does not
+// hold up the others.
+
+const (
+	// bookkeepingMinInterval bounds how often passes run.
+	bookkeepingMinInterval = 50 * time.Millisecond
+	// bookkeepingBatch is how many items are dry-run under one read lock.
+	bookkeepingBatch = 256
+	maxRetryDelay    = 30 * time.Second
+)
+
+type workItem struct {
+	key  string
+	plan planner
+}
+
+type retryState struct {
+	until time.Time
+	delay time.Duration
+	msg   string
+}
+
+type controller struct {
+	a       *API
+	retries map[string]*retryState
+}
+
+// StartBookkeeping starts the controller; the returned function stops it
+// and waits until it has.
+func (a *API) StartBookkeeping() (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &controller{a: a, retries: map[string]*retryState{}}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.run(ctx)
+	}()
+	return func() {
+		cancel()
+		wg.Wait()
+	}
+}
+
+func (c *controller) run(ctx context.Context) {
+	tick := c.a.cfg.AgentDownTime / 3
+	if tick < 100*time.Millisecond {
+		tick = 100 * time.Millisecond
+	}
+	ticker := time.NewTicker(tick)
+	defer ticker.Stop()
+	var last time.Time
+	for {
+		if wait := bookkeepingMinInterval - time.Since(last); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+		}
+		var changed <-chan struct{}
+		c.a.st.View(func(v *store.View) { changed = v.Changed() })
+		last = time.Now()
+		if c.pass(ctx) {
+			// Claim releases and the like wake nobody: look again.
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		case <-ticker.C:
+		}
+	}
+}
+
+// items lists every bookkeeping item of the view.
+func (a *API) bookkeepingItems(v *store.View) []workItem {
+	var out []workItem
+	seen := map[string]bool{}
+	add := func(key string, mk func() planner) {
+		if !seen[key] {
+			seen[key] = true
+			out = append(out, workItem{key: key, plan: mk()})
+		}
+	}
+	router := func(e *store.Entry) bool {
+		add("router/"+e.ID, func() planner { return a.routerPlanner(e.ID) })
+		return true
+	}
+	v.Each(model.KindRouter, router)
+	v.Each(model.KindL3Binding, router)
+	network := func(e *store.Entry) bool {
+		add("dhcp/"+e.ID, func() planner { return a.dhcpPlanner(e.ID) })
+		return true
+	}
+	v.Each(model.KindNetwork, network)
+	v.Each(model.KindDHCPBinding, network)
+	fg := func(host, netID string) {
+		add("fg/"+fgMember(host, netID), func() planner { return a.fgPlanner(host, netID) })
+	}
+	for m := range v.Claims(fgGroup) {
+		fg(splitFGMember(m))
+	}
+	v.Each(model.KindAgent, func(e *store.Entry) bool {
+		ag := e.Obj.(*model.Agent)
+		if ag.AgentType != model.AgentTypeL3 {
+			return true
+		}
+		if m := agentMode(ag); m != model.ModeDVR && m != model.ModeDVRSNAT {
+			return true
+		}
+		nets, _ := fgWanted(v, ag.Host)
+		for _, n := range sortedKeys(nets) {
+			fg(ag.Host, n)
+		}
+		return true
+	})
+	v.Each(model.KindDVRMAC, func(e *store.Entry) bool {
+		host := e.ID
+		add("dvrmac/"+host, func() planner { return a.dvrMACPlanner(host) })
+		return true
+	})
+	return out
+}
+
+// pass does one round of bookkeeping and reports whether it wrote.
+func (c *controller) pass(ctx context.Context) bool {
+	var items []workItem
+	c.a.st.View(func(v *store.View) { items = c.a.bookkeepingItems(v) })
+	now := time.Now()
+	var todo []workItem
+	for i := 0; i < len(items); i += bookkeepingBatch {
+		batch := items[i:min(i+bookkeepingBatch, len(items))]
+		c.a.st.View(func(v *store.View) {
+			for _, it := range batch {
+				if r := c.retries[it.key]; r != nil && now.Before(r.until) {
+					continue
+				}
+				need, err := v.WouldChange(it.plan)
+				if err != nil {
+					c.failed(it.key, err)
+					continue
+				}
+				if need {
+					todo = append(todo, it)
+				} else {
+					delete(c.retries, it.key)
+				}
+			}
+		})
+	}
+	wrote := false
+	for _, it := range todo {
+		if ctx.Err() != nil {
+			return false
+		}
+		rev, err := c.a.st.Update(ctx, it.plan)
+		if err != nil {
+			if ctx.Err() == nil {
+				c.failed(it.key, err)
+			}
+			continue
+		}
+		delete(c.retries, it.key)
+		wrote = wrote || rev > 0
+	}
+	// Forget retry state of items that are gone.
+	if len(c.retries) > 0 {
+		live := make(map[string]bool, len(items))
+		for _, it := range items {
+			live[it.key] = true
+		}
+		for k := range c.retries {
+			if !live[k] {
+				delete(c.retries, k)
+			}
+		}
+	}
+	return wrote
+}
+
+func (c *controller) failed(key string, err error) {
+	r := c.retries[key]
+	if r == nil {
+		r = &retryState{delay: 500 * time.Millisecond}
+		c.retries[key] = r
+	} else {
+		r.delay = min(2*r.delay, maxRetryDelay)
+	}
+	r.until = time.Now().Add(r.delay)
+	if msg := err.Error(); msg != r.msg || errors.Is(err, store.ErrConflict) {
+		r.msg = msg
+		c.a.log.Warn("bookkeeping failed; will retry", "item", key, "err", err, "retry_in", r.delay)
+	}
+}

@@ -1,0 +1,362 @@
+package api
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/neutrino-net/neutrino/internal/hostview"
+	"github.com/neutrino-net/neutrino/internal/model"
+	"github.com/neutrino-net/neutrino/internal/store"
+)
+
+// The bookkeeping planners. Each one owns one item (a router, a network,
+// a host and external network, a host's DVR MAC): it computes from the
+// view what should exist for the item and plans the difference into t,
+// guarded so that it commits only against what it read. Planned against
+// a view where everything is in place, a planner writes nothing: that is
+// how the controller finds the items that need work.
+
+// planner is one item's bookkeeping.
+type planner func(v *store.View, t *store.Txn) error
+
+// --- a, b: router scheduling and the host of router ports ----------------
+
+func (a *API) routerPlanner(rid string) planner {
+	return func(v *store.View, t *store.Txn) error {
+		re, ok := v.Get(model.KindRouter, rid)
+		if !ok {
+			if be, bound := v.Get(model.KindL3Binding, rid); bound {
+				t.Delete(model.KindL3Binding, be)
+			}
+			return nil
+		}
+		r := re.Obj.(*model.Router)
+		t.Require(model.KindRouter, re)
+		host := a.placeRouter(v, t, r, true)
+		a.bindRouterPorts(v, t, r, host)
+		return nil
+	}
+}
+
+// --- c: DHCP --------------------------------------------------------------
+
+// dhcpDeviceID is upstream's DHCP port device_id: "dhcp", the uuid5 of
+// the agent's host in the DNS namespace, "-", the network id.
+func dhcpDeviceID(host, netID string) string {
+	return "dhcp" + uuid.NewSHA1(uuid.NameSpaceDNS, []byte(host)).String() + "-" + netID
+}
+
+// dhcpClaimGroup holds, per agent id, the DHCP port the agent has on the
+// network: the claim makes "one port per (network, agent)" hold across
+// servers.
+func dhcpClaimGroup(netID string) string { return "dhcpport:" + netID }
+
+func (a *API) dhcpUsable(v *store.View, ag *model.Agent) bool {
+	return ag.AgentType == model.AgentTypeDHCP && ag.AdminStateUp && a.alive(v, ag.ID)
+}
+
+// dhcpSubnets are the network's subnets with DHCP enabled, in order.
+func dhcpSubnets(v *store.View, n *model.Network) []*model.Subnet {
+	var out []*model.Subnet
+	for _, s := range subnetsOf(v, n) {
+		if s.EnableDHCP {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// dhcpAgentsFor returns the agents that should serve the network: those
+// already bound that are alive and enabled, topped up to
+// dhcp_agents_per_network with the usable agents serving the fewest
+// networks.
+func (a *API) dhcpAgentsFor(v *store.View, cur []string) []string {
+	var want []string
+	for _, id := range cur {
+		if ae, ok := v.Get(model.KindAgent, id); ok && a.dhcpUsable(v, ae.Obj.(*model.Agent)) {
+			want = append(want, id)
+		}
+	}
+	for len(want) < a.cfg.DHCPAgentsPerNetwork {
+		best, bestLoad := "", 0
+		v.Each(model.KindAgent, func(e *store.Entry) bool {
+			ag := e.Obj.(*model.Agent)
+			if slices.Contains(want, ag.ID) || !a.dhcpUsable(v, ag) {
+				return true
+			}
+			n := len(v.Index(model.KindDHCPBinding, hostview.ByAgent, ag.ID))
+			if best == "" || n < bestLoad || n == bestLoad && ag.ID < best {
+				best, bestLoad = ag.ID, n
+			}
+			return true
+		})
+		if best == "" {
+			break
+		}
+		want = append(want, best)
+	}
+	return want
+}
+
+func (a *API) dhcpPlanner(netID string) planner {
+	return func(v *store.View, t *store.Txn) error {
+		ne, exists := v.Get(model.KindNetwork, netID)
+		var n *model.Network
+		var subnets []*model.Subnet
+		if exists {
+			n = ne.Obj.(*model.Network)
+			subnets = dhcpSubnets(v, n)
+		}
+		be, bound := v.Get(model.KindDHCPBinding, netID)
+		group := dhcpClaimGroup(netID)
+		claims := v.Claims(group)
+		if len(subnets) == 0 && !bound && len(claims) == 0 {
+			return nil
+		}
+		var cur, want []string
+		if bound {
+			cur = be.Obj.(*model.Binding).AgentIDs
+		}
+		if len(subnets) > 0 {
+			want = a.dhcpAgentsFor(v, cur)
+		}
+		switch {
+		case slices.Equal(cur, want) && bound:
+			t.Require(model.KindDHCPBinding, be)
+		case len(want) == 0 && bound:
+			t.Delete(model.KindDHCPBinding, be)
+		case len(want) == 0:
+		case bound:
+			t.Replace(model.KindDHCPBinding, be, mustJSON(&model.Binding{ID: netID, AgentIDs: want}))
+		default:
+			t.Create(model.KindDHCPBinding, netID, mustJSON(&model.Binding{ID: netID, AgentIDs: want}))
+		}
+		if exists {
+			t.Require(model.KindNetwork, ne)
+		}
+		// Ports of agents that no longer serve the network go; claims
+		// whose port vanished (deleted with its subnet) are released, and
+		// the port comes back on the next pass.
+		stale := false
+		for _, agentID := range sortedKeys(claims) {
+			pe, ok := v.Get(model.KindPort, claims[agentID])
+			if ok && slices.Contains(want, agentID) {
+				continue
+			}
+			if ok {
+				deletePortTxn(t, pe)
+			} else {
+				stale = true
+			}
+			t.Release(group, agentID)
+		}
+		if stale {
+			// Releasing is unguarded: make sure no server re-created
+			// the port meanwhile.
+			t.NoNewClaims(group)
+		}
+		for _, agentID := range want {
+			ae, _ := v.Get(model.KindAgent, agentID)
+			ag := ae.Obj.(*model.Agent)
+			if portID, ok := claims[agentID]; ok {
+				if pe, ok := v.Get(model.KindPort, portID); ok {
+					if err := a.updateDHCPPort(v, t, n, subnets, ag, pe); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			if err := a.createDHCPPort(v, t, n, subnets, ag); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+func (a *API) createDHCPPort(v *store.View, t *store.Txn, n *model.Network, subnets []*model.Subnet, ag *model.Agent) error {
+	p, err := a.newServicePort(v, t, n, n.ProjectID, model.OwnerDHCP, dhcpDeviceID(ag.Host, n.ID))
+	if err != nil {
+		return err
+	}
+	p.HostID = ag.Host
+	bindPort(p)
+	var req []fixedIPReq
+	for _, s := range subnets {
+		req = append(req, fixedIPReq{SubnetID: s.ID})
+	}
+	ips, err := a.allocateIPs(v, t, nil, n, p, req, nil, true)
+	if err != nil {
+		return err
+	}
+	p.FixedIPs = ips
+	t.Claim(dhcpClaimGroup(n.ID), ag.ID, p.ID)
+	t.Create(model.KindPort, p.ID, mustJSON(p))
+	return nil
+}
+
+// updateDHCPPort keeps a DHCP port on its agent's host with one address
+// on each DHCP-enabled subnet (and none on others).
+func (a *API) updateDHCPPort(v *store.View, t *store.Txn, n *model.Network, subnets []*model.Subnet, ag *model.Agent, pe *store.Entry) error {
+	p := *pe.Obj.(*model.Port)
+	changed := false
+	if dev := dhcpDeviceID(ag.Host, n.ID); p.HostID != ag.Host || p.DeviceID != dev {
+		p.HostID, p.DeviceID = ag.Host, dev
+		bindPort(&p)
+		changed = true
+	}
+	var keep []model.FixedIP
+	var req []fixedIPReq
+	for _, ip := range p.FixedIPs {
+		if slices.ContainsFunc(subnets, func(s *model.Subnet) bool { return s.ID == ip.SubnetID }) {
+			keep = append(keep, ip)
+			req = append(req, fixedIPReq{SubnetID: ip.SubnetID, IPAddress: ip.IPAddress})
+		}
+	}
+	missing := false
+	for _, s := range subnets {
+		if !slices.ContainsFunc(keep, func(ip model.FixedIP) bool { return ip.SubnetID == s.ID }) {
+			req = append(req, fixedIPReq{SubnetID: s.ID})
+			missing = true
+		}
+	}
+	if missing || len(keep) != len(p.FixedIPs) {
+		ips, err := a.allocateIPs(v, t, nil, n, &p, req, keep, true)
+		if err != nil {
+			return err
+		}
+		for _, old := range p.FixedIPs {
+			if !slices.Contains(ips, old) {
+				t.Release(ipGroup(old.SubnetID), old.IPAddress)
+			}
+		}
+		p.FixedIPs = ips
+		changed = true
+	}
+	if changed {
+		bump(a, &p.Standard)
+		t.Replace(model.KindPort, pe, mustJSON(&p))
+	}
+	return nil
+}
+
+// --- d: DVR floating IP agent gateway ports --------------------------------
+
+const fgGroup = "fgport"
+
+func fgMember(host, netID string) string { return host + "@" + netID }
+
+func splitFGMember(m string) (host, netID string) {
+	i := strings.LastIndexByte(m, '@')
+	if i < 0 {
+		return m, ""
+	}
+	return m[:i], m[i+1:]
+}
+
+// fgWanted returns the external networks that need a floating IP agent
+// gateway port on host, and the host's L3 agent: the host runs an L3
+// agent in dvr or dvr_snat mode and serves a distributed router with a
+// gateway on the network.
+func fgWanted(v *store.View, host string) (map[string]bool, *model.Agent) {
+	mode, l3 := hostview.L3Mode(v, host)
+	if l3 == nil || mode != model.ModeDVR && mode != model.ModeDVRSNAT {
+		return nil, nil
+	}
+	nets := map[string]bool{}
+	for _, rid := range hostview.RoutersOfHost(v, host) {
+		re, ok := v.Get(model.KindRouter, rid)
+		if !ok {
+			continue
+		}
+		r := re.Obj.(*model.Router)
+		if !r.Distributed || r.ExternalGatewayInfo == nil {
+			continue
+		}
+		if ne, ok := v.Get(model.KindNetwork, r.ExternalGatewayInfo.NetworkID); ok && ne.Obj.(*model.Network).External {
+			nets[ne.ID] = true
+		}
+	}
+	return nets, l3
+}
+
+func (a *API) fgPlanner(host, netID string) planner {
+	return func(v *store.View, t *store.Txn) error {
+		member := fgMember(host, netID)
+		nets, l3 := fgWanted(v, host)
+		owner, has := v.Claim(fgGroup, member)
+		var pe *store.Entry
+		if has {
+			pe, _ = v.Get(model.KindPort, owner)
+		}
+		if !nets[netID] {
+			if has {
+				if pe != nil {
+					deletePortTxn(t, pe)
+				} else {
+					t.NoNewClaims(fgGroup)
+				}
+				t.Release(fgGroup, member)
+			}
+			return nil
+		}
+		if has && pe == nil {
+			// Deleted with its subnet: release now, re-create next pass.
+			t.NoNewClaims(fgGroup)
+			t.Release(fgGroup, member)
+			return nil
+		}
+		if pe != nil {
+			if p := pe.Obj.(*model.Port); p.DeviceID != l3.ID || p.HostID != host {
+				cp := *p
+				cp.DeviceID, cp.HostID = l3.ID, host
+				bindPort(&cp)
+				bump(a, &cp.Standard)
+				t.Replace(model.KindPort, pe, mustJSON(&cp))
+			}
+			return nil
+		}
+		ne, _ := v.Get(model.KindNetwork, netID)
+		n := ne.Obj.(*model.Network)
+		p, err := a.newServicePort(v, t, n, "", model.OwnerFIPAgentGateway, l3.ID)
+		if err != nil {
+			return err
+		}
+		p.HostID = host
+		bindPort(p)
+		for _, s := range subnetsOf(v, n) {
+			if s.IPVersion != 4 || !subnetAllows(s, model.OwnerFIPAgentGateway) {
+				continue
+			}
+			if ips, err := a.allocateIPs(v, t, nil, n, p, []fixedIPReq{{SubnetID: s.ID}}, nil, true); err == nil {
+				p.FixedIPs = ips
+				break
+			}
+		}
+		if len(p.FixedIPs) == 0 {
+			return conflict("ExternalIpAddressExhausted", "Unable to find any IP address on external network %s.", netID)
+		}
+		t.Require(model.KindNetwork, ne)
+		t.Claim(fgGroup, member, p.ID)
+		t.Create(model.KindPort, p.ID, mustJSON(p))
+		return nil
+	}
+}
+
+// --- e: DVR MACs of hosts without agents ------------------------------------
+
+func (a *API) dvrMACPlanner(host string) planner {
+	return func(v *store.View, t *store.Txn) error {
+		me, ok := v.Get(model.KindDVRMAC, host)
+		if !ok || len(v.Index(model.KindAgent, hostview.ByHost, host)) > 0 {
+			return nil
+		}
+		// An agent registering on the host meanwhile takes an "agent"
+		// claim: do not delete the MAC from under it.
+		t.NoNewClaims("agent")
+		t.Release("dvrmac", me.Obj.(*model.DVRMAC).MACAddress)
+		t.Delete(model.KindDVRMAC, me)
+		return nil
+	}
+}
