@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	"github.com/neutrino-net/neutrino/internal/agent/desired"
 	"github.com/neutrino-net/neutrino/internal/agent/hostmodel"
 	"github.com/neutrino-net/neutrino/internal/agent/l2"
+	"github.com/neutrino-net/neutrino/internal/agent/l3"
 	"github.com/neutrino-net/neutrino/internal/agent/names"
 	"github.com/neutrino-net/neutrino/internal/dataplane"
 	"github.com/neutrino-net/neutrino/internal/model"
@@ -33,7 +33,7 @@ type Agent struct {
 	kick chan struct{} // wakes the reconcile loop
 
 	mu       sync.Mutex
-	reported map[string]string // port id -> status last reported
+	reported string // the last status report sent (to not repeat it)
 	services *services
 }
 
@@ -44,14 +44,13 @@ func New(cfg *Config, log *slog.Logger) *Agent {
 	}
 	hc, base := newHTTPClient(cfg.ServerURL)
 	a := &Agent{
-		cfg:      cfg,
-		log:      log.With("host", cfg.Host),
-		model:    hostmodel.New(),
-		client:   &hostmodel.Client{URL: base, Host: cfg.Host, HTTP: hc},
-		tokens:   &tokenSource{cfg: cfg.Auth, client: hc},
-		ns:       names.Namespaces{Suffix: cfg.NamespaceSuffix},
-		kick:     make(chan struct{}, 1),
-		reported: map[string]string{},
+		cfg:    cfg,
+		log:    log.With("host", cfg.Host),
+		model:  hostmodel.New(),
+		client: &hostmodel.Client{URL: base, Host: cfg.Host, HTTP: hc},
+		tokens: &tokenSource{cfg: cfg.Auth, client: hc},
+		ns:     names.Namespaces{Suffix: cfg.NamespaceSuffix},
+		kick:   make(chan struct{}, 1),
 	}
 	a.services = newServices(a)
 	return a
@@ -216,7 +215,18 @@ func (a *Agent) reconcileLoop(ctx context.Context) {
 
 // Plan computes the host's desired state from a snapshot (pure).
 func (a *Agent) Plan(s *hostmodel.Snapshot) *desired.Host {
-	return l2.Plan(s, a.l2Config(), nil)
+	h, _ := a.plan(s)
+	return h
+}
+
+func (a *Agent) plan(s *hostmodel.Snapshot) (*desired.Host, l3.Result) {
+	routers := l3.Plan(s, l3.Config{Host: a.cfg.Host, Mode: a.cfg.AgentMode, NS: a.ns})
+	h := l2.Plan(s, a.l2Config(), routers.Networks())
+	for _, r := range routers.Routers {
+		h.Namespaces = append(h.Namespaces, r.Namespace)
+	}
+	h.Normalize()
+	return h, routers
 }
 
 func (a *Agent) l2Config() l2.Config {
@@ -230,7 +240,7 @@ func (a *Agent) reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	want := a.Plan(snap)
+	want, routers := a.plan(snap)
 	res, applyErr := dataplane.Apply(want, dataplane.Options{Prune: true, OwnsNamespace: func(name string) bool {
 		_, _, ok := a.ns.Parse(name)
 		return ok
@@ -238,18 +248,31 @@ func (a *Agent) reconcile(ctx context.Context) error {
 	for _, c := range res.Changes {
 		a.log.Info("kernel change", "op", c, "rev", snap.Revision)
 	}
-	a.services.sync(ctx, snap)
-	statusErr := a.reportStatus(ctx, snap, res.Plugged)
+	a.services.sync(ctx, snap, routers)
+	statusErr := a.reportStatus(ctx, snap, res.Plugged, routers, applyErr == nil)
 	return errors.Join(applyErr, statusErr)
 }
 
 // reportStatus tells the server which of this host's ports are plugged
 // (ACTIVE) or not (DOWN), sending only what differs from what the server
 // already shows.
-func (a *Agent) reportStatus(ctx context.Context, s *hostmodel.Snapshot, plugged map[string]bool) error {
-	rep := &syncproto.StatusReport{Ports: map[string]string{}}
+func (a *Agent) reportStatus(ctx context.Context, s *hostmodel.Snapshot, plugged map[string]bool, routers l3.Result, applied bool) error {
+	rep := &syncproto.StatusReport{Ports: map[string]string{}, FloatingIPs: map[string]string{}, Routers: map[string]string{}}
+	for _, r := range routers.Routers {
+		if rr := s.Routers[r.ID]; rr != nil && rr.Status != "ACTIVE" && applied {
+			rep.Routers[r.ID] = "ACTIVE"
+		}
+		for id, st := range r.FIPStatus {
+			if !applied && st == "ACTIVE" {
+				continue // report ACTIVE only once the kernel has it
+			}
+			if f := s.FloatingIPs[id]; f != nil && f.Status != st {
+				rep.FloatingIPs[id] = st
+			}
+		}
+	}
 	for _, p := range s.Ports {
-		if p.HostID != a.cfg.Host || l2.IsRouterOwned(p.DeviceOwner) {
+		if p.HostID != a.cfg.Host || p.DeviceOwner == model.OwnerFloatingIP || p.DeviceOwner == model.OwnerRouterInterfaceD {
 			continue
 		}
 		want := "DOWN"
@@ -260,11 +283,12 @@ func (a *Agent) reportStatus(ctx context.Context, s *hostmodel.Snapshot, plugged
 			rep.Ports[p.ID] = want
 		}
 	}
-	if len(rep.Ports) == 0 {
+	if len(rep.Ports)+len(rep.FloatingIPs)+len(rep.Routers) == 0 {
 		return nil
 	}
+	key := fmt.Sprint(rep.Ports, rep.FloatingIPs, rep.Routers)
 	a.mu.Lock()
-	same := maps.Equal(rep.Ports, a.reported)
+	same := key == a.reported
 	a.mu.Unlock()
 	if same {
 		return nil // already sent; the server's view has not caught up yet
@@ -273,7 +297,7 @@ func (a *Agent) reportStatus(ctx context.Context, s *hostmodel.Snapshot, plugged
 		return fmt.Errorf("report port status: %w", err)
 	}
 	a.mu.Lock()
-	a.reported = rep.Ports
+	a.reported = key
 	a.mu.Unlock()
 	return nil
 }

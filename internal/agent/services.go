@@ -2,19 +2,78 @@ package agent
 
 import (
 	"context"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
 
+	"github.com/neutrino-net/neutrino/internal/agent/dhcp"
 	"github.com/neutrino-net/neutrino/internal/agent/hostmodel"
+	"github.com/neutrino-net/neutrino/internal/agent/l2"
+	"github.com/neutrino-net/neutrino/internal/agent/l3"
+	"github.com/neutrino-net/neutrino/internal/agent/names"
+	"github.com/neutrino-net/neutrino/internal/dataplane"
 )
 
-// services runs the in-process servers that live in agent namespaces
-// (DHCP now; the metadata proxy later), started and stopped to match the
-// snapshot.
+// services runs the in-process servers that live in agent namespaces —
+// one DHCP server per qdhcp namespace, all in this process — started,
+// updated and stopped to match each snapshot.
 type services struct {
-	a *Agent
+	a    *Agent
+	dhcp dhcp.Server
+
+	mu       sync.Mutex
+	networks map[string]*atomic.Pointer[dhcp.Network] // ns path -> current data
 }
 
-func newServices(a *Agent) *services { return &services{a: a} }
+func newServices(a *Agent) *services {
+	s := &services{a: a, networks: map[string]*atomic.Pointer[dhcp.Network]{}}
+	s.dhcp.Log = a.log
+	return s
+}
 
-func (s *services) sync(ctx context.Context, snap *hostmodel.Snapshot) {}
+func (s *services) sync(ctx context.Context, snap *hostmodel.Snapshot, routers l3.Result) {
+	s.syncDHCP(snap)
+}
 
-func (s *services) stopAll() {}
+// syncDHCP serves every DHCP network of this host whose namespace is in
+// place; a port change only swaps the data the server reads.
+func (s *services) syncDHCP(snap *hostmodel.Snapshot) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	want := map[string]bool{}
+	for netID, port := range l2.DHCPNetworks(snap, s.a.cfg.Host) {
+		n := snap.Networks[netID]
+		if n == nil || port == nil {
+			continue
+		}
+		name := s.a.ns.Build(names.PrefixDHCP, netID)
+		if !dataplane.NamespaceExists(name) {
+			continue
+		}
+		path := filepath.Join(dataplane.NetnsDir, name)
+		want[path] = true
+		data := dhcpNetwork(snap, n, port, s.a.cfg.DNSDomain, s.a.cfg.EnableIsolatedMetadata)
+		cur, ok := s.networks[path]
+		if !ok {
+			cur = &atomic.Pointer[dhcp.Network]{}
+			s.networks[path] = cur
+		}
+		cur.Store(data)
+		if err := s.dhcp.Start(path, names.DHCPInner(port.ID), cur.Load); err != nil {
+			s.a.log.Warn("dhcp server not started", "netns", name, "err", err)
+		}
+	}
+	for path := range s.networks {
+		if !want[path] {
+			s.dhcp.Stop(path)
+			delete(s.networks, path)
+		}
+	}
+}
+
+func (s *services) stopAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dhcp.Close()
+	s.networks = map[string]*atomic.Pointer[dhcp.Network]{}
+}

@@ -123,6 +123,7 @@ func (a *API) routes() {
 	}
 	m.HandleFunc("PUT /v2.0/routers/{id}/{action}", a.wrap(a.routerAction))
 	a.agentRoutes(m)
+	a.agentAPIRoutes(m)
 	m.HandleFunc("GET /v2.0/quotas", a.wrap(a.listQuotas))
 	m.HandleFunc("GET /v2.0/quotas/{project}", a.wrap(a.showQuota))
 	m.HandleFunc("GET /v2.0/quotas/{project}/default", a.wrap(a.showDefaultQuota))

@@ -59,6 +59,8 @@ type extension struct {
 // promises its attributes and URLs (api.md §5.2).
 var extensions = []extension{
 	{Alias: "agent", Name: "agent", Description: "The agent management extension."},
+	{Alias: "dhcp_agent_scheduler", Name: "DHCP Agent Scheduler", Description: "Schedule networks among dhcp agents"},
+	{Alias: "l3_agent_scheduler", Name: "L3 Agent Scheduler", Description: "Schedule routers among l3 agents"},
 	{Alias: "allowed-address-pairs", Name: "Allowed Address Pairs", Description: "Provides allowed address pairs"},
 	{Alias: "binding", Name: "Port Binding", Description: "Expose port bindings of a virtual port to external application"},
 	{Alias: "empty-string-filtering", Name: "Empty String Filtering Extension", Description: "Allow filtering by attributes with empty string value"},

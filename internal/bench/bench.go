@@ -118,6 +118,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	b := &bencher{
 		o:    o,
+		tag:  rand.Uint32(),
 		base: strings.TrimSuffix(base, "/"),
 		hc: &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{
 			MaxIdleConns:        256,
@@ -154,7 +155,8 @@ type bencher struct {
 	o    Options
 	base string
 	hc   *http.Client
-	seq  atomic.Int64 // makes device ids unique
+	tag  uint32       // tells this run's device ids from earlier runs' on a shared server
+	seq  atomic.Int64 // makes device ids unique within the run
 }
 
 func (b *bencher) logf(format string, args ...any) {
@@ -406,7 +408,7 @@ func (b *bencher) run(ctx context.Context, rep *Report) error {
 	return nil
 }
 
-func (b *bencher) device() string { return fmt.Sprintf("bench-dev-%08d", b.seq.Add(1)) }
+func (b *bencher) device() string { return fmt.Sprintf("bench-%08x-%08d", b.tag, b.seq.Add(1)) }
 
 func (b *bencher) portBody(netID, dev string) []byte {
 	return fmt.Appendf(nil, `{"port":{"network_id":%q,"device_id":%q,"name":"bench-port"}}`, netID, dev)

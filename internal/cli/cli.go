@@ -34,7 +34,7 @@ func NewRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newBench())
+	root.AddCommand(newBench(), newSandbox())
 	return root
 }
 

@@ -94,3 +94,16 @@ func writeFileAtomic(path string, data []byte) error {
 	}
 	return os.Rename(tmp, path)
 }
+
+// WriteUserOpenRC writes one openrc file (mode 0600) for the user u, in
+// the format of WriteOpenRC (e.g. "agent-openrc" for the agents'
+// service credential).
+func WriteUserOpenRC(path, identityURL, region string, u UserCredentials) error {
+	if u.UserName == "" {
+		return fmt.Errorf("identity: no credentials for %s", filepath.Base(path))
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return writeFileAtomic(path, []byte(openRC(identityURL, region, u)))
+}

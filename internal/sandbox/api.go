@@ -47,8 +47,8 @@ func unquote(v string) string {
 	return v
 }
 
-// client talks to the sandbox's server as the user of an openrc file.
-type client struct {
+// apiClient talks to the sandbox's server as the user of an openrc file.
+type apiClient struct {
 	base  string // Neutron endpoint
 	token string
 	hc    *http.Client
@@ -68,12 +68,12 @@ func unixClient(sock string) *http.Client {
 
 // adminClient logs in as admin with <dir>/admin-openrc, through the
 // Unix socket (so it works whatever the loopback port).
-func (s *State) adminClient(ctx context.Context) (*client, error) {
+func (s *State) adminClient(ctx context.Context) (*apiClient, error) {
 	rc, err := openRC(filepath.Join(s.Dir, "admin-openrc"))
 	if err != nil {
 		return nil, fmt.Errorf("admin credentials: %w", err)
 	}
-	c := &client{base: "http://neutrino", hc: unixClient(s.Socket())}
+	c := &apiClient{base: "http://neutrino", hc: unixClient(s.Socket())}
 	authURL := rc["OS_AUTH_URL"]
 	i := strings.Index(authURL, "/identity/")
 	if i < 0 {
@@ -106,7 +106,7 @@ func (s *State) adminClient(ctx context.Context) (*client, error) {
 	return c, nil
 }
 
-func (c *client) raw(ctx context.Context, method, path string, body any) (*http.Response, error) {
+func (c *apiClient) raw(ctx context.Context, method, path string, body any) (*http.Response, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -143,7 +143,7 @@ func isStatus(err error, code int) bool {
 }
 
 // do sends a request and decodes a JSON answer into out (if non-nil).
-func (c *client) do(ctx context.Context, method, path string, body, out any) error {
+func (c *apiClient) do(ctx context.Context, method, path string, body, out any) error {
 	resp, err := c.raw(ctx, method, path, body)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
@@ -183,7 +183,7 @@ type agentInfo struct {
 // errNoAgentsAPI means the server has no GET /v2.0/agents.
 var errNoAgentsAPI = errors.New("the server has no agents API")
 
-func (c *client) agents(ctx context.Context) ([]agentInfo, error) {
+func (c *apiClient) agents(ctx context.Context) ([]agentInfo, error) {
 	var out struct {
 		Agents []agentInfo `json:"agents"`
 	}

@@ -38,11 +38,14 @@ type Server struct {
 	URL      string // the network endpoint, e.g. http://127.0.0.1:9696
 	Store    *store.Store
 	Keystone *identity.Keystone // nil unless the built-in Keystone serves
-	http     *http.Server
-	listener net.Listener
-	embedded *store.Embedded
-	client   *clientv3.Client
-	done     chan error
+	// AgentCredentials is the agents' service user (built-in Keystone only).
+	AgentCredentials identity.UserCredentials
+	stopBookkeeping  func()
+	http             *http.Server
+	listener         net.Listener
+	embedded         *store.Embedded
+	client           *clientv3.Client
+	done             chan error
 }
 
 // kv adapts the store's plain keys to identity.KV.
@@ -132,6 +135,10 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 				return nil, err
 			}
 		}
+		if s.AgentCredentials, err = ensureAgentCredential(ctx, st, ks, o.DataDir, cfg.PublicURL+"/identity"); err != nil {
+			ln.Close()
+			return nil, err
+		}
 	}
 	a, err := api.New(api.Options{Config: cfg, Store: st, Auth: auth, Identity: idHandler, Log: o.Log})
 	if err != nil {
@@ -156,6 +163,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		}()
 	}
 	go func() { s.done <- s.http.Serve(ln) }()
+	s.stopBookkeeping = a.StartBookkeeping()
 	ok = true
 	o.Log.Info("neutrino-server listening", "url", s.URL, "unix_socket", o.UnixSocket, "etcd", etcdDesc(endpoints, o.DataDir), "auth", cfg.AuthStrategy)
 	return s, nil
@@ -179,6 +187,9 @@ func (s *Server) Wait() error {
 
 // Close stops serving and closes the store.
 func (s *Server) Close() {
+	if s.stopBookkeeping != nil {
+		s.stopBookkeeping()
+	}
 	if s.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		s.http.Shutdown(ctx)

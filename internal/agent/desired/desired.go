@@ -75,6 +75,17 @@ type Namespace struct {
 	Veths   []Veth
 	Routes  []Route
 	Sysctls []Sysctl
+	// Nft is the namespace's nftables table (nil = none).
+	Nft *NftTable
+	// GARP lists addresses to announce with gratuitous ARP when they are
+	// added (address -> device).
+	GARP []GARP
+}
+
+// GARP is a gratuitous ARP announcement of an address on a device.
+type GARP struct {
+	Dev  string
+	Addr netip.Addr
 }
 
 // Veth is a pair with one end (Inner) in the namespace and the other
@@ -159,6 +170,11 @@ func (h *Host) String() string {
 	}
 	for _, ns := range h.Namespaces {
 		fmt.Fprintf(&b, "netns %s\n", ns.Name)
+		if ns.Nft != nil {
+			for _, line := range strings.Split(strings.TrimSuffix(ns.Nft.String(), "\n"), "\n") {
+				fmt.Fprintf(&b, "  %s\n", line)
+			}
+		}
 		for _, s := range ns.Sysctls {
 			fmt.Fprintf(&b, "  sysctl %s=%s\n", s.Key, s.Value)
 		}

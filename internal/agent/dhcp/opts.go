@@ -118,7 +118,8 @@ func ParseOpt(o Opt) (code uint8, data []byte, err error) {
 	name := strings.TrimPrefix(strings.TrimSpace(o.Name), "option:")
 	kind := kindUnknown
 	if n, err := strconv.ParseUint(name, 10, 8); err == nil {
-		if n == 0 || n == 255 {
+		switch n {
+		case 0, 255, 53, 54: // pad, end; message type and server identifier are the protocol's
 			return 0, nil, fmt.Errorf("extra_dhcp_opt %q: reserved option number", o.Name)
 		}
 		code = uint8(n)

@@ -524,6 +524,8 @@ func TestParseOpt(t *testing.T) {
 		{Opt{"no-such-option", "1"}, 0, "", true},
 		{Opt{"0", "1"}, 0, "", true},
 		{Opt{"255", "1"}, 0, "", true},
+		{Opt{"53", "5"}, 0, "", true},
+		{Opt{"option:54", "10.0.0.3"}, 0, "", true},
 	} {
 		t.Run(tc.opt.Name+"="+tc.opt.Value, func(t *testing.T) {
 			code, data, err := ParseOpt(tc.opt)

@@ -7,20 +7,21 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/neutrino-net/neutrino/internal/agent/dhcp"
 	"github.com/neutrino-net/neutrino/internal/agent/dhcp/client"
+	"github.com/neutrino-net/neutrino/internal/agent/dhcp/internal/nsthread"
+	"github.com/neutrino-net/neutrino/internal/testutil"
 )
 
 // TestServer runs the server in throwaway namespaces and a real client
@@ -29,10 +30,8 @@ import (
 // picked up without a restart, and one namespace stopped while the other
 // keeps serving.
 func TestServer(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN): creates network namespaces and veth pairs")
-	}
-	a, b := newPair(t), newPair(t)
+	testutil.RequireRoot(t)
+	a, b := newPair(t, "a"), newPair(t, "b")
 
 	s := &dhcp.Server{Log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	t.Cleanup(func() { s.Close() }) // before the namespaces go (cleanups run last-in first-out)
@@ -67,6 +66,11 @@ func TestServer(t *testing.T) {
 	netA.Store(testNetwork(a.mac, "10.99.0.58", 1450))
 	acquire(a, wantResult("10.99.0.58", 1450))
 
+	// Renewing: a client that has its address gets the ACK by unicast. A
+	// plain UDP socket bound to that address (not to 0.0.0.0) does not
+	// receive broadcasts, so an answer on it proves the unicast path.
+	renewUnicast(t, a, "10.99.0.58")
+
 	// Start again on a served namespace only swaps the getter.
 	if err := s.Start(a.serverNS, "ns-dhcp0", netA.Load); err != nil {
 		t.Fatal(err)
@@ -85,6 +89,59 @@ func TestServer(t *testing.T) {
 	// A device that does not exist in the namespace is an error.
 	if err := s.Start(b.serverNS, "nosuchdev", netB.Load); err == nil || !errors.Is(err, unix.ENODEV) {
 		t.Errorf("Start on a missing device: err = %v, want ENODEV", err)
+	}
+}
+
+func renewUnicast(t *testing.T, p pair, ip string) {
+	t.Helper()
+	h, err := netlink.NewHandleAt(p.client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	l, err := h.LinkByName("eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.AddrAdd(l, &netlink.Addr{IPNet: &net.IPNet{IP: net.ParseIP(ip), Mask: net.CIDRMask(24, 32)}}); err != nil {
+		t.Fatalf("add %s to the client: %v", ip, err)
+	}
+	var conn *net.UDPConn
+	err = nsthread.Do(p.clientNS, func() error {
+		var err error
+		conn, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(ip), Port: dhcpv4.ClientPort})
+		return err
+	})
+	if conn != nil {
+		defer conn.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := dhcpv4.New(dhcpv4.WithHwAddr(p.mac), dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest),
+		dhcpv4.WithClientIP(net.ParseIP(ip)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.WriteToUDP(req.ToBytes(), &net.UDPAddr{IP: net.ParseIP("10.99.0.2"), Port: dhcpv4.ServerPort}); err != nil {
+		t.Fatal(err)
+	}
+	// The deadline only keeps a broken server from hanging the test.
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	buf := make([]byte, 1500)
+	n, from, err := conn.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		t.Fatalf("renew: no unicast reply: %v", err)
+	}
+	resp, err := dhcpv4.FromBytes(buf[:n])
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprintf("%s from %s yiaddr %s ciaddr %s xid-match %v",
+		resp.MessageType(), from, resp.YourIPAddr, resp.ClientIPAddr, resp.TransactionID == req.TransactionID)
+	want := fmt.Sprintf("ACK from 10.99.0.2:67 yiaddr %[1]s ciaddr %[1]s xid-match true", ip)
+	if got != want {
+		t.Errorf("renew reply: %s, want %s", got, want)
 	}
 }
 
@@ -143,13 +200,14 @@ func sortedPaths(p ...string) []string {
 // client's.
 type pair struct {
 	serverNS, clientNS string // paths
+	client             netns.NsHandle
 	mac                net.HardwareAddr
 }
 
-func newPair(t *testing.T) pair {
+func newPair(t *testing.T, tag string) pair {
 	t.Helper()
-	srvName, srv := newNS(t)
-	cliName, cli := newNS(t)
+	srvName, srv := newNS(t, "dhcp-srv-"+tag)
+	cliName, cli := newNS(t, "dhcp-cli-"+tag)
 	hs, err := netlink.NewHandleAt(srv)
 	if err != nil {
 		t.Fatal(err)
@@ -187,52 +245,20 @@ func newPair(t *testing.T) pair {
 			t.Fatalf("set %s up: %v", up.l.Attrs().Name, err)
 		}
 	}
-	return pair{serverNS: "/run/netns/" + srvName, clientNS: "/run/netns/" + cliName, mac: cl.Attrs().HardwareAddr}
+	return pair{serverNS: "/run/netns/" + srvName, clientNS: "/run/netns/" + cliName, client: cli, mac: cl.Attrs().HardwareAddr}
 }
 
-var nsSeq atomic.Int32
-
-// newNS makes a named namespace, unique to this test run, deleted (with its
-// links) when the test ends. It returns the name and an open handle.
-func newNS(t *testing.T) (string, netns.NsHandle) {
+// newNS makes a namespace deleted (with its links) when the test ends and
+// returns its name and an open handle.
+func newNS(t *testing.T, tag string) (string, netns.NsHandle) {
 	t.Helper()
-	name := fmt.Sprintf("ntdhcp-%d-%d", os.Getpid(), nsSeq.Add(1))
-	type result struct {
-		h   netns.NsHandle
-		err error
+	name := testutil.NewNetNS(t, tag)
+	h, err := netns.GetFromName(name)
+	if err != nil {
+		t.Fatalf("open netns %s: %v", name, err)
 	}
-	ch := make(chan result, 1)
-	go func() {
-		// NewNamed moves the calling thread into the new namespace.
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{netns.None(), err}
-			return
-		}
-		defer orig.Close()
-		h, err := netns.NewNamed(name)
-		if serr := netns.Set(orig); serr != nil {
-			ch <- result{h, errors.Join(err, serr)} // thread stays locked and dies
-			return
-		}
-		runtime.UnlockOSThread()
-		ch <- result{h, err}
-	}()
-	r := <-ch
-	t.Cleanup(func() {
-		if r.h.IsOpen() {
-			r.h.Close()
-		}
-		if err := netns.DeleteNamed(name); err != nil && !errors.Is(err, unix.ENOENT) {
-			t.Errorf("delete netns %s: %v", name, err)
-		}
-	})
-	if r.err != nil {
-		t.Fatalf("create netns %s: %v", name, r.err)
-	}
-	return name, r.h
+	t.Cleanup(func() { h.Close() })
+	return name, h
 }
 
 type testWriter struct{ t *testing.T }

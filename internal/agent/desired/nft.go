@@ -1,0 +1,150 @@
+package desired
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+)
+
+// NftTable is the one nftables table the agent owns in a namespace
+// (family ip, name "neutrino"). Its chains are static and small; what
+// grows with the cloud (floating IPs) lives in maps, so adding the
+// 10,000th floating IP costs what the first did.
+type NftTable struct {
+	Chains []NftChain
+	Maps   []NftMap
+	Sets   []NftSet
+}
+
+// NftChain is a base chain with typed rules, applied in order.
+type NftChain struct {
+	Name     string // e.g. "prerouting"
+	Type     string // "nat" | "filter"
+	Hook     string // "prerouting" | "input" | "forward" | "output" | "postrouting"
+	Priority int    // e.g. -100 (dstnat), 100 (srcnat)
+	Rules    []NftRule
+}
+
+// NftRule is one rule; exactly one action field is set. Matches are ANDed.
+type NftRule struct {
+	// Matches.
+	IifName        string       // input interface (exact, or prefix with trailing "*")
+	OifName        string       // output interface (exact, or prefix with trailing "*")
+	NotOifName     string       // oifname != <name>
+	SaddrSet       string       // ip saddr @set
+	DaddrSet       string       // ip daddr @set
+	NotDaddrSet    string       // ip daddr != @set
+	Daddr          netip.Prefix // ip daddr <prefix>
+	TCPDport       uint16       // tcp dport <n>
+	CtStateNotDNAT bool         // ct status != dnat (do not SNAT what was DNATed in)
+	CtStateDNAT    bool         // ct status dnat
+
+	// Actions.
+	DNATMap    string     // dnat to ip daddr map @<map>
+	SNATMap    string     // snat to ip saddr map @<map>
+	SNATTo     netip.Addr // snat to <addr>
+	RedirectTo uint16     // redirect to :<port>
+	Accept     bool
+	Drop       bool
+	Comment    string // shown in `nft list`; identifies the rule
+}
+
+// NftMap is an ipv4_addr : ipv4_addr map (floating IPs).
+type NftMap struct {
+	Name     string
+	Elements map[netip.Addr]netip.Addr
+}
+
+// NftSet is a set of IPv4 prefixes (interval set).
+type NftSet struct {
+	Name     string
+	Elements []netip.Prefix
+}
+
+// String renders the table as `nft list`-like text.
+func (t *NftTable) String() string {
+	if t == nil {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("table ip neutrino {\n")
+	for _, s := range t.Sets {
+		els := make([]string, len(s.Elements))
+		for i, e := range s.Elements {
+			els[i] = e.String()
+		}
+		slices.Sort(els)
+		fmt.Fprintf(&b, "  set %s { type ipv4_addr; flags interval; elements = { %s } }\n", s.Name, strings.Join(els, ", "))
+	}
+	for _, m := range t.Maps {
+		var els []string
+		for k, v := range m.Elements {
+			els = append(els, k.String()+" : "+v.String())
+		}
+		slices.Sort(els)
+		fmt.Fprintf(&b, "  map %s { type ipv4_addr : ipv4_addr; elements = { %s } }\n", m.Name, strings.Join(els, ", "))
+	}
+	for _, c := range t.Chains {
+		fmt.Fprintf(&b, "  chain %s { type %s hook %s priority %d;\n", c.Name, c.Type, c.Hook, c.Priority)
+		for _, r := range c.Rules {
+			fmt.Fprintf(&b, "    %s\n", r)
+		}
+		b.WriteString("  }\n")
+	}
+	b.WriteString("}\n")
+	return b.String()
+}
+
+func (r NftRule) String() string {
+	var parts []string
+	add := func(f string, a ...any) { parts = append(parts, fmt.Sprintf(f, a...)) }
+	if r.IifName != "" {
+		add("iifname %q", r.IifName)
+	}
+	if r.OifName != "" {
+		add("oifname %q", r.OifName)
+	}
+	if r.NotOifName != "" {
+		add("oifname != %q", r.NotOifName)
+	}
+	if r.SaddrSet != "" {
+		add("ip saddr @%s", r.SaddrSet)
+	}
+	if r.DaddrSet != "" {
+		add("ip daddr @%s", r.DaddrSet)
+	}
+	if r.NotDaddrSet != "" {
+		add("ip daddr != @%s", r.NotDaddrSet)
+	}
+	if r.Daddr.IsValid() {
+		add("ip daddr %s", r.Daddr)
+	}
+	if r.TCPDport != 0 {
+		add("tcp dport %d", r.TCPDport)
+	}
+	if r.CtStateNotDNAT {
+		add("ct status != dnat")
+	}
+	if r.CtStateDNAT {
+		add("ct status dnat")
+	}
+	switch {
+	case r.DNATMap != "":
+		add("dnat to ip daddr map @%s", r.DNATMap)
+	case r.SNATMap != "":
+		add("snat to ip saddr map @%s", r.SNATMap)
+	case r.SNATTo.IsValid():
+		add("snat to %s", r.SNATTo)
+	case r.RedirectTo != 0:
+		add("redirect to :%d", r.RedirectTo)
+	case r.Accept:
+		add("accept")
+	case r.Drop:
+		add("drop")
+	}
+	if r.Comment != "" {
+		add("comment %q", r.Comment)
+	}
+	return strings.Join(parts, " ")
+}
