@@ -43,7 +43,7 @@ func newBench() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure Neutrino",
 	}
-	cmd.AddCommand(newBenchAPI())
+	cmd.AddCommand(newBenchAPI(), newBenchL3(), newBenchFanout())
 	return cmd
 }
 
