@@ -34,6 +34,7 @@ type Agent struct {
 
 	mu       sync.Mutex
 	reported string // the last status report sent (to not repeat it)
+	applied  bool   // the first apply since start is done
 	services *services
 }
 
@@ -247,6 +248,12 @@ func (a *Agent) reconcile(ctx context.Context) error {
 	}})
 	for _, c := range res.Changes {
 		a.log.Info("kernel change", "op", c, "rev", snap.Revision)
+	}
+	if !a.applied {
+		// Tests and operators read this line to see that a restart found
+		// the kernel already as desired (changes=0) and touched nothing.
+		a.log.Info("initial apply", "changes", len(res.Changes), "rev", snap.Revision, "ok", applyErr == nil)
+		a.applied = true
 	}
 	a.services.sync(ctx, snap, routers)
 	statusErr := a.reportStatus(ctx, snap, res.Plugged, routers, applyErr == nil)

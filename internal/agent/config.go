@@ -4,8 +4,11 @@
 package agent
 
 import (
+	"cmp"
 	"fmt"
+	"net"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -38,12 +41,20 @@ type Config struct {
 	EnableIsolatedMetadata bool
 	DNSDomain              string
 
+	// Metadata proxy: [DEFAULT] enable_metadata_proxy, nova_metadata_url
+	// (http://host:port or unix:///path.sock; else upstream's
+	// nova_metadata_host/nova_metadata_port) and metadata_proxy_shared_secret.
+	EnableMetadataProxy bool
+	MetadataURL         string
+	MetadataSecret      string
+
 	Auth map[string]string // [agent_auth]; empty = noauth headers
 }
 
 var agentKnown = map[string][]string{
 	ini.DefaultSection: {"host", "agent_mode", "server_url", "namespace_suffix", "state_path", "report_interval",
-		"enable_isolated_metadata", "dns_domain", "debug", "interface_driver"},
+		"enable_isolated_metadata", "dns_domain", "debug", "interface_driver",
+		"enable_metadata_proxy", "nova_metadata_url", "nova_metadata_host", "nova_metadata_port", "metadata_proxy_shared_secret"},
 	"agent":        {"tunnel_types", "l2_population", "arp_responder", "report_interval"},
 	"vxlan":        {"local_ip", "enable_vxlan", "l2_population", "arp_responder"},
 	"ovs":          {"local_ip", "bridge_mappings"},
@@ -70,7 +81,7 @@ func LoadConfig(path string) (*Config, error) {
 		}
 	}
 	c := &Config{AgentMode: "legacy", ReportInterval: 4 * time.Second, L2Population: true, ARPResponder: true,
-		TunnelTypes: []string{"vxlan"}, EnableIsolatedMetadata: true, DNSDomain: "openstacklocal",
+		TunnelTypes: []string{"vxlan"}, EnableIsolatedMetadata: true, DNSDomain: "openstacklocal", EnableMetadataProxy: true,
 		PhysicalInterfaces: map[string]string{}, Bridges: map[string]string{}, Auth: map[string]string{}}
 	d := f.Section(ini.DefaultSection)
 	get := func(sec *ini.Section, key string) (string, bool) {
@@ -109,6 +120,14 @@ func LoadConfig(path string) (*Config, error) {
 		c.DNSDomain = v
 	}
 	boolOpt(d, "enable_isolated_metadata", &c.EnableIsolatedMetadata)
+	boolOpt(d, "enable_metadata_proxy", &c.EnableMetadataProxy)
+	c.MetadataSecret, _ = get(d, "metadata_proxy_shared_secret")
+	mdHost, _ := get(d, "nova_metadata_host")
+	mdPort, _ := get(d, "nova_metadata_port")
+	c.MetadataURL = "http://" + net.JoinHostPort(cmp.Or(mdHost, "127.0.0.1"), cmp.Or(mdPort, "8775"))
+	if v, ok := get(d, "nova_metadata_url"); ok {
+		c.MetadataURL = v
+	}
 	for _, sec := range []*ini.Section{d, f.Section("agent")} {
 		if sec.HasKey("report_interval") {
 			n, err := sec.Key("report_interval").Float64()
@@ -172,6 +191,10 @@ func (c *Config) Validate() error {
 	case "legacy", "dvr", "dvr_snat", "dvr_no_external":
 	default:
 		return fmt.Errorf("[DEFAULT] agent_mode = %q: must be legacy, dvr, dvr_snat or dvr_no_external", c.AgentMode)
+	}
+	if u, err := url.Parse(c.MetadataURL); c.MetadataURL != "" && (err != nil || !(u.Scheme == "unix" && u.Host == "" && u.Path != "" ||
+		(u.Scheme == "http" || u.Scheme == "https") && u.Host != "")) {
+		return fmt.Errorf("[DEFAULT] nova_metadata_url = %q: must be http://host:port, https://host:port or unix:///path.sock", c.MetadataURL)
 	}
 	if c.ServerURL == "" {
 		return fmt.Errorf("[DEFAULT] server_url is required")

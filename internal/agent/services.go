@@ -10,6 +10,7 @@ import (
 	"github.com/neutrino-net/neutrino/internal/agent/hostmodel"
 	"github.com/neutrino-net/neutrino/internal/agent/l2"
 	"github.com/neutrino-net/neutrino/internal/agent/l3"
+	"github.com/neutrino-net/neutrino/internal/agent/metadata"
 	"github.com/neutrino-net/neutrino/internal/agent/names"
 	"github.com/neutrino-net/neutrino/internal/dataplane"
 )
@@ -20,6 +21,7 @@ import (
 type services struct {
 	a    *Agent
 	dhcp dhcp.Server
+	meta *metadata.Proxy // one listener per router namespace; nil: off
 
 	mu       sync.Mutex
 	networks map[string]*atomic.Pointer[dhcp.Network] // ns path -> current data
@@ -28,11 +30,22 @@ type services struct {
 func newServices(a *Agent) *services {
 	s := &services{a: a, networks: map[string]*atomic.Pointer[dhcp.Network]{}}
 	s.dhcp.Log = a.log
+	if a.cfg.EnableMetadataProxy && a.cfg.MetadataURL != "" {
+		var err error
+		if s.meta, err = metadata.NewProxy(a.cfg.MetadataURL, a.cfg.MetadataSecret, a.log); err != nil {
+			a.log.Warn("metadata proxy off", "err", err)
+		}
+	}
 	return s
 }
 
 func (s *services) sync(ctx context.Context, snap *hostmodel.Snapshot, routers l3.Result) {
 	s.syncDHCP(snap)
+	if s.meta != nil {
+		if err := s.meta.Sync(metadata.GroupRouters, metadata.RouterTargets(snap, routers.Routers)); err != nil {
+			s.a.log.Warn("metadata proxy not started", "err", err)
+		}
+	}
 }
 
 // syncDHCP serves every DHCP network of this host whose namespace is in
@@ -75,5 +88,8 @@ func (s *services) stopAll() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.dhcp.Close()
+	if s.meta != nil {
+		s.meta.StopAll()
+	}
 	s.networks = map[string]*atomic.Pointer[dhcp.Network]{}
 }

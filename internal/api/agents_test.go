@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -267,10 +266,8 @@ func TestAgentsAPI(t *testing.T) {
 	if hasMAC {
 		t.Errorf("DVR MAC of a host without agents kept")
 	}
-	if !strings.Contains(srv.Dump(), "/c/dvrmac/") {
-		// fine: no other DVR host
-	} else {
-		t.Errorf("dvrmac claim kept: %s", srv.Dump())
+	if d := srv.Dump(); strings.Contains(d, "/c/dvrmac/") {
+		t.Errorf("dvrmac claim kept: %s", d)
 	}
 	old := cmp1.l3()
 	again := regHost(t, srv, "cmp1", agState(model.AgentTypeL3, "dvr"))
@@ -318,8 +315,10 @@ func TestManualL3Scheduling(t *testing.T) {
 	dh := regHost(t, srv, "dh", agState(model.AgentTypeDHCP, ""))
 
 	// Automatic scheduling on create: the least loaded suitable agent.
-	r := mkRouter(t, srv, admin, map[string]any{"name": "r", "distributed": false})
+	// (d goes first: only the dvr_snat agent suits it, and then the
+	// legacy agents are the least loaded for r.)
 	d := mkRouter(t, srv, admin, map[string]any{"name": "d", "distributed": true})
+	r := mkRouter(t, srv, admin, map[string]any{"name": "r", "distributed": false})
 	onR := routerAgents(t, srv, id(r))
 	if len(onR) != 1 || onR[0] == cmp.l3() || onR[0] == dh.dhcp() {
 		t.Fatalf("router r on %v", onR)
@@ -506,8 +505,13 @@ func TestL3FailoverDisabled(t *testing.T) {
 		a := show(t, srv, admin, "agents", "agent", h1.l3())
 		return a["alive"] == false, jsonOf(a)
 	})
-	// Two more liveness ticks: the router must stay.
-	time.Sleep(time.Second)
+	// Let the controller do a pass after h1 died (a DHCP port appearing
+	// proves one): the router must have stayed.
+	dh := regHost(t, srv, "dh", agState(model.AgentTypeDHCP, ""))
+	dh.beat()
+	n := mkNet(t, srv, demo, "n")
+	mkSubnet(t, srv, demo, id(n), "10.0.0.0/24")
+	dhcpOn(t, srv, id(n), dh, "10.0.0.2")
 	if got := routerAgents(t, srv, id(r)); !slices.Equal(got, []string{h1.l3()}) {
 		t.Errorf("without failover r moved to %v", got)
 	}
@@ -560,7 +564,7 @@ func TestDHCPScheduling(t *testing.T) {
 	// A port made before the subnet's DHCP port takes .2: the DHCP port
 	// gets the lowest free address, .3.
 	s1 := mkSubnet(t, srv, demo, id(n), "10.1.0.0/24", map[string]any{"enable_dhcp": false})
-	mkPort(t, srv, demo, id(n), map[string]any{"fixed_ips": []any{map[string]any{"ip_address": "10.1.0.2"}}})
+	taken := mkPort(t, srv, demo, id(n), map[string]any{"fixed_ips": []any{map[string]any{"ip_address": "10.1.0.2"}}})
 	dhcpOn(t, srv, id(n), nil)
 	expect(t, srv.Do(demo, "PUT", "/v2.0/subnets/"+id(s1), map[string]any{"subnet": map[string]any{"enable_dhcp": true}}), 200, "")
 	p := dhcpOn(t, srv, id(n), d1, "10.1.0.3")
@@ -581,5 +585,301 @@ func TestDHCPScheduling(t *testing.T) {
 	d2 := regHost(t, srv, "d2", agState(model.AgentTypeDHCP, ""), agState(model.AgentTypeL2, ""))
 	d2.beat()
 	d1.pause()
-	dhcpOn(t, srv, id(n), d2, "10.1.0.2"+"") // placeholder replaced below
+	// (.3 is released by the same transaction, so the lowest free
+	// address it may take is .4.)
+	dhcpOn(t, srv, id(n), d2, "10.1.0.4")
+	d1.beat()
+
+	// Manual scheduling.
+	path := func(agentID string) string { return "/v2.0/agents/" + agentID + "/dhcp-networks" }
+	body := map[string]any{"network_id": id(n)}
+	refused(t, srv, admin, "POST", path(d2.dhcp()), body, 409, "NetworkHostedByDHCPAgent")
+	refused(t, srv, admin, "POST", path(d1.ids[model.AgentTypeL2]), body, 404, "InvalidDHCPAgent")
+	refused(t, srv, admin, "POST", path(d1.dhcp()), map[string]any{"network_id": uuid.NewString()}, 404, "NetworkNotFound")
+	refused(t, srv, admin, "POST", path(uuid.NewString()), body, 404, "AgentNotFound")
+	refused(t, srv, admin, "DELETE", path(d1.dhcp())+"/"+id(n), nil, 409, "NetworkNotHostedByDhcpAgent")
+	refused(t, srv, demo, "POST", path(d1.dhcp()), body, 404, "")
+	refused(t, srv, demo, "GET", "/v2.0/networks/"+id(n)+"/dhcp-agents", nil, 403, "PolicyNotAuthorized")
+	resp := srv.Do(admin, "POST", path(d1.dhcp()), body)
+	expect(t, resp, 201, "")
+	if strings.TrimSpace(string(resp.Raw)) != "null" {
+		t.Errorf("POST dhcp-networks body %q", resp.Raw)
+	}
+	eventually(t, "a DHCP port per agent", func() (bool, string) {
+		ports := dhcpPorts(t, srv, id(n))
+		hosts := []string{}
+		for _, p := range ports {
+			hosts = append(hosts, p["binding:host_id"].(string))
+		}
+		slices.Sort(hosts)
+		return slices.Equal(hosts, []string{"d1", "d2"}), jsonOf(ports)
+	})
+	expect(t, srv.Do(admin, "DELETE", path(d1.dhcp())+"/"+id(n), nil), 204, "")
+	dhcpOn(t, srv, id(n), d2, "10.1.0.4")
+
+	// Without DHCP subnets the network has no DHCP agent and no port.
+	expect(t, srv.Do(demo, "PUT", "/v2.0/subnets/"+id(s1), map[string]any{"subnet": map[string]any{"enable_dhcp": false}}), 200, "")
+	dhcpOn(t, srv, id(n), nil)
+	if got := getList(t, srv, admin, path(d2.dhcp()), "networks"); len(got) != 0 {
+		t.Errorf("d2 still hosts %v", got)
+	}
+	expect(t, srv.Do(demo, "PUT", "/v2.0/subnets/"+id(s1), map[string]any{"subnet": map[string]any{"enable_dhcp": true}}), 200, "")
+	eventually(t, "DHCP back", func() (bool, string) { return len(dhcpPorts(t, srv, id(n))) == 1, "" })
+
+	// Deleting the network takes its DHCP port; the binding and the
+	// port claims go too.
+	expect(t, srv.Do(demo, "DELETE", "/v2.0/ports/"+id(taken), nil), 204, "")
+	expect(t, srv.Do(demo, "DELETE", "/v2.0/networks/"+id(n), nil), 204, "")
+	eventually(t, "bookkeeping of a deleted network gone", func() (bool, string) {
+		d := srv.Dump()
+		return !strings.Contains(d, "dhcp_binding/") && !strings.Contains(d, "/c/dhcpport:"), d
+	})
+}
+
+func TestDHCPSubnetDeletedUnderPort(t *testing.T) {
+	srv := noAuth(t)
+	d1 := regHost(t, srv, "d1", agState(model.AgentTypeDHCP, ""))
+	n := mkNet(t, srv, demo, "n")
+	s1 := mkSubnet(t, srv, demo, id(n), "10.1.0.0/24")
+	first := dhcpOn(t, srv, id(n), d1, "10.1.0.2")
+	// Deleting the only subnet deletes the DHCP port with it; a new
+	// subnet gets a new port.
+	expect(t, srv.Do(demo, "DELETE", "/v2.0/subnets/"+id(s1), nil), 204, "")
+	dhcpOn(t, srv, id(n), nil)
+	mkSubnet(t, srv, demo, id(n), "10.3.0.0/24")
+	p := dhcpOn(t, srv, id(n), d1, "10.3.0.2")
+	if id(p) == id(first) {
+		t.Errorf("port %s survived its subnet", id(p))
+	}
+}
+
+// fgPorts returns the floating IP agent gateway ports by host.
+func fgPorts(t *testing.T, srv *testutil.Server) map[string][]map[string]any {
+	t.Helper()
+	out := map[string][]map[string]any{}
+	for _, p := range portsOf(t, srv, "device_owner=network:floatingip_agent_gateway") {
+		out[p["binding:host_id"].(string)] = append(out[p["binding:host_id"].(string)], p)
+	}
+	return out
+}
+
+func TestFIPAgentGatewayPorts(t *testing.T) {
+	srv := noAuth(t)
+	snat := regHost(t, srv, "snat", agState(model.AgentTypeL3, "dvr_snat"), agState(model.AgentTypeL2, ""))
+	cmp1 := regHost(t, srv, "cmp1", agState(model.AgentTypeL3, "dvr"), agState(model.AgentTypeL2, ""))
+	cmp2 := regHost(t, srv, "cmp2", agState(model.AgentTypeL3, "dvr_no_external"), agState(model.AgentTypeL2, ""))
+	e := &l3env{srv: srv}
+	e.ext = create(t, srv, admin, "networks", "network", map[string]any{"name": "public", "router:external": true})
+	e.extSub = mkSubnet(t, srv, admin, id(e.ext), "172.24.4.0/24")
+	e.net = mkNet(t, srv, demo, "private")
+	e.sub = mkSubnet(t, srv, demo, id(e.net), "10.0.0.0/24", map[string]any{"enable_dhcp": false})
+
+	d := mkRouter(t, srv, admin, map[string]any{"name": "d", "distributed": true, "project_id": "demo"})
+	addIface(t, srv, admin, d, map[string]any{"subnet_id": id(e.sub)})
+	if len(fgPorts(t, srv)) != 0 {
+		t.Fatalf("fg ports for a router without gateway")
+	}
+	setGateway(t, srv, admin, d, map[string]any{"network_id": id(e.ext)})
+	// The dvr_snat host hosts the router: it gets one.
+	checkFG := func(want map[string]*agentHost) {
+		t.Helper()
+		eventually(t, "fg ports", func() (bool, string) {
+			got := fgPorts(t, srv)
+			if len(got) != len(want) {
+				return false, jsonOf(got)
+			}
+			for host, h := range want {
+				ps := got[host]
+				if len(ps) != 1 {
+					return false, jsonOf(got)
+				}
+				p := ps[0]
+				ips := fixedIPs(p)
+				if p["device_id"] != h.l3() || p["project_id"] != "" || p["network_id"] != id(e.ext) || p["binding:vif_type"] != "bridge" ||
+					len(ips) != 1 || ips[0][0] != id(e.extSub) || !strings.HasPrefix(ips[0][1], "172.24.4.") {
+					return false, jsonOf(p)
+				}
+			}
+			return true, ""
+		})
+	}
+	checkFG(map[string]*agentHost{"snat": snat})
+	// The SNAT ports and gateway port are bound to the SNAT host; the
+	// distributed interface is not bound anywhere.
+	eventually(t, "SNAT host bindings", func() (bool, string) {
+		ports := routerPorts(t, srv, id(d))
+		gw, sn, di := ports["network:router_gateway"], ports["network:router_centralized_snat"], ports["network:router_interface_distributed"]
+		ok := len(gw) == 1 && len(sn) == 1 && len(di) == 1 && gw[0]["binding:host_id"] == "snat" && sn[0]["binding:host_id"] == "snat" && di[0]["binding:host_id"] == ""
+		return ok, jsonOf(ports)
+	})
+	// An instance port on cmp1 makes cmp1 serve the router: fg port
+	// there too; dvr_no_external hosts never get one.
+	vm := mkPort(t, srv, admin, id(e.net), map[string]any{"project_id": "demo", "device_owner": "compute:nova", "binding:host_id": "cmp1"})
+	mkPort(t, srv, admin, id(e.net), map[string]any{"project_id": "demo", "device_owner": "compute:nova", "binding:host_id": "cmp2"})
+	checkFG(map[string]*agentHost{"snat": snat, "cmp1": cmp1})
+	_ = cmp2
+	// Refused requests change nothing while the controller is idle.
+	refused(t, srv, demo, "DELETE", "/v2.0/ports/"+id(fgPorts(t, srv)["cmp1"][0]), nil, 404, "PortNotFound")
+	// The instance goes: so does cmp1's fg port.
+	expect(t, srv.Do(admin, "DELETE", "/v2.0/ports/"+id(vm), nil), 204, "")
+	checkFG(map[string]*agentHost{"snat": snat})
+	// No gateway: no fg ports at all.
+	setGateway(t, srv, admin, d, nil)
+	checkFG(map[string]*agentHost{})
+	if d := srv.Dump(); strings.Contains(d, "/c/fgport/") {
+		t.Errorf("fg claims left: %s", d)
+	}
+}
+
+// TestBookkeepingTwoServers: two servers on one etcd both run the
+// controller; they never create a second DHCP port or fg port.
+func TestBookkeepingTwoServers(t *testing.T) {
+	endpoints := testutil.RunEtcd(t)
+	opt := testutil.WithEtcd(endpoints, "/two/")
+	s1 := noAuth(t, opt)
+	s2 := noAuth(t, opt)
+	var hosts []*agentHost
+	for i, srv := range []*testutil.Server{s1, s2} {
+		h := regHost(t, srv, "dhcp"+string(rune('a'+i)), agState(model.AgentTypeDHCP, ""))
+		hosts = append(hosts, h)
+	}
+	snat := regHost(t, s1, "snat", agState(model.AgentTypeL3, "dvr_snat"))
+	ext := create(t, s1, admin, "networks", "network", map[string]any{"name": "public", "router:external": true})
+	mkSubnet(t, s1, admin, id(ext), "172.24.4.0/24", map[string]any{"enable_dhcp": false})
+	var nets []string
+	for i := range 10 {
+		srv := []*testutil.Server{s1, s2}[i%2]
+		n := mkNet(t, srv, demo, "n")
+		mkSubnet(t, srv, demo, id(n), "10.9."+itoa(i)+".0/24")
+		nets = append(nets, id(n))
+	}
+	for i := range 3 {
+		mkRouter(t, s1, admin, map[string]any{"name": "d" + itoa(i), "distributed": true, "external_gateway_info": map[string]any{"network_id": id(ext)}})
+	}
+	for _, n := range nets {
+		eventually(t, "one DHCP port per network", func() (bool, string) {
+			ps := dhcpPorts(t, s1, n)
+			return len(ps) == 1, jsonOf(ps)
+		})
+	}
+	eventually(t, "one fg port", func() (bool, string) {
+		got := fgPorts(t, s2)
+		return len(got["snat"]) == 1 && len(got) == 1, jsonOf(got)
+	})
+	_ = hosts
+	_ = snat
+	// Give both controllers a few more passes, then count again.
+	time.Sleep(300 * time.Millisecond)
+	for _, n := range nets {
+		if ps := dhcpPorts(t, s2, n); len(ps) != 1 {
+			t.Errorf("network %s has %d DHCP ports", n, len(ps))
+		}
+	}
+	if got := fgPorts(t, s1); len(got["snat"]) != 1 {
+		t.Errorf("fg ports: %v", got)
+	}
+}
+
+// readOpenRC parses "export K=V" lines.
+func readOpenRC(t *testing.T, path string) map[string]string {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s mode %v, want 0600", path, fi.Mode().Perm())
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line, ok := strings.CutPrefix(sc.Text(), "export ")
+		if !ok {
+			continue
+		}
+		k, v, _ := strings.Cut(line, "=")
+		out[k] = strings.Trim(v, "'")
+	}
+	return out
+}
+
+func TestAgentCredential(t *testing.T) {
+	srv := testutil.StartServer(t)
+	rc := readOpenRC(t, filepath.Join(srv.DataDir, "agent-openrc"))
+	if rc["OS_USERNAME"] != "neutrino-agent" || rc["OS_PROJECT_NAME"] != "service" || rc["OS_PASSWORD"] == "" ||
+		rc["OS_AUTH_URL"] != srv.URL+"/identity/v3" || rc["OS_PASSWORD"] != srv.AgentCredentials.Password {
+		t.Fatalf("agent-openrc: %v", rc)
+	}
+	body := `{"auth":{"identity":{"methods":["password"],"password":{"user":{"name":"neutrino-agent","domain":{"id":"default"},"password":"` + rc["OS_PASSWORD"] + `"}}},"scope":{"project":{"name":"service","domain":{"id":"default"}}}}}`
+	resp, err := http.Post(srv.URL+"/identity/v3/auth/tokens", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	tok := resp.Header.Get("X-Subject-Token")
+	if resp.StatusCode != 201 || tok == "" {
+		t.Fatalf("agent token: %d", resp.StatusCode)
+	}
+	agent := &hostmodel.Client{URL: srv.URL, Host: "h1", HTTP: &http.Client{Timeout: 10 * time.Second}, Header: http.Header{"X-Auth-Token": {tok}}}
+	if _, err := agent.Report(context.Background(), &syncproto.ReportRequest{Agents: []syncproto.AgentState{agState(model.AgentTypeL2, "")}, StartFlag: true}); err != nil {
+		t.Fatalf("agent credential cannot report: %v", err)
+	}
+	// It can watch: the first event arrives.
+	ctx, cancel := context.WithCancel(context.Background())
+	m := hostmodel.New()
+	errc := make(chan error, 1)
+	go func() { errc <- agent.Watch(ctx, m, func(*syncproto.Event) { cancel() }) }()
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		t.Fatalf("agent credential cannot watch: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no watch event")
+	}
+	<-errc
+	if !m.Synced() {
+		t.Errorf("model not synced after the first event")
+	}
+	// But it gets nothing of the tenant API.
+	for _, p := range []string{"/v2.0/networks", "/v2.0/agents", "/v2.0/ports"} {
+		req, _ := http.NewRequest("GET", srv.URL+p, nil)
+		req.Header.Set("X-Auth-Token", tok)
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		if r.StatusCode != 403 {
+			t.Errorf("agent credential GET %s: %d, want 403", p, r.StatusCode)
+		}
+	}
+	// And a project token may not speak the agent protocol.
+	demoAgent := &hostmodel.Client{URL: srv.URL, Host: "h1", Header: http.Header{"X-Auth-Token": {srv.Token("demo")}}}
+	if _, err := demoAgent.Report(context.Background(), &syncproto.ReportRequest{Agents: []syncproto.AgentState{agState(model.AgentTypeL2, "")}}); err == nil || !strings.Contains(err.Error(), "403") {
+		t.Errorf("demo report: %v, want 403", err)
+	}
+	if err := demoAgent.Watch(context.Background(), hostmodel.New(), nil); err == nil || !strings.Contains(err.Error(), "403") {
+		t.Errorf("demo watch: %v, want 403", err)
+	}
+	if err := demoAgent.Status(context.Background(), &syncproto.StatusReport{}); err == nil || !strings.Contains(err.Error(), "403") {
+		t.Errorf("demo status: %v, want 403", err)
+	}
+}
+
+// TestAgentCredentialShared: servers sharing a store agree on the
+// agents' credential.
+func TestAgentCredentialShared(t *testing.T) {
+	endpoints := testutil.RunEtcd(t)
+	s1 := testutil.StartServer(t, testutil.WithEtcd(endpoints, "/cred/"))
+	s2 := testutil.StartServer(t, testutil.WithEtcd(endpoints, "/cred/"))
+	rc1 := readOpenRC(t, filepath.Join(s1.DataDir, "agent-openrc"))
+	rc2 := readOpenRC(t, filepath.Join(s2.DataDir, "agent-openrc"))
+	if rc1["OS_PASSWORD"] == "" || rc1["OS_PASSWORD"] != rc2["OS_PASSWORD"] || s1.AgentCredentials.UserID != s2.AgentCredentials.UserID {
+		t.Errorf("servers disagree on the agent credential: %v / %v", s1.AgentCredentials, s2.AgentCredentials)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/neutrino-net/neutrino/internal/store"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 )
 
 // Error is an API failure rendered as upstream's NeutronError body.
@@ -63,6 +64,9 @@ func writeError(w http.ResponseWriter, err error) {
 		if m, ok := te.(interface{ Message() string }); ok {
 			e.Message = m.Message()
 		}
+	case errors.Is(err, rpctypes.ErrTooManyOps):
+		// A bulk request is one transaction; the etcd cluster caps its size.
+		e = &Error{Status: http.StatusBadRequest, Type: "BadRequest", Message: "Bulk request too large for one transaction of the etcd cluster (its --max-txn-ops); send fewer items per request."}
 	case errors.Is(err, store.ErrConflict):
 		e = &Error{Status: http.StatusConflict, Type: "Conflict", Message: err.Error()}
 	default:

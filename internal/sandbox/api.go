@@ -171,6 +171,26 @@ func (c *apiClient) do(ctx context.Context, method, path string, body, out any) 
 	return nil
 }
 
+// Client is an admin session with the sandbox's server (for tests and
+// tools): requests go through the Unix socket with an admin token.
+type Client struct{ c *apiClient }
+
+// AdminClient logs in as admin (<dir>/admin-openrc).
+func (s *State) AdminClient(ctx context.Context) (*Client, error) {
+	c, err := s.adminClient(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{c}, nil
+}
+
+// Do sends a request to the Networking API (path like "/v2.0/networks")
+// with body encoded as JSON, and decodes the answer into out (if not
+// nil). A non-2xx answer is an error carrying the NeutronError message.
+func (c *Client) Do(ctx context.Context, method, path string, body, out any) error {
+	return c.c.do(ctx, method, path, body, out)
+}
+
 // agentInfo is an entry of GET /v2.0/agents.
 type agentInfo struct {
 	ID        string `json:"id"`

@@ -31,7 +31,7 @@ type BootOptions struct {
 // peer tap<port id> is left in the host's namespace for the agent to
 // plug; eth0 then gets its address, routes and MTU by a real DHCP
 // exchange. On failure the port and the namespace are removed again.
-func (s *State) Boot(ctx context.Context, o BootOptions) (inst *Instance, err error) {
+func (s *State) Boot(ctx context.Context, o BootOptions) (_ *Instance, err error) {
 	if err := requireRoot(); err != nil {
 		return nil, err
 	}
@@ -47,7 +47,7 @@ func (s *State) Boot(ctx context.Context, o BootOptions) (inst *Instance, err er
 	if o.DHCPTimeout == 0 {
 		o.DHCPTimeout = 30 * time.Second
 	}
-	inst = &Instance{Name: o.Name, Host: o.Host, Netns: InstanceNS(s.Prefix, o.Name)}
+	inst := &Instance{Name: o.Name, Host: o.Host, Netns: InstanceNS(s.Prefix, o.Name)}
 	// Claim the name first, so that two boots of one name cannot race.
 	err = updateInstances(s.Dir, func(is []Instance) ([]Instance, error) {
 		if slices.ContainsFunc(is, func(i Instance) bool { return i.Name == o.Name }) || nsExists(inst.Netns) {

@@ -145,6 +145,34 @@ func ourCommand(dir string, args []string) string {
 	return ""
 }
 
+// serverDirs returns the --dir of every running sandbox server.
+func serverDirs() []string {
+	es, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var dirs []string
+	for _, e := range es {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		cl, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(cl), "\x00"), "\x00")
+		if !hasSeq(args, "sandbox", "serve") {
+			continue
+		}
+		for i := 0; i+1 < len(args); i++ {
+			if args[i] == "--dir" {
+				dirs = append(dirs, args[i+1])
+			}
+		}
+	}
+	return dirs
+}
+
 func hasSeq(args []string, a, b string) bool {
 	for i := 0; i+1 < len(args); i++ {
 		if args[i] == a && args[i+1] == b {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -102,6 +103,12 @@ func Up(ctx context.Context, o Options) (st *State, err error) {
 	if left := ownedNamespaces(o.Prefix); len(left) > 0 {
 		return nil, fmt.Errorf("namespaces with prefix %s exist (%s): run `neutrino sandbox down --prefix %s` first", o.Prefix, strings.Join(left, ", "), o.Prefix)
 	}
+	// Fail before building anything if the API port is taken.
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(o.Port)))
+	if err != nil {
+		return nil, fmt.Errorf("port %d on 127.0.0.1 is not free (--port): %w", o.Port, err)
+	}
+	ln.Close()
 	for _, d := range []string{o.Dir, filepath.Join(o.Dir, logsDir), filepath.Join(o.Dir, agentsDir)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, err
@@ -322,14 +329,23 @@ func Down(o DownOptions) error {
 		return err
 	}
 	if o.Prefix == "" {
-		if st, err := LoadState(dir); err == nil {
+		st, err := LoadState(dir)
+		switch {
+		case err == nil:
 			o.Prefix = st.Prefix
-		} else {
+		case errors.Is(err, fs.ErrNotExist):
 			o.Prefix = DefaultPrefix
+		default:
+			return fmt.Errorf("%w: give --prefix", err)
 		}
 	}
 	if err := ValidatePrefix(o.Prefix); err != nil {
 		return err
+	}
+	// Never tear down a live sandbox of another directory that uses the
+	// same prefix (e.g. "down --dir" with a wrong directory).
+	if other := liveSandboxDir(o.Prefix, dir); other != "" {
+		return fmt.Errorf("prefix %s belongs to the running sandbox in %s: use `neutrino sandbox down --dir %s`", o.Prefix, other, other)
 	}
 	if o.Grace == 0 {
 		o.Grace = 5 * time.Second
@@ -387,6 +403,20 @@ func Down(o DownOptions) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// liveSandboxDir returns the directory of a running sandbox server other
+// than dir whose state has the prefix, or "".
+func liveSandboxDir(prefix, dir string) string {
+	for _, d := range serverDirs() {
+		if d == dir {
+			continue
+		}
+		if st, err := LoadState(d); err == nil && st.Prefix == prefix {
+			return d
+		}
+	}
+	return ""
 }
 
 // Resolve maps a node or instance name (or a full namespace name of the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sort"
 	"text/tabwriter"
 	"time"
 )
@@ -85,7 +86,13 @@ func (st *Status) Write(w io.Writer) {
 	fmt.Fprintln(w)
 	if st.AgentsErr != nil {
 		fmt.Fprintf(w, "agents: unknown (%v)\n", st.AgentsErr)
+	} else if len(st.Agents) == 0 {
+		fmt.Fprintln(w, "no agents registered")
 	} else {
+		sort.Slice(st.Agents, func(i, j int) bool {
+			a, b := st.Agents[i], st.Agents[j]
+			return a.Host < b.Host || a.Host == b.Host && a.AgentType < b.AgentType
+		})
 		fmt.Fprintln(tw, "HOST\tAGENT TYPE\tALIVE\tADMIN UP")
 		for _, a := range st.Agents {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Host, a.AgentType, yesNo(a.Alive), yesNo(a.AdminUp))

@@ -1,0 +1,95 @@
+package metadata
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/neutrino-net/neutrino/internal/agent/hostmodel"
+	"github.com/neutrino-net/neutrino/internal/agent/l3"
+)
+
+// GroupRouters is the Sync group of the routers' listeners.
+const GroupRouters = "routers"
+
+type candidate struct {
+	inst   Instance
+	subnet netip.Prefix // of the fixed IP; invalid if unknown
+}
+
+// ResolverFor returns a resolver over the snapshot's ports on the given
+// networks: the caller is the port (not owned by network:*, with a
+// device id) that has the caller's address among its fixed IPs. If
+// several such ports share the address (overlapping subnets on different
+// networks) the one whose subnet holds the local address the request
+// arrived on wins; if that does not single one out, the caller is
+// unknown. The index is built once; the resolver does not read snap
+// afterwards.
+func ResolverFor(snap *hostmodel.Snapshot, networks []string) func(remote, local netip.Addr) (Instance, bool) {
+	idx := map[netip.Addr][]candidate{}
+	for _, p := range snap.Ports {
+		if !slices.Contains(networks, p.NetworkID) || strings.HasPrefix(p.DeviceOwner, "network:") || p.DeviceID == "" {
+			continue
+		}
+		for _, ip := range p.FixedIPs {
+			addr, err := netip.ParseAddr(ip.IPAddress)
+			if err != nil {
+				continue
+			}
+			project := p.ProjectID
+			if project == "" {
+				project = p.TenantID
+			}
+			c := candidate{inst: Instance{ID: p.DeviceID, ProjectID: project, PortID: p.ID}}
+			if sub := snap.Subnets[ip.SubnetID]; sub != nil {
+				if pfx, err := netip.ParsePrefix(sub.CIDR); err == nil {
+					c.subnet = pfx.Masked()
+				}
+			}
+			addr = addr.Unmap()
+			idx[addr] = append(idx[addr], c)
+		}
+	}
+	return func(remote, local netip.Addr) (Instance, bool) {
+		cs := idx[remote.Unmap()]
+		if len(cs) == 1 {
+			return cs[0].inst, true
+		}
+		var found *Instance
+		for i := range cs {
+			if cs[i].subnet.IsValid() && local.IsValid() && cs[i].subnet.Contains(local.Unmap()) {
+				if found != nil && *found != cs[i].inst {
+					return Instance{}, false
+				}
+				found = &cs[i].inst
+			}
+		}
+		if found == nil {
+			return Instance{}, false
+		}
+		return *found, true
+	}
+}
+
+// RouterTargets returns the listeners the routers need, keyed by their
+// namespace name: 0.0.0.0:<l3.MetadataPort> in each router namespace that
+// has internal interfaces, resolving callers among the ports of the
+// networks behind those interfaces. Use with Sync(GroupRouters, ...).
+func RouterTargets(snap *hostmodel.Snapshot, routers []l3.Router) map[string]Target {
+	out := map[string]Target{}
+	listen := fmt.Sprintf("0.0.0.0:%d", l3.MetadataPort)
+	for _, r := range routers {
+		var nets []string
+		for _, n := range r.Interfaces {
+			if !slices.Contains(nets, n) {
+				nets = append(nets, n)
+			}
+		}
+		if len(nets) == 0 {
+			continue
+		}
+		out[r.Namespace.Name] = Target{Namespace: r.Namespace.Name, Listen: listen, Resolve: ResolverFor(snap, nets)}
+	}
+	return out
+}
