@@ -45,6 +45,9 @@ func (s *services) sync(ctx context.Context, snap *hostmodel.Snapshot, routers l
 		if err := s.meta.Sync(metadata.GroupRouters, metadata.RouterTargets(snap, routers.Routers)); err != nil {
 			s.a.log.Warn("metadata proxy not started", "err", err)
 		}
+		if err := s.meta.Sync("dhcp", s.isolatedTargets(snap)); err != nil {
+			s.a.log.Warn("isolated metadata proxy not started", "err", err)
+		}
 	}
 }
 
@@ -92,4 +95,32 @@ func (s *services) stopAll() {
 		s.meta.StopAll()
 	}
 	s.networks = map[string]*atomic.Pointer[dhcp.Network]{}
+}
+
+// isolatedTargets serve metadata from the qdhcp namespace of networks
+// with no router (enable_isolated_metadata): the instance reaches
+// 169.254.169.254 through the DHCP port (the route comes by DHCP).
+func (s *services) isolatedTargets(snap *hostmodel.Snapshot) map[string]metadata.Target {
+	out := map[string]metadata.Target{}
+	if !s.a.cfg.EnableIsolatedMetadata {
+		return out
+	}
+	for netID, port := range l2.DHCPNetworks(snap, s.a.cfg.Host) {
+		n := snap.Networks[netID]
+		if n == nil || port == nil {
+			continue
+		}
+		routed := false
+		for _, sid := range n.Subnets {
+			if sub := snap.Subnets[sid]; sub != nil && subnetHasRouter(snap, sub) {
+				routed = true
+			}
+		}
+		if routed {
+			continue
+		}
+		name := s.a.ns.Build(names.PrefixDHCP, netID)
+		out[name] = metadata.Target{Namespace: name, Listen: "169.254.169.254:80", Resolve: metadata.ResolverFor(snap, []string{netID})}
+	}
+	return out
 }

@@ -248,18 +248,25 @@ func (a *API) agentWatch(w http.ResponseWriter, r *http.Request, c *reqCtx) erro
 	bookmark := time.NewTicker(bookmarkInterval)
 	defer bookmark.Stop()
 	first, lastRev := true, int64(0)
+	// reads is what the last computation of the view read: a change that
+	// touches none of it cannot change the view, so the stream skips the
+	// recompute (with many streams, most changes concern few hosts).
+	reads := store.NewReadSet()
 	for {
 		var ev syncproto.Event
 		var changed <-chan struct{}
 		a.st.View(func(v *store.View) {
-			cur := hostview.Compute(v, host)
+			ev.Revision, ev.Reset = v.Rev(), reset
+			changed = v.Changed()
+			if !reset && !v.Affects(reads) {
+				return
+			}
+			cur := hostview.Compute(v.Recording(reads), host)
 			if reset {
 				known = nil
 			}
 			ev.Upserts, ev.Deletes = hostview.Diff(known, cur)
-			ev.Revision, ev.Reset = v.Rev(), reset
 			known = hostview.Revs(cur)
-			changed = v.Changed()
 		})
 		if first || len(ev.Upserts)+len(ev.Deletes) > 0 {
 			if err := enc.Encode(&ev); err != nil {

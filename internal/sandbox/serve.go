@@ -2,6 +2,8 @@ package sandbox
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,26 +12,52 @@ import (
 	"path/filepath"
 
 	"github.com/neutrino-net/neutrino/internal/agent"
+	"github.com/neutrino-net/neutrino/internal/agent/metadata"
 	"github.com/neutrino-net/neutrino/internal/config"
+	"github.com/neutrino-net/neutrino/internal/hostview"
+	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/server"
+	"github.com/neutrino-net/neutrino/internal/store"
 )
 
 // Serve runs the sandbox's neutrino-server in this process until ctx
 // ends (the hidden `neutrino sandbox serve` command): built-in Keystone,
 // embedded etcd in <dir>/server, the API on 127.0.0.1:port and on
-// <dir>/server.sock, routers distributed by default (the sandbox is a
-// DVR deployment). The openrc files the server writes (admin, demo and
-// agent) are copied into dir.
+// <dir>/server.sock, and the metadata backend instances reach through
+// the agents' proxies (on <dir>/metadata.sock, checking the shared secret
+// in <dir>/metadata-secret). Routers are centralized (legacy) by default,
+// as in the walkthrough the sandbox demonstrates. The openrc files the
+// server writes (admin, demo and agent) are copied into dir.
 func Serve(ctx context.Context, dir string, port int, log *slog.Logger) error {
 	cfg := config.Defaults()
 	cfg.BindHost = "127.0.0.1"
 	cfg.BindPort = port
-	cfg.RouterDistributed = true
 	data := filepath.Join(dir, serverDir)
 	srv, err := server.Start(ctx, server.Options{Config: cfg, DataDir: data, UnixSocket: filepath.Join(dir, socketFile), Log: log})
 	if err != nil {
 		return err
 	}
+	secret, err := metadataSecret(dir)
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	backend := metadata.NewBackend(secret, func(instanceID string) (string, bool) {
+		// The instance is the device of a port; its name is the port's.
+		name, found := "", false
+		srv.Store.View(func(v *store.View) {
+			for _, e := range v.Index(model.KindPort, hostview.ByDevice, instanceID) {
+				name, found = e.Obj.(*model.Port).Name, true
+			}
+		})
+		return name, found
+	})
+	go func() {
+		if err := backend.ListenAndServeUnix(filepath.Join(dir, metadataSocket)); err != nil && ctx.Err() == nil {
+			log.Error("metadata backend stopped", "err", err)
+		}
+	}()
+	defer backend.Close()
 	go func() {
 		<-ctx.Done()
 		srv.Close()
@@ -60,4 +88,25 @@ func RunAgent(ctx context.Context, configPath string, log *slog.Logger) error {
 		return err
 	}
 	return agent.Run(ctx, cfg, log)
+}
+
+// metadataSocket is where the sandbox's metadata backend listens.
+const metadataSocket = "metadata.sock"
+
+// metadataSecret returns the sandbox's metadata_proxy_shared_secret,
+// creating it on first use.
+func metadataSecret(dir string) (string, error) {
+	path := filepath.Join(dir, "metadata-secret")
+	if b, err := os.ReadFile(path); err == nil && len(b) > 0 {
+		return string(b), nil
+	}
+	buf := make([]byte, 16)
+	if _, err := rand.Read(buf); err != nil {
+		return "", err
+	}
+	secret := hex.EncodeToString(buf)
+	if err := os.WriteFile(path, []byte(secret), 0o600); err != nil {
+		return "", fmt.Errorf("write metadata secret: %w", err)
+	}
+	return secret, nil
 }

@@ -61,6 +61,7 @@ func (s *Store) indexRemove(idx indexes, kind string, e *Entry) {
 // Index returns the resources of kind indexed under key by the named
 // index. The map must not be modified.
 func (v *View) Index(kind, name, key string) map[string]*Entry {
+	v.recordIndex(kind, name, key)
 	return v.s.idx[kind][name][key]
 }
 

@@ -74,6 +74,10 @@ type Store struct {
 	// resNotify is closed and replaced when resources change (not plain
 	// keys such as heartbeats): agent streams wake on it.
 	resNotify chan struct{}
+	// changes is the log of recent resource changes (readset.go),
+	// complete for revisions after changesFloor.
+	changes      []change
+	changesFloor int64
 
 	watcher clientv3.Watcher
 	stop    context.CancelFunc
@@ -149,6 +153,7 @@ func (s *Store) load(ctx context.Context) error {
 	s.mu.Lock()
 	s.objs, s.owned, s.idx, s.claims, s.kvs = objs, owned, idx, claims, kvs
 	s.rev = resp.Header.Revision
+	s.resetChanges(s.rev)
 	s.advanceLocked()
 	close(s.resNotify)
 	s.resNotify = make(chan struct{})
@@ -190,17 +195,21 @@ func (s *Store) applyEvents(resp clientv3.WatchResponse) {
 		if kv.ModRevision <= s.rev {
 			continue
 		}
-		if sec, _, _, _ := s.splitKey(kv.Key); sec == "r" {
+		sec, kind, id, _ := s.splitKey(kv.Key)
+		var old *Entry
+		if sec == "r" {
 			resources = true
+			old = s.objs[kind][id]
 		}
 		if ev.Type == clientv3.EventTypeDelete {
 			s.applyDelete(kv.Key)
-			continue
-		}
-		if err := s.applyPut(s.objs, s.owned, s.idx, s.claims, s.kvs, kv.Key, kv.Value, kv.ModRevision, kv.CreateRevision); err != nil {
+		} else if err := s.applyPut(s.objs, s.owned, s.idx, s.claims, s.kvs, kv.Key, kv.Value, kv.ModRevision, kv.CreateRevision); err != nil {
 			// A value we cannot decode is a bug or a newer writer; keep
 			// serving the rest and say so.
 			fmt.Printf("store: skip %s: %v\n", kv.Key, err)
+		}
+		if sec == "r" {
+			s.logChange(kv.ModRevision, kind, id, old, s.objs[kind][id])
 		}
 	}
 	if resp.Header.Revision > s.rev {
@@ -350,13 +359,17 @@ func (s *Store) View(fn func(v *View)) {
 
 // View is a read-only, consistent look at the cache, valid only inside
 // View or Update callbacks.
-type View struct{ s *Store }
+type View struct {
+	s   *Store
+	rec *ReadSet // records reads (readset.go); nil = not recording
+}
 
 // Rev is the revision this view reflects.
 func (v *View) Rev() int64 { return v.s.rev }
 
 // Get returns one resource.
 func (v *View) Get(kind, id string) (*Entry, bool) {
+	v.recordGet(kind, id)
 	e, ok := v.s.objs[kind][id]
 	return e, ok
 }
@@ -364,6 +377,7 @@ func (v *View) Get(kind, id string) (*Entry, bool) {
 // Each calls fn for every resource of kind, in no particular order, until
 // fn returns false.
 func (v *View) Each(kind string, fn func(e *Entry) bool) {
+	v.recordEach(kind)
 	for _, e := range v.s.objs[kind] {
 		if !fn(e) {
 			return
@@ -372,24 +386,32 @@ func (v *View) Each(kind string, fn func(e *Entry) bool) {
 }
 
 // Count is the number of resources of kind.
-func (v *View) Count(kind string) int { return len(v.s.objs[kind]) }
+func (v *View) Count(kind string) int { v.recordOpaque(); return len(v.s.objs[kind]) }
 
 // CountOwned is the number of resources of kind whose value is Owned by
 // owner. It is kept up to date with the cache (no scan).
-func (v *View) CountOwned(kind, owner string) int { return v.s.owned[kind][owner] }
+func (v *View) CountOwned(kind, owner string) int {
+	v.recordOpaque()
+	return v.s.owned[kind][owner]
+}
 
 // Claims returns the members of a claim group and their owners. The map
 // must not be modified.
-func (v *View) Claims(group string) map[string]string { return v.s.claims[group] }
+func (v *View) Claims(group string) map[string]string {
+	v.recordOpaque()
+	return v.s.claims[group]
+}
 
 // Claim returns the owner of one claim.
 func (v *View) Claim(group, member string) (string, bool) {
+	v.recordOpaque()
 	o, ok := v.s.claims[group][member]
 	return o, ok
 }
 
 // Value returns a plain key.
 func (v *View) Value(name string) ([]byte, bool) {
+	v.recordOpaque()
 	b, ok := v.s.kvs[name]
 	return b, ok
 }

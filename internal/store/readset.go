@@ -1,0 +1,135 @@
+package store
+
+import "sort"
+
+// Dependency tracking: a reader that derives something from the cache
+// (an agent stream's host view) records what it read in a ReadSet; after
+// the cache moved on, Affects tells from the log of recent changes
+// whether any of those reads would now return something else. If not,
+// the derived value is unchanged and need not be recomputed: with a
+// thousand streams, each change then costs a recompute only on the
+// streams it concerns.
+//
+// Tracked reads are Get, Each and Index. Any other read through a
+// recording view (Value, Claims, Claim, Count, CountOwned) makes the set
+// opaque: Affects then always says yes.
+
+// maxChanges bounds the change log; a reader further behind recomputes.
+const maxChanges = 16384
+
+// change is one resource change the cache applied.
+type change struct {
+	rev      int64
+	kind, id string
+	// keys are, per index of the kind, the keys of the old and the new
+	// value (a change moves the resource between index keys).
+	keys map[string][]string
+}
+
+// ReadSet records the reads of one computation over a view.
+type ReadSet struct {
+	rev    int64
+	gets   map[[2]string]struct{}
+	idx    map[[3]string]struct{}
+	each   map[string]struct{}
+	opaque bool
+	valid  bool
+}
+
+// NewReadSet returns an empty read set; Affects reports true for it
+// until a recording view has filled it.
+func NewReadSet() *ReadSet { return &ReadSet{} }
+
+// Recording returns a view that reads like v and records every read
+// into rs (which is reset first). Use it within the same View callback.
+func (v *View) Recording(rs *ReadSet) *View {
+	*rs = ReadSet{rev: v.s.rev, gets: map[[2]string]struct{}{}, idx: map[[3]string]struct{}{}, each: map[string]struct{}{}, valid: true}
+	return &View{s: v.s, rec: rs}
+}
+
+// Affects reports whether a resource changed after rs was recorded (up
+// to this view) in a way that changes one of its reads. It answers true
+// when it cannot tell (the log does not reach back far enough, the
+// cache was reloaded, or rs is empty or opaque).
+func (v *View) Affects(rs *ReadSet) bool {
+	s := v.s
+	if rs == nil || !rs.valid || rs.opaque || rs.rev < s.changesFloor {
+		return true
+	}
+	if rs.rev >= s.rev {
+		return false
+	}
+	i := sort.Search(len(s.changes), func(i int) bool { return s.changes[i].rev > rs.rev })
+	for _, c := range s.changes[i:] {
+		if _, ok := rs.each[c.kind]; ok {
+			return true
+		}
+		if _, ok := rs.gets[[2]string{c.kind, c.id}]; ok {
+			return true
+		}
+		for name, keys := range c.keys {
+			for _, k := range keys {
+				if _, ok := rs.idx[[3]string{c.kind, name, k}]; ok {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func (v *View) recordGet(kind, id string) {
+	if v.rec != nil {
+		v.rec.gets[[2]string{kind, id}] = struct{}{}
+	}
+}
+
+func (v *View) recordEach(kind string) {
+	if v.rec != nil {
+		v.rec.each[kind] = struct{}{}
+	}
+}
+
+func (v *View) recordIndex(kind, name, key string) {
+	if v.rec != nil {
+		v.rec.idx[[3]string{kind, name, key}] = struct{}{}
+	}
+}
+
+func (v *View) recordOpaque() {
+	if v.rec != nil {
+		v.rec.opaque = true
+	}
+}
+
+// logChange appends a resource change (old and/or new may be nil) to the
+// change log. Called with s.mu held for writing.
+func (s *Store) logChange(rev int64, kind, id string, old, cur *Entry) {
+	var keys map[string][]string
+	for name, fn := range s.indexFns[kind] {
+		var ks []string
+		for _, e := range []*Entry{old, cur} {
+			if e != nil {
+				ks = append(ks, fn(e.Obj)...)
+			}
+		}
+		if len(ks) > 0 {
+			if keys == nil {
+				keys = map[string][]string{}
+			}
+			keys[name] = ks
+		}
+	}
+	s.changes = append(s.changes, change{rev: rev, kind: kind, id: id, keys: keys})
+	if n := len(s.changes); n > maxChanges {
+		drop := n - maxChanges/2
+		s.changesFloor = s.changes[drop-1].rev
+		s.changes = append([]change(nil), s.changes[drop:]...)
+	}
+}
+
+// resetChanges forgets the change log (the cache was reloaded at rev).
+func (s *Store) resetChanges(rev int64) {
+	s.changes = nil
+	s.changesFloor = rev
+}

@@ -1,0 +1,87 @@
+package store
+
+import (
+	"context"
+	"testing"
+)
+
+func TestReadSetAffects(t *testing.T) {
+	ctx := context.Background()
+	e, err := StartEmbedded(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	s, err := Open(ctx, e.Client, "/test/", decoders, WithIndex("thing", "name", func(o any) []string { return []string{o.(*thing).Name} }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	write := func(fn func(v *View, tx *Txn)) {
+		t.Helper()
+		if _, err := s.Update(ctx, func(v *View, tx *Txn) error { fn(v, tx); return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(func(v *View, tx *Txn) {
+		tx.Create("thing", "a", []byte(`{"name":"A"}`))
+		tx.Create("thing", "b", []byte(`{"name":"B"}`))
+	})
+	affects := func(rs *ReadSet) (yes bool) {
+		s.View(func(v *View) { yes = v.Affects(rs) })
+		return
+	}
+	record := func(read func(v *View)) *ReadSet {
+		rs := NewReadSet()
+		s.View(func(v *View) { read(v.Recording(rs)) })
+		return rs
+	}
+	if !affects(NewReadSet()) {
+		t.Fatal("an empty read set must say yes")
+	}
+	getA := record(func(v *View) { v.Get("thing", "a") })
+	byNameC := record(func(v *View) { v.Index("thing", "name", "C") })
+	all := record(func(v *View) { v.Each("thing", func(*Entry) bool { return true }) })
+	opaque := record(func(v *View) { v.Value("x") })
+	if affects(getA) || affects(byNameC) || affects(all) || !affects(opaque) {
+		t.Fatal("nothing changed yet")
+	}
+	// b changes: only the full scan cares.
+	write(func(v *View, tx *Txn) { e, _ := v.Get("thing", "b"); tx.Replace("thing", e, []byte(`{"name":"B2"}`)) })
+	if affects(getA) || affects(byNameC) || !affects(all) {
+		t.Fatal("change of b")
+	}
+	// b moves to index key C: the index reader cares.
+	write(func(v *View, tx *Txn) { e, _ := v.Get("thing", "b"); tx.Replace("thing", e, []byte(`{"name":"C"}`)) })
+	if affects(getA) || !affects(byNameC) {
+		t.Fatal("b moved to C")
+	}
+	byNameC = record(func(v *View) { v.Index("thing", "name", "C") })
+	// ...and away again (the old key counts too).
+	write(func(v *View, tx *Txn) { e, _ := v.Get("thing", "b"); tx.Replace("thing", e, []byte(`{"name":"D"}`)) })
+	if !affects(byNameC) {
+		t.Fatal("b left C")
+	}
+	// a deleted; a created.
+	write(func(v *View, tx *Txn) { e, _ := v.Get("thing", "a"); tx.Delete("thing", e) })
+	if !affects(getA) {
+		t.Fatal("a deleted")
+	}
+	getX := record(func(v *View) { v.Get("thing", "x") })
+	write(func(v *View, tx *Txn) { tx.Create("thing", "x", []byte(`{"name":"X"}`)) })
+	if !affects(getX) {
+		t.Fatal("x created")
+	}
+	// A read set older than the log answers yes.
+	getZ := record(func(v *View) { v.Get("thing", "z") })
+	write(func(v *View, tx *Txn) { tx.Create("thing", "y", []byte(`{"name":"Y"}`)) })
+	if affects(getZ) {
+		t.Fatal("y does not concern z")
+	}
+	s.mu.Lock()
+	s.resetChanges(s.rev)
+	s.mu.Unlock()
+	if !affects(getZ) {
+		t.Fatal("read set older than the log")
+	}
+}
