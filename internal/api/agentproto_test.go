@@ -296,6 +296,18 @@ func TestSimulatedAgents(t *testing.T) {
 	vm3 := mkPort(t, srv, demo, id(net2), map[string]any{"device_owner": "compute:nova", "device_id": "vm3"})
 	cfip := create(t, srv, demo, "floatingips", "floatingip", map[string]any{"floating_network_id": id(ext), "port_id": id(vm3)})
 	checkOnly(t, "DVR FIP of an unbound port", model.KindFIP, id(cfip), hosts, network1)
+	// Another dvr_snat host serving the DVR router (it has a compute port
+	// on its subnet) is not its SNAT host: no central FIPs there.
+	network2 := newSimHost(t, srv, "network2", agentState(model.AgentTypeL3, map[string]any{"agent_mode": "dvr_snat"}), l2State("10.0.1.2"))
+	network2.start()
+	waitFor(t, "network2 first sync", network2.model.Synced)
+	mkPort(t, srv, admin, id(net2), map[string]any{"tenant_id": "demo", "device_owner": "compute:nova", "device_id": "vm-n2", "binding:host_id": "network2"})
+	network2.sync()
+	if !network2.has(model.KindRouter, id(dvr)) || network2.has(model.KindFIP, id(cfip)) || network2.has(model.KindFIP, id(dfip)) {
+		t.Fatalf("network2: router %v, central FIP %v, compute1's FIP %v; want only the router",
+			network2.has(model.KindRouter, id(dvr)), network2.has(model.KindFIP, id(cfip)), network2.has(model.KindFIP, id(dfip)))
+	}
+	hosts = append(hosts, network2)
 
 	// Status reports reach the API.
 	if err := compute1.client.Status(context.Background(), &syncproto.StatusReport{Ports: map[string]string{id(vm2): "ACTIVE"}, FloatingIPs: map[string]string{id(dfip): "ACTIVE"}}); err != nil {

@@ -74,8 +74,12 @@ func (c *controller) run(ctx context.Context) {
 	ticker := time.NewTicker(tick)
 	defer ticker.Stop()
 	var last time.Time
+	var cost time.Duration
 	for {
-		if wait := bookkeepingMinInterval - time.Since(last); wait > 0 {
+		// At most one pass per bookkeepingMinInterval, and finding the
+		// work takes at most a fifth of the time while changes keep
+		// coming.
+		if wait := max(bookkeepingMinInterval, 4*cost) - time.Since(last); wait > 0 {
 			select {
 			case <-ctx.Done():
 				return
@@ -85,7 +89,9 @@ func (c *controller) run(ctx context.Context) {
 		var changed <-chan struct{}
 		c.a.st.View(func(v *store.View) { changed = v.Changed() })
 		last = time.Now()
-		if c.pass(ctx) {
+		var wrote bool
+		wrote, cost = c.pass(ctx)
+		if wrote {
 			// Claim releases and the like wake nobody: look again.
 			continue
 		}
@@ -148,11 +154,12 @@ func (a *API) bookkeepingItems(v *store.View) []workItem {
 	return out
 }
 
-// pass does one round of bookkeeping and reports whether it wrote.
-func (c *controller) pass(ctx context.Context) bool {
+// pass does one round of bookkeeping. It reports whether it wrote, and
+// how long finding the work took.
+func (c *controller) pass(ctx context.Context) (bool, time.Duration) {
+	now := time.Now()
 	var items []workItem
 	c.a.st.View(func(v *store.View) { items = c.a.bookkeepingItems(v) })
-	now := time.Now()
 	var todo []workItem
 	for i := 0; i < len(items); i += bookkeepingBatch {
 		batch := items[i:min(i+bookkeepingBatch, len(items))]
@@ -174,10 +181,11 @@ func (c *controller) pass(ctx context.Context) bool {
 			}
 		})
 	}
+	checked := time.Since(now)
 	wrote := false
 	for _, it := range todo {
 		if ctx.Err() != nil {
-			return false
+			return false, checked
 		}
 		rev, err := c.a.st.Update(ctx, it.plan)
 		if err != nil {
@@ -201,7 +209,7 @@ func (c *controller) pass(ctx context.Context) bool {
 			}
 		}
 	}
-	return wrote
+	return wrote, checked
 }
 
 func (c *controller) failed(key string, err error) {

@@ -3,6 +3,7 @@ package api
 import (
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/google/uuid"
 	"github.com/neutrino-net/neutrino/internal/hostview"
@@ -32,9 +33,18 @@ func (a *API) routerPlanner(rid string) planner {
 			return nil
 		}
 		r := re.Obj.(*model.Router)
-		t.Require(model.KindRouter, re)
 		host := a.placeRouter(v, t, r, true)
 		a.bindRouterPorts(v, t, r, host)
+		if !t.Empty() {
+			// Guards only when writing: dry runs of settled items stay
+			// cheap.
+			t.Require(model.KindRouter, re)
+			if be, ok := v.Get(model.KindL3Binding, rid); ok {
+				t.Require(model.KindL3Binding, be)
+			} else {
+				t.RequireAbsent(model.KindL3Binding, rid)
+			}
+		}
 		return nil
 	}
 }
@@ -44,8 +54,16 @@ func (a *API) routerPlanner(rid string) planner {
 // dhcpDeviceID is upstream's DHCP port device_id: "dhcp", the uuid5 of
 // the agent's host in the DNS namespace, "-", the network id.
 func dhcpDeviceID(host, netID string) string {
-	return "dhcp" + uuid.NewSHA1(uuid.NameSpaceDNS, []byte(host)).String() + "-" + netID
+	h, ok := hostUUIDs.Load(host)
+	if !ok {
+		h, _ = hostUUIDs.LoadOrStore(host, uuid.NewSHA1(uuid.NameSpaceDNS, []byte(host)).String())
+	}
+	return "dhcp" + h.(string) + "-" + netID
 }
+
+// hostUUIDs caches the uuid5 of host names (few, and asked on every
+// bookkeeping pass).
+var hostUUIDs sync.Map
 
 // dhcpClaimGroup holds, per agent id, the DHCP port the agent has on the
 // network: the claim makes "one port per (network, agent)" hold across
@@ -122,8 +140,7 @@ func (a *API) dhcpPlanner(netID string) planner {
 			want = a.dhcpAgentsFor(v, cur)
 		}
 		switch {
-		case slices.Equal(cur, want) && bound:
-			t.Require(model.KindDHCPBinding, be)
+		case slices.Equal(cur, want):
 		case len(want) == 0 && bound:
 			t.Delete(model.KindDHCPBinding, be)
 		case len(want) == 0:
@@ -131,9 +148,6 @@ func (a *API) dhcpPlanner(netID string) planner {
 			t.Replace(model.KindDHCPBinding, be, mustJSON(&model.Binding{ID: netID, AgentIDs: want}))
 		default:
 			t.Create(model.KindDHCPBinding, netID, mustJSON(&model.Binding{ID: netID, AgentIDs: want}))
-		}
-		if exists {
-			t.Require(model.KindNetwork, ne)
 		}
 		// Ports of agents that no longer serve the network go; claims
 		// whose port vanished (deleted with its subnet) are released, and
@@ -169,6 +183,16 @@ func (a *API) dhcpPlanner(netID string) planner {
 			}
 			if err := a.createDHCPPort(v, t, n, subnets, ag); err != nil {
 				return err
+			}
+		}
+		if !t.Empty() {
+			if exists {
+				t.Require(model.KindNetwork, ne)
+			}
+			if bound {
+				t.Require(model.KindDHCPBinding, be)
+			} else {
+				t.RequireAbsent(model.KindDHCPBinding, netID)
 			}
 		}
 		return nil

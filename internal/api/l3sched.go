@@ -84,14 +84,16 @@ func (a *API) scheduleRouter(v *store.View, t *store.Txn, r *model.Router) error
 // agent it ends up on ("" if unscheduled). The router stays on agents
 // that still suit it; from a dead or disabled agent it moves only with
 // allow_automatic_l3agent_failover. An empty binding marks a router an
-// admin removed from its agent: with keepUnscheduled it stays so.
+// admin removed from its agent: with keepUnscheduled it stays so. An
+// unchanged binding is not guarded here: callers that write on the
+// strength of it guard it (API callers replace the router, which the
+// controller's writes require).
 func (a *API) placeRouter(v *store.View, t *store.Txn, r *model.Router, keepUnscheduled bool) string {
 	be, bound := v.Get(model.KindL3Binding, r.ID)
 	var cur []string
 	if bound {
 		cur = be.Obj.(*model.Binding).AgentIDs
 		if len(cur) == 0 && keepUnscheduled {
-			t.Require(model.KindL3Binding, be)
 			return ""
 		}
 	}
@@ -115,13 +117,10 @@ func (a *API) placeRouter(v *store.View, t *store.Txn, r *model.Router, keepUnsc
 	case len(keep) == 0 && bound:
 		t.Delete(model.KindL3Binding, be)
 	case len(keep) == 0:
-		t.RequireAbsent(model.KindL3Binding, r.ID)
 	case !bound:
 		t.Create(model.KindL3Binding, r.ID, mustJSON(&model.Binding{ID: r.ID, AgentIDs: keep}))
 	case !slices.Equal(keep, cur):
 		t.Replace(model.KindL3Binding, be, mustJSON(&model.Binding{ID: r.ID, AgentIDs: keep}))
-	default:
-		t.Require(model.KindL3Binding, be)
 	}
 	if len(keep) == 0 {
 		return ""

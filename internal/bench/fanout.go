@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -32,6 +33,12 @@ type FanoutOptions struct {
 	Ops      int           // floating IP operations (associate, disassociate, alternating)
 	Interval time.Duration // pause between operations
 	Progress io.Writer
+	// OpsProfile, if set, receives a CPU profile of the operations phase.
+	OpsProfile io.Writer `json:"-"`
+	// HeapProfile, if set, receives a heap profile taken (after GC) once
+	// all streams are synced: it tells the server's share from the
+	// simulated agents'.
+	HeapProfile io.Writer `json:"-"`
 }
 
 // DefaultFanout is the size the target refers to.
@@ -49,9 +56,9 @@ type FanoutReport struct {
 	CPUs      int           `json:"cpus"`
 	Options   FanoutOptions `json:"options"`
 
-	RegisterSec float64 `json:"register_s"`     // reporting all hosts
-	TopologySec float64 `json:"topology_s"`     // networks, routers, ports, floating IPs
-	ConnectSec  float64 `json:"connect_s"`      // all streams connected and synced
+	RegisterSec float64 `json:"register_s"`       // reporting all hosts
+	TopologySec float64 `json:"topology_s"`       // networks, routers, ports, floating IPs
+	ConnectSec  float64 `json:"connect_s"`        // all streams connected and synced
 	ViewObjects int     `json:"avg_view_objects"` // per host, after the initial sync
 
 	Deliveries int     `json:"deliveries"`
@@ -229,6 +236,13 @@ func RunFanout(ctx context.Context, o FanoutOptions) (*FanoutReport, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The bookkeeping controller gives every host serving a DVR router
+	// with a gateway a floating IP agent gateway port: let it finish
+	// before measuring.
+	logf("waiting for the floating IP agent gateway ports")
+	if err := waitSettled(ctx, b, o.Hosts); err != nil {
+		return nil, err
+	}
 	fips := make([]string, nFIP)
 	for i := range fips {
 		if fips[i], err = create("floatingips", "floatingip", fmt.Sprintf(`{"floatingip":{"floating_network_id":%q}}`, ext)); err != nil {
@@ -299,11 +313,22 @@ func RunFanout(ctx context.Context, o FanoutOptions) (*FanoutReport, error) {
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
 	rep.HeapStreamsMB, rep.SysStreamsMB = mb(ms.HeapInuse), mb(ms.Sys)
+	if o.HeapProfile != nil {
+		if err := pprof.Lookup("heap").WriteTo(o.HeapProfile, 0); err != nil {
+			return nil, err
+		}
+	}
 	rep.Goroutines = runtime.NumGoroutine()
 	logf("%d streams synced in %.1fs, %d objects per view, heap %.0f MB", o.Hosts, rep.ConnectSec, rep.ViewObjects, rep.HeapStreamsMB)
 
 	// Operations.
 	logf("%d floating IP operations", o.Ops)
+	if o.OpsProfile != nil {
+		if err := pprof.StartCPUProfile(o.OpsProfile); err != nil {
+			return nil, err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	var deliveries, apiLat []time.Duration
 	hostOf := make([]int, nFIP)
 	for j := range o.Ops {
@@ -346,6 +371,41 @@ func RunFanout(ctx context.Context, o FanoutOptions) (*FanoutReport, error) {
 	rep.APIP50Ms, rep.APIP99Ms = msOf(percentile(apiLat, 50)), msOf(percentile(apiLat, 99))
 	rep.Met = rep.P99Ms < FanoutTargetMs
 	return rep, nil
+}
+
+// waitSettled waits until the bookkeeping controller created want
+// floating IP agent gateway ports, or their number stayed the same for
+// 3 s.
+func waitSettled(ctx context.Context, b *bencher, want int) error {
+	last, since := -1, time.Now()
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		raw, err := b.call(ctx, "GET", "/v2.0/ports?device_owner=network:floatingip_agent_gateway&fields=id", nil, true, 200)
+		if err != nil {
+			return err
+		}
+		var r struct {
+			Ports []json.RawMessage `json:"ports"`
+		}
+		if err := json.Unmarshal(raw, &r); err != nil {
+			return err
+		}
+		n := len(r.Ports)
+		if n != last {
+			last, since = n, time.Now()
+		}
+		if n >= want || time.Since(since) > 3*time.Second {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("bookkeeping did not settle: %d agent gateway ports after 5 min", n)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // mentions reports whether the event carries the FIP (as an upsert, or

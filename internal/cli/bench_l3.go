@@ -2,7 +2,6 @@ package cli
 
 import (
 	"os"
-	"runtime/pprof"
 
 	"github.com/neutrino-net/neutrino/internal/bench"
 	"github.com/spf13/cobra"
@@ -46,7 +45,7 @@ directory, auth_strategy noauth, admin caller).`,
 func newBenchFanout() *cobra.Command {
 	o := bench.DefaultFanout()
 	var asJSON bool
-	var cpuProfile string
+	var cpuProfile, memProfile string
 	cmd := &cobra.Command{
 		Use:   "fanout",
 		Short: "Measure how fast changes reach many agents' watch streams",
@@ -69,10 +68,15 @@ and the simulated agents share it.`,
 					return err
 				}
 				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
+				o.OpsProfile = f
+			}
+			if memProfile != "" {
+				f, err := os.Create(memProfile)
+				if err != nil {
 					return err
 				}
-				defer pprof.StopCPUProfile()
+				defer f.Close()
+				o.HeapProfile = f
 			}
 			if !asJSON {
 				o.Progress = cmd.ErrOrStderr()
@@ -95,6 +99,7 @@ and the simulated agents share it.`,
 	f.IntVar(&o.Ops, "ops", o.Ops, "floating IP operations (alternating associate and disassociate)")
 	f.DurationVar(&o.Interval, "interval", o.Interval, "pause between operations")
 	f.BoolVar(&asJSON, "json", false, "print the results as JSON")
-	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the operations phase to this file")
+	f.StringVar(&memProfile, "memprofile", "", "write a heap profile (all streams synced, after GC) to this file")
 	return cmd
 }

@@ -31,7 +31,9 @@ type Result struct {
 	Plugged map[string]bool // port id -> its device is in place and up
 }
 
-func (r *Result) did(format string, args ...any) { r.Changes = append(r.Changes, fmt.Sprintf(format, args...)) }
+func (r *Result) did(format string, args ...any) {
+	r.Changes = append(r.Changes, fmt.Sprintf(format, args...))
+}
 
 // Apply reconciles the host namespace (the one this process runs in) and
 // the agent's namespaces to h. Failures of one object are collected and
@@ -286,18 +288,74 @@ func applyNamespace(nl *netlink.Handle, res *Result, ns desired.Namespace) ([]st
 		errs = append(errs, setUp(inner, res, lo))
 	}
 	var plugged []string
+	var added []netip.Prefix
 	for _, v := range ns.Veths {
-		ok, err := applyVeth(nl, inner, nsh, res, ns.Name, v)
+		ok, a, err := applyVeth(nl, inner, nsh, res, ns.Name, v)
 		errs = append(errs, err)
+		added = append(added, a...)
 		if ok && v.PortID != "" {
 			plugged = append(plugged, v.PortID)
 		}
 	}
 	errs = append(errs, applyRoutes(inner, res, ns))
+	if ns.Nft != nil {
+		changes, err := ApplyNft(nsh, ns.Nft)
+		errs = append(errs, err)
+		for _, c := range changes {
+			res.did("%s in %s", c, ns.Name)
+		}
+		// A floating IP that went away or moved keeps its established
+		// flows' NAT bindings until their conntrack entries are deleted.
+		if gone := deletedKeys(changes, "fip_dnat"); len(gone) > 0 {
+			if n, err := DeleteConntrack(nsh, gone...); err != nil {
+				errs = append(errs, err)
+			} else if n > 0 {
+				res.did("conntrack delete %d entries of %v in %s", n, gone, ns.Name)
+			}
+		}
+	}
+	announce(ns, added)
 	return plugged, errors.Join(errs...)
 }
 
-func applyVeth(nl, inner *netlink.Handle, nsh netns.NsHandle, res *Result, nsName string, v desired.Veth) (bool, error) {
+// deletedKeys returns the keys of a map's elements that ApplyNft deleted
+// (removed, or replaced with another value), from its change lines.
+func deletedKeys(changes []string, mapName string) []netip.Addr {
+	var out []netip.Addr
+	prefix := "nft delete element " + mapName + " "
+	for _, c := range changes {
+		rest, ok := strings.CutPrefix(c, prefix)
+		if !ok {
+			continue
+		}
+		key, _, _ := strings.Cut(rest, " ")
+		if a, err := netip.ParseAddr(key); err == nil {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// announce sends gratuitous ARPs, in the background, for the addresses
+// this apply added that the plan wants announced (gateway and floating
+// IPs): upstream sends 3, 2 seconds apart.
+func announce(ns desired.Namespace, added []netip.Prefix) {
+	for _, g := range ns.GARP {
+		if !slices.ContainsFunc(added, func(p netip.Prefix) bool { return p.Addr() == g.Addr }) {
+			continue
+		}
+		go func(g desired.GARP) {
+			h, err := netns.GetFromName(ns.Name)
+			if err != nil {
+				return
+			}
+			defer h.Close()
+			SendGARP(h, g.Dev, g.Addr, 3)
+		}(g)
+	}
+}
+
+func applyVeth(nl, inner *netlink.Handle, nsh netns.NsHandle, res *Result, nsName string, v desired.Veth) (bool, []netip.Prefix, error) {
 	in, err := inner.LinkByName(v.Inner)
 	if err != nil {
 		// Recreate the pair: a lone outer end is a leftover.
@@ -309,42 +367,44 @@ func applyVeth(nl, inner *netlink.Handle, nsh netns.NsHandle, res *Result, nsNam
 			pair.PeerHardwareAddr = mac
 		}
 		if err := nl.LinkAdd(pair); err != nil {
-			return false, fmt.Errorf("add veth %s/%s in %s: %w", v.Outer, v.Inner, nsName, err)
+			return false, nil, fmt.Errorf("add veth %s/%s in %s: %w", v.Outer, v.Inner, nsName, err)
 		}
 		res.did("add veth %s in %s (outer %s)", v.Inner, nsName, v.Outer)
 		if in, err = inner.LinkByName(v.Inner); err != nil {
-			return false, err
+			return false, nil, err
 		}
 	}
 	if mac, err := net.ParseMAC(v.MAC); err == nil && in.Attrs().HardwareAddr.String() != mac.String() {
 		if err := inner.LinkSetHardwareAddr(in, mac); err != nil {
-			return false, fmt.Errorf("mac %s: %w", v.Inner, err)
+			return false, nil, fmt.Errorf("mac %s: %w", v.Inner, err)
 		}
 		res.did("set %s address %s in %s", v.Inner, v.MAC, nsName)
 	}
 	if v.MTU > 0 && in.Attrs().MTU != v.MTU {
 		if err := inner.LinkSetMTU(in, v.MTU); err != nil {
-			return false, err
+			return false, nil, err
 		}
 		res.did("set %s mtu %d in %s", v.Inner, v.MTU, nsName)
 	}
-	if err := applyAddrs(inner, res, nsName, in, v.Addrs); err != nil {
-		return false, err
+	added, err := applyAddrs(inner, res, nsName, in, v.Addrs)
+	if err != nil {
+		return false, added, err
 	}
 	if err := setUp(inner, res, in); err != nil {
-		return false, err
+		return false, added, err
 	}
 	ok, err := applyBridgePort(nl, res, desired.BridgePort{Name: v.Outer, Bridge: v.Bridge, MTU: v.MTU})
-	return ok, err
+	return ok, added, err
 }
 
 // applyAddrs makes the link's global addresses exactly want (the new are
 // added before the old are removed).
-func applyAddrs(h *netlink.Handle, res *Result, nsName string, l netlink.Link, want []netip.Prefix) error {
+func applyAddrs(h *netlink.Handle, res *Result, nsName string, l netlink.Link, want []netip.Prefix) ([]netip.Prefix, error) {
 	have, err := h.AddrList(l, netlink.FAMILY_ALL)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var added []netip.Prefix
 	cur := map[netip.Prefix]netlink.Addr{}
 	for _, a := range have {
 		if a.Scope == unix.RT_SCOPE_LINK && a.IP.To4() == nil {
@@ -361,19 +421,20 @@ func applyAddrs(h *netlink.Handle, res *Result, nsName string, l netlink.Link, w
 		}
 		a := &netlink.Addr{IPNet: &net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}}
 		if err := ignoreExist(h.AddrAdd(l, a)); err != nil {
-			return fmt.Errorf("add %s to %s in %s: %w", p, l.Attrs().Name, nsName, err)
+			return added, fmt.Errorf("add %s to %s in %s: %w", p, l.Attrs().Name, nsName, err)
 		}
 		res.did("add address %s dev %s in %s", p, l.Attrs().Name, nsName)
+		added = append(added, p)
 	}
 	for p, a := range cur {
 		if !slices.Contains(want, p) {
 			if err := h.AddrDel(l, &a); err != nil {
-				return fmt.Errorf("delete %s from %s: %w", p, l.Attrs().Name, err)
+				return added, fmt.Errorf("delete %s from %s: %w", p, l.Attrs().Name, err)
 			}
 			res.did("delete address %s dev %s in %s", p, l.Attrs().Name, nsName)
 		}
 	}
-	return nil
+	return added, nil
 }
 
 func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
@@ -555,6 +616,10 @@ func prune(nl *netlink.Handle, res *Result, h *desired.Host, opts Options) error
 		for _, name := range all {
 			if !opts.OwnsNamespace(name) || slices.ContainsFunc(h.Namespaces, func(n desired.Namespace) bool { return n.Name == name }) {
 				continue
+			}
+			if h, err := netns.GetFromName(name); err == nil {
+				CloseNft(h) // its pooled socket would keep the namespace alive
+				h.Close()
 			}
 			if err := DeleteNamespace(name); err != nil {
 				errs = append(errs, err)

@@ -39,6 +39,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
@@ -71,12 +72,149 @@ func ApplyNft(ns netns.NsHandle, want *desired.NftTable) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := openNft(ns)
+	e, err := acquireNft(ns)
 	if err != nil {
 		return nil, fmt.Errorf("nftables in netns: %w", err)
 	}
-	defer c.close()
-	return c.apply(w)
+	e.mu.Lock()
+	changes, err := e.conn.apply(w)
+	e.mu.Unlock()
+	// A failed apply may leave queued messages or a sticky error in the
+	// connection: start the next one on a fresh socket. A deleted table
+	// usually means the namespace goes next: do not pin it.
+	releaseNft(e, err != nil || w.del)
+	return changes, err
+}
+
+// CloseNft closes the pooled nftables socket of namespace ns, if any.
+// Call it before deleting a namespace: the socket holds a reference to
+// the namespace, whose devices live until the last reference goes.
+func CloseNft(ns netns.NsHandle) {
+	key, ok := nsKeyOf(ns)
+	if !ok {
+		return
+	}
+	nftPool.Lock()
+	e := nftPool.m[key]
+	nftPool.Unlock()
+	if e != nil {
+		nftPool.Lock()
+		e.refs++
+		nftPool.Unlock()
+		releaseNft(e, true)
+	}
+}
+
+// ---------------------------------------------------------------------
+// Socket pool.
+//
+// Closing an nfnetlink socket waits for an RCU grace period (often 5-15
+// ms) whenever nftables has objects queued for destruction, which every
+// element deletion leaves (Linux nft_rcv_nl_event, under the namespace's
+// commit mutex, so the next commit waits for it too). A socket per apply
+// would make every floating IP removal cost that. So the socket of a
+// namespace is kept for nftIdle after its last use and closed in the
+// background. While it is open it pins the namespace, which also makes
+// the namespace's nsfs inode a safe pool key.
+
+const nftIdle = 2 * time.Second
+
+type nsKey struct{ dev, ino uint64 }
+
+type nftPoolEntry struct {
+	key   nsKey
+	conn  *nftConn
+	mu    sync.Mutex // serialises applies in the namespace
+	refs  int        // guarded by nftPool
+	dead  bool       // guarded by nftPool: close when refs drops to 0
+	timer *time.Timer
+}
+
+var nftPool = struct {
+	sync.Mutex
+	m map[nsKey]*nftPoolEntry
+}{m: map[nsKey]*nftPoolEntry{}}
+
+func nsKeyOf(ns netns.NsHandle) (nsKey, bool) {
+	if ns < 0 {
+		return nsKey{}, false
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(ns), &st); err != nil {
+		return nsKey{}, false
+	}
+	return nsKey{st.Dev, st.Ino}, true
+}
+
+func acquireNft(ns netns.NsHandle) (*nftPoolEntry, error) {
+	key, pooled := nsKeyOf(ns)
+	if pooled {
+		nftPool.Lock()
+		if e := nftPool.m[key]; e != nil && !e.dead {
+			e.refs++
+			if e.timer != nil {
+				e.timer.Stop()
+			}
+			nftPool.Unlock()
+			return e, nil
+		}
+		nftPool.Unlock()
+	}
+	c, err := openNft(ns)
+	if err != nil {
+		return nil, err
+	}
+	e := &nftPoolEntry{key: key, conn: c, refs: 1, dead: !pooled}
+	if pooled {
+		nftPool.Lock()
+		if old := nftPool.m[key]; old != nil && !old.dead {
+			// Opened concurrently by someone else: use theirs.
+			old.refs++
+			if old.timer != nil {
+				old.timer.Stop()
+			}
+			nftPool.Unlock()
+			go c.close()
+			return old, nil
+		}
+		nftPool.m[key] = e
+		nftPool.Unlock()
+	}
+	return e, nil
+}
+
+func releaseNft(e *nftPoolEntry, discard bool) {
+	nftPool.Lock()
+	defer nftPool.Unlock()
+	e.refs--
+	if discard && !e.dead {
+		e.dead = true
+		if nftPool.m[e.key] == e {
+			delete(nftPool.m, e.key)
+		}
+	}
+	if e.refs > 0 {
+		return
+	}
+	if e.dead {
+		go e.conn.close()
+		return
+	}
+	if e.timer == nil {
+		e.timer = time.AfterFunc(nftIdle, func() {
+			nftPool.Lock()
+			if e.refs > 0 || e.dead {
+				nftPool.Unlock()
+				return
+			}
+			e.dead = true
+			delete(nftPool.m, e.key)
+			nftPool.Unlock()
+			e.conn.close()
+		})
+	} else {
+		e.timer.Reset(nftIdle)
+	}
 }
 
 // ---------------------------------------------------------------------
@@ -99,7 +237,7 @@ type wantChain struct {
 type wantSet struct {
 	name   string
 	isMap  bool
-	elems  map[netip.Addr]netip.Addr // maps (validated IPv4)
+	elems  map[netip.Addr]netip.Addr // maps (IPv4, checked while diffing)
 	ranges []ipRange                 // interval sets, merged and sorted
 }
 
@@ -149,11 +287,6 @@ func compileNft(want *desired.NftTable) (*wantNft, error) {
 	for _, m := range want.Maps {
 		if _, dup := w.sets[m.Name]; dup || m.Name == "" {
 			return nil, fmt.Errorf("nft map %q: empty or duplicate name", m.Name)
-		}
-		for k, v := range m.Elements {
-			if !k.Is4() || !v.Is4() {
-				return nil, fmt.Errorf("nft map %s: element %s : %s is not IPv4", m.Name, k, v)
-			}
 		}
 		w.sets[m.Name] = &wantSet{name: m.Name, isMap: true, elems: m.Elements}
 	}
@@ -573,11 +706,14 @@ func (c *nftConn) apply(w *wantNft) ([]string, error) {
 	gen0, genErr := c.genID()
 	var have *nftSnapshot
 	cached := false
-	if genErr == nil && c.cookie != 0 {
+	if c.cookie != 0 {
+		// Check the state out: nobody else may use it while this apply
+		// changes it in place; remember puts it back.
 		nftCache.Lock()
 		e, ok := nftCache.m[c.cookie]
+		delete(nftCache.m, c.cookie)
 		nftCache.Unlock()
-		if ok && e.gen == gen0 {
+		if ok && genErr == nil && e.gen == gen0 {
 			have, cached = e.snap, true
 		}
 	}
@@ -616,7 +752,7 @@ func (c *nftConn) apply(w *wantNft) ([]string, error) {
 	}
 
 	// From here on `next` is the state the kernel will have once the
-	// transactions commit; a remembered snapshot is copied on write.
+	// transactions commit (sets are changed in place: checked out).
 	next := &nftSnapshot{chains: map[string]*chainSnap{}, sets: map[string]*setSnap{}}
 	if have == nil {
 		c.c.AddTable(c.table)
@@ -754,20 +890,17 @@ func (c *nftConn) apply(w *wantNft) ([]string, error) {
 	// Element differences.
 	var ops []*elemOp
 	for _, name := range w.names {
-		ops = append(ops, diffElements(w.sets[name], next.sets[name])...)
+		o, err := diffElements(w.sets[name], next.sets[name])
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, o...)
 	}
 	// Deletions first (a range that grows is deleted before the merged
 	// one is added), then by set and key for a stable order.
 	slices.SortStableFunc(ops, func(a, b *elemOp) int {
 		return cmp.Or(cmp.Compare(len(a.add), len(b.add)), strings.Compare(a.set, b.set), cmp.Compare(a.sort, b.sort))
 	})
-
-	// Copy on write: the remembered snapshot is shared with the cache.
-	for _, op := range ops {
-		if s := next.sets[op.set]; have != nil && have.sets[op.set] == s {
-			next.sets[op.set] = s.clone()
-		}
-	}
 
 	// The first chunk rides with the structural changes in one atomic
 	// transaction; the rest follows in chunks of at most nftChunk
@@ -837,18 +970,6 @@ func wrapsTo(gen0 uint32, n int, gen1 uint32) bool {
 	return g == gen1
 }
 
-func (s *setSnap) clone() *setSnap {
-	n := *s
-	if s.elems != nil {
-		n.elems = make(map[uint32]uint32, len(s.elems))
-		for k, v := range s.elems {
-			n.elems[k] = v
-		}
-	}
-	n.ranges = slices.Clone(s.ranges)
-	return &n
-}
-
 func kindOf(isMap bool) string {
 	if isMap {
 		return "map"
@@ -867,11 +988,14 @@ func setFor(t *nftables.Table, ws *wantSet) *nftables.Set {
 }
 
 // diffElements compares one set's wanted elements with the kernel's.
-func diffElements(ws *wantSet, hs *setSnap) []*elemOp {
+func diffElements(ws *wantSet, hs *setSnap) ([]*elemOp, error) {
 	var ops []*elemOp
 	if ws.isMap {
 		found := 0
 		for k, v := range ws.elems {
+			if !k.Is4() || !v.Is4() {
+				return nil, fmt.Errorf("nft map %s: element %s : %s is not IPv4", ws.name, k, v)
+			}
 			ku, vu := addrU32(k), addrU32(v)
 			hv, ok := hs.elems[ku]
 			if ok {
@@ -903,7 +1027,7 @@ func diffElements(ws *wantSet, hs *setSnap) []*elemOp {
 					lines:  []string{fmt.Sprintf("nft delete element %s %s : %s", ws.name, u32Addr(ku), u32Addr(hv))}})
 			}
 		}
-		return ops
+		return ops, nil
 	}
 	wantR := map[ipRange]bool{}
 	for _, r := range ws.ranges {
@@ -927,7 +1051,7 @@ func diffElements(ws *wantSet, hs *setSnap) []*elemOp {
 				lines:  []string{fmt.Sprintf("nft add element %s %s", ws.name, r)}})
 		}
 	}
-	return ops
+	return ops, nil
 }
 
 // queueElems adds one chunk of element changes to the pending batch:

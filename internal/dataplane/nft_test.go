@@ -395,7 +395,7 @@ func TestApplyNftRejectsBadInput(t *testing.T) {
 		{"two actions", &desired.NftTable{Chains: []desired.NftChain{{Name: "p", Type: "filter", Hook: "input", Rules: []desired.NftRule{{Accept: true, Drop: true}}}}}},
 		{"no action", &desired.NftTable{Chains: []desired.NftChain{{Name: "p", Type: "filter", Hook: "input", Rules: []desired.NftRule{{IifName: "x"}}}}}},
 		{"bad hook", &desired.NftTable{Chains: []desired.NftChain{{Name: "p", Type: "filter", Hook: "sideways"}}}},
-		{"ipv6 element", &desired.NftTable{Maps: []desired.NftMap{{Name: "m", Elements: map[netip.Addr]netip.Addr{netip.MustParseAddr("::1"): fixedAddr}}}}},
+		{"ipv6 element (checked on apply)", &desired.NftTable{Maps: []desired.NftMap{{Name: "m", Elements: map[netip.Addr]netip.Addr{netip.MustParseAddr("::1"): fixedAddr}}}}},
 	} {
 		if _, err := compileNft(tc.want); err == nil {
 			t.Errorf("%s: accepted", tc.name)

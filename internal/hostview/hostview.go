@@ -206,9 +206,22 @@ func Compute(v *store.View, host string) View {
 		if r.ExternalGatewayInfo != nil {
 			nets[r.ExternalGatewayInfo.NetworkID] = true
 		}
+		if r.Distributed && !snatHost(v, host, rid) {
+			// Only the floating IPs of this host's ports: read them by
+			// port, so that another host's floating IP is no read of this
+			// view (agent streams skip recomputes by what a view read).
+			for _, pe := range v.Index(model.KindPort, ByHost, host) {
+				for _, fe := range v.Index(model.KindFIP, ByPort, pe.ID) {
+					if f := fe.Obj.(*model.FloatingIP); f.RouterID != nil && *f.RouterID == rid {
+						hv.add(model.KindFIP, fe)
+					}
+				}
+			}
+			continue
+		}
 		for _, fe := range v.Index(model.KindFIP, ByRouter, rid) {
 			f := fe.Obj.(*model.FloatingIP)
-			if r.Distributed && !centralFIP(v, hv, host, f) {
+			if r.Distributed && !centralFIP(v, host, f) {
 				continue
 			}
 			hv.add(model.KindFIP, fe)
@@ -257,10 +270,21 @@ func Compute(v *store.View, host string) View {
 	return hv
 }
 
+// snatHost reports whether the host runs the central SNAT part of the
+// distributed router: a dvr_snat L3 agent the router is bound to.
+func snatHost(v *store.View, host, rid string) bool {
+	mode, l3 := L3Mode(v, host)
+	if l3 == nil || mode != model.ModeDVRSNAT {
+		return false
+	}
+	be, ok := v.Get(model.KindL3Binding, rid)
+	return ok && slices.Contains(be.Obj.(*model.Binding).AgentIDs, l3.ID)
+}
+
 // centralFIP reports whether a DVR router's floating IP is served on this
-// host: where its port is bound, or on the SNAT host when the port is not
-// bound to a host that can serve it.
-func centralFIP(v *store.View, hv View, host string, f *model.FloatingIP) bool {
+// host, the router's SNAT host: where its port is bound, or here when the
+// port is not bound to a host that can serve it.
+func centralFIP(v *store.View, host string, f *model.FloatingIP) bool {
 	if f.PortID == nil {
 		return false
 	}
@@ -273,12 +297,8 @@ func centralFIP(v *store.View, hv View, host string, f *model.FloatingIP) bool {
 		return true
 	}
 	mode, _ := L3Mode(v, ph)
-	if ph != "" && (mode == model.ModeDVR || mode == model.ModeDVRSNAT) {
-		return false
-	}
 	// Unbound or on a dvr_no_external host: the SNAT host serves it.
-	myMode, _ := L3Mode(v, host)
-	return myMode == model.ModeDVRSNAT && hv.has(model.KindL3Binding, *f.RouterID)
+	return ph == "" || (mode != model.ModeDVR && mode != model.ModeDVRSNAT)
 }
 
 // Diff returns the changes that turn a model holding old (key → mod

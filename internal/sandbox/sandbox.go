@@ -114,7 +114,7 @@ func Up(ctx context.Context, o Options) (st *State, err error) {
 			return nil, err
 		}
 	}
-	st = &State{Prefix: o.Prefix, Dir: o.Dir, Port: o.Port, Computes: o.Computes, Agents: !o.NoAgents, Created: time.Now().UTC()}
+	st = &State{Prefix: o.Prefix, Dir: o.Dir, Port: o.Port, Computes: o.Computes, Agents: !o.NoAgents, Created: time.Now().UTC(), Exe: o.Exe, Env: o.Env}
 	// Recorded first, so that Down finds the prefix whatever fails next.
 	if err := st.save(); err != nil {
 		return nil, err
@@ -141,12 +141,8 @@ func Up(ctx context.Context, o Options) (st *State, err error) {
 		return st, nil
 	}
 	for _, h := range st.Hosts() {
-		ini, err := st.writeAgentConfig(h)
-		if err != nil {
-			return nil, err
-		}
 		fmt.Fprintf(o.Out, "starting the agent of %s (%s) in %s\n", h.Name, h.Mode, NodeNS(o.Prefix, h.Name))
-		if _, err := start(o.Dir, Proc{Name: "agent-" + h.Name, NS: NodeNS(o.Prefix, h.Name), Argv: []string{o.Exe, "sandbox", "agent", "--config", ini}, Env: o.Env}); err != nil {
+		if _, err := st.startAgent(h); err != nil {
 			return nil, err
 		}
 	}

@@ -38,6 +38,10 @@ type State struct {
 	Computes int       `json:"computes"`
 	Agents   bool      `json:"agents"`
 	Created  time.Time `json:"created"`
+	// Exe and Env are how Up started the server and the agents, so that
+	// StartAgent starts an agent again the same way.
+	Exe string   `json:"exe,omitempty"`
+	Env []string `json:"env,omitempty"`
 }
 
 // URL is the server's endpoint in the root namespace.
