@@ -61,7 +61,7 @@ const nftChunk = 50
 // nftRuleVersion is part of every chain fingerprint; bump it when the
 // expressions built for a rule change so that existing chains are
 // refilled.
-const nftRuleVersion = "v1"
+const nftRuleVersion = "v2"
 
 // ApplyNft reconciles table "ip neutrino" in the namespace ns (a handle
 // from netns; a negative handle means the caller's namespace) to want;
@@ -374,7 +374,7 @@ func checkRule(r desired.NftRule, sets map[string]*wantSet) error {
 	if r.SNATTo.IsValid() && !r.SNATTo.Is4() {
 		return fmt.Errorf("snat to %s is not IPv4", r.SNATTo)
 	}
-	for _, n := range []string{r.IifName, r.OifName} {
+	for _, n := range []string{r.IifName, r.OifName, r.NotOifName} {
 		if len(strings.TrimSuffix(n, "*")) > unix.IFNAMSIZ-1 {
 			return fmt.Errorf("interface name %q too long", n)
 		}
@@ -439,12 +439,18 @@ type chainSnap struct {
 	n    int    // number of rules
 }
 
+// mapElem is a map element's value and the epoch of the last diff that
+// found it wanted: keys the kernel has but nobody wants are then found
+// by walking the elements once, without hashing every key again.
+type mapElem struct{ val, seen uint32 }
+
 type setSnap struct {
 	isMap    bool
 	interval bool
 	key      uint32 // key type magic
 	data     uint32 // data type magic (maps)
-	elems    map[uint32]uint32
+	elems    map[uint32]*mapElem
+	epoch    uint32 // of the last diff, see mapElem
 	ranges   []ipRange
 }
 
@@ -597,10 +603,10 @@ func (c *nftConn) read() (*nftSnapshot, error) {
 		}
 		switch {
 		case ss.isMap:
-			ss.elems = make(map[uint32]uint32, len(els))
+			ss.elems = make(map[uint32]*mapElem, len(els))
 			for _, e := range els {
 				if len(e.Key) == 4 && len(e.Val) == 4 {
-					ss.elems[binary.BigEndian.Uint32(e.Key)] = binary.BigEndian.Uint32(e.Val)
+					ss.elems[binary.BigEndian.Uint32(e.Key)] = &mapElem{val: binary.BigEndian.Uint32(e.Val)}
 				}
 			}
 		case ss.interval:
@@ -861,7 +867,7 @@ func (c *nftConn) apply(w *wantNft) ([]string, error) {
 		ns := &setSnap{isMap: ws.isMap, interval: !ws.isMap, key: nftables.TypeIPAddr.GetNFTMagic()}
 		if ws.isMap {
 			ns.data = nftables.TypeIPAddr.GetNFTMagic()
-			ns.elems = map[uint32]uint32{}
+			ns.elems = map[uint32]*mapElem{}
 		}
 		next.sets[name] = ns
 	}
@@ -992,22 +998,35 @@ func diffElements(ws *wantSet, hs *setSnap) ([]*elemOp, error) {
 	var ops []*elemOp
 	if ws.isMap {
 		found := 0
+		hs.epoch++
+		if hs.epoch == 0 {
+			hs.epoch++
+		}
+		epoch := hs.epoch
 		for k, v := range ws.elems {
 			if !k.Is4() || !v.Is4() {
 				return nil, fmt.Errorf("nft map %s: element %s : %s is not IPv4", ws.name, k, v)
 			}
 			ku, vu := addrU32(k), addrU32(v)
-			hv, ok := hs.elems[ku]
-			if ok {
+			he := hs.elems[ku]
+			var hv uint32
+			if he != nil {
 				found++
-				if hv == vu {
+				he.seen = epoch
+				if hv = he.val; hv == vu {
 					continue
 				}
 			}
 			op := &elemOp{set: ws.name, sort: ku,
-				add:    []nftables.SetElement{{Key: u32Bytes(ku), Val: u32Bytes(vu)}},
-				commit: func(s *setSnap) { s.elems[ku] = vu }}
-			if ok {
+				add: []nftables.SetElement{{Key: u32Bytes(ku), Val: u32Bytes(vu)}},
+				commit: func(s *setSnap) {
+					if e := s.elems[ku]; e != nil {
+						e.val = vu
+					} else {
+						s.elems[ku] = &mapElem{val: vu, seen: epoch}
+					}
+				}}
+			if he != nil {
 				op.del = []nftables.SetElement{{Key: u32Bytes(ku), Val: u32Bytes(hv)}}
 				op.lines = append(op.lines, fmt.Sprintf("nft delete element %s %s : %s", ws.name, k, u32Addr(hv)))
 			}
@@ -1017,10 +1036,11 @@ func diffElements(ws *wantSet, hs *setSnap) ([]*elemOp, error) {
 		// Only when the kernel has keys we did not see is a reverse pass
 		// needed.
 		if found != len(hs.elems) {
-			for ku, hv := range hs.elems {
-				if _, ok := ws.elems[u32Addr(ku)]; ok {
+			for ku, he := range hs.elems {
+				if he.seen == epoch {
 					continue
 				}
+				hv := he.val
 				ops = append(ops, &elemOp{set: ws.name, sort: ku,
 					del:    []nftables.SetElement{{Key: u32Bytes(ku), Val: u32Bytes(hv)}},
 					commit: func(s *setSnap) { delete(s.elems, ku) },
@@ -1107,12 +1127,12 @@ func ruleComment(comment, fp string) []byte {
 // address or port into register 1.
 func ruleExprs(r desired.NftRule, setIDs map[string]uint32) ([]expr.Any, error) {
 	var e []expr.Any
-	ifname := func(key expr.MetaKey, name string) {
+	ifnameOp := func(key expr.MetaKey, name string, op expr.CmpOp) {
 		e = append(e, &expr.Meta{Key: key, Register: 1})
 		if p, ok := strings.CutSuffix(name, "*"); ok {
 			// Wildcard: compare only the prefix bytes.
 			if p != "" {
-				e = append(e, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte(p)})
+				e = append(e, &expr.Cmp{Op: op, Register: 1, Data: []byte(p)})
 			} else {
 				e = e[:len(e)-1]
 			}
@@ -1120,8 +1140,9 @@ func ruleExprs(r desired.NftRule, setIDs map[string]uint32) ([]expr.Any, error) 
 		}
 		b := make([]byte, unix.IFNAMSIZ)
 		copy(b, name)
-		e = append(e, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: b})
+		e = append(e, &expr.Cmp{Op: op, Register: 1, Data: b})
 	}
+	ifname := func(key expr.MetaKey, name string) { ifnameOp(key, name, expr.CmpOpEq) }
 	ipField := func(offset uint32) {
 		e = append(e, &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: offset, Len: 4})
 	}
@@ -1134,6 +1155,9 @@ func ruleExprs(r desired.NftRule, setIDs map[string]uint32) ([]expr.Any, error) 
 	}
 	if r.OifName != "" {
 		ifname(expr.MetaKeyOIFNAME, r.OifName)
+	}
+	if r.NotOifName != "" {
+		ifnameOp(expr.MetaKeyOIFNAME, r.NotOifName, expr.CmpOpNeq)
 	}
 	if r.SaddrSet != "" {
 		ipField(saddrOff)
@@ -1177,6 +1201,15 @@ func ruleExprs(r desired.NftRule, setIDs map[string]uint32) ([]expr.Any, error) 
 			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
 				Mask: binaryutil.NativeEndian.PutUint32(ipsDstNAT), Xor: make([]byte, 4)},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: make([]byte, 4)})
+	}
+	if r.CtStateDNAT {
+		// ct status & dnat != 0.
+		const ipsDstNAT = 1 << 5 // IPS_DST_NAT
+		e = append(e,
+			&expr.Ct{Register: 1, Key: expr.CtKeySTATUS},
+			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+				Mask: binaryutil.NativeEndian.PutUint32(ipsDstNAT), Xor: make([]byte, 4)},
+			&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)})
 	}
 	switch {
 	case r.DNATMap != "":

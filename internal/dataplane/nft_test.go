@@ -395,11 +395,17 @@ func TestApplyNftRejectsBadInput(t *testing.T) {
 		{"two actions", &desired.NftTable{Chains: []desired.NftChain{{Name: "p", Type: "filter", Hook: "input", Rules: []desired.NftRule{{Accept: true, Drop: true}}}}}},
 		{"no action", &desired.NftTable{Chains: []desired.NftChain{{Name: "p", Type: "filter", Hook: "input", Rules: []desired.NftRule{{IifName: "x"}}}}}},
 		{"bad hook", &desired.NftTable{Chains: []desired.NftChain{{Name: "p", Type: "filter", Hook: "sideways"}}}},
-		{"ipv6 element (checked on apply)", &desired.NftTable{Maps: []desired.NftMap{{Name: "m", Elements: map[netip.Addr]netip.Addr{netip.MustParseAddr("::1"): fixedAddr}}}}},
+		{"ipv4 in ipv6 set element", &desired.NftTable{Sets: []desired.NftSet{{Name: "s", Elements: []netip.Prefix{netip.MustParsePrefix("::ffff:10.0.0.0/120")}}}}},
 	} {
 		if _, err := compileNft(tc.want); err == nil {
 			t.Errorf("%s: accepted", tc.name)
 		}
+	}
+	// Map elements are checked while diffing (one pass over the map).
+	w, err := compileNft(&desired.NftTable{Maps: []desired.NftMap{{Name: "m", Elements: map[netip.Addr]netip.Addr{netip.MustParseAddr("::1"): fixedAddr}}}})
+	must(t, err)
+	if _, err := diffElements(w.sets["m"], &setSnap{isMap: true, elems: map[uint32]*mapElem{}}); err == nil {
+		t.Error("ipv6 map element accepted")
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -517,4 +518,66 @@ func (b *Bed) WaitInitialApply(host string, timeout time.Duration) LogLine {
 		return err
 	})
 	return line
+}
+
+// AgentID returns the id of host's agent of a type ("DHCP agent",
+// "L3 agent", ...).
+func (b *Bed) AgentID(host, agentType string) string {
+	b.T.Helper()
+	var out struct {
+		Agents []struct {
+			ID        string `json:"id"`
+			Host      string `json:"host"`
+			AgentType string `json:"agent_type"`
+		} `json:"agents"`
+	}
+	b.Do(http.MethodGet, "/v2.0/agents?host="+url.QueryEscape(host), nil, &out)
+	for _, a := range out.Agents {
+		if a.Host == host && a.AgentType == agentType {
+			return a.ID
+		}
+	}
+	b.T.Fatalf("host %s has no %s", host, agentType)
+	return ""
+}
+
+// ScheduleDHCP makes host the only DHCP server of the network (manual
+// scheduling through the API) and waits until the network's DHCP port
+// is bound to host, and is the only one.
+func (b *Bed) ScheduleDHCP(networkID, host string) Port {
+	b.T.Helper()
+	want := b.AgentID(host, "DHCP agent")
+	var cur struct {
+		Agents []struct {
+			ID string `json:"id"`
+		} `json:"agents"`
+	}
+	b.Do(http.MethodGet, "/v2.0/networks/"+networkID+"/dhcp-agents", nil, &cur)
+	hosted := false
+	for _, a := range cur.Agents {
+		hosted = hosted || a.ID == want
+	}
+	if !hosted {
+		b.Do(http.MethodPost, "/v2.0/agents/"+want+"/dhcp-networks", map[string]any{"network_id": networkID}, nil)
+	}
+	for _, a := range cur.Agents {
+		if a.ID != want {
+			b.Do(http.MethodDelete, "/v2.0/agents/"+a.ID+"/dhcp-networks/"+networkID, nil, nil)
+		}
+	}
+	var port Port
+	Eventually(b.T, 20*time.Second, 100*time.Millisecond, "DHCP port of "+networkID+" on "+host, func() error {
+		var out struct {
+			Ports []Port `json:"ports"`
+		}
+		if err := b.Try(http.MethodGet, "/v2.0/ports?device_owner=network:dhcp&network_id="+networkID, nil, &out); err != nil {
+			return err
+		}
+		if len(out.Ports) != 1 || out.Ports[0].HostID != host {
+			return fmt.Errorf("DHCP ports %+v", out.Ports)
+		}
+		port = out.Ports[0]
+		return nil
+	})
+	return port
 }
