@@ -42,6 +42,7 @@ Needs root.`,
 		return st, nil
 	}
 	cmd.AddCommand(
+		newSandboxDemo(&dir, &prefix),
 		newSandboxUp(&dir, &prefix),
 		newSandboxDown(&dir, &prefix),
 		newSandboxStatus(load),

@@ -8,8 +8,10 @@ package dataplane
 //     are recognised by a fingerprint of the whole chain spec stored in
 //     every rule's comment ("<comment> #<hash>"), never by parsing bodies.
 //   - What grows with the cloud (floating IPs) lives in maps; an apply adds
-//     or deletes only the elements that differ, so adding the 5,000th
-//     floating IP costs what the first did.
+//     or deletes only the elements that differ, so the kernel's cost of
+//     adding the 5,000th floating IP is that of the first. What remains
+//     O(n) is comparing the wanted maps with the known ones in Go (about
+//     25 ns per wanted element).
 //   - Everything goes into one atomic transaction (one Flush), except that
 //     element changes beyond the first 50 go into further Flushes of at
 //     most 50 elements: google/nftables sends a batch in one sendmsg, and
@@ -24,7 +26,12 @@ package dataplane
 // generation moved by exactly the number of our own commits, so nobody
 // else's change can be hidden behind it; anything else means a full
 // read-back. Namespaces are told apart by their never-reused netns cookie
-// (SO_NETNS_COOKIE), not by inode numbers.
+// (SO_NETNS_COOKIE), not by inode numbers. The state is checked out of
+// the cache for the duration of an apply and put back only on success.
+//
+// The netlink socket of a namespace is pooled for a short while (see
+// "Socket pool" below): closing one costs an RCU grace period after
+// element deletions.
 
 import (
 	"cmp"
@@ -723,17 +730,9 @@ func (c *nftConn) apply(w *wantNft) ([]string, error) {
 			have, cached = e.snap, true
 		}
 	}
-	forget := func() {
-		if c.cookie != 0 {
-			nftCache.Lock()
-			delete(nftCache.m, c.cookie)
-			nftCache.Unlock()
-		}
-	}
 	if !cached {
 		var err error
 		if have, err = c.read(); err != nil {
-			forget()
 			return nil, err
 		}
 	}
@@ -749,7 +748,6 @@ func (c *nftConn) apply(w *wantNft) ([]string, error) {
 		}
 		c.c.DelTable(c.table)
 		if err := c.c.Flush(); err != nil {
-			forget()
 			return nil, fmt.Errorf("nft delete table ip %s: %w", NftTableName, err)
 		}
 		did("nft delete table ip %s", NftTableName)
@@ -855,7 +853,6 @@ func (c *nftConn) apply(w *wantNft) ([]string, error) {
 		s := setFor(c.table, ws)
 		s.ID = nftSetIDs.Add(1)
 		if err := c.c.AddSet(s, nil); err != nil {
-			forget()
 			return nil, fmt.Errorf("nft add %s %s: %w", kindOf(ws.isMap), name, err)
 		}
 		setIDs[name] = s.ID
@@ -885,7 +882,6 @@ func (c *nftConn) apply(w *wantNft) ([]string, error) {
 		for i, r := range wc.spec.Rules {
 			exprs, err := ruleExprs(r, setIDs)
 			if err != nil {
-				forget()
 				return nil, fmt.Errorf("nft chain %s rule %d: %w", wc.spec.Name, i, err)
 			}
 			c.c.AddRule(&nftables.Rule{Table: c.table, Chain: ch, Exprs: exprs, UserData: ruleComment(r.Comment, wc.fp)})
@@ -920,12 +916,10 @@ func (c *nftConn) apply(w *wantNft) ([]string, error) {
 			j++
 		}
 		if err := c.queueElems(ops[i:j], next); err != nil {
-			forget()
 			return changes, err
 		}
 		if structural || i < j {
 			if err := c.c.Flush(); err != nil {
-				forget()
 				if flushes == 0 {
 					return nil, fmt.Errorf("nft transaction: %w", err)
 				}

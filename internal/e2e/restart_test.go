@@ -64,35 +64,21 @@ func TestAgentRestartHitless(t *testing.T) {
 	}
 }
 
-// TestAgentKilledMidApply kills compute1's agent with SIGKILL as soon as
-// a new instance's tap appears on compute1 (while the agent is plugging
-// it, before the port is ACTIVE), starts it again, and checks that it
-// converges: the instance gets its DHCP lease, its port turns ACTIVE
+// TestAgentKilledMidApply kills compute1's agent with SIGKILL in the
+// middle of its first apply for a new instance (as soon as the network's
+// bridge appears on compute1, the first thing the apply creates; the
+// instance's port is not ACTIVE yet), starts it again, and checks that
+// it converges: the instance gets its DHCP lease, its port turns ACTIVE
 // and it reaches vm2 on compute2 both ways.
 func TestAgentKilledMidApply(t *testing.T) {
 	b := testbed.Up(t, 2, testbed.Options{})
-	b.CreateNetwork("net1", "192.168.1.0/24", nil)
+	n := b.CreateNetwork("net1", "192.168.1.0/24", nil)
+	b.ScheduleDHCP(n.ID, "network1")
 	vm2 := b.Boot("vm2", "net1", "compute2")
 	compute1 := b.NS("compute1")
-	taps := func() map[string]bool {
-		h, err := probe.Handle(compute1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer h.Close()
-		ls, err := h.LinkList()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := map[string]bool{}
-		for _, l := range ls {
-			if strings.HasPrefix(l.Attrs().Name, "tap") {
-				out[l.Attrs().Name] = true
-			}
-		}
-		return out
+	if _, found, _ := probe.Link(compute1, n.Bridge()); found {
+		t.Fatalf("compute1 has %s before any port of net1 is there", n.Bridge())
 	}
-	old := taps()
 
 	type result struct {
 		in  *sandbox.Instance
@@ -105,22 +91,19 @@ func TestAgentKilledMidApply(t *testing.T) {
 		in, err := b.State.Boot(ctx, sandbox.BootOptions{Name: "vm1", Network: "net1", Host: "compute1", DHCPTimeout: 45 * time.Second})
 		booted <- result{in, err}
 	}()
-	var tap string
 	err := testbed.Poll(20*time.Second, time.Millisecond, func() error {
-		for name := range taps() {
-			if !old[name] {
-				tap = name
-				return nil
-			}
+		if _, found, err := probe.Link(compute1, n.Bridge()); err != nil || found {
+			return err
 		}
-		return fmt.Errorf("no new tap on compute1")
+		return fmt.Errorf("no %s on compute1", n.Bridge())
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	b.StopAgent("compute1", syscall.SIGKILL)
-	log := b.AgentLog("compute1")
-	t.Logf("killed compute1's agent when %s appeared; it had logged %d kernel changes for it", tap, strings.Count(log, tap))
+	_, vx, _ := probe.Link(compute1, n.VXLAN())
+	fdb, _ := probe.FDB(compute1, n.VXLAN())
+	t.Logf("killed compute1's agent when %s appeared: %s there %v with %d FDB entries", n.Bridge(), n.VXLAN(), vx, len(fdb))
 
 	p := b.StartAgent("compute1")
 	line := b.WaitInitialApply("compute1", 30*time.Second)
@@ -135,7 +118,5 @@ func TestAgentKilledMidApply(t *testing.T) {
 	b.WaitPortStatus(r.in.PortID, "ACTIVE", 20*time.Second)
 	b.MustPing("vm1", testbed.Addr(vm2))
 	b.MustPing("vm2", testbed.Addr(r.in))
-	if l, found, err := probe.Link(compute1, tap); err != nil || !found || l.Attrs().MasterIndex == 0 {
-		t.Errorf("%s on compute1: found %v, in a bridge %v (%v)", tap, found, found && l.Attrs().MasterIndex != 0, err)
-	}
+	testbed.Eventually(t, 10*time.Second, 100*time.Millisecond, "FDB after the crash", func() error { return checkFDB(b, n) })
 }

@@ -1,0 +1,69 @@
+package agent
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func writeINI(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "agent.ini")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+const baseINI = "[DEFAULT]\nhost = compute1\nagent_mode = dvr\nserver_url = unix:///run/neutrino/server.sock\n"
+
+func TestLoadConfig(t *testing.T) {
+	c, err := LoadConfig(writeINI(t, baseINI+"[agent]\ntunnel_types = vxlan\nl2_population = true\n[vxlan]\nlocal_ip = 10.0.1.21\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Host != "compute1" || c.AgentMode != "dvr" || c.LocalIP != netip.MustParseAddr("10.0.1.21") || !c.L2Population {
+		t.Errorf("config %+v", c)
+	}
+}
+
+// TestLoadConfigRejects: every bad input is an error naming the file and
+// the offending option or value.
+func TestLoadConfigRejects(t *testing.T) {
+	for _, tc := range []struct {
+		name, ini string
+		want      []string
+	}{
+		{"unknown option", baseINI + "[agent]\nl2_populaton = true\n[vxlan]\nlocal_ip = 10.0.1.21\n",
+			[]string{`unknown option "l2_populaton"`, "[agent]"}},
+		{"unknown option in DEFAULT", baseINI + "polling_interval = 2\n[vxlan]\nlocal_ip = 10.0.1.21\n",
+			[]string{`unknown option "polling_interval"`, "[DEFAULT]"}},
+		{"unknown section", baseINI + "[securitygroup]\nfirewall_driver = noop\n[vxlan]\nlocal_ip = 10.0.1.21\n",
+			[]string{"unknown section [securitygroup]"}},
+		{"bad local_ip", baseINI + "[vxlan]\nlocal_ip = 10.0.1.300\n",
+			[]string{"[vxlan] local_ip", `"10.0.1.300"`, "not an IPv4 address"}},
+		{"IPv6 local_ip", baseINI + "[vxlan]\nlocal_ip = fd00::1\n",
+			[]string{"[vxlan] local_ip", `"fd00::1"`}},
+		{"missing local_ip", baseINI,
+			[]string{"[vxlan] local_ip is required"}},
+		{"bad boolean", baseINI + "[agent]\narp_responder = maybe\n[vxlan]\nlocal_ip = 10.0.1.21\n",
+			[]string{"arp_responder", `"maybe"`, "not a boolean"}},
+		{"bad agent_mode", strings.Replace(baseINI, "agent_mode = dvr", "agent_mode = dvr_fast", 1) + "[vxlan]\nlocal_ip = 10.0.1.21\n",
+			[]string{"agent_mode", `"dvr_fast"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeINI(t, tc.ini)
+			_, err := LoadConfig(path)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range append(tc.want, path) {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
