@@ -27,11 +27,19 @@ type Model struct {
 	mu      sync.RWMutex
 	rev     int64
 	objects map[syncproto.Key]syncproto.Object
+	// decoded holds each object as its Go type, decoded once when it
+	// arrives: a snapshot then costs pointer copies, not JSON decoding of
+	// the whole view on every reconcile (with thousands of floating IPs
+	// that decoding, not the kernel, would be what grows).
+	decoded map[syncproto.Key]any
+	bad     map[syncproto.Key]error
 	synced  bool
 }
 
 // New returns an empty model.
-func New() *Model { return &Model{objects: map[syncproto.Key]syncproto.Object{}} }
+func New() *Model {
+	return &Model{objects: map[syncproto.Key]syncproto.Object{}, decoded: map[syncproto.Key]any{}, bad: map[syncproto.Key]error{}}
+}
 
 // Apply applies one stream event.
 func (m *Model) Apply(ev *syncproto.Event) {
@@ -39,12 +47,27 @@ func (m *Model) Apply(ev *syncproto.Event) {
 	defer m.mu.Unlock()
 	if ev.Reset {
 		m.objects = map[syncproto.Key]syncproto.Object{}
+		m.decoded = map[syncproto.Key]any{}
+		m.bad = map[syncproto.Key]error{}
 	}
 	for _, o := range ev.Upserts {
-		m.objects[syncproto.Key{Kind: o.Kind, ID: o.ID}] = o
+		k := syncproto.Key{Kind: o.Kind, ID: o.ID}
+		m.objects[k] = o
+		delete(m.bad, k)
+		v, err := decodeObject(o.Kind, o.Data)
+		if err != nil {
+			m.bad[k] = err
+			delete(m.decoded, k)
+			continue
+		}
+		if v != nil {
+			m.decoded[k] = v
+		}
 	}
 	for _, k := range ev.Deletes {
 		delete(m.objects, k)
+		delete(m.decoded, k)
+		delete(m.bad, k)
 	}
 	m.rev = ev.Revision
 	m.synced = true

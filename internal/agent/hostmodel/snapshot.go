@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/neutrino-net/neutrino/internal/model"
-	"github.com/neutrino-net/neutrino/internal/syncproto"
 )
 
 // Snapshot is the model decoded into typed resources at one revision:
@@ -35,59 +34,87 @@ func NewSnapshot(host string) *Snapshot {
 		SGs: map[string]*model.SecurityGroup{}, SGRules: map[string]*model.SecurityGroupRule{}}
 }
 
-// Snapshot decodes the model.
+// Snapshot returns the model's resources at its revision. It shares
+// the decoded objects with the model: callers must not modify them.
 func (m *Model) Snapshot(host string) (*Snapshot, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
+	for k, err := range m.bad {
+		return nil, fmt.Errorf("decode %s %s: %w", k.Kind, k.ID, err)
+	}
 	s := NewSnapshot(host)
 	s.Revision = m.rev
-	for k, o := range m.objects {
-		if err := s.add(k, o.Data); err != nil {
-			return nil, err
-		}
+	for k, v := range m.decoded {
+		s.add(k.ID, v)
 	}
 	return s, nil
 }
 
-func decodeInto[T any](dst map[string]*T, id string, raw json.RawMessage) error {
-	v := new(T)
-	if err := json.Unmarshal(raw, v); err != nil {
-		return err
+// decodeObject turns a stored object into its Go type (nil for kinds the
+// agent does not use).
+func decodeObject(kind string, raw json.RawMessage) (any, error) {
+	var v any
+	switch kind {
+	case model.KindNetwork:
+		v = new(model.Network)
+	case model.KindSubnet:
+		v = new(model.Subnet)
+	case model.KindPort:
+		v = new(model.Port)
+	case model.KindAgent:
+		v = new(model.Agent)
+	case model.KindRouter:
+		v = new(model.Router)
+	case model.KindFIP:
+		v = new(model.FloatingIP)
+	case model.KindL3Binding, model.KindDHCPBinding:
+		v = new(model.Binding)
+	case model.KindDVRMAC:
+		v = new(model.DVRMAC)
+	case model.KindSG:
+		v = new(model.SecurityGroup)
+	case model.KindSGRule:
+		v = new(model.SecurityGroupRule)
+	default:
+		return nil, nil
 	}
-	dst[id] = v
-	return nil
+	if err := json.Unmarshal(raw, v); err != nil {
+		return nil, err
+	}
+	if b, ok := v.(*model.Binding); ok && kind == model.KindDHCPBinding {
+		return dhcpBinding{b}, nil
+	}
+	return v, nil
 }
 
-func (s *Snapshot) add(k syncproto.Key, raw json.RawMessage) error {
-	var err error
-	switch k.Kind {
-	case model.KindNetwork:
-		err = decodeInto(s.Networks, k.ID, raw)
-	case model.KindSubnet:
-		err = decodeInto(s.Subnets, k.ID, raw)
-	case model.KindPort:
-		err = decodeInto(s.Ports, k.ID, raw)
-	case model.KindAgent:
-		err = decodeInto(s.Agents, k.ID, raw)
-	case model.KindRouter:
-		err = decodeInto(s.Routers, k.ID, raw)
-	case model.KindFIP:
-		err = decodeInto(s.FloatingIPs, k.ID, raw)
-	case model.KindL3Binding:
-		err = decodeInto(s.L3Bindings, k.ID, raw)
-	case model.KindDHCPBinding:
-		err = decodeInto(s.DHCPBindings, k.ID, raw)
-	case model.KindDVRMAC:
-		err = decodeInto(s.DVRMACs, k.ID, raw)
-	case model.KindSG:
-		err = decodeInto(s.SGs, k.ID, raw)
-	case model.KindSGRule:
-		err = decodeInto(s.SGRules, k.ID, raw)
+// dhcpBinding tells DHCP bindings from L3 bindings (same Go type).
+type dhcpBinding struct{ *model.Binding }
+
+func (s *Snapshot) add(id string, v any) {
+	switch o := v.(type) {
+	case *model.Network:
+		s.Networks[id] = o
+	case *model.Subnet:
+		s.Subnets[id] = o
+	case *model.Port:
+		s.Ports[id] = o
+	case *model.Agent:
+		s.Agents[id] = o
+	case *model.Router:
+		s.Routers[id] = o
+	case *model.FloatingIP:
+		s.FloatingIPs[id] = o
+	case *model.Binding:
+		s.L3Bindings[id] = o
+	case dhcpBinding:
+		s.DHCPBindings[id] = o.Binding
+	case *model.DVRMAC:
+		s.DVRMACs[id] = o
+	case *model.SecurityGroup:
+		s.SGs[id] = o
+	case *model.SecurityGroupRule:
+		s.SGRules[id] = o
 	}
-	if err != nil {
-		return fmt.Errorf("decode %s %s: %w", k.Kind, k.ID, err)
-	}
-	return nil
 }
 
 // AgentsOf returns the agents on a host by type.

@@ -1,0 +1,61 @@
+package hostmodel
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/neutrino-net/neutrino/internal/model"
+	"github.com/neutrino-net/neutrino/internal/syncproto"
+)
+
+func obj(kind, id string, rev int64, v any) syncproto.Object {
+	b, _ := json.Marshal(v)
+	return syncproto.Object{Kind: kind, ID: id, Rev: rev, Data: b}
+}
+
+func TestApplyAndSnapshot(t *testing.T) {
+	m := New()
+	if m.Synced() {
+		t.Fatal("synced before any event")
+	}
+	m.Apply(&syncproto.Event{Revision: 5, Reset: true, Upserts: []syncproto.Object{
+		obj(model.KindNetwork, "n1", 3, model.Network{Standard: model.Standard{ID: "n1"}, MTU: 1450}),
+		obj(model.KindPort, "p1", 4, model.Port{Standard: model.Standard{ID: "p1"}, NetworkID: "n1"}),
+		obj(model.KindL3Binding, "r1", 4, model.Binding{ID: "r1", AgentIDs: []string{"a"}}),
+		obj(model.KindDHCPBinding, "n1", 5, model.Binding{ID: "n1", AgentIDs: []string{"d"}}),
+		obj("something_new", "x", 5, map[string]any{}),
+	}})
+	s, err := m.Snapshot("h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.Synced() || s.Revision != 5 || s.Networks["n1"].MTU != 1450 || s.Ports["p1"].NetworkID != "n1" {
+		t.Fatalf("snapshot %+v", s)
+	}
+	if s.L3Bindings["r1"] == nil || s.DHCPBindings["n1"] == nil || s.L3Bindings["n1"] != nil || s.DHCPBindings["r1"] != nil {
+		t.Errorf("bindings mixed up: l3 %v dhcp %v", s.L3Bindings, s.DHCPBindings)
+	}
+	// A delta: update, delete.
+	m.Apply(&syncproto.Event{Revision: 7,
+		Upserts: []syncproto.Object{obj(model.KindNetwork, "n1", 7, model.Network{Standard: model.Standard{ID: "n1"}, MTU: 1400})},
+		Deletes: []syncproto.Key{{Kind: model.KindPort, ID: "p1"}}})
+	s, _ = m.Snapshot("h")
+	if s.Revision != 7 || s.Networks["n1"].MTU != 1400 || len(s.Ports) != 0 || m.Revision() != 7 {
+		t.Errorf("after delta: rev %d mtu %d ports %d", s.Revision, s.Networks["n1"].MTU, len(s.Ports))
+	}
+	// A reset drops what the new full view does not carry.
+	m.Apply(&syncproto.Event{Revision: 9, Reset: true, Upserts: []syncproto.Object{obj(model.KindPort, "p2", 9, model.Port{Standard: model.Standard{ID: "p2"}})}})
+	s, _ = m.Snapshot("h")
+	if len(s.Networks) != 0 || s.Ports["p2"] == nil {
+		t.Errorf("after reset: %d networks, ports %v", len(s.Networks), s.Ports)
+	}
+	// A value that does not decode is an error until replaced.
+	m.Apply(&syncproto.Event{Revision: 10, Upserts: []syncproto.Object{{Kind: model.KindPort, ID: "p3", Rev: 10, Data: json.RawMessage(`{"fixed_ips": 5}`)}}})
+	if _, err := m.Snapshot("h"); err == nil {
+		t.Error("undecodable port accepted")
+	}
+	m.Apply(&syncproto.Event{Revision: 11, Deletes: []syncproto.Key{{Kind: model.KindPort, ID: "p3"}}})
+	if _, err := m.Snapshot("h"); err != nil {
+		t.Errorf("after removing the bad object: %v", err)
+	}
+}
