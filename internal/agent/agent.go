@@ -300,8 +300,10 @@ func (a *Agent) reportStatus(ctx context.Context, s *hostmodel.Snapshot, plugged
 	if same {
 		return nil // already sent; the server's view has not caught up yet
 	}
-	if err := a.client.Status(ctx, rep); err != nil {
-		return fmt.Errorf("report port status: %w", err)
+	for _, part := range splitStatus(rep, statusChunk) {
+		if err := a.client.Status(ctx, part); err != nil {
+			return fmt.Errorf("report port status: %w", err)
+		}
 	}
 	a.mu.Lock()
 	a.reported = key

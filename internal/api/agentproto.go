@@ -181,39 +181,66 @@ func (a *API) agentStatus(w http.ResponseWriter, r *http.Request, c *reqCtx) err
 			}
 		}
 	}
-	_, err = a.st.Update(c, func(v *store.View, t *store.Txn) error {
-		for id, st := range req.Ports {
-			if e, ok := v.Get(model.KindPort, id); ok && e.Obj.(*model.Port).Status != st {
-				p := *e.Obj.(*model.Port)
-				p.Status = st
-				bump(a, &p.Standard)
-				t.Replace(model.KindPort, e, mustJSON(&p))
-			}
+	// A host reports all its ports at once after a (re)start; one
+	// transaction for thousands of them would exceed etcd's request size
+	// (1.5 MiB) or an external cluster's --max-txn-ops (default 128), so
+	// the changes go in transactions of statusBatch objects. Statuses
+	// are idempotent: a batch that fails is re-sent by the agent.
+	type change struct{ kind, id, status string }
+	var changes []change
+	for _, k := range []struct {
+		kind string
+		m    map[string]string
+	}{{model.KindPort, req.Ports}, {model.KindFIP, req.FloatingIPs}, {model.KindRouter, req.Routers}} {
+		for id, st := range k.m {
+			changes = append(changes, change{k.kind, id, st})
 		}
-		for id, st := range req.FloatingIPs {
-			if e, ok := v.Get(model.KindFIP, id); ok && e.Obj.(*model.FloatingIP).Status != st {
-				f := *e.Obj.(*model.FloatingIP)
-				f.Status = st
-				bump(a, &f.Standard)
-				t.Replace(model.KindFIP, e, mustJSON(&f))
+	}
+	for len(changes) > 0 {
+		batch := changes[:min(len(changes), statusBatch)]
+		changes = changes[len(batch):]
+		_, err = a.st.Update(c, func(v *store.View, t *store.Txn) error {
+			for _, ch := range batch {
+				e, ok := v.Get(ch.kind, ch.id)
+				if !ok {
+					continue
+				}
+				switch o := e.Obj.(type) {
+				case *model.Port:
+					if o.Status != ch.status {
+						p := *o
+						p.Status = ch.status
+						bump(a, &p.Standard)
+						t.Replace(ch.kind, e, mustJSON(&p))
+					}
+				case *model.FloatingIP:
+					if o.Status != ch.status {
+						f := *o
+						f.Status = ch.status
+						bump(a, &f.Standard)
+						t.Replace(ch.kind, e, mustJSON(&f))
+					}
+				case *model.Router:
+					if o.Status != ch.status {
+						rr := *o
+						rr.Status = ch.status
+						bump(a, &rr.Standard)
+						t.Replace(ch.kind, e, mustJSON(&rr))
+					}
+				}
 			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		for id, st := range req.Routers {
-			if e, ok := v.Get(model.KindRouter, id); ok && e.Obj.(*model.Router).Status != st {
-				rr := *e.Obj.(*model.Router)
-				rr.Status = st
-				bump(a, &rr.Standard)
-				t.Replace(model.KindRouter, e, mustJSON(&rr))
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
+
+// statusBatch bounds the objects one status transaction changes.
+const statusBatch = 100
 
 // bookmarkInterval is how often an idle stream still says where it is,
 // so a resuming agent's revision stays recent and dead connections show.

@@ -43,7 +43,7 @@ func newBench() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure Neutrino",
 	}
-	cmd.AddCommand(newBenchAPI(), newBenchL3(), newBenchFanout())
+	cmd.AddCommand(newBenchAPI(), newBenchL3(), newBenchFanout(), newBenchBoot(), newBenchAgentSync(), newBenchLegacy())
 	return cmd
 }
 

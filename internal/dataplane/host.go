@@ -29,6 +29,12 @@ type Options struct {
 type Result struct {
 	Changes []string        // one line per kernel change
 	Plugged map[string]bool // port id -> its device is in place and up
+
+	// announcements start once the whole apply is done: a GARP sent
+	// before the FDB flood entries of a just-created VXLAN device exist
+	// reaches nobody beyond this host, and the next round comes only
+	// GARPInterval later.
+	announcements []func()
 }
 
 func (r *Result) did(format string, args ...any) {
@@ -92,6 +98,10 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 	if opts.Prune {
 		keep(prune(nl, res, h, opts))
 	}
+	for _, a := range res.announcements {
+		go a()
+	}
+	res.announcements = nil
 	return res, errors.Join(errs...)
 }
 
@@ -289,6 +299,10 @@ func applyNamespace(nl *netlink.Handle, res *Result, ns desired.Namespace) ([]st
 	}
 	var plugged []string
 	var added []netip.Prefix
+	// Pairs the plan no longer has (a removed router interface or
+	// gateway) go first, so that their addresses and routes cannot clash
+	// with a replacement's.
+	errs = append(errs, pruneVeths(inner, res, ns))
 	for _, v := range ns.Veths {
 		ok, a, err := applyVeth(nl, inner, nsh, res, ns.Name, v)
 		errs = append(errs, err)
@@ -314,7 +328,7 @@ func applyNamespace(nl *netlink.Handle, res *Result, ns desired.Namespace) ([]st
 			}
 		}
 	}
-	announce(ns, added)
+	announce(res, ns, added)
 	return plugged, errors.Join(errs...)
 }
 
@@ -336,22 +350,23 @@ func deletedKeys(changes []string, mapName string) []netip.Addr {
 	return out
 }
 
-// announce sends gratuitous ARPs, in the background, for the addresses
-// this apply added that the plan wants announced (gateway and floating
-// IPs): upstream sends 3, 2 seconds apart.
-func announce(ns desired.Namespace, added []netip.Prefix) {
+// announce queues gratuitous ARPs, sent in the background once the
+// apply is done, for the addresses this apply added that the plan wants
+// announced (gateway and floating IPs): upstream sends 3, 2 seconds
+// apart.
+func announce(res *Result, ns desired.Namespace, added []netip.Prefix) {
 	for _, g := range ns.GARP {
 		if !slices.ContainsFunc(added, func(p netip.Prefix) bool { return p.Addr() == g.Addr }) {
 			continue
 		}
-		go func(g desired.GARP) {
+		res.announcements = append(res.announcements, func() {
 			h, err := netns.GetFromName(ns.Name)
 			if err != nil {
 				return
 			}
 			defer h.Close()
 			SendGARP(h, g.Dev, g.Addr, 3)
-		}(g)
+		})
 	}
 }
 
@@ -468,7 +483,102 @@ func applyRoutes(h *netlink.Handle, res *Result, ns desired.Namespace) error {
 		}
 		res.did("route %s via %s dev %s in %s", r.Dst, r.Via, r.Dev, ns.Name)
 	}
-	return nil
+	return pruneRoutes(h, res, ns)
+}
+
+// pruneRoutes deletes the main-table routes of an agent namespace that
+// the plan no longer has (an extra route taken off a router). Only
+// routes of the protocols we install with (boot, static) are candidates:
+// connected routes (proto kernel) and learned ones (ra, dhcp) stay.
+// Multipath routes are never ours and are left alone.
+func pruneRoutes(h *netlink.Handle, res *Result, ns desired.Namespace) error {
+	want := map[string]bool{}
+	for _, r := range ns.Routes {
+		want[routeKey(r.Dst.Masked(), r.Via, r.Dev)] = true
+	}
+	links, err := h.LinkList()
+	if err != nil {
+		return fmt.Errorf("routes in %s: %w", ns.Name, err)
+	}
+	devs := map[int]string{}
+	for _, l := range links {
+		devs[l.Attrs().Index] = l.Attrs().Name
+	}
+	var errs []error
+	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		routes, err := h.RouteListFiltered(fam, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("routes in %s: %w", ns.Name, err))
+			continue
+		}
+		for _, rt := range routes {
+			if (rt.Protocol != unix.RTPROT_BOOT && rt.Protocol != unix.RTPROT_STATIC) || rt.Type != unix.RTN_UNICAST || len(rt.MultiPath) > 0 {
+				continue
+			}
+			dst := netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+			if fam == netlink.FAMILY_V6 {
+				dst = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+			}
+			if p, ok := prefixOf(rt.Dst); ok {
+				dst = p.Masked()
+			}
+			var via netip.Addr
+			if a, ok := netip.AddrFromSlice(rt.Gw); ok {
+				via = a.Unmap()
+			}
+			if want[routeKey(dst, via, devs[rt.LinkIndex])] {
+				continue
+			}
+			if err := h.RouteDel(&rt); err != nil && !errors.Is(err, unix.ESRCH) {
+				errs = append(errs, fmt.Errorf("delete route %s in %s: %w", dst, ns.Name, err))
+				continue
+			}
+			res.did("delete route %s via %s dev %s in %s", dst, via, devs[rt.LinkIndex], ns.Name)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func routeKey(dst netip.Prefix, via netip.Addr, dev string) string {
+	return dst.String() + " " + via.String() + " " + dev
+}
+
+// unplugNamespace deletes the veth pairs of a namespace about to go.
+func unplugNamespace(res *Result, name string) error {
+	inner, nsh, err := InNamespace(name)
+	if err != nil {
+		return nil // gone already, or a leftover file that DeleteNamespace removes
+	}
+	defer nsh.Close()
+	defer inner.Close()
+	return pruneVeths(inner, res, desired.Namespace{Name: name})
+}
+
+// pruneVeths deletes the veth devices of an agent namespace that the
+// plan no longer has: deleting one end removes the pair, so the outer
+// end (tap…) leaves its bridge in the host namespace too.
+func pruneVeths(h *netlink.Handle, res *Result, ns desired.Namespace) error {
+	links, err := h.LinkList()
+	if err != nil {
+		return fmt.Errorf("links in %s: %w", ns.Name, err)
+	}
+	want := map[string]bool{}
+	for _, v := range ns.Veths {
+		want[v.Inner] = true
+	}
+	var errs []error
+	for _, l := range links {
+		name := l.Attrs().Name
+		if l.Type() != "veth" || want[name] {
+			continue
+		}
+		if err := h.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
+			errs = append(errs, fmt.Errorf("delete %s in %s: %w", name, ns.Name, err))
+			continue
+		}
+		res.did("delete veth %s in %s", name, ns.Name)
+	}
+	return errors.Join(errs...)
 }
 
 type fdbKey struct {
@@ -621,6 +731,12 @@ func prune(nl *netlink.Handle, res *Result, h *desired.Host, opts Options) error
 				CloseNft(h) // its pooled socket would keep the namespace alive
 				h.Close()
 			}
+			// Unplug first, as upstream does: a namespace's devices live
+			// on until the kernel's cleanup of the namespace runs, which
+			// waits for every reference (a listener, a socket of an
+			// in-flight GARP) and is batched; meanwhile a router would
+			// keep forwarding and answering for its floating IPs.
+			errs = append(errs, unplugNamespace(res, name))
 			if err := DeleteNamespace(name); err != nil {
 				errs = append(errs, err)
 				continue

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // NetnsDir is where named namespaces live (iproute2's convention).
@@ -83,11 +84,21 @@ func CreateNamespace(name string) error {
 
 // DeleteNamespace removes a named namespace (its links go with it).
 func DeleteNamespace(name string) error {
-	if err := netns.DeleteNamed(name); err != nil && !errors.Is(err, os.ErrNotExist) {
-		// An empty leftover file (see KERNEL.md §1.B) is removed too.
-		if rmErr := os.Remove(filepath.Join(NetnsDir, name)); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) {
-			return fmt.Errorf("delete netns %s: %w", name, err)
+	path := filepath.Join(NetnsDir, name)
+	// Unmount until nothing is mounted there: the bind mount can be
+	// stacked when two tools set up /run/netns at once.
+	for range 8 {
+		err := unix.Unmount(path, unix.MNT_DETACH)
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) {
+			break
 		}
+		if err != nil {
+			return fmt.Errorf("delete netns %s: unmount: %w", name, err)
+		}
+	}
+	// An empty leftover file (KERNEL.md §1.B) goes too.
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("delete netns %s: %w", name, err)
 	}
 	return nil
 }

@@ -75,8 +75,17 @@ func createNS(name string) error {
 // empty file left by a failed create is removed too.
 func deleteNS(name string) error {
 	path := NSPath(name)
-	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("delete namespace %s: unmount: %w", name, err)
+	// The bind mount can be stacked (a racing first-time setup of
+	// /run/netns by another tool mounts it twice): unmount until nothing
+	// is mounted there.
+	for range 8 {
+		err := unix.Unmount(path, unix.MNT_DETACH)
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("delete namespace %s: unmount: %w", name, err)
+		}
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("delete namespace %s: %w", name, err)

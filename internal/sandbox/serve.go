@@ -93,10 +93,13 @@ func RunAgent(ctx context.Context, configPath string, log *slog.Logger) error {
 // metadataSocket is where the sandbox's metadata backend listens.
 const metadataSocket = "metadata.sock"
 
+// metadataSecretFile holds the sandbox's metadata_proxy_shared_secret.
+const metadataSecretFile = "metadata-secret"
+
 // metadataSecret returns the sandbox's metadata_proxy_shared_secret,
 // creating it on first use.
 func metadataSecret(dir string) (string, error) {
-	path := filepath.Join(dir, "metadata-secret")
+	path := filepath.Join(dir, metadataSecretFile)
 	if b, err := os.ReadFile(path); err == nil && len(b) > 0 {
 		return string(b), nil
 	}

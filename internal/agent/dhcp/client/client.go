@@ -48,7 +48,10 @@ func Acquire(ctx context.Context, nsPath, ifName string) (*Result, error) {
 	// namespace; the exchange itself then runs on any thread.
 	err := nsthread.Do(nsPath, func() error {
 		var err error
-		c, err = nclient4.New(ifName, nclient4.WithTimeout(time.Second), nclient4.WithRetry(5))
+		// Fake instances boot against a local agent that may still be
+		// plugging the tap: retransmit fast (every 250 ms, up to 5 s)
+		// rather than a real client's seconds-long backoff.
+		c, err = nclient4.New(ifName, nclient4.WithTimeout(250*time.Millisecond), nclient4.WithRetry(20))
 		return err
 	})
 	if c != nil {

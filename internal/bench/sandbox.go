@@ -1,0 +1,232 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/neutrino-net/neutrino/internal/sandbox"
+)
+
+// SandboxOptions say how a data-plane benchmark starts its own sandbox
+// (internal/sandbox: hosts as network namespaces, real server and
+// agents). It needs root.
+type SandboxOptions struct {
+	// Exe and Env: how the sandbox re-executes the neutrino command
+	// (default: this executable; tests pass the test binary's env).
+	Exe string
+	Env []string
+	// Dir is the state directory (default: a new temporary directory,
+	// removed afterwards unless Keep).
+	Dir  string
+	Keep bool // leave the sandbox running (prints how to remove it)
+	Out  io.Writer
+}
+
+// benchBed is a sandbox a benchmark runs in.
+type benchBed struct {
+	st  *sandbox.State
+	api *sandbox.Client
+	out io.Writer
+}
+
+func randomPrefix() string {
+	const letters = "abcdefghijklmnopqrstuvwxyz"
+	b := make([]byte, 6)
+	rand.Read(b)
+	for i := range b {
+		b[i] = letters[int(b[i])%len(letters)]
+	}
+	return "b" + string(b)
+}
+
+// upSandbox starts a sandbox with network1 and computes compute hosts;
+// the returned func removes it (unless Keep).
+func upSandbox(ctx context.Context, o SandboxOptions, computes int) (*benchBed, func(), error) {
+	if os.Geteuid() != 0 {
+		return nil, nil, fmt.Errorf("this benchmark builds a sandbox and needs root")
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	dir, tmp := o.Dir, false
+	if dir == "" {
+		d, err := os.MkdirTemp("", "neutrino-bench-")
+		if err != nil {
+			return nil, nil, err
+		}
+		dir, tmp = d, true
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, err
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	so := sandbox.Options{Dir: dir, Prefix: randomPrefix(), Computes: computes, Port: port, Exe: o.Exe, Env: o.Env, Out: o.Out}
+	st, err := sandbox.Up(ctx, so)
+	cleanup := func() {
+		if o.Keep {
+			fmt.Fprintf(o.Out, "sandbox kept: neutrino sandbox down --dir %s --purge\n", dir)
+			return
+		}
+		sandbox.Down(sandbox.DownOptions{Dir: dir, Prefix: so.Prefix, Purge: true})
+		if tmp {
+			os.RemoveAll(dir)
+		}
+	}
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	api, err := st.AdminClient(ctx)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	return &benchBed{st: st, api: api, out: o.Out}, cleanup, nil
+}
+
+// network creates a network with one IPv4 subnet and returns its id.
+func (b *benchBed) network(ctx context.Context, name, cidr string) (string, error) {
+	var nw struct {
+		Network struct {
+			ID string `json:"id"`
+		} `json:"network"`
+	}
+	if err := b.api.Do(ctx, http.MethodPost, "/v2.0/networks", map[string]any{"network": map[string]any{"name": name}}, &nw); err != nil {
+		return "", err
+	}
+	err := b.api.Do(ctx, http.MethodPost, "/v2.0/subnets", map[string]any{"subnet": map[string]any{
+		"network_id": nw.Network.ID, "ip_version": 4, "cidr": cidr, "name": name + "-v4"}}, nil)
+	return nw.Network.ID, err
+}
+
+// portStatuses returns the status of every port of a network and
+// device owner, by id.
+func (b *benchBed) portStatuses(ctx context.Context, netID, owner string) (map[string]string, error) {
+	var out struct {
+		Ports []struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+		} `json:"ports"`
+	}
+	path := "/v2.0/ports?network_id=" + netID + "&device_owner=" + owner + "&fields=id&fields=status"
+	if err := b.api.Do(ctx, http.MethodGet, path, nil, &out); err != nil {
+		return nil, err
+	}
+	m := map[string]string{}
+	for _, p := range out.Ports {
+		m[p.ID] = p.Status
+	}
+	return m, nil
+}
+
+func addrOf(in *sandbox.Instance) (netip.Addr, error) {
+	p, err := netip.ParsePrefix(in.IP)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("instance %s: address %q: %w", in.Name, in.IP, err)
+	}
+	return p.Addr(), nil
+}
+
+// Dist is a latency distribution in milliseconds.
+type Dist struct {
+	N     int     `json:"n"`
+	MinMs float64 `json:"min_ms"`
+	P50Ms float64 `json:"p50_ms"`
+	P90Ms float64 `json:"p90_ms"`
+	MaxMs float64 `json:"max_ms"`
+}
+
+func distOf(ds []time.Duration) Dist {
+	if len(ds) == 0 {
+		return Dist{}
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return Dist{N: len(s), MinMs: ms(s[0]), P50Ms: ms(percentile(s, 50)), P90Ms: ms(percentile(s, 90)), MaxMs: ms(s[len(s)-1])}
+}
+
+// scheduleDHCP makes host the network's only DHCP server and waits until
+// its DHCP port is bound there.
+func (b *benchBed) scheduleDHCP(ctx context.Context, netID, host string) error {
+	var agents struct {
+		Agents []struct {
+			ID        string `json:"id"`
+			Host      string `json:"host"`
+			AgentType string `json:"agent_type"`
+		} `json:"agents"`
+	}
+	if err := b.api.Do(ctx, http.MethodGet, "/v2.0/agents", nil, &agents); err != nil {
+		return err
+	}
+	want := ""
+	for _, a := range agents.Agents {
+		if a.Host == host && a.AgentType == "DHCP agent" {
+			want = a.ID
+		}
+	}
+	if want == "" {
+		return fmt.Errorf("no DHCP agent on %s", host)
+	}
+	if err := b.api.Do(ctx, http.MethodGet, "/v2.0/networks/"+netID+"/dhcp-agents", nil, &agents); err != nil {
+		return err
+	}
+	hosted := false
+	for _, a := range agents.Agents {
+		hosted = hosted || a.ID == want
+	}
+	if !hosted {
+		if err := b.api.Do(ctx, http.MethodPost, "/v2.0/agents/"+want+"/dhcp-networks", map[string]any{"network_id": netID}, nil); err != nil {
+			return err
+		}
+	}
+	for _, a := range agents.Agents {
+		if a.ID != want {
+			if err := b.api.Do(ctx, http.MethodDelete, "/v2.0/agents/"+a.ID+"/dhcp-networks/"+netID, nil, nil); err != nil {
+				return err
+			}
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var out struct {
+			Ports []struct {
+				HostID string `json:"binding:host_id"`
+				Status string `json:"status"`
+			} `json:"ports"`
+		}
+		err := b.api.Do(ctx, http.MethodGet, "/v2.0/ports?device_owner=network:dhcp&network_id="+netID, nil, &out)
+		if err == nil && len(out.Ports) == 1 && out.Ports[0].HostID == host && out.Ports[0].Status == "ACTIVE" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the DHCP port of %s is not ACTIVE on %s after 30s (%v, %+v)", netID, host, err, out.Ports)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+type network struct {
+	ID        string `json:"id"`
+	ProjectID string `json:"project_id"`
+	MTU       int    `json:"mtu"`
+}
+
+func (b *benchBed) getNetwork(ctx context.Context, id string) (*network, error) {
+	var out struct {
+		Network network `json:"network"`
+	}
+	if err := b.api.Do(ctx, http.MethodGet, "/v2.0/networks/"+id, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out.Network, nil
+}
