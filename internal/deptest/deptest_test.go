@@ -1,0 +1,47 @@
+// Package deptest checks the dependency direction of the agent: the plan
+// packages are pure (no kernel access), so they must never import the
+// dataplane or the kernel libraries.
+package deptest
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+var pure = []string{
+	"github.com/neutrino-net/neutrino/internal/agent/desired",
+	"github.com/neutrino-net/neutrino/internal/agent/l2",
+	"github.com/neutrino-net/neutrino/internal/agent/l3",
+	"github.com/neutrino-net/neutrino/internal/agent/hostmodel",
+	"github.com/neutrino-net/neutrino/internal/hostview",
+	"github.com/neutrino-net/neutrino/internal/ipam",
+	"github.com/neutrino-net/neutrino/internal/model",
+}
+
+var kernel = []string{
+	"github.com/neutrino-net/neutrino/internal/dataplane",
+	"github.com/vishvananda/netlink",
+	"github.com/vishvananda/netns",
+	"github.com/google/nftables",
+	"github.com/mdlayher/packet",
+}
+
+func TestPlansAreKernelFree(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("needs the go command")
+	}
+	for _, pkg := range pure {
+		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list %s: %v\n%s", pkg, err, out)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			for _, bad := range kernel {
+				if dep == bad || strings.HasPrefix(dep, bad+"/") {
+					t.Errorf("%s imports %s: plan code must not touch the kernel", pkg, dep)
+				}
+			}
+		}
+	}
+}
