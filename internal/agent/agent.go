@@ -33,8 +33,8 @@ type Agent struct {
 	kick chan struct{} // wakes the reconcile loop
 
 	mu       sync.Mutex
-	reported string // the last status report sent (to not repeat it)
-	applied  bool   // the first apply since start is done
+	sent     map[string]string // object id -> "<rev> <status>" last reported
+	applied  bool              // the first apply since start is done
 	services *services
 }
 
@@ -52,6 +52,7 @@ func New(cfg *Config, log *slog.Logger) *Agent {
 		tokens: &tokenSource{cfg: cfg.Auth, client: hc},
 		ns:     names.Namespaces{Suffix: cfg.NamespaceSuffix},
 		kick:   make(chan struct{}, 1),
+		sent:   map[string]string{},
 	}
 	a.services = newServices(a)
 	return a
@@ -290,24 +291,43 @@ func (a *Agent) reportStatus(ctx context.Context, s *hostmodel.Snapshot, plugged
 			rep.Ports[p.ID] = want
 		}
 	}
+	// Judge each object at the revision the model holds; skip what was
+	// already reported at that revision (the server's answer is on its
+	// way), and tell the server which revision each status is about.
+	rep.Seen = map[string]int64{}
+	a.mu.Lock()
+	for id := range a.sent {
+		if s.Ports[id] == nil && s.FloatingIPs[id] == nil && s.Routers[id] == nil {
+			delete(a.sent, id) // gone from the view
+		}
+	}
+	for kind, m := range map[string]map[string]string{model.KindPort: rep.Ports, model.KindFIP: rep.FloatingIPs, model.KindRouter: rep.Routers} {
+		for id, st := range m {
+			o, ok := a.model.Get(kind, id)
+			if !ok || a.sent[id] == fmt.Sprint(o.Rev, st) {
+				delete(m, id)
+				continue
+			}
+			rep.Seen[id] = o.Rev
+		}
+	}
+	a.mu.Unlock()
 	if len(rep.Ports)+len(rep.FloatingIPs)+len(rep.Routers) == 0 {
 		return nil
 	}
-	key := fmt.Sprint(rep.Ports, rep.FloatingIPs, rep.Routers)
-	a.mu.Lock()
-	same := key == a.reported
-	a.mu.Unlock()
-	if same {
-		return nil // already sent; the server's view has not caught up yet
-	}
 	for _, part := range splitStatus(rep, statusChunk) {
+		part.Seen = rep.Seen
 		if err := a.client.Status(ctx, part); err != nil {
-			return fmt.Errorf("report port status: %w", err)
+			return fmt.Errorf("report status: %w", err)
 		}
+		a.mu.Lock()
+		for _, m := range []map[string]string{part.Ports, part.FloatingIPs, part.Routers} {
+			for id, st := range m {
+				a.sent[id] = fmt.Sprint(rep.Seen[id], st)
+			}
+		}
+		a.mu.Unlock()
 	}
-	a.mu.Lock()
-	a.reported = key
-	a.mu.Unlock()
 	return nil
 }
 

@@ -205,6 +205,9 @@ func (a *API) agentStatus(w http.ResponseWriter, r *http.Request, c *reqCtx) err
 				if !ok {
 					continue
 				}
+				if rev, judged := req.Seen[ch.id]; judged && rev != e.ModRev {
+					continue // about an older version of the object
+				}
 				switch o := e.Obj.(type) {
 				case *model.Port:
 					if o.Status != ch.status {

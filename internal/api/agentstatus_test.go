@@ -45,3 +45,30 @@ func TestAgentStatusManyPorts(t *testing.T) {
 		t.Errorf("%d ports ACTIVE after the report, want %d", got, total)
 	}
 }
+
+// A status judged from an older version of an object is ignored: a late
+// ACTIVE for a floating IP disassociated meanwhile must not stick.
+func TestAgentStatusStaleRevisionIgnored(t *testing.T) {
+	srv := noAuth(t)
+	n := mkNet(t, srv, admin, "stale")
+	mkSubnet(t, srv, admin, id(n), "10.65.0.0/24")
+	host := newSimHost(t, srv, "compute1", l2State("10.0.1.21"))
+	p := srv.Do(admin, "POST", "/v2.0/ports", map[string]any{"port": map[string]any{"network_id": id(n), "binding:host_id": "compute1", "device_owner": "compute:nova"}})
+	expect(t, p, 201, "")
+	pid := id(p.Obj("port"))
+	// A revision that is not the port's current one.
+	rep := &syncproto.StatusReport{Ports: map[string]string{pid: "ACTIVE"}, Seen: map[string]int64{pid: 1}}
+	if err := host.client.Status(context.Background(), rep); err != nil {
+		t.Fatal(err)
+	}
+	if st := srv.Do(admin, "GET", "/v2.0/ports/"+pid, nil).Obj("port")["status"]; st != "DOWN" {
+		t.Errorf("stale report applied: status %v", st)
+	}
+	// Without Seen (older agents) the report applies.
+	if err := host.client.Status(context.Background(), &syncproto.StatusReport{Ports: map[string]string{pid: "ACTIVE"}}); err != nil {
+		t.Fatal(err)
+	}
+	if st := srv.Do(admin, "GET", "/v2.0/ports/"+pid, nil).Obj("port")["status"]; st != "ACTIVE" {
+		t.Errorf("report not applied: status %v", st)
+	}
+}

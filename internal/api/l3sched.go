@@ -69,17 +69,9 @@ func (a *API) l3Candidate(v *store.View, ag *model.Agent, r *model.Router) bool 
 	return ag.AdminStateUp && a.l3Suitable(ag, r) && a.alive(v, ag.ID)
 }
 
-// scheduleRouter keeps the router where it is, or binds it to the
-// suitable agent hosting the fewest routers (upstream's
-// LeastRoutersScheduler). With no suitable agent the router stays
-// unscheduled until one appears. It does not touch the router's ports
-// (they may be changed by the same transaction): the bookkeeping
-// controller binds them.
-func (a *API) scheduleRouter(v *store.View, t *store.Txn, r *model.Router) error {
-	a.placeRouter(v, t, r, false)
-	return nil
-}
-
+// placeRouter keeps the router where it is, or binds it to the suitable
+// agent hosting the fewest routers (upstream's LeastRoutersScheduler); with
+// no suitable agent the router stays unscheduled until one appears.
 // placeRouter plans the router's L3 binding and returns the host of the
 // agent it ends up on ("" if unscheduled). The router stays on agents
 // that still suit it; from a dead or disabled agent it moves only with

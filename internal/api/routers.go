@@ -147,6 +147,7 @@ func createRouter(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 		return "", badRequest("L3 HA routers are not supported by this server")
 	}
 	rt := newRouterTxn(a, v, t, c, r)
+	rt.place()
 	if req.ExternalGatewayInfo.Set {
 		g, err := req.gateway(c, "create")
 		if err != nil {
@@ -157,9 +158,6 @@ func createRouter(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 				return "", err
 			}
 		}
-	}
-	if err := a.scheduleRouter(v, t, r); err != nil {
-		return "", err
 	}
 	t.Create(model.KindRouter, r.ID, mustJSON(r))
 	return r.ID, nil
@@ -194,9 +192,14 @@ func updateRouter(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry
 		if wasUp || r.AdminStateUp {
 			return badResource("router", "Cannot change the 'distributed' attribute of active routers. Please set router admin_state_up to False prior to upgrade.")
 		}
+		// Where the router may live depends on the flag: place it first.
+		r.Distributed = bool(*req.Distributed)
+		rt.place()
 		if err := rt.setDistributed(bool(*req.Distributed)); err != nil {
 			return err
 		}
+	} else {
+		rt.place()
 	}
 	if req.ExternalGatewayInfo.Set {
 		g, err := req.gateway(c, "update")
@@ -223,9 +226,6 @@ func updateRouter(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry
 		if err := rt.validateRoutes(r.Routes); err != nil {
 			return err
 		}
-	}
-	if err := a.scheduleRouter(v, t, &r); err != nil {
-		return err
 	}
 	bump(a, &r.Standard)
 	t.Replace(model.KindRouter, e, mustJSON(&r))
@@ -259,6 +259,26 @@ type routerTxn struct {
 	t *store.Txn
 	c *reqCtx
 	r *model.Router
+	// host is where the router's centralized ports live (its L3 agent's
+	// host), decided by place before any port is made: new ports are
+	// bound there at once, so l2population and the agent see them in
+	// the same change instead of after the controller binds them.
+	host string
+}
+
+// place schedules the router (once per transaction) and records its host.
+func (rt *routerTxn) place() {
+	rt.host = rt.a.placeRouter(rt.v, rt.t, rt.r, false)
+}
+
+// bind binds a new or adopted centralized router port to the router's
+// host (a distributed router's interfaces live on every host: unbound).
+func (rt *routerTxn) bind(p *model.Port) {
+	if rt.host == "" || !slices.Contains(routerPortOwners, p.DeviceOwner) {
+		return
+	}
+	p.HostID = rt.host
+	bindPort(p)
 }
 
 func newRouterTxn(a *API, v *store.View, t *store.Txn, c *reqCtx, r *model.Router) *routerTxn {
@@ -414,6 +434,7 @@ func (rt *routerTxn) setGateway(g *gatewayReq) error {
 		if p, err = a.newServicePort(v, t, n, "", model.OwnerRouterGateway, r.ID); err != nil {
 			return err
 		}
+		rt.bind(p)
 	}
 	var reqIPs []fixedIPReq
 	if g.ExternalFixedIPs != nil {
@@ -507,6 +528,7 @@ func (rt *routerTxn) addSNATPort(iface *model.Port) error {
 		if err != nil {
 			return err
 		}
+		rt.bind(p)
 		ips, err := rt.a.allocateIPs(rt.v, rt.t, rt.c, n, p, []fixedIPReq{{SubnetID: ip.SubnetID}}, nil, true)
 		if err != nil {
 			return err
@@ -667,15 +689,13 @@ func (a *API) routerAction(w http.ResponseWriter, r *http.Request, c *reqCtx) er
 			}
 			rr := *e.Obj.(*model.Router)
 			rt := newRouterTxn(a, v, t, c, &rr)
+			rt.place()
 			if action == "add_router_interface" {
 				info, err = rt.addInterface(req)
 			} else {
 				info, err = rt.removeInterface(req)
 			}
 			if err != nil {
-				return err
-			}
-			if err := a.scheduleRouter(v, t, &rr); err != nil {
 				return err
 			}
 			bump(a, &rr.Standard)
@@ -810,6 +830,7 @@ func (rt *routerTxn) addInterface(req interfaceReq) (map[string]any, error) {
 		}
 		p.DeviceID, p.DeviceOwner = r.ID, rt.interfaceOwner()
 		p.SecurityGroups = []string{}
+		rt.bind(&p)
 		bump(a, &p.Standard)
 		t.Replace(model.KindPort, pe, mustJSON(&p))
 		if r.Distributed && r.ExternalGatewayInfo != nil {
@@ -864,6 +885,7 @@ func (rt *routerTxn) addInterface(req interfaceReq) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	rt.bind(p)
 	ips, err := a.allocateIPs(v, t, c, n, p, []fixedIPReq{{SubnetID: s.ID, IPAddress: *s.GatewayIP}}, nil, true)
 	if err != nil {
 		return nil, err

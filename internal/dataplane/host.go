@@ -297,21 +297,9 @@ func applyNamespace(nl *netlink.Handle, res *Result, ns desired.Namespace) ([]st
 	if lo, err := inner.LinkByName("lo"); err == nil {
 		errs = append(errs, setUp(inner, res, lo))
 	}
-	var plugged []string
-	var added []netip.Prefix
-	// Pairs the plan no longer has (a removed router interface or
-	// gateway) go first, so that their addresses and routes cannot clash
-	// with a replacement's.
-	errs = append(errs, pruneVeths(inner, res, ns))
-	for _, v := range ns.Veths {
-		ok, a, err := applyVeth(nl, inner, nsh, res, ns.Name, v)
-		errs = append(errs, err)
-		added = append(added, a...)
-		if ok && v.PortID != "" {
-			plugged = append(plugged, v.PortID)
-		}
-	}
-	errs = append(errs, applyRoutes(inner, res, ns))
+	// NAT before addresses (upstream's order): a floating IP's /32 must
+	// not be up on qg- before its translation exists, or the router
+	// itself would answer for the instance in between.
 	if ns.Nft != nil {
 		changes, err := ApplyNft(nsh, ns.Nft)
 		errs = append(errs, err)
@@ -328,6 +316,32 @@ func applyNamespace(nl *netlink.Handle, res *Result, ns desired.Namespace) ([]st
 			}
 		}
 	}
+	var plugged []string
+	var added []netip.Prefix
+	// Pairs the plan no longer has (a removed router interface or
+	// gateway) go first, so that their addresses and routes cannot clash
+	// with a replacement's.
+	errs = append(errs, pruneVeths(inner, res, ns))
+	// One address dump for the namespace: the kernel dumps every address
+	// whatever the link asked for, and a router's qg- holds one per
+	// floating IP.
+	addrs := map[int][]netlink.Addr{}
+	all, err := inner.AddrList(nil, netlink.FAMILY_ALL)
+	if err != nil {
+		return plugged, fmt.Errorf("addresses in %s: %w", ns.Name, err)
+	}
+	for _, a := range all {
+		addrs[a.LinkIndex] = append(addrs[a.LinkIndex], a)
+	}
+	for _, v := range ns.Veths {
+		ok, a, err := applyVeth(nl, inner, nsh, res, ns.Name, v, addrs)
+		errs = append(errs, err)
+		added = append(added, a...)
+		if ok && v.PortID != "" {
+			plugged = append(plugged, v.PortID)
+		}
+	}
+	errs = append(errs, applyRoutes(inner, res, ns))
 	announce(res, ns, added)
 	return plugged, errors.Join(errs...)
 }
@@ -370,7 +384,7 @@ func announce(res *Result, ns desired.Namespace, added []netip.Prefix) {
 	}
 }
 
-func applyVeth(nl, inner *netlink.Handle, nsh netns.NsHandle, res *Result, nsName string, v desired.Veth) (bool, []netip.Prefix, error) {
+func applyVeth(nl, inner *netlink.Handle, nsh netns.NsHandle, res *Result, nsName string, v desired.Veth, addrs map[int][]netlink.Addr) (bool, []netip.Prefix, error) {
 	in, err := inner.LinkByName(v.Inner)
 	if err != nil {
 		// Recreate the pair: a lone outer end is a leftover.
@@ -401,7 +415,7 @@ func applyVeth(nl, inner *netlink.Handle, nsh netns.NsHandle, res *Result, nsNam
 		}
 		res.did("set %s mtu %d in %s", v.Inner, v.MTU, nsName)
 	}
-	added, err := applyAddrs(inner, res, nsName, in, v.Addrs)
+	added, err := applyAddrs(inner, res, nsName, in, v.Addrs, addrs[in.Attrs().Index])
 	if err != nil {
 		return false, added, err
 	}
@@ -412,13 +426,10 @@ func applyVeth(nl, inner *netlink.Handle, nsh netns.NsHandle, res *Result, nsNam
 	return ok, added, err
 }
 
-// applyAddrs makes the link's global addresses exactly want (the new are
-// added before the old are removed).
-func applyAddrs(h *netlink.Handle, res *Result, nsName string, l netlink.Link, want []netip.Prefix) ([]netip.Prefix, error) {
-	have, err := h.AddrList(l, netlink.FAMILY_ALL)
-	if err != nil {
-		return nil, err
-	}
+// applyAddrs makes the link's global addresses (have: the link's
+// addresses as dumped at the start of the apply) exactly want (the new
+// are added before the old are removed).
+func applyAddrs(h *netlink.Handle, res *Result, nsName string, l netlink.Link, want []netip.Prefix, have []netlink.Addr) ([]netip.Prefix, error) {
 	var added []netip.Prefix
 	cur := map[netip.Prefix]netlink.Addr{}
 	for _, a := range have {
@@ -441,8 +452,12 @@ func applyAddrs(h *netlink.Handle, res *Result, nsName string, l netlink.Link, w
 		res.did("add address %s dev %s in %s", p, l.Attrs().Name, nsName)
 		added = append(added, p)
 	}
+	wanted := make(map[netip.Prefix]bool, len(want))
+	for _, p := range want {
+		wanted[p] = true
+	}
 	for p, a := range cur {
-		if !slices.Contains(want, p) {
+		if !wanted[p] {
 			if err := h.AddrDel(l, &a); err != nil {
 				return added, fmt.Errorf("delete %s from %s: %w", p, l.Attrs().Name, err)
 			}
@@ -464,7 +479,19 @@ func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
 	return netip.PrefixFrom(a.Unmap(), ones), true
 }
 
+// applyRoutes makes the namespace's main-table routes the desired ones.
+// The main table is dumped once per apply (a router namespace with
+// thousands of floating IPs has as many local routes, and the kernel
+// dumps every table when asked for one).
 func applyRoutes(h *netlink.Handle, res *Result, ns desired.Namespace) error {
+	var cur []netlink.Route
+	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		rs, err := h.RouteListFiltered(fam, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+		if err != nil {
+			return fmt.Errorf("routes in %s: %w", ns.Name, err)
+		}
+		cur = append(cur, rs...)
+	}
 	for _, r := range ns.Routes {
 		l, err := h.LinkByName(r.Dev)
 		if err != nil {
@@ -474,8 +501,9 @@ func applyRoutes(h *netlink.Handle, res *Result, ns desired.Namespace) error {
 		if r.Via.IsValid() {
 			route.Gw = net.IP(r.Via.AsSlice())
 		}
-		existing, _ := h.RouteListFiltered(netlink.FAMILY_ALL, route, netlink.RT_FILTER_DST|netlink.RT_FILTER_OIF)
-		if len(existing) > 0 && (route.Gw == nil || existing[0].Gw.Equal(route.Gw)) {
+		if slices.ContainsFunc(cur, func(c netlink.Route) bool {
+			return c.LinkIndex == route.LinkIndex && routeDst(c) == r.Dst.Masked() && (route.Gw == nil || c.Gw.Equal(route.Gw))
+		}) {
 			continue
 		}
 		if err := h.RouteReplace(route); err != nil {
@@ -483,64 +511,59 @@ func applyRoutes(h *netlink.Handle, res *Result, ns desired.Namespace) error {
 		}
 		res.did("route %s via %s dev %s in %s", r.Dst, r.Via, r.Dev, ns.Name)
 	}
-	return pruneRoutes(h, res, ns)
+	return pruneRoutes(h, res, ns, cur)
 }
 
-// pruneRoutes deletes the main-table routes of an agent namespace that
-// the plan no longer has (an extra route taken off a router). Only
-// routes of the protocols we install with (boot, static) are candidates:
-// connected routes (proto kernel) and learned ones (ra, dhcp) stay.
-// Multipath routes are never ours and are left alone.
-func pruneRoutes(h *netlink.Handle, res *Result, ns desired.Namespace) error {
-	want := map[string]bool{}
+// routeDst is a route's destination; the default route's is 0.0.0.0/0
+// or ::/0.
+func routeDst(r netlink.Route) netip.Prefix {
+	if p, ok := prefixOf(r.Dst); ok {
+		return p.Masked()
+	}
+	if r.Family == netlink.FAMILY_V6 {
+		return netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+	}
+	return netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+}
+
+// pruneRoutes deletes the main-table routes of an agent namespace (cur,
+// as dumped before this apply) whose destination the plan no longer has
+// (an extra route taken off a router). A desired destination is never
+// pruned: RouteReplace has already made it right. Only routes of the
+// protocols we install with (boot, static) are candidates: connected
+// routes (proto kernel) and learned ones (ra, dhcp) stay. Multipath
+// routes are never ours and are left alone.
+func pruneRoutes(h *netlink.Handle, res *Result, ns desired.Namespace, cur []netlink.Route) error {
+	want := map[netip.Prefix]bool{}
 	for _, r := range ns.Routes {
-		want[routeKey(r.Dst.Masked(), r.Via, r.Dev)] = true
-	}
-	links, err := h.LinkList()
-	if err != nil {
-		return fmt.Errorf("routes in %s: %w", ns.Name, err)
-	}
-	devs := map[int]string{}
-	for _, l := range links {
-		devs[l.Attrs().Index] = l.Attrs().Name
+		want[r.Dst.Masked()] = true
 	}
 	var errs []error
-	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
-		routes, err := h.RouteListFiltered(fam, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("routes in %s: %w", ns.Name, err))
+	for _, rt := range cur {
+		if (rt.Protocol != unix.RTPROT_BOOT && rt.Protocol != unix.RTPROT_STATIC) || rt.Type != unix.RTN_UNICAST || len(rt.MultiPath) > 0 {
 			continue
 		}
-		for _, rt := range routes {
-			if (rt.Protocol != unix.RTPROT_BOOT && rt.Protocol != unix.RTPROT_STATIC) || rt.Type != unix.RTN_UNICAST || len(rt.MultiPath) > 0 {
-				continue
-			}
-			dst := netip.PrefixFrom(netip.IPv4Unspecified(), 0)
-			if fam == netlink.FAMILY_V6 {
-				dst = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
-			}
-			if p, ok := prefixOf(rt.Dst); ok {
-				dst = p.Masked()
-			}
-			var via netip.Addr
-			if a, ok := netip.AddrFromSlice(rt.Gw); ok {
-				via = a.Unmap()
-			}
-			if want[routeKey(dst, via, devs[rt.LinkIndex])] {
-				continue
-			}
-			if err := h.RouteDel(&rt); err != nil && !errors.Is(err, unix.ESRCH) {
-				errs = append(errs, fmt.Errorf("delete route %s in %s: %w", dst, ns.Name, err))
-				continue
-			}
-			res.did("delete route %s via %s dev %s in %s", dst, via, devs[rt.LinkIndex], ns.Name)
+		dst := routeDst(rt)
+		if want[dst] {
+			continue
 		}
+		var via netip.Addr
+		if a, ok := netip.AddrFromSlice(rt.Gw); ok {
+			via = a.Unmap()
+		}
+		dev := fmt.Sprint(rt.LinkIndex)
+		if l, err := h.LinkByIndex(rt.LinkIndex); err == nil {
+			dev = l.Attrs().Name
+		}
+		if err := h.RouteDel(&rt); err != nil {
+			if !errors.Is(err, unix.ESRCH) {
+				errs = append(errs, fmt.Errorf("delete route %s in %s: %w", dst, ns.Name, err))
+			}
+			continue
+		}
+		res.did("delete route %s via %s dev %s in %s", dst, via, dev, ns.Name)
 	}
 	return errors.Join(errs...)
-}
-
-func routeKey(dst netip.Prefix, via netip.Addr, dev string) string {
-	return dst.String() + " " + via.String() + " " + dev
 }
 
 // unplugNamespace deletes the veth pairs of a namespace about to go.

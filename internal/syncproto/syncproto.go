@@ -86,4 +86,9 @@ type StatusReport struct {
 	Ports       map[string]string `json:"ports,omitempty"`
 	FloatingIPs map[string]string `json:"floatingips,omitempty"`
 	Routers     map[string]string `json:"routers,omitempty"`
+	// Seen is the mod revision of each object the agent judged from. The
+	// server ignores a status about an object that changed since (a late
+	// ACTIVE for a floating IP disassociated meanwhile); the agent judges
+	// again from the newer object.
+	Seen map[string]int64 `json:"seen,omitempty"`
 }

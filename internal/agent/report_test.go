@@ -1,0 +1,66 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+
+	"github.com/neutrino-net/neutrino/internal/agent/l3"
+	"github.com/neutrino-net/neutrino/internal/model"
+	"github.com/neutrino-net/neutrino/internal/syncproto"
+)
+
+// reportStatus sends what differs from the model, once per object
+// revision, with the revision it judged from; a changed object (a
+// re-associated floating IP) is judged and reported again.
+func TestReportStatusOncePerRevision(t *testing.T) {
+	var mu sync.Mutex
+	var got []syncproto.StatusReport
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var rep syncproto.StatusReport
+		json.NewDecoder(r.Body).Decode(&rep)
+		mu.Lock()
+		got = append(got, rep)
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	a := New(&Config{Host: "h1", ServerURL: srv.URL}, nil)
+	a.client.URL = srv.URL
+	port := model.Port{Standard: model.Standard{ID: "p1"}, HostID: "h1", Status: "DOWN", AdminStateUp: true}
+	fip := model.FloatingIP{Standard: model.Standard{ID: "f1"}, Status: "DOWN"}
+	apply := func(rev int64) {
+		pb, _ := json.Marshal(port)
+		fb, _ := json.Marshal(fip)
+		a.model.Apply(&syncproto.Event{Revision: rev, Upserts: []syncproto.Object{
+			{Kind: model.KindPort, ID: "p1", Rev: rev, Data: pb}, {Kind: model.KindFIP, ID: "f1", Rev: rev, Data: fb}}})
+	}
+	routers := l3.Result{Routers: []l3.Router{{ID: "r1", FIPStatus: map[string]string{"f1": "ACTIVE"}}}}
+	report := func() {
+		t.Helper()
+		s, err := a.model.Snapshot("h1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.reportStatus(context.Background(), s, map[string]bool{"p1": true}, routers, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(10)
+	report()
+	report() // same revisions: nothing new to say
+	if len(got) != 1 || got[0].Ports["p1"] != "ACTIVE" || got[0].FloatingIPs["f1"] != "ACTIVE" || got[0].Seen["p1"] != 10 || got[0].Seen["f1"] != 10 {
+		t.Fatalf("reports %+v", got)
+	}
+	// The floating IP changed (disassociated and associated again: DOWN
+	// at a new revision): it is judged again and reported.
+	port.Status = "ACTIVE"
+	apply(12)
+	report()
+	if len(got) != 2 || got[1].FloatingIPs["f1"] != "ACTIVE" || got[1].Seen["f1"] != 12 || len(got[1].Ports) != 0 {
+		t.Fatalf("after the change: %+v", got)
+	}
+}
