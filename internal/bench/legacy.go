@@ -416,7 +416,7 @@ func firstConnect(ctx context.Context, ns string, dst netip.AddrPort, interval, 
 // address left the gateway device. (Not the API status: the agent's
 // status reports can arrive out of phase with quick re-associations.)
 func (b *legacyBed) fipGone(ctx context.Context, fip netip.Addr) error {
-	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", b.routerNS(), "nft", "list", "map", "ip", "neutrino", "fip_dnat").CombinedOutput()
+	out, err := exec.CommandContext(ctx, "nsenter", "--net=/run/netns/"+b.routerNS(), "nft", "list", "map", "ip", "neutrino", "fip_dnat").CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("nft list map: %v: %.200s", err, out)
 	}
@@ -606,7 +606,7 @@ func vethPair(a, b string) error {
 // and returns the received rate in Gbit/s.
 func iperf(ctx context.Context, serverNS, clientNS string, dst netip.Addr, d time.Duration) (float64, error) {
 	var srvOut strings.Builder
-	srv := exec.CommandContext(ctx, "ip", "netns", "exec", serverNS, "iperf3", "-s", "-p", "5299")
+	srv := exec.CommandContext(ctx, "nsenter", "--net=/run/netns/"+serverNS, "iperf3", "-s", "-p", "5299")
 	srv.Stdout, srv.Stderr = &srvOut, &srvOut
 	if err := srv.Start(); err != nil {
 		return 0, err
@@ -614,7 +614,7 @@ func iperf(ctx context.Context, serverNS, clientNS string, dst netip.Addr, d tim
 	defer func() { srv.Process.Kill(); srv.Wait() }()
 	var out []byte
 	err := waitFor(ctx, 10*time.Second, func() error {
-		c := exec.CommandContext(ctx, "ip", "netns", "exec", clientNS, "iperf3", "-c", dst.String(), "-p", "5299", "-J",
+		c := exec.CommandContext(ctx, "nsenter", "--net=/run/netns/"+clientNS, "iperf3", "-c", dst.String(), "-p", "5299", "-J",
 			"-t", fmt.Sprint(max(1, int(d.Seconds()))))
 		out, _ = c.Output() // iperf3 -J does not always exit non-zero on errors
 		if strings.Contains(string(out), "Connection refused") {

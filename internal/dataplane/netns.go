@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -55,6 +56,9 @@ func CreateNamespace(name string) error {
 	if NamespaceExists(name) {
 		return nil
 	}
+	if err := prepareNetnsDir(); err != nil {
+		return err
+	}
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -80,6 +84,35 @@ func CreateNamespace(name string) error {
 		errc <- nil
 	}()
 	return <-errc
+}
+
+var netnsDirOnce struct {
+	sync.Once
+	err error
+}
+
+// prepareNetnsDir makes /run/netns a shared mount of itself, as iproute2
+// does before its first `ip netns add`. Doing it first ourselves matters:
+// if iproute2 later finds /run/netns not yet a mount point, its bind
+// mount covers the namespaces mounted there before, which then can
+// neither be opened nor deleted by name.
+func prepareNetnsDir() error {
+	netnsDirOnce.Do(func() {
+		if err := os.MkdirAll(NetnsDir, 0o755); err != nil {
+			netnsDirOnce.err = err
+			return
+		}
+		err := unix.Mount("", NetnsDir, "none", unix.MS_SHARED|unix.MS_REC, "")
+		if errors.Is(err, unix.EINVAL) { // not a mount point yet
+			if err = unix.Mount(NetnsDir, NetnsDir, "none", unix.MS_BIND|unix.MS_REC, ""); err == nil {
+				err = unix.Mount("", NetnsDir, "none", unix.MS_SHARED|unix.MS_REC, "")
+			}
+		}
+		if err != nil {
+			netnsDirOnce.err = fmt.Errorf("prepare %s: %w", NetnsDir, err)
+		}
+	})
+	return netnsDirOnce.err
 }
 
 // DeleteNamespace removes a named namespace (its links go with it).

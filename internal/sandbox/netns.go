@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/neutrino-net/neutrino/internal/dataplane"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -37,61 +38,26 @@ func nsExists(name string) bool {
 // then dies, so no other goroutine is affected. It fails if the name is
 // taken.
 func createNS(name string) error {
-	if err := os.MkdirAll(NetnsDir, 0o755); err != nil {
+	if nsExists(name) {
+		return fmt.Errorf("namespace %s exists", name)
+	}
+	if err := dataplane.CreateNamespace(name); err != nil {
 		return err
 	}
-	path := NSPath(name)
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
+	h, err := handle(name)
 	if err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("namespace %s exists", name)
-		}
-		return fmt.Errorf("create namespace %s: %w", name, err)
+		return err
 	}
-	f.Close()
-	err = onNewThread(func() error {
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			return fmt.Errorf("unshare: %w", err)
-		}
-		src := fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid())
-		if err := unix.Mount(src, path, "none", unix.MS_BIND, ""); err != nil {
-			return fmt.Errorf("bind mount: %w", err)
-		}
-		lo, err := netlink.LinkByName("lo")
-		if err != nil {
-			return err
-		}
-		return netlink.LinkSetUp(lo)
-	})
+	defer h.Close()
+	lo, err := h.LinkByName("lo")
 	if err != nil {
-		unix.Unmount(path, unix.MNT_DETACH)
-		os.Remove(path)
-		return fmt.Errorf("create namespace %s: %w", name, err)
+		return err
 	}
-	return nil
+	return h.LinkSetUp(lo)
 }
 
-// deleteNS removes a named namespace; a missing one is no error, and an
-// empty file left by a failed create is removed too.
-func deleteNS(name string) error {
-	path := NSPath(name)
-	// The bind mount can be stacked (a racing first-time setup of
-	// /run/netns by another tool mounts it twice): unmount until nothing
-	// is mounted there.
-	for range 8 {
-		err := unix.Unmount(path, unix.MNT_DETACH)
-		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("delete namespace %s: unmount: %w", name, err)
-		}
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("delete namespace %s: %w", name, err)
-	}
-	return nil
-}
+// deleteNS removes a named namespace; a missing one is no error.
+func deleteNS(name string) error { return dataplane.DeleteNamespace(name) }
 
 // listNS lists the named namespaces.
 func listNS() ([]string, error) {
