@@ -85,11 +85,7 @@ and the simulated agents share it.`,
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return rep.WriteJSON(cmd.OutOrStdout())
-			}
-			rep.WriteTable(cmd.OutOrStdout())
-			return nil
+			return writeReport(cmd.OutOrStdout(), asJSON, rep)
 		},
 	}
 	f := cmd.Flags()

@@ -19,11 +19,7 @@ func newBenchLegacy() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return rep.WriteJSON(cmd.OutOrStdout())
-			}
-			rep.WriteTable(cmd.OutOrStdout())
-			return nil
+			return writeReport(cmd.OutOrStdout(), asJSON, rep)
 		},
 	}
 	f := cmd.Flags()

@@ -21,11 +21,7 @@ func newBenchBoot() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return rep.WriteJSON(cmd.OutOrStdout())
-			}
-			rep.WriteTable(cmd.OutOrStdout())
-			return nil
+			return writeReport(cmd.OutOrStdout(), asJSON, rep)
 		},
 	}
 	f := cmd.Flags()
@@ -49,11 +45,7 @@ func newBenchAgentSync() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return rep.WriteJSON(cmd.OutOrStdout())
-			}
-			rep.WriteTable(cmd.OutOrStdout())
-			return nil
+			return writeReport(cmd.OutOrStdout(), asJSON, rep)
 		},
 	}
 	f := cmd.Flags()

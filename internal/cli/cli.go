@@ -4,6 +4,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -82,11 +83,7 @@ is measured instead; it keeps the resources created (named bench-*).`,
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return rep.WriteJSON(cmd.OutOrStdout())
-			}
-			rep.WriteTable(cmd.OutOrStdout())
-			return nil
+			return writeReport(cmd.OutOrStdout(), asJSON, rep)
 		},
 	}
 	f := cmd.Flags()
@@ -104,4 +101,19 @@ is measured instead; it keeps the resources created (named bench-*).`,
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	_ = f.MarkHidden("cpuprofile")
 	return cmd
+}
+
+// report is what every benchmark returns.
+type report interface {
+	WriteJSON(io.Writer) error
+	WriteTable(io.Writer)
+}
+
+// writeReport prints a benchmark's results as a table or as JSON.
+func writeReport(w io.Writer, asJSON bool, r report) error {
+	if asJSON {
+		return r.WriteJSON(w)
+	}
+	r.WriteTable(w)
+	return nil
 }
