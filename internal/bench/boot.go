@@ -16,6 +16,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
+	"github.com/neutrino-net/neutrino/internal/dataplane"
 	"github.com/neutrino-net/neutrino/internal/sandbox"
 	"github.com/neutrino-net/neutrino/internal/testbed/probe"
 )
@@ -164,6 +165,13 @@ func (b *benchBed) bootOnce(ctx context.Context, nw *network, name, probeNS stri
 	}
 	if err := addAddr(ns, "eth0", lease.Address); err != nil {
 		return nil, err
+	}
+	// A booting OS announces its address; without it the probe, which
+	// may have cached this (reused) address with an earlier instance's
+	// MAC, would wait up to its neighbour entry's timeout (~30 s).
+	if h, err := netns.GetFromPath(probe.Path(ns)); err == nil {
+		dataplane.SendGARP(h, "eth0", lease.Address.Addr(), 1)
+		h.Close()
 	}
 	s := &BootSample{Lease: time.Since(start)}
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)

@@ -13,7 +13,9 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/neutrino-net/neutrino/internal/agent/dhcp/client"
+	"github.com/neutrino-net/neutrino/internal/dataplane"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 )
 
 // BootOptions describe a fake instance.
@@ -106,6 +108,13 @@ func (s *State) Boot(ctx context.Context, o BootOptions) (_ *Instance, err error
 	}
 	if err := applyLease(inst.Netns, "eth0", lease); err != nil {
 		return nil, err
+	}
+	// Announce the address as a booting OS does: a neighbour that cached
+	// this IP for an earlier instance (addresses are reused) learns the
+	// new MAC at once instead of after its entry times out.
+	if h, err := netns.GetFromPath(NSPath(inst.Netns)); err == nil {
+		dataplane.SendGARP(h, "eth0", lease.Address.Addr(), 1)
+		h.Close()
 	}
 	inst.IP = lease.Address.String()
 	err = updateInstances(s.Dir, func(is []Instance) ([]Instance, error) {
