@@ -131,8 +131,23 @@ func (h *Host) Normalize() {
 }
 
 func sortDedup[T any](in []T, key func(T) string) []T {
-	slices.SortStableFunc(in, func(a, b T) int { return strings.Compare(key(a), key(b)) })
-	return slices.CompactFunc(in, func(a, b T) bool { return key(a) == key(b) })
+	// Keys are computed once per element, not per comparison: with
+	// thousands of FDB entries a key per comparison dominated the plan.
+	type keyed struct {
+		k string
+		v T
+	}
+	ks := make([]keyed, len(in))
+	for i, v := range in {
+		ks[i] = keyed{key(v), v}
+	}
+	slices.SortStableFunc(ks, func(a, b keyed) int { return strings.Compare(a.k, b.k) })
+	ks = slices.CompactFunc(ks, func(a, b keyed) bool { return a.k == b.k })
+	out := in[:0]
+	for _, kv := range ks {
+		out = append(out, kv.v)
+	}
+	return out
 }
 
 // String renders the desired state as `ip`/`bridge`-style lines.

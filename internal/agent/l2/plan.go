@@ -8,6 +8,7 @@
 package l2
 
 import (
+	"errors"
 	"net/netip"
 	"strings"
 
@@ -109,12 +110,16 @@ func Present(s *hostmodel.Snapshot, host string, extra []string) map[string]bool
 // the L3 part plugs router ports into.
 func Plan(s *hostmodel.Snapshot, cfg Config, extraNetworks []string) *desired.Host {
 	h := &desired.Host{Sysctls: append([]desired.Sysctl(nil), HostSysctls...)}
+	byNetwork := map[string][]*model.Port{}
+	for _, p := range s.Ports {
+		byNetwork[p.NetworkID] = append(byNetwork[p.NetworkID], p)
+	}
 	for netID := range Present(s, cfg.Host, extraNetworks) {
 		n := s.Networks[netID]
 		if n == nil {
 			continue
 		}
-		planNetwork(h, s, cfg, n)
+		planNetwork(h, s, cfg, n, byNetwork[netID])
 	}
 	for _, p := range s.Ports {
 		if p.HostID != cfg.Host || IsRouterOwned(p.DeviceOwner) || p.DeviceOwner == model.OwnerDHCP {
@@ -160,7 +165,7 @@ func physnetOf(n *model.Network) string {
 	return *n.PhysicalNetwork
 }
 
-func planNetwork(h *desired.Host, s *hostmodel.Snapshot, cfg Config, n *model.Network) {
+func planNetwork(h *desired.Host, s *hostmodel.Snapshot, cfg Config, n *model.Network, ports []*model.Port) {
 	if !bridged(cfg, n) {
 		return
 	}
@@ -184,11 +189,19 @@ func planNetwork(h *desired.Host, s *hostmodel.Snapshot, cfg Config, n *model.Ne
 	if !cfg.L2Population {
 		return
 	}
-	for _, p := range s.Ports {
-		if p.NetworkID != n.ID || p.HostID == "" || p.HostID == cfg.Host || p.DeviceOwner == model.OwnerRouterInterfaceD {
+	vteps := map[string]netip.Addr{}
+	for _, p := range ports {
+		if p.HostID == "" || p.HostID == cfg.Host || p.DeviceOwner == model.OwnerRouterInterfaceD {
 			continue
 		}
-		vtep, err := netip.ParseAddr(s.TunnelIP(p.HostID))
+		vtep, seen := vteps[p.HostID]
+		var err error
+		if !seen {
+			vtep, err = netip.ParseAddr(s.TunnelIP(p.HostID))
+			vteps[p.HostID] = vtep
+		} else if !vtep.IsValid() {
+			err = errNoVTEP
+		}
 		if err != nil || vtep == cfg.LocalIP {
 			continue
 		}
@@ -225,6 +238,8 @@ func dhcpNamespace(s *hostmodel.Snapshot, cfg Config, n *model.Network, p *model
 	}
 	return desired.Namespace{Name: cfg.NS.Build(names.PrefixDHCP, n.ID), Veths: []desired.Veth{v}}
 }
+
+var errNoVTEP = errors.New("no tunnel address")
 
 // owned reports whether a host-namespace link name is one this plan
 // manages (for removal of leftovers): bridges and VXLAN devices.
