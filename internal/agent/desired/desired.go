@@ -118,7 +118,13 @@ func (h *Host) Normalize() {
 	h.Bridges = sortDedup(h.Bridges, func(b Bridge) string { return b.Name })
 	h.VXLANs = sortDedup(h.VXLANs, func(v VXLAN) string { return v.Name })
 	h.BridgePorts = sortDedup(h.BridgePorts, func(p BridgePort) string { return p.Name })
-	h.FDB = sortDedup(h.FDB, func(f FDB) string { return fmt.Sprintf("%s %s %s %v", f.Dev, f.MAC, f.Dst, f.Master) })
+	h.FDB = sortDedup(h.FDB, func(f FDB) string {
+		k := f.Dev + " " + f.MAC + " " + f.Dst.String()
+		if f.Master {
+			k += " master"
+		}
+		return k
+	})
 	h.Neighs = sortDedup(h.Neighs, func(n Neigh) string { return n.Namespace + " " + n.Dev + " " + n.IP.String() })
 	h.Sysctls = sortDedup(h.Sysctls, func(s Sysctl) string { return s.Key })
 	for i := range h.Namespaces {
