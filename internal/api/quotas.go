@@ -57,8 +57,20 @@ func (a *API) checkQuota(v *store.View, t *store.Txn, project, kind string, n in
 	if used+n > limit {
 		return conflict("OverQuota", "Quota exceeded for resources: ['%s'].", name)
 	}
+	if limit-used <= quotaGuardSlack {
+		// Near the limit, creates of one project and kind serialize on a
+		// guard key, so that two racing creates cannot both take the last
+		// unit: the loser re-plans and sees the winner's resource. Far
+		// from the limit they run in parallel.
+		t.Serialize("quota-guard/" + project + "/" + kind)
+	}
 	return nil
 }
+
+// quotaGuardSlack is how close to its limit a project must be for its
+// creates to serialize: wider than any realistic number of creates of one
+// project committed between a view and its transaction.
+const quotaGuardSlack = 64
 
 func (a *API) quotaTarget(c *reqCtx, project string) error {
 	if !c.admin && project != c.project {

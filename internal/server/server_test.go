@@ -119,3 +119,42 @@ func TestExternalEtcdTwoServers(t *testing.T) {
 	}
 	waitFor(t, func() bool { return b.Do(c, "DELETE", "/v2.0/networks/"+netID, nil).Status == 204 })
 }
+
+// 16 concurrent creates against a quota of 5 leave exactly 5: near its
+// limit a project's creates serialize, so none can take a unit another
+// took meanwhile.
+func TestQuotaUnderConcurrency(t *testing.T) {
+	srv := testutil.StartServer(t, testutil.NoAuth())
+	admin := testutil.Caller{Project: "admin", Admin: true}
+	if r := srv.Do(admin, "PUT", "/v2.0/quotas/p1", map[string]any{"quota": map[string]any{"network": 5}}); r.Status != 200 {
+		t.Fatalf("set quota: %d %s", r.Status, r.Raw)
+	}
+	c := testutil.Caller{Project: "p1"}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	created, refused := 0, 0
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := srv.Do(c, "POST", "/v2.0/networks", map[string]any{"network": map[string]any{"name": fmt.Sprint("n", i)}})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case r.Status == 201:
+				created++
+			case r.Status == 409 && r.ErrorType() == "OverQuota":
+				refused++
+			default:
+				t.Errorf("create: %d %s", r.Status, r.Raw)
+			}
+		}()
+	}
+	wg.Wait()
+	if created != 5 || refused != 11 {
+		t.Errorf("%d created, %d refused; want 5 and 11", created, refused)
+	}
+	if n := len(srv.Do(c, "GET", "/v2.0/networks", nil).List("networks")); n != 5 {
+		t.Errorf("%d networks exist, want 5", n)
+	}
+}

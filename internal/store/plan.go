@@ -1,6 +1,11 @@
 package store
 
-import clientv3 "go.etcd.io/etcd/client/v3"
+import (
+	"math/rand/v2"
+	"strconv"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
 
 // DeleteValue removes a plain key (no guard: deleting an absent key is
 // a no-op).
@@ -23,4 +28,21 @@ func (v *View) WouldChange(plan func(v *View, t *Txn) error) (bool, error) {
 		return false, err
 	}
 	return !t.Empty(), nil
+}
+
+// Serialize makes transactions that call it with the same name conflict
+// with each other: each checks that the guard key still holds what its
+// view saw and writes a new value, so of two racing ones the second
+// fails and is planned again on the newer view.
+func (t *Txn) Serialize(name string) {
+	k := t.s.prefix + "k/" + name
+	if t.touch(k) != nil {
+		return
+	}
+	if cur, ok := t.s.kvs[name]; ok {
+		t.cmps = append(t.cmps, clientv3.Compare(clientv3.Value(k), "=", string(cur)))
+	} else {
+		t.cmps = append(t.cmps, clientv3.Compare(clientv3.CreateRevision(k), "=", 0))
+	}
+	t.ops = append(t.ops, clientv3.OpPut(k, strconv.FormatInt(t.readRev, 10)+"-"+strconv.Itoa(rand.IntN(1<<30))))
 }
