@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -348,5 +347,3 @@ func (a *Agent) FetchSnapshot(ctx context.Context) (*hostmodel.Snapshot, error) 
 	}
 	return a.model.Snapshot(a.cfg.Host)
 }
-
-var _ = http.StatusOK

@@ -3,7 +3,6 @@ package api
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"slices"
 
 	"github.com/google/uuid"
@@ -294,5 +293,3 @@ func dedupTags(tags []string) []string {
 	}
 	return out
 }
-
-var _ = http.StatusOK

@@ -5,9 +5,7 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
-	"strings"
 
-	"github.com/neutrino-net/neutrino/internal/ipam"
 	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/store"
 )
@@ -997,6 +995,3 @@ func (rt *routerTxn) removeInterface(req interfaceReq) (map[string]any, error) {
 	deletePortTxn(t, target)
 	return info, nil
 }
-
-var _ = strings.HasPrefix
-var _ = ipam.Version

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/store"
 )
 
@@ -137,5 +136,3 @@ func (a *API) tagRemove(w http.ResponseWriter, r *http.Request, c *reqCtx, d *re
 
 func containsStr(list []string, s string) bool { return slices.Contains(list, s) }
 func itoa(n int) string                        { return strconv.Itoa(n) }
-
-var _ = model.KindNetwork

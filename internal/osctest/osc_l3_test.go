@@ -61,7 +61,7 @@ func TestOpenStackCLIRouters(t *testing.T) {
 	admin.obj("subnet", "create", "--network", "osc-ext", "--subnet-range", "203.0.113.0/24", "--gateway", "203.0.113.1",
 		"--allocation-pool", "start=203.0.113.100,end=203.0.113.199", "--no-dhcp", "osc-ext-sub")
 	admin.obj("network", "create", "osc-apps")
-	apps := admin.obj("subnet", "create", "--network", "osc-apps", "--subnet-range", "10.241.0.0/22", "osc-apps-sub")
+	admin.obj("subnet", "create", "--network", "osc-apps", "--subnet-range", "10.241.0.0/22", "osc-apps-sub")
 	admin.obj("network", "create", "osc-dmz")
 	admin.obj("subnet", "create", "--network", "osc-dmz", "--subnet-range", "10.242.0.0/22", "osc-dmz-sub")
 
@@ -142,5 +142,4 @@ func TestOpenStackCLIRouters(t *testing.T) {
 	if rs := admin.list("router", "list"); len(rs) != 0 {
 		t.Errorf("routers left: %v", rs)
 	}
-	_ = apps
 }

@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/neutrino-net/neutrino/internal/agent/hostmodel"
 	"github.com/neutrino-net/neutrino/internal/agent/l2"
 	"github.com/neutrino-net/neutrino/internal/agent/names"
 	"github.com/neutrino-net/neutrino/internal/model"
@@ -48,5 +47,3 @@ func BenchmarkPlanFIPs(b *testing.B) {
 		})
 	}
 }
-
-var _ = hostmodel.NewSnapshot
