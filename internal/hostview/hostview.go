@@ -228,7 +228,10 @@ func Compute(v *store.View, host string) View {
 		}
 	}
 	// Everything on the networks present here: l2population, DHCP leases,
-	// DVR ARP entries.
+	// DVR ARP entries. The hidden ports holding floating IP addresses are
+	// left out: they are plugged nowhere and their address travels in the
+	// floating IP itself; with them, every host on an external network
+	// would receive (and replan for) every floating IP of the cloud.
 	hosts := map[string]bool{}
 	for nid := range nets {
 		ne, ok := v.Get(model.KindNetwork, nid)
@@ -242,6 +245,9 @@ func Compute(v *store.View, host string) View {
 			}
 		}
 		for _, pe := range v.Index(model.KindPort, ByNetwork, nid) {
+			if pe.Obj.(*model.Port).DeviceOwner == model.OwnerFloatingIP {
+				continue
+			}
 			hv.add(model.KindPort, pe)
 			if h := pe.Obj.(*model.Port).HostID; h != "" && h != host {
 				hosts[h] = true
