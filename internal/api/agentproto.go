@@ -210,26 +210,14 @@ func (a *API) agentStatus(w http.ResponseWriter, r *http.Request, c *reqCtx) err
 				}
 				switch o := e.Obj.(type) {
 				case *model.Port:
-					if o.Status != ch.status {
-						p := *o
-						p.Status = ch.status
-						bump(a, &p.Standard)
-						t.Replace(ch.kind, e, mustJSON(&p))
-					}
+					p := *o
+					setStatus(a, t, ch.kind, e, &p, &p.Status, &p.Standard, ch.status)
 				case *model.FloatingIP:
-					if o.Status != ch.status {
-						f := *o
-						f.Status = ch.status
-						bump(a, &f.Standard)
-						t.Replace(ch.kind, e, mustJSON(&f))
-					}
+					f := *o
+					setStatus(a, t, ch.kind, e, &f, &f.Status, &f.Standard, ch.status)
 				case *model.Router:
-					if o.Status != ch.status {
-						rr := *o
-						rr.Status = ch.status
-						bump(a, &rr.Standard)
-						t.Replace(ch.kind, e, mustJSON(&rr))
-					}
+					rr := *o
+					setStatus(a, t, ch.kind, e, &rr, &rr.Status, &rr.Standard, ch.status)
 				}
 			}
 			return nil
@@ -240,6 +228,18 @@ func (a *API) agentStatus(w http.ResponseWriter, r *http.Request, c *reqCtx) err
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// setStatus plans a status change of a copy (obj) of a stored resource
+// whose status and standard attributes are given; an unchanged status
+// writes nothing.
+func setStatus(a *API, t *store.Txn, kind string, e *store.Entry, obj any, status *string, std *model.Standard, want string) {
+	if *status == want {
+		return
+	}
+	*status = want
+	bump(a, std)
+	t.Replace(kind, e, mustJSON(obj))
 }
 
 // statusBatch bounds the objects one status transaction changes.

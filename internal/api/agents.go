@@ -54,14 +54,14 @@ func (a *API) agentAPIRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /v2.0/agents/{id}", h(a.showAgent))
 	m.HandleFunc("PUT /v2.0/agents/{id}", h(a.updateAgent))
 	m.HandleFunc("DELETE /v2.0/agents/{id}", h(a.deleteAgent))
-	m.HandleFunc("GET /v2.0/agents/{id}/l3-routers", h(a.listAgentRouters))
+	m.HandleFunc("GET /v2.0/agents/{id}/l3-routers", h(a.listBoundTo(model.KindL3Binding, routerDef)))
 	m.HandleFunc("POST /v2.0/agents/{id}/l3-routers", h(a.addAgentRouter))
 	m.HandleFunc("DELETE /v2.0/agents/{id}/l3-routers/{rid}", h(a.removeAgentRouter))
-	m.HandleFunc("GET /v2.0/routers/{id}/l3-agents", h(a.listRouterAgents))
-	m.HandleFunc("GET /v2.0/agents/{id}/dhcp-networks", h(a.listAgentNetworks))
+	m.HandleFunc("GET /v2.0/routers/{id}/l3-agents", h(a.listAgentsOf(model.KindL3Binding, routerDef, "get_l3-agents", map[string]any{"ha_state": nil})))
+	m.HandleFunc("GET /v2.0/agents/{id}/dhcp-networks", h(a.listBoundTo(model.KindDHCPBinding, networkDef)))
 	m.HandleFunc("POST /v2.0/agents/{id}/dhcp-networks", h(a.addAgentNetwork))
 	m.HandleFunc("DELETE /v2.0/agents/{id}/dhcp-networks/{nid}", h(a.removeAgentNetwork))
-	m.HandleFunc("GET /v2.0/networks/{id}/dhcp-agents", h(a.listNetworkAgents))
+	m.HandleFunc("GET /v2.0/networks/{id}/dhcp-agents", h(a.listAgentsOf(model.KindDHCPBinding, networkDef, "get_dhcp-agents", nil)))
 }
 
 // agentFields is an agent as the API shows it: the stored record plus
@@ -318,27 +318,6 @@ func sortedByCreation(m map[string]*store.Entry) []*store.Entry {
 	return out
 }
 
-func (a *API) listAgentRouters(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
-	var err error
-	var bodies [][]byte
-	a.st.View(func(v *store.View) {
-		var ag *model.Agent
-		if _, ag, err = lookupAgent(v, c, r.PathValue("id")); err != nil {
-			return
-		}
-		for _, be := range sortedByCreation(v.Index(model.KindL3Binding, hostview.ByAgent, ag.ID)) {
-			if re, ok := v.Get(model.KindRouter, be.ID); ok {
-				bodies = append(bodies, routerDef.render(v, c, re, nil))
-			}
-		}
-	})
-	if err != nil {
-		return err
-	}
-	writeCollection(w, routerDef.collection, bodies, nil)
-	return nil
-}
-
 // readIDBody reads {"<key>": "<id>"}.
 func readIDBody(r *http.Request, key string) (string, error) {
 	b, err := readBody(r)
@@ -484,48 +463,6 @@ func (a *API) removeAgentRouter(w http.ResponseWriter, r *http.Request, c *reqCt
 	return nil
 }
 
-func (a *API) listRouterAgents(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
-	var err error
-	var bodies [][]byte
-	a.st.View(func(v *store.View) {
-		var re *store.Entry
-		if re, err = a.lookup(v, c, routerDef, r.PathValue("id")); err != nil {
-			return
-		}
-		if !c.admin {
-			err = policyDenied("get_l3-agents")
-			return
-		}
-		bodies = a.renderAgentList(v, bindingAgents(v, model.KindL3Binding, re.ID), map[string]any{"ha_state": nil})
-	})
-	if err != nil {
-		return err
-	}
-	writeCollection(w, agentDef.collection, bodies, nil)
-	return nil
-}
-
-func (a *API) listAgentNetworks(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
-	var err error
-	var bodies [][]byte
-	a.st.View(func(v *store.View) {
-		var ag *model.Agent
-		if _, ag, err = lookupAgent(v, c, r.PathValue("id")); err != nil {
-			return
-		}
-		for _, be := range sortedByCreation(v.Index(model.KindDHCPBinding, hostview.ByAgent, ag.ID)) {
-			if ne, ok := v.Get(model.KindNetwork, be.ID); ok {
-				bodies = append(bodies, networkDef.render(v, c, ne, nil))
-			}
-		}
-	})
-	if err != nil {
-		return err
-	}
-	writeCollection(w, networkDef.collection, bodies, nil)
-	return nil
-}
-
 func (a *API) addAgentNetwork(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
 	agentID := r.PathValue("id")
 	var nid string
@@ -600,23 +537,54 @@ func (a *API) removeAgentNetwork(w http.ResponseWriter, r *http.Request, c *reqC
 	return nil
 }
 
-func (a *API) listNetworkAgents(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
-	var err error
-	var bodies [][]byte
-	a.st.View(func(v *store.View) {
-		var ne *store.Entry
-		if ne, err = a.lookup(v, c, networkDef, r.PathValue("id")); err != nil {
-			return
+// listBoundTo answers GET /agents/{id}/l3-routers and …/dhcp-networks:
+// the resources (def) whose binding of kind names the agent, in creation
+// order.
+func (a *API) listBoundTo(kind string, def *resourceDef) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+		var err error
+		var bodies [][]byte
+		a.st.View(func(v *store.View) {
+			var ag *model.Agent
+			if _, ag, err = lookupAgent(v, c, r.PathValue("id")); err != nil {
+				return
+			}
+			for _, be := range sortedByCreation(v.Index(kind, hostview.ByAgent, ag.ID)) {
+				if e, ok := v.Get(def.kind, be.ID); ok {
+					bodies = append(bodies, def.render(v, c, e, nil))
+				}
+			}
+		})
+		if err != nil {
+			return err
 		}
-		if !c.admin {
-			err = policyDenied("get_dhcp-agents")
-			return
-		}
-		bodies = a.renderAgentList(v, bindingAgents(v, model.KindDHCPBinding, ne.ID), nil)
-	})
-	if err != nil {
-		return err
+		writeCollection(w, def.collection, bodies, nil)
+		return nil
 	}
-	writeCollection(w, agentDef.collection, bodies, nil)
-	return nil
+}
+
+// listAgentsOf answers GET /routers/{id}/l3-agents and
+// /networks/{id}/dhcp-agents: the agents the binding of kind names for
+// a resource of def the caller may see (admin only, 403 otherwise).
+func (a *API) listAgentsOf(kind string, def *resourceDef, rule string, extra map[string]any) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+		var err error
+		var bodies [][]byte
+		a.st.View(func(v *store.View) {
+			var e *store.Entry
+			if e, err = a.lookup(v, c, def, r.PathValue("id")); err != nil {
+				return
+			}
+			if !c.admin {
+				err = policyDenied(rule)
+				return
+			}
+			bodies = a.renderAgentList(v, bindingAgents(v, kind, e.ID), extra)
+		})
+		if err != nil {
+			return err
+		}
+		writeCollection(w, agentDef.collection, bodies, nil)
+		return nil
+	}
 }

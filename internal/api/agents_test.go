@@ -148,11 +148,6 @@ func routerAgents(t *testing.T, srv *testutil.Server, rid string) []string {
 	return ids(getList(t, srv, admin, "/v2.0/routers/"+rid+"/l3-agents", "agents"))
 }
 
-func adminPort(t *testing.T, srv *testutil.Server, pid string) map[string]any {
-	t.Helper()
-	return show(t, srv, admin, "ports", "port", pid)
-}
-
 var agentFieldNames = []string{"admin_state_up", "agent_type", "alive", "availability_zone", "binary", "configurations",
 	"created_at", "description", "heartbeat_timestamp", "host", "id", "resource_versions", "resources_synced", "started_at", "topic"}
 

@@ -105,7 +105,7 @@ func (a *API) defaultSGFor(v *store.View, t *store.Txn, project string) (string,
 		}
 		return id, nil
 	}
-	if id, ok := a.pendingDefaultSG(t, project); ok {
+	if id, ok := pendingSG(t)[project]; ok {
 		return id, nil
 	}
 	now := model.Stamp(a.now())
@@ -122,17 +122,14 @@ func (a *API) defaultSGFor(v *store.View, t *store.Txn, project string) (string,
 	return sg.ID, nil
 }
 
-// A transaction may create several resources of one project (bulk): they
-// must share one new default group. The pending map rides on the Txn.
-var pendingKey = struct{}{}
+// pendingKey is this file's private key into Txn.Scratch.
+type pendingKey struct{}
 
+// pendingSG is the default groups this transaction creates, by project:
+// a bulk create of several resources of one project must share one new
+// default group.
 func pendingSG(t *store.Txn) map[string]string {
-	return t.Scratch(pendingKey, func() any { return map[string]string{} }).(map[string]string)
-}
-
-func (a *API) pendingDefaultSG(t *store.Txn, project string) (string, bool) {
-	id, ok := pendingSG(t)[project]
-	return id, ok
+	return t.Scratch(pendingKey{}, func() any { return map[string]string{} }).(map[string]string)
 }
 
 func (a *API) ensureDefaultSG(v *store.View, t *store.Txn, project string) error {

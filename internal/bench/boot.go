@@ -5,18 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"time"
 
-	"github.com/google/uuid"
-	"github.com/neutrino-net/neutrino/internal/agent/dhcp/client"
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
-
-	"github.com/neutrino-net/neutrino/internal/dataplane"
 	"github.com/neutrino-net/neutrino/internal/sandbox"
 	"github.com/neutrino-net/neutrino/internal/testbed/probe"
 )
@@ -36,11 +29,11 @@ const BootDefinition = `A fresh sandbox with one compute host (agents on network
 one VXLAN network (DHCP served on network1) and a probe instance already
 running on compute1. Each boot is timed from just before its port is
 created (POST /v2.0/ports bound to compute1; then the instance namespace
-with eth0 and its tap in compute1, as sandbox boot makes them) to
-  lease:     the instance holds its address from a real DHCP exchange (the
-             client restarts an unanswered exchange every 25 ms: the
-             sandbox's own client waits 1 s before retransmitting, which
-             would hide everything else; figures are quantized by 25 ms);
+with eth0 and its tap in compute1: exactly neutrino sandbox boot) to
+  lease:     the instance holds its address from a real DHCP exchange and
+             has announced it (the client restarts an unanswered exchange
+             after 25 ms, doubling: the first DISCOVER may leave before the
+             agent has plugged the tap, so figures are quantized by 25 ms);
   reachable: the probe instance, pinging it every 10 ms from the moment of
              the lease, gets its first echo reply (ready = this);
   ACTIVE:    the API shows the port ACTIVE (polled every 10 ms, in parallel).
@@ -139,43 +132,15 @@ func (b *benchBed) bootOnce(ctx context.Context, nw *network, name, probeNS stri
 			}
 		}
 	}()
-	var pr struct {
-		Port struct {
-			ID  string `json:"id"`
-			MAC string `json:"mac_address"`
-		} `json:"port"`
-	}
-	err := b.api.Do(ctx, http.MethodPost, "/v2.0/ports", map[string]any{"port": map[string]any{
-		"network_id": nw.ID, "name": name, "device_owner": "compute:nova", "device_id": uuid.NewString(),
-		"binding:host_id": host, "project_id": nw.ProjectID}}, &pr)
+	in, err := b.st.Boot(ctx, sandbox.BootOptions{Name: name, Network: nw.ID, Host: host})
 	if err != nil {
-		return nil, fmt.Errorf("create the port of %s: %w", name, err)
-	}
-	ns := sandbox.InstanceNS(b.st.Prefix, name)
-	defer func() {
-		b.api.Do(context.Background(), http.MethodDelete, "/v2.0/ports/"+pr.Port.ID, nil, nil)
-		probe.DeleteNS(ns)
-	}()
-	if err := plugInstance(b.st, host, ns, sandbox.TapName(pr.Port.ID), pr.Port.MAC, nw.MTU); err != nil {
 		return nil, err
 	}
-	lease, err := fastDHCP(ctx, ns, 30*time.Second)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	if err := addAddr(ns, "eth0", lease.Address); err != nil {
-		return nil, err
-	}
-	// A booting OS announces its address; without it the probe, which
-	// may have cached this (reused) address with an earlier instance's
-	// MAC, would wait up to its neighbour entry's timeout (~30 s).
-	if h, err := netns.GetFromPath(probe.Path(ns)); err == nil {
-		dataplane.SendGARP(h, "eth0", lease.Address.Addr(), 1)
-		h.Close()
-	}
+	defer b.st.Remove(context.Background(), name)
+	addr := netip.MustParsePrefix(in.IP).Addr()
 	s := &BootSample{Lease: time.Since(start)}
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = probe.PingUntil(rctx, probeNS, lease.Address.Addr(), 10*time.Millisecond)
+	err = probe.PingUntil(rctx, probeNS, addr, 10*time.Millisecond)
 	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -187,85 +152,6 @@ func (b *benchBed) bootOnce(ctx context.Context, nw *network, name, probeNS stri
 	}
 	s.Active = d
 	return s, nil
-}
-
-// plugInstance makes an instance namespace ns with eth0 (mac, mtu, up)
-// whose veth peer tap is left up in host's namespace.
-func plugInstance(st *sandbox.State, host, ns, tap, mac string, mtu int) error {
-	hw, err := net.ParseMAC(mac)
-	if err != nil {
-		return fmt.Errorf("port MAC %q: %w", mac, err)
-	}
-	if err := probe.CreateNS(ns); err != nil {
-		return err
-	}
-	peer, err := netns.GetFromPath(probe.Path(ns))
-	if err != nil {
-		return err
-	}
-	defer peer.Close()
-	h, err := probe.Handle(sandbox.NodeNS(st.Prefix, host))
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: tap, MTU: mtu}, PeerName: "eth0", PeerMTU: uint32(mtu),
-		PeerHardwareAddr: hw, PeerNamespace: netlink.NsFd(int(peer))}
-	if err := h.LinkAdd(v); err != nil {
-		return fmt.Errorf("add veth %s: %w", tap, err)
-	}
-	if err := h.LinkSetUp(v); err != nil {
-		return err
-	}
-	ih, err := probe.Handle(ns)
-	if err != nil {
-		return err
-	}
-	defer ih.Close()
-	l, err := ih.LinkByName("eth0")
-	if err != nil {
-		return err
-	}
-	return ih.LinkSetUp(l)
-}
-
-// fastDHCP runs DHCP exchanges on eth0 in ns until one succeeds, giving
-// each attempt 25 ms during the first 400 ms, then doubling up to 2 s:
-// the first DISCOVERs go out before the agent has plugged the tap, and a
-// client that waits a second before retransmitting would measure itself,
-// not Neutrino. Boot times are thus quantized by up to 25 ms.
-func fastDHCP(ctx context.Context, ns string, timeout time.Duration) (*client.Result, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	start := time.Now()
-	attempt := 25 * time.Millisecond
-	for {
-		actx, acancel := context.WithTimeout(ctx, attempt)
-		r, err := client.Acquire(actx, probe.Path(ns), "eth0")
-		acancel()
-		if err == nil {
-			return r, nil
-		}
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("no DHCP lease after %s: %w", timeout, err)
-		}
-		if time.Since(start) > 400*time.Millisecond {
-			attempt = min(2*attempt, 2*time.Second)
-		}
-	}
-}
-
-func addAddr(ns, dev string, p netip.Prefix) error {
-	h, err := probe.Handle(ns)
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	l, err := h.LinkByName(dev)
-	if err != nil {
-		return err
-	}
-	return h.AddrReplace(l, &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), 32)}})
 }
 
 // WriteTable prints the report.

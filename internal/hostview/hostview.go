@@ -87,11 +87,6 @@ func (hv View) add(kind string, e *store.Entry) {
 	}
 }
 
-func (hv View) has(kind, id string) bool {
-	_, ok := hv[syncproto.Key{Kind: kind, ID: id}]
-	return ok
-}
-
 // DVRServiceable reports whether a port makes its host serve the DVR
 // routers of its subnets (upstream: compute ports and DHCP ports).
 func DVRServiceable(owner string) bool {

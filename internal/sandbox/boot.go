@@ -194,25 +194,15 @@ func (s *State) plugInstance(in *Instance, mtu int) error {
 	return configure(in.Netns, "eth0", netip.Prefix{}, netip.Addr{})
 }
 
-// acquire retries DHCP until a lease or the timeout.
+// acquire gets a DHCP lease within the timeout (client.Acquire retries).
 func acquire(ctx context.Context, nsPath, ifName string, timeout time.Duration) (*client.Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var last error
-	for {
-		actx, acancel := context.WithTimeout(ctx, 10*time.Second)
-		r, err := client.Acquire(actx, nsPath, ifName)
-		acancel()
-		if err == nil {
-			return r, nil
-		}
-		last = err
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("no DHCP lease after %s: %w", timeout, last)
-		case <-time.After(time.Second):
-		}
+	r, err := client.Acquire(ctx, nsPath, ifName)
+	if err != nil {
+		return nil, fmt.Errorf("no DHCP lease after %s: %w", timeout, err)
 	}
+	return r, nil
 }
 
 // applyLease configures what DHCP gave: the address, the MTU, and the

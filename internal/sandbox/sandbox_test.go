@@ -3,9 +3,7 @@ package sandbox_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"fmt"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -18,102 +16,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/neutrino-net/neutrino/internal/cli"
 	"github.com/neutrino-net/neutrino/internal/sandbox"
+	"github.com/neutrino-net/neutrino/internal/testbed"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
 
 // The sandbox re-executes its program as "<exe> sandbox serve|agent";
-// in tests that program is this test binary, which then acts as the
-// neutrino command.
-const selfEnv = "NEUTRINO_SANDBOX_TEST_SELF"
+// in tests that program is this test binary (testbed.Main).
+func TestMain(m *testing.M) { testbed.Main(m) }
 
-func TestMain(m *testing.M) {
-	if os.Getenv(selfEnv) == "1" {
-		os.Exit(cli.Main(os.Args[1:]))
-	}
-	os.Exit(m.Run())
-}
-
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (network namespaces, netlink, /run/netns)")
-	}
-}
-
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// uniquePrefix is a sandbox prefix no other test run uses.
-func uniquePrefix() string {
-	const letters = "abcdefghijklmnopqrstuvwxyz"
-	b := make([]byte, 6)
-	rand.Read(b)
-	for i := range b {
-		b[i] = letters[int(b[i])%len(letters)]
-	}
-	return "t" + string(b)
-}
-
-// up starts a sandbox for the test and removes it when the test ends,
-// whatever happened.
+// up starts a sandbox for the test, removed when the test ends.
 func up(t *testing.T, computes int, noAgents bool) *sandbox.State {
 	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := sandbox.Options{
-		Dir:          t.TempDir(),
-		Prefix:       uniquePrefix(),
-		Computes:     computes,
-		Port:         freePort(t),
-		NoAgents:     noAgents,
-		Exe:          exe,
-		Env:          []string{selfEnv + "=1"},
-		Out:          testWriter{t},
-		ReadyTimeout: 60 * time.Second,
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, f := range []string{"server", "agent-network1", "agent-compute1"} {
-				if b, err := os.ReadFile(filepath.Join(o.Dir, "logs", f+".log")); err == nil {
-					t.Logf("%s.log:\n%s", f, lastLines(string(b), 30))
-				}
-			}
-		}
-		if err := sandbox.Down(sandbox.DownOptions{Dir: o.Dir, Prefix: o.Prefix, Purge: true}); err != nil {
-			t.Errorf("cleanup: down: %v", err)
-		}
-	})
-	st, err := sandbox.Up(context.Background(), o)
-	if err != nil {
-		t.Fatalf("up: %v", err)
-	}
-	return st
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(b []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(b), "\n"))
-	return len(b), nil
-}
-
-func lastLines(s string, n int) string {
-	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(l) > n {
-		l = l[len(l)-n:]
-	}
-	return strings.Join(l, "\n")
+	return testbed.Up(t, computes, testbed.Options{NoAgents: noAgents}).State
 }
 
 // rootLinks lists the links of the root network namespace.
@@ -208,7 +124,7 @@ func checkHealthy(t *testing.T, s *sandbox.Status) {
 }
 
 func TestFabric(t *testing.T) {
-	requireRoot(t)
+	testbed.RequireRoot(t)
 	linksBefore := rootLinks(t)
 	st := up(t, 2, true)
 
@@ -315,7 +231,7 @@ func TestFabric(t *testing.T) {
 // TestDownAfterCrash kills everything the sandbox started with SIGKILL,
 // as a crash would, then checks that down still cleans up.
 func TestDownAfterCrash(t *testing.T) {
-	requireRoot(t)
+	testbed.RequireRoot(t)
 	st := up(t, 1, true)
 	s, err := st.GetStatus(context.Background())
 	if err != nil {
@@ -339,7 +255,7 @@ func TestDownAfterCrash(t *testing.T) {
 // runs, plus a process and an agent-style namespace the sandbox never
 // recorded: down --prefix finds them all.
 func TestDownWithoutState(t *testing.T) {
-	requireRoot(t)
+	testbed.RequireRoot(t)
 	st := up(t, 1, true)
 	c, err := st.Command("compute1", "sleep", "300")
 	if err != nil {
@@ -393,7 +309,7 @@ func newNamedNS(t *testing.T, name string) {
 // TestBoot needs the agents (L2 and DHCP): two instances on one network
 // on two computes get their addresses by DHCP and reach each other.
 func TestBoot(t *testing.T) {
-	requireRoot(t)
+	testbed.RequireRoot(t)
 	st := up(t, 2, false)
 	ctx := context.Background()
 	c, err := st.AdminClient(ctx)

@@ -15,7 +15,6 @@ import (
 
 var (
 	macA   = mustMAC("fa:16:3e:00:00:0a")
-	macB   = mustMAC("fa:16:3e:00:00:0b")
 	macOff = mustMAC("fa:16:3e:00:00:ff")
 	server = netip.MustParseAddr("10.0.0.2")
 )

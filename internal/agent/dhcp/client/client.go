@@ -39,19 +39,40 @@ type Route struct {
 }
 
 // Acquire runs DISCOVER/OFFER/REQUEST/ACK on device ifName in the network
-// namespace at nsPath. The device must be up; it needs no address (the
-// client uses a packet socket). ctx bounds the whole exchange, including
-// retransmissions.
+// namespace at nsPath until it gets a lease or ctx ends. The device must
+// be up; it needs no address (the client uses a packet socket).
+//
+// Exchanges that get no answer are restarted quickly at first (25 ms,
+// doubling up to 1 s): fake instances boot against a local agent that
+// may still be plugging their tap when the first DISCOVER leaves, and a
+// real client's seconds-long backoff would then dominate the boot time.
 func Acquire(ctx context.Context, nsPath, ifName string) (*Result, error) {
+	wait := 25 * time.Millisecond
+	for {
+		start := time.Now()
+		r, err := exchange(ctx, nsPath, ifName, wait)
+		if err == nil || ctx.Err() != nil {
+			return r, err
+		}
+		// An exchange that failed at once (no such device yet) is not a
+		// reason to spin.
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait - time.Since(start)):
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// exchange is one DHCP exchange, each step waiting up to wait.
+func exchange(ctx context.Context, nsPath, ifName string, wait time.Duration) (*Result, error) {
 	var c *nclient4.Client
 	// The packet socket and the interface lookup happen inside the
 	// namespace; the exchange itself then runs on any thread.
 	err := nsthread.Do(nsPath, func() error {
 		var err error
-		// Fake instances boot against a local agent that may still be
-		// plugging the tap: retransmit fast (every 250 ms, up to 5 s)
-		// rather than a real client's seconds-long backoff.
-		c, err = nclient4.New(ifName, nclient4.WithTimeout(250*time.Millisecond), nclient4.WithRetry(20))
+		c, err = nclient4.New(ifName, nclient4.WithTimeout(wait), nclient4.WithRetry(1))
 		return err
 	})
 	if c != nil {
