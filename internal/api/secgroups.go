@@ -360,6 +360,16 @@ func createSGRule(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 	if err != nil {
 		return "", err
 	}
+	bulk := bulkRules(t)
+	if bulk.group == "" {
+		bulk.group = sge.ID
+	} else if bulk.group != sge.ID {
+		return "", newErr(400, "SecurityGroupNotSingleGroupRules", "Only allowed to update rules for one security profile at a time")
+	}
+	// The group as this request leaves it (a bulk create changes it once
+	// per rule, written once).
+	viewed := sge
+	sge, _ = t.Get(v, model.KindSG, sge.ID)
 	sg := sge.Obj.(*model.SecurityGroup)
 	project, err := projectFor(c, req.ProjectID, req.TenantID)
 	if err != nil {
@@ -434,6 +444,11 @@ func createSGRule(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 	if req.RemoteAddressGroupID.Set && !req.RemoteAddressGroupID.Null {
 		return "", notFound("AddressGroupNotFound", "Address group %s could not be found.", req.RemoteAddressGroupID.V)
 	}
+	for _, o := range bulk.rules {
+		if sameRule(o, r) {
+			return "", conflict("DuplicateSecurityGroupRuleInPost", "Duplicate Security Group Rule in POST.")
+		}
+	}
 	for _, re := range rulesOf(v, sg.ID) {
 		if sameRule(re.Obj.(*model.SecurityGroupRule), r) {
 			return "", conflict("SecurityGroupRuleExists", "Security group rule already exists. Rule id is %s.", re.ID)
@@ -442,11 +457,28 @@ func createSGRule(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 	if err := a.checkQuota(v, t, project, model.KindSGRule, 1); err != nil {
 		return "", err
 	}
+	bulk.rules = append(bulk.rules, r)
 	ng := *sg
-	bump(a, &ng.Standard)
+	if sge == viewed {
+		bump(a, &ng.Standard)
+	}
 	t.Replace(model.KindSG, sge, mustJSON(&ng))
 	t.Create(model.KindSGRule, r.ID, mustJSON(r))
 	return r.ID, nil
+}
+
+// ruleBulk is what the earlier items of a security group rule create
+// left in the transaction: upstream's native bulk takes rules of one
+// group only, and refuses the same rule twice in one request.
+type ruleBulk struct {
+	group string
+	rules []*model.SecurityGroupRule
+}
+
+type ruleBulkKey struct{}
+
+func bulkRules(t *store.Txn) *ruleBulk {
+	return t.Scratch(ruleBulkKey{}, func() any { return &ruleBulk{} }).(*ruleBulk)
 }
 
 func validateRulePorts(r *model.SecurityGroupRule) error {

@@ -93,6 +93,10 @@ func createSubnet(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 	if err != nil {
 		return "", err
 	}
+	// The network as this request leaves it so far: earlier subnets of a
+	// bulk create are already in its list.
+	viewed := ne
+	ne, _ = t.Get(v, model.KindNetwork, ne.ID)
 	n := ne.Obj.(*model.Network)
 	if !c.admin && n.ProjectID != c.project {
 		return "", policyDenied("create_subnet")
@@ -143,7 +147,7 @@ func createSubnet(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 	}
 	// No overlap with the network's other subnets.
 	for _, sid := range n.Subnets {
-		if oe, ok := v.Get(model.KindSubnet, sid); ok {
+		if oe, ok := t.Get(v, model.KindSubnet, sid); ok {
 			other := netip.MustParsePrefix(oe.Obj.(*model.Subnet).CIDR)
 			if other.Overlaps(prefix) {
 				return "", invalidInput("Requested subnet with cidr: %s for network: %s overlaps with another subnet", prefix, n.ID)
@@ -186,7 +190,10 @@ func createSubnet(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 	}
 	nn := *n
 	nn.Subnets = append(slices.Clone(n.Subnets), s.ID)
-	bump(a, &nn.Standard)
+	if ne == viewed {
+		// One revision per request, however many subnets it adds.
+		bump(a, &nn.Standard)
+	}
 	t.Replace(model.KindNetwork, ne, mustJSON(&nn))
 	t.Create(model.KindSubnet, s.ID, mustJSON(s))
 	return s.ID, nil

@@ -27,6 +27,9 @@ func (v *View) WouldChange(plan func(v *View, t *Txn) error) (bool, error) {
 	if err := plan(v, t); err != nil {
 		return false, err
 	}
+	if t.err != nil {
+		return false, t.err
+	}
 	return !t.Empty(), nil
 }
 

@@ -427,6 +427,8 @@ type Txn struct {
 	reqd    map[string]bool            // keys already guarded by Require
 	created map[string]int
 	scratch map[any]any
+	staged  map[string]*staged // resources created or replaced (staged.go)
+	err     error              // a planner bug, reported by Update
 }
 
 // Scratch is per-attempt working memory of the planner: state that must
@@ -462,23 +464,31 @@ func (t *Txn) touch(key string) error {
 func (t *Txn) Create(kind, id string, raw []byte) {
 	k := t.resKey(kind, id)
 	t.created[kind]++
-	_ = t.touch(k)
+	t.mustTouch(k)
 	t.cmps = append(t.cmps, clientv3.Compare(clientv3.CreateRevision(k), "=", 0))
+	t.stage(k, &staged{kind: kind, op: len(t.ops), raw: raw})
 	t.ops = append(t.ops, clientv3.OpPut(k, string(raw)))
 }
 
 // Replace overwrites a resource read as prev, guarded by its revision.
+// Replacing again a resource this transaction creates or replaces needs
+// prev from Get (staged.go).
 func (t *Txn) Replace(kind string, prev *Entry, raw []byte) {
 	k := t.resKey(kind, prev.ID)
-	_ = t.touch(k)
+	if s := t.staged[k]; s != nil && s.kind == kind {
+		t.restage(k, prev, raw)
+		return
+	}
+	t.mustTouch(k)
 	t.cmps = append(t.cmps, clientv3.Compare(clientv3.ModRevision(k), "=", prev.ModRev))
+	t.stage(k, &staged{kind: kind, op: len(t.ops), raw: raw, base: prev})
 	t.ops = append(t.ops, clientv3.OpPut(k, string(raw)))
 }
 
 // Delete removes a resource read as prev, guarded by its revision.
 func (t *Txn) Delete(kind string, prev *Entry) {
 	k := t.resKey(kind, prev.ID)
-	_ = t.touch(k)
+	t.mustTouch(k)
 	t.cmps = append(t.cmps, clientv3.Compare(clientv3.ModRevision(k), "=", prev.ModRev))
 	t.ops = append(t.ops, clientv3.OpDelete(k))
 }
@@ -556,7 +566,7 @@ func (t *Txn) NoNewClaims(group string) {
 // PutValue writes a plain key, guarded to not exist if create is set.
 func (t *Txn) PutValue(name string, val []byte, create bool) {
 	k := t.s.prefix + "k/" + name
-	_ = t.touch(k)
+	t.mustTouch(k)
 	if create {
 		t.cmps = append(t.cmps, clientv3.Compare(clientv3.CreateRevision(k), "=", 0))
 	}
@@ -585,6 +595,9 @@ func (s *Store) Update(ctx context.Context, plan func(v *View, t *Txn) error) (i
 		t := &Txn{s: s, readRev: s.rev, keys: map[string]bool{}, created: map[string]int{}}
 		err := plan(&View{s: s}, t)
 		s.mu.RUnlock()
+		if err == nil {
+			err = t.err
+		}
 		if err != nil {
 			return 0, err
 		}

@@ -1,0 +1,99 @@
+package api_test
+
+import (
+	"slices"
+	"testing"
+)
+
+// TestBulkSharedParent: bulk creates whose items change the same parent
+// (subnets of one network, rules of one group) commit as one write that
+// sees each earlier item: 201 with all of them, and overlapping or
+// duplicate items refused as a whole.
+func TestBulkSharedParent(t *testing.T) {
+	srv := noAuth(t)
+	n := mkNet(t, srv, demo, "bulk")
+	sub := func(cidr string) map[string]any {
+		return map[string]any{"network_id": id(n), "cidr": cidr, "ip_version": 4}
+	}
+	r := srv.Do(demo, "POST", "/v2.0/subnets", map[string]any{"subnets": []any{sub("10.31.1.0/24"), sub("10.31.2.0/24")}})
+	expect(t, r, 201, "")
+	subs := r.List("subnets")
+	if len(subs) != 2 || subs[0]["cidr"] != "10.31.1.0/24" || subs[1]["cidr"] != "10.31.2.0/24" {
+		t.Fatalf("bulk subnets: %s", r.Raw)
+	}
+	got := strs(srv.Do(demo, "GET", "/v2.0/networks/"+id(n), nil).Obj("network")["subnets"])
+	if want := ids(subs); !slices.Equal(got, want) {
+		t.Fatalf("network subnets %v, want %v", got, want)
+	}
+	// Overlap inside one bulk, and with an existing subnet.
+	refused(t, srv, demo, "POST", "/v2.0/subnets", map[string]any{"subnets": []any{sub("10.31.3.0/24"), sub("10.31.3.128/25")}}, 400, "InvalidInput")
+	refused(t, srv, demo, "POST", "/v2.0/subnets", map[string]any{"subnets": []any{sub("10.31.4.0/24"), sub("10.31.1.0/24")}}, 400, "InvalidInput")
+	// Ports in bulk on the new subnets get distinct addresses.
+	r = srv.Do(demo, "POST", "/v2.0/ports", map[string]any{"ports": []any{
+		map[string]any{"network_id": id(n)}, map[string]any{"network_id": id(n)}, map[string]any{"network_id": id(n)},
+	}})
+	expect(t, r, 201, "")
+	seen := map[string]bool{}
+	for _, p := range r.List("ports") {
+		for _, ip := range p["fixed_ips"].([]any) {
+			a := ip.(map[string]any)["ip_address"].(string)
+			if seen[a] {
+				t.Fatalf("address %s twice: %s", a, r.Raw)
+			}
+			seen[a] = true
+		}
+	}
+
+	sg := create(t, srv, demo, "security-groups", "security_group", map[string]any{"name": "bulk"})
+	rule := func(port int) map[string]any {
+		return map[string]any{"security_group_id": id(sg), "direction": "ingress", "protocol": "tcp", "port_range_min": port, "port_range_max": port}
+	}
+	r = srv.Do(demo, "POST", "/v2.0/security-group-rules", map[string]any{"security_group_rules": []any{rule(22), rule(80)}})
+	expect(t, r, 201, "")
+	if rules := r.List("security_group_rules"); len(rules) != 2 {
+		t.Fatalf("bulk rules: %s", r.Raw)
+	}
+	// The same rule twice in one request (upstream's native bulk check).
+	refused(t, srv, demo, "POST", "/v2.0/security-group-rules", map[string]any{"security_group_rules": []any{rule(443), rule(443)}}, 409, "DuplicateSecurityGroupRuleInPost")
+	// A rule that exists already.
+	refused(t, srv, demo, "POST", "/v2.0/security-group-rules", map[string]any{"security_group_rules": []any{rule(443), rule(22)}}, 409, "SecurityGroupRuleExists")
+	// Rules of two groups in one request.
+	sg2 := create(t, srv, demo, "security-groups", "security_group", map[string]any{"name": "other"})
+	other := rule(8080)
+	other["security_group_id"] = id(sg2)
+	refused(t, srv, demo, "POST", "/v2.0/security-group-rules", map[string]any{"security_group_rules": []any{rule(8080), other}}, 400, "SecurityGroupNotSingleGroupRules")
+}
+
+// TestBulkEveryKind: a two-item bulk create of every collection that
+// takes one succeeds.
+func TestBulkEveryKind(t *testing.T) {
+	srv := noAuth(t)
+	ext := create(t, srv, admin, "networks", "network", map[string]any{"name": "ext", "router:external": true})
+	mkSubnet(t, srv, admin, id(ext), "172.24.4.0/24")
+	n := mkNet(t, srv, demo, "n")
+	mkSubnet(t, srv, demo, id(n), "10.40.0.0/24")
+	sg := create(t, srv, demo, "security-groups", "security_group", map[string]any{"name": "g"})
+	for _, c := range []struct {
+		coll, key string
+		item      func(i int) map[string]any
+	}{
+		{"networks", "networks", func(i int) map[string]any { return map[string]any{"name": "x"} }},
+		{"subnets", "subnets", func(i int) map[string]any {
+			return map[string]any{"network_id": id(n), "ip_version": 4, "cidr": []string{"10.40.1.0/24", "10.40.2.0/24"}[i]}
+		}},
+		{"ports", "ports", func(i int) map[string]any { return map[string]any{"network_id": id(n)} }},
+		{"security-groups", "security_groups", func(i int) map[string]any { return map[string]any{"name": "s"} }},
+		{"security-group-rules", "security_group_rules", func(i int) map[string]any {
+			return map[string]any{"security_group_id": id(sg), "direction": "egress", "protocol": "udp", "port_range_min": 100 + i, "port_range_max": 100 + i}
+		}},
+		{"routers", "routers", func(i int) map[string]any {
+			return map[string]any{"name": "r", "external_gateway_info": map[string]any{"network_id": id(ext)}}
+		}},
+		{"floatingips", "floatingips", func(i int) map[string]any { return map[string]any{"floating_network_id": id(ext)} }},
+	} {
+		r := srv.Do(demo, "POST", "/v2.0/"+c.coll, map[string]any{c.key: []any{c.item(0), c.item(1)}})
+		if r.Status != 201 || len(r.List(c.key)) != 2 {
+			t.Errorf("bulk %s: %d %s", c.coll, r.Status, r.Raw)
+		}
+	}
+}
