@@ -162,6 +162,9 @@ func createPort(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMes
 			return "", policyDenied("create_port:device_owner")
 		}
 	}
+	if err := checkDeviceID(v, c, p); err != nil {
+		return "", err
+	}
 	if req.DNSName != nil {
 		p.DNSName = *req.DNSName
 	}
@@ -566,6 +569,11 @@ func updatePort(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, 
 			return policyDenied("update_port:device_owner")
 		}
 		p.DeviceOwner = *req.DeviceOwner
+	}
+	if req.DeviceID != nil || req.DeviceOwner != nil {
+		if err := checkDeviceID(v, c, &p); err != nil {
+			return err
+		}
 	}
 	if req.DNSName != nil {
 		p.DNSName = *req.DNSName
