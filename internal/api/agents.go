@@ -116,13 +116,8 @@ func (a *API) listAgents(w http.ResponseWriter, r *http.Request, c *reqCtx) erro
 			return // upstream drops what policy hides: an empty list
 		}
 		var marker *store.Entry
-		if lq.marker != "" && lq.limit > 0 {
-			e, ok := v.Get(model.KindAgent, lq.marker)
-			if !ok {
-				markerErr = agentNotFound(lq.marker)
-				return
-			}
-			marker = e
+		if marker, markerErr = lq.markerEntry(v, agentDef, func(*store.Entry) bool { return true }); markerErr != nil {
+			return
 		}
 		var hits []*store.Entry
 		fields := map[*store.Entry]map[string]json.RawMessage{}

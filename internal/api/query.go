@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/store"
 )
 
@@ -291,16 +292,9 @@ func (a *API) list(w http.ResponseWriter, r *http.Request, c *reqCtx, d *resourc
 	more := false
 	var markerErr error
 	a.st.View(func(v *store.View) {
-		// The marker counts only with a limit; it must be a resource the
-		// caller can see (upstream looks it up: 404 if missing).
 		var marker *store.Entry
-		if lq.marker != "" && lq.limit > 0 {
-			e, ok := v.Get(d.kind, lq.marker)
-			if !ok || !d.visible(v, c, e) {
-				markerErr = d.notFound(lq.marker)
-				return
-			}
-			marker = e
+		if marker, markerErr = lq.markerEntry(v, d, func(e *store.Entry) bool { return d.visible(v, c, e) }); markerErr != nil {
+			return
 		}
 		var hits []*store.Entry
 		lq.eachCandidate(v, d, func(e *store.Entry) bool {
@@ -330,6 +324,28 @@ func (a *API) list(w http.ResponseWriter, r *http.Request, c *reqCtx, d *resourc
 	}
 	writeCollection(w, d.collection, bodies, links)
 	return nil
+}
+
+// markerMustExist are the kinds whose ?marker= (with a limit) must name
+// something the caller can see, else the kind's 404: upstream's plugins
+// look the marker up with _get_<resource> for networks, ports and
+// routers. Upstream's other lists (object based: subnets, security
+// groups and rules, floating IPs, agents) ignore such a marker and start
+// at the first page.
+var markerMustExist = map[string]bool{model.KindNetwork: true, model.KindPort: true, model.KindRouter: true}
+
+// markerEntry resolves the marker, which counts only with a limit.
+func (lq *listQuery) markerEntry(v *store.View, d *resourceDef, visible func(e *store.Entry) bool) (*store.Entry, error) {
+	if lq.marker == "" || lq.limit <= 0 {
+		return nil, nil
+	}
+	if e, ok := v.Get(d.kind, lq.marker); ok && visible(e) {
+		return e, nil
+	}
+	if markerMustExist[d.kind] {
+		return nil, d.notFound(lq.marker)
+	}
+	return nil, nil
 }
 
 func matchChangedSince(lq *listQuery, e *store.Entry) bool {
