@@ -118,7 +118,8 @@ func refused(t *testing.T, srv *testutil.Server, c testutil.Caller, method, path
 	return r
 }
 
-// raw sends a request with extra headers, authenticated like srv.Do.
+// raw sends a request with extra headers (a "" value removes the
+// header), authenticated like srv.Do.
 func raw(t *testing.T, srv *testutil.Server, c testutil.Caller, method, path string, hdr map[string]string, body any) (*http.Response, []byte) {
 	t.Helper()
 	var rd io.Reader
@@ -148,6 +149,10 @@ func raw(t *testing.T, srv *testutil.Server, c testutil.Caller, method, path str
 		req.Header.Set("X-Roles", roles)
 	}
 	for k, v := range hdr {
+		if v == "" {
+			req.Header.Del(k) // "" = send no such header
+			continue
+		}
 		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)

@@ -68,3 +68,49 @@ func TestMarkerUnknownOrHidden(t *testing.T) {
 	}
 	expect(t, srv.Do(admin, "GET", "/v2.0/agents?limit=1&marker="+unknown, nil), 200, "")
 }
+
+// TestInvalidUTF8Refused: a body that is not UTF-8 (or escapes half a
+// surrogate pair) is 400 HTTPBadRequest and changes nothing, in every
+// attribute and on every verb that takes a body; real multi-byte text
+// is stored as sent.
+func TestInvalidUTF8Refused(t *testing.T) {
+	srv := noAuth(t)
+	n := mkNet(t, srv, demo, "n")
+	mkSubnet(t, srv, demo, id(n), "10.80.0.0/24")
+	p := mkPort(t, srv, demo, id(n))
+	r := mkRouter(t, srv, demo, map[string]any{"name": "r"})
+	bad := []string{"\xff", "a\xc3", "\xed\xa0\x80", `\udc80`, `\ud83d`, `\ud83dx`}
+	for _, b := range bad {
+		for _, req := range []struct{ method, path, body string }{
+			{"POST", "/v2.0/networks", `{"network":{"name":"x` + b + `"}}`},
+			{"POST", "/v2.0/networks", `{"networks":[{"name":"ok"},{"description":"` + b + `"}]}`},
+			{"PUT", "/v2.0/networks/" + id(n), `{"network":{"description":"` + b + `"}}`},
+			{"PUT", "/v2.0/ports/" + id(p), `{"port":{"name":"` + b + `"}}`},
+			{"POST", "/v2.0/security-groups", `{"security_group":{"name":"` + b + `"}}`},
+			{"PUT", "/v2.0/networks/" + id(n) + "/tags", `{"tags":["` + b + `"]}`},
+			{"PUT", routerPath(r), `{"router":{"name":"` + b + `"}}`},
+		} {
+			refused(t, srv, demo, req.method, req.path, []byte(req.body), 400, "HTTPBadRequest")
+		}
+	}
+	// Valid text, raw and escaped (a surrogate pair), is kept exactly.
+	got := srv.Do(demo, "POST", "/v2.0/networks", []byte(`{"network":{"name":"ñ✓😀 \ud83d\ude00 \\udc80"}}`))
+	expect(t, got, 201, "")
+	if name := got.Obj("network")["name"]; name != `ñ✓😀 😀 \udc80` {
+		t.Fatalf("name %q", name)
+	}
+}
+
+// TestRequestContentType: upstream parses a request body as JSON
+// whatever its Content-Type says (neutron's body hook reads the body
+// without looking at the header), so clients such as `curl -d` that send
+// application/x-www-form-urlencoded work; Neutrino does the same.
+func TestRequestContentType(t *testing.T) {
+	srv := noAuth(t)
+	for i, ct := range []string{"application/json", "application/json; charset=UTF-8", "application/x-www-form-urlencoded", "text/plain", "" /* none */} {
+		resp, body := raw(t, srv, demo, "POST", "/v2.0/networks", map[string]string{"Content-Type": ct}, map[string]any{"network": map[string]any{"name": "ct" + string(rune('a'+i))}})
+		if resp.StatusCode != 201 || !strings.Contains(string(body), `"name":"ct`) {
+			t.Errorf("Content-Type %q: %d %s", ct, resp.StatusCode, body)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/neutrino-net/neutrino/internal/store"
 )
@@ -24,7 +25,47 @@ func readBody(r *http.Request) ([]byte, error) {
 		}
 		return nil, badRequest("Failed to read the request body: %v", err)
 	}
+	// Go's JSON decoder would store U+FFFD for invalid UTF-8 (and for
+	// escaped lone surrogates); upstream refuses a body it cannot decode.
+	if !utf8.Valid(b) || hasLoneSurrogate(b) {
+		return nil, badRequest("Body contains invalid data")
+	}
 	return b, nil
+}
+
+// hasLoneSurrogate reports a \uD800-\uDFFF escape that is not half of a
+// surrogate pair. Backslashes occur only inside JSON strings, so the
+// escapes can be scanned without parsing.
+func hasLoneSurrogate(b []byte) bool {
+	hex4 := func(i int) (rune, bool) {
+		if i+6 > len(b) || b[i] != '\\' || b[i+1] != 'u' {
+			return 0, false
+		}
+		n, err := strconv.ParseUint(string(b[i+2:i+6]), 16, 16)
+		return rune(n), err == nil
+	}
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' {
+			continue
+		}
+		r, ok := hex4(i)
+		if !ok {
+			i++ // skip the escaped character (it may be a backslash)
+			continue
+		}
+		switch {
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return true
+		case r >= 0xD800 && r <= 0xDBFF:
+			lo, ok := hex4(i + 6)
+			if !ok || lo < 0xDC00 || lo > 0xDFFF {
+				return true
+			}
+			i += 6
+		}
+		i += 5
+	}
+	return false
 }
 
 func parseObject(b []byte) (map[string]json.RawMessage, error) {
