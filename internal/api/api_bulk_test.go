@@ -21,9 +21,14 @@ func TestBulkSharedParent(t *testing.T) {
 	if len(subs) != 2 || subs[0]["cidr"] != "10.31.1.0/24" || subs[1]["cidr"] != "10.31.2.0/24" {
 		t.Fatalf("bulk subnets: %s", r.Raw)
 	}
-	got := strs(srv.Do(demo, "GET", "/v2.0/networks/"+id(n), nil).Obj("network")["subnets"])
-	if want := ids(subs); !slices.Equal(got, want) {
+	nn := srv.Do(demo, "GET", "/v2.0/networks/"+id(n), nil).Obj("network")
+	if got, want := strs(nn["subnets"]), ids(subs); !slices.Equal(got, want) {
 		t.Fatalf("network subnets %v, want %v", got, want)
+	}
+	// One revision per request, as upstream bumps a related resource
+	// once per transaction.
+	if got, want := num(nn["revision_number"]), num(n["revision_number"])+1; got != want {
+		t.Errorf("network revision %d, want %d", got, want)
 	}
 	// Overlap inside one bulk, and with an existing subnet.
 	refused(t, srv, demo, "POST", "/v2.0/subnets", map[string]any{"subnets": []any{sub("10.31.3.0/24"), sub("10.31.3.128/25")}}, 400, "InvalidInput")
@@ -53,6 +58,13 @@ func TestBulkSharedParent(t *testing.T) {
 	if rules := r.List("security_group_rules"); len(rules) != 2 {
 		t.Fatalf("bulk rules: %s", r.Raw)
 	}
+	sgNow := srv.Do(demo, "GET", "/v2.0/security-groups/"+id(sg), nil).Obj("security_group")
+	if got, want := num(sgNow["revision_number"]), num(sg["revision_number"])+1; got != want {
+		t.Errorf("group revision %d, want %d", got, want)
+	}
+	if got := len(sgNow["security_group_rules"].([]any)); got != 4 { // 2 default egress + 2
+		t.Errorf("group has %d rules", got)
+	}
 	// The same rule twice in one request (upstream's native bulk check).
 	refused(t, srv, demo, "POST", "/v2.0/security-group-rules", map[string]any{"security_group_rules": []any{rule(443), rule(443)}}, 409, "DuplicateSecurityGroupRuleInPost")
 	// A rule that exists already.
@@ -62,6 +74,10 @@ func TestBulkSharedParent(t *testing.T) {
 	other := rule(8080)
 	other["security_group_id"] = id(sg2)
 	refused(t, srv, demo, "POST", "/v2.0/security-group-rules", map[string]any{"security_group_rules": []any{rule(8080), other}}, 400, "SecurityGroupNotSingleGroupRules")
+	// Rules of two projects in one request (only an admin can try).
+	forOther := rule(8081)
+	forOther["project_id"] = "other"
+	refused(t, srv, admin, "POST", "/v2.0/security-group-rules", map[string]any{"security_group_rules": []any{rule(8080), forOther}}, 400, "SecurityGroupRulesNotSingleProject")
 }
 
 // TestBulkEveryKind: a two-item bulk create of every collection that

@@ -378,6 +378,9 @@ func createSGRule(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 	if req.ProjectID == "" && req.TenantID == "" {
 		project = sg.ProjectID
 	}
+	if len(bulk.rules) > 0 && bulk.rules[0].ProjectID != project {
+		return "", newErr(400, "SecurityGroupRulesNotSingleProject", "Multiple project_ids in bulk security group rule create not allowed")
+	}
 	r := &model.SecurityGroupRule{
 		Standard:           newStandard(a, project, req.Description, nil),
 		SecurityGroupID:    sg.ID,
@@ -469,7 +472,8 @@ func createSGRule(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 
 // ruleBulk is what the earlier items of a security group rule create
 // left in the transaction: upstream's native bulk takes rules of one
-// group only, and refuses the same rule twice in one request.
+// group and one project only, and refuses the same rule twice in one
+// request.
 type ruleBulk struct {
 	group string
 	rules []*model.SecurityGroupRule
