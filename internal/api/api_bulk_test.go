@@ -113,3 +113,25 @@ func TestBulkEveryKind(t *testing.T) {
 		}
 	}
 }
+
+// TestBulkFloatingIPsOnePort: two floating IPs of one bulk create may not
+// take the same fixed IP of a port (upstream sees the first one in the
+// same transaction: 409 FloatingIPPortAlreadyAssociated).
+func TestBulkFloatingIPsOnePort(t *testing.T) {
+	srv := noAuth(t)
+	ext := create(t, srv, admin, "networks", "network", map[string]any{"name": "ext", "router:external": true})
+	mkSubnet(t, srv, admin, id(ext), "172.24.10.0/24")
+	n := mkNet(t, srv, demo, "n")
+	s := mkSubnet(t, srv, demo, id(n), "10.90.0.0/24")
+	r := mkRouter(t, srv, demo, map[string]any{"name": "r", "external_gateway_info": map[string]any{"network_id": id(ext)}})
+	addIface(t, srv, demo, r, map[string]any{"subnet_id": id(s)})
+	p := mkPort(t, srv, demo, id(n))
+	item := map[string]any{"floating_network_id": id(ext), "port_id": id(p)}
+	refused(t, srv, demo, "POST", "/v2.0/floatingips", map[string]any{"floatingips": []any{item, item}}, 409, "FloatingIPPortAlreadyAssociated")
+	// One associated and one free floating IP in one bulk are fine.
+	resp := srv.Do(demo, "POST", "/v2.0/floatingips", map[string]any{"floatingips": []any{item, map[string]any{"floating_network_id": id(ext)}}})
+	expect(t, resp, 201, "")
+	if fips := resp.List("floatingips"); len(fips) != 2 || fips[0]["port_id"] != id(p) || fips[1]["port_id"] != nil {
+		t.Fatalf("bulk: %s", resp.Raw)
+	}
+}

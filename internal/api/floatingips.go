@@ -224,7 +224,9 @@ func (a *API) associateFIP(v *store.View, t *store.Txn, c *reqCtx, f *model.Floa
 		}
 		return true
 	})
-	if taken != "" {
+	// An earlier item of the same bulk create is not in the view, but
+	// holds the association's claim in this transaction.
+	if taken != "" || t.Claimed(fixedClaimOf(f.FloatingNetworkID, p.ID, chosen.IPAddress)) {
 		return conflict("FloatingIPPortAlreadyAssociated", "Cannot associate floating IP %s (%s) with port %s using fixed IP %s, as that fixed IP already has a floating IP on external network %s.", f.FloatingIPAddress, f.ID, p.ID, chosen.IPAddress, f.FloatingNetworkID)
 	}
 	t.Require(model.KindPort, pe)
@@ -286,7 +288,14 @@ func fixedClaim(f *model.FloatingIP) (group, member string, ok bool) {
 	if f.PortID == nil || f.FixedIPAddress == nil {
 		return "", "", false
 	}
-	return "fipfixed:" + f.FloatingNetworkID, *f.FixedIPAddress + "@" + *f.PortID, true
+	group, member = fixedClaimOf(f.FloatingNetworkID, *f.PortID, *f.FixedIPAddress)
+	return group, member, true
+}
+
+// fixedClaimOf is the claim of a port's fixed IP by a floating IP of an
+// external network: one per fixed IP and network.
+func fixedClaimOf(netID, portID, ip string) (group, member string) {
+	return "fipfixed:" + netID, ip + "@" + portID
 }
 
 // reassociate moves the claims from old's association to f's.
