@@ -3,6 +3,9 @@ package api_test
 import (
 	"slices"
 	"testing"
+
+	"github.com/neutrino-net/neutrino/internal/config"
+	"github.com/neutrino-net/neutrino/internal/testutil"
 )
 
 // TestBulkSharedParent: bulk creates whose items change the same parent
@@ -133,5 +136,36 @@ func TestBulkFloatingIPsOnePort(t *testing.T) {
 	expect(t, resp, 201, "")
 	if fips := resp.List("floatingips"); len(fips) != 2 || fips[0]["port_id"] != id(p) || fips[1]["port_id"] != nil {
 		t.Fatalf("bulk: %s", resp.Raw)
+	}
+}
+
+// TestBulkNetworksSegments: networks of one bulk create never share a
+// segment, whether allocated or given by an admin.
+func TestBulkNetworksSegments(t *testing.T) {
+	srv := noAuth(t, testutil.WithConfig(func(c *config.Server) {
+		c.VNIRanges = "7:7" // one tenant segment: the second network finds none
+		c.NetworkVLANRanges = "physnet1:100:200,physnet2"
+	}))
+	two := map[string]any{"networks": []any{map[string]any{"name": "a"}, map[string]any{"name": "b"}}}
+	refused(t, srv, demo, "POST", "/v2.0/networks", two, 503, "NoNetworkAvailable")
+	vlan := map[string]any{"provider:network_type": "vlan", "provider:physical_network": "physnet1", "provider:segmentation_id": 150}
+	refused(t, srv, admin, "POST", "/v2.0/networks", map[string]any{"networks": []any{vlan, vlan}}, 409, "VlanIdInUse")
+	flat := map[string]any{"provider:network_type": "flat", "provider:physical_network": "physnet2"}
+	refused(t, srv, admin, "POST", "/v2.0/networks", map[string]any{"networks": []any{flat, flat}}, 409, "FlatNetworkInUse")
+	// Allocated VLANs of one bulk differ.
+	auto := map[string]any{"provider:network_type": "vlan", "provider:physical_network": "physnet1"}
+	items := []any{}
+	for range 20 {
+		items = append(items, auto)
+	}
+	r := srv.Do(admin, "POST", "/v2.0/networks", map[string]any{"networks": items})
+	expect(t, r, 201, "")
+	seen := map[int]bool{}
+	for _, n := range r.List("networks") {
+		id := num(n["provider:segmentation_id"])
+		if seen[id] {
+			t.Fatalf("VLAN %d given twice in one bulk", id)
+		}
+		seen[id] = true
 	}
 }

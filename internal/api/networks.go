@@ -153,9 +153,9 @@ func createNetwork(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.Raw
 		return "", err
 	}
 	if seg == nil {
-		seg, err = a.segments.allocateTenant(v)
+		seg, err = a.segments.allocateTenant(v, t)
 	} else {
-		seg, err = a.segments.claimProvider(v, *seg)
+		seg, err = a.segments.claimProvider(v, t, *seg)
 	}
 	if err != nil {
 		return "", err

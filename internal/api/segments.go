@@ -143,20 +143,20 @@ func (s *segmentPools) requested(req networkReq) (*segment, error) {
 
 // claimProvider completes an admin-given segment (allocating the id when
 // only type/physnet was given) and refuses one already in use.
-func (s *segmentPools) claimProvider(v *store.View, g segment) (*segment, error) {
+func (s *segmentPools) claimProvider(v *store.View, t *store.Txn, g segment) (*segment, error) {
 	switch g.NetworkType {
 	case "local":
 		return &g, nil
 	case "flat":
-		if _, used := v.Claim(g.group(), g.member()); used {
+		if segmentUsed(v, t, g.group(), g.member()) {
 			return nil, conflict("FlatNetworkInUse", "Unable to create the flat network. Physical network %s is in use.", g.PhysicalNetwork)
 		}
 		return &g, nil
 	}
 	if g.SegmentationID == 0 {
-		return s.allocate(v, g.NetworkType, g.PhysicalNetwork)
+		return s.allocate(v, t, g.NetworkType, g.PhysicalNetwork)
 	}
-	if _, used := v.Claim(g.group(), g.member()); used {
+	if segmentUsed(v, t, g.group(), g.member()) {
 		if g.NetworkType == "vlan" {
 			return nil, conflict("VlanIdInUse", "Unable to create the network. The VLAN %d on physical network %s is in use.", g.SegmentationID, g.PhysicalNetwork)
 		}
@@ -167,19 +167,26 @@ func (s *segmentPools) claimProvider(v *store.View, g segment) (*segment, error)
 
 // allocateTenant gives a tenant network a segment of the first tenant
 // network type that has one free.
-func (s *segmentPools) allocateTenant(v *store.View) (*segment, error) {
+func (s *segmentPools) allocateTenant(v *store.View, t *store.Txn) (*segment, error) {
 	for _, typ := range s.cfg.TenantNetworkTypes {
 		if typ == "local" {
 			return &segment{model.Segment{NetworkType: "local"}}, nil
 		}
-		if g, err := s.allocate(v, typ, ""); err == nil {
+		if g, err := s.allocate(v, t, typ, ""); err == nil {
 			return g, nil
 		}
 	}
 	return nil, newErr(http.StatusServiceUnavailable, "NoNetworkAvailable", "Unable to create the network. No tenant network is available for allocation.")
 }
 
-func (s *segmentPools) allocate(v *store.View, typ, physnet string) (*segment, error) {
+// segmentUsed reports a segment held by a network, or taken by an
+// earlier network of the same bulk create (not in the view yet).
+func segmentUsed(v *store.View, t *store.Txn, group, member string) bool {
+	_, used := v.Claim(group, member)
+	return used || t.Claimed(group, member)
+}
+
+func (s *segmentPools) allocate(v *store.View, t *store.Txn, typ, physnet string) (*segment, error) {
 	none := newErr(http.StatusServiceUnavailable, "NoNetworkAvailable", "Unable to create the network. No tenant network is available for allocation.")
 	var candidates []string
 	var ranges map[string][]ipam.Range
@@ -199,7 +206,11 @@ func (s *segmentPools) allocate(v *store.View, typ, physnet string) (*segment, e
 	for _, pn := range candidates {
 		g := segment{model.Segment{NetworkType: typ, PhysicalNetwork: pn}}
 		used := v.Claims(g.group())
-		id, ok := ipam.PickSegment(ranges[pn], func(n int) bool { _, u := used[strconv.Itoa(n)]; return u }, rand.IntN)
+		id, ok := ipam.PickSegment(ranges[pn], func(n int) bool {
+			m := strconv.Itoa(n)
+			_, u := used[m]
+			return u || t.Claimed(g.group(), m)
+		}, rand.IntN)
 		if ok {
 			g.SegmentationID = id
 			return &g, nil
