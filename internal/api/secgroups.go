@@ -360,12 +360,6 @@ func createSGRule(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 	if err != nil {
 		return "", err
 	}
-	bulk := bulkRules(t)
-	if bulk.group == "" {
-		bulk.group = sge.ID
-	} else if bulk.group != sge.ID {
-		return "", newErr(400, "SecurityGroupNotSingleGroupRules", "Only allowed to update rules for one security profile at a time")
-	}
 	// The group as this request leaves it (a bulk create changes it once
 	// per rule, written once).
 	viewed := sge
@@ -377,9 +371,6 @@ func createSGRule(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 	}
 	if req.ProjectID == "" && req.TenantID == "" {
 		project = sg.ProjectID
-	}
-	if len(bulk.rules) > 0 && bulk.rules[0].ProjectID != project {
-		return "", newErr(400, "SecurityGroupRulesNotSingleProject", "Multiple project_ids in bulk security group rule create not allowed")
 	}
 	r := &model.SecurityGroupRule{
 		Standard:           newStandard(a, project, req.Description, nil),
@@ -420,21 +411,9 @@ func createSGRule(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 		return "", newErr(400, "SecurityGroupRemoteGroupAndRemoteIpPrefix", "Only remote_ip_prefix or remote_group_id may be provided.")
 	}
 	if req.RemoteIPPrefix.Set && !req.RemoteIPPrefix.Null {
-		raw := req.RemoteIPPrefix.V
-		pfx, err := netip.ParsePrefix(raw)
-		if err != nil {
-			addr, aerr := netip.ParseAddr(raw)
-			if aerr != nil {
-				return "", invalidInput("'%s' is not a valid IP subnet", raw)
-			}
-			pfx = netip.PrefixFrom(addr, addr.BitLen())
+		if err := setRemoteIPPrefix(r, req.RemoteIPPrefix.V); err != nil {
+			return "", err
 		}
-		if (pfx.Addr().Is4()) != (r.EtherType == "IPv4") {
-			return "", newErr(400, "SecurityGroupRuleParameterConflict", "Conflicting value ethertype %s for CIDR %s", r.EtherType, raw)
-		}
-		given := pfx.String()
-		norm := pfx.Masked().String()
-		r.RemoteIPPrefix, r.NormalizedCIDR = &given, &norm
 	}
 	if req.RemoteGroupID.Set && !req.RemoteGroupID.Null {
 		rg, ok := v.Get(model.KindSG, req.RemoteGroupID.V)
@@ -447,10 +426,9 @@ func createSGRule(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 	if req.RemoteAddressGroupID.Set && !req.RemoteAddressGroupID.Null {
 		return "", notFound("AddressGroupNotFound", "Address group %s could not be found.", req.RemoteAddressGroupID.V)
 	}
-	for _, o := range bulk.rules {
-		if sameRule(o, r) {
-			return "", conflict("DuplicateSecurityGroupRuleInPost", "Duplicate Security Group Rule in POST.")
-		}
+	bulk := bulkRules(t)
+	if err := bulk.admit(r); err != nil {
+		return "", err
 	}
 	for _, re := range rulesOf(v, sg.ID) {
 		if sameRule(re.Obj.(*model.SecurityGroupRule), r) {
@@ -470,13 +448,50 @@ func createSGRule(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 	return r.ID, nil
 }
 
+// setRemoteIPPrefix sets the rule's remote prefix (an address is a host
+// prefix) and its normalized CIDR.
+func setRemoteIPPrefix(r *model.SecurityGroupRule, raw string) error {
+	pfx, err := netip.ParsePrefix(raw)
+	if err != nil {
+		addr, aerr := netip.ParseAddr(raw)
+		if aerr != nil {
+			return invalidInput("'%s' is not a valid IP subnet", raw)
+		}
+		pfx = netip.PrefixFrom(addr, addr.BitLen())
+	}
+	if (pfx.Addr().Is4()) != (r.EtherType == "IPv4") {
+		return newErr(400, "SecurityGroupRuleParameterConflict", "Conflicting value ethertype %s for CIDR %s", r.EtherType, raw)
+	}
+	given := pfx.String()
+	norm := pfx.Masked().String()
+	r.RemoteIPPrefix, r.NormalizedCIDR = &given, &norm
+	return nil
+}
+
 // ruleBulk is what the earlier items of a security group rule create
 // left in the transaction: upstream's native bulk takes rules of one
 // group and one project only, and refuses the same rule twice in one
 // request.
 type ruleBulk struct {
-	group string
 	rules []*model.SecurityGroupRule
+}
+
+// admit checks one more rule of the request against the earlier ones.
+func (b *ruleBulk) admit(r *model.SecurityGroupRule) error {
+	if len(b.rules) > 0 {
+		if b.rules[0].SecurityGroupID != r.SecurityGroupID {
+			return newErr(400, "SecurityGroupNotSingleGroupRules", "Only allowed to update rules for one security profile at a time")
+		}
+		if b.rules[0].ProjectID != r.ProjectID {
+			return newErr(400, "SecurityGroupRulesNotSingleProject", "Multiple project_ids in bulk security group rule create not allowed")
+		}
+	}
+	for _, o := range b.rules {
+		if sameRule(o, r) {
+			return conflict("DuplicateSecurityGroupRuleInPost", "Duplicate Security Group Rule in POST.")
+		}
+	}
+	return nil
 }
 
 type ruleBulkKey struct{}

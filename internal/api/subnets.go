@@ -145,14 +145,8 @@ func createSubnet(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 			return "", err
 		}
 	}
-	// No overlap with the network's other subnets.
-	for _, sid := range n.Subnets {
-		if oe, ok := t.Get(v, model.KindSubnet, sid); ok {
-			other := netip.MustParsePrefix(oe.Obj.(*model.Subnet).CIDR)
-			if other.Overlaps(prefix) {
-				return "", invalidInput("Requested subnet with cidr: %s for network: %s overlaps with another subnet", prefix, n.ID)
-			}
-		}
+	if err := checkSubnetOverlap(v, t, n, prefix); err != nil {
+		return "", err
 	}
 	var gw *netip.Addr
 	switch {
@@ -197,6 +191,20 @@ func createSubnet(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 	t.Replace(model.KindNetwork, ne, mustJSON(&nn))
 	t.Create(model.KindSubnet, s.ID, mustJSON(s))
 	return s.ID, nil
+}
+
+// checkSubnetOverlap refuses a CIDR that overlaps one of the network's
+// subnets, including those made by earlier items of a bulk create.
+func checkSubnetOverlap(v *store.View, t *store.Txn, n *model.Network, prefix netip.Prefix) error {
+	for _, sid := range n.Subnets {
+		if oe, ok := t.Get(v, model.KindSubnet, sid); ok {
+			other := netip.MustParsePrefix(oe.Obj.(*model.Subnet).CIDR)
+			if other.Overlaps(prefix) {
+				return invalidInput("Requested subnet with cidr: %s for network: %s overlaps with another subnet", prefix, n.ID)
+			}
+		}
+	}
+	return nil
 }
 
 func setIPv6Modes(s *model.Subnet, req subnetReq) error {
