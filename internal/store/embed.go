@@ -87,18 +87,3 @@ func freeLoopbackURL() (*url.URL, error) {
 	l.Close()
 	return &url.URL{Scheme: "http", Host: addr}, nil
 }
-
-// Connect opens a client to an external etcd cluster.
-func Connect(endpoints []string) (*clientv3.Client, error) {
-	c, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 10 * time.Second})
-	if err != nil {
-		return nil, fmt.Errorf("connect to etcd %v: %w", endpoints, err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := c.Get(ctx, "health-probe"); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("etcd %v not reachable: %w", endpoints, err)
-	}
-	return c, nil
-}
