@@ -58,6 +58,16 @@ func (k kv) Create(ctx context.Context, key string, val []byte) ([]byte, error) 
 	return k.s.CreateValue(ctx, key, val)
 }
 
+// Delete removes a plain key (plaintext secrets of older versions) and
+// waits until the cache has seen it.
+func (k kv) Delete(ctx context.Context, key string) error {
+	resp, err := k.s.Client().Delete(ctx, k.s.Prefix()+"k/"+key)
+	if err != nil {
+		return err
+	}
+	return k.s.WaitRev(ctx, resp.Header.Revision)
+}
+
 // Start opens the store, bootstraps identity and starts serving. It
 // returns once the API accepts requests.
 func Start(ctx context.Context, o Options) (*Server, error) {
@@ -81,7 +91,12 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	var cli *clientv3.Client
 	if len(endpoints) > 0 {
-		c, err := store.Connect(endpoints)
+		c, err := store.Connect(store.ConnectOptions{
+			Endpoints: endpoints,
+			CertFile:  cfg.Etcd.CertFile, KeyFile: cfg.Etcd.KeyFile, CAFile: cfg.Etcd.CAFile,
+			Username: cfg.Etcd.Username, Password: cfg.Etcd.Password,
+			Prefix: o.EtcdPrefix,
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -123,10 +138,10 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	case len(cfg.KeystoneAuthtoken) > 0:
 		auth = identity.NewRemote(identity.RemoteConfigFromMap(cfg.KeystoneAuthtoken), &http.Client{Timeout: 10 * time.Second})
 	default:
-		ks, err := identity.NewKeystone(kv{st}, identity.KeystoneOptions{PublicURL: cfg.PublicURL, IdentityURL: cfg.PublicURL + "/identity"})
+		ks, err := startKeystone(cfg, o, kv{st})
 		if err != nil {
 			ln.Close()
-			return nil, fmt.Errorf("built-in keystone: %w", err)
+			return nil, err
 		}
 		s.Keystone, auth, idHandler = ks, ks, ks.Handler()
 		if o.DataDir != "" {
@@ -145,7 +160,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		ln.Close()
 		return nil, err
 	}
-	s.http = &http.Server{Handler: a, ReadHeaderTimeout: 30 * time.Second}
+	s.http = newHTTPServer(a, cfg.ClientSocketTimeout)
 	if o.UnixSocket != "" {
 		// A socket file left by a crashed server would make Listen fail.
 		if fi, err := os.Lstat(o.UnixSocket); err == nil && fi.Mode()&os.ModeSocket != 0 {

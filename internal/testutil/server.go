@@ -5,6 +5,9 @@ package testutil
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -38,10 +41,29 @@ type Option func(*config.Server, *server.Options)
 // NoAuth runs the server with auth_strategy = noauth.
 func NoAuth() Option { return func(c *config.Server, _ *server.Options) { c.AuthStrategy = "noauth" } }
 
-// WithEtcd uses an external etcd.
+// WithEtcd uses an external etcd. Servers given the same endpoints and
+// prefix get the same signing key file, as an operator copies it to every
+// server of a cluster.
 func WithEtcd(endpoints []string, prefix string) Option {
-	return func(_ *config.Server, o *server.Options) { o.EtcdEndpoints, o.EtcdPrefix = endpoints, prefix }
+	return func(c *config.Server, o *server.Options) {
+		o.EtcdEndpoints, o.EtcdPrefix = endpoints, prefix
+		if c.SigningKeyFile == "" {
+			c.SigningKeyFile = filepath.Join(o.DataDir, "shared-signing-key")
+			key := sha256.Sum256(append(testKeySalt[:], strings.Join(endpoints, ",")+prefix...))
+			if err := os.WriteFile(c.SigningKeyFile, []byte(base64.URLEncoding.EncodeToString(key[:])), 0o600); err != nil {
+				panic(err)
+			}
+		}
+	}
 }
+
+// testKeySalt makes the shared test keys unique to this test process.
+var testKeySalt = func() (b [32]byte) {
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	return b
+}()
 
 // WithConfig edits the configuration.
 func WithConfig(fn func(*config.Server)) Option {
