@@ -55,6 +55,15 @@ func Connect(o ConnectOptions) (*clientv3.Client, error) {
 			return nil, fmt.Errorf("etcd endpoint %s: TLS options are set ([etcd] cert_file/key_file/ca_file) but the endpoint is plain http://; use https://", ep)
 		}
 	}
+	if tlsCfg != nil {
+		// A TLS mistake would otherwise show only as a deadline after
+		// CheckTimeout: find it first, with one HTTPS request.
+		for _, ep := range o.Endpoints {
+			if err := probeTLS(ep, tlsCfg, o); err != nil {
+				return nil, err
+			}
+		}
+	}
 	c, err := clientv3.New(clientv3.Config{
 		Endpoints:   o.Endpoints,
 		DialTimeout: o.CheckTimeout,
@@ -63,7 +72,7 @@ func Connect(o ConnectOptions) (*clientv3.Client, error) {
 		Password:    o.Password,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("connect to etcd %v: %w", o.Endpoints, err)
+		return nil, explainConnectError(o, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.CheckTimeout)
 	defer cancel()
@@ -72,7 +81,7 @@ func Connect(o ConnectOptions) (*clientv3.Client, error) {
 		return c, nil
 	}
 	c.Close()
-	return nil, explainConnectError(o, tlsCfg, err)
+	return nil, explainConnectError(o, err)
 }
 
 // clientTLS builds the client TLS configuration from the files, checking
@@ -111,10 +120,9 @@ func clientTLS(o ConnectOptions) (*tls.Config, error) {
 	return cfg, nil
 }
 
-// explainConnectError turns the failed start-up read into a message an
-// operator can act on. The gRPC client hides TLS failures behind a
-// deadline, so a TLS handshake is repeated by hand to find the cause.
-func explainConnectError(o ConnectOptions, tlsCfg *tls.Config, err error) error {
+// explainConnectError turns a failed start-up check into a message an
+// operator can act on.
+func explainConnectError(o ConnectOptions, err error) error {
 	switch {
 	case errors.Is(err, rpctypes.ErrAuthFailed):
 		return fmt.Errorf("etcd %v: authentication failed for [etcd] username %q: wrong user name or password", o.Endpoints, o.Username)
@@ -122,13 +130,6 @@ func explainConnectError(o ConnectOptions, tlsCfg *tls.Config, err error) error 
 		return fmt.Errorf("etcd %v requires authentication: set [etcd] username and password", o.Endpoints)
 	case errors.Is(err, rpctypes.ErrPermissionDenied):
 		return fmt.Errorf("etcd %v: user %q may not read %s: grant its role readwrite on that prefix (etcdctl role grant-permission --prefix)", o.Endpoints, o.Username, o.Prefix)
-	}
-	if tlsCfg != nil {
-		for _, ep := range o.Endpoints {
-			if terr := probeTLS(ep, tlsCfg, o); terr != nil {
-				return terr
-			}
-		}
 	}
 	return fmt.Errorf("etcd %v not reachable within %s: %w", o.Endpoints, o.CheckTimeout, err)
 }

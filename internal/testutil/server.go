@@ -255,16 +255,25 @@ func (s *Server) Dump() string {
 // ports for the test, or skips the test if it is not installed.
 func RunEtcd(t testing.TB) []string {
 	t.Helper()
+	client := freeURL(t)
+	startEtcd(t, client, http.DefaultClient)
+	return []string{client}
+}
+
+// startEtcd runs etcd serving clients at client (extra flags in args) and
+// waits until it answers /health through hc.
+func startEtcd(t testing.TB, client string, hc *http.Client, args ...string) {
+	t.Helper()
 	bin, err := exec.LookPath("etcd")
 	if err != nil {
 		t.Skip("etcd binary not found: install Debian package etcd-server")
 	}
 	dir := t.TempDir()
-	client, peer := freeURL(t), freeURL(t)
-	cmd := exec.Command(bin, "--name", "test", "--data-dir", filepath.Join(dir, "data"),
+	peer := freeURL(t)
+	cmd := exec.Command(bin, append([]string{"--name", "test", "--data-dir", filepath.Join(dir, "data"),
 		"--listen-client-urls", client, "--advertise-client-urls", client,
 		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-		"--initial-cluster", "test="+peer, "--log-level", "error")
+		"--initial-cluster", "test=" + peer, "--log-level", "error"}, args...)...)
 	logf, _ := os.Create(filepath.Join(dir, "etcd.log"))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
@@ -277,16 +286,16 @@ func RunEtcd(t testing.TB) []string {
 	})
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get(client + "/health")
+		resp, err := hc.Get(client + "/health")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return []string{client}
+				return
 			}
 		}
 		if time.Now().After(deadline) {
 			b, _ := os.ReadFile(filepath.Join(dir, "etcd.log"))
-			t.Fatalf("etcd did not become healthy: %s", b)
+			t.Fatalf("etcd did not become healthy (%v): %s", err, b)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
