@@ -89,30 +89,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if len(endpoints) == 0 {
 		endpoints = cfg.EtcdEndpoints
 	}
-	var cli *clientv3.Client
-	if len(endpoints) > 0 {
-		c, err := store.Connect(store.ConnectOptions{
-			Endpoints: endpoints,
-			CertFile:  cfg.Etcd.CertFile, KeyFile: cfg.Etcd.KeyFile, CAFile: cfg.Etcd.CAFile,
-			Username: cfg.Etcd.Username, Password: cfg.Etcd.Password,
-			Prefix: o.EtcdPrefix,
-		})
-		if err != nil {
-			return nil, err
-		}
-		s.client, cli = c, c
-	} else {
-		if o.DataDir == "" {
-			return nil, errors.New("--data-dir is required with the embedded etcd")
-		}
-		if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
-			return nil, fmt.Errorf("create data dir: %w", err)
-		}
-		e, err := store.StartEmbedded(ctx, o.DataDir)
-		if err != nil {
-			return nil, err
-		}
-		s.embedded, cli = e, e.Client
+	cli, err := s.connect(ctx, o, endpoints)
+	if err != nil {
+		return nil, err
 	}
 	st, err := store.Open(ctx, cli, o.EtcdPrefix, api.Decoders(), hostview.Indexes()...)
 	if err != nil {
@@ -182,6 +161,35 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	ok = true
 	o.Log.Info("neutrino-server listening", "url", s.URL, "unix_socket", o.UnixSocket, "etcd", etcdDesc(endpoints, o.DataDir), "auth", cfg.AuthStrategy)
 	return s, nil
+}
+
+// connect opens the external etcd (endpoints) or starts the embedded one.
+func (s *Server) connect(ctx context.Context, o Options, endpoints []string) (*clientv3.Client, error) {
+	if len(endpoints) > 0 {
+		e := o.Config.Etcd
+		c, err := store.Connect(store.ConnectOptions{
+			Endpoints: endpoints, Prefix: o.EtcdPrefix,
+			CertFile: e.CertFile, KeyFile: e.KeyFile, CAFile: e.CAFile,
+			Username: e.Username, Password: e.Password,
+		})
+		if err != nil {
+			return nil, err
+		}
+		s.client = c
+		return c, nil
+	}
+	if o.DataDir == "" {
+		return nil, errors.New("--data-dir is required with the embedded etcd")
+	}
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	e, err := store.StartEmbedded(ctx, o.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	s.embedded = e
+	return e.Client, nil
 }
 
 func etcdDesc(endpoints []string, dir string) string {
