@@ -40,6 +40,7 @@ func startErr(t *testing.T, endpoints []string, prefix string, edit func(*config
 
 func mustContain(t *testing.T, err error, parts ...string) {
 	t.Helper()
+	t.Logf("start-up error: %v", err)
 	for _, p := range parts {
 		if !strings.Contains(err.Error(), p) {
 			t.Errorf("error %q does not mention %q", err, p)
@@ -70,7 +71,7 @@ func TestEtcdClientTLS(t *testing.T) {
 		{"client cert of another CA", func(c *config.EtcdTLSAuth) { c.CertFile, c.KeyFile = e.OtherCertFile, e.OtherKeyFile },
 			[]string{"refused this server's client certificate", e.OtherCertFile}},
 		{"no client cert", func(c *config.EtcdTLSAuth) { c.CertFile, c.KeyFile = "", "" },
-			[]string{"refused this server's client certificate"}},
+			[]string{"requires a client certificate", "cert_file and key_file"}},
 		{"CA that did not sign etcd", func(c *config.EtcdTLSAuth) { c.CAFile = e.OtherCAFile },
 			[]string{"not signed by [etcd] ca_file", e.OtherCAFile}},
 		{"key of another cert", func(c *config.EtcdTLSAuth) { c.KeyFile = e.OtherKeyFile },

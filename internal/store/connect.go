@@ -154,11 +154,17 @@ func probeTLS(ep string, cfg *tls.Config, o ConnectOptions) error {
 	msg := err.Error()
 	switch {
 	case errors.As(err, &unknownCA) || (errors.As(err, &verifyErr) && !errors.As(err, &hostErr)):
-		return fmt.Errorf("etcd %s: its certificate is not signed by [etcd] ca_file %s: %v", ep, orNone(o.CAFile, "(system roots)"), rootCause(err))
+		ca := o.CAFile
+		if ca == "" {
+			ca = "(unset: system roots)"
+		}
+		return fmt.Errorf("etcd %s: its certificate is not signed by [etcd] ca_file %s: %v", ep, ca, rootCause(err))
 	case errors.As(err, &hostErr):
 		return fmt.Errorf("etcd %s: its certificate does not name this host: %v", ep, rootCause(err))
+	case strings.Contains(msg, "remote error: tls:") && o.CertFile == "":
+		return fmt.Errorf("etcd %s requires a client certificate (%v): set [etcd] cert_file and key_file", ep, rootCause(err))
 	case strings.Contains(msg, "remote error: tls:"):
-		return fmt.Errorf("etcd %s refused this server's client certificate [etcd] cert_file %s (%v): it must be signed by a CA etcd trusts (etcd --trusted-ca-file)", ep, orNone(o.CertFile, "(none)"), rootCause(err))
+		return fmt.Errorf("etcd %s refused this server's client certificate [etcd] cert_file %s (%v): it must be signed by a CA etcd trusts (etcd --trusted-ca-file)", ep, o.CertFile, rootCause(err))
 	case strings.Contains(msg, "tls:"):
 		return fmt.Errorf("etcd %s: TLS handshake failed: %v", ep, rootCause(err))
 	}
@@ -173,11 +179,4 @@ func rootCause(err error) error {
 		}
 		err = next
 	}
-}
-
-func orNone(s, none string) string {
-	if s == "" {
-		return none
-	}
-	return s
 }
