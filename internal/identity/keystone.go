@@ -186,8 +186,8 @@ func NewKeystone(kv KV, opts KeystoneOptions) (*Keystone, error) {
 }
 
 // Credentials returns the credentials of the bootstrap users admin and demo,
-// the same in every process sharing the KV (see bootstrap for where the
-// plaintext passwords are kept); pass them to WriteOpenRC.
+// the same in every process sharing the KV and key (see bootstrap for how
+// the passwords are kept); pass them to WriteOpenRC.
 func (k *Keystone) Credentials() Credentials { return k.creds }
 
 // WWWAuthenticate is the value for the WWW-Authenticate header of 401
