@@ -20,6 +20,11 @@ func main() {
 	cfgPath := flag.String("config", "", "INI configuration file (neutron.conf/ml2_conf.ini option names)")
 	dataDir := flag.String("data-dir", "/var/lib/neutrino", "directory for the embedded etcd and the generated openrc files")
 	endpoints := flag.String("etcd-endpoints", "", "comma-separated etcd endpoints of an external cluster (default: embedded etcd)")
+	etcdCert := flag.String("etcd-cert-file", "", "client certificate for etcd (PEM; overrides [etcd] cert_file)")
+	etcdKey := flag.String("etcd-key-file", "", "key of the etcd client certificate (PEM; overrides [etcd] key_file)")
+	etcdCA := flag.String("etcd-ca-file", "", "CA that signed the etcd members' certificates (PEM; overrides [etcd] ca_file)")
+	etcdUser := flag.String("etcd-username", "", "etcd user (overrides [etcd] username); the password comes from [etcd] password or $NEUTRINO_ETCD_PASSWORD")
+	signingKey := flag.String("signing-key-file", "", "token signing key file of the built-in Keystone (overrides [identity] signing_key_file; default <data-dir>/signing-key)")
 	unixSocket := flag.String("unix-socket", "", "also serve the API on this Unix socket path")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -28,6 +33,18 @@ func main() {
 		fmt.Fprintln(os.Stderr, "neutrino-server:", err)
 		os.Exit(2)
 	}
+	override := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	override(&cfg.Etcd.CertFile, *etcdCert)
+	override(&cfg.Etcd.KeyFile, *etcdKey)
+	override(&cfg.Etcd.CAFile, *etcdCA)
+	override(&cfg.Etcd.Username, *etcdUser)
+	// Not a flag: command lines are visible to every local user.
+	override(&cfg.Etcd.Password, os.Getenv("NEUTRINO_ETCD_PASSWORD"))
+	override(&cfg.SigningKeyFile, *signingKey)
 	var eps []string
 	for _, e := range strings.Split(*endpoints, ",") {
 		if e = strings.TrimSpace(e); e != "" {

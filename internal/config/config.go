@@ -14,31 +14,52 @@ import (
 
 // Server is the server's configuration.
 type Server struct {
-	BindHost              string
-	BindPort              int
-	AuthStrategy          string // keystone | noauth
-	BaseMAC               string
-	RouterDistributed     bool
-	AgentDownTime         time.Duration
-	AutoL3Failover        bool
-	GlobalPhysnetMTU      int
-	MaxRequestBodySize    int64
-	PaginationMaxLimit    int
-	MaxDNSNameservers     int
-	MaxSubnetHostRoutes   int
-	DHCPAgentsPerNetwork  int
-	EtcdEndpoints         []string
-	PublicURL             string // the network endpoint in the catalog; derived from bind_host:bind_port when empty
-	TypeDrivers           []string
-	TenantNetworkTypes    []string
-	VNIRanges             string
-	NetworkVLANRanges     string
-	FlatNetworks          []string // "*" = any
-	TunnelIDRanges        string
-	Quotas                map[string]int
-	KeystoneAuthtoken     map[string]string // [keystone_authtoken], empty = built-in Keystone
-	MetadataSharedSecret  string
-	DefaultAvailabilityZn string
+	BindHost             string
+	BindPort             int
+	AuthStrategy         string // keystone | noauth
+	BaseMAC              string
+	RouterDistributed    bool
+	AgentDownTime        time.Duration
+	AutoL3Failover       bool
+	GlobalPhysnetMTU     int
+	MaxRequestBodySize   int64
+	PaginationMaxLimit   int
+	MaxDNSNameservers    int
+	MaxSubnetHostRoutes  int
+	DHCPAgentsPerNetwork int
+	EtcdEndpoints        []string
+	Etcd                 EtcdTLSAuth // [etcd] client TLS and authentication
+	// SigningKeyFile ([identity] signing_key_file) holds the built-in
+	// Keystone's secret: it signs tokens and seals the secrets kept in
+	// etcd. Empty = <data dir>/signing-key, generated when missing.
+	SigningKeyFile string
+	// ClientSocketTimeout ([DEFAULT] client_socket_timeout, as in
+	// neutron) bounds how long a client may take to send a request body
+	// and how long an idle keep-alive connection stays open. 0 = forever.
+	ClientSocketTimeout time.Duration
+	// Lockout ([security_compliance], as in keystone) throttles password
+	// guessing against the built-in Keystone.
+	LockoutFailureAttempts int
+	LockoutDuration        time.Duration
+	PublicURL              string // the network endpoint in the catalog; derived from bind_host:bind_port when empty
+	TypeDrivers            []string
+	TenantNetworkTypes     []string
+	VNIRanges              string
+	NetworkVLANRanges      string
+	FlatNetworks           []string // "*" = any
+	TunnelIDRanges         string
+	Quotas                 map[string]int
+	KeystoneAuthtoken      map[string]string // [keystone_authtoken], empty = built-in Keystone
+	MetadataSharedSecret   string
+	DefaultAvailabilityZn  string
+}
+
+// EtcdTLSAuth are the [etcd] options that protect the connection to an
+// external etcd (the names follow etcdctl's --cert, --key, --cacert and
+// --user).
+type EtcdTLSAuth struct {
+	CertFile, KeyFile, CAFile string
+	Username, Password        string
 }
 
 // Defaults returns the all-in-one defaults.
@@ -62,6 +83,13 @@ func Defaults() Server {
 		FlatNetworks:          []string{"*"},
 		Quotas:                DefaultQuotas(),
 		DefaultAvailabilityZn: "nova",
+		// neutron's default is 900s; a minute is plenty for a request
+		// body and frees connections held open by slow clients sooner.
+		ClientSocketTimeout: 60 * time.Second,
+		// keystone leaves lockout off by default; the built-in
+		// Keystone turns it on, since it has no other guessing defence.
+		LockoutFailureAttempts: 10,
+		LockoutDuration:        5 * time.Minute,
 	}
 }
 
@@ -87,17 +115,20 @@ var known = map[string][]string{
 		"agent_down_time", "allow_automatic_l3agent_failover", "global_physnet_mtu", "max_request_body_size",
 		"pagination_max_limit", "max_dns_nameservers", "max_subnet_host_routes", "dhcp_agents_per_network",
 		"public_endpoint", "debug", "verbose", "core_plugin", "service_plugins", "allow_overlapping_ips",
-		"metadata_proxy_shared_secret", "default_availability_zones", "state_path", "log_dir", "api_workers"},
-	"ml2":                {"type_drivers", "tenant_network_types", "mechanism_drivers", "extension_drivers", "path_mtu"},
-	"ml2_type_vxlan":     {"vni_ranges", "vxlan_group"},
-	"ml2_type_vlan":      {"network_vlan_ranges"},
-	"ml2_type_flat":      {"flat_networks"},
-	"ml2_type_gre":       {"tunnel_id_ranges"},
-	"ml2_type_geneve":    {"vni_ranges", "max_header_size"},
-	"quotas":             {"quota_network", "quota_subnet", "quota_port", "quota_router", "quota_floatingip", "quota_security_group", "quota_security_group_rule", "quota_subnetpool", "quota_rbac_policy", "quota_driver", "default_quota"},
-	"etcd":               {"endpoints"},
-	"keystone_authtoken": nil, // free-form, passed to the Keystone validator
-	"oslo_middleware":    {"max_request_body_size"},
+		"metadata_proxy_shared_secret", "default_availability_zones", "state_path", "log_dir", "api_workers",
+		"client_socket_timeout"},
+	"ml2":                 {"type_drivers", "tenant_network_types", "mechanism_drivers", "extension_drivers", "path_mtu"},
+	"ml2_type_vxlan":      {"vni_ranges", "vxlan_group"},
+	"ml2_type_vlan":       {"network_vlan_ranges"},
+	"ml2_type_flat":       {"flat_networks"},
+	"ml2_type_gre":        {"tunnel_id_ranges"},
+	"ml2_type_geneve":     {"vni_ranges", "max_header_size"},
+	"quotas":              {"quota_network", "quota_subnet", "quota_port", "quota_router", "quota_floatingip", "quota_security_group", "quota_security_group_rule", "quota_subnetpool", "quota_rbac_policy", "quota_driver", "default_quota"},
+	"etcd":                {"endpoints", "cert_file", "key_file", "ca_file", "username", "password"},
+	"identity":            {"signing_key_file"},
+	"security_compliance": {"lockout_failure_attempts", "lockout_duration"},
+	"keystone_authtoken":  nil, // free-form, passed to the Keystone validator
+	"oslo_middleware":     {"max_request_body_size"},
 }
 
 // Load reads an INI file over the defaults. An empty path gives the
@@ -126,37 +157,8 @@ func Load(path string) (Server, error) {
 		}
 	}
 	d := f.Section(ini.DefaultSection)
-	var errs []string
-	str := func(sec *ini.Section, key string, dst *string) {
-		if sec.HasKey(key) {
-			*dst = strings.TrimSpace(sec.Key(key).String())
-		}
-	}
-	num := func(sec *ini.Section, key string, dst *int) {
-		if sec.HasKey(key) {
-			v, err := sec.Key(key).Int()
-			if err != nil {
-				errs = append(errs, fmt.Sprintf("[%s] %s = %q is not an integer", sec.Name(), key, sec.Key(key).String()))
-				return
-			}
-			*dst = v
-		}
-	}
-	boolean := func(sec *ini.Section, key string, dst *bool) {
-		if sec.HasKey(key) {
-			v, err := sec.Key(key).Bool()
-			if err != nil {
-				errs = append(errs, fmt.Sprintf("[%s] %s = %q is not a boolean", sec.Name(), key, sec.Key(key).String()))
-				return
-			}
-			*dst = v
-		}
-	}
-	list := func(sec *ini.Section, key string, dst *[]string) {
-		if sec.HasKey(key) {
-			*dst = splitList(sec.Key(key).String())
-		}
-	}
+	r := &reader{}
+	str, num, boolean, list := r.str, r.num, r.boolean, r.list
 	str(d, "bind_host", &c.BindHost)
 	num(d, "bind_port", &c.BindPort)
 	str(d, "auth_strategy", &c.AuthStrategy)
@@ -181,7 +183,7 @@ func Load(path string) (Server, error) {
 	num(d, "dhcp_agents_per_network", &c.DHCPAgentsPerNetwork)
 	str(d, "public_endpoint", &c.PublicURL)
 	str(d, "metadata_proxy_shared_secret", &c.MetadataSharedSecret)
-	list(f.Section("etcd"), "endpoints", &c.EtcdEndpoints)
+	r.security(f, &c)
 	ml2 := f.Section("ml2")
 	list(ml2, "type_drivers", &c.TypeDrivers)
 	list(ml2, "tenant_network_types", &c.TenantNetworkTypes)
@@ -201,10 +203,80 @@ func Load(path string) (Server, error) {
 			c.KeystoneAuthtoken[k.Name()] = k.String()
 		}
 	}
-	if len(errs) > 0 {
-		return c, fmt.Errorf("config %s: %s", path, strings.Join(errs, "; "))
+	if len(r.errs) > 0 {
+		return c, fmt.Errorf("config %s: %s", path, strings.Join(r.errs, "; "))
 	}
 	return c, c.Validate()
+}
+
+// reader reads typed options, collecting every malformed value.
+type reader struct{ errs []string }
+
+func (r *reader) str(sec *ini.Section, key string, dst *string) {
+	if sec.HasKey(key) {
+		*dst = strings.TrimSpace(sec.Key(key).String())
+	}
+}
+
+func (r *reader) num(sec *ini.Section, key string, dst *int) {
+	if sec.HasKey(key) {
+		v, err := sec.Key(key).Int()
+		if err != nil {
+			r.errs = append(r.errs, fmt.Sprintf("[%s] %s = %q is not an integer", sec.Name(), key, sec.Key(key).String()))
+			return
+		}
+		*dst = v
+	}
+}
+
+func (r *reader) boolean(sec *ini.Section, key string, dst *bool) {
+	if sec.HasKey(key) {
+		v, err := sec.Key(key).Bool()
+		if err != nil {
+			r.errs = append(r.errs, fmt.Sprintf("[%s] %s = %q is not a boolean", sec.Name(), key, sec.Key(key).String()))
+			return
+		}
+		*dst = v
+	}
+}
+
+func (r *reader) list(sec *ini.Section, key string, dst *[]string) {
+	if sec.HasKey(key) {
+		*dst = splitList(sec.Key(key).String())
+	}
+}
+
+// seconds reads a non-negative number of seconds.
+func (r *reader) seconds(sec *ini.Section, key string, dst *time.Duration) {
+	if !sec.HasKey(key) {
+		return
+	}
+	v, bad := 0, len(r.errs)
+	r.num(sec, key, &v)
+	switch {
+	case len(r.errs) > bad:
+	case v < 0:
+		r.errs = append(r.errs, fmt.Sprintf("[%s] %s = %d must not be negative", sec.Name(), key, v))
+	default:
+		*dst = time.Duration(v) * time.Second
+	}
+}
+
+// security reads the options that protect the store and the built-in
+// Keystone.
+func (r *reader) security(f *ini.File, c *Server) {
+	etcd := f.Section("etcd")
+	r.list(etcd, "endpoints", &c.EtcdEndpoints)
+	r.str(etcd, "cert_file", &c.Etcd.CertFile)
+	r.str(etcd, "key_file", &c.Etcd.KeyFile)
+	r.str(etcd, "ca_file", &c.Etcd.CAFile)
+	r.str(etcd, "username", &c.Etcd.Username)
+	r.str(etcd, "password", &c.Etcd.Password)
+	r.str(f.Section("identity"), "signing_key_file", &c.SigningKeyFile)
+	r.seconds(f.Section(ini.DefaultSection), "client_socket_timeout", &c.ClientSocketTimeout)
+	sc := f.Section("security_compliance")
+	r.num(sc, "lockout_failure_attempts", &c.LockoutFailureAttempts)
+	r.seconds(sc, "lockout_duration", &c.LockoutDuration)
 }
 
 // Validate checks values that do not depend on other packages.

@@ -81,3 +81,50 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("defaults: %+v", c)
 	}
 }
+
+func TestLoadSecurityOptions(t *testing.T) {
+	c, err := Load(write(t, `
+[DEFAULT]
+client_socket_timeout = 20
+
+[etcd]
+endpoints = https://10.0.0.1:2379, https://10.0.0.2:2379
+cert_file = /etc/neutrino/etcd-client.pem
+key_file = /etc/neutrino/etcd-client-key.pem
+ca_file = /etc/neutrino/etcd-ca.pem
+username = neutrino
+password = s3cret
+
+[identity]
+signing_key_file = /etc/neutrino/signing-key
+
+[security_compliance]
+lockout_failure_attempts = 6
+lockout_duration = 1800
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := EtcdTLSAuth{CertFile: "/etc/neutrino/etcd-client.pem", KeyFile: "/etc/neutrino/etcd-client-key.pem",
+		CAFile: "/etc/neutrino/etcd-ca.pem", Username: "neutrino", Password: "s3cret"}
+	if c.Etcd != want || len(c.EtcdEndpoints) != 2 || c.EtcdEndpoints[1] != "https://10.0.0.2:2379" {
+		t.Errorf("[etcd]: %+v %v", c.Etcd, c.EtcdEndpoints)
+	}
+	if c.SigningKeyFile != "/etc/neutrino/signing-key" || c.ClientSocketTimeout != 20*time.Second ||
+		c.LockoutFailureAttempts != 6 || c.LockoutDuration != 30*time.Minute {
+		t.Errorf("security options: %+v", c)
+	}
+	d := Defaults()
+	if d.ClientSocketTimeout != time.Minute || d.LockoutFailureAttempts != 10 || d.LockoutDuration != 5*time.Minute {
+		t.Errorf("security defaults: %+v", d)
+	}
+	for body, want := range map[string]string{
+		"[DEFAULT]\nclient_socket_timeout = -1\n":       "client_socket_timeout = -1 must not be negative",
+		"[security_compliance]\nlockout_duration = x\n": `lockout_duration = "x" is not an integer`,
+		"[etcd]\ncertfile = x\n":                        `unknown option "certfile" in [etcd]`,
+	} {
+		if _, err := Load(write(t, body)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: got %v, want an error containing %q", body, err, want)
+		}
+	}
+}

@@ -2,8 +2,6 @@ package identity
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 )
@@ -24,13 +22,13 @@ type Credentials struct {
 	Demo   UserCredentials // user "demo", role member on project "demo"
 }
 
-// bootstrapSecrets is stored under identity/bootstrap.
+// bootstrapSecrets is stored sealed under identity/bootstrap-sealed.
 type bootstrapSecrets struct {
 	AdminPassword string `json:"admin_password"`
 	DemoPassword  string `json:"demo_password"`
 }
 
-// bootstrap creates, unless they exist, the signing key, the default domain,
+// bootstrap creates, unless they exist, the default domain,
 // the roles admin, member, reader and service, the projects admin, demo and
 // service, and the users admin (admin on project admin and on the default
 // domain) and demo (member on project demo). NewKeystone runs it once,
@@ -38,38 +36,27 @@ type bootstrapSecrets struct {
 //
 // Every step is a KV.Create whose winner everybody then reads, so server
 // processes bootstrapping concurrently on one KV converge on the same
-// records, key and passwords.
+// records and passwords.
 //
 // Passwords: the admin and demo passwords are generated randomly (32
-// URL-safe characters) and the users store only PBKDF2 hashes, but the
-// plaintext pair is ALSO kept in the KV under identity/bootstrap. This is
-// the all-in-one development default (devstack similarly writes its
-// passwords into openrc files): it lets every server process, including
-// those whose Create lost the race or that restart later, return the same
-// Credentials and (re)write the openrc files. Whoever can read the KV
-// (etcd) is therefore an admin of this cloud; protect it accordingly.
+// URL-safe characters) and the users store only PBKDF2 hashes. The
+// plaintext pair is also kept in the KV, sealed with the master key
+// (identity/bootstrap-sealed), so that every server process, including
+// those whose Create lost the race or that restart later, returns the same
+// Credentials and (re)writes the openrc files, while a reader of etcd
+// without the key file learns nothing.
 func (k *Keystone) bootstrap(ctx context.Context) (Credentials, error) {
-	if err := k.bootstrapKey(ctx); err != nil {
-		return Credentials{}, err
-	}
-	fresh, err := json.Marshal(bootstrapSecrets{AdminPassword: randomPassword(), DemoPassword: randomPassword()})
+	secrets, err := k.bootstrapSecrets(ctx)
 	if err != nil {
 		return Credentials{}, err
-	}
-	stored, err := k.create(ctx, keyPrefix+"bootstrap", fresh)
-	if err != nil {
-		return Credentials{}, fmt.Errorf("identity: bootstrap: %w", err)
-	}
-	var secrets bootstrapSecrets
-	if err := json.Unmarshal(stored, &secrets); err != nil {
-		return Credentials{}, fmt.Errorf("identity: corrupt bootstrap record: %w", err)
 	}
 
 	dom, err := json.Marshal(domainRecord{ID: DefaultDomainID, Name: DefaultDomainName, Description: "The default domain"})
 	if err != nil {
 		return Credentials{}, err
 	}
-	if stored, err = k.create(ctx, keyPrefix+"domains/"+DefaultDomainID, dom); err != nil {
+	stored, err := k.create(ctx, keyPrefix+"domains/"+DefaultDomainID, dom)
+	if err != nil {
 		return Credentials{}, fmt.Errorf("identity: bootstrap: %w", err)
 	}
 	if err := json.Unmarshal(stored, &k.domain); err != nil {
@@ -110,19 +97,72 @@ func (k *Keystone) bootstrap(ctx context.Context) (Credentials, error) {
 	return creds, nil
 }
 
-func (k *Keystone) bootstrapKey(ctx context.Context) error {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return err
-	}
-	stored, err := k.create(ctx, keyPrefix+"signing-key", []byte(hex.EncodeToString(b)))
+// Keys of older versions, which kept the token signing key and the
+// bootstrap passwords in the KV in plain text.
+const (
+	legacySigningKey = keyPrefix + "signing-key"
+	legacyBootstrap  = keyPrefix + "bootstrap"
+)
+
+// bootstrapSecrets returns the bootstrap passwords, creating them sealed
+// unless present. A store made by an older version keeps its users and
+// passwords: they are sealed and the plaintext record deleted, and its
+// signing key is deleted unread, so tokens signed with it are refused.
+func (k *Keystone) bootstrapSecrets(ctx context.Context) (bootstrapSecrets, error) {
+	fresh, err := json.Marshal(bootstrapSecrets{AdminPassword: randomPassword(), DemoPassword: randomPassword()})
 	if err != nil {
-		return fmt.Errorf("identity: bootstrap signing key: %w", err)
+		return bootstrapSecrets{}, err
 	}
-	key, err := hex.DecodeString(string(stored))
-	if err != nil || len(key) < 32 {
-		return fmt.Errorf("identity: corrupt signing key in KV")
+	legacy, hasLegacy, err := k.kv.Get(ctx, legacyBootstrap)
+	if err != nil {
+		return bootstrapSecrets{}, fmt.Errorf("identity: bootstrap: %w", err)
 	}
-	k.key = key
+	if hasLegacy {
+		fresh = legacy
+	}
+	stored, err := k.SharedSecret(ctx, keyPrefix+"bootstrap-sealed", fresh)
+	if err != nil {
+		return bootstrapSecrets{}, err
+	}
+	var secrets bootstrapSecrets
+	if err := json.Unmarshal(stored, &secrets); err != nil {
+		return bootstrapSecrets{}, fmt.Errorf("identity: corrupt bootstrap record: %w", err)
+	}
+	if err := k.DropLegacy(ctx, legacyBootstrap, legacySigningKey); err != nil {
+		return bootstrapSecrets{}, err
+	}
+	return secrets, nil
+}
+
+// SharedSecret returns the secret kept sealed under name in the KV,
+// storing fresh there first unless another process was first. It fails
+// with ErrWrongKey when the stored value was sealed with another master
+// key.
+func (k *Keystone) SharedSecret(ctx context.Context, name string, fresh []byte) ([]byte, error) {
+	stored, err := k.kv.Create(ctx, name, k.seals.seal(name, fresh))
+	if err != nil {
+		return nil, fmt.Errorf("identity: store %s: %w", name, err)
+	}
+	return k.seals.open(name, stored)
+}
+
+// DropLegacy deletes plaintext secrets left by older versions, if the KV
+// can delete.
+func (k *Keystone) DropLegacy(ctx context.Context, names ...string) error {
+	d, ok := k.kv.(KVDeleter)
+	if !ok {
+		return nil
+	}
+	for _, n := range names {
+		if _, found, err := k.kv.Get(ctx, n); err != nil || !found {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if err := d.Delete(ctx, n); err != nil {
+			return fmt.Errorf("identity: delete plaintext %s: %w", n, err)
+		}
+	}
 	return nil
 }

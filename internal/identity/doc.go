@@ -9,8 +9,10 @@
 //     authentication, project/domain scoped and unscoped tokens, discovery,
 //     token validation and revocation, read-only project/user/domain/role
 //     listing). Its data lives in a KV store shared by all server processes
-//     and its tokens are stateless HMAC-signed documents, so every process
-//     sharing the KV validates the tokens of every other one.
+//     and its tokens are stateless HMAC-signed documents. The key signing
+//     them comes from a file on the server hosts, never from the KV (see
+//     keys.go); every process with the same key file and KV validates the
+//     tokens of every other one.
 //   - Remote: validates tokens against an external Keystone, like
 //     keystonemiddleware's auth_token filter ([keystone_authtoken]).
 //

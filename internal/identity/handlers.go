@@ -137,19 +137,16 @@ func (k *Keystone) handleIssue(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		pu := id.Password.User
-		var u userRecord
-		var ok bool
-		var err error
-		if pu.ID != "" {
-			u, ok, err = k.userByID(ctx, pu.ID)
-		} else if d, dok := k.resolveDomain(pu.Domain); dok {
-			u, ok, err = k.userByName(ctx, d.ID, pu.Name)
+		var domainID string
+		if d, dok := k.resolveDomain(pu.Domain); dok {
+			domainID = d.ID
 		}
+		u, ok, err := k.authenticatePassword(ctx, pu.ID, domainID, pu.Name, *pu.Password)
 		if err != nil {
 			writeInternal(w, err)
 			return
 		}
-		if !ok || !checkPassword(u.PasswordHash, *pu.Password) {
+		if !ok {
 			k.writeUnauthorized(w)
 			return
 		}

@@ -3,6 +3,7 @@ package identity
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -39,6 +40,13 @@ func (kv *memKV) Create(_ context.Context, key string, val []byte) ([]byte, erro
 	return append([]byte(nil), val...), nil
 }
 
+func (kv *memKV) Delete(_ context.Context, key string) error {
+	kv.mu.Lock()
+	defer kv.mu.Unlock()
+	delete(kv.m, key)
+	return nil
+}
+
 // clock is a settable test clock.
 type clock struct {
 	mu sync.Mutex
@@ -65,7 +73,11 @@ type env struct {
 	srv   *httptest.Server
 }
 
-func newEnv(t testing.TB, kv *memKV) *env {
+// testKey is the master key of test Keystones; envs sharing a memKV share
+// it like servers sharing etcd share the key file.
+var testKey = func() []byte { k := sha256.Sum256([]byte("neutrino identity test key")); return k[:] }()
+
+func newEnv(t testing.TB, kv *memKV, opts ...func(*KeystoneOptions)) *env {
 	t.Helper()
 	if kv == nil {
 		kv = newMemKV()
@@ -74,11 +86,16 @@ func newEnv(t testing.TB, kv *memKV) *env {
 	var h http.Handler
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
 	t.Cleanup(e.srv.Close)
-	ks, err := NewKeystone(kv, KeystoneOptions{
+	o := KeystoneOptions{
 		PublicURL:   "http://neutron.example:9696",
 		IdentityURL: e.srv.URL,
 		Now:         e.clock.Now,
-	})
+		Key:         testKey,
+	}
+	for _, fn := range opts {
+		fn(&o)
+	}
+	ks, err := NewKeystone(kv, o)
 	if err != nil {
 		t.Fatal(err)
 	}

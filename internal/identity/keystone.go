@@ -24,6 +24,12 @@ type KV interface {
 	Create(ctx context.Context, key string, val []byte) (stored []byte, err error)
 }
 
+// KVDeleter is implemented by KVs that can delete a key. Bootstrap uses
+// it to remove the plaintext secrets older versions kept in the KV.
+type KVDeleter interface {
+	Delete(ctx context.Context, key string) error
+}
+
 // KeystoneOptions configures the built-in Keystone.
 type KeystoneOptions struct {
 	// PublicURL is the network endpoint put in the catalog (unversioned),
@@ -32,6 +38,14 @@ type KeystoneOptions struct {
 	// IdentityURL is the base of the identity service, e.g.
 	// "http://127.0.0.1:9696/identity". Default PublicURL + "/identity".
 	IdentityURL string
+	// Key is the master key (MasterKeySize bytes, from LoadKeyFile or
+	// LoadOrGenerateKeyFile). Required; every process sharing the KV
+	// needs the same one.
+	Key []byte
+	// LockoutFailureAttempts and LockoutDuration throttle password
+	// guessing (see throttle.go). 0 attempts = no lockout.
+	LockoutFailureAttempts int
+	LockoutDuration        time.Duration
 	// Region is the catalog region. Default "RegionOne".
 	Region string
 	// TokenTTL is the token lifetime. Default 1h (keystone's default).
@@ -55,8 +69,7 @@ const (
 // so any value read may be cached forever (except the revocation
 // "absent" answers, see revocationCache).
 //
-//	identity/signing-key                     hex of 32 random bytes (HMAC key)
-//	identity/bootstrap                       JSON plaintext bootstrap passwords
+//	identity/bootstrap-sealed                bootstrap passwords (JSON), sealed (keys.go)
 //	identity/domains/<id>                    domain JSON
 //	identity/projects/name/<domain>/<name>   project JSON (authoritative, first writer wins)
 //	identity/projects/id/<id>                copy of the project JSON
@@ -107,7 +120,9 @@ func (r roleRecord) recordID() string    { return r.ID }
 type Keystone struct {
 	kv    KV
 	opts  KeystoneOptions
-	key   []byte // token signing key
+	key   []byte // token signing key, derived from opts.Key
+	seals *keys
+	guard *lockout
 	creds Credentials
 
 	revoked *revocationCache
@@ -145,12 +160,19 @@ func NewKeystone(kv KV, opts KeystoneOptions) (*Keystone, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	derived, err := deriveKeys(opts.Key)
+	if err != nil {
+		return nil, err
+	}
 	if opts.RevocationCacheTTL <= 0 {
 		opts.RevocationCacheTTL = 10 * time.Second
 	}
 	k := &Keystone{
 		kv:      kv,
 		opts:    opts,
+		key:     derived.token,
+		seals:   derived,
+		guard:   newLockout(opts.LockoutFailureAttempts, opts.LockoutDuration, 100000),
 		revoked: newRevocationCache(100000),
 		cache:   make(map[string][]byte),
 		lists:   make(map[string][]string),
@@ -164,8 +186,8 @@ func NewKeystone(kv KV, opts KeystoneOptions) (*Keystone, error) {
 }
 
 // Credentials returns the credentials of the bootstrap users admin and demo,
-// the same in every process sharing the KV (see bootstrap for where the
-// plaintext passwords are kept); pass them to WriteOpenRC.
+// the same in every process sharing the KV and key (see bootstrap for how
+// the passwords are kept); pass them to WriteOpenRC.
 func (k *Keystone) Credentials() Credentials { return k.creds }
 
 // WWWAuthenticate is the value for the WWW-Authenticate header of 401

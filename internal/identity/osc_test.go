@@ -40,7 +40,7 @@ func TestOpenStackClient(t *testing.T) {
 			"links": []any{map[string]string{"rel": "self", "href": srv.URL + "/v2.0/"}},
 		}}})
 	})
-	ks, err = NewKeystone(newMemKV(), KeystoneOptions{PublicURL: srv.URL, IdentityURL: srv.URL + "/identity"})
+	ks, err = NewKeystone(newMemKV(), KeystoneOptions{PublicURL: srv.URL, IdentityURL: srv.URL + "/identity", Key: testKey})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,14 +13,19 @@ import (
 
 // The agents' credential: user "neutrino-agent" with role "service" on
 // project "service". It may speak the agent protocol and nothing else.
-// Its password is generated once and kept in the store, so every server
-// sharing the store agrees on it and writes the same agent-openrc.
+// Its password is generated once and kept in the store sealed with the
+// signing key (identity.Keystone.SharedSecret), so every server sharing
+// the store agrees on it and writes the same agent-openrc, and a reader
+// of etcd learns nothing.
 const (
 	agentUserName    = "neutrino-agent"
 	agentProjectName = "service"
 	agentRole        = "service"
-	agentPasswordKey = "agent/password"
-	agentOpenRC      = "agent-openrc"
+	agentPasswordKey = "agent/password-sealed"
+	// legacyAgentPasswordKey held the password in plain text (older
+	// versions); its value is kept, sealed, and the key deleted.
+	legacyAgentPasswordKey = "agent/password"
+	agentOpenRC            = "agent-openrc"
 )
 
 func ensureAgentCredential(ctx context.Context, st *store.Store, ks *identity.Keystone, dataDir, identityURL string) (identity.UserCredentials, error) {
@@ -28,9 +33,18 @@ func ensureAgentCredential(ctx context.Context, st *store.Store, ks *identity.Ke
 	if _, err := rand.Read(b); err != nil {
 		return identity.UserCredentials{}, err
 	}
-	pw, err := st.CreateValue(ctx, agentPasswordKey, []byte(base64.RawURLEncoding.EncodeToString(b)))
+	fresh := []byte(base64.RawURLEncoding.EncodeToString(b))
+	if legacy, ok, err := st.GetValue(ctx, legacyAgentPasswordKey); err != nil {
+		return identity.UserCredentials{}, err
+	} else if ok {
+		fresh = legacy
+	}
+	pw, err := ks.SharedSecret(ctx, agentPasswordKey, fresh)
 	if err != nil {
 		return identity.UserCredentials{}, fmt.Errorf("agent credential: %w", err)
+	}
+	if err := ks.DropLegacy(ctx, legacyAgentPasswordKey); err != nil {
+		return identity.UserCredentials{}, err
 	}
 	uid, pid, err := ks.EnsureUser(ctx, agentUserName, string(pw), agentProjectName, agentRole)
 	if err != nil {

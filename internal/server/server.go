@@ -58,6 +58,16 @@ func (k kv) Create(ctx context.Context, key string, val []byte) ([]byte, error) 
 	return k.s.CreateValue(ctx, key, val)
 }
 
+// Delete removes a plain key (plaintext secrets of older versions) and
+// waits until the cache has seen it.
+func (k kv) Delete(ctx context.Context, key string) error {
+	resp, err := k.s.Client().Delete(ctx, k.s.Prefix()+"k/"+key)
+	if err != nil {
+		return err
+	}
+	return k.s.WaitRev(ctx, resp.Header.Revision)
+}
+
 // Start opens the store, bootstraps identity and starts serving. It
 // returns once the API accepts requests.
 func Start(ctx context.Context, o Options) (*Server, error) {
@@ -79,25 +89,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if len(endpoints) == 0 {
 		endpoints = cfg.EtcdEndpoints
 	}
-	var cli *clientv3.Client
-	if len(endpoints) > 0 {
-		c, err := store.Connect(endpoints)
-		if err != nil {
-			return nil, err
-		}
-		s.client, cli = c, c
-	} else {
-		if o.DataDir == "" {
-			return nil, errors.New("--data-dir is required with the embedded etcd")
-		}
-		if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
-			return nil, fmt.Errorf("create data dir: %w", err)
-		}
-		e, err := store.StartEmbedded(ctx, o.DataDir)
-		if err != nil {
-			return nil, err
-		}
-		s.embedded, cli = e, e.Client
+	cli, err := s.connect(ctx, o, endpoints)
+	if err != nil {
+		return nil, err
 	}
 	st, err := store.Open(ctx, cli, o.EtcdPrefix, api.Decoders(), hostview.Indexes()...)
 	if err != nil {
@@ -123,10 +117,10 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	case len(cfg.KeystoneAuthtoken) > 0:
 		auth = identity.NewRemote(identity.RemoteConfigFromMap(cfg.KeystoneAuthtoken), &http.Client{Timeout: 10 * time.Second})
 	default:
-		ks, err := identity.NewKeystone(kv{st}, identity.KeystoneOptions{PublicURL: cfg.PublicURL, IdentityURL: cfg.PublicURL + "/identity"})
+		ks, err := startKeystone(cfg, o, kv{st})
 		if err != nil {
 			ln.Close()
-			return nil, fmt.Errorf("built-in keystone: %w", err)
+			return nil, err
 		}
 		s.Keystone, auth, idHandler = ks, ks, ks.Handler()
 		if o.DataDir != "" {
@@ -145,7 +139,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		ln.Close()
 		return nil, err
 	}
-	s.http = &http.Server{Handler: a, ReadHeaderTimeout: 30 * time.Second}
+	s.http = newHTTPServer(a, cfg.ClientSocketTimeout)
 	if o.UnixSocket != "" {
 		// A socket file left by a crashed server would make Listen fail.
 		if fi, err := os.Lstat(o.UnixSocket); err == nil && fi.Mode()&os.ModeSocket != 0 {
@@ -167,6 +161,35 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	ok = true
 	o.Log.Info("neutrino-server listening", "url", s.URL, "unix_socket", o.UnixSocket, "etcd", etcdDesc(endpoints, o.DataDir), "auth", cfg.AuthStrategy)
 	return s, nil
+}
+
+// connect opens the external etcd (endpoints) or starts the embedded one.
+func (s *Server) connect(ctx context.Context, o Options, endpoints []string) (*clientv3.Client, error) {
+	if len(endpoints) > 0 {
+		e := o.Config.Etcd
+		c, err := store.Connect(store.ConnectOptions{
+			Endpoints: endpoints, Prefix: o.EtcdPrefix,
+			CertFile: e.CertFile, KeyFile: e.KeyFile, CAFile: e.CAFile,
+			Username: e.Username, Password: e.Password,
+		})
+		if err != nil {
+			return nil, err
+		}
+		s.client = c
+		return c, nil
+	}
+	if o.DataDir == "" {
+		return nil, errors.New("--data-dir is required with the embedded etcd")
+	}
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	e, err := store.StartEmbedded(ctx, o.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	s.embedded = e
+	return e.Client, nil
 }
 
 func etcdDesc(endpoints []string, dir string) string {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -38,7 +39,7 @@ func StartEmbedded(ctx context.Context, dir string) (*Embedded, error) {
 	cfg.ListenPeerUrls = []url.URL{*peer}
 	cfg.AdvertisePeerUrls = []url.URL{*peer}
 	cfg.InitialCluster = cfg.Name + "=" + peer.String()
-	client, err := freeLoopbackURL()
+	client, err := embeddedClientURL(cfg.Dir)
 	if err != nil {
 		return nil, err
 	}
@@ -76,6 +77,31 @@ func (e *Embedded) Close() {
 	e.etcd.Close()
 }
 
+// embeddedClientURL is where the embedded etcd serves clients, which it
+// must although the server uses an in-process client. A loopback port
+// would let every local user read and write the store (and so make
+// himself admin); a Unix socket in the etcd directory, which etcd keeps
+// mode 0700, admits only this server's user. Socket paths are limited
+// to 108 bytes: a longer data directory falls back to loopback.
+func embeddedClientURL(etcdDir string) (*url.URL, error) {
+	dir, err := filepath.Abs(etcdDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create %s: %w", dir, err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("restrict %s: %w", dir, err)
+	}
+	sock := filepath.Join(dir, "client.sock")
+	if len(sock) >= 100 {
+		return freeLoopbackURL()
+	}
+	os.Remove(sock) // left by a crash; etcd would fail to bind
+	return &url.URL{Scheme: "unix", Path: sock}, nil
+}
+
 // freeLoopbackURL asks the kernel for a free port on 127.0.0.1. The port is
 // released before etcd binds it; the window is tiny and only loopback.
 func freeLoopbackURL() (*url.URL, error) {
@@ -86,19 +112,4 @@ func freeLoopbackURL() (*url.URL, error) {
 	addr := l.Addr().String()
 	l.Close()
 	return &url.URL{Scheme: "http", Host: addr}, nil
-}
-
-// Connect opens a client to an external etcd cluster.
-func Connect(endpoints []string) (*clientv3.Client, error) {
-	c, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 10 * time.Second})
-	if err != nil {
-		return nil, fmt.Errorf("connect to etcd %v: %w", endpoints, err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := c.Get(ctx, "health-probe"); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("etcd %v not reachable: %w", endpoints, err)
-	}
-	return c, nil
 }

@@ -5,6 +5,9 @@ package testutil
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -38,10 +41,29 @@ type Option func(*config.Server, *server.Options)
 // NoAuth runs the server with auth_strategy = noauth.
 func NoAuth() Option { return func(c *config.Server, _ *server.Options) { c.AuthStrategy = "noauth" } }
 
-// WithEtcd uses an external etcd.
+// WithEtcd uses an external etcd. Servers given the same endpoints and
+// prefix get the same signing key file, as an operator copies it to every
+// server of a cluster.
 func WithEtcd(endpoints []string, prefix string) Option {
-	return func(_ *config.Server, o *server.Options) { o.EtcdEndpoints, o.EtcdPrefix = endpoints, prefix }
+	return func(c *config.Server, o *server.Options) {
+		o.EtcdEndpoints, o.EtcdPrefix = endpoints, prefix
+		if c.SigningKeyFile == "" {
+			c.SigningKeyFile = filepath.Join(o.DataDir, "shared-signing-key")
+			key := sha256.Sum256(append(testKeySalt[:], strings.Join(endpoints, ",")+prefix...))
+			if err := os.WriteFile(c.SigningKeyFile, []byte(base64.URLEncoding.EncodeToString(key[:])), 0o600); err != nil {
+				panic(err)
+			}
+		}
+	}
 }
+
+// testKeySalt makes the shared test keys unique to this test process.
+var testKeySalt = func() (b [32]byte) {
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	return b
+}()
 
 // WithConfig edits the configuration.
 func WithConfig(fn func(*config.Server)) Option {
@@ -233,16 +255,25 @@ func (s *Server) Dump() string {
 // ports for the test, or skips the test if it is not installed.
 func RunEtcd(t testing.TB) []string {
 	t.Helper()
+	client := freeURL(t)
+	startEtcd(t, client, http.DefaultClient)
+	return []string{client}
+}
+
+// startEtcd runs etcd serving clients at client (extra flags in args) and
+// waits until it answers /health through hc.
+func startEtcd(t testing.TB, client string, hc *http.Client, args ...string) {
+	t.Helper()
 	bin, err := exec.LookPath("etcd")
 	if err != nil {
 		t.Skip("etcd binary not found: install Debian package etcd-server")
 	}
 	dir := t.TempDir()
-	client, peer := freeURL(t), freeURL(t)
-	cmd := exec.Command(bin, "--name", "test", "--data-dir", filepath.Join(dir, "data"),
+	peer := freeURL(t)
+	cmd := exec.Command(bin, append([]string{"--name", "test", "--data-dir", filepath.Join(dir, "data"),
 		"--listen-client-urls", client, "--advertise-client-urls", client,
 		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-		"--initial-cluster", "test="+peer, "--log-level", "error")
+		"--initial-cluster", "test=" + peer, "--log-level", "error"}, args...)...)
 	logf, _ := os.Create(filepath.Join(dir, "etcd.log"))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
@@ -255,16 +286,16 @@ func RunEtcd(t testing.TB) []string {
 	})
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get(client + "/health")
+		resp, err := hc.Get(client + "/health")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return []string{client}
+				return
 			}
 		}
 		if time.Now().After(deadline) {
 			b, _ := os.ReadFile(filepath.Join(dir, "etcd.log"))
-			t.Fatalf("etcd did not become healthy: %s", b)
+			t.Fatalf("etcd did not become healthy (%v): %s", err, b)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
