@@ -31,6 +31,9 @@ type Options struct {
 	// (for clients in other network namespaces, e.g. sandbox agents).
 	UnixSocket string
 	Log        *slog.Logger
+	// EtcdTimeout bounds each etcd request made for an API request;
+	// beyond it the request answers 503 (default store.DefaultTimeout).
+	EtcdTimeout time.Duration
 }
 
 // Server is a running neutrino-server.
@@ -56,6 +59,12 @@ func (k kv) Get(ctx context.Context, key string) ([]byte, bool, error) {
 }
 func (k kv) Create(ctx context.Context, key string, val []byte) ([]byte, error) {
 	return k.s.CreateValue(ctx, key, val)
+}
+
+// OnCreate feeds identity the plain keys under prefix as the store's
+// watch applies them (token revocations made by other servers).
+func (k kv) OnCreate(prefix string, fn func(key string, val []byte)) {
+	k.s.OnValue(prefix, fn)
 }
 
 // Start opens the store, bootstraps identity and starts serving. It
@@ -99,7 +108,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		}
 		s.embedded, cli = e, e.Client
 	}
-	st, err := store.Open(ctx, cli, o.EtcdPrefix, api.Decoders(), hostview.Indexes()...)
+	st, err := store.Open(ctx, cli, o.EtcdPrefix, api.Decoders(), append(hostview.Indexes(), store.WithTimeout(o.EtcdTimeout))...)
 	if err != nil {
 		return nil, err
 	}

@@ -80,8 +80,26 @@ type Store struct {
 	changesFloor int64
 
 	watcher clientv3.Watcher
-	stop    context.CancelFunc
-	done    chan struct{}
+	// watchCtx is the context of the watch stream (with the
+	// require-leader metadata that names the stream in the client).
+	watchCtx context.Context
+	stop     context.CancelFunc
+	done     chan struct{}
+
+	// kv is where transactions go: the client, or a wrapper in tests
+	// that injects failures.
+	kv clientv3.KV
+	// timeout bounds every etcd request the store makes on behalf of a
+	// request (WithTimeout).
+	timeout time.Duration
+	// valueHooks are told about plain keys as the watch applies them
+	// (OnValue).
+	valueHooks []valueHook
+
+	// Sync's shared quorum reads (sync.go).
+	syncMu            sync.Mutex
+	syncCur, syncNext *revCall
+	lastProgress      atomic.Int64 // unix ns of the last progress request
 }
 
 // ErrConflict is returned when a write kept losing races; callers map it
@@ -102,6 +120,8 @@ func Open(ctx context.Context, cli *clientv3.Client, prefix string, decoders map
 		done:      make(chan struct{}),
 		indexFns:  map[string]map[string]IndexFunc{},
 		resNotify: make(chan struct{}),
+		kv:        cli.KV,
+		timeout:   DefaultTimeout,
 	}
 	for _, o := range opts {
 		o(s)
@@ -111,6 +131,7 @@ func Open(ctx context.Context, cli *clientv3.Client, prefix string, decoders map
 	}
 	wctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
+	s.watchCtx = clientv3.WithRequireLeader(wctx)
 	// The client's own watcher: the in-process client of embedded etcd has
 	// no gRPC connection for clientv3.NewWatcher to use.
 	s.watcher = cli.Watcher
@@ -167,7 +188,7 @@ func (s *Store) follow(ctx context.Context) {
 		s.mu.RLock()
 		from := s.rev + 1
 		s.mu.RUnlock()
-		wch := s.watcher.Watch(clientv3.WithRequireLeader(ctx), s.prefix, clientv3.WithPrefix(), clientv3.WithRev(from), clientv3.WithProgressNotify())
+		wch := s.watcher.Watch(s.watchCtx, s.prefix, clientv3.WithPrefix(), clientv3.WithRev(from), clientv3.WithProgressNotify())
 		for resp := range wch {
 			if err := resp.Err(); err != nil {
 				// Compacted past our revision: relist. Anything else: the
@@ -285,6 +306,11 @@ func (s *Store) applyPut(objs map[string]map[string]*Entry, owned map[string]map
 		g[b] = string(val)
 	case "k":
 		kvs[a] = val
+		for _, h := range s.valueHooks {
+			if strings.HasPrefix(a, h.prefix) {
+				h.fn(a, val)
+			}
+		}
 	}
 	return nil
 }
@@ -322,29 +348,40 @@ func (s *Store) Rev() int64 {
 	return s.rev
 }
 
-// WaitRev blocks until the cache reflects revision rev.
+// WaitRev blocks until the cache reflects revision rev. It gives up
+// after the store's timeout (or when ctx ends) with an error wrapping
+// ErrUnavailable.
 func (s *Store) WaitRev(ctx context.Context, rev int64) error {
-	asked := false
+	var tick *time.Ticker
+	var deadline <-chan time.Time
 	for {
 		s.mu.RLock()
 		cur, ch := s.rev, s.notify
 		s.mu.RUnlock()
 		if cur >= rev {
+			if tick != nil {
+				tick.Stop()
+			}
 			return nil
 		}
-		var nudge <-chan time.Time
-		if !asked {
+		if tick == nil {
 			// The revision may belong to a key outside our prefix (a
 			// shared cluster); a progress notification moves us past it.
-			nudge = time.After(20 * time.Millisecond)
+			tick = time.NewTicker(progressNudge)
+			t := time.NewTimer(s.timeout)
+			defer t.Stop()
+			deadline = t.C
 		}
 		select {
 		case <-ch:
-		case <-nudge:
-			asked = true
-			_ = s.watcher.RequestProgress(ctx)
+		case <-tick.C:
+			s.requestProgress()
+		case <-deadline:
+			tick.Stop()
+			return fmt.Errorf("%w: store cache at revision %d, waited %v for %d", ErrUnavailable, cur, s.timeout, rev)
 		case <-ctx.Done():
-			return fmt.Errorf("wait for store revision %d (at %d): %w", rev, cur, ctx.Err())
+			tick.Stop()
+			return classify(fmt.Errorf("wait for store revision %d (at %d): %w", rev, cur, ctx.Err()))
 		}
 	}
 }
@@ -591,15 +628,20 @@ func (s *Store) Update(ctx context.Context, plan func(v *View, t *Txn) error) (i
 		if t.Empty() {
 			return 0, nil
 		}
-		resp, err := s.cli.Txn(ctx).If(t.cmps...).Then(t.ops...).Commit()
+		rev, ok, err := s.commit(ctx, t)
 		if err != nil {
-			return 0, fmt.Errorf("etcd txn: %w", err)
-		}
-		if err := s.WaitRev(ctx, resp.Header.Revision); err != nil {
 			return 0, err
 		}
-		if resp.Succeeded {
-			return resp.Header.Revision, nil
+		if err := s.WaitRev(ctx, rev); err != nil {
+			if ok {
+				// Applied, but this server cannot show it yet: the
+				// client must not take it as "nothing happened".
+				return 0, fmt.Errorf("%w: committed at revision %d, not yet visible here: %v", ErrOutcomeUnknown, rev, err)
+			}
+			return 0, err
+		}
+		if ok {
+			return rev, nil
 		}
 		if attempt > 4 {
 			// Many writers on the same keys: spread them out.

@@ -1,0 +1,135 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Consistent reads across servers (the approach of the Kubernetes API
+// server, KEP-2340 "consistent reads from cache"): before a request is
+// served from the cache, Sync learns etcd's current revision with one
+// quorum read and waits until the watch has brought the cache to it. A
+// change acknowledged by any server before the request arrived is then
+// visible to it, whichever server serves it.
+//
+// Many requests in flight share one quorum read. A read already sent may
+// have been answered by etcd before a newly arrived request's change was
+// acknowledged, so a request only joins a read that has not been sent
+// yet: while one read is in flight, the requests arriving meanwhile wait
+// for the next one, which is sent as soon as the current one returns.
+// Under load this costs at most two round trips per request and one read
+// per round trip for all of them.
+
+// revCall is one shared quorum read.
+type revCall struct {
+	done chan struct{}
+	rev  int64
+	err  error
+}
+
+// syncKey is the single key the quorum read asks for. It never exists:
+// asking for one absent key with count only is the cheapest linearizable
+// request etcd has, and its header carries the current revision.
+func (s *Store) syncKey() string { return s.prefix + "sync" }
+
+// Sync waits until the cache reflects every change etcd acknowledged
+// before Sync was called. It fails with an error wrapping ErrUnavailable
+// if etcd cannot confirm its revision in time.
+func (s *Store) Sync(ctx context.Context) error {
+	rev, err := s.currentRev(ctx)
+	if err != nil {
+		return err
+	}
+	return s.WaitRev(ctx, rev)
+}
+
+// currentRev joins (or starts) a quorum read sent after this call began.
+func (s *Store) currentRev(ctx context.Context) (int64, error) {
+	s.syncMu.Lock()
+	var c *revCall
+	if s.syncCur == nil {
+		c = &revCall{done: make(chan struct{})}
+		s.syncCur = c
+		go s.runRevCalls(c)
+	} else {
+		if s.syncNext == nil {
+			s.syncNext = &revCall{done: make(chan struct{})}
+		}
+		c = s.syncNext
+	}
+	s.syncMu.Unlock()
+	select {
+	case <-c.done:
+		return c.rev, c.err
+	case <-ctx.Done():
+		return 0, classify(fmt.Errorf("learn etcd revision: %w", ctx.Err()))
+	}
+}
+
+// runRevCalls sends c, then the call that gathered the requests arriving
+// while c was in flight, and so on until no request waits.
+func (s *Store) runRevCalls(c *revCall) {
+	for c != nil {
+		// The read is shared, so it does not use any one request's
+		// context; it is bounded by the store's timeout instead.
+		ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+		resp, err := s.cli.Get(ctx, s.syncKey(), clientv3.WithCountOnly())
+		cancel()
+		if err != nil {
+			c.err = classify(fmt.Errorf("learn etcd revision: %w", err))
+		} else {
+			c.rev = resp.Header.Revision
+		}
+		close(c.done)
+		s.syncMu.Lock()
+		c = s.syncNext
+		s.syncCur, s.syncNext = c, nil
+		s.syncMu.Unlock()
+	}
+}
+
+// progressNudge is how long WaitRev waits for the watch before asking etcd
+// for a progress notification. The revision waited for may belong to a
+// key outside our prefix (a shared cluster), which the watch never
+// reports; the notification moves the cache past it.
+const progressNudge = 5 * time.Millisecond
+
+// requestProgress asks etcd for a progress notification on the store's
+// watch stream. The request must name the stream by the same context
+// metadata the watch was opened with (WithRequireLeader), or the client
+// sends it on a new, empty stream and nothing comes back. All waiters
+// share one request per progressNudge; a lost request is simply sent
+// again on a later tick.
+func (s *Store) requestProgress() {
+	now := time.Now().UnixNano()
+	last := s.lastProgress.Load()
+	if now-last < int64(progressNudge) || !s.lastProgress.CompareAndSwap(last, now) {
+		return
+	}
+	go s.watcher.RequestProgress(s.watchCtx)
+}
+
+type valueHook struct {
+	prefix string
+	fn     func(name string, val []byte)
+}
+
+// OnValue calls fn for every plain key whose name starts with prefix, as
+// the cache applies it: for those present when called, then for each
+// one written later by any server, before Sync or WaitRev can return a
+// revision that includes it. fn runs with the cache locked: it must be
+// quick and must not call the store.
+func (s *Store) OnValue(prefix string, fn func(name string, val []byte)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.valueHooks = append(s.valueHooks, valueHook{prefix, fn})
+	for name, val := range s.kvs {
+		if strings.HasPrefix(name, prefix) {
+			fn(name, val)
+		}
+	}
+}
