@@ -31,7 +31,7 @@ import (
 // Update succeeds as if etcd had answered. A delete whose answer was
 // lost is thus reported as done, not as a failure or a later 404.
 var (
-	ErrUnavailable    = errors.New("store: etcd unavailable, nothing was changed")
+	ErrUnavailable    = errors.New("store: etcd unavailable")
 	ErrOutcomeUnknown = errors.New("store: etcd did not confirm the change; it may or may not have been applied")
 )
 
