@@ -34,6 +34,8 @@ type Options struct {
 	// EtcdTimeout bounds each etcd request made for an API request;
 	// beyond it the request answers 503 (default store.DefaultTimeout).
 	EtcdTimeout time.Duration
+	// StoreOptions are added to the store's (tests inject etcd faults).
+	StoreOptions []store.Option
 }
 
 // Server is a running neutrino-server.
@@ -108,7 +110,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		}
 		s.embedded, cli = e, e.Client
 	}
-	st, err := store.Open(ctx, cli, o.EtcdPrefix, api.Decoders(), append(hostview.Indexes(), store.WithTimeout(o.EtcdTimeout))...)
+	st, err := store.Open(ctx, cli, o.EtcdPrefix, api.Decoders(), append(append(hostview.Indexes(), store.WithTimeout(o.EtcdTimeout)), o.StoreOptions...)...)
 	if err != nil {
 		return nil, err
 	}

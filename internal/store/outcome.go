@@ -50,9 +50,11 @@ func WithTimeout(d time.Duration) Option {
 	}
 }
 
-// WithKV sends transactions through kv instead of the client's KV (tests
-// use it to lose etcd's answers).
-func WithKV(kv clientv3.KV) Option { return func(s *Store) { s.kv = kv } }
+// WrapKV sends transactions through wrap(the client's KV) (tests use it
+// to lose etcd's answers).
+func WrapKV(wrap func(clientv3.KV) clientv3.KV) Option {
+	return func(s *Store) { s.kv = wrap(s.kv) }
+}
 
 // unavailable reports whether err says etcd could not be reached or did
 // not answer in time, rather than refusing the request.

@@ -15,11 +15,13 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/neutrino-net/neutrino/internal/config"
 	"github.com/neutrino-net/neutrino/internal/server"
+	"github.com/neutrino-net/neutrino/internal/store"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -41,6 +43,15 @@ func NoAuth() Option { return func(c *config.Server, _ *server.Options) { c.Auth
 // WithEtcd uses an external etcd.
 func WithEtcd(endpoints []string, prefix string) Option {
 	return func(_ *config.Server, o *server.Options) { o.EtcdEndpoints, o.EtcdPrefix = endpoints, prefix }
+}
+
+// WithStore sets the bound of each etcd request and adds store options
+// (a LossyKV, for example).
+func WithStore(timeout time.Duration, opts ...store.Option) Option {
+	return func(_ *config.Server, o *server.Options) {
+		o.EtcdTimeout = timeout
+		o.StoreOptions = append(o.StoreOptions, opts...)
+	}
 }
 
 // WithConfig edits the configuration.
@@ -85,6 +96,7 @@ var (
 // Response is a decoded reply.
 type Response struct {
 	Status int
+	Header http.Header
 	Body   map[string]any
 	Raw    []byte
 }
@@ -144,7 +156,7 @@ func (s *Server) Do(c Caller, method, path string, body any) *Response {
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	out := &Response{Status: resp.StatusCode, Raw: raw}
+	out := &Response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
 	if len(raw) > 0 {
 		_ = json.Unmarshal(raw, &out.Body)
 	}
@@ -194,6 +206,10 @@ func (s *Server) Token(user string) string {
 	return tok
 }
 
+// ForgetToken drops the cached token of a built-in user (after a test
+// revoked it); the next request gets a new one.
+func (s *Server) ForgetToken(user string) { delete(s.tokens, user) }
+
 // ProjectID returns the keystone id of a built-in user's project (or the
 // caller's project name in noauth mode).
 func (s *Server) ProjectID(c Caller) string {
@@ -233,6 +249,19 @@ func (s *Server) Dump() string {
 // ports for the test, or skips the test if it is not installed.
 func RunEtcd(t testing.TB) []string {
 	t.Helper()
+	return StartEtcd(t).Endpoints
+}
+
+// Etcd is an etcd process started by StartEtcd.
+type Etcd struct {
+	Endpoints []string
+	Process   *os.Process
+}
+
+// StartEtcd is RunEtcd that also gives the process (tests stop it with
+// SIGSTOP to make etcd unresponsive).
+func StartEtcd(t testing.TB) *Etcd {
+	t.Helper()
 	bin, err := exec.LookPath("etcd")
 	if err != nil {
 		t.Skip("etcd binary not found: install Debian package etcd-server")
@@ -249,6 +278,8 @@ func RunEtcd(t testing.TB) []string {
 		t.Fatalf("start etcd: %v", err)
 	}
 	t.Cleanup(func() {
+		// Resume first in case the test stopped it and failed.
+		cmd.Process.Signal(syscall.SIGCONT)
 		cmd.Process.Kill()
 		cmd.Wait()
 		logf.Close()
@@ -259,7 +290,7 @@ func RunEtcd(t testing.TB) []string {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return []string{client}
+				return &Etcd{Endpoints: []string{client}, Process: cmd.Process}
 			}
 		}
 		if time.Now().After(deadline) {
