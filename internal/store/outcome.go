@@ -41,6 +41,11 @@ var (
 // waits longer answers 503 rather than hang.
 const DefaultTimeout = 5 * time.Second
 
+// settleTime is how long a write whose answer was lost, and which is not
+// (yet) seen applied, is re-read before the store reports its outcome
+// unknown.
+const settleTime = time.Second
+
 // WithTimeout sets the bound of each etcd request (DefaultTimeout).
 func WithTimeout(d time.Duration) Option {
 	return func(s *Store) {
@@ -100,15 +105,17 @@ func (s *Store) commit(ctx context.Context, t *Txn) (rev int64, ok bool, err err
 	if !unavailable(err) {
 		return 0, false, fmt.Errorf("etcd txn: %w", err)
 	}
-	// The request may or may not have been applied. Ask again (etcd may
-	// be electing a leader) until our time is up.
+	// The request may or may not have been applied. Ask again until our
+	// time is up: etcd may be electing a leader, and a transaction still
+	// in the old leader's log is settled soon after the election.
 	deadline := time.Now().Add(s.timeout)
+	settle := time.Now().Add(settleTime)
 	for {
 		rev, applied, cerr := s.wasApplied(ctx, t)
-		switch {
-		case cerr == nil && applied:
+		if cerr == nil && applied {
 			return rev, true, nil
-		case cerr == nil:
+		}
+		if cerr == nil && time.Now().After(settle) {
 			return 0, false, fmt.Errorf("%w (etcd: %v)", ErrOutcomeUnknown, err)
 		}
 		if ctx.Err() != nil || time.Now().After(deadline) {
