@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -191,4 +192,92 @@ func TestLostEtcdAnswers(t *testing.T) {
 	if after := srv.Dump(); after != before {
 		t.Fatalf("store changed by a create that was never applied:\n%s\n---\n%s", before, after)
 	}
+}
+
+// outcome is what one worker's create-then-delete got.
+type outcome struct {
+	id              string
+	create, destroy int
+}
+
+// Killing the etcd leader while writes are in flight gives no 500: every
+// answer is a success, or 503 with Retry-After; every acknowledged create
+// exists afterwards and every acknowledged delete is gone.
+func TestLeaderFailoverAnswers(t *testing.T) {
+	members := testutil.StartEtcdCluster(t, 3)
+	srv := testutil.StartServer(t, testutil.NoAuth(), testutil.WithEtcd(testutil.Endpoints(members), "/n/"), testutil.WithStore(3*time.Second))
+	c := testutil.Caller{Project: "p1"}
+	var mu sync.Mutex
+	var got []outcome
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				o := outcome{}
+				r := srv.Do(c, "POST", "/v2.0/networks", map[string]any{"network": map[string]any{"name": fmt.Sprintf("w%d-%d", w, i)}})
+				o.create = r.Status
+				checkAnswer(t, r, 201)
+				if r.Status == 201 {
+					o.id = r.Obj("network")["id"].(string)
+					d := srv.Do(c, "DELETE", "/v2.0/networks/"+o.id, nil)
+					o.destroy = d.Status
+					checkAnswer(t, d, 204)
+				}
+				mu.Lock()
+				got = append(got, o)
+				mu.Unlock()
+			}
+		}()
+	}
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(got) }
+	waitFor := func(n int) {
+		for count() < n && !t.Failed() {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitFor(20)
+	leader := testutil.Leader(t, members)
+	if err := leader.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(count() + 100)
+	close(stop)
+	wg.Wait()
+	unavailable := 0
+	for _, o := range got {
+		if o.create == 503 || o.destroy == 503 {
+			unavailable++
+		}
+		if o.create != 201 {
+			continue
+		}
+		r := srv.Do(c, "GET", "/v2.0/networks/"+o.id, nil)
+		if o.destroy == 204 && r.Status != 404 {
+			t.Errorf("network %s: delete answered 204, now %d", o.id, r.Status)
+		}
+		if o.destroy == 0 && r.Status != 200 {
+			t.Errorf("network %s: create answered 201, now %d", o.id, r.Status)
+		}
+	}
+	t.Logf("%d create/delete pairs, %d with a 503", len(got), unavailable)
+}
+
+// checkAnswer accepts the expected status or a proper 503.
+func checkAnswer(t *testing.T, r *testutil.Response, want int) {
+	t.Helper()
+	if r.Status == want {
+		return
+	}
+	if r.Status == 503 && r.ErrorType() == "ServiceUnavailable" && r.Header.Get("Retry-After") != "" {
+		return
+	}
+	t.Errorf("got %d %s, want %d or a 503 with Retry-After", r.Status, r.Raw, want)
 }

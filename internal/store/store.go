@@ -100,6 +100,7 @@ type Store struct {
 	syncMu            sync.Mutex
 	syncCur, syncNext *revCall
 	lastProgress      atomic.Int64 // unix ns of the last progress request
+	progressSafe      bool         // progress notifications can be trusted
 }
 
 // ErrConflict is returned when a write kept losing races; callers map it
@@ -129,6 +130,7 @@ func Open(ctx context.Context, cli *clientv3.Client, prefix string, decoders map
 	if err := s.load(ctx); err != nil {
 		return nil, err
 	}
+	s.progressSafe = s.checkProgressSafe(ctx)
 	wctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
 	s.watchCtx = clientv3.WithRequireLeader(wctx)
@@ -354,6 +356,7 @@ func (s *Store) Rev() int64 {
 func (s *Store) WaitRev(ctx context.Context, rev int64) error {
 	var tick *time.Ticker
 	var deadline <-chan time.Time
+	var start time.Time
 	for {
 		s.mu.RLock()
 		cur, ch := s.rev, s.notify
@@ -368,6 +371,7 @@ func (s *Store) WaitRev(ctx context.Context, rev int64) error {
 			// The revision may belong to a key outside our prefix (a
 			// shared cluster); a progress notification moves us past it.
 			tick = time.NewTicker(progressNudge)
+			start = time.Now()
 			t := time.NewTimer(s.timeout)
 			defer t.Stop()
 			deadline = t.C
@@ -375,7 +379,7 @@ func (s *Store) WaitRev(ctx context.Context, rev int64) error {
 		select {
 		case <-ch:
 		case <-tick.C:
-			s.requestProgress()
+			s.requestProgress(time.Since(start))
 		case <-deadline:
 			tick.Stop()
 			return fmt.Errorf("%w: store cache at revision %d, waited %v for %d", ErrUnavailable, cur, s.timeout, rev)

@@ -31,10 +31,11 @@ type revCall struct {
 	err  error
 }
 
-// syncKey is the single key the quorum read asks for. It never exists:
-// asking for one absent key with count only is the cheapest linearizable
-// request etcd has, and its header carries the current revision.
-func (s *Store) syncKey() string { return s.prefix + "sync" }
+// syncKey is the single key the quorum read asks for: asking for one key
+// with count only is the cheapest linearizable request etcd has, and its
+// header carries the current revision. It is a plain key (left out of
+// resource dumps); only requestProgress ever writes it.
+func (s *Store) syncKey() string { return s.prefix + "k/neutrino-sync" }
 
 // Sync waits until the cache reflects every change etcd acknowledged
 // before Sync was called. It fails with an error wrapping ErrUnavailable
@@ -93,24 +94,85 @@ func (s *Store) runRevCalls(c *revCall) {
 }
 
 // progressNudge is how long WaitRev waits for the watch before asking etcd
-// for a progress notification. The revision waited for may belong to a
-// key outside our prefix (a shared cluster), which the watch never
-// reports; the notification moves the cache past it.
+// to move it on. The revision waited for may belong to a key outside our
+// prefix (a shared cluster), which the watch never reports.
 const progressNudge = 5 * time.Millisecond
 
-// requestProgress asks etcd for a progress notification on the store's
-// watch stream. The request must name the stream by the same context
-// metadata the watch was opened with (WithRequireLeader), or the client
-// sends it on a new, empty stream and nothing comes back. All waiters
-// share one request per progressNudge; a lost request is simply sent
-// again on a later tick.
-func (s *Store) requestProgress() {
-	now := time.Now().UnixNano()
-	last := s.lastProgress.Load()
-	if now-last < int64(progressNudge) || !s.lastProgress.CompareAndSwap(last, now) {
+// bumpNudge is the same for etcd servers whose progress notifications
+// cannot be trusted (see progressSafe): the store then writes a key of
+// its own instead, which is not worth doing while an event is merely on
+// its way.
+const bumpNudge = 50 * time.Millisecond
+
+// requestProgress moves the watch past revisions it has no events for.
+// With a server whose progress notifications are ordered after pending
+// events it asks for one, on the store's watch stream: the request must
+// name the stream by the same context metadata the watch was opened with
+// (WithRequireLeader), or the client sends it on a new, empty stream and
+// nothing comes back. Otherwise it writes the sync key, whose event
+// reaches the watch after every earlier one. All waiters share one
+// request per interval; a lost one is sent again on a later tick.
+func (s *Store) requestProgress(behind time.Duration) {
+	every := progressNudge
+	if !s.progressSafe {
+		every = bumpNudge
+	}
+	if behind < every {
 		return
 	}
-	go s.watcher.RequestProgress(s.watchCtx)
+	now := time.Now().UnixNano()
+	last := s.lastProgress.Load()
+	if now-last < int64(every) || !s.lastProgress.CompareAndSwap(last, now) {
+		return
+	}
+	if s.progressSafe {
+		go s.watcher.RequestProgress(s.watchCtx)
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(s.watchCtx, s.timeout)
+		defer cancel()
+		_, _ = s.cli.Put(ctx, s.syncKey(), "")
+	}()
+}
+
+// progressSafeVersion reports whether an etcd server of this version
+// answers a progress request only after the events it has pending
+// (etcd-io/etcd#15220). Older ones may announce a revision before its
+// events, and the cache would skip them. The bounds are those the
+// Kubernetes API server requires for consistent reads from cache.
+func progressSafeVersion(v string) bool {
+	var major, minor, patch int
+	if _, err := fmt.Sscanf(v, "%d.%d.%d", &major, &minor, &patch); err != nil {
+		return false
+	}
+	switch {
+	case major != 3:
+		return major > 3
+	case minor == 4:
+		return patch >= 31
+	case minor == 5:
+		return patch >= 13
+	default:
+		return minor > 5
+	}
+}
+
+// checkProgressSafe asks every member of the cluster its version.
+func (s *Store) checkProgressSafe(ctx context.Context) bool {
+	eps := s.cli.Endpoints()
+	if len(eps) == 0 {
+		// The in-process client of the embedded etcd has no endpoints
+		// and answers for its own server.
+		eps = []string{""}
+	}
+	for _, ep := range eps {
+		st, err := s.cli.Status(ctx, ep)
+		if err != nil || !progressSafeVersion(st.Version) {
+			return false
+		}
+	}
+	return true
 }
 
 type valueHook struct {

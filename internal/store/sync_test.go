@@ -103,3 +103,14 @@ func TestOnValueFedByWatch(t *testing.T) {
 		t.Fatalf("hook saw %v", seen)
 	}
 }
+
+func TestProgressSafeVersion(t *testing.T) {
+	for v, want := range map[string]bool{
+		"3.4.23": false, "3.4.30": false, "3.4.31": true, "3.5.12": false, "3.5.13": true,
+		"3.6.0": true, "3.7.3": true, "4.0.0": true, "2.3.8": false, "junk": false,
+	} {
+		if got := progressSafeVersion(v); got != want {
+			t.Errorf("%s: %v, want %v", v, got, want)
+		}
+	}
+}
