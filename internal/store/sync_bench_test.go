@@ -110,11 +110,11 @@ func BenchmarkQuorumRevision(b *testing.B) {
 			}
 		}
 		variants := map[string]func() error{
-			"absent-key-count-only": func() error {
+			"single-key-count-only": func() error {
 				_, err := cli.Get(ctx, "/bench/sync", clientv3.WithCountOnly())
 				return err
 			},
-			"absent-key": func() error { _, err := cli.Get(ctx, "/bench/sync"); return err },
+			"single-key": func() error { _, err := cli.Get(ctx, "/bench/sync"); return err },
 			"prefix-count-only": func() error {
 				_, err := cli.Get(ctx, "/bench/", clientv3.WithPrefix(), clientv3.WithCountOnly())
 				return err
