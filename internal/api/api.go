@@ -159,6 +159,15 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errResourceNotFound)
 		return
 	}
+	if r.URL.Path != "/" {
+		// Every request sees every change acknowledged before it arrived,
+		// by whichever server (docs/consistency.md): reads, the views
+		// writes are planned on, and token revocations.
+		if err := a.st.Sync(r.Context()); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
 	a.mux.ServeHTTP(w, r)
 }
 

@@ -67,6 +67,12 @@ func writeError(w http.ResponseWriter, err error) {
 	case errors.Is(err, rpctypes.ErrTooManyOps):
 		// A bulk request is one transaction; the etcd cluster caps its size.
 		e = &Error{Status: http.StatusBadRequest, Type: "BadRequest", Message: "Bulk request too large for one transaction of the etcd cluster (its --max-txn-ops); send fewer items per request."}
+	case errors.Is(err, store.ErrUnavailable), errors.Is(err, store.ErrOutcomeUnknown):
+		// etcd did not answer (leader election, lost quorum): say so, and
+		// when to try again, instead of a 500 (docs/consistency.md).
+		e = &Error{Status: http.StatusServiceUnavailable, Type: "ServiceUnavailable", Message: serviceUnavailableMessage(err)}
+		w.Header().Set("Retry-After", retryAfterSeconds)
+		logError(err)
 	case errors.Is(err, store.ErrConflict):
 		e = &Error{Status: http.StatusConflict, Type: "Conflict", Message: err.Error()}
 	default:
@@ -81,4 +87,15 @@ func writeError(w http.ResponseWriter, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(e.Status)
 	w.Write(body)
+}
+
+// retryAfterSeconds is the Retry-After of a 503: about one etcd leader
+// election.
+const retryAfterSeconds = "2"
+
+func serviceUnavailableMessage(err error) string {
+	if errors.Is(err, store.ErrOutcomeUnknown) {
+		return "The service is unavailable: the change was sent to the store but not confirmed; it may or may not have been applied. Read the resource before retrying."
+	}
+	return "The service is unavailable: the store could not be reached; nothing was changed. Retry later."
 }

@@ -40,6 +40,10 @@ func TestSendGARP(t *testing.T) {
 	must(t, on.NeighSet(&netlink.Neigh{LinkIndex: eth0.Attrs().Index, Family: netlink.FAMILY_V4, State: netlink.NUD_STALE,
 		IP: fip.AsSlice(), HardwareAddr: wrong}))
 
+	// A frame sent before both veth ends have carrier is dropped: wait
+	// until the kernel reports the link operationally up (bounded).
+	waitOperUp(t, rn, "qg-garp")
+	waitOperUp(t, on, "eth0")
 	if err := SendGARP(router, "qg-garp", fip, 1); err != nil {
 		t.Fatalf("SendGARP: %v", err)
 	}
@@ -60,6 +64,18 @@ func TestSendGARP(t *testing.T) {
 		}
 	}
 	t.Fatalf("outside's neighbour entry for %s is %s, want the router's %s", fip, got, want)
+}
+
+func waitOperUp(t *testing.T, h *netlink.Handle, name string) {
+	t.Helper()
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		l, err := h.LinkByName(name)
+		must(t, err)
+		if l.Attrs().OperState == netlink.OperUp {
+			return
+		}
+	}
+	t.Fatalf("%s did not come up", name)
 }
 
 func TestSendGARPErrors(t *testing.T) {

@@ -55,7 +55,8 @@ type KeystoneOptions struct {
 	// RevocationCacheTTL is how long a "token not revoked" answer read
 	// from the KV is trusted. Revocations made through this process are
 	// seen at once, those made through another process sharing the KV
-	// within this delay. Default 10s.
+	// within this delay, unless the KV is a KVWatcher: then they are seen
+	// as soon as its watch delivers them. Default 10s.
 	RevocationCacheTTL time.Duration
 }
 
@@ -177,6 +178,7 @@ func NewKeystone(kv KV, opts KeystoneOptions) (*Keystone, error) {
 		cache:   make(map[string][]byte),
 		lists:   make(map[string][]string),
 	}
+	k.followRevocations()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if _, err := k.bootstrap(ctx); err != nil {

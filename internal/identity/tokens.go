@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -151,6 +152,34 @@ func (k *Keystone) revoke(ctx context.Context, c *claims) error {
 	}
 	k.revoked.put(c.AuditIDs[0], true, c.expires(), k.now())
 	return nil
+}
+
+// KVWatcher is implemented by a KV that follows changes made by other
+// processes (the server's etcd store, through its watch). Keystone then
+// learns of revocations made elsewhere as they arrive instead of
+// trusting a cached "not revoked" for RevocationCacheTTL.
+type KVWatcher interface {
+	// OnCreate calls fn for every key under prefix: those present now and
+	// each one written later, by any process, before a read of the KV
+	// can see it. fn must be quick and must not call the KV.
+	OnCreate(prefix string, fn func(key string, val []byte))
+}
+
+// followRevocations feeds revocations from a KVWatcher into the cache.
+func (k *Keystone) followRevocations() {
+	w, ok := k.kv.(KVWatcher)
+	if !ok {
+		return
+	}
+	prefix := keyPrefix + "revoked/"
+	w.OnCreate(prefix, func(key string, _ []byte) {
+		audit, err := url.PathUnescape(strings.TrimPrefix(key, prefix))
+		if err != nil {
+			return
+		}
+		now := k.now()
+		k.revoked.put(audit, true, now.Add(k.opts.TokenTTL), now)
+	})
 }
 
 func (k *Keystone) isRevoked(ctx context.Context, audit string, now time.Time) (bool, error) {

@@ -31,6 +31,11 @@ type Options struct {
 	// (for clients in other network namespaces, e.g. sandbox agents).
 	UnixSocket string
 	Log        *slog.Logger
+	// EtcdTimeout bounds each etcd request made for an API request;
+	// beyond it the request answers 503 (default store.DefaultTimeout).
+	EtcdTimeout time.Duration
+	// StoreOptions are added to the store's (tests inject etcd faults).
+	StoreOptions []store.Option
 }
 
 // Server is a running neutrino-server.
@@ -68,6 +73,12 @@ func (k kv) Delete(ctx context.Context, key string) error {
 	return k.s.WaitRev(ctx, resp.Header.Revision)
 }
 
+// OnCreate feeds identity the plain keys under prefix as the store's
+// watch applies them (token revocations made by other servers).
+func (k kv) OnCreate(prefix string, fn func(key string, val []byte)) {
+	k.s.OnValue(prefix, fn)
+}
+
 // Start opens the store, bootstraps identity and starts serving. It
 // returns once the API accepts requests.
 func Start(ctx context.Context, o Options) (*Server, error) {
@@ -93,7 +104,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(ctx, cli, o.EtcdPrefix, api.Decoders(), hostview.Indexes()...)
+	st, err := store.Open(ctx, cli, o.EtcdPrefix, api.Decoders(), append(append(hostview.Indexes(), store.WithTimeout(o.EtcdTimeout)), o.StoreOptions...)...)
 	if err != nil {
 		return nil, err
 	}

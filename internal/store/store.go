@@ -80,8 +80,27 @@ type Store struct {
 	changesFloor int64
 
 	watcher clientv3.Watcher
-	stop    context.CancelFunc
-	done    chan struct{}
+	// watchCtx is the context of the watch stream (with the
+	// require-leader metadata that names the stream in the client).
+	watchCtx context.Context
+	stop     context.CancelFunc
+	done     chan struct{}
+
+	// kv is where transactions go: the client, or a wrapper in tests
+	// that injects failures.
+	kv clientv3.KV
+	// timeout bounds every etcd request the store makes on behalf of a
+	// request (WithTimeout).
+	timeout time.Duration
+	// valueHooks are told about plain keys as the watch applies them
+	// (OnValue).
+	valueHooks []valueHook
+
+	// Sync's shared quorum reads (sync.go).
+	syncMu            sync.Mutex
+	syncCur, syncNext *revCall
+	lastProgress      atomic.Int64 // unix ns of the last progress request
+	progressSafe      bool         // progress notifications can be trusted
 }
 
 // ErrConflict is returned when a write kept losing races; callers map it
@@ -102,6 +121,8 @@ func Open(ctx context.Context, cli *clientv3.Client, prefix string, decoders map
 		done:      make(chan struct{}),
 		indexFns:  map[string]map[string]IndexFunc{},
 		resNotify: make(chan struct{}),
+		kv:        cli.KV,
+		timeout:   DefaultTimeout,
 	}
 	for _, o := range opts {
 		o(s)
@@ -109,8 +130,10 @@ func Open(ctx context.Context, cli *clientv3.Client, prefix string, decoders map
 	if err := s.load(ctx); err != nil {
 		return nil, err
 	}
+	s.progressSafe = s.checkProgressSafe(ctx)
 	wctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
+	s.watchCtx = clientv3.WithRequireLeader(wctx)
 	// The client's own watcher: the in-process client of embedded etcd has
 	// no gRPC connection for clientv3.NewWatcher to use.
 	s.watcher = cli.Watcher
@@ -130,191 +153,6 @@ func (s *Store) Client() *clientv3.Client { return s.cli }
 // Prefix is the key prefix this store owns.
 func (s *Store) Prefix() string { return s.prefix }
 
-// load replaces the cache with a consistent read of the whole prefix.
-func (s *Store) load(ctx context.Context) error {
-	resp, err := s.cli.Get(ctx, s.prefix, clientv3.WithPrefix())
-	if err != nil {
-		return fmt.Errorf("load %s from etcd: %w", s.prefix, err)
-	}
-	objs := map[string]map[string]*Entry{}
-	owned := map[string]map[string]int{}
-	for k := range s.decoders {
-		objs[k] = map[string]*Entry{}
-		owned[k] = map[string]int{}
-	}
-	claims := map[string]map[string]string{}
-	kvs := map[string][]byte{}
-	idx := indexes{}
-	for _, kv := range resp.Kvs {
-		if err := s.applyPut(objs, owned, idx, claims, kvs, kv.Key, kv.Value, kv.ModRevision, kv.CreateRevision); err != nil {
-			return err
-		}
-	}
-	s.mu.Lock()
-	s.objs, s.owned, s.idx, s.claims, s.kvs = objs, owned, idx, claims, kvs
-	s.rev = resp.Header.Revision
-	s.resetChanges(s.rev)
-	s.advanceLocked()
-	close(s.resNotify)
-	s.resNotify = make(chan struct{})
-	s.mu.Unlock()
-	return nil
-}
-
-func (s *Store) follow(ctx context.Context) {
-	defer close(s.done)
-	for ctx.Err() == nil {
-		s.mu.RLock()
-		from := s.rev + 1
-		s.mu.RUnlock()
-		wch := s.watcher.Watch(clientv3.WithRequireLeader(ctx), s.prefix, clientv3.WithPrefix(), clientv3.WithRev(from), clientv3.WithProgressNotify())
-		for resp := range wch {
-			if err := resp.Err(); err != nil {
-				// Compacted past our revision: relist. Anything else: the
-				// channel closes and we re-watch from our revision.
-				if resp.CompactRevision != 0 {
-					_ = s.load(ctx)
-				}
-				break
-			}
-			s.applyEvents(resp)
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-func (s *Store) applyEvents(resp clientv3.WatchResponse) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	resources := false
-	for _, ev := range resp.Events {
-		kv := ev.Kv
-		if kv.ModRevision <= s.rev {
-			continue
-		}
-		sec, kind, id, _ := s.splitKey(kv.Key)
-		var old *Entry
-		if sec == "r" {
-			resources = true
-			old = s.objs[kind][id]
-		}
-		if ev.Type == clientv3.EventTypeDelete {
-			s.applyDelete(kv.Key)
-		} else if err := s.applyPut(s.objs, s.owned, s.idx, s.claims, s.kvs, kv.Key, kv.Value, kv.ModRevision, kv.CreateRevision); err != nil {
-			// A value we cannot decode is a bug or a newer writer; keep
-			// serving the rest and say so.
-			fmt.Printf("store: skip %s: %v\n", kv.Key, err)
-		}
-		if sec == "r" {
-			s.logChange(kv.ModRevision, kind, id, old, s.objs[kind][id])
-		}
-	}
-	if resp.Header.Revision > s.rev {
-		s.rev = resp.Header.Revision
-		s.advanceLocked()
-	}
-	if resources {
-		close(s.resNotify)
-		s.resNotify = make(chan struct{})
-	}
-}
-
-func (s *Store) advanceLocked() {
-	close(s.notify)
-	s.notify = make(chan struct{})
-}
-
-func (s *Store) splitKey(key []byte) (section, a, b string, ok bool) {
-	rest, found := strings.CutPrefix(string(key), s.prefix)
-	if !found {
-		return "", "", "", false
-	}
-	section, rest, _ = strings.Cut(rest, "/")
-	if section == "k" {
-		return section, rest, "", true
-	}
-	a, b, ok = strings.Cut(rest, "/")
-	return section, a, b, ok
-}
-
-// countOwner adds d to the owner count of an entry's value, if it is Owned.
-func countOwner(owned map[string]map[string]int, kind string, obj any, d int) {
-	o, ok := obj.(Owned)
-	if !ok {
-		return
-	}
-	m := owned[kind]
-	owner := o.Owner()
-	if m[owner] += d; m[owner] == 0 {
-		delete(m, owner)
-	}
-}
-
-func (s *Store) applyPut(objs map[string]map[string]*Entry, owned map[string]map[string]int, idx indexes, claims map[string]map[string]string, kvs map[string][]byte, key, val []byte, modRev, createRev int64) error {
-	section, a, b, ok := s.splitKey(key)
-	if !ok {
-		return nil
-	}
-	switch section {
-	case "r":
-		dec, known := s.decoders[a]
-		if !known {
-			return nil
-		}
-		obj, err := dec(val)
-		if err != nil {
-			return fmt.Errorf("decode %s %s: %w", a, b, err)
-		}
-		if old := objs[a][b]; old != nil {
-			countOwner(owned, a, old.Obj, -1)
-			s.indexRemove(idx, a, old)
-		}
-		countOwner(owned, a, obj, +1)
-		e := &Entry{ID: b, Obj: obj, Raw: val, ModRev: modRev, CreateRev: createRev}
-		objs[a][b] = e
-		s.indexAdd(idx, a, e)
-	case "c":
-		g := claims[a]
-		if g == nil {
-			g = map[string]string{}
-			claims[a] = g
-		}
-		g[b] = string(val)
-	case "k":
-		kvs[a] = val
-	}
-	return nil
-}
-
-func (s *Store) applyDelete(key []byte) {
-	section, a, b, ok := s.splitKey(key)
-	if !ok {
-		return
-	}
-	switch section {
-	case "r":
-		if m := s.objs[a]; m != nil {
-			if old := m[b]; old != nil {
-				countOwner(s.owned, a, old.Obj, -1)
-				s.indexRemove(s.idx, a, old)
-			}
-			delete(m, b)
-		}
-	case "c":
-		if g := s.claims[a]; g != nil {
-			delete(g, b)
-			if len(g) == 0 {
-				delete(s.claims, a)
-			}
-		}
-	case "k":
-		delete(s.kvs, a)
-	}
-}
-
 // Rev is the etcd revision the cache reflects.
 func (s *Store) Rev() int64 {
 	s.mu.RLock()
@@ -322,29 +160,42 @@ func (s *Store) Rev() int64 {
 	return s.rev
 }
 
-// WaitRev blocks until the cache reflects revision rev.
+// WaitRev blocks until the cache reflects revision rev. It gives up
+// after the store's timeout (or when ctx ends) with an error wrapping
+// ErrUnavailable.
 func (s *Store) WaitRev(ctx context.Context, rev int64) error {
-	asked := false
+	var tick *time.Ticker
+	var deadline <-chan time.Time
+	var start time.Time
 	for {
 		s.mu.RLock()
 		cur, ch := s.rev, s.notify
 		s.mu.RUnlock()
 		if cur >= rev {
+			if tick != nil {
+				tick.Stop()
+			}
 			return nil
 		}
-		var nudge <-chan time.Time
-		if !asked {
+		if tick == nil {
 			// The revision may belong to a key outside our prefix (a
 			// shared cluster); a progress notification moves us past it.
-			nudge = time.After(20 * time.Millisecond)
+			tick = time.NewTicker(progressNudge)
+			start = time.Now()
+			t := time.NewTimer(s.timeout)
+			defer t.Stop()
+			deadline = t.C
 		}
 		select {
 		case <-ch:
-		case <-nudge:
-			asked = true
-			_ = s.watcher.RequestProgress(ctx)
+		case <-tick.C:
+			s.requestProgress(time.Since(start))
+		case <-deadline:
+			tick.Stop()
+			return fmt.Errorf("%w: store cache at revision %d, waited %v for %d", ErrUnavailable, cur, s.timeout, rev)
 		case <-ctx.Done():
-			return fmt.Errorf("wait for store revision %d (at %d): %w", rev, cur, ctx.Err())
+			tick.Stop()
+			return classify(fmt.Errorf("wait for store revision %d (at %d): %w", rev, cur, ctx.Err()))
 		}
 	}
 }
@@ -604,15 +455,20 @@ func (s *Store) Update(ctx context.Context, plan func(v *View, t *Txn) error) (i
 		if t.Empty() {
 			return 0, nil
 		}
-		resp, err := s.cli.Txn(ctx).If(t.cmps...).Then(t.ops...).Commit()
+		rev, ok, err := s.commit(ctx, t)
 		if err != nil {
-			return 0, fmt.Errorf("etcd txn: %w", err)
-		}
-		if err := s.WaitRev(ctx, resp.Header.Revision); err != nil {
 			return 0, err
 		}
-		if resp.Succeeded {
-			return resp.Header.Revision, nil
+		if err := s.WaitRev(ctx, rev); err != nil {
+			if ok {
+				// Applied, but this server cannot show it yet: the
+				// client must not take it as "nothing happened".
+				return 0, fmt.Errorf("%w: committed at revision %d, not yet visible here: %v", ErrOutcomeUnknown, rev, err)
+			}
+			return 0, err
+		}
+		if ok {
+			return rev, nil
 		}
 		if attempt > 4 {
 			// Many writers on the same keys: spread them out.

@@ -18,11 +18,13 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/neutrino-net/neutrino/internal/config"
 	"github.com/neutrino-net/neutrino/internal/server"
+	"github.com/neutrino-net/neutrino/internal/store"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -64,6 +66,15 @@ var testKeySalt = func() (b [32]byte) {
 	}
 	return b
 }()
+
+// WithStore sets the bound of each etcd request and adds store options
+// (a LossyKV, for example).
+func WithStore(timeout time.Duration, opts ...store.Option) Option {
+	return func(_ *config.Server, o *server.Options) {
+		o.EtcdTimeout = timeout
+		o.StoreOptions = append(o.StoreOptions, opts...)
+	}
+}
 
 // WithConfig edits the configuration.
 func WithConfig(fn func(*config.Server)) Option {
@@ -107,6 +118,7 @@ var (
 // Response is a decoded reply.
 type Response struct {
 	Status int
+	Header http.Header
 	Body   map[string]any
 	Raw    []byte
 }
@@ -166,7 +178,7 @@ func (s *Server) Do(c Caller, method, path string, body any) *Response {
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	out := &Response{Status: resp.StatusCode, Raw: raw}
+	out := &Response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
 	if len(raw) > 0 {
 		_ = json.Unmarshal(raw, &out.Body)
 	}
@@ -216,6 +228,10 @@ func (s *Server) Token(user string) string {
 	return tok
 }
 
+// ForgetToken drops the cached token of a built-in user (after a test
+// revoked it); the next request gets a new one.
+func (s *Server) ForgetToken(user string) { delete(s.tokens, user) }
+
 // ProjectID returns the keystone id of a built-in user's project (or the
 // caller's project name in noauth mode).
 func (s *Server) ProjectID(c Caller) string {
@@ -255,14 +271,26 @@ func (s *Server) Dump() string {
 // ports for the test, or skips the test if it is not installed.
 func RunEtcd(t testing.TB) []string {
 	t.Helper()
+	return StartEtcd(t).Endpoints
+}
+
+// Etcd is an etcd process started by StartEtcd.
+type Etcd struct {
+	Endpoints []string
+	Process   *os.Process
+}
+
+// StartEtcd is RunEtcd that also gives the process (tests stop it with
+// SIGSTOP to make etcd unresponsive).
+func StartEtcd(t testing.TB) *Etcd {
+	t.Helper()
 	client := freeURL(t)
-	startEtcd(t, client, http.DefaultClient)
-	return []string{client}
+	return startEtcd(t, client, http.DefaultClient)
 }
 
 // startEtcd runs etcd serving clients at client (extra flags in args) and
 // waits until it answers /health through hc.
-func startEtcd(t testing.TB, client string, hc *http.Client, args ...string) {
+func startEtcd(t testing.TB, client string, hc *http.Client, args ...string) *Etcd {
 	t.Helper()
 	bin, err := exec.LookPath("etcd")
 	if err != nil {
@@ -280,6 +308,8 @@ func startEtcd(t testing.TB, client string, hc *http.Client, args ...string) {
 		t.Fatalf("start etcd: %v", err)
 	}
 	t.Cleanup(func() {
+		// Resume first in case the test stopped it and failed.
+		cmd.Process.Signal(syscall.SIGCONT)
 		cmd.Process.Kill()
 		cmd.Wait()
 		logf.Close()
@@ -290,7 +320,7 @@ func startEtcd(t testing.TB, client string, hc *http.Client, args ...string) {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return
+				return &Etcd{Endpoints: []string{client}, Process: cmd.Process}
 			}
 		}
 		if time.Now().After(deadline) {
