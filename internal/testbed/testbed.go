@@ -558,7 +558,13 @@ func (b *Bed) ScheduleDHCP(networkID, host string) Port {
 		hosted = hosted || a.ID == want
 	}
 	if !hosted {
-		b.Do(http.MethodPost, "/v2.0/agents/"+want+"/dhcp-networks", map[string]any{"network_id": networkID}, nil)
+		// The server's own scheduler may host the network on this agent
+		// between the read above and this request: 409 "already hosted
+		// by" this agent is then the outcome we want.
+		err := b.Try(http.MethodPost, "/v2.0/agents/"+want+"/dhcp-networks", map[string]any{"network_id": networkID}, nil)
+		if err != nil && !strings.Contains(err.Error(), "already hosted by the DHCP Agent "+want) {
+			b.T.Fatalf("schedule %s on the DHCP agent of %s: %v", networkID, host, err)
+		}
 	}
 	for _, a := range cur.Agents {
 		if a.ID != want {
