@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/neutrino-net/neutrino/internal/control"
 	"github.com/neutrino-net/neutrino/internal/hostview"
 	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/store"
@@ -72,10 +73,10 @@ func (a *API) agentFields(v *store.View, e *store.Entry) map[string]json.RawMess
 	for k, val := range stored {
 		out[k] = val
 	}
-	if hb, ok := lastHeartbeat(v, e.ID); ok {
+	if hb, ok := control.LastHeartbeat(v, e.ID); ok {
 		out["heartbeat_timestamp"] = mustJSON(hb.UTC().Format(model.AgentTimeFormat))
 	}
-	out["alive"] = mustJSON(a.alive(v, e.ID))
+	out["alive"] = mustJSON(a.ctl.Alive(v, e.ID))
 	return out
 }
 
@@ -231,31 +232,7 @@ func (a *API) deleteAgent(w http.ResponseWriter, r *http.Request, c *reqCtx) err
 		if err != nil {
 			return err
 		}
-		t.Delete(model.KindAgent, e)
-		if owner, ok := v.Claim("agent", ag.AgentType+"@"+ag.Host); ok && owner == ag.ID {
-			t.Release("agent", ag.AgentType+"@"+ag.Host)
-		}
-		t.DeleteValue(heartbeatKey(ag.ID))
-		for _, kind := range []string{model.KindL3Binding, model.KindDHCPBinding} {
-			for _, be := range v.Index(kind, hostview.ByAgent, ag.ID) {
-				b := *be.Obj.(*model.Binding)
-				b.AgentIDs = slices.DeleteFunc(slices.Clone(b.AgentIDs), func(x string) bool { return x == ag.ID })
-				if len(b.AgentIDs) == 0 {
-					t.Delete(kind, be)
-				} else {
-					t.Replace(kind, be, mustJSON(&b))
-				}
-				if kind == model.KindDHCPBinding {
-					removeDHCPPort(v, t, be.ID, ag.ID)
-				}
-			}
-		}
-		if len(v.Index(model.KindAgent, hostview.ByHost, ag.Host)) == 1 {
-			if me, ok := v.Get(model.KindDVRMAC, ag.Host); ok {
-				t.Release("dvrmac", me.Obj.(*model.DVRMAC).MACAddress)
-				t.Delete(model.KindDVRMAC, me)
-			}
-		}
+		a.ctl.DeleteAgent(v, t, e, ag)
 		return nil
 	})
 	if err != nil {
@@ -263,19 +240,6 @@ func (a *API) deleteAgent(w http.ResponseWriter, r *http.Request, c *reqCtx) err
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
-}
-
-// removeDHCPPort deletes the DHCP port of (network, agent) and its claim.
-func removeDHCPPort(v *store.View, t *store.Txn, netID, agentID string) {
-	group := dhcpClaimGroup(netID)
-	owner, ok := v.Claim(group, agentID)
-	if !ok {
-		return
-	}
-	if pe, ok := v.Get(model.KindPort, owner); ok {
-		deletePortTxn(t, pe)
-	}
-	t.Release(group, agentID)
 }
 
 // Sub-resources.
@@ -374,7 +338,7 @@ func (a *API) addAgentRouter(w http.ResponseWriter, r *http.Request, c *reqCtx) 
 		if ag.AgentType != model.AgentTypeL3 {
 			return invalidL3Agent(ag.ID)
 		}
-		mode := agentMode(ag)
+		mode := control.AgentMode(ag)
 		kind := "centralized"
 		if rr.Distributed {
 			kind = "distributed"
@@ -385,7 +349,7 @@ func (a *API) addAgentRouter(w http.ResponseWriter, r *http.Request, c *reqCtx) 
 		if isDVRComputeMode(mode) {
 			return conflict("DVRL3CannotAssignToDvrAgent", "Not allowed to manually assign a router to an agent in 'dvr' mode.")
 		}
-		if !ag.AdminStateUp || !a.l3Suitable(ag, rr) {
+		if !ag.AdminStateUp || !a.ctl.L3Suitable(ag, rr) {
 			return invalidL3Agent(ag.ID)
 		}
 		be, bound := v.Get(model.KindL3Binding, rr.ID)
@@ -406,7 +370,7 @@ func (a *API) addAgentRouter(w http.ResponseWriter, r *http.Request, c *reqCtx) 
 			t.Create(model.KindL3Binding, rr.ID, b)
 		}
 		t.Require(model.KindRouter, re)
-		a.bindRouterPorts(v, t, rr, ag.Host)
+		a.ctl.BindRouterPorts(v, t, rr, ag.Host)
 		return nil
 	})
 	if err != nil {
@@ -435,7 +399,7 @@ func (a *API) removeAgentRouter(w http.ResponseWriter, r *http.Request, c *reqCt
 		if err != nil {
 			return err
 		}
-		if ag.AgentType == model.AgentTypeL3 && isDVRComputeMode(agentMode(ag)) {
+		if ag.AgentType == model.AgentTypeL3 && isDVRComputeMode(control.AgentMode(ag)) {
 			return conflict("DVRL3CannotRemoveFromDvrAgent", "Not allowed to manually remove a router from an agent in 'dvr' mode.")
 		}
 		be, bound := v.Get(model.KindL3Binding, rid)
@@ -453,7 +417,7 @@ func (a *API) removeAgentRouter(w http.ResponseWriter, r *http.Request, c *reqCt
 			}
 		}
 		t.Require(model.KindRouter, re)
-		a.bindRouterPorts(v, t, re.Obj.(*model.Router), host)
+		a.ctl.BindRouterPorts(v, t, re.Obj.(*model.Router), host)
 		return nil
 	})
 	if err != nil {
@@ -527,7 +491,7 @@ func (a *API) removeAgentNetwork(w http.ResponseWriter, r *http.Request, c *reqC
 		} else {
 			t.Replace(model.KindDHCPBinding, be, mustJSON(&b))
 		}
-		removeDHCPPort(v, t, nid, ag.ID)
+		a.ctl.RemoveDHCPPort(v, t, nid, ag.ID)
 		return nil
 	})
 	if err != nil {

@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 
-	"github.com/neutrino-net/neutrino/internal/store"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+
+	"github.com/neutrino-net/neutrino/internal/store"
 )
 
 // Error is an API failure rendered as upstream's NeutronError body.
@@ -53,8 +55,11 @@ type typedError interface {
 	Status() int
 }
 
-// writeError renders any error; unknown errors are 500s.
-func writeError(w http.ResponseWriter, err error) {
+// writeError renders any error; unknown errors are 500s, logged.
+func (a *API) writeError(w http.ResponseWriter, err error) { renderError(w, err, a.log) }
+
+// renderError renders any error; unknown errors are 500s, logged to log.
+func renderError(w http.ResponseWriter, err error, log *slog.Logger) {
 	var e *Error
 	var te typedError
 	switch {
@@ -71,7 +76,7 @@ func writeError(w http.ResponseWriter, err error) {
 		e = &Error{Status: http.StatusConflict, Type: "Conflict", Message: err.Error()}
 	default:
 		e = &Error{Status: http.StatusInternalServerError, Type: "InternalServerError", Message: "Request Failed: internal server error while processing your request."}
-		logError(err)
+		log.Error("request failed", "err", err)
 	}
 	key := "NeutronError"
 	if e.Status == http.StatusNotImplemented {

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/neutrino-net/neutrino/internal/claims"
+	"github.com/neutrino-net/neutrino/internal/hostview"
 	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/store"
 )
@@ -85,7 +87,7 @@ func createFIP(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMess
 		return "", badResource("floatingip", "Network %s is not a valid external network.", n.ID)
 	}
 	var hasV4 bool
-	for _, s := range subnetsOf(v, n) {
+	for _, s := range hostview.SubnetsOf(v, n) {
 		hasV4 = hasV4 || s.IPVersion == 4
 	}
 	if !hasV4 {
@@ -114,8 +116,8 @@ func createFIP(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMess
 		reqIPs = []fixedIPReq{want}
 	} else {
 		// Only IPv4: a floating IP is one IPv4 address.
-		for _, s := range subnetsOf(v, n) {
-			if s.IPVersion == 4 && subnetAllows(s, model.OwnerFloatingIP) {
+		for _, s := range hostview.SubnetsOf(v, n) {
+			if s.IPVersion == 4 && (s).AllowsOwner(model.OwnerFloatingIP) {
 				if _, ok := a.pickFree(v, t, s, false); ok {
 					reqIPs = []fixedIPReq{{SubnetID: s.ID}}
 					break
@@ -156,10 +158,10 @@ func createFIP(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMess
 // pickFree reports whether a subnet has a free address.
 func (a *API) pickFree(v *store.View, t *store.Txn, s *model.Subnet, lowest bool) (string, bool) {
 	for _, pool := range poolsOf(s) {
-		used := v.Claims(ipGroup(s.ID))
+		used := v.Claims(claims.IP(s.ID))
 		for ip := pool.Start; ip.IsValid() && !pool.End.Less(ip); ip = ip.Next() {
 			str := ip.String()
-			if _, u := used[str]; !u && !t.Claimed(ipGroup(s.ID), str) {
+			if _, u := used[str]; !u && !t.Claimed(claims.IP(s.ID), str) {
 				return str, true
 			}
 		}
@@ -286,7 +288,7 @@ func fixedClaim(f *model.FloatingIP) (group, member string, ok bool) {
 	if f.PortID == nil || f.FixedIPAddress == nil {
 		return "", "", false
 	}
-	return "fipfixed:" + f.FloatingNetworkID, *f.FixedIPAddress + "@" + *f.PortID, true
+	return claims.FIPFixed(f.FloatingNetworkID), claims.FIPFixedMember(*f.FixedIPAddress, *f.PortID), true
 }
 
 // reassociate moves the claims from old's association to f's.

@@ -2,10 +2,11 @@ package api
 
 import (
 	"encoding/json"
-	"fmt"
 	"slices"
 
 	"github.com/google/uuid"
+
+	"github.com/neutrino-net/neutrino/internal/claims"
 	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/store"
 )
@@ -106,13 +107,7 @@ func bump(a *API, s *model.Standard) {
 	s.UpdatedAt = model.Stamp(a.now())
 }
 
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(fmt.Sprintf("encode %T: %v", v, err))
-	}
-	return b
-}
+func mustJSON(v any) []byte { return model.MustJSON(v) }
 
 func createNetwork(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMessage) (string, error) {
 	var req networkReq
@@ -222,7 +217,7 @@ func updateNetwork(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entr
 			if other {
 				return conflict("InvalidSharedSetting", "Unable to reconfigure sharing settings for network %s. Multiple tenants are using it.", n.ID)
 			}
-			t.NoNewClaims(macGroup(n.ID))
+			t.NoNewClaims(claims.MAC(n.ID))
 		}
 		n.Shared = bool(*req.Shared)
 	}
@@ -253,14 +248,14 @@ func deleteNetwork(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entr
 	}
 	// A port created after our read would be orphaned: guard on the
 	// network's MAC claims, which every port takes.
-	t.NoNewClaims(macGroup(n.ID))
+	t.NoNewClaims(claims.MAC(n.ID))
 	for _, pe := range ports {
 		deletePortTxn(t, pe)
 	}
 	for _, sid := range n.Subnets {
 		if se, ok := v.Get(model.KindSubnet, sid); ok {
 			t.Delete(model.KindSubnet, se)
-			t.NoNewClaims(ipGroup(sid))
+			t.NoNewClaims(claims.IP(sid))
 		}
 	}
 	if seg := segmentOf(n); seg.NetworkType != "local" {

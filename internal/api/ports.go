@@ -7,6 +7,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/neutrino-net/neutrino/internal/claims"
+	"github.com/neutrino-net/neutrino/internal/control"
+	"github.com/neutrino-net/neutrino/internal/hostview"
 	"github.com/neutrino-net/neutrino/internal/ipam"
 	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/store"
@@ -57,8 +60,6 @@ func portVisible(v *store.View, c *reqCtx, e *store.Entry) bool {
 	ne, ok := v.Get(model.KindNetwork, p.NetworkID)
 	return ok && ne.Obj.(*model.Network).ProjectID == c.project
 }
-
-func macGroup(networkID string) string { return "mac:" + networkID }
 
 var vnicTypes = []string{"normal", "direct", "macvtap", "baremetal", "direct-physical", "virtio-forwarder", "smart-nic", "vdpa", "remote-managed", "accelerator-direct", "accelerator-direct-physical"}
 
@@ -174,7 +175,7 @@ func createPort(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMes
 	if req.HostID != nil {
 		p.HostID = *req.HostID
 	}
-	bindPort(p)
+	control.BindPort(p)
 	// MAC address.
 	if req.MACAddress != nil {
 		if !netOwner {
@@ -184,7 +185,7 @@ func createPort(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMes
 		if err != nil {
 			return "", err
 		}
-		if _, used := v.Claim(macGroup(n.ID), mac); used || t.Claimed(macGroup(n.ID), mac) {
+		if _, used := v.Claim(claims.MAC(n.ID), mac); used || t.Claimed(claims.MAC(n.ID), mac) {
 			return "", conflict("MacAddressInUse", "Unable to complete operation for network %s. The mac address %s is in use.", n.ID, mac)
 		}
 		p.MACAddress = mac
@@ -195,7 +196,7 @@ func createPort(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMes
 		}
 		p.MACAddress = mac
 	}
-	t.Claim(macGroup(n.ID), p.MACAddress, p.ID)
+	t.Claim(claims.MAC(n.ID), p.MACAddress, p.ID)
 	// Addresses.
 	var reqIPs []fixedIPReq
 	if req.FixedIPs.Set && !req.FixedIPs.Null {
@@ -220,24 +221,13 @@ func createPort(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMes
 	return p.ID, nil
 }
 
-// bindPort sets the binding result: ports bound to a host are plugged by
-// that host's agent into a Linux bridge.
-func bindPort(p *model.Port) {
-	if p.HostID == "" {
-		p.VIFType, p.VIFDetails = "unbound", map[string]any{}
-		return
-	}
-	p.VIFType = "bridge"
-	p.VIFDetails = map[string]any{"port_filter": true, "connectivity": "l2"}
-}
-
 func (a *API) generateMAC(v *store.View, t *store.Txn, netID string) (string, error) {
 	for range 32 {
 		mac, err := ipam.GenerateMAC(a.cfg.BaseMAC, rand.IntN)
 		if err != nil {
 			return "", err
 		}
-		if _, used := v.Claim(macGroup(netID), mac); !used && !t.Claimed(macGroup(netID), mac) {
+		if _, used := v.Claim(claims.MAC(netID), mac); !used && !t.Claimed(claims.MAC(netID), mac) {
 			return mac, nil
 		}
 	}
@@ -265,24 +255,6 @@ func setExtraDHCPOpts(p *model.Port, o optional[[]dhcpOptReq]) error {
 	return nil
 }
 
-// subnetsOf returns a network's subnets in creation order.
-func subnetsOf(v *store.View, n *model.Network) []*model.Subnet {
-	var out []*model.Subnet
-	for _, sid := range n.Subnets {
-		if se, ok := v.Get(model.KindSubnet, sid); ok {
-			out = append(out, se.Obj.(*model.Subnet))
-		}
-	}
-	return out
-}
-
-func subnetAllows(s *model.Subnet, owner string) bool {
-	if len(s.ServiceTypes) == 0 {
-		return true
-	}
-	return slices.Contains(s.ServiceTypes, owner)
-}
-
 func poolsOf(s *model.Subnet) []ipam.Pool {
 	out := make([]ipam.Pool, 0, len(s.AllocationPools))
 	for _, p := range s.AllocationPools {
@@ -297,14 +269,14 @@ func poolsOf(s *model.Subnet) []ipam.Pool {
 // addresses and claims them in t. keep holds addresses the port already
 // has (on update) that stay claimed.
 func (a *API) allocateIPs(v *store.View, t *store.Txn, c *reqCtx, n *model.Network, p *model.Port, reqIPs []fixedIPReq, keep []model.FixedIP, netOwner bool) ([]model.FixedIP, error) {
-	subnets := subnetsOf(v, n)
+	subnets := hostview.SubnetsOf(v, n)
 	byID := map[string]*model.Subnet{}
 	for _, s := range subnets {
 		byID[s.ID] = s
 	}
 	lowest := p.DeviceOwner == model.OwnerDHCP || p.DeviceOwner == model.OwnerDistributed
 	pick := func(s *model.Subnet) (string, bool) {
-		group := ipGroup(s.ID)
+		group := claims.IP(s.ID)
 		used := v.Claims(group)
 		// Pick walks past every used address of the pool, so the check
 		// formats into a reused buffer: map lookups keyed by string(buf)
@@ -336,7 +308,7 @@ func (a *API) allocateIPs(v *store.View, t *store.Txn, c *reqCtx, n *model.Netwo
 		// the first stateful IPv6 subnet, plus SLAAC addresses.
 		var v4, v6 []*model.Subnet
 		for _, s := range subnets {
-			if !subnetAllows(s, p.DeviceOwner) {
+			if !(s).AllowsOwner(p.DeviceOwner) {
 				continue
 			}
 			if s.IPVersion == 4 {
@@ -442,7 +414,7 @@ func (a *API) allocateIPs(v *store.View, t *store.Txn, c *reqCtx, n *model.Netwo
 			if slices.Contains(out, model.FixedIP{SubnetID: s.ID, IPAddress: ip}) {
 				return nil, invalidInput("Duplicate IP address '%s'", ip)
 			}
-			if _, used := v.Claim(ipGroup(s.ID), ip); used || t.Claimed(ipGroup(s.ID), ip) {
+			if _, used := v.Claim(claims.IP(s.ID), ip); used || t.Claimed(claims.IP(s.ID), ip) {
 				return nil, conflict("IpAddressAlreadyAllocated", "IP address %s already allocated in subnet %s", ip, s.ID)
 			}
 			out = append(out, model.FixedIP{SubnetID: s.ID, IPAddress: ip})
@@ -460,7 +432,7 @@ func (a *API) allocateIPs(v *store.View, t *store.Txn, c *reqCtx, n *model.Netwo
 		if owned(s, ip.IPAddress) {
 			continue
 		}
-		t.Claim(ipGroup(s.ID), ip.IPAddress, p.ID)
+		t.Claim(claims.IP(s.ID), ip.IPAddress, p.ID)
 	}
 	return out, nil
 }
@@ -582,7 +554,7 @@ func updatePort(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, 
 	if req.HostID != nil {
 		p.HostID = *req.HostID
 	}
-	bindPort(&p)
+	control.BindPort(&p)
 	if req.MACAddress != nil {
 		if !netOwner {
 			return policyDenied("update_port:mac_address")
@@ -595,11 +567,11 @@ func updatePort(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, 
 			if p.HostID != "" && p.VIFType != "unbound" {
 				return conflict("PortBound", "Unable to complete operation on port %s, port is already bound, port type: %s, old_mac %s, new_mac %s.", p.ID, p.VIFType, p.MACAddress, mac)
 			}
-			if _, used := v.Claim(macGroup(n.ID), mac); used {
+			if _, used := v.Claim(claims.MAC(n.ID), mac); used {
 				return conflict("MacAddressInUse", "Unable to complete operation for network %s. The mac address %s is in use.", n.ID, mac)
 			}
-			t.Release(macGroup(n.ID), p.MACAddress)
-			t.Claim(macGroup(n.ID), mac, p.ID)
+			t.Release(claims.MAC(n.ID), p.MACAddress)
+			t.Claim(claims.MAC(n.ID), mac, p.ID)
 			p.MACAddress = mac
 		}
 	}
@@ -614,7 +586,7 @@ func updatePort(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, 
 		}
 		for _, old := range p.FixedIPs {
 			if !slices.Contains(ips, old) {
-				t.Release(ipGroup(old.SubnetID), old.IPAddress)
+				t.Release(claims.IP(old.SubnetID), old.IPAddress)
 			}
 		}
 		p.FixedIPs = ips
@@ -666,8 +638,8 @@ func deletePort(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry) 
 func deletePortTxn(t *store.Txn, e *store.Entry) {
 	p := e.Obj.(*model.Port)
 	for _, ip := range p.FixedIPs {
-		t.Release(ipGroup(ip.SubnetID), ip.IPAddress)
+		t.Release(claims.IP(ip.SubnetID), ip.IPAddress)
 	}
-	t.Release(macGroup(p.NetworkID), p.MACAddress)
+	t.Release(claims.MAC(p.NetworkID), p.MACAddress)
 	t.Delete(model.KindPort, e)
 }

@@ -77,6 +77,13 @@ var resources = map[string]*resourceDef{}
 
 func register(d *resourceDef) { resources[d.kind] = d }
 
+// Kinds the control plane keeps, with no HTTP collection of their own.
+func init() {
+	register(&resourceDef{kind: model.KindL3Binding, decode: decoderOf[model.Binding]()})
+	register(&resourceDef{kind: model.KindDHCPBinding, decode: decoderOf[model.Binding]()})
+	register(&resourceDef{kind: model.KindDVRMAC, decode: decoderOf[model.DVRMAC]()})
+}
+
 // std returns the standard attributes of an entry's resource.
 func std(e *store.Entry) *model.Standard { return e.Obj.(model.Resource).Std() }
 

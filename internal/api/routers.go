@@ -6,6 +6,9 @@ import (
 	"net/netip"
 	"slices"
 
+	"github.com/neutrino-net/neutrino/internal/claims"
+	"github.com/neutrino-net/neutrino/internal/control"
+	"github.com/neutrino-net/neutrino/internal/hostview"
 	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/store"
 )
@@ -266,17 +269,17 @@ type routerTxn struct {
 
 // place schedules the router (once per transaction) and records its host.
 func (rt *routerTxn) place() {
-	rt.host = rt.a.placeRouter(rt.v, rt.t, rt.r, false)
+	rt.host = rt.a.ctl.PlaceRouter(rt.v, rt.t, rt.r, false)
 }
 
 // bind binds a new or adopted centralized router port to the router's
 // host (a distributed router's interfaces live on every host: unbound).
 func (rt *routerTxn) bind(p *model.Port) {
-	if rt.host == "" || !slices.Contains(routerPortOwners, p.DeviceOwner) {
+	if rt.host == "" || !control.RouterPortOwner(p.DeviceOwner) {
 		return
 	}
 	p.HostID = rt.host
-	bindPort(p)
+	control.BindPort(p)
 }
 
 func newRouterTxn(a *API, v *store.View, t *store.Txn, c *reqCtx, r *model.Router) *routerTxn {
@@ -330,7 +333,7 @@ func (rt *routerTxn) gatewaySubnets() []*model.Subnet {
 	if !ok {
 		return nil
 	}
-	return subnetsOf(rt.v, ne.Obj.(*model.Network))
+	return hostview.SubnetsOf(rt.v, ne.Obj.(*model.Network))
 }
 
 // checkOverlap refuses a subnet whose CIDR overlaps one already connected
@@ -373,7 +376,7 @@ func (a *API) newServicePort(v *store.View, t *store.Txn, n *model.Network, proj
 		return nil, err
 	}
 	p.MACAddress = mac
-	t.Claim(macGroup(n.ID), mac, p.ID)
+	t.Claim(claims.MAC(n.ID), mac, p.ID)
 	return p, nil
 }
 
@@ -406,13 +409,13 @@ func (rt *routerTxn) setGateway(g *gatewayReq) error {
 			return err
 		}
 	}
-	for _, s := range subnetsOf(v, n) {
+	for _, s := range hostview.SubnetsOf(v, n) {
 		if err := checkOverlap(s, rt.attachedSubnets()); err != nil {
 			return err
 		}
 	}
 	for _, ip := range g.ExternalFixedIPs {
-		for _, s := range subnetsOf(v, n) {
+		for _, s := range hostview.SubnetsOf(v, n) {
 			if s.GatewayIP != nil && ip.IPAddress == *s.GatewayIP {
 				return badResource("router", "IP address %s is the gateway IP of subnet %s and cannot be used.", ip.IPAddress, s.ID)
 			}
@@ -451,7 +454,7 @@ func (rt *routerTxn) setGateway(g *gatewayReq) error {
 	}
 	for _, old := range keep {
 		if !slices.Contains(ips, old) {
-			t.Release(ipGroup(old.SubnetID), old.IPAddress)
+			t.Release(claims.IP(old.SubnetID), old.IPAddress)
 		}
 	}
 	p.FixedIPs = ips
@@ -497,7 +500,7 @@ func (rt *routerTxn) clearGateway() error {
 	// gateway: depend on no new association (FIP updates bump nothing
 	// here, so guard on every FIP we read being unchanged and on no new
 	// FIP port on the external network).
-	rt.t.NoNewClaims(macGroup(r.ExternalGatewayInfo.NetworkID))
+	rt.t.NoNewClaims(claims.MAC(r.ExternalGatewayInfo.NetworkID))
 	if pe, ok := rt.v.Get(model.KindPort, r.GatewayPortID); ok {
 		deletePortTxn(rt.t, pe)
 	}
@@ -983,7 +986,7 @@ func (rt *routerTxn) removeInterface(req interfaceReq) (map[string]any, error) {
 		cp.FixedIPs = slices.DeleteFunc(slices.Clone(p.FixedIPs), func(ip model.FixedIP) bool { return ip.SubnetID == req.SubnetID })
 		for _, ip := range p.FixedIPs {
 			if ip.SubnetID == req.SubnetID {
-				t.Release(ipGroup(ip.SubnetID), ip.IPAddress)
+				t.Release(claims.IP(ip.SubnetID), ip.IPAddress)
 			}
 		}
 		bump(rt.a, &cp.Standard)

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/neutrino-net/neutrino/internal/claims"
 	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/store"
 )
@@ -94,12 +96,10 @@ func rulesOf(v *store.View, sgID string) []*store.Entry {
 	return out
 }
 
-const defaultSGGroup = "defaultsg"
-
 // defaultSGFor returns the project's default group, creating it in t if
 // it does not exist yet.
 func (a *API) defaultSGFor(v *store.View, t *store.Txn, project string) (string, error) {
-	if id, ok := v.Claim(defaultSGGroup, project); ok {
+	if id, ok := v.Claim(claims.DefaultSG, project); ok {
 		if e, ok := v.Get(model.KindSG, id); ok {
 			t.Require(model.KindSG, e)
 		}
@@ -113,7 +113,7 @@ func (a *API) defaultSGFor(v *store.View, t *store.Txn, project string) (string,
 		Standard: model.Standard{ID: uuid.NewString(), ProjectID: project, TenantID: project, Description: "Default security group", RevisionNumber: 1, CreatedAt: now, UpdatedAt: now, Tags: []string{}},
 		Name:     "default", Stateful: true, Default: true,
 	}
-	t.Claim(defaultSGGroup, project, sg.ID)
+	t.Claim(claims.DefaultSG, project, sg.ID)
 	for _, r := range defaultRules(sg, true) {
 		t.Create(model.KindSGRule, r.ID, mustJSON(r))
 	}
@@ -144,12 +144,12 @@ func (a *API) ensureDefaultSGNow(c *reqCtx) error {
 		return nil
 	}
 	missing := false
-	a.st.View(func(v *store.View) { _, ok := v.Claim(defaultSGGroup, c.project); missing = !ok })
+	a.st.View(func(v *store.View) { _, ok := v.Claim(claims.DefaultSG, c.project); missing = !ok })
 	if !missing {
 		return nil
 	}
 	_, err := a.st.Update(c, func(v *store.View, t *store.Txn) error {
-		if _, ok := v.Claim(defaultSGGroup, c.project); ok {
+		if _, ok := v.Claim(claims.DefaultSG, c.project); ok {
 			return nil
 		}
 		return a.ensureDefaultSG(v, t, c.project)
@@ -289,7 +289,7 @@ func deleteSG(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry) er
 		t.Delete(model.KindSGRule, re)
 	}
 	if sg.Default {
-		t.Release(defaultSGGroup, sg.ProjectID)
+		t.Release(claims.DefaultSG, sg.ProjectID)
 	}
 	t.Delete(model.KindSG, e)
 	return nil

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 
+	"github.com/neutrino-net/neutrino/internal/claims"
 	"github.com/neutrino-net/neutrino/internal/ipam"
 	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/store"
@@ -51,8 +52,6 @@ func subnetVisible(v *store.View, c *reqCtx, e *store.Entry) bool {
 	ne, ok := v.Get(model.KindNetwork, s.NetworkID)
 	return ok && networkVisible(c, ne.Obj.(*model.Network))
 }
-
-func ipGroup(subnetID string) string { return "ip:" + subnetID }
 
 type subnetReq struct {
 	Name            *string            `json:"name"`
@@ -332,7 +331,7 @@ func updateSubnet(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry
 			newGW = &g
 		}
 		if gw != nil && (newGW == nil || *newGW != *gw) {
-			if owner, used := v.Claim(ipGroup(s.ID), gw.String()); used {
+			if owner, used := v.Claim(claims.IP(s.ID), gw.String()); used {
 				if pe, ok := v.Get(model.KindPort, owner); ok && isRouterPort(pe.Obj.(*model.Port).DeviceOwner) {
 					return conflict("GatewayIpInUse", "Current gateway ip %s already in use by port %s. Unable to update.", gw, owner)
 				}
@@ -377,7 +376,7 @@ func isRouterPort(owner string) bool {
 
 func deleteSubnet(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry) error {
 	s := e.Obj.(*model.Subnet)
-	group := ipGroup(s.ID)
+	group := claims.IP(s.ID)
 	var auto []*store.Entry
 	for _, owner := range v.Claims(group) {
 		pe, ok := v.Get(model.KindPort, owner)

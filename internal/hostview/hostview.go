@@ -328,3 +328,16 @@ func Revs(hv View) map[syncproto.Key]int64 {
 	}
 	return out
 }
+
+// SubnetsOf returns a network's subnets in creation order.
+func SubnetsOf(v *store.View, n *model.Network) []*model.Subnet {
+	var out []*model.Subnet
+	for _, sid := range n.Subnets {
+		if se, ok := v.Get(model.KindSubnet, sid); ok {
+			if s, ok := se.Obj.(*model.Subnet); ok {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
