@@ -135,7 +135,7 @@ func createFIP(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMess
 		}
 		return "", err
 	}
-	if len(ips) != 1 || !netip.MustParseAddr(ips[0].IPAddress).Is4() {
+	if len(ips) != 1 || !ips[0].Addr().Is4() {
 		return "", badResource("floatingip", "a floating IP must be one IPv4 address.")
 	}
 	p.FixedIPs = ips
@@ -200,7 +200,7 @@ func (a *API) associateFIP(v *store.View, t *store.Txn, c *reqCtx, f *model.Floa
 	} else {
 		var v4 []*model.FixedIP
 		for i := range p.FixedIPs {
-			if netip.MustParseAddr(p.FixedIPs[i].IPAddress).Is4() {
+			if p.FixedIPs[i].Addr().Is4() {
 				v4 = append(v4, &p.FixedIPs[i])
 			}
 		}
@@ -218,14 +218,13 @@ func (a *API) associateFIP(v *store.View, t *store.Txn, c *reqCtx, f *model.Floa
 		return err
 	}
 	var taken string
-	v.Each(model.KindFIP, func(fe *store.Entry) bool {
-		o := fe.Obj.(*model.FloatingIP)
-		if o.ID != f.ID && o.PortID != nil && *o.PortID == p.ID && o.FixedIPAddress != nil && *o.FixedIPAddress == chosen.IPAddress && o.FloatingNetworkID == f.FloatingNetworkID {
+	for _, fe := range v.Index(model.KindFIP, hostview.ByPort, p.ID) {
+		o, ok := fe.Obj.(*model.FloatingIP)
+		if ok && o.ID != f.ID && o.FixedIPAddress != nil && *o.FixedIPAddress == chosen.IPAddress && o.FloatingNetworkID == f.FloatingNetworkID {
 			taken = o.ID
-			return false
+			break
 		}
-		return true
-	})
+	}
 	if taken != "" {
 		return conflict("FloatingIPPortAlreadyAssociated", "Cannot associate floating IP %s (%s) with port %s using fixed IP %s, as that fixed IP already has a floating IP on external network %s.", f.FloatingIPAddress, f.ID, p.ID, chosen.IPAddress, f.FloatingNetworkID)
 	}
@@ -246,18 +245,20 @@ func (a *API) routerForFIP(v *store.View, t *store.Txn, subnetID, extNetID, port
 	s := se.Obj.(*model.Subnet)
 	var first, preferred string
 	var firstRev int64
-	v.Each(model.KindPort, func(pe *store.Entry) bool {
-		p := pe.Obj.(*model.Port)
-		if p.DeviceOwner != model.OwnerRouterInterface && p.DeviceOwner != model.OwnerRouterInterfaceD && p.DeviceOwner != model.OwnerHARouterInterface {
-			return true
+	// Only the router interfaces on the subnet matter: the port index by
+	// subnet finds them without scanning the cloud's ports.
+	for _, pe := range v.Index(model.KindPort, hostview.BySubnet, s.ID) {
+		p, ok := pe.Obj.(*model.Port)
+		if !ok || p.DeviceOwner != model.OwnerRouterInterface && p.DeviceOwner != model.OwnerRouterInterfaceD && p.DeviceOwner != model.OwnerHARouterInterface {
+			continue
 		}
 		re, ok := v.Get(model.KindRouter, p.DeviceID)
 		if !ok {
-			return true
+			continue
 		}
-		r := re.Obj.(*model.Router)
-		if r.ExternalGatewayInfo == nil || r.ExternalGatewayInfo.NetworkID != extNetID {
-			return true
+		r, ok := re.Obj.(*model.Router)
+		if !ok || r.ExternalGatewayInfo == nil || r.ExternalGatewayInfo.NetworkID != extNetID {
+			continue
 		}
 		for _, ip := range p.FixedIPs {
 			if ip.SubnetID != s.ID {
@@ -271,8 +272,7 @@ func (a *API) routerForFIP(v *store.View, t *store.Txn, subnetID, extNetID, port
 				first, firstRev = r.ID, pe.CreateRev
 			}
 		}
-		return true
-	})
+	}
 	if preferred != "" {
 		return preferred, nil
 	}
@@ -349,4 +349,11 @@ func deleteFIP(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry) e
 	}
 	t.Delete(model.KindFIP, e)
 	return nil
+}
+
+// fixedAddrIn reports whether the floating IP is associated to an
+// address in prefix.
+func fixedAddrIn(f *model.FloatingIP, prefix netip.Prefix) bool {
+	a, ok := f.FixedAddr()
+	return ok && prefix.Contains(a)
 }

@@ -336,7 +336,7 @@ func (a *API) allocateIPs(v *store.View, t *store.Txn, c *reqCtx, n *model.Netwo
 		gotStateful := false
 		for _, s := range v6 {
 			if isSLAAC(s) {
-				ip, err := ipam.EUI64(netip.MustParsePrefix(s.CIDR), p.MACAddress)
+				ip, err := ipam.EUI64(s.Prefix(), p.MACAddress)
 				if err != nil {
 					return nil, err
 				}
@@ -371,7 +371,7 @@ func (a *API) allocateIPs(v *store.View, t *store.Txn, c *reqCtx, n *model.Netwo
 					return nil, invalidInput("IP allocation requires subnet_id or ip_address")
 				}
 				if isSLAAC(s) {
-					ip, err := ipam.EUI64(netip.MustParsePrefix(s.CIDR), p.MACAddress)
+					ip, err := ipam.EUI64(s.Prefix(), p.MACAddress)
 					if err != nil {
 						return nil, err
 					}
@@ -391,7 +391,7 @@ func (a *API) allocateIPs(v *store.View, t *store.Txn, c *reqCtx, n *model.Netwo
 			}
 			if s == nil {
 				for _, cand := range subnets {
-					if netip.MustParsePrefix(cand.CIDR).Contains(addr) {
+					if cand.Prefix().Contains(addr) {
 						s = cand
 						break
 					}
@@ -400,7 +400,7 @@ func (a *API) allocateIPs(v *store.View, t *store.Txn, c *reqCtx, n *model.Netwo
 					return nil, newErr(400, "InvalidIpForNetwork", "IP address %s is not a valid IP for any of the subnets on the specified network.", addr)
 				}
 			}
-			if err := ipam.ValidateFixedIP(netip.MustParsePrefix(s.CIDR), addr); err != nil {
+			if err := ipam.ValidateFixedIP(s.Prefix(), addr); err != nil {
 				return nil, err
 			}
 			ip := addr.String()
@@ -620,16 +620,17 @@ func deletePort(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry) 
 		}
 	}
 	// Floating IPs of the port stay, disassociated (upstream behaviour).
-	v.Each(model.KindFIP, func(fe *store.Entry) bool {
-		f := *fe.Obj.(*model.FloatingIP)
-		if f.PortID != nil && *f.PortID == p.ID {
-			disassociate(t, &f)
-			f.Status = "DOWN"
-			bump(a, &f.Standard)
-			t.Replace(model.KindFIP, fe, mustJSON(&f))
+	for _, fe := range v.Index(model.KindFIP, hostview.ByPort, p.ID) {
+		cur, ok := fe.Obj.(*model.FloatingIP)
+		if !ok {
+			continue
 		}
-		return true
-	})
+		f := *cur
+		disassociate(t, &f)
+		f.Status = "DOWN"
+		bump(a, &f.Standard)
+		t.Replace(model.KindFIP, fe, mustJSON(&f))
+	}
 	deletePortTxn(t, e)
 	return nil
 }

@@ -63,11 +63,21 @@ func standardAttrs(m map[string]attr) map[string]attr {
 	return std
 }
 
+// decoderOf decodes a stored T and checks what handlers will rely on
+// (model.Validator): an object that fails is not served (the store skips
+// it and says so) rather than panicking the requests that read it.
 func decoderOf[T any]() store.Decoder {
 	return func(raw []byte) (any, error) {
 		v := new(T)
-		err := json.Unmarshal(raw, v)
-		return v, err
+		if err := json.Unmarshal(raw, v); err != nil {
+			return nil, err
+		}
+		if val, ok := any(v).(model.Validator); ok {
+			if err := val.Validate(); err != nil {
+				return nil, err
+			}
+		}
+		return v, nil
 	}
 }
 

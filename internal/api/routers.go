@@ -339,9 +339,9 @@ func (rt *routerTxn) gatewaySubnets() []*model.Subnet {
 // checkOverlap refuses a subnet whose CIDR overlaps one already connected
 // to the router (interfaces and the gateway network).
 func checkOverlap(s *model.Subnet, connected []*model.Subnet) error {
-	p := netip.MustParsePrefix(s.CIDR)
+	p := s.Prefix()
 	for _, o := range connected {
-		if o.ID != s.ID && netip.MustParsePrefix(o.CIDR).Overlaps(p) {
+		if o.ID != s.ID && o.Prefix().Overlaps(p) {
 			return badResource("router", "Cidr %s of subnet %s overlaps with cidr %s of subnet %s.", s.CIDR, s.ID, o.CIDR, o.ID)
 		}
 	}
@@ -484,15 +484,11 @@ func (rt *routerTxn) clearGateway() error {
 		return nil
 	}
 	var fip string
-	rt.v.Each(model.KindFIP, func(fe *store.Entry) bool {
-		f := fe.Obj.(*model.FloatingIP)
-		if f.RouterID != nil && *f.RouterID == r.ID {
-			fip = f.ID
-			rt.t.Require(model.KindFIP, fe)
-			return false
-		}
-		return true
-	})
+	for _, fe := range rt.v.Index(model.KindFIP, hostview.ByRouter, r.ID) {
+		fip = fe.ID
+		rt.t.Require(model.KindFIP, fe)
+		break
+	}
 	if fip != "" {
 		return conflict("RouterExternalGatewayInUseByFloatingIp", "Gateway cannot be updated for router %s, since a gateway to external network %s is required by one or more floating IPs.", r.ID, r.ExternalGatewayInfo.NetworkID)
 	}
@@ -582,16 +578,16 @@ func (rt *routerTxn) connected() ([]netip.Prefix, []netip.Addr) {
 	var prefixes []netip.Prefix
 	var own []netip.Addr
 	for _, s := range append(rt.attachedSubnets(), rt.gatewaySubnets()...) {
-		prefixes = append(prefixes, netip.MustParsePrefix(s.CIDR))
+		prefixes = append(prefixes, s.Prefix())
 	}
 	for _, pe := range rt.interfaces() {
 		for _, ip := range pe.Obj.(*model.Port).FixedIPs {
-			own = append(own, netip.MustParseAddr(ip.IPAddress))
+			own = append(own, ip.Addr())
 		}
 	}
 	if rt.r.ExternalGatewayInfo != nil {
 		for _, ip := range rt.r.ExternalGatewayInfo.ExternalFixedIPs {
-			own = append(own, netip.MustParseAddr(ip.IPAddress))
+			own = append(own, ip.Addr())
 		}
 	}
 	return prefixes, own
@@ -910,7 +906,7 @@ func (rt *routerTxn) v6PortOn(networkID, except string) *store.Entry {
 			continue
 		}
 		for _, ip := range q.FixedIPs {
-			if netip.MustParseAddr(ip.IPAddress).Is6() {
+			if ip.Addr().Is6() {
 				return ie
 			}
 		}
@@ -949,21 +945,19 @@ func (rt *routerTxn) removeInterface(req interfaceReq) (map[string]any, error) {
 		if !ok {
 			continue
 		}
-		prefix := netip.MustParsePrefix(se.Obj.(*model.Subnet).CIDR)
+		prefix := se.Obj.(*model.Subnet).Prefix()
 		var inUse bool
-		v.Each(model.KindFIP, func(fe *store.Entry) bool {
-			f := fe.Obj.(*model.FloatingIP)
-			if f.RouterID != nil && *f.RouterID == r.ID && f.FixedIPAddress != nil && prefix.Contains(netip.MustParseAddr(*f.FixedIPAddress)) {
+		for _, fe := range v.Index(model.KindFIP, hostview.ByRouter, r.ID) {
+			if f, ok := fe.Obj.(*model.FloatingIP); ok && fixedAddrIn(f, prefix) {
 				inUse = true
-				return false
+				break
 			}
-			return true
-		})
+		}
 		if inUse {
 			return nil, conflict("RouterInterfaceInUseByFloatingIP", "Router interface for subnet %s on router %s cannot be deleted, as it is required by one or more floating IPs.", sid, r.ID)
 		}
 		for _, route := range r.Routes {
-			if prefix.Contains(netip.MustParseAddr(route.NextHop)) {
+			if prefix.Contains(route.NextHopAddr()) {
 				return nil, conflict("RouterInterfaceInUseByRoute", "Router interface for subnet %s on router %s cannot be deleted, as it is required by one or more routes.", sid, r.ID)
 			}
 		}
@@ -973,12 +967,9 @@ func (rt *routerTxn) removeInterface(req interfaceReq) (map[string]any, error) {
 	}
 	// A floating IP associated to a port on this subnet meanwhile would
 	// lose its path: depend on no FIP changing under us.
-	v.Each(model.KindFIP, func(fe *store.Entry) bool {
-		if f := fe.Obj.(*model.FloatingIP); f.RouterID != nil && *f.RouterID == r.ID {
-			t.Require(model.KindFIP, fe)
-		}
-		return true
-	})
+	for _, fe := range v.Index(model.KindFIP, hostview.ByRouter, r.ID) {
+		t.Require(model.KindFIP, fe)
+	}
 	info := interfaceInfo(r, p)
 	if req.SubnetID != "" && len(p.FixedIPs) > 1 {
 		// Only the subnet's address leaves a multi-address port.

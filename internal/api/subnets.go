@@ -143,7 +143,7 @@ func createSubnet(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 	// No overlap with the network's other subnets.
 	for _, sid := range n.Subnets {
 		if oe, ok := v.Get(model.KindSubnet, sid); ok {
-			other := netip.MustParsePrefix(oe.Obj.(*model.Subnet).CIDR)
+			other := oe.Obj.(*model.Subnet).Prefix()
 			if other.Overlaps(prefix) {
 				return "", invalidInput("Requested subnet with cidr: %s for network: %s overlaps with another subnet", prefix, n.ID)
 			}
@@ -295,7 +295,7 @@ func updateSubnet(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry
 		return err
 	}
 	s := *e.Obj.(*model.Subnet)
-	prefix := netip.MustParsePrefix(s.CIDR)
+	prefix := s.Prefix()
 	if req.Name != nil {
 		s.Name = *req.Name
 	}
@@ -315,7 +315,7 @@ func updateSubnet(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry
 	}
 	var gw *netip.Addr
 	if s.GatewayIP != nil {
-		g := netip.MustParseAddr(*s.GatewayIP)
+		g, _ := s.Gateway()
 		gw = &g
 	}
 	if req.GatewayIP.Set {
