@@ -117,7 +117,7 @@ func createFIP(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMess
 	} else {
 		// Only IPv4: a floating IP is one IPv4 address.
 		for _, s := range hostview.SubnetsOf(v, n) {
-			if s.IPVersion == 4 && (s).AllowsOwner(model.OwnerFloatingIP) {
+			if s.IPVersion == 4 && s.AllowsOwner(model.OwnerFloatingIP) {
 				if _, ok := a.pickFree(v, t, s, false); ok {
 					reqIPs = []fixedIPReq{{SubnetID: s.ID}}
 					break
