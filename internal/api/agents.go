@@ -96,11 +96,11 @@ func encodeFields(fields map[string]json.RawMessage, keep []string) []byte {
 
 // lookupAgent finds an agent the caller may see (admins only).
 func lookupAgent(v *store.View, c *reqCtx, id string) (*store.Entry, *model.Agent, error) {
-	e, ok := v.Get(model.KindAgent, id)
+	e, ag, ok := store.GetAs[*model.Agent](v, model.KindAgent, id)
 	if !ok || !c.admin {
 		return nil, nil, agentNotFound(id)
 	}
-	return e, e.Obj.(*model.Agent), nil
+	return e, ag, nil
 }
 
 func (a *API) listAgents(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
@@ -261,8 +261,8 @@ func (a *API) renderAgentList(v *store.View, ids []string, extra map[string]any)
 }
 
 func bindingAgents(v *store.View, kind, id string) []string {
-	if be, ok := v.Get(kind, id); ok {
-		return be.Obj.(*model.Binding).AgentIDs
+	if _, b, ok := store.GetAs[*model.Binding](v, kind, id); ok {
+		return b.AgentIDs
 	}
 	return nil
 }
@@ -334,7 +334,10 @@ func (a *API) addAgentRouter(w http.ResponseWriter, r *http.Request, c *reqCtx) 
 		if err != nil {
 			return err
 		}
-		rr := re.Obj.(*model.Router)
+		rr, err := obj[*model.Router](re)
+		if err != nil {
+			return err
+		}
 		if ag.AgentType != model.AgentTypeL3 {
 			return invalidL3Agent(ag.ID)
 		}
@@ -352,10 +355,10 @@ func (a *API) addAgentRouter(w http.ResponseWriter, r *http.Request, c *reqCtx) 
 		if !ag.AdminStateUp || !a.ctl.L3Suitable(ag, rr) {
 			return invalidL3Agent(ag.ID)
 		}
-		be, bound := v.Get(model.KindL3Binding, rr.ID)
+		be, bnd, bound := store.GetAs[*model.Binding](v, model.KindL3Binding, rr.ID)
 		var cur []string
 		if bound {
-			cur = be.Obj.(*model.Binding).AgentIDs
+			cur = bnd.AgentIDs
 		}
 		if slices.Contains(cur, ag.ID) {
 			return nil
@@ -402,22 +405,26 @@ func (a *API) removeAgentRouter(w http.ResponseWriter, r *http.Request, c *reqCt
 		if ag.AgentType == model.AgentTypeL3 && isDVRComputeMode(control.AgentMode(ag)) {
 			return conflict("DVRL3CannotRemoveFromDvrAgent", "Not allowed to manually remove a router from an agent in 'dvr' mode.")
 		}
-		be, bound := v.Get(model.KindL3Binding, rid)
-		if !bound || !slices.Contains(be.Obj.(*model.Binding).AgentIDs, ag.ID) {
+		be, curB, bound := store.GetAs[*model.Binding](v, model.KindL3Binding, rid)
+		if !bound || !slices.Contains(curB.AgentIDs, ag.ID) {
 			return conflict("RouterNotHostedByL3Agent", "The router %s is not hosted by L3 agent %s.", rid, ag.ID)
 		}
-		b := *be.Obj.(*model.Binding)
+		b := *curB
 		b.AgentIDs = slices.DeleteFunc(slices.Clone(b.AgentIDs), func(x string) bool { return x == ag.ID })
 		// An empty binding marks the router as deliberately unscheduled.
 		t.Replace(model.KindL3Binding, be, mustJSON(&b))
 		host := ""
 		if len(b.AgentIDs) > 0 {
-			if ae, ok := v.Get(model.KindAgent, b.AgentIDs[0]); ok {
-				host = ae.Obj.(*model.Agent).Host
+			if _, ag, ok := store.GetAs[*model.Agent](v, model.KindAgent, b.AgentIDs[0]); ok {
+				host = ag.Host
 			}
 		}
 		t.Require(model.KindRouter, re)
-		a.ctl.BindRouterPorts(v, t, re.Obj.(*model.Router), host)
+		rr, err := obj[*model.Router](re)
+		if err != nil {
+			return err
+		}
+		a.ctl.BindRouterPorts(v, t, rr, host)
 		return nil
 	})
 	if err != nil {
@@ -448,10 +455,10 @@ func (a *API) addAgentNetwork(w http.ResponseWriter, r *http.Request, c *reqCtx)
 		if ag.AgentType != model.AgentTypeDHCP || !ag.AdminStateUp {
 			return notFound("InvalidDHCPAgent", "Agent %s is not a valid DHCP Agent or has been disabled", ag.ID)
 		}
-		be, bound := v.Get(model.KindDHCPBinding, ne.ID)
+		be, bnd, bound := store.GetAs[*model.Binding](v, model.KindDHCPBinding, ne.ID)
 		var cur []string
 		if bound {
-			cur = be.Obj.(*model.Binding).AgentIDs
+			cur = bnd.AgentIDs
 		}
 		if slices.Contains(cur, ag.ID) {
 			return conflict("NetworkHostedByDHCPAgent", "The network %s has been already hosted by the DHCP Agent %s.", ne.ID, ag.ID)
@@ -480,11 +487,11 @@ func (a *API) removeAgentNetwork(w http.ResponseWriter, r *http.Request, c *reqC
 		if err != nil {
 			return err
 		}
-		be, bound := v.Get(model.KindDHCPBinding, nid)
-		if !bound || !slices.Contains(be.Obj.(*model.Binding).AgentIDs, ag.ID) {
+		be, curB, bound := store.GetAs[*model.Binding](v, model.KindDHCPBinding, nid)
+		if !bound || !slices.Contains(curB.AgentIDs, ag.ID) {
 			return conflict("NetworkNotHostedByDhcpAgent", "The network %s is not hosted by the DHCP agent %s.", nid, ag.ID)
 		}
-		b := *be.Obj.(*model.Binding)
+		b := *curB
 		b.AgentIDs = slices.DeleteFunc(slices.Clone(b.AgentIDs), func(x string) bool { return x == ag.ID })
 		if len(b.AgentIDs) == 0 {
 			t.Delete(model.KindDHCPBinding, be)

@@ -39,15 +39,14 @@ func init() { register(fipDef) }
 
 // fipPortDetails renders fip-port-details from the associated port.
 func fipPortDetails(v *store.View, e *store.Entry) map[string]any {
-	f := e.Obj.(*model.FloatingIP)
-	if f.PortID == nil {
+	f, ok := store.As[*model.FloatingIP](e)
+	if !ok || f.PortID == nil {
 		return map[string]any{"port_details": nil}
 	}
-	pe, ok := v.Get(model.KindPort, *f.PortID)
+	_, p, ok := store.GetAs[*model.Port](v, model.KindPort, *f.PortID)
 	if !ok {
 		return map[string]any{"port_details": nil}
 	}
-	p := pe.Obj.(*model.Port)
 	return map[string]any{"port_details": map[string]any{
 		"name": p.Name, "network_id": p.NetworkID, "mac_address": p.MACAddress, "admin_state_up": p.AdminStateUp,
 		"status": p.Status, "device_id": p.DeviceID, "device_owner": p.DeviceOwner,
@@ -82,7 +81,10 @@ func createFIP(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMess
 	if err != nil {
 		return "", err
 	}
-	n := ne.Obj.(*model.Network)
+	n, err := obj[*model.Network](ne)
+	if err != nil {
+		return "", err
+	}
 	if !n.External {
 		return "", badResource("floatingip", "Network %s is not a valid external network.", n.ID)
 	}
@@ -176,7 +178,10 @@ func (a *API) associateFIP(v *store.View, t *store.Txn, c *reqCtx, f *model.Floa
 	if !ok || !portVisible(v, c, pe) {
 		return notFound("PortNotFound", "Port %s could not be found.", portID)
 	}
-	p := pe.Obj.(*model.Port)
+	p, err := obj[*model.Port](pe)
+	if err != nil {
+		return err
+	}
 	if !c.admin && p.ProjectID != f.ProjectID {
 		return badResource("floatingip", "Cannot create floating IP and bind it to Port %s, since that port is owned by a different tenant.", p.ID)
 	}
@@ -219,7 +224,7 @@ func (a *API) associateFIP(v *store.View, t *store.Txn, c *reqCtx, f *model.Floa
 	}
 	var taken string
 	for _, fe := range v.Index(model.KindFIP, hostview.ByPort, p.ID) {
-		o, ok := fe.Obj.(*model.FloatingIP)
+		o, ok := store.As[*model.FloatingIP](fe)
 		if ok && o.ID != f.ID && o.FixedIPAddress != nil && *o.FixedIPAddress == chosen.IPAddress && o.FloatingNetworkID == f.FloatingNetworkID {
 			taken = o.ID
 			break
@@ -242,13 +247,16 @@ func (a *API) routerForFIP(v *store.View, t *store.Txn, subnetID, extNetID, port
 	if !ok {
 		return "", notFound("SubnetNotFound", "Subnet %s could not be found.", subnetID)
 	}
-	s := se.Obj.(*model.Subnet)
+	s, err := obj[*model.Subnet](se)
+	if err != nil {
+		return "", err
+	}
 	var first, preferred string
 	var firstRev int64
 	// Only the router interfaces on the subnet matter: the port index by
 	// subnet finds them without scanning the cloud's ports.
 	for _, pe := range v.Index(model.KindPort, hostview.BySubnet, s.ID) {
-		p, ok := pe.Obj.(*model.Port)
+		p, ok := store.As[*model.Port](pe)
 		if !ok || p.DeviceOwner != model.OwnerRouterInterface && p.DeviceOwner != model.OwnerRouterInterfaceD && p.DeviceOwner != model.OwnerHARouterInterface {
 			continue
 		}
@@ -256,7 +264,7 @@ func (a *API) routerForFIP(v *store.View, t *store.Txn, subnetID, extNetID, port
 		if !ok {
 			continue
 		}
-		r, ok := re.Obj.(*model.Router)
+		r, ok := store.As[*model.Router](re)
 		if !ok || r.ExternalGatewayInfo == nil || r.ExternalGatewayInfo.NetworkID != extNetID {
 			continue
 		}
@@ -317,7 +325,11 @@ func updateFIP(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, b
 	if err := decode(body, &req); err != nil {
 		return err
 	}
-	f := *e.Obj.(*model.FloatingIP)
+	curF, err := obj[*model.FloatingIP](e)
+	if err != nil {
+		return err
+	}
+	f := *curF
 	if req.Description != nil {
 		f.Description = *req.Description
 	}
@@ -342,7 +354,11 @@ func updateFIP(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, b
 }
 
 func deleteFIP(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry) error {
-	f := *e.Obj.(*model.FloatingIP)
+	curF, err := obj[*model.FloatingIP](e)
+	if err != nil {
+		return err
+	}
+	f := *curF
 	disassociate(t, &f)
 	if pe, ok := v.Get(model.KindPort, f.FIPPortID); ok {
 		deletePortTxn(t, pe)

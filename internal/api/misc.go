@@ -159,7 +159,10 @@ func (a *API) listIPAvailability(w http.ResponseWriter, r *http.Request, c *reqC
 	var out []map[string]any
 	a.st.View(func(v *store.View) {
 		v.Each(model.KindNetwork, func(e *store.Entry) bool {
-			n := e.Obj.(*model.Network)
+			n, ok := store.As[*model.Network](e)
+			if !ok {
+				return true
+			}
 			for k, want := range map[string]string{"network_id": n.ID, "network_name": n.Name, "project_id": n.ProjectID, "tenant_id": n.ProjectID} {
 				if vals, ok := q[k]; ok && !containsStr(vals, want) {
 					return true
@@ -195,7 +198,10 @@ func (a *API) showIPAvailability(w http.ResponseWriter, r *http.Request, c *reqC
 				err = policyDenied("get_network_ip_availability")
 				return
 			}
-			out = ipAvailability(v, e.Obj.(*model.Network))
+			var n *model.Network
+			if n, err = obj[*model.Network](e); err == nil {
+				out = ipAvailability(v, n)
+			}
 		}
 	})
 	if err != nil {

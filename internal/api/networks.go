@@ -36,10 +36,13 @@ var networkDef = &resourceDef{
 	hidden:   []string{"provider:network_type", "provider:physical_network", "provider:segmentation_id"},
 	decode:   decoderOf[model.Network](),
 	notFound: func(id string) *Error { return notFound("NetworkNotFound", "Network %s could not be found.", id) },
-	visible:  func(v *store.View, c *reqCtx, e *store.Entry) bool { return networkVisible(c, e.Obj.(*model.Network)) },
-	create:   createNetwork,
-	update:   updateNetwork,
-	delete:   deleteNetwork,
+	visible: func(v *store.View, c *reqCtx, e *store.Entry) bool {
+		n, ok := store.As[*model.Network](e)
+		return ok && networkVisible(c, n)
+	},
+	create: createNetwork,
+	update: updateNetwork,
+	delete: deleteNetwork,
 }
 
 func init() { register(networkDef) }
@@ -183,7 +186,11 @@ func updateNetwork(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entr
 	if err := req.validate(); err != nil {
 		return err
 	}
-	n := *e.Obj.(*model.Network)
+	curN, err := obj[*model.Network](e)
+	if err != nil {
+		return err
+	}
+	n := *curN
 	if req.Name != nil {
 		n.Name = *req.Name
 	}
@@ -207,7 +214,10 @@ func updateNetwork(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entr
 			// Unsharing is refused while other projects use the network.
 			var other bool
 			v.Each(model.KindPort, func(pe *store.Entry) bool {
-				p := pe.Obj.(*model.Port)
+				p, ok := store.As[*model.Port](pe)
+				if !ok {
+					return true
+				}
 				if p.NetworkID == n.ID && p.ProjectID != n.ProjectID && !model.AutoDeletedOwner(p.DeviceOwner) {
 					other = true
 					return false
@@ -230,7 +240,7 @@ func updateNetwork(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entr
 func portsOfNetwork(v *store.View, netID string) []*store.Entry {
 	var out []*store.Entry
 	v.Each(model.KindPort, func(pe *store.Entry) bool {
-		if pe.Obj.(*model.Port).NetworkID == netID {
+		if p, ok := store.As[*model.Port](pe); ok && p.NetworkID == netID {
 			out = append(out, pe)
 		}
 		return true
@@ -239,10 +249,13 @@ func portsOfNetwork(v *store.View, netID string) []*store.Entry {
 }
 
 func deleteNetwork(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry) error {
-	n := e.Obj.(*model.Network)
+	n, err := obj[*model.Network](e)
+	if err != nil {
+		return err
+	}
 	ports := portsOfNetwork(v, n.ID)
 	for _, pe := range ports {
-		if !model.AutoDeletedOwner(pe.Obj.(*model.Port).DeviceOwner) {
+		if p, ok := store.As[*model.Port](pe); !ok || !model.AutoDeletedOwner(p.DeviceOwner) {
 			return conflict("NetworkInUse", "Unable to complete operation on network %s. There are one or more ports still in use on the network.", n.ID)
 		}
 	}

@@ -52,12 +52,15 @@ func init() { register(portDef) }
 
 // portVisible: the port's project, the network's owner, and admins.
 func portVisible(v *store.View, c *reqCtx, e *store.Entry) bool {
-	p := e.Obj.(*model.Port)
+	p, ok := store.As[*model.Port](e)
+	if !ok {
+		return false
+	}
 	if c.admin || p.ProjectID == c.project {
 		return true
 	}
-	ne, ok := v.Get(model.KindNetwork, p.NetworkID)
-	return ok && ne.Obj.(*model.Network).ProjectID == c.project
+	_, n, ok := store.GetAs[*model.Network](v, model.KindNetwork, p.NetworkID)
+	return ok && n.ProjectID == c.project
 }
 
 var vnicTypes = []string{"normal", "direct", "macvtap", "baremetal", "direct-physical", "virtio-forwarder", "smart-nic", "vdpa", "remote-managed", "accelerator-direct", "accelerator-direct-physical"}
@@ -122,7 +125,10 @@ func createPort(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMes
 	if err != nil {
 		return "", err
 	}
-	n := ne.Obj.(*model.Network)
+	n, err := obj[*model.Network](ne)
+	if err != nil {
+		return "", err
+	}
 	netOwner := c.admin || n.ProjectID == c.project
 	if !netOwner && !n.Shared {
 		return "", policyDenied("create_port")
@@ -250,8 +256,8 @@ func (a *API) setPortSecurity(v *store.View, t *store.Txn, c *reqCtx, p *model.P
 	if req.SecurityGroups.Set {
 		groups := []string{}
 		for _, id := range req.SecurityGroups.V {
-			e, ok := v.Get(model.KindSG, id)
-			if !ok || !(c.admin || std(e).ProjectID == p.ProjectID || e.Obj.(*model.SecurityGroup).Shared) {
+			_, sg, ok := store.GetAs[*model.SecurityGroup](v, model.KindSG, id)
+			if !ok || !(c.admin || sg.ProjectID == p.ProjectID || sg.Shared) {
 				return notFound("SecurityGroupNotFound", "Security group %s does not exist", id)
 			}
 			if !slices.Contains(groups, id) {
@@ -314,12 +320,19 @@ func updatePort(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, 
 	if err := req.validate(); err != nil {
 		return err
 	}
-	p := *e.Obj.(*model.Port)
+	curP, err := obj[*model.Port](e)
+	if err != nil {
+		return err
+	}
+	p := *curP
 	ne, ok := v.Get(model.KindNetwork, p.NetworkID)
 	if !ok {
 		return notFound("NetworkNotFound", "Network %s could not be found.", p.NetworkID)
 	}
-	n := ne.Obj.(*model.Network)
+	n, err := obj[*model.Network](ne)
+	if err != nil {
+		return err
+	}
 	netOwner := c.admin || n.ProjectID == c.project
 	if req.Name != nil {
 		p.Name = *req.Name
@@ -409,7 +422,10 @@ func serviceOwner(owner string) bool {
 }
 
 func deletePort(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry) error {
-	p := e.Obj.(*model.Port)
+	p, err := obj[*model.Port](e)
+	if err != nil {
+		return err
+	}
 	if serviceOwner(p.DeviceOwner) && p.DeviceID != "" {
 		kind := model.KindRouter
 		if p.DeviceOwner == model.OwnerFloatingIP {
@@ -421,7 +437,7 @@ func deletePort(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry) 
 	}
 	// Floating IPs of the port stay, disassociated (upstream behaviour).
 	for _, fe := range v.Index(model.KindFIP, hostview.ByPort, p.ID) {
-		cur, ok := fe.Obj.(*model.FloatingIP)
+		cur, ok := store.As[*model.FloatingIP](fe)
 		if !ok {
 			continue
 		}
@@ -437,7 +453,10 @@ func deletePort(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry) 
 
 // deletePortTxn removes a port and releases its claims.
 func deletePortTxn(t *store.Txn, e *store.Entry) {
-	p := e.Obj.(*model.Port)
+	p, ok := store.As[*model.Port](e)
+	if !ok {
+		return
+	}
 	for _, ip := range p.FixedIPs {
 		t.Release(claims.IP(ip.SubnetID), ip.IPAddress)
 	}

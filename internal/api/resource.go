@@ -94,8 +94,14 @@ func init() {
 	register(&resourceDef{kind: model.KindDVRMAC, decode: decoderOf[model.DVRMAC]()})
 }
 
-// std returns the standard attributes of an entry's resource.
-func std(e *store.Entry) *model.Standard { return e.Obj.(model.Resource).Std() }
+// std returns the standard attributes of an entry's resource. An entry
+// that is not a resource has none: no project, so only admins see it.
+func std(e *store.Entry) *model.Standard {
+	if r, ok := store.As[model.Resource](e); ok {
+		return r.Std()
+	}
+	return &model.Standard{}
+}
 
 // memo is what an entry's rendering costs once: its attributes as raw
 // JSON, and its full encodings for admins and for others.

@@ -62,7 +62,11 @@ func (a *API) interfaceAction(w http.ResponseWriter, r *http.Request, c *reqCtx,
 		if err := mayModify(c, routerDef, e, action); err != nil {
 			return err
 		}
-		rr := *e.Obj.(*model.Router)
+		curRr, err := obj[*model.Router](e)
+		if err != nil {
+			return err
+		}
+		rr := *curRr
 		rt := newRouterTxn(a, v, t, c, &rr)
 		rt.place()
 		if action == "add_router_interface" {
@@ -107,7 +111,11 @@ func (a *API) extraRoutesAction(w http.ResponseWriter, r *http.Request, c *reqCt
 		if err := mayModify(c, routerDef, e, action); err != nil {
 			return err
 		}
-		rr := *e.Obj.(*model.Router)
+		curRr, err := obj[*model.Router](e)
+		if err != nil {
+			return err
+		}
+		rr := *curRr
 		rt := newRouterTxn(a, v, t, c, &rr)
 		routes := slices.Clone(rr.Routes)
 		given := normalizeRoutes(*req.Routes)
@@ -178,7 +186,11 @@ func (rt *routerTxn) addInterfacePort(portID string, connected []*model.Subnet) 
 	if err != nil {
 		return nil, err
 	}
-	p := *pe.Obj.(*model.Port)
+	curP, err := obj[*model.Port](pe)
+	if err != nil {
+		return nil, err
+	}
+	p := *curP
 	if p.DeviceID != "" {
 		return nil, conflict("PortInUse", "Unable to complete operation on port %s for network %s. Port already has an attached device %s.", p.ID, p.NetworkID, p.DeviceID)
 	}
@@ -191,7 +203,10 @@ func (rt *routerTxn) addInterfacePort(portID string, connected []*model.Subnet) 
 		if !ok {
 			continue
 		}
-		s := se.Obj.(*model.Subnet)
+		s, ok := store.As[*model.Subnet](se)
+		if !ok {
+			continue
+		}
 		if s.IPVersion == 4 {
 			v4++
 		}
@@ -233,12 +248,18 @@ func (rt *routerTxn) addInterfaceSubnet(subnetID string, connected []*model.Subn
 	if err != nil {
 		return nil, err
 	}
-	s := se.Obj.(*model.Subnet)
+	s, err := obj[*model.Subnet](se)
+	if err != nil {
+		return nil, err
+	}
 	ne, ok := v.Get(model.KindNetwork, s.NetworkID)
 	if !ok {
 		return nil, notFound("NetworkNotFound", "Network %s could not be found.", s.NetworkID)
 	}
-	n := ne.Obj.(*model.Network)
+	n, err := obj[*model.Network](ne)
+	if err != nil {
+		return nil, err
+	}
 	if !c.admin && s.ProjectID != r.ProjectID && n.ProjectID != r.ProjectID {
 		return nil, policyDenied("add_router_interface")
 	}
@@ -257,7 +278,11 @@ func (rt *routerTxn) addInterfaceSubnet(subnetID string, connected []*model.Subn
 		// Upstream keeps one IPv6 router port per network: a further IPv6
 		// subnet becomes another address of that port.
 		if ie := rt.v6PortOn(n.ID, ""); ie != nil {
-			q := *ie.Obj.(*model.Port)
+			curQ, err := obj[*model.Port](ie)
+			if err != nil {
+				return nil, err
+			}
+			q := *curQ
 			ips, err := a.allocateIPs(v, t, c, n, &q, []fixedIPReq{{SubnetID: s.ID, IPAddress: *s.GatewayIP}}, nil, true)
 			if err != nil {
 				return nil, err
@@ -293,7 +318,10 @@ func (rt *routerTxn) addInterfaceSubnet(subnetID string, connected []*model.Subn
 // an IPv6 address (other than the port except).
 func (rt *routerTxn) v6PortOn(networkID, except string) *store.Entry {
 	for _, ie := range rt.interfaces() {
-		q := ie.Obj.(*model.Port)
+		q, ok := store.As[*model.Port](ie)
+		if !ok {
+			continue
+		}
 		if q.NetworkID != networkID || q.ID == except {
 			continue
 		}
@@ -311,7 +339,10 @@ func (rt *routerTxn) removeInterface(req interfaceReq) (map[string]any, error) {
 	var target *store.Entry
 	var subnets []string
 	for _, pe := range rt.interfaces() {
-		p := pe.Obj.(*model.Port)
+		p, ok := store.As[*model.Port](pe)
+		if !ok {
+			continue
+		}
 		if req.PortID != "" && p.ID != req.PortID {
 			continue
 		}
@@ -331,16 +362,19 @@ func (rt *routerTxn) removeInterface(req interfaceReq) (map[string]any, error) {
 		}
 		return nil, notFound("RouterInterfaceNotFoundForSubnet", "Router %s has no interface on subnet %s", r.ID, req.SubnetID)
 	}
-	p := target.Obj.(*model.Port)
+	p, err := obj[*model.Port](target)
+	if err != nil {
+		return nil, err
+	}
 	for _, sid := range subnets {
-		se, ok := v.Get(model.KindSubnet, sid)
+		_, s, ok := store.GetAs[*model.Subnet](v, model.KindSubnet, sid)
 		if !ok {
 			continue
 		}
-		prefix := se.Obj.(*model.Subnet).Prefix()
+		prefix := s.Prefix()
 		var inUse bool
 		for _, fe := range v.Index(model.KindFIP, hostview.ByRouter, r.ID) {
-			if f, ok := fe.Obj.(*model.FloatingIP); ok && fixedAddrIn(f, prefix) {
+			if f, ok := store.As[*model.FloatingIP](fe); ok && fixedAddrIn(f, prefix) {
 				inUse = true
 				break
 			}

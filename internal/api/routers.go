@@ -167,7 +167,11 @@ func updateRouter(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry
 	if err := checkString("name", req.Name, 255); err != nil {
 		return err
 	}
-	r := *e.Obj.(*model.Router)
+	curR, err := obj[*model.Router](e)
+	if err != nil {
+		return err
+	}
+	r := *curR
 	wasUp := r.AdminStateUp
 	if req.Name != nil {
 		r.Name = *req.Name
@@ -229,7 +233,10 @@ func updateRouter(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry
 }
 
 func deleteRouter(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry) error {
-	r := e.Obj.(*model.Router)
+	r, err := obj[*model.Router](e)
+	if err != nil {
+		return err
+	}
 	rt := newRouterTxn(a, v, t, c, r)
 	var ids []string
 	for _, pe := range rt.interfaces() {

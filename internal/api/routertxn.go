@@ -49,7 +49,10 @@ func newRouterTxn(a *API, v *store.View, t *store.Txn, c *reqCtx, r *model.Route
 func (rt *routerTxn) routerPorts(owners ...string) []*store.Entry {
 	var out []*store.Entry
 	rt.v.Each(model.KindPort, func(pe *store.Entry) bool {
-		p := pe.Obj.(*model.Port)
+		p, ok := store.As[*model.Port](pe)
+		if !ok {
+			return true
+		}
 		if p.DeviceID == rt.r.ID && slices.Contains(owners, p.DeviceOwner) {
 			out = append(out, pe)
 		}
@@ -73,10 +76,10 @@ func (rt *routerTxn) interfaceOwner() string {
 // attachedSubnets are the subnets of the router's interfaces.
 func (rt *routerTxn) attachedSubnets() []*model.Subnet {
 	var out []*model.Subnet
-	for _, pe := range rt.interfaces() {
-		for _, ip := range pe.Obj.(*model.Port).FixedIPs {
-			if se, ok := rt.v.Get(model.KindSubnet, ip.SubnetID); ok {
-				out = append(out, se.Obj.(*model.Subnet))
+	for _, p := range portsOf(rt.interfaces()) {
+		for _, ip := range p.FixedIPs {
+			if _, s, ok := store.GetAs[*model.Subnet](rt.v, model.KindSubnet, ip.SubnetID); ok {
+				out = append(out, s)
 			}
 		}
 	}
@@ -88,11 +91,11 @@ func (rt *routerTxn) gatewaySubnets() []*model.Subnet {
 	if rt.r.ExternalGatewayInfo == nil {
 		return nil
 	}
-	ne, ok := rt.v.Get(model.KindNetwork, rt.r.ExternalGatewayInfo.NetworkID)
+	_, n, ok := store.GetAs[*model.Network](rt.v, model.KindNetwork, rt.r.ExternalGatewayInfo.NetworkID)
 	if !ok {
 		return nil
 	}
-	return hostview.SubnetsOf(rt.v, ne.Obj.(*model.Network))
+	return hostview.SubnetsOf(rt.v, n)
 }
 
 // checkOverlap refuses a subnet whose CIDR overlaps one already connected
@@ -141,11 +144,14 @@ func (a *API) newServicePort(v *store.View, t *store.Txn, n *model.Network, proj
 
 func (rt *routerTxn) setGateway(g *gatewayReq) error {
 	a, v, t, r := rt.a, rt.v, rt.t, rt.r
-	ne, ok := v.Get(model.KindNetwork, g.NetworkID)
-	if !ok || !networkVisible(rt.c, ne.Obj.(*model.Network)) {
+	ne, gn, ok := store.GetAs[*model.Network](v, model.KindNetwork, g.NetworkID)
+	if !ok || !networkVisible(rt.c, gn) {
 		return notFound("NetworkNotFound", "Network %s could not be found.", g.NetworkID)
 	}
-	n := ne.Obj.(*model.Network)
+	n, err := obj[*model.Network](ne)
+	if err != nil {
+		return err
+	}
 	if !n.External {
 		return badResource("router", "Network %s is not an external network.", n.ID)
 	}
@@ -187,7 +193,11 @@ func (rt *routerTxn) setGateway(g *gatewayReq) error {
 		pe, _ = v.Get(model.KindPort, r.GatewayPortID)
 	}
 	if pe != nil {
-		cp := *pe.Obj.(*model.Port)
+		curCp, err := obj[*model.Port](pe)
+		if err != nil {
+			return err
+		}
+		cp := *curCp
 		p = &cp
 	} else {
 		var err error
@@ -226,8 +236,8 @@ func (rt *routerTxn) setGateway(g *gatewayReq) error {
 	r.GatewayPortID = p.ID
 	r.ExternalGatewayInfo = &model.GatewayInfo{NetworkID: n.ID, EnableSNAT: enableSNAT, ExternalFixedIPs: ips}
 	if r.Distributed && !same {
-		for _, ie := range rt.interfaces() {
-			if err := rt.addSNATPort(ie.Obj.(*model.Port)); err != nil {
+		for _, iface := range portsOf(rt.interfaces()) {
+			if err := rt.addSNATPort(iface); err != nil {
 				return err
 			}
 		}
@@ -271,15 +281,18 @@ func (rt *routerTxn) clearGateway() error {
 // SNAT port on the interface's IPv4 subnet.
 func (rt *routerTxn) addSNATPort(iface *model.Port) error {
 	for _, ip := range iface.FixedIPs {
-		se, ok := rt.v.Get(model.KindSubnet, ip.SubnetID)
-		if !ok || se.Obj.(*model.Subnet).IPVersion != 4 {
+		_, s, ok := store.GetAs[*model.Subnet](rt.v, model.KindSubnet, ip.SubnetID)
+		if !ok || s.IPVersion != 4 {
 			continue
 		}
 		ne, ok := rt.v.Get(model.KindNetwork, iface.NetworkID)
 		if !ok {
 			continue
 		}
-		n := ne.Obj.(*model.Network)
+		n, ok := store.As[*model.Network](ne)
+		if !ok {
+			continue
+		}
 		p, err := rt.a.newServicePort(rt.v, rt.t, n, "", model.OwnerRouterSNAT, rt.r.ID)
 		if err != nil {
 			return err
@@ -298,7 +311,11 @@ func (rt *routerTxn) addSNATPort(iface *model.Port) error {
 func (rt *routerTxn) snatPortsOn(subnetID string) []*store.Entry {
 	var out []*store.Entry
 	for _, pe := range rt.routerPorts(model.OwnerRouterSNAT) {
-		for _, ip := range pe.Obj.(*model.Port).FixedIPs {
+		p, ok := store.As[*model.Port](pe)
+		if !ok {
+			continue
+		}
+		for _, ip := range p.FixedIPs {
 			if ip.SubnetID == subnetID {
 				out = append(out, pe)
 				break
@@ -314,7 +331,11 @@ func (rt *routerTxn) setDistributed(d bool) error {
 	rt.r.Distributed = d
 	owner := rt.interfaceOwner()
 	for _, pe := range rt.interfaces() {
-		p := *pe.Obj.(*model.Port)
+		curP, ok := store.As[*model.Port](pe)
+		if !ok {
+			continue
+		}
+		p := *curP
 		p.DeviceOwner = owner
 		bump(rt.a, &p.Standard)
 		rt.t.Replace(model.KindPort, pe, mustJSON(&p))
@@ -339,8 +360,8 @@ func (rt *routerTxn) connected() ([]netip.Prefix, []netip.Addr) {
 	for _, s := range append(rt.attachedSubnets(), rt.gatewaySubnets()...) {
 		prefixes = append(prefixes, s.Prefix())
 	}
-	for _, pe := range rt.interfaces() {
-		for _, ip := range pe.Obj.(*model.Port).FixedIPs {
+	for _, p := range portsOf(rt.interfaces()) {
+		for _, ip := range p.FixedIPs {
 			own = append(own, ip.Addr())
 		}
 	}

@@ -70,8 +70,12 @@ func sgRuleVisible(v *store.View, c *reqCtx, e *store.Entry) bool {
 	if c.admin || std(e).ProjectID == c.project {
 		return true
 	}
-	sg, ok := v.Get(model.KindSG, e.Obj.(*model.SecurityGroupRule).SecurityGroupID)
-	return ok && std(sg).ProjectID == c.project
+	r, ok := store.As[*model.SecurityGroupRule](e)
+	if !ok {
+		return false
+	}
+	_, sg, ok := store.GetAs[*model.SecurityGroup](v, model.KindSG, r.SecurityGroupID)
+	return ok && sg.ProjectID == c.project
 }
 
 // sgRules embeds a group's rules, as upstream renders them.
@@ -87,7 +91,7 @@ func sgRules(v *store.View, e *store.Entry) map[string]any {
 func rulesOf(v *store.View, sgID string) []*store.Entry {
 	var out []*store.Entry
 	v.Each(model.KindSGRule, func(re *store.Entry) bool {
-		if re.Obj.(*model.SecurityGroupRule).SecurityGroupID == sgID {
+		if r, ok := store.As[*model.SecurityGroupRule](re); ok && r.SecurityGroupID == sgID {
 			out = append(out, re)
 		}
 		return true
@@ -240,7 +244,11 @@ func updateSG(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, bo
 	if err := checkString("name", req.Name, 255); err != nil {
 		return err
 	}
-	sg := *e.Obj.(*model.SecurityGroup)
+	curSg, err := obj[*model.SecurityGroup](e)
+	if err != nil {
+		return err
+	}
+	sg := *curSg
 	if req.Name != nil && *req.Name != sg.Name {
 		if sg.Default {
 			return conflict("SecurityGroupCannotUpdateDefault", "Updating default security group not allowed.")
@@ -268,7 +276,7 @@ func updateSG(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, bo
 func sgUser(v *store.View, sgID string) string {
 	found := ""
 	v.Each(model.KindPort, func(pe *store.Entry) bool {
-		if slices.Contains(pe.Obj.(*model.Port).SecurityGroups, sgID) {
+		if p, ok := store.As[*model.Port](pe); ok && slices.Contains(p.SecurityGroups, sgID) {
 			found = pe.ID
 			return false
 		}
@@ -278,7 +286,10 @@ func sgUser(v *store.View, sgID string) string {
 }
 
 func deleteSG(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry) error {
-	sg := e.Obj.(*model.SecurityGroup)
+	sg, err := obj[*model.SecurityGroup](e)
+	if err != nil {
+		return err
+	}
 	if sg.Default && !c.admin {
 		return conflict("SecurityGroupCannotRemoveDefault", "Insufficient rights for removing default security group.")
 	}
@@ -360,7 +371,10 @@ func createSGRule(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 	if err != nil {
 		return "", err
 	}
-	sg := sge.Obj.(*model.SecurityGroup)
+	sg, err := obj[*model.SecurityGroup](sge)
+	if err != nil {
+		return "", err
+	}
 	project, err := projectFor(c, req.ProjectID, req.TenantID)
 	if err != nil {
 		return "", err
@@ -435,7 +449,7 @@ func createSGRule(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 		return "", notFound("AddressGroupNotFound", "Address group %s could not be found.", req.RemoteAddressGroupID.V)
 	}
 	for _, re := range rulesOf(v, sg.ID) {
-		if sameRule(re.Obj.(*model.SecurityGroupRule), r) {
+		if o, ok := store.As[*model.SecurityGroupRule](re); ok && sameRule(o, r) {
 			return "", conflict("SecurityGroupRuleExists", "Security group rule already exists. Rule id is %s.", re.ID)
 		}
 	}
@@ -493,9 +507,16 @@ func sameRule(a, b *model.SecurityGroupRule) bool {
 }
 
 func deleteSGRule(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry) error {
-	r := e.Obj.(*model.SecurityGroupRule)
+	r, err := obj[*model.SecurityGroupRule](e)
+	if err != nil {
+		return err
+	}
 	if sge, ok := v.Get(model.KindSG, r.SecurityGroupID); ok {
-		ng := *sge.Obj.(*model.SecurityGroup)
+		curNg, err := obj[*model.SecurityGroup](sge)
+		if err != nil {
+			return err
+		}
+		ng := *curNg
 		bump(a, &ng.Standard)
 		t.Replace(model.KindSG, sge, mustJSON(&ng))
 	}

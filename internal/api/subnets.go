@@ -45,12 +45,15 @@ var subnetDef = &resourceDef{
 func init() { register(subnetDef) }
 
 func subnetVisible(v *store.View, c *reqCtx, e *store.Entry) bool {
-	s := e.Obj.(*model.Subnet)
+	s, ok := store.As[*model.Subnet](e)
+	if !ok {
+		return false
+	}
 	if c.admin || s.ProjectID == c.project {
 		return true
 	}
-	ne, ok := v.Get(model.KindNetwork, s.NetworkID)
-	return ok && networkVisible(c, ne.Obj.(*model.Network))
+	_, n, ok := store.GetAs[*model.Network](v, model.KindNetwork, s.NetworkID)
+	return ok && networkVisible(c, n)
 }
 
 type subnetReq struct {
@@ -92,7 +95,10 @@ func createSubnet(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 	if err != nil {
 		return "", err
 	}
-	n := ne.Obj.(*model.Network)
+	n, err := obj[*model.Network](ne)
+	if err != nil {
+		return "", err
+	}
 	if !c.admin && n.ProjectID != c.project {
 		return "", policyDenied("create_subnet")
 	}
@@ -142,8 +148,8 @@ func createSubnet(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 	}
 	// No overlap with the network's other subnets.
 	for _, sid := range n.Subnets {
-		if oe, ok := v.Get(model.KindSubnet, sid); ok {
-			other := oe.Obj.(*model.Subnet).Prefix()
+		if _, o, ok := store.GetAs[*model.Subnet](v, model.KindSubnet, sid); ok {
+			other := o.Prefix()
 			if other.Overlaps(prefix) {
 				return "", invalidInput("Requested subnet with cidr: %s for network: %s overlaps with another subnet", prefix, n.ID)
 			}
@@ -294,7 +300,11 @@ func updateSubnet(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry
 	if err := checkString("name", req.Name, 255); err != nil {
 		return err
 	}
-	s := *e.Obj.(*model.Subnet)
+	curS, err := obj[*model.Subnet](e)
+	if err != nil {
+		return err
+	}
+	s := *curS
 	prefix := s.Prefix()
 	if req.Name != nil {
 		s.Name = *req.Name
@@ -332,7 +342,7 @@ func updateSubnet(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry
 		}
 		if gw != nil && (newGW == nil || *newGW != *gw) {
 			if owner, used := v.Claim(claims.IP(s.ID), gw.String()); used {
-				if pe, ok := v.Get(model.KindPort, owner); ok && isRouterPort(pe.Obj.(*model.Port).DeviceOwner) {
+				if _, p, ok := store.GetAs[*model.Port](v, model.KindPort, owner); ok && isRouterPort(p.DeviceOwner) {
 					return conflict("GatewayIpInUse", "Current gateway ip %s already in use by port %s. Unable to update.", gw, owner)
 				}
 			}
@@ -375,15 +385,18 @@ func isRouterPort(owner string) bool {
 }
 
 func deleteSubnet(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry) error {
-	s := e.Obj.(*model.Subnet)
+	s, err := obj[*model.Subnet](e)
+	if err != nil {
+		return err
+	}
 	group := claims.IP(s.ID)
 	var auto []*store.Entry
 	for _, owner := range v.Claims(group) {
-		pe, ok := v.Get(model.KindPort, owner)
+		pe, p, ok := store.GetAs[*model.Port](v, model.KindPort, owner)
 		if !ok {
 			continue
 		}
-		if !model.AutoDeletedOwner(pe.Obj.(*model.Port).DeviceOwner) {
+		if !model.AutoDeletedOwner(p.DeviceOwner) {
 			return conflict("SubnetInUse", "Unable to complete operation on subnet %s: One or more ports have an IP allocation from this subnet.", s.ID)
 		}
 		if !slices.Contains(auto, pe) {
@@ -394,7 +407,11 @@ func deleteSubnet(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry
 	for _, pe := range auto {
 		// Service ports lose their address on this subnet; a port left
 		// with no address at all goes.
-		p := *pe.Obj.(*model.Port)
+		curP, ok := store.As[*model.Port](pe)
+		if !ok {
+			continue
+		}
+		p := *curP
 		var keep []model.FixedIP
 		for _, ip := range p.FixedIPs {
 			if ip.SubnetID != s.ID {
@@ -415,7 +432,11 @@ func deleteSubnet(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry
 		t.Replace(model.KindPort, pe, mustJSON(&p))
 	}
 	if ne, ok := v.Get(model.KindNetwork, s.NetworkID); ok {
-		nn := *ne.Obj.(*model.Network)
+		curNn, err := obj[*model.Network](ne)
+		if err != nil {
+			return err
+		}
+		nn := *curNn
 		nn.Subnets = slices.DeleteFunc(slices.Clone(nn.Subnets), func(id string) bool { return id == s.ID })
 		bump(a, &nn.Standard)
 		t.Replace(model.KindNetwork, ne, mustJSON(&nn))

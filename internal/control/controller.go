@@ -135,8 +135,8 @@ func (c *Control) bookkeepingItems(v *store.View) []workItem {
 		fg(claims.SplitFGMember(m))
 	}
 	v.Each(model.KindAgent, func(e *store.Entry) bool {
-		ag := e.Obj.(*model.Agent)
-		if ag.AgentType != model.AgentTypeL3 {
+		ag, ok := store.As[*model.Agent](e)
+		if !ok || ag.AgentType != model.AgentTypeL3 {
 			return true
 		}
 		if m := AgentMode(ag); m != model.ModeDVR && m != model.ModeDVRSNAT {

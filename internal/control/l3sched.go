@@ -83,21 +83,20 @@ func (c *Control) l3Candidate(v *store.View, ag *model.Agent, r *model.Router) b
 // strength of it guard it (API callers replace the router, which the
 // controller's writes require).
 func (c *Control) PlaceRouter(v *store.View, t *store.Txn, r *model.Router, keepUnscheduled bool) string {
-	be, bound := v.Get(model.KindL3Binding, r.ID)
+	be, b, bound := store.GetAs[*model.Binding](v, model.KindL3Binding, r.ID)
 	var cur []string
 	if bound {
-		cur = be.Obj.(*model.Binding).AgentIDs
+		cur = b.AgentIDs
 		if len(cur) == 0 && keepUnscheduled {
 			return ""
 		}
 	}
 	var keep []string
 	for _, id := range cur {
-		ae, ok := v.Get(model.KindAgent, id)
+		_, ag, ok := store.GetAs[*model.Agent](v, model.KindAgent, id)
 		if !ok {
 			continue
 		}
-		ag := ae.Obj.(*model.Agent)
 		if c.L3Suitable(ag, r) && (!c.cfg.AutoL3Failover || ag.AdminStateUp && c.Alive(v, id)) {
 			keep = append(keep, id)
 		}
@@ -119,8 +118,8 @@ func (c *Control) PlaceRouter(v *store.View, t *store.Txn, r *model.Router, keep
 	if len(keep) == 0 {
 		return ""
 	}
-	if ae, ok := v.Get(model.KindAgent, keep[0]); ok {
-		return ae.Obj.(*model.Agent).Host
+	if _, ag, ok := store.GetAs[*model.Agent](v, model.KindAgent, keep[0]); ok {
+		return ag.Host
 	}
 	return ""
 }
@@ -128,8 +127,8 @@ func (c *Control) PlaceRouter(v *store.View, t *store.Txn, r *model.Router, keep
 func (c *Control) leastLoadedL3Agent(v *store.View, r *model.Router, exclude []string) string {
 	best, bestLoad := "", 0
 	v.Each(model.KindAgent, func(e *store.Entry) bool {
-		ag := e.Obj.(*model.Agent)
-		if slices.Contains(exclude, ag.ID) || !c.l3Candidate(v, ag, r) {
+		ag, ok := store.As[*model.Agent](e)
+		if !ok || slices.Contains(exclude, ag.ID) || !c.l3Candidate(v, ag, r) {
 			return true
 		}
 		n := len(v.Index(model.KindL3Binding, hostview.ByAgent, ag.ID))
@@ -153,8 +152,8 @@ var routerPortOwners = []string{model.OwnerRouterInterface, model.OwnerRouterGat
 // unbinds them for ""). The ports must not be changed elsewhere in t.
 func (c *Control) BindRouterPorts(v *store.View, t *store.Txn, r *model.Router, host string) {
 	for _, pe := range v.Index(model.KindPort, hostview.ByDevice, r.ID) {
-		p := pe.Obj.(*model.Port)
-		if !slices.Contains(routerPortOwners, p.DeviceOwner) || p.HostID == host {
+		p, ok := store.As[*model.Port](pe)
+		if !ok || !slices.Contains(routerPortOwners, p.DeviceOwner) || p.HostID == host {
 			continue
 		}
 		cp := *p

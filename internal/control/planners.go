@@ -1,6 +1,7 @@
 package control
 
 import (
+	"fmt"
 	"slices"
 
 	"github.com/neutrino-net/neutrino/internal/claims"
@@ -26,14 +27,13 @@ type planner func(v *store.View, t *store.Txn) error
 
 func (c *Control) routerPlanner(rid string) planner {
 	return func(v *store.View, t *store.Txn) error {
-		re, ok := v.Get(model.KindRouter, rid)
+		re, r, ok := store.GetAs[*model.Router](v, model.KindRouter, rid)
 		if !ok {
 			if be, bound := v.Get(model.KindL3Binding, rid); bound {
 				t.Delete(model.KindL3Binding, be)
 			}
 			return nil
 		}
-		r := re.Obj.(*model.Router)
 		host := c.PlaceRouter(v, t, r, true)
 		c.BindRouterPorts(v, t, r, host)
 		if !t.Empty() {
@@ -84,15 +84,15 @@ func dhcpSubnets(v *store.View, n *model.Network) []*model.Subnet {
 func (c *Control) dhcpAgentsFor(v *store.View, cur []string) []string {
 	var want []string
 	for _, id := range cur {
-		if ae, ok := v.Get(model.KindAgent, id); ok && c.dhcpUsable(v, ae.Obj.(*model.Agent)) {
+		if _, ag, ok := store.GetAs[*model.Agent](v, model.KindAgent, id); ok && c.dhcpUsable(v, ag) {
 			want = append(want, id)
 		}
 	}
 	for len(want) < c.cfg.DHCPAgentsPerNetwork {
 		best, bestLoad := "", 0
 		v.Each(model.KindAgent, func(e *store.Entry) bool {
-			ag := e.Obj.(*model.Agent)
-			if slices.Contains(want, ag.ID) || !c.dhcpUsable(v, ag) {
+			ag, ok := store.As[*model.Agent](e)
+			if !ok || slices.Contains(want, ag.ID) || !c.dhcpUsable(v, ag) {
 				return true
 			}
 			n := len(v.Index(model.KindDHCPBinding, hostview.ByAgent, ag.ID))
@@ -111,14 +111,12 @@ func (c *Control) dhcpAgentsFor(v *store.View, cur []string) []string {
 
 func (c *Control) dhcpPlanner(netID string) planner {
 	return func(v *store.View, t *store.Txn) error {
-		ne, exists := v.Get(model.KindNetwork, netID)
-		var n *model.Network
+		ne, n, exists := store.GetAs[*model.Network](v, model.KindNetwork, netID)
 		var subnets []*model.Subnet
 		if exists {
-			n = ne.Obj.(*model.Network)
 			subnets = dhcpSubnets(v, n)
 		}
-		be, bound := v.Get(model.KindDHCPBinding, netID)
+		be, b, bound := store.GetAs[*model.Binding](v, model.KindDHCPBinding, netID)
 		group := claims.DHCPPort(netID)
 		held := v.Claims(group)
 		if len(subnets) == 0 && !bound && len(held) == 0 {
@@ -126,7 +124,7 @@ func (c *Control) dhcpPlanner(netID string) planner {
 		}
 		var cur, want []string
 		if bound {
-			cur = be.Obj.(*model.Binding).AgentIDs
+			cur = b.AgentIDs
 		}
 		if len(subnets) > 0 {
 			want = c.dhcpAgentsFor(v, cur)
@@ -163,8 +161,10 @@ func (c *Control) dhcpPlanner(netID string) planner {
 			t.NoNewClaims(group)
 		}
 		for _, agentID := range want {
-			ae, _ := v.Get(model.KindAgent, agentID)
-			ag := ae.Obj.(*model.Agent)
+			_, ag, ok := store.GetAs[*model.Agent](v, model.KindAgent, agentID)
+			if !ok {
+				continue // dhcpAgentsFor only wants agents that exist
+			}
 			if portID, ok := held[agentID]; ok {
 				if pe, ok := v.Get(model.KindPort, portID); ok {
 					if err := c.updateDHCPPort(v, t, n, subnets, ag, pe); err != nil {
@@ -215,7 +215,11 @@ func (c *Control) createDHCPPort(v *store.View, t *store.Txn, n *model.Network, 
 // updateDHCPPort keeps a DHCP port on its agent's host with one address
 // on each DHCP-enabled subnet (and none on others).
 func (c *Control) updateDHCPPort(v *store.View, t *store.Txn, n *model.Network, subnets []*model.Subnet, ag *model.Agent, pe *store.Entry) error {
-	p := *pe.Obj.(*model.Port)
+	cur, ok := store.As[*model.Port](pe)
+	if !ok {
+		return fmt.Errorf("port %s: %w", pe.ID, ErrBadEntry)
+	}
+	p := *cur
 	changed := false
 	if dev := c.dhcpDeviceID(ag.Host, n.ID); p.HostID != ag.Host || p.DeviceID != dev {
 		p.HostID, p.DeviceID = ag.Host, dev
@@ -270,15 +274,11 @@ func fgWanted(v *store.View, host string) (map[string]bool, *model.Agent) {
 	}
 	nets := map[string]bool{}
 	for _, rid := range hostview.RoutersOfHost(v, host) {
-		re, ok := v.Get(model.KindRouter, rid)
-		if !ok {
+		_, r, ok := store.GetAs[*model.Router](v, model.KindRouter, rid)
+		if !ok || !r.Distributed || r.ExternalGatewayInfo == nil {
 			continue
 		}
-		r := re.Obj.(*model.Router)
-		if !r.Distributed || r.ExternalGatewayInfo == nil {
-			continue
-		}
-		if ne, ok := v.Get(model.KindNetwork, r.ExternalGatewayInfo.NetworkID); ok && ne.Obj.(*model.Network).External {
+		if ne, n, ok := store.GetAs[*model.Network](v, model.KindNetwork, r.ExternalGatewayInfo.NetworkID); ok && n.External {
 			nets[ne.ID] = true
 		}
 	}
@@ -312,7 +312,7 @@ func (c *Control) fgPlanner(host, netID string) planner {
 			return nil
 		}
 		if pe != nil {
-			if p := pe.Obj.(*model.Port); p.DeviceID != l3.ID || p.HostID != host {
+			if p, ok := store.As[*model.Port](pe); ok && (p.DeviceID != l3.ID || p.HostID != host) {
 				cp := *p
 				cp.DeviceID, cp.HostID = l3.ID, host
 				BindPort(&cp)
@@ -321,8 +321,10 @@ func (c *Control) fgPlanner(host, netID string) planner {
 			}
 			return nil
 		}
-		ne, _ := v.Get(model.KindNetwork, netID)
-		n := ne.Obj.(*model.Network)
+		ne, n, ok := store.GetAs[*model.Network](v, model.KindNetwork, netID)
+		if !ok {
+			return nil // gone: fgWanted no longer wants it next pass
+		}
 		p, err := c.ports.NewServicePort(v, t, n, "", model.OwnerFIPAgentGateway, l3.ID)
 		if err != nil {
 			return err
@@ -359,7 +361,9 @@ func (c *Control) dvrMACPlanner(host string) planner {
 		// An agent registering on the host meanwhile takes an "agent"
 		// claim: do not delete the MAC from under it.
 		t.NoNewClaims(claims.Agent)
-		t.Release(claims.DVRMAC, me.Obj.(*model.DVRMAC).MACAddress)
+		if m, ok := store.As[*model.DVRMAC](me); ok {
+			t.Release(claims.DVRMAC, m.MACAddress)
+		}
 		t.Delete(model.KindDVRMAC, me)
 		return nil
 	}

@@ -66,9 +66,10 @@ func wantsDVRMAC(as syncproto.AgentState) bool {
 // agent came back from the dead.
 func (c *Control) reportAgent(v *store.View, t *store.Txn, req syncproto.ReportRequest, as syncproto.AgentState, stamp string) (syncproto.AgentInfo, bool) {
 	var cur *store.Entry
+	var prev *model.Agent
 	for _, ae := range v.Index(model.KindAgent, hostview.ByHost, req.Host) {
-		if ag, ok := ae.Obj.(*model.Agent); ok && ag.AgentType == as.AgentType {
-			cur = ae
+		if ag, ok := store.As[*model.Agent](ae); ok && ag.AgentType == as.AgentType {
+			cur, prev = ae, ag
 		}
 	}
 	var ag model.Agent
@@ -77,7 +78,7 @@ func (c *Control) reportAgent(v *store.View, t *store.Txn, req syncproto.ReportR
 		ag = model.Agent{ID: uuid.NewString(), AgentType: as.AgentType, Host: req.Host, AdminStateUp: true, CreatedAt: stamp, StartedAt: stamp}
 		t.Claim(claims.Agent, claims.AgentMember(as.AgentType, req.Host), ag.ID)
 	} else {
-		ag = *cur.Obj.(*model.Agent)
+		ag = *prev
 		if !c.Alive(v, ag.ID) {
 			revived = ag.HeartbeatTimestamp != ""
 		}
@@ -145,7 +146,7 @@ func (c *Control) DeleteAgent(v *store.View, t *store.Txn, e *store.Entry, ag *m
 	t.DeleteValue(heartbeatKey(ag.ID))
 	for _, kind := range []string{model.KindL3Binding, model.KindDHCPBinding} {
 		for _, be := range v.Index(kind, hostview.ByAgent, ag.ID) {
-			cur, ok := be.Obj.(*model.Binding)
+			cur, ok := store.As[*model.Binding](be)
 			if !ok {
 				continue
 			}
@@ -163,7 +164,7 @@ func (c *Control) DeleteAgent(v *store.View, t *store.Txn, e *store.Entry, ag *m
 	}
 	if len(v.Index(model.KindAgent, hostview.ByHost, ag.Host)) == 1 {
 		if me, ok := v.Get(model.KindDVRMAC, ag.Host); ok {
-			if m, ok := me.Obj.(*model.DVRMAC); ok {
+			if m, ok := store.As[*model.DVRMAC](me); ok {
 				t.Release(claims.DVRMAC, m.MACAddress)
 			}
 			t.Delete(model.KindDVRMAC, me)
