@@ -181,27 +181,9 @@ func createPort(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMes
 		p.HostID = *req.HostID
 	}
 	control.BindPort(p)
-	// MAC address.
-	if req.MACAddress != nil {
-		if !netOwner {
-			return "", policyDenied("create_port:mac_address")
-		}
-		mac, err := ipam.NormalizeMAC(*req.MACAddress)
-		if err != nil {
-			return "", err
-		}
-		if _, used := v.Claim(claims.MAC(n.ID), mac); used || t.Claimed(claims.MAC(n.ID), mac) {
-			return "", conflict("MacAddressInUse", "Unable to complete operation for network %s. The mac address %s is in use.", n.ID, mac)
-		}
-		p.MACAddress = mac
-	} else {
-		mac, err := a.generateMAC(v, t, n.ID)
-		if err != nil {
-			return "", err
-		}
-		p.MACAddress = mac
+	if err := a.claimMAC(v, t, n, p, req.MACAddress, netOwner); err != nil {
+		return "", err
 	}
-	t.Claim(claims.MAC(n.ID), p.MACAddress, p.ID)
 	// Addresses.
 	var reqIPs []fixedIPReq
 	if req.FixedIPs.Set && !req.FixedIPs.Null {
@@ -412,6 +394,32 @@ func updatePort(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, 
 	}
 	bump(a, &p.Standard)
 	t.Replace(model.KindPort, e, mustJSON(&p))
+	return nil
+}
+
+// claimMAC gives a new port the requested MAC (network owners only) or
+// a generated one, and claims it on the network.
+func (a *API) claimMAC(v *store.View, t *store.Txn, n *model.Network, p *model.Port, requested *string, netOwner bool) error {
+	if requested != nil {
+		if !netOwner {
+			return policyDenied("create_port:mac_address")
+		}
+		mac, err := ipam.NormalizeMAC(*requested)
+		if err != nil {
+			return err
+		}
+		if _, used := v.Claim(claims.MAC(n.ID), mac); used || t.Claimed(claims.MAC(n.ID), mac) {
+			return conflict("MacAddressInUse", "Unable to complete operation for network %s. The mac address %s is in use.", n.ID, mac)
+		}
+		p.MACAddress = mac
+	} else {
+		mac, err := a.generateMAC(v, t, n.ID)
+		if err != nil {
+			return err
+		}
+		p.MACAddress = mac
+	}
+	t.Claim(claims.MAC(n.ID), p.MACAddress, p.ID)
 	return nil
 }
 

@@ -146,30 +146,12 @@ func createSubnet(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 			return "", err
 		}
 	}
-	// No overlap with the network's other subnets.
-	for _, sid := range n.Subnets {
-		if _, o, ok := store.GetAs[*model.Subnet](v, model.KindSubnet, sid); ok {
-			other := o.Prefix()
-			if other.Overlaps(prefix) {
-				return "", invalidInput("Requested subnet with cidr: %s for network: %s overlaps with another subnet", prefix, n.ID)
-			}
-		}
+	if err := checkSiblingOverlap(v, n, prefix); err != nil {
+		return "", err
 	}
-	var gw *netip.Addr
-	switch {
-	case !req.GatewayIP.Set:
-		g := ipam.DefaultGateway(prefix)
-		gw = &g
-	case req.GatewayIP.Null:
-	default:
-		g, err := ipam.ParseIP(req.GatewayIP.V, "gateway_ip", version)
-		if err != nil {
-			return "", err
-		}
-		if err := ipam.ValidateGateway(prefix, g); err != nil {
-			return "", err
-		}
-		gw = &g
+	gw, err := requestedGateway(req, prefix, version)
+	if err != nil {
+		return "", err
 	}
 	if gw != nil {
 		g := gw.String()
@@ -195,6 +177,37 @@ func createSubnet(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 	t.Replace(model.KindNetwork, ne, mustJSON(&nn))
 	t.Create(model.KindSubnet, s.ID, mustJSON(s))
 	return s.ID, nil
+}
+
+// checkSiblingOverlap refuses a prefix that overlaps another subnet of
+// the network.
+func checkSiblingOverlap(v *store.View, n *model.Network, prefix netip.Prefix) error {
+	for _, sid := range n.Subnets {
+		if _, o, ok := store.GetAs[*model.Subnet](v, model.KindSubnet, sid); ok && o.Prefix().Overlaps(prefix) {
+			return invalidInput("Requested subnet with cidr: %s for network: %s overlaps with another subnet", prefix, n.ID)
+		}
+	}
+	return nil
+}
+
+// requestedGateway is the new subnet's gateway: the first address when
+// not given, none when null, else the given one (checked).
+func requestedGateway(req subnetReq, prefix netip.Prefix, version int) (*netip.Addr, error) {
+	switch {
+	case !req.GatewayIP.Set:
+		g := ipam.DefaultGateway(prefix)
+		return &g, nil
+	case req.GatewayIP.Null:
+		return nil, nil
+	}
+	g, err := ipam.ParseIP(req.GatewayIP.V, "gateway_ip", version)
+	if err != nil {
+		return nil, err
+	}
+	if err := ipam.ValidateGateway(prefix, g); err != nil {
+		return nil, err
+	}
+	return &g, nil
 }
 
 func setIPv6Modes(s *model.Subnet, req subnetReq) error {
