@@ -307,13 +307,9 @@ func updatePort(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, 
 		return err
 	}
 	p := *curP
-	ne, ok := v.Get(model.KindNetwork, p.NetworkID)
+	_, n, ok := store.GetAs[*model.Network](v, model.KindNetwork, p.NetworkID)
 	if !ok {
 		return notFound("NetworkNotFound", "Network %s could not be found.", p.NetworkID)
-	}
-	n, err := obj[*model.Network](ne)
-	if err != nil {
-		return err
 	}
 	netOwner := c.admin || n.ProjectID == c.project
 	if req.Name != nil {

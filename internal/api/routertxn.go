@@ -144,13 +144,9 @@ func (a *API) newServicePort(v *store.View, t *store.Txn, n *model.Network, proj
 
 func (rt *routerTxn) setGateway(g *gatewayReq) error {
 	a, v, t, r := rt.a, rt.v, rt.t, rt.r
-	ne, gn, ok := store.GetAs[*model.Network](v, model.KindNetwork, g.NetworkID)
-	if !ok || !networkVisible(rt.c, gn) {
+	_, n, ok := store.GetAs[*model.Network](v, model.KindNetwork, g.NetworkID)
+	if !ok || !networkVisible(rt.c, n) {
 		return notFound("NetworkNotFound", "Network %s could not be found.", g.NetworkID)
-	}
-	n, err := obj[*model.Network](ne)
-	if err != nil {
-		return err
 	}
 	if !n.External {
 		return badResource("router", "Network %s is not an external network.", n.ID)
@@ -174,17 +170,8 @@ func (rt *routerTxn) setGateway(g *gatewayReq) error {
 			return err
 		}
 	}
-	for _, s := range hostview.SubnetsOf(v, n) {
-		if err := checkOverlap(s, rt.attachedSubnets()); err != nil {
-			return err
-		}
-	}
-	for _, ip := range g.ExternalFixedIPs {
-		for _, s := range hostview.SubnetsOf(v, n) {
-			if s.GatewayIP != nil && ip.IPAddress == *s.GatewayIP {
-				return badResource("router", "IP address %s is the gateway IP of subnet %s and cannot be used.", ip.IPAddress, s.ID)
-			}
-		}
+	if err := rt.checkGatewayNetwork(n, g); err != nil {
+		return err
 	}
 	var pe *store.Entry
 	var p *model.Port
@@ -239,6 +226,25 @@ func (rt *routerTxn) setGateway(g *gatewayReq) error {
 		for _, iface := range portsOf(rt.interfaces()) {
 			if err := rt.addSNATPort(iface); err != nil {
 				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkGatewayNetwork refuses an external network overlapping the
+// router's subnets, and requested addresses that are a subnet's gateway.
+func (rt *routerTxn) checkGatewayNetwork(n *model.Network, g *gatewayReq) error {
+	subnets := hostview.SubnetsOf(rt.v, n)
+	for _, s := range subnets {
+		if err := checkOverlap(s, rt.attachedSubnets()); err != nil {
+			return err
+		}
+	}
+	for _, ip := range g.ExternalFixedIPs {
+		for _, s := range subnets {
+			if s.GatewayIP != nil && ip.IPAddress == *s.GatewayIP {
+				return badResource("router", "IP address %s is the gateway IP of subnet %s and cannot be used.", ip.IPAddress, s.ID)
 			}
 		}
 	}
