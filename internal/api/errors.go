@@ -7,9 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
-
 	"github.com/neutrino-net/neutrino/internal/store"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 )
 
 // Error is an API failure rendered as upstream's NeutronError body.

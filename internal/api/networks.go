@@ -5,7 +5,6 @@ import (
 	"slices"
 
 	"github.com/google/uuid"
-
 	"github.com/neutrino-net/neutrino/internal/claims"
 	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/store"

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
-
 	"github.com/neutrino-net/neutrino/internal/claims"
 	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/store"

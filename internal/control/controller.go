@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/neutrino-net/neutrino/internal/claims"
-
 	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/store"
 )

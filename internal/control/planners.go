@@ -4,10 +4,8 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/neutrino-net/neutrino/internal/claims"
-
 	"github.com/google/uuid"
-
+	"github.com/neutrino-net/neutrino/internal/claims"
 	"github.com/neutrino-net/neutrino/internal/hostview"
 	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/store"

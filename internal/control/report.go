@@ -8,7 +8,6 @@ import (
 	"strconv"
 
 	"github.com/google/uuid"
-
 	"github.com/neutrino-net/neutrino/internal/claims"
 	"github.com/neutrino-net/neutrino/internal/hostview"
 	"github.com/neutrino-net/neutrino/internal/ipam"
