@@ -311,10 +311,6 @@ func writeNull(w http.ResponseWriter, status int) {
 	w.Write([]byte("null"))
 }
 
-func isDVRComputeMode(mode string) bool {
-	return mode == model.ModeDVR || mode == model.ModeDVRNoExternal
-}
-
 // addAgentRouter is the manual L3 scheduling of l3-dataplane.md §5.3.
 func (a *API) addAgentRouter(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
 	agentID := r.PathValue("id")
@@ -338,53 +334,13 @@ func (a *API) addAgentRouter(w http.ResponseWriter, r *http.Request, c *reqCtx) 
 		if err != nil {
 			return err
 		}
-		if ag.AgentType != model.AgentTypeL3 {
-			return invalidL3Agent(ag.ID)
-		}
-		mode := control.AgentMode(ag)
-		kind := "centralized"
-		if rr.Distributed {
-			kind = "distributed"
-		}
-		if isDVRComputeMode(mode) && !rr.Distributed || mode == model.ModeLegacy && rr.Distributed {
-			return conflict("RouterL3AgentMismatch", "Cannot host %s router %s on %s L3 agent %s.", kind, rr.ID, mode, ag.ID)
-		}
-		if isDVRComputeMode(mode) {
-			return conflict("DVRL3CannotAssignToDvrAgent", "Not allowed to manually assign a router to an agent in 'dvr' mode.")
-		}
-		if !ag.AdminStateUp || !a.ctl.L3Suitable(ag, rr) {
-			return invalidL3Agent(ag.ID)
-		}
-		be, bnd, bound := store.GetAs[*model.Binding](v, model.KindL3Binding, rr.ID)
-		var cur []string
-		if bound {
-			cur = bnd.AgentIDs
-		}
-		if slices.Contains(cur, ag.ID) {
-			return nil
-		}
-		if len(cur) > 0 {
-			return conflict("RouterHostedByL3Agent", "The router %s has been already hosted by the L3 Agent %s.", rr.ID, cur[0])
-		}
-		b := mustJSON(&model.Binding{ID: rr.ID, AgentIDs: []string{ag.ID}})
-		if bound {
-			t.Replace(model.KindL3Binding, be, b)
-		} else {
-			t.Create(model.KindL3Binding, rr.ID, b)
-		}
-		t.Require(model.KindRouter, re)
-		a.ctl.BindRouterPorts(v, t, rr, ag.Host)
-		return nil
+		return a.ctl.AssignRouter(v, t, ag, re, rr)
 	})
 	if err != nil {
 		return err
 	}
 	writeNull(w, http.StatusCreated)
 	return nil
-}
-
-func invalidL3Agent(id string) *Error {
-	return notFound("InvalidL3Agent", "Agent %s is not a L3 Agent or has been disabled", id)
 }
 
 // removeAgentRouter unbinds a router. The router stays unscheduled (the
@@ -402,30 +358,11 @@ func (a *API) removeAgentRouter(w http.ResponseWriter, r *http.Request, c *reqCt
 		if err != nil {
 			return err
 		}
-		if ag.AgentType == model.AgentTypeL3 && isDVRComputeMode(control.AgentMode(ag)) {
-			return conflict("DVRL3CannotRemoveFromDvrAgent", "Not allowed to manually remove a router from an agent in 'dvr' mode.")
-		}
-		be, curB, bound := store.GetAs[*model.Binding](v, model.KindL3Binding, rid)
-		if !bound || !slices.Contains(curB.AgentIDs, ag.ID) {
-			return conflict("RouterNotHostedByL3Agent", "The router %s is not hosted by L3 agent %s.", rid, ag.ID)
-		}
-		b := *curB
-		b.AgentIDs = slices.DeleteFunc(slices.Clone(b.AgentIDs), func(x string) bool { return x == ag.ID })
-		// An empty binding marks the router as deliberately unscheduled.
-		t.Replace(model.KindL3Binding, be, mustJSON(&b))
-		host := ""
-		if len(b.AgentIDs) > 0 {
-			if _, ag, ok := store.GetAs[*model.Agent](v, model.KindAgent, b.AgentIDs[0]); ok {
-				host = ag.Host
-			}
-		}
-		t.Require(model.KindRouter, re)
 		rr, err := obj[*model.Router](re)
 		if err != nil {
 			return err
 		}
-		a.ctl.BindRouterPorts(v, t, rr, host)
-		return nil
+		return a.ctl.UnassignRouter(v, t, ag, re, rr)
 	})
 	if err != nil {
 		return err
@@ -452,24 +389,7 @@ func (a *API) addAgentNetwork(w http.ResponseWriter, r *http.Request, c *reqCtx)
 		if err != nil {
 			return err
 		}
-		if ag.AgentType != model.AgentTypeDHCP || !ag.AdminStateUp {
-			return notFound("InvalidDHCPAgent", "Agent %s is not a valid DHCP Agent or has been disabled", ag.ID)
-		}
-		be, bnd, bound := store.GetAs[*model.Binding](v, model.KindDHCPBinding, ne.ID)
-		var cur []string
-		if bound {
-			cur = bnd.AgentIDs
-		}
-		if slices.Contains(cur, ag.ID) {
-			return conflict("NetworkHostedByDHCPAgent", "The network %s has been already hosted by the DHCP Agent %s.", ne.ID, ag.ID)
-		}
-		b := mustJSON(&model.Binding{ID: ne.ID, AgentIDs: append(slices.Clone(cur), ag.ID)})
-		if bound {
-			t.Replace(model.KindDHCPBinding, be, b)
-		} else {
-			t.Create(model.KindDHCPBinding, ne.ID, b)
-		}
-		return nil
+		return a.ctl.AssignNetwork(v, t, ag, ne.ID)
 	})
 	if err != nil {
 		return err
@@ -487,19 +407,7 @@ func (a *API) removeAgentNetwork(w http.ResponseWriter, r *http.Request, c *reqC
 		if err != nil {
 			return err
 		}
-		be, curB, bound := store.GetAs[*model.Binding](v, model.KindDHCPBinding, nid)
-		if !bound || !slices.Contains(curB.AgentIDs, ag.ID) {
-			return conflict("NetworkNotHostedByDhcpAgent", "The network %s is not hosted by the DHCP agent %s.", nid, ag.ID)
-		}
-		b := *curB
-		b.AgentIDs = slices.DeleteFunc(slices.Clone(b.AgentIDs), func(x string) bool { return x == ag.ID })
-		if len(b.AgentIDs) == 0 {
-			t.Delete(model.KindDHCPBinding, be)
-		} else {
-			t.Replace(model.KindDHCPBinding, be, mustJSON(&b))
-		}
-		a.ctl.RemoveDHCPPort(v, t, nid, ag.ID)
-		return nil
+		return a.ctl.UnassignNetwork(v, t, ag, nid)
 	})
 	if err != nil {
 		return err
