@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/neutrino-net/neutrino/internal/control"
 	"github.com/neutrino-net/neutrino/internal/hostview"
 	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/store"
@@ -72,10 +73,10 @@ func (a *API) agentFields(v *store.View, e *store.Entry) map[string]json.RawMess
 	for k, val := range stored {
 		out[k] = val
 	}
-	if hb, ok := lastHeartbeat(v, e.ID); ok {
+	if hb, ok := control.LastHeartbeat(v, e.ID); ok {
 		out["heartbeat_timestamp"] = mustJSON(hb.UTC().Format(model.AgentTimeFormat))
 	}
-	out["alive"] = mustJSON(a.alive(v, e.ID))
+	out["alive"] = mustJSON(a.ctl.Alive(v, e.ID))
 	return out
 }
 
@@ -95,11 +96,11 @@ func encodeFields(fields map[string]json.RawMessage, keep []string) []byte {
 
 // lookupAgent finds an agent the caller may see (admins only).
 func lookupAgent(v *store.View, c *reqCtx, id string) (*store.Entry, *model.Agent, error) {
-	e, ok := v.Get(model.KindAgent, id)
+	e, ag, ok := store.GetAs[*model.Agent](v, model.KindAgent, id)
 	if !ok || !c.admin {
 		return nil, nil, agentNotFound(id)
 	}
-	return e, e.Obj.(*model.Agent), nil
+	return e, ag, nil
 }
 
 func (a *API) listAgents(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
@@ -226,31 +227,7 @@ func (a *API) deleteAgent(w http.ResponseWriter, r *http.Request, c *reqCtx) err
 		if err != nil {
 			return err
 		}
-		t.Delete(model.KindAgent, e)
-		if owner, ok := v.Claim("agent", ag.AgentType+"@"+ag.Host); ok && owner == ag.ID {
-			t.Release("agent", ag.AgentType+"@"+ag.Host)
-		}
-		t.DeleteValue(heartbeatKey(ag.ID))
-		for _, kind := range []string{model.KindL3Binding, model.KindDHCPBinding} {
-			for _, be := range v.Index(kind, hostview.ByAgent, ag.ID) {
-				b := *be.Obj.(*model.Binding)
-				b.AgentIDs = slices.DeleteFunc(slices.Clone(b.AgentIDs), func(x string) bool { return x == ag.ID })
-				if len(b.AgentIDs) == 0 {
-					t.Delete(kind, be)
-				} else {
-					t.Replace(kind, be, mustJSON(&b))
-				}
-				if kind == model.KindDHCPBinding {
-					removeDHCPPort(v, t, be.ID, ag.ID)
-				}
-			}
-		}
-		if len(v.Index(model.KindAgent, hostview.ByHost, ag.Host)) == 1 {
-			if me, ok := v.Get(model.KindDVRMAC, ag.Host); ok {
-				t.Release("dvrmac", me.Obj.(*model.DVRMAC).MACAddress)
-				t.Delete(model.KindDVRMAC, me)
-			}
-		}
+		a.ctl.DeleteAgent(v, t, e, ag)
 		return nil
 	})
 	if err != nil {
@@ -258,19 +235,6 @@ func (a *API) deleteAgent(w http.ResponseWriter, r *http.Request, c *reqCtx) err
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
-}
-
-// removeDHCPPort deletes the DHCP port of (network, agent) and its claim.
-func removeDHCPPort(v *store.View, t *store.Txn, netID, agentID string) {
-	group := dhcpClaimGroup(netID)
-	owner, ok := v.Claim(group, agentID)
-	if !ok {
-		return
-	}
-	if pe, ok := v.Get(model.KindPort, owner); ok {
-		deletePortTxn(t, pe)
-	}
-	t.Release(group, agentID)
 }
 
 // Sub-resources.
@@ -292,8 +256,8 @@ func (a *API) renderAgentList(v *store.View, ids []string, extra map[string]any)
 }
 
 func bindingAgents(v *store.View, kind, id string) []string {
-	if be, ok := v.Get(kind, id); ok {
-		return be.Obj.(*model.Binding).AgentIDs
+	if _, b, ok := store.GetAs[*model.Binding](v, kind, id); ok {
+		return b.AgentIDs
 	}
 	return nil
 }
@@ -342,10 +306,6 @@ func writeNull(w http.ResponseWriter, status int) {
 	w.Write([]byte("null"))
 }
 
-func isDVRComputeMode(mode string) bool {
-	return mode == model.ModeDVR || mode == model.ModeDVRNoExternal
-}
-
 // addAgentRouter is the manual L3 scheduling of l3-dataplane.md §5.3.
 func (a *API) addAgentRouter(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
 	agentID := r.PathValue("id")
@@ -365,54 +325,17 @@ func (a *API) addAgentRouter(w http.ResponseWriter, r *http.Request, c *reqCtx) 
 		if err != nil {
 			return err
 		}
-		rr := re.Obj.(*model.Router)
-		if ag.AgentType != model.AgentTypeL3 {
-			return invalidL3Agent(ag.ID)
+		rr, err := obj[*model.Router](re)
+		if err != nil {
+			return err
 		}
-		mode := agentMode(ag)
-		kind := "centralized"
-		if rr.Distributed {
-			kind = "distributed"
-		}
-		if isDVRComputeMode(mode) && !rr.Distributed || mode == model.ModeLegacy && rr.Distributed {
-			return conflict("RouterL3AgentMismatch", "Cannot host %s router %s on %s L3 agent %s.", kind, rr.ID, mode, ag.ID)
-		}
-		if isDVRComputeMode(mode) {
-			return conflict("DVRL3CannotAssignToDvrAgent", "Not allowed to manually assign a router to an agent in 'dvr' mode.")
-		}
-		if !ag.AdminStateUp || !a.l3Suitable(ag, rr) {
-			return invalidL3Agent(ag.ID)
-		}
-		be, bound := v.Get(model.KindL3Binding, rr.ID)
-		var cur []string
-		if bound {
-			cur = be.Obj.(*model.Binding).AgentIDs
-		}
-		if slices.Contains(cur, ag.ID) {
-			return nil
-		}
-		if len(cur) > 0 {
-			return conflict("RouterHostedByL3Agent", "The router %s has been already hosted by the L3 Agent %s.", rr.ID, cur[0])
-		}
-		b := mustJSON(&model.Binding{ID: rr.ID, AgentIDs: []string{ag.ID}})
-		if bound {
-			t.Replace(model.KindL3Binding, be, b)
-		} else {
-			t.Create(model.KindL3Binding, rr.ID, b)
-		}
-		t.Require(model.KindRouter, re)
-		a.bindRouterPorts(v, t, rr, ag.Host)
-		return nil
+		return a.ctl.AssignRouter(v, t, ag, re, rr)
 	})
 	if err != nil {
 		return err
 	}
 	writeNull(w, http.StatusCreated)
 	return nil
-}
-
-func invalidL3Agent(id string) *Error {
-	return notFound("InvalidL3Agent", "Agent %s is not a L3 Agent or has been disabled", id)
 }
 
 // removeAgentRouter unbinds a router. The router stays unscheduled (the
@@ -430,26 +353,11 @@ func (a *API) removeAgentRouter(w http.ResponseWriter, r *http.Request, c *reqCt
 		if err != nil {
 			return err
 		}
-		if ag.AgentType == model.AgentTypeL3 && isDVRComputeMode(agentMode(ag)) {
-			return conflict("DVRL3CannotRemoveFromDvrAgent", "Not allowed to manually remove a router from an agent in 'dvr' mode.")
+		rr, err := obj[*model.Router](re)
+		if err != nil {
+			return err
 		}
-		be, bound := v.Get(model.KindL3Binding, rid)
-		if !bound || !slices.Contains(be.Obj.(*model.Binding).AgentIDs, ag.ID) {
-			return conflict("RouterNotHostedByL3Agent", "The router %s is not hosted by L3 agent %s.", rid, ag.ID)
-		}
-		b := *be.Obj.(*model.Binding)
-		b.AgentIDs = slices.DeleteFunc(slices.Clone(b.AgentIDs), func(x string) bool { return x == ag.ID })
-		// An empty binding marks the router as deliberately unscheduled.
-		t.Replace(model.KindL3Binding, be, mustJSON(&b))
-		host := ""
-		if len(b.AgentIDs) > 0 {
-			if ae, ok := v.Get(model.KindAgent, b.AgentIDs[0]); ok {
-				host = ae.Obj.(*model.Agent).Host
-			}
-		}
-		t.Require(model.KindRouter, re)
-		a.bindRouterPorts(v, t, re.Obj.(*model.Router), host)
-		return nil
+		return a.ctl.UnassignRouter(v, t, ag, re, rr)
 	})
 	if err != nil {
 		return err
@@ -476,24 +384,7 @@ func (a *API) addAgentNetwork(w http.ResponseWriter, r *http.Request, c *reqCtx)
 		if err != nil {
 			return err
 		}
-		if ag.AgentType != model.AgentTypeDHCP || !ag.AdminStateUp {
-			return notFound("InvalidDHCPAgent", "Agent %s is not a valid DHCP Agent or has been disabled", ag.ID)
-		}
-		be, bound := v.Get(model.KindDHCPBinding, ne.ID)
-		var cur []string
-		if bound {
-			cur = be.Obj.(*model.Binding).AgentIDs
-		}
-		if slices.Contains(cur, ag.ID) {
-			return conflict("NetworkHostedByDHCPAgent", "The network %s has been already hosted by the DHCP Agent %s.", ne.ID, ag.ID)
-		}
-		b := mustJSON(&model.Binding{ID: ne.ID, AgentIDs: append(slices.Clone(cur), ag.ID)})
-		if bound {
-			t.Replace(model.KindDHCPBinding, be, b)
-		} else {
-			t.Create(model.KindDHCPBinding, ne.ID, b)
-		}
-		return nil
+		return a.ctl.AssignNetwork(v, t, ag, ne.ID)
 	})
 	if err != nil {
 		return err
@@ -511,19 +402,7 @@ func (a *API) removeAgentNetwork(w http.ResponseWriter, r *http.Request, c *reqC
 		if err != nil {
 			return err
 		}
-		be, bound := v.Get(model.KindDHCPBinding, nid)
-		if !bound || !slices.Contains(be.Obj.(*model.Binding).AgentIDs, ag.ID) {
-			return conflict("NetworkNotHostedByDhcpAgent", "The network %s is not hosted by the DHCP agent %s.", nid, ag.ID)
-		}
-		b := *be.Obj.(*model.Binding)
-		b.AgentIDs = slices.DeleteFunc(slices.Clone(b.AgentIDs), func(x string) bool { return x == ag.ID })
-		if len(b.AgentIDs) == 0 {
-			t.Delete(model.KindDHCPBinding, be)
-		} else {
-			t.Replace(model.KindDHCPBinding, be, mustJSON(&b))
-		}
-		removeDHCPPort(v, t, nid, ag.ID)
-		return nil
+		return a.ctl.UnassignNetwork(v, t, ag, nid)
 	})
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/neutrino-net/neutrino/internal/config"
+	"github.com/neutrino-net/neutrino/internal/control"
 	"github.com/neutrino-net/neutrino/internal/identity"
 	"github.com/neutrino-net/neutrino/internal/ipam"
 	"github.com/neutrino-net/neutrino/internal/store"
@@ -41,11 +42,8 @@ type API struct {
 	now      func() time.Time
 	segments *segmentPools
 	mux      *http.ServeMux
+	ctl      *control.Control
 }
-
-var pkgLog = slog.Default()
-
-func logError(err error) { pkgLog.Error("request failed", "err", err) }
 
 // New builds the API. It fails on configuration it cannot use (bad ML2
 // ranges, bad base MAC).
@@ -54,7 +52,6 @@ func New(o Options) (*API, error) {
 	if a.log == nil {
 		a.log = slog.Default()
 	}
-	pkgLog = a.log
 	if a.now == nil {
 		a.now = time.Now
 	}
@@ -66,9 +63,14 @@ func New(o Options) (*API, error) {
 	if err := validateBaseMAC(o.Config.BaseMAC); err != nil {
 		return nil, err
 	}
+	a.ctl = control.New(control.Options{Config: o.Config, Store: o.Store, Ports: controlPorts{a}, Log: a.log, Now: a.now})
 	a.routes()
 	return a, nil
 }
+
+// StartBookkeeping starts the control plane's bookkeeping loop; the
+// returned function stops it and waits until it has.
+func (a *API) StartBookkeeping() (stop func()) { return a.ctl.Start() }
 
 // Decoders are the resource kinds the store must know.
 func Decoders() map[string]store.Decoder {
@@ -147,7 +149,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.URL.RawPath = ""
 	}
 	if r.ContentLength > a.cfg.MaxRequestBodySize {
-		writeError(w, newErr(http.StatusRequestEntityTooLarge, "HTTPRequestEntityTooLarge", "Request is too large."))
+		a.writeError(w, newErr(http.StatusRequestEntityTooLarge, "HTTPRequestEntityTooLarge", "Request is too large."))
 		return
 	}
 	if r.Body != nil {
@@ -156,7 +158,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if _, pattern := a.mux.Handler(r); pattern == "" || r.URL.Path == "/v2.0" {
 		// Unknown URL or method: upstream answers 404 (405 only at "/").
 		// "/v2.0" needs its trailing slash (the mux would redirect).
-		writeError(w, errResourceNotFound)
+		a.writeError(w, errResourceNotFound)
 		return
 	}
 	if r.URL.Path != "/" {
@@ -164,7 +166,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// by whichever server (docs/consistency.md): reads, the views
 		// writes are planned on, and token revocations.
 		if err := a.st.Sync(r.Context()); err != nil {
-			writeError(w, err)
+			a.writeError(w, err)
 			return
 		}
 	}
@@ -178,20 +180,20 @@ func (a *API) wrap(fn handlerFunc) http.HandlerFunc {
 		if err != nil {
 			if errors.Is(err, identity.ErrUnauthorized) {
 				w.Header().Set("WWW-Authenticate", "Keystone uri='"+a.cfg.PublicURL+"/identity'")
-				writeError(w, newErr(http.StatusUnauthorized, "HTTPUnauthorized", "The request you have made requires authentication."))
+				a.writeError(w, newErr(http.StatusUnauthorized, "HTTPUnauthorized", "The request you have made requires authentication."))
 				return
 			}
-			writeError(w, err)
+			a.writeError(w, err)
 			return
 		}
 		c := &reqCtx{Context: r.Context(), id: id, admin: id.IsAdmin(), project: id.ProjectID}
 		if isAgent(c) && strings.HasPrefix(r.URL.Path, "/v2.0/") {
 			// An agent credential speaks the agent protocol only.
-			writeError(w, policyDenied("agent_credential"))
+			a.writeError(w, policyDenied("agent_credential"))
 			return
 		}
 		if err := fn(w, r, c); err != nil {
-			writeError(w, err)
+			a.writeError(w, err)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 
 	"github.com/neutrino-net/neutrino/internal/store"
@@ -53,8 +54,11 @@ type typedError interface {
 	Status() int
 }
 
-// writeError renders any error; unknown errors are 500s.
-func writeError(w http.ResponseWriter, err error) {
+// writeError renders any error; unknown errors are 500s, logged.
+func (a *API) writeError(w http.ResponseWriter, err error) { renderError(w, err, a.log) }
+
+// renderError renders any error; unknown errors are 500s, logged to log.
+func renderError(w http.ResponseWriter, err error, log *slog.Logger) {
 	var e *Error
 	var te typedError
 	switch {
@@ -72,12 +76,12 @@ func writeError(w http.ResponseWriter, err error) {
 		// when to try again, instead of a 500 (docs/consistency.md).
 		e = &Error{Status: http.StatusServiceUnavailable, Type: "ServiceUnavailable", Message: serviceUnavailableMessage(err)}
 		w.Header().Set("Retry-After", retryAfterSeconds)
-		logError(err)
+		log.Warn("store unavailable", "err", err)
 	case errors.Is(err, store.ErrConflict):
 		e = &Error{Status: http.StatusConflict, Type: "Conflict", Message: err.Error()}
 	default:
 		e = &Error{Status: http.StatusInternalServerError, Type: "InternalServerError", Message: "Request Failed: internal server error while processing your request."}
-		logError(err)
+		log.Error("request failed", "err", err)
 	}
 	key := "NeutronError"
 	if e.Status == http.StatusNotImplemented {

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/neutrino-net/neutrino/internal/claims"
+	"github.com/neutrino-net/neutrino/internal/hostview"
 	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/store"
 )
@@ -37,15 +39,14 @@ func init() { register(fipDef) }
 
 // fipPortDetails renders fip-port-details from the associated port.
 func fipPortDetails(v *store.View, e *store.Entry) map[string]any {
-	f := e.Obj.(*model.FloatingIP)
-	if f.PortID == nil {
+	f, ok := store.As[*model.FloatingIP](e)
+	if !ok || f.PortID == nil {
 		return map[string]any{"port_details": nil}
 	}
-	pe, ok := v.Get(model.KindPort, *f.PortID)
+	_, p, ok := store.GetAs[*model.Port](v, model.KindPort, *f.PortID)
 	if !ok {
 		return map[string]any{"port_details": nil}
 	}
-	p := pe.Obj.(*model.Port)
 	return map[string]any{"port_details": map[string]any{
 		"name": p.Name, "network_id": p.NetworkID, "mac_address": p.MACAddress, "admin_state_up": p.AdminStateUp,
 		"status": p.Status, "device_id": p.DeviceID, "device_owner": p.DeviceOwner,
@@ -80,12 +81,15 @@ func createFIP(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMess
 	if err != nil {
 		return "", err
 	}
-	n := ne.Obj.(*model.Network)
+	n, err := obj[*model.Network](ne)
+	if err != nil {
+		return "", err
+	}
 	if !n.External {
 		return "", badResource("floatingip", "Network %s is not a valid external network.", n.ID)
 	}
 	var hasV4 bool
-	for _, s := range subnetsOf(v, n) {
+	for _, s := range hostview.SubnetsOf(v, n) {
 		hasV4 = hasV4 || s.IPVersion == 4
 	}
 	if !hasV4 {
@@ -114,8 +118,8 @@ func createFIP(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMess
 		reqIPs = []fixedIPReq{want}
 	} else {
 		// Only IPv4: a floating IP is one IPv4 address.
-		for _, s := range subnetsOf(v, n) {
-			if s.IPVersion == 4 && subnetAllows(s, model.OwnerFloatingIP) {
+		for _, s := range hostview.SubnetsOf(v, n) {
+			if s.IPVersion == 4 && s.AllowsOwner(model.OwnerFloatingIP) {
 				if _, ok := a.pickFree(v, t, s, false); ok {
 					reqIPs = []fixedIPReq{{SubnetID: s.ID}}
 					break
@@ -133,7 +137,7 @@ func createFIP(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMess
 		}
 		return "", err
 	}
-	if len(ips) != 1 || !netip.MustParseAddr(ips[0].IPAddress).Is4() {
+	if len(ips) != 1 || !ips[0].Addr().Is4() {
 		return "", badResource("floatingip", "a floating IP must be one IPv4 address.")
 	}
 	p.FixedIPs = ips
@@ -156,10 +160,10 @@ func createFIP(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMess
 // pickFree reports whether a subnet has a free address.
 func (a *API) pickFree(v *store.View, t *store.Txn, s *model.Subnet, lowest bool) (string, bool) {
 	for _, pool := range poolsOf(s) {
-		used := v.Claims(ipGroup(s.ID))
+		used := v.Claims(claims.IP(s.ID))
 		for ip := pool.Start; ip.IsValid() && !pool.End.Less(ip); ip = ip.Next() {
 			str := ip.String()
-			if _, u := used[str]; !u && !t.Claimed(ipGroup(s.ID), str) {
+			if _, u := used[str]; !u && !t.Claimed(claims.IP(s.ID), str) {
 				return str, true
 			}
 		}
@@ -174,7 +178,10 @@ func (a *API) associateFIP(v *store.View, t *store.Txn, c *reqCtx, f *model.Floa
 	if !ok || !portVisible(v, c, pe) {
 		return notFound("PortNotFound", "Port %s could not be found.", portID)
 	}
-	p := pe.Obj.(*model.Port)
+	p, err := obj[*model.Port](pe)
+	if err != nil {
+		return err
+	}
 	if !c.admin && p.ProjectID != f.ProjectID {
 		return badResource("floatingip", "Cannot create floating IP and bind it to Port %s, since that port is owned by a different tenant.", p.ID)
 	}
@@ -198,7 +205,7 @@ func (a *API) associateFIP(v *store.View, t *store.Txn, c *reqCtx, f *model.Floa
 	} else {
 		var v4 []*model.FixedIP
 		for i := range p.FixedIPs {
-			if netip.MustParseAddr(p.FixedIPs[i].IPAddress).Is4() {
+			if p.FixedIPs[i].Addr().Is4() {
 				v4 = append(v4, &p.FixedIPs[i])
 			}
 		}
@@ -216,14 +223,13 @@ func (a *API) associateFIP(v *store.View, t *store.Txn, c *reqCtx, f *model.Floa
 		return err
 	}
 	var taken string
-	v.Each(model.KindFIP, func(fe *store.Entry) bool {
-		o := fe.Obj.(*model.FloatingIP)
-		if o.ID != f.ID && o.PortID != nil && *o.PortID == p.ID && o.FixedIPAddress != nil && *o.FixedIPAddress == chosen.IPAddress && o.FloatingNetworkID == f.FloatingNetworkID {
+	for _, fe := range v.Index(model.KindFIP, hostview.ByPort, p.ID) {
+		o, ok := store.As[*model.FloatingIP](fe)
+		if ok && o.ID != f.ID && o.FixedIPAddress != nil && *o.FixedIPAddress == chosen.IPAddress && o.FloatingNetworkID == f.FloatingNetworkID {
 			taken = o.ID
-			return false
+			break
 		}
-		return true
-	})
+	}
 	// An earlier item of the same bulk create is not in the view, but
 	// holds the association's claim in this transaction.
 	if taken != "" || t.Claimed(fixedClaimOf(f.FloatingNetworkID, p.ID, chosen.IPAddress)) {
@@ -243,21 +249,26 @@ func (a *API) routerForFIP(v *store.View, t *store.Txn, subnetID, extNetID, port
 	if !ok {
 		return "", notFound("SubnetNotFound", "Subnet %s could not be found.", subnetID)
 	}
-	s := se.Obj.(*model.Subnet)
+	s, err := obj[*model.Subnet](se)
+	if err != nil {
+		return "", err
+	}
 	var first, preferred string
 	var firstRev int64
-	v.Each(model.KindPort, func(pe *store.Entry) bool {
-		p := pe.Obj.(*model.Port)
-		if p.DeviceOwner != model.OwnerRouterInterface && p.DeviceOwner != model.OwnerRouterInterfaceD && p.DeviceOwner != model.OwnerHARouterInterface {
-			return true
+	// Only the router interfaces on the subnet matter: the port index by
+	// subnet finds them without scanning the cloud's ports.
+	for _, pe := range v.Index(model.KindPort, hostview.BySubnet, s.ID) {
+		p, ok := store.As[*model.Port](pe)
+		if !ok || p.DeviceOwner != model.OwnerRouterInterface && p.DeviceOwner != model.OwnerRouterInterfaceD && p.DeviceOwner != model.OwnerHARouterInterface {
+			continue
 		}
 		re, ok := v.Get(model.KindRouter, p.DeviceID)
 		if !ok {
-			return true
+			continue
 		}
-		r := re.Obj.(*model.Router)
-		if r.ExternalGatewayInfo == nil || r.ExternalGatewayInfo.NetworkID != extNetID {
-			return true
+		r, ok := store.As[*model.Router](re)
+		if !ok || r.ExternalGatewayInfo == nil || r.ExternalGatewayInfo.NetworkID != extNetID {
+			continue
 		}
 		for _, ip := range p.FixedIPs {
 			if ip.SubnetID != s.ID {
@@ -271,8 +282,7 @@ func (a *API) routerForFIP(v *store.View, t *store.Txn, subnetID, extNetID, port
 				first, firstRev = r.ID, pe.CreateRev
 			}
 		}
-		return true
-	})
+	}
 	if preferred != "" {
 		return preferred, nil
 	}
@@ -295,7 +305,7 @@ func fixedClaim(f *model.FloatingIP) (group, member string, ok bool) {
 // fixedClaimOf is the claim of a port's fixed IP by a floating IP of an
 // external network: one per fixed IP and network.
 func fixedClaimOf(netID, portID, ip string) (group, member string) {
-	return "fipfixed:" + netID, ip + "@" + portID
+	return claims.FIPFixed(netID), claims.FIPFixedMember(ip, portID)
 }
 
 // reassociate moves the claims from old's association to f's.
@@ -324,7 +334,11 @@ func updateFIP(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, b
 	if err := decode(body, &req); err != nil {
 		return err
 	}
-	f := *e.Obj.(*model.FloatingIP)
+	curF, err := obj[*model.FloatingIP](e)
+	if err != nil {
+		return err
+	}
+	f := *curF
 	if req.Description != nil {
 		f.Description = *req.Description
 	}
@@ -349,11 +363,22 @@ func updateFIP(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, b
 }
 
 func deleteFIP(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry) error {
-	f := *e.Obj.(*model.FloatingIP)
+	curF, err := obj[*model.FloatingIP](e)
+	if err != nil {
+		return err
+	}
+	f := *curF
 	disassociate(t, &f)
 	if pe, ok := v.Get(model.KindPort, f.FIPPortID); ok {
 		deletePortTxn(t, pe)
 	}
 	t.Delete(model.KindFIP, e)
 	return nil
+}
+
+// fixedAddrIn reports whether the floating IP is associated to an
+// address in prefix.
+func fixedAddrIn(f *model.FloatingIP, prefix netip.Prefix) bool {
+	a, ok := f.FixedAddr()
+	return ok && prefix.Contains(a)
 }

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"sort"
 
+	"github.com/neutrino-net/neutrino/internal/claims"
+	"github.com/neutrino-net/neutrino/internal/hostview"
 	"github.com/neutrino-net/neutrino/internal/ipam"
 	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/store"
@@ -23,7 +25,7 @@ func baseURL(r *http.Request) string {
 // versions is the unauthenticated version document at "/".
 func (a *API) versions(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		writeError(w, newErr(http.StatusMethodNotAllowed, "HTTPMethodNotAllowed", "The method is not allowed for the requested URL."))
+		a.writeError(w, newErr(http.StatusMethodNotAllowed, "HTTPMethodNotAllowed", "The method is not allowed for the requested URL."))
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"versions": []any{map[string]any{
@@ -127,7 +129,7 @@ func (a *API) listAvailabilityZones(w http.ResponseWriter, r *http.Request, c *r
 func ipAvailability(v *store.View, n *model.Network) map[string]any {
 	var subs []map[string]any
 	var total, used uint64
-	for _, s := range subnetsOf(v, n) {
+	for _, s := range hostview.SubnetsOf(v, n) {
 		// Upstream: total = sum of the allocation pools (the whole CIDR
 		// when there are none); used = every allocation on the subnet,
 		// inside the pools or not (e.g. a fixed IP outside them).
@@ -137,7 +139,7 @@ func ipAvailability(v *store.View, n *model.Network) map[string]any {
 				t = ipam.TotalAddresses([]ipam.Pool{{Start: p.Masked().Addr(), End: ipam.LastAddr(p)}})
 			}
 		}
-		u := uint64(len(v.Claims(ipGroup(s.ID))))
+		u := uint64(len(v.Claims(claims.IP(s.ID))))
 		total += t
 		used += u
 		subs = append(subs, map[string]any{"subnet_id": s.ID, "subnet_name": s.Name, "cidr": s.CIDR, "ip_version": s.IPVersion, "total_ips": t, "used_ips": u})
@@ -157,7 +159,10 @@ func (a *API) listIPAvailability(w http.ResponseWriter, r *http.Request, c *reqC
 	var out []map[string]any
 	a.st.View(func(v *store.View) {
 		v.Each(model.KindNetwork, func(e *store.Entry) bool {
-			n := e.Obj.(*model.Network)
+			n, ok := store.As[*model.Network](e)
+			if !ok {
+				return true
+			}
 			for k, want := range map[string]string{"network_id": n.ID, "network_name": n.Name, "project_id": n.ProjectID, "tenant_id": n.ProjectID} {
 				if vals, ok := q[k]; ok && !containsStr(vals, want) {
 					return true
@@ -165,7 +170,7 @@ func (a *API) listIPAvailability(w http.ResponseWriter, r *http.Request, c *reqC
 			}
 			if vals, ok := q["ip_version"]; ok {
 				match := false
-				for _, s := range subnetsOf(v, n) {
+				for _, s := range hostview.SubnetsOf(v, n) {
 					match = match || containsStr(vals, itoa(s.IPVersion))
 				}
 				if !match {
@@ -193,7 +198,10 @@ func (a *API) showIPAvailability(w http.ResponseWriter, r *http.Request, c *reqC
 				err = policyDenied("get_network_ip_availability")
 				return
 			}
-			out = ipAvailability(v, e.Obj.(*model.Network))
+			var n *model.Network
+			if n, err = obj[*model.Network](e); err == nil {
+				out = ipAvailability(v, n)
+			}
 		}
 	})
 	if err != nil {

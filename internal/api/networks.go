@@ -2,10 +2,10 @@ package api
 
 import (
 	"encoding/json"
-	"fmt"
 	"slices"
 
 	"github.com/google/uuid"
+	"github.com/neutrino-net/neutrino/internal/claims"
 	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/store"
 )
@@ -35,10 +35,13 @@ var networkDef = &resourceDef{
 	hidden:   []string{"provider:network_type", "provider:physical_network", "provider:segmentation_id"},
 	decode:   decoderOf[model.Network](),
 	notFound: func(id string) *Error { return notFound("NetworkNotFound", "Network %s could not be found.", id) },
-	visible:  func(v *store.View, c *reqCtx, e *store.Entry) bool { return networkVisible(c, e.Obj.(*model.Network)) },
-	create:   createNetwork,
-	update:   updateNetwork,
-	delete:   deleteNetwork,
+	visible: func(v *store.View, c *reqCtx, e *store.Entry) bool {
+		n, ok := store.As[*model.Network](e)
+		return ok && networkVisible(c, n)
+	},
+	create: createNetwork,
+	update: updateNetwork,
+	delete: deleteNetwork,
 }
 
 func init() { register(networkDef) }
@@ -106,13 +109,7 @@ func bump(a *API, s *model.Standard) {
 	s.UpdatedAt = model.Stamp(a.now())
 }
 
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(fmt.Sprintf("encode %T: %v", v, err))
-	}
-	return b
-}
+func mustJSON(v any) []byte { return model.MustJSON(v) }
 
 func createNetwork(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMessage) (string, error) {
 	var req networkReq
@@ -188,7 +185,11 @@ func updateNetwork(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entr
 	if err := req.validate(); err != nil {
 		return err
 	}
-	n := *e.Obj.(*model.Network)
+	curN, err := obj[*model.Network](e)
+	if err != nil {
+		return err
+	}
+	n := *curN
 	if req.Name != nil {
 		n.Name = *req.Name
 	}
@@ -212,7 +213,10 @@ func updateNetwork(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entr
 			// Unsharing is refused while other projects use the network.
 			var other bool
 			v.Each(model.KindPort, func(pe *store.Entry) bool {
-				p := pe.Obj.(*model.Port)
+				p, ok := store.As[*model.Port](pe)
+				if !ok {
+					return true
+				}
 				if p.NetworkID == n.ID && p.ProjectID != n.ProjectID && !model.AutoDeletedOwner(p.DeviceOwner) {
 					other = true
 					return false
@@ -222,7 +226,7 @@ func updateNetwork(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entr
 			if other {
 				return conflict("InvalidSharedSetting", "Unable to reconfigure sharing settings for network %s. Multiple tenants are using it.", n.ID)
 			}
-			t.NoNewClaims(macGroup(n.ID))
+			t.NoNewClaims(claims.MAC(n.ID))
 		}
 		n.Shared = bool(*req.Shared)
 	}
@@ -235,7 +239,7 @@ func updateNetwork(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entr
 func portsOfNetwork(v *store.View, netID string) []*store.Entry {
 	var out []*store.Entry
 	v.Each(model.KindPort, func(pe *store.Entry) bool {
-		if pe.Obj.(*model.Port).NetworkID == netID {
+		if p, ok := store.As[*model.Port](pe); ok && p.NetworkID == netID {
 			out = append(out, pe)
 		}
 		return true
@@ -244,23 +248,26 @@ func portsOfNetwork(v *store.View, netID string) []*store.Entry {
 }
 
 func deleteNetwork(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry) error {
-	n := e.Obj.(*model.Network)
+	n, err := obj[*model.Network](e)
+	if err != nil {
+		return err
+	}
 	ports := portsOfNetwork(v, n.ID)
 	for _, pe := range ports {
-		if !model.AutoDeletedOwner(pe.Obj.(*model.Port).DeviceOwner) {
+		if p, ok := store.As[*model.Port](pe); !ok || !model.AutoDeletedOwner(p.DeviceOwner) {
 			return conflict("NetworkInUse", "Unable to complete operation on network %s. There are one or more ports still in use on the network.", n.ID)
 		}
 	}
 	// A port created after our read would be orphaned: guard on the
 	// network's MAC claims, which every port takes.
-	t.NoNewClaims(macGroup(n.ID))
+	t.NoNewClaims(claims.MAC(n.ID))
 	for _, pe := range ports {
 		deletePortTxn(t, pe)
 	}
 	for _, sid := range n.Subnets {
 		if se, ok := v.Get(model.KindSubnet, sid); ok {
 			t.Delete(model.KindSubnet, se)
-			t.NoNewClaims(ipGroup(sid))
+			t.NoNewClaims(claims.IP(sid))
 		}
 	}
 	if seg := segmentOf(n); seg.NetworkType != "local" {

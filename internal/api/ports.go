@@ -2,11 +2,13 @@ package api
 
 import (
 	"encoding/json"
-	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"strings"
 
+	"github.com/neutrino-net/neutrino/internal/claims"
+	"github.com/neutrino-net/neutrino/internal/control"
+	"github.com/neutrino-net/neutrino/internal/hostview"
 	"github.com/neutrino-net/neutrino/internal/ipam"
 	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/store"
@@ -50,15 +52,16 @@ func init() { register(portDef) }
 
 // portVisible: the port's project, the network's owner, and admins.
 func portVisible(v *store.View, c *reqCtx, e *store.Entry) bool {
-	p := e.Obj.(*model.Port)
+	p, ok := store.As[*model.Port](e)
+	if !ok {
+		return false
+	}
 	if c.admin || p.ProjectID == c.project {
 		return true
 	}
-	ne, ok := v.Get(model.KindNetwork, p.NetworkID)
-	return ok && ne.Obj.(*model.Network).ProjectID == c.project
+	_, n, ok := store.GetAs[*model.Network](v, model.KindNetwork, p.NetworkID)
+	return ok && n.ProjectID == c.project
 }
-
-func macGroup(networkID string) string { return "mac:" + networkID }
 
 var vnicTypes = []string{"normal", "direct", "macvtap", "baremetal", "direct-physical", "virtio-forwarder", "smart-nic", "vdpa", "remote-managed", "accelerator-direct", "accelerator-direct-physical"}
 
@@ -122,7 +125,10 @@ func createPort(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMes
 	if err != nil {
 		return "", err
 	}
-	n := ne.Obj.(*model.Network)
+	n, err := obj[*model.Network](ne)
+	if err != nil {
+		return "", err
+	}
 	netOwner := c.admin || n.ProjectID == c.project
 	if !netOwner && !n.Shared {
 		return "", policyDenied("create_port")
@@ -177,28 +183,10 @@ func createPort(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMes
 	if req.HostID != nil {
 		p.HostID = *req.HostID
 	}
-	bindPort(p)
-	// MAC address.
-	if req.MACAddress != nil {
-		if !netOwner {
-			return "", policyDenied("create_port:mac_address")
-		}
-		mac, err := ipam.NormalizeMAC(*req.MACAddress)
-		if err != nil {
-			return "", err
-		}
-		if _, used := v.Claim(macGroup(n.ID), mac); used || t.Claimed(macGroup(n.ID), mac) {
-			return "", conflict("MacAddressInUse", "Unable to complete operation for network %s. The mac address %s is in use.", n.ID, mac)
-		}
-		p.MACAddress = mac
-	} else {
-		mac, err := a.generateMAC(v, t, n.ID)
-		if err != nil {
-			return "", err
-		}
-		p.MACAddress = mac
+	control.BindPort(p)
+	if err := a.claimMAC(v, t, n, p, req.MACAddress, netOwner); err != nil {
+		return "", err
 	}
-	t.Claim(macGroup(n.ID), p.MACAddress, p.ID)
 	// Addresses.
 	var reqIPs []fixedIPReq
 	if req.FixedIPs.Set && !req.FixedIPs.Null {
@@ -223,30 +211,6 @@ func createPort(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMes
 	return p.ID, nil
 }
 
-// bindPort sets the binding result: ports bound to a host are plugged by
-// that host's agent into a Linux bridge.
-func bindPort(p *model.Port) {
-	if p.HostID == "" {
-		p.VIFType, p.VIFDetails = "unbound", map[string]any{}
-		return
-	}
-	p.VIFType = "bridge"
-	p.VIFDetails = map[string]any{"port_filter": true, "connectivity": "l2"}
-}
-
-func (a *API) generateMAC(v *store.View, t *store.Txn, netID string) (string, error) {
-	for range 32 {
-		mac, err := ipam.GenerateMAC(a.cfg.BaseMAC, rand.IntN)
-		if err != nil {
-			return "", err
-		}
-		if _, used := v.Claim(macGroup(netID), mac); !used && !t.Claimed(macGroup(netID), mac) {
-			return mac, nil
-		}
-	}
-	return "", newErr(500, "MacAddressGenerationFailure", "Unable to generate unique mac on network %s.", netID)
-}
-
 func setExtraDHCPOpts(p *model.Port, o optional[[]dhcpOptReq]) error {
 	if !o.Set {
 		return nil
@@ -268,210 +232,6 @@ func setExtraDHCPOpts(p *model.Port, o optional[[]dhcpOptReq]) error {
 	return nil
 }
 
-// subnetsOf returns a network's subnets in creation order.
-func subnetsOf(v *store.View, n *model.Network) []*model.Subnet {
-	var out []*model.Subnet
-	for _, sid := range n.Subnets {
-		if se, ok := v.Get(model.KindSubnet, sid); ok {
-			out = append(out, se.Obj.(*model.Subnet))
-		}
-	}
-	return out
-}
-
-func subnetAllows(s *model.Subnet, owner string) bool {
-	if len(s.ServiceTypes) == 0 {
-		return true
-	}
-	return slices.Contains(s.ServiceTypes, owner)
-}
-
-func poolsOf(s *model.Subnet) []ipam.Pool {
-	out := make([]ipam.Pool, 0, len(s.AllocationPools))
-	for _, p := range s.AllocationPools {
-		if pp, err := ipam.ParsePool(p.Start, p.End); err == nil {
-			out = append(out, pp)
-		}
-	}
-	return out
-}
-
-// allocateIPs resolves a port's fixed_ips request (nil = automatic) into
-// addresses and claims them in t. keep holds addresses the port already
-// has (on update) that stay claimed.
-func (a *API) allocateIPs(v *store.View, t *store.Txn, c *reqCtx, n *model.Network, p *model.Port, reqIPs []fixedIPReq, keep []model.FixedIP, netOwner bool) ([]model.FixedIP, error) {
-	subnets := subnetsOf(v, n)
-	byID := map[string]*model.Subnet{}
-	for _, s := range subnets {
-		byID[s.ID] = s
-	}
-	lowest := p.DeviceOwner == model.OwnerDHCP || p.DeviceOwner == model.OwnerDistributed
-	pick := func(s *model.Subnet) (string, bool) {
-		group := ipGroup(s.ID)
-		used := v.Claims(group)
-		// Pick walks past every used address of the pool, so the check
-		// formats into a reused buffer: map lookups keyed by string(buf)
-		// do not allocate.
-		var buf [64]byte
-		addr, ok := ipam.Pick(poolsOf(s), func(ip netip.Addr) bool {
-			b := ip.AppendTo(buf[:0])
-			if _, u := used[string(b)]; u {
-				return true
-			}
-			return t.Claimed(group, string(b))
-		}, lowest, rand.IntN)
-		return addr.String(), ok
-	}
-	owned := func(s *model.Subnet, ip string) bool {
-		for _, k := range keep {
-			if k.SubnetID == s.ID && k.IPAddress == ip {
-				return true
-			}
-		}
-		return false
-	}
-	var out []model.FixedIP
-	exhausted := func() error {
-		return conflict("IpAddressGenerationFailure", "No more IP addresses available on network %s.", n.ID)
-	}
-	if reqIPs == nil {
-		// Automatic: one IPv4 from the first subnet with room, one from
-		// the first stateful IPv6 subnet, plus SLAAC addresses.
-		var v4, v6 []*model.Subnet
-		for _, s := range subnets {
-			if !subnetAllows(s, p.DeviceOwner) {
-				continue
-			}
-			if s.IPVersion == 4 {
-				v4 = append(v4, s)
-			} else {
-				v6 = append(v6, s)
-			}
-		}
-		for _, group := range [][]*model.Subnet{v4} {
-			if len(group) == 0 {
-				continue
-			}
-			got := false
-			for _, s := range group {
-				if ip, ok := pick(s); ok {
-					out = append(out, model.FixedIP{SubnetID: s.ID, IPAddress: ip})
-					got = true
-					break
-				}
-			}
-			if !got {
-				return nil, exhausted()
-			}
-		}
-		gotStateful := false
-		for _, s := range v6 {
-			if isSLAAC(s) {
-				ip, err := ipam.EUI64(netip.MustParsePrefix(s.CIDR), p.MACAddress)
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, model.FixedIP{SubnetID: s.ID, IPAddress: ip.String()})
-				continue
-			}
-			if gotStateful {
-				continue
-			}
-			if ip, ok := pick(s); ok {
-				out = append(out, model.FixedIP{SubnetID: s.ID, IPAddress: ip})
-				gotStateful = true
-			}
-		}
-		if len(out) == 0 && len(subnets) > 0 && len(v4)+len(v6) > 0 {
-			return nil, exhausted()
-		}
-	} else {
-		for _, r := range reqIPs {
-			var s *model.Subnet
-			if r.SubnetID != "" {
-				s = byID[r.SubnetID]
-				if s == nil {
-					if _, exists := v.Get(model.KindSubnet, r.SubnetID); !exists {
-						return nil, notFound("SubnetNotFound", "Subnet %s could not be found.", r.SubnetID)
-					}
-					return nil, invalidInput("Failed to create port on network %s, because fixed_ips included invalid subnet %s", n.ID, r.SubnetID)
-				}
-			}
-			if r.IPAddress == "" {
-				if s == nil {
-					return nil, invalidInput("IP allocation requires subnet_id or ip_address")
-				}
-				if isSLAAC(s) {
-					ip, err := ipam.EUI64(netip.MustParsePrefix(s.CIDR), p.MACAddress)
-					if err != nil {
-						return nil, err
-					}
-					out = append(out, model.FixedIP{SubnetID: s.ID, IPAddress: ip.String()})
-					continue
-				}
-				ip, ok := pick(s)
-				if !ok {
-					return nil, exhausted()
-				}
-				out = append(out, model.FixedIP{SubnetID: s.ID, IPAddress: ip})
-				continue
-			}
-			addr, err := netip.ParseAddr(r.IPAddress)
-			if err != nil {
-				return nil, invalidInput("%s is not a valid IP address", r.IPAddress)
-			}
-			if s == nil {
-				for _, cand := range subnets {
-					if netip.MustParsePrefix(cand.CIDR).Contains(addr) {
-						s = cand
-						break
-					}
-				}
-				if s == nil {
-					return nil, newErr(400, "InvalidIpForNetwork", "IP address %s is not a valid IP for any of the subnets on the specified network.", addr)
-				}
-			}
-			if err := ipam.ValidateFixedIP(netip.MustParsePrefix(s.CIDR), addr); err != nil {
-				return nil, err
-			}
-			ip := addr.String()
-			if owned(s, ip) {
-				out = append(out, model.FixedIP{SubnetID: s.ID, IPAddress: ip})
-				continue
-			}
-			if !netOwner {
-				return nil, policyDenied("create_port:fixed_ips:ip_address")
-			}
-			if slices.Contains(out, model.FixedIP{SubnetID: s.ID, IPAddress: ip}) {
-				return nil, invalidInput("Duplicate IP address '%s'", ip)
-			}
-			if _, used := v.Claim(ipGroup(s.ID), ip); used || t.Claimed(ipGroup(s.ID), ip) {
-				return nil, conflict("IpAddressAlreadyAllocated", "IP address %s already allocated in subnet %s", ip, s.ID)
-			}
-			out = append(out, model.FixedIP{SubnetID: s.ID, IPAddress: ip})
-		}
-	}
-	if out == nil {
-		out = []model.FixedIP{}
-	}
-	// Claim what is new; depend on the subnets read (pools may change).
-	for _, ip := range out {
-		s := byID[ip.SubnetID]
-		if se, ok := v.Get(model.KindSubnet, s.ID); ok {
-			t.Require(model.KindSubnet, se)
-		}
-		if owned(s, ip.IPAddress) {
-			continue
-		}
-		t.Claim(ipGroup(s.ID), ip.IPAddress, p.ID)
-	}
-	return out, nil
-}
-
-func isSLAAC(s *model.Subnet) bool {
-	return s.IPVersion == 6 && s.IPv6AddressMode != nil && (*s.IPv6AddressMode == "slaac" || *s.IPv6AddressMode == "dhcpv6-stateless")
-}
-
 // setPortSecurity applies security_groups, allowed_address_pairs and
 // port_security_enabled, with upstream's defaults and consistency rules.
 func (a *API) setPortSecurity(v *store.View, t *store.Txn, c *reqCtx, p *model.Port, req portReq, create bool) error {
@@ -481,8 +241,8 @@ func (a *API) setPortSecurity(v *store.View, t *store.Txn, c *reqCtx, p *model.P
 	if req.SecurityGroups.Set {
 		groups := []string{}
 		for _, id := range req.SecurityGroups.V {
-			e, ok := v.Get(model.KindSG, id)
-			if !ok || !(c.admin || std(e).ProjectID == p.ProjectID || e.Obj.(*model.SecurityGroup).Shared) {
+			_, sg, ok := store.GetAs[*model.SecurityGroup](v, model.KindSG, id)
+			if !ok || !(c.admin || sg.ProjectID == p.ProjectID || sg.Shared) {
 				return notFound("SecurityGroupNotFound", "Security group %s does not exist", id)
 			}
 			if !slices.Contains(groups, id) {
@@ -545,12 +305,15 @@ func updatePort(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, 
 	if err := req.validate(); err != nil {
 		return err
 	}
-	p := *e.Obj.(*model.Port)
-	ne, ok := v.Get(model.KindNetwork, p.NetworkID)
+	curP, err := obj[*model.Port](e)
+	if err != nil {
+		return err
+	}
+	p := *curP
+	_, n, ok := store.GetAs[*model.Network](v, model.KindNetwork, p.NetworkID)
 	if !ok {
 		return notFound("NetworkNotFound", "Network %s could not be found.", p.NetworkID)
 	}
-	n := ne.Obj.(*model.Network)
 	netOwner := c.admin || n.ProjectID == c.project
 	if req.Name != nil {
 		p.Name = *req.Name
@@ -590,7 +353,7 @@ func updatePort(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, 
 	if req.HostID != nil {
 		p.HostID = *req.HostID
 	}
-	bindPort(&p)
+	control.BindPort(&p)
 	if req.MACAddress != nil {
 		if !netOwner {
 			return policyDenied("update_port:mac_address")
@@ -603,11 +366,11 @@ func updatePort(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, 
 			if p.HostID != "" && p.VIFType != "unbound" {
 				return conflict("PortBound", "Unable to complete operation on port %s, port is already bound, port type: %s, old_mac %s, new_mac %s.", p.ID, p.VIFType, p.MACAddress, mac)
 			}
-			if _, used := v.Claim(macGroup(n.ID), mac); used {
+			if _, used := v.Claim(claims.MAC(n.ID), mac); used {
 				return conflict("MacAddressInUse", "Unable to complete operation for network %s. The mac address %s is in use.", n.ID, mac)
 			}
-			t.Release(macGroup(n.ID), p.MACAddress)
-			t.Claim(macGroup(n.ID), mac, p.ID)
+			t.Release(claims.MAC(n.ID), p.MACAddress)
+			t.Claim(claims.MAC(n.ID), mac, p.ID)
 			p.MACAddress = mac
 		}
 	}
@@ -622,7 +385,7 @@ func updatePort(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, 
 		}
 		for _, old := range p.FixedIPs {
 			if !slices.Contains(ips, old) {
-				t.Release(ipGroup(old.SubnetID), old.IPAddress)
+				t.Release(claims.IP(old.SubnetID), old.IPAddress)
 			}
 		}
 		p.FixedIPs = ips
@@ -638,6 +401,32 @@ func updatePort(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, 
 	return nil
 }
 
+// claimMAC gives a new port the requested MAC (network owners only) or
+// a generated one, and claims it on the network.
+func (a *API) claimMAC(v *store.View, t *store.Txn, n *model.Network, p *model.Port, requested *string, netOwner bool) error {
+	if requested != nil {
+		if !netOwner {
+			return policyDenied("create_port:mac_address")
+		}
+		mac, err := ipam.NormalizeMAC(*requested)
+		if err != nil {
+			return err
+		}
+		if _, used := v.Claim(claims.MAC(n.ID), mac); used || t.Claimed(claims.MAC(n.ID), mac) {
+			return conflict("MacAddressInUse", "Unable to complete operation for network %s. The mac address %s is in use.", n.ID, mac)
+		}
+		p.MACAddress = mac
+	} else {
+		mac, err := a.generateMAC(v, t, n.ID)
+		if err != nil {
+			return err
+		}
+		p.MACAddress = mac
+	}
+	t.Claim(claims.MAC(n.ID), p.MACAddress, p.ID)
+	return nil
+}
+
 // serviceOwners are ports that belong to routers and floating IPs and
 // cannot be deleted through /ports while their owner exists.
 func serviceOwner(owner string) bool {
@@ -645,7 +434,10 @@ func serviceOwner(owner string) bool {
 }
 
 func deletePort(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry) error {
-	p := e.Obj.(*model.Port)
+	p, err := obj[*model.Port](e)
+	if err != nil {
+		return err
+	}
 	if serviceOwner(p.DeviceOwner) && p.DeviceID != "" {
 		kind := model.KindRouter
 		if p.DeviceOwner == model.OwnerFloatingIP {
@@ -656,26 +448,30 @@ func deletePort(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry) 
 		}
 	}
 	// Floating IPs of the port stay, disassociated (upstream behaviour).
-	v.Each(model.KindFIP, func(fe *store.Entry) bool {
-		f := *fe.Obj.(*model.FloatingIP)
-		if f.PortID != nil && *f.PortID == p.ID {
-			disassociate(t, &f)
-			f.Status = "DOWN"
-			bump(a, &f.Standard)
-			t.Replace(model.KindFIP, fe, mustJSON(&f))
+	for _, fe := range v.Index(model.KindFIP, hostview.ByPort, p.ID) {
+		cur, ok := store.As[*model.FloatingIP](fe)
+		if !ok {
+			continue
 		}
-		return true
-	})
+		f := *cur
+		disassociate(t, &f)
+		f.Status = "DOWN"
+		bump(a, &f.Standard)
+		t.Replace(model.KindFIP, fe, mustJSON(&f))
+	}
 	deletePortTxn(t, e)
 	return nil
 }
 
 // deletePortTxn removes a port and releases its claims.
 func deletePortTxn(t *store.Txn, e *store.Entry) {
-	p := e.Obj.(*model.Port)
-	for _, ip := range p.FixedIPs {
-		t.Release(ipGroup(ip.SubnetID), ip.IPAddress)
+	p, ok := store.As[*model.Port](e)
+	if !ok {
+		return
 	}
-	t.Release(macGroup(p.NetworkID), p.MACAddress)
+	for _, ip := range p.FixedIPs {
+		t.Release(claims.IP(ip.SubnetID), ip.IPAddress)
+	}
+	t.Release(claims.MAC(p.NetworkID), p.MACAddress)
 	t.Delete(model.KindPort, e)
 }

@@ -27,8 +27,8 @@ func (a *API) limits(v *store.View, project string) map[string]int {
 	for k, n := range a.cfg.Quotas {
 		out[k] = n
 	}
-	if e, ok := v.Get(model.KindQuota, project); ok {
-		for k, n := range e.Obj.(*model.Quota).Limits {
+	if _, q, ok := store.GetAs[*model.Quota](v, model.KindQuota, project); ok {
+		for k, n := range q.Limits {
 			out[k] = n
 		}
 	}
@@ -158,9 +158,9 @@ func (a *API) updateQuota(w http.ResponseWriter, r *http.Request, c *reqCtx) err
 	}
 	_, err = a.st.Update(c, func(v *store.View, t *store.Txn) error {
 		q := &model.Quota{ProjectID: project, Limits: map[string]int{}}
-		prev, exists := v.Get(model.KindQuota, project)
+		prev, prevQ, exists := store.GetAs[*model.Quota](v, model.KindQuota, project)
 		if exists {
-			for k, n := range prev.Obj.(*model.Quota).Limits {
+			for k, n := range prevQ.Limits {
 				q.Limits[k] = n
 			}
 		}

@@ -63,11 +63,21 @@ func standardAttrs(m map[string]attr) map[string]attr {
 	return std
 }
 
+// decoderOf decodes a stored T and checks what handlers will rely on
+// (model.Validator): an object that fails is not served (the store skips
+// it and says so) rather than panicking the requests that read it.
 func decoderOf[T any]() store.Decoder {
 	return func(raw []byte) (any, error) {
 		v := new(T)
-		err := json.Unmarshal(raw, v)
-		return v, err
+		if err := json.Unmarshal(raw, v); err != nil {
+			return nil, err
+		}
+		if val, ok := any(v).(model.Validator); ok {
+			if err := val.Validate(); err != nil {
+				return nil, err
+			}
+		}
+		return v, nil
 	}
 }
 
@@ -77,8 +87,21 @@ var resources = map[string]*resourceDef{}
 
 func register(d *resourceDef) { resources[d.kind] = d }
 
-// std returns the standard attributes of an entry's resource.
-func std(e *store.Entry) *model.Standard { return e.Obj.(model.Resource).Std() }
+// Kinds the control plane keeps, with no HTTP collection of their own.
+func init() {
+	register(&resourceDef{kind: model.KindL3Binding, decode: decoderOf[model.Binding]()})
+	register(&resourceDef{kind: model.KindDHCPBinding, decode: decoderOf[model.Binding]()})
+	register(&resourceDef{kind: model.KindDVRMAC, decode: decoderOf[model.DVRMAC]()})
+}
+
+// std returns the standard attributes of an entry's resource. An entry
+// that is not a resource has none: no project, so only admins see it.
+func std(e *store.Entry) *model.Standard {
+	if r, ok := store.As[model.Resource](e); ok {
+		return r.Std()
+	}
+	return &model.Standard{}
+}
 
 // memo is what an entry's rendering costs once: its attributes as raw
 // JSON, and its full encodings for admins and for others.

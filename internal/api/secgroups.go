@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+	"github.com/neutrino-net/neutrino/internal/claims"
 	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/store"
 )
@@ -68,8 +69,12 @@ func sgRuleVisible(v *store.View, c *reqCtx, e *store.Entry) bool {
 	if c.admin || std(e).ProjectID == c.project {
 		return true
 	}
-	sg, ok := v.Get(model.KindSG, e.Obj.(*model.SecurityGroupRule).SecurityGroupID)
-	return ok && std(sg).ProjectID == c.project
+	r, ok := store.As[*model.SecurityGroupRule](e)
+	if !ok {
+		return false
+	}
+	_, sg, ok := store.GetAs[*model.SecurityGroup](v, model.KindSG, r.SecurityGroupID)
+	return ok && sg.ProjectID == c.project
 }
 
 // sgRules embeds a group's rules, as upstream renders them.
@@ -85,7 +90,7 @@ func sgRules(v *store.View, e *store.Entry) map[string]any {
 func rulesOf(v *store.View, sgID string) []*store.Entry {
 	var out []*store.Entry
 	v.Each(model.KindSGRule, func(re *store.Entry) bool {
-		if re.Obj.(*model.SecurityGroupRule).SecurityGroupID == sgID {
+		if r, ok := store.As[*model.SecurityGroupRule](re); ok && r.SecurityGroupID == sgID {
 			out = append(out, re)
 		}
 		return true
@@ -94,12 +99,10 @@ func rulesOf(v *store.View, sgID string) []*store.Entry {
 	return out
 }
 
-const defaultSGGroup = "defaultsg"
-
 // defaultSGFor returns the project's default group, creating it in t if
 // it does not exist yet.
 func (a *API) defaultSGFor(v *store.View, t *store.Txn, project string) (string, error) {
-	if id, ok := v.Claim(defaultSGGroup, project); ok {
+	if id, ok := v.Claim(claims.DefaultSG, project); ok {
 		if e, ok := v.Get(model.KindSG, id); ok {
 			t.Require(model.KindSG, e)
 		}
@@ -113,7 +116,7 @@ func (a *API) defaultSGFor(v *store.View, t *store.Txn, project string) (string,
 		Standard: model.Standard{ID: uuid.NewString(), ProjectID: project, TenantID: project, Description: "Default security group", RevisionNumber: 1, CreatedAt: now, UpdatedAt: now, Tags: []string{}},
 		Name:     "default", Stateful: true, Default: true,
 	}
-	t.Claim(defaultSGGroup, project, sg.ID)
+	t.Claim(claims.DefaultSG, project, sg.ID)
 	for _, r := range defaultRules(sg, true) {
 		t.Create(model.KindSGRule, r.ID, mustJSON(r))
 	}
@@ -144,12 +147,12 @@ func (a *API) ensureDefaultSGNow(c *reqCtx) error {
 		return nil
 	}
 	missing := false
-	a.st.View(func(v *store.View) { _, ok := v.Claim(defaultSGGroup, c.project); missing = !ok })
+	a.st.View(func(v *store.View) { _, ok := v.Claim(claims.DefaultSG, c.project); missing = !ok })
 	if !missing {
 		return nil
 	}
 	_, err := a.st.Update(c, func(v *store.View, t *store.Txn) error {
-		if _, ok := v.Claim(defaultSGGroup, c.project); ok {
+		if _, ok := v.Claim(claims.DefaultSG, c.project); ok {
 			return nil
 		}
 		return a.ensureDefaultSG(v, t, c.project)
@@ -240,7 +243,11 @@ func updateSG(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, bo
 	if err := checkString("name", req.Name, 255); err != nil {
 		return err
 	}
-	sg := *e.Obj.(*model.SecurityGroup)
+	curSg, err := obj[*model.SecurityGroup](e)
+	if err != nil {
+		return err
+	}
+	sg := *curSg
 	if req.Name != nil && *req.Name != sg.Name {
 		if sg.Default {
 			return conflict("SecurityGroupCannotUpdateDefault", "Updating default security group not allowed.")
@@ -268,7 +275,7 @@ func updateSG(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, bo
 func sgUser(v *store.View, sgID string) string {
 	found := ""
 	v.Each(model.KindPort, func(pe *store.Entry) bool {
-		if slices.Contains(pe.Obj.(*model.Port).SecurityGroups, sgID) {
+		if p, ok := store.As[*model.Port](pe); ok && slices.Contains(p.SecurityGroups, sgID) {
 			found = pe.ID
 			return false
 		}
@@ -278,7 +285,10 @@ func sgUser(v *store.View, sgID string) string {
 }
 
 func deleteSG(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry) error {
-	sg := e.Obj.(*model.SecurityGroup)
+	sg, err := obj[*model.SecurityGroup](e)
+	if err != nil {
+		return err
+	}
 	if sg.Default && !c.admin {
 		return conflict("SecurityGroupCannotRemoveDefault", "Insufficient rights for removing default security group.")
 	}
@@ -289,7 +299,7 @@ func deleteSG(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry) er
 		t.Delete(model.KindSGRule, re)
 	}
 	if sg.Default {
-		t.Release(defaultSGGroup, sg.ProjectID)
+		t.Release(claims.DefaultSG, sg.ProjectID)
 	}
 	t.Delete(model.KindSG, e)
 	return nil
@@ -364,7 +374,10 @@ func createSGRule(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 	// per rule, written once).
 	viewed := sge
 	sge, _ = t.Get(v, model.KindSG, sge.ID)
-	sg := sge.Obj.(*model.SecurityGroup)
+	sg, err := obj[*model.SecurityGroup](sge)
+	if err != nil {
+		return "", err
+	}
 	project, err := projectFor(c, req.ProjectID, req.TenantID)
 	if err != nil {
 		return "", err
@@ -431,7 +444,7 @@ func createSGRule(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 		return "", err
 	}
 	for _, re := range rulesOf(v, sg.ID) {
-		if sameRule(re.Obj.(*model.SecurityGroupRule), r) {
+		if o, ok := store.As[*model.SecurityGroupRule](re); ok && sameRule(o, r) {
 			return "", conflict("SecurityGroupRuleExists", "Security group rule already exists. Rule id is %s.", re.ID)
 		}
 	}
@@ -544,9 +557,16 @@ func sameRule(a, b *model.SecurityGroupRule) bool {
 }
 
 func deleteSGRule(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry) error {
-	r := e.Obj.(*model.SecurityGroupRule)
+	r, err := obj[*model.SecurityGroupRule](e)
+	if err != nil {
+		return err
+	}
 	if sge, ok := v.Get(model.KindSG, r.SecurityGroupID); ok {
-		ng := *sge.Obj.(*model.SecurityGroup)
+		curNg, err := obj[*model.SecurityGroup](sge)
+		if err != nil {
+			return err
+		}
+		ng := *curNg
 		bump(a, &ng.Standard)
 		t.Replace(model.KindSG, sge, mustJSON(&ng))
 	}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/neutrino-net/neutrino/internal/claims"
 	"github.com/neutrino-net/neutrino/internal/config"
 	"github.com/neutrino-net/neutrino/internal/ipam"
 	"github.com/neutrino-net/neutrino/internal/model"
@@ -52,27 +53,12 @@ func (s *segmentPools) mtu(networkType string) int {
 
 type segment struct{ model.Segment }
 
-// group and member name the segment's uniqueness claim.
-func (g segment) group() string {
-	switch g.NetworkType {
-	case "vlan":
-		return "seg:vlan:" + g.PhysicalNetwork
-	case "flat":
-		return "seg:flat"
-	case "local":
-		return "seg:local"
-	}
-	return "seg:" + g.NetworkType
-}
+// group and member name the segment's uniqueness claim ("local" is
+// never claimed exclusively; see claimProvider).
+func (g segment) group() string { return claims.Segment(g.NetworkType, g.PhysicalNetwork) }
 
 func (g segment) member() string {
-	switch g.NetworkType {
-	case "flat":
-		return g.PhysicalNetwork
-	case "local":
-		return "-" // never claimed exclusively; see claimProvider
-	}
-	return strconv.Itoa(g.SegmentationID)
+	return claims.SegmentMember(g.NetworkType, g.PhysicalNetwork, g.SegmentationID)
 }
 
 func segmentOf(n *model.Network) segment { return segment{n.Segment()} }

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 
+	"github.com/neutrino-net/neutrino/internal/claims"
 	"github.com/neutrino-net/neutrino/internal/ipam"
 	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/store"
@@ -44,15 +45,16 @@ var subnetDef = &resourceDef{
 func init() { register(subnetDef) }
 
 func subnetVisible(v *store.View, c *reqCtx, e *store.Entry) bool {
-	s := e.Obj.(*model.Subnet)
+	s, ok := store.As[*model.Subnet](e)
+	if !ok {
+		return false
+	}
 	if c.admin || s.ProjectID == c.project {
 		return true
 	}
-	ne, ok := v.Get(model.KindNetwork, s.NetworkID)
-	return ok && networkVisible(c, ne.Obj.(*model.Network))
+	_, n, ok := store.GetAs[*model.Network](v, model.KindNetwork, s.NetworkID)
+	return ok && networkVisible(c, n)
 }
-
-func ipGroup(subnetID string) string { return "ip:" + subnetID }
 
 type subnetReq struct {
 	Name            *string            `json:"name"`
@@ -97,7 +99,10 @@ func createSubnet(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 	// bulk create are already in its list.
 	viewed := ne
 	ne, _ = t.Get(v, model.KindNetwork, ne.ID)
-	n := ne.Obj.(*model.Network)
+	n, err := obj[*model.Network](ne)
+	if err != nil {
+		return "", err
+	}
 	if !c.admin && n.ProjectID != c.project {
 		return "", policyDenied("create_subnet")
 	}
@@ -148,21 +153,9 @@ func createSubnet(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 	if err := checkSubnetOverlap(v, t, n, prefix); err != nil {
 		return "", err
 	}
-	var gw *netip.Addr
-	switch {
-	case !req.GatewayIP.Set:
-		g := ipam.DefaultGateway(prefix)
-		gw = &g
-	case req.GatewayIP.Null:
-	default:
-		g, err := ipam.ParseIP(req.GatewayIP.V, "gateway_ip", version)
-		if err != nil {
-			return "", err
-		}
-		if err := ipam.ValidateGateway(prefix, g); err != nil {
-			return "", err
-		}
-		gw = &g
+	gw, err := requestedGateway(req, prefix, version)
+	if err != nil {
+		return "", err
 	}
 	if gw != nil {
 		g := gw.String()
@@ -197,14 +190,35 @@ func createSubnet(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 // subnets, including those made by earlier items of a bulk create.
 func checkSubnetOverlap(v *store.View, t *store.Txn, n *model.Network, prefix netip.Prefix) error {
 	for _, sid := range n.Subnets {
-		if oe, ok := t.Get(v, model.KindSubnet, sid); ok {
-			other := netip.MustParsePrefix(oe.Obj.(*model.Subnet).CIDR)
-			if other.Overlaps(prefix) {
-				return invalidInput("Requested subnet with cidr: %s for network: %s overlaps with another subnet", prefix, n.ID)
-			}
+		oe, ok := t.Get(v, model.KindSubnet, sid)
+		if !ok {
+			continue
+		}
+		if o, ok := store.As[*model.Subnet](oe); ok && o.Prefix().Overlaps(prefix) {
+			return invalidInput("Requested subnet with cidr: %s for network: %s overlaps with another subnet", prefix, n.ID)
 		}
 	}
 	return nil
+}
+
+// requestedGateway is the new subnet's gateway: the first address when
+// not given, none when null, else the given one (checked).
+func requestedGateway(req subnetReq, prefix netip.Prefix, version int) (*netip.Addr, error) {
+	switch {
+	case !req.GatewayIP.Set:
+		g := ipam.DefaultGateway(prefix)
+		return &g, nil
+	case req.GatewayIP.Null:
+		return nil, nil
+	}
+	g, err := ipam.ParseIP(req.GatewayIP.V, "gateway_ip", version)
+	if err != nil {
+		return nil, err
+	}
+	if err := ipam.ValidateGateway(prefix, g); err != nil {
+		return nil, err
+	}
+	return &g, nil
 }
 
 func setIPv6Modes(s *model.Subnet, req subnetReq) error {
@@ -310,8 +324,12 @@ func updateSubnet(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry
 	if err := checkString("name", req.Name, 255); err != nil {
 		return err
 	}
-	s := *e.Obj.(*model.Subnet)
-	prefix := netip.MustParsePrefix(s.CIDR)
+	curS, err := obj[*model.Subnet](e)
+	if err != nil {
+		return err
+	}
+	s := *curS
+	prefix := s.Prefix()
 	if req.Name != nil {
 		s.Name = *req.Name
 	}
@@ -331,7 +349,7 @@ func updateSubnet(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry
 	}
 	var gw *netip.Addr
 	if s.GatewayIP != nil {
-		g := netip.MustParseAddr(*s.GatewayIP)
+		g, _ := s.Gateway()
 		gw = &g
 	}
 	if req.GatewayIP.Set {
@@ -347,8 +365,8 @@ func updateSubnet(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry
 			newGW = &g
 		}
 		if gw != nil && (newGW == nil || *newGW != *gw) {
-			if owner, used := v.Claim(ipGroup(s.ID), gw.String()); used {
-				if pe, ok := v.Get(model.KindPort, owner); ok && isRouterPort(pe.Obj.(*model.Port).DeviceOwner) {
+			if owner, used := v.Claim(claims.IP(s.ID), gw.String()); used {
+				if _, p, ok := store.GetAs[*model.Port](v, model.KindPort, owner); ok && isRouterPort(p.DeviceOwner) {
 					return conflict("GatewayIpInUse", "Current gateway ip %s already in use by port %s. Unable to update.", gw, owner)
 				}
 			}
@@ -391,15 +409,18 @@ func isRouterPort(owner string) bool {
 }
 
 func deleteSubnet(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry) error {
-	s := e.Obj.(*model.Subnet)
-	group := ipGroup(s.ID)
+	s, err := obj[*model.Subnet](e)
+	if err != nil {
+		return err
+	}
+	group := claims.IP(s.ID)
 	var auto []*store.Entry
 	for _, owner := range v.Claims(group) {
-		pe, ok := v.Get(model.KindPort, owner)
+		pe, p, ok := store.GetAs[*model.Port](v, model.KindPort, owner)
 		if !ok {
 			continue
 		}
-		if !model.AutoDeletedOwner(pe.Obj.(*model.Port).DeviceOwner) {
+		if !model.AutoDeletedOwner(p.DeviceOwner) {
 			return conflict("SubnetInUse", "Unable to complete operation on subnet %s: One or more ports have an IP allocation from this subnet.", s.ID)
 		}
 		if !slices.Contains(auto, pe) {
@@ -410,7 +431,11 @@ func deleteSubnet(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry
 	for _, pe := range auto {
 		// Service ports lose their address on this subnet; a port left
 		// with no address at all goes.
-		p := *pe.Obj.(*model.Port)
+		curP, ok := store.As[*model.Port](pe)
+		if !ok {
+			continue
+		}
+		p := *curP
 		var keep []model.FixedIP
 		for _, ip := range p.FixedIPs {
 			if ip.SubnetID != s.ID {
@@ -431,7 +456,11 @@ func deleteSubnet(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry
 		t.Replace(model.KindPort, pe, mustJSON(&p))
 	}
 	if ne, ok := v.Get(model.KindNetwork, s.NetworkID); ok {
-		nn := *ne.Obj.(*model.Network)
+		curNn, err := obj[*model.Network](ne)
+		if err != nil {
+			return err
+		}
+		nn := *curNn
 		nn.Subnets = slices.DeleteFunc(slices.Clone(nn.Subnets), func(id string) bool { return id == s.ID })
 		bump(a, &nn.Standard)
 		t.Replace(model.KindNetwork, ne, mustJSON(&nn))

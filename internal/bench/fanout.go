@@ -7,12 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"runtime"
 	"runtime/pprof"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -121,11 +119,6 @@ func RunFanout(ctx context.Context, o FanoutOptions) (*FanoutReport, error) {
 	}
 	raiseFDLimit(4*o.Hosts + 1000)
 	rep := &FanoutReport{GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), Options: o}
-	logf := func(format string, args ...any) {
-		if o.Progress != nil {
-			fmt.Fprintf(o.Progress, format+"\n", args...)
-		}
-	}
 	// Agents report every 30 s and are dead after 75 s (upstream's
 	// report_interval and agent_down_time).
 	srv, dir, err := startServerWith(ctx, func(c *config.Server) { c.AgentDownTime = 75 * time.Second })
@@ -138,238 +131,36 @@ func RunFanout(ctx context.Context, o FanoutOptions) (*FanoutReport, error) {
 	tr := &http.Transport{MaxConnsPerHost: 0, MaxIdleConns: o.Hosts + 100, MaxIdleConnsPerHost: o.Hosts + 100, IdleConnTimeout: 5 * time.Minute, DisableCompression: true}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Timeout: 2 * time.Minute, Transport: tr}
-	b := &bencher{o: Options{Project: "bench"}, base: srv.URL, hc: hc}
-	admin := func(method, path, body string, want int) ([]byte, error) {
-		var raw []byte
-		if body != "" {
-			raw = []byte(body)
-		}
-		return b.call(ctx, method, path, raw, true, want)
-	}
-	create := func(coll, member, body string) (string, error) {
-		raw, err := admin("POST", "/v2.0/"+coll, body, 201)
-		if err != nil {
-			return "", err
-		}
-		return idOf(raw, member)
-	}
+	f := &fanout{o: o, rep: rep, url: srv.URL, hc: hc, streamErr: make(chan error, o.Hosts),
+		b: &bencher{o: Options{Project: "bench"}, base: srv.URL, hc: hc}}
 
-	// Hosts.
-	logf("registering %d hosts", o.Hosts)
-	hosts := make([]*fanHost, o.Hosts)
-	agentHdr := http.Header{"X-Project-Id": {"service"}, "X-Roles": {"service"}}
-	states := func(i int) []syncproto.AgentState {
-		return []syncproto.AgentState{
-			{AgentType: "Linux bridge agent", Binary: "neutron-linuxbridge-agent", Topic: "N/A",
-				Configurations: map[string]any{"tunnel_types": []string{"vxlan"}, "tunneling_ip": fmt.Sprintf("10.%d.%d.%d", 200+i>>16, (i>>8)&255, i&255)}},
-			{AgentType: "L3 agent", Binary: "neutron-l3-agent", Topic: "l3_agent", Configurations: map[string]any{"agent_mode": "dvr"}},
-		}
-	}
-	start := time.Now()
-	err = parallel(16, o.Hosts, func(i int) error {
-		h := &fanHost{name: fmt.Sprintf("host-%04d", i), model: hostmodel.New()}
-		h.client = &hostmodel.Client{URL: srv.URL, Host: h.name, HTTP: hc, Header: agentHdr}
-		hosts[i] = h
-		_, err := h.client.Report(ctx, &syncproto.ReportRequest{Agents: states(i), StartFlag: true})
-		return err
-	})
-	if err != nil {
+	if err := f.registerHosts(ctx); err != nil {
 		return nil, err
 	}
-	rep.RegisterSec = time.Since(start).Seconds()
-	// Heartbeats in the background, spread over 30 s.
 	hbCtx, stopHB := context.WithCancel(ctx)
 	defer stopHB()
-	go func() {
-		tick := time.NewTicker(30 * time.Second / time.Duration(o.Hosts))
-		defer tick.Stop()
-		for i := 0; ; i = (i + 1) % o.Hosts {
-			select {
-			case <-hbCtx.Done():
-				return
-			case <-tick.C:
-				hosts[i].client.Report(hbCtx, &syncproto.ReportRequest{Agents: states(i)})
-			}
-		}
-	}()
-
-	// Topology: DVR routers with a gateway, networks attached to them,
-	// one compute port per host, unassociated floating IPs.
-	logf("creating %d networks, %d DVR routers, %d ports", o.Networks, o.Routers, o.Hosts)
-	start = time.Now()
-	nFIP := (o.Ops + 1) / 2
-	q := fmt.Sprintf(`{"quota":{"network":%d,"subnet":%d,"port":%d,"router":%d,"floatingip":%d}}`, o.Networks+10, o.Networks+10, 2*o.Hosts+nFIP+o.Routers*(o.Networks+2)+100, o.Routers+10, nFIP+10)
-	if _, err := admin("PUT", "/v2.0/quotas/bench", q, 200); err != nil {
+	go f.heartbeats(hbCtx)
+	if err := f.topology(ctx); err != nil {
 		return nil, err
 	}
-	ext, err := create("networks", "network", `{"network":{"name":"bench-public","router:external":true}}`)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := create("subnets", "subnet", fmt.Sprintf(`{"subnet":{"network_id":%q,"ip_version":4,"cidr":"100.64.0.0/16"}}`, ext)); err != nil {
-		return nil, err
-	}
-	routers := make([]string, o.Routers)
-	for i := range routers {
-		if routers[i], err = create("routers", "router", fmt.Sprintf(`{"router":{"name":"bench-dvr%d","distributed":true,"external_gateway_info":{"network_id":%q}}}`, i, ext)); err != nil {
-			return nil, err
-		}
-	}
-	nets := make([]string, o.Networks)
-	for i := range nets {
-		if nets[i], err = create("networks", "network", fmt.Sprintf(`{"network":{"name":"bench-n%d"}}`, i)); err != nil {
-			return nil, err
-		}
-		sub, err := create("subnets", "subnet", fmt.Sprintf(`{"subnet":{"network_id":%q,"ip_version":4,"cidr":"10.%d.0.0/16"}}`, nets[i], i))
-		if err != nil {
-			return nil, err
-		}
-		if _, err := admin("PUT", "/v2.0/routers/"+routers[i%o.Routers]+"/add_router_interface", fmt.Sprintf(`{"subnet_id":%q}`, sub), 200); err != nil {
-			return nil, err
-		}
-	}
-	err = parallel(8, o.Hosts, func(i int) error {
-		var err error
-		hosts[i].port, err = create("ports", "port", fmt.Sprintf(`{"port":{"network_id":%q,"device_owner":"compute:nova","device_id":"bench-vm%d","binding:host_id":%q}}`, nets[i%o.Networks], i, hosts[i].name))
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	// The bookkeeping controller gives every host serving a DVR router
-	// with a gateway a floating IP agent gateway port: let it finish
-	// before measuring.
-	logf("waiting for the floating IP agent gateway ports")
-	if err := waitSettled(ctx, b, o.Hosts); err != nil {
-		return nil, err
-	}
-	fips := make([]string, nFIP)
-	for i := range fips {
-		if fips[i], err = create("floatingips", "floatingip", fmt.Sprintf(`{"floatingip":{"floating_network_id":%q}}`, ext)); err != nil {
-			return nil, err
-		}
-	}
-	rep.TopologySec = time.Since(start).Seconds()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	rep.HeapBeforeMB = mb(ms.HeapInuse)
-
-	// Streams.
-	logf("connecting %d watch streams", o.Hosts)
-	var cur atomic.Pointer[fanOp]
-	var unexpected atomic.Int64
 	streamCtx, stopStreams := context.WithCancel(ctx)
 	defer stopStreams()
-	streamErr := make(chan error, o.Hosts)
-	var synced sync.WaitGroup
-	start = time.Now()
-	for i, h := range hosts {
-		synced.Add(1)
-		var first sync.Once
-		go func() {
-			err := h.client.Watch(streamCtx, h.model, func(ev *syncproto.Event) {
-				first.Do(synced.Done)
-				op := cur.Load()
-				if op == nil || !mentions(ev, op.fip, op.delete) {
-					return
-				}
-				if i != op.host {
-					unexpected.Add(1)
-					return
-				}
-				now := time.Now()
-				op.once.Do(func() { op.done <- now })
-			})
-			if streamCtx.Err() == nil {
-				streamErr <- fmt.Errorf("%s: stream ended: %v", h.name, err)
-				first.Do(synced.Done)
-			}
-		}()
-	}
-	waitSynced := make(chan struct{})
-	go func() { synced.Wait(); close(waitSynced) }()
-	select {
-	case <-waitSynced:
-	case err := <-streamErr:
+	if err := f.connectStreams(ctx, streamCtx); err != nil {
 		return nil, err
-	case <-ctx.Done():
-		return nil, ctx.Err()
 	}
-	select {
-	case err := <-streamErr:
+	if err := f.measureViews(); err != nil {
 		return nil, err
-	default:
 	}
-	rep.ConnectSec = time.Since(start).Seconds()
-	var objs, bytes int
-	for _, h := range hosts {
-		for _, k := range []string{"network", "subnet", "port", "security_group", "security_group_rule", "router", "floatingip", "agent", "l3_binding", "dhcp_binding", "dvr_mac"} {
-			h.model.Each(k, func(o syncproto.Object) { objs++; bytes += len(o.Data) })
-		}
-	}
-	rep.ViewObjects = objs / o.Hosts
-	rep.ModelsMB = float64(bytes) / (1 << 20)
-	runtime.GC()
-	runtime.ReadMemStats(&ms)
-	rep.HeapStreamsMB, rep.SysStreamsMB = mb(ms.HeapInuse), mb(ms.Sys)
-	if o.HeapProfile != nil {
-		if err := pprof.Lookup("heap").WriteTo(o.HeapProfile, 0); err != nil {
-			return nil, err
-		}
-	}
-	rep.Goroutines = runtime.NumGoroutine()
-	logf("%d streams synced in %.1fs, %d objects per view, heap %.0f MB", o.Hosts, rep.ConnectSec, rep.ViewObjects, rep.HeapStreamsMB)
-
-	// Operations.
-	logf("%d floating IP operations", o.Ops)
+	f.logf("%d floating IP operations", o.Ops)
 	if o.OpsProfile != nil {
 		if err := pprof.StartCPUProfile(o.OpsProfile); err != nil {
 			return nil, err
 		}
 		defer pprof.StopCPUProfile()
 	}
-	var deliveries, apiLat []time.Duration
-	hostOf := make([]int, nFIP)
-	for j := range o.Ops {
-		k := j / 2
-		op := &fanOp{fip: fips[k], delete: j%2 == 1, done: make(chan time.Time, 1)}
-		body := `{"floatingip":{"port_id":null}}`
-		if op.delete {
-			op.host = hostOf[k]
-		} else {
-			op.host = rand.IntN(o.Hosts)
-			hostOf[k] = op.host
-			body = fmt.Sprintf(`{"floatingip":{"port_id":%q}}`, hosts[op.host].port)
-		}
-		cur.Store(op)
-		op.t0 = time.Now()
-		if _, err := admin("PUT", "/v2.0/floatingips/"+op.fip, body, 200); err != nil {
-			return nil, err
-		}
-		apiLat = append(apiLat, time.Since(op.t0))
-		select {
-		case at := <-op.done:
-			deliveries = append(deliveries, at.Sub(op.t0))
-		case err := <-streamErr:
-			return nil, err
-		case <-time.After(30 * time.Second):
-			return nil, fmt.Errorf("operation %d: %s did not receive floating IP %s within 30 s", j, hosts[op.host].name, op.fip)
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		if o.Interval > 0 {
-			time.Sleep(o.Interval)
-		}
+	if err := f.operations(ctx); err != nil {
+		return nil, err
 	}
-	cur.Store(nil)
-	rep.Deliveries = len(deliveries)
-	rep.Unexpected = int(unexpected.Load())
-	slices.Sort(deliveries)
-	slices.Sort(apiLat)
-	rep.P50Ms, rep.P99Ms, rep.MaxMs = msOf(percentile(deliveries, 50)), msOf(percentile(deliveries, 99)), msOf(deliveries[len(deliveries)-1])
-	rep.APIP50Ms, rep.APIP99Ms = msOf(percentile(apiLat, 50)), msOf(percentile(apiLat, 99))
-	rep.Met = rep.P99Ms < FanoutTargetMs
 	return rep, nil
 }
 

@@ -45,3 +45,37 @@ func TestPlansAreKernelFree(t *testing.T) {
 		}
 	}
 }
+
+const (
+	apiPkg     = "github.com/neutrino-net/neutrino/internal/api"
+	controlPkg = "github.com/neutrino-net/neutrino/internal/control"
+)
+
+// deps lists the packages pkg imports, directly or not.
+func deps(t *testing.T, pkg string) []string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list %s: %v\n%s", pkg, err, out)
+	}
+	return strings.Fields(string(out))
+}
+
+// The server's control plane sits under the HTTP API: the API calls
+// control's small exported surface, never its internals, and control
+// never reaches back into the API.
+func TestControlLayering(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("needs the go command")
+	}
+	for _, dep := range deps(t, apiPkg) {
+		if strings.HasPrefix(dep, controlPkg+"/") {
+			t.Errorf("api imports %s: use control's exported API", dep)
+		}
+	}
+	for _, dep := range deps(t, controlPkg) {
+		if dep == apiPkg || strings.HasPrefix(dep, apiPkg+"/") {
+			t.Errorf("control imports %s: control must not depend on the HTTP API", dep)
+		}
+	}
+}

@@ -39,10 +39,22 @@ const (
 	ByGroup   = "group"   // security group rule: security_group_id
 )
 
+// typed makes an index function of T's: an object of another type has
+// no keys (it cannot be found through the index) instead of panicking
+// the store.
+func typed[T any](fn func(T) []string) store.IndexFunc {
+	return func(o any) []string {
+		if t, ok := o.(T); ok {
+			return fn(t)
+		}
+		return nil
+	}
+}
+
 // Indexes are the store options the server opens its store with.
 func Indexes() []store.Option {
 	port := func(fn func(p *model.Port) []string) store.IndexFunc {
-		return func(o any) []string { return fn(o.(*model.Port)) }
+		return typed(fn)
 	}
 	one := func(s string) []string {
 		if s == "" {
@@ -69,12 +81,12 @@ func Indexes() []store.Option {
 			}
 			return out
 		})),
-		store.WithIndex(model.KindFIP, ByRouter, func(o any) []string { return ptr(o.(*model.FloatingIP).RouterID) }),
-		store.WithIndex(model.KindFIP, ByPort, func(o any) []string { return ptr(o.(*model.FloatingIP).PortID) }),
-		store.WithIndex(model.KindAgent, ByHost, func(o any) []string { return one(o.(*model.Agent).Host) }),
-		store.WithIndex(model.KindL3Binding, ByAgent, func(o any) []string { return o.(*model.Binding).AgentIDs }),
-		store.WithIndex(model.KindDHCPBinding, ByAgent, func(o any) []string { return o.(*model.Binding).AgentIDs }),
-		store.WithIndex(model.KindSGRule, ByGroup, func(o any) []string { return one(o.(*model.SecurityGroupRule).SecurityGroupID) }),
+		store.WithIndex(model.KindFIP, ByRouter, typed(func(f *model.FloatingIP) []string { return ptr(f.RouterID) })),
+		store.WithIndex(model.KindFIP, ByPort, typed(func(f *model.FloatingIP) []string { return ptr(f.PortID) })),
+		store.WithIndex(model.KindAgent, ByHost, typed(func(a *model.Agent) []string { return one(a.Host) })),
+		store.WithIndex(model.KindL3Binding, ByAgent, typed(func(b *model.Binding) []string { return b.AgentIDs })),
+		store.WithIndex(model.KindDHCPBinding, ByAgent, typed(func(b *model.Binding) []string { return b.AgentIDs })),
+		store.WithIndex(model.KindSGRule, ByGroup, typed(func(r *model.SecurityGroupRule) []string { return one(r.SecurityGroupID) })),
 	}
 }
 
@@ -96,7 +108,10 @@ func DVRServiceable(owner string) bool {
 // L3Mode returns the agent_mode of the host's L3 agent ("" if none).
 func L3Mode(v *store.View, host string) (string, *model.Agent) {
 	for _, e := range v.Index(model.KindAgent, ByHost, host) {
-		ag := e.Obj.(*model.Agent)
+		ag, ok := store.As[*model.Agent](e)
+		if !ok {
+			continue
+		}
 		if ag.AgentType == model.AgentTypeL3 {
 			mode, _ := ag.Configurations["agent_mode"].(string)
 			if mode == "" {
@@ -114,7 +129,10 @@ func DVRRoutersOfPort(v *store.View, p *model.Port) []string {
 	var out []string
 	for _, ip := range p.FixedIPs {
 		for _, rp := range v.Index(model.KindPort, BySubnet, ip.SubnetID) {
-			q := rp.Obj.(*model.Port)
+			q, ok := store.As[*model.Port](rp)
+			if !ok {
+				continue
+			}
 			if q.DeviceOwner == model.OwnerRouterInterfaceD && !slices.Contains(out, q.DeviceID) {
 				out = append(out, q.DeviceID)
 			}
@@ -137,7 +155,10 @@ func RoutersOfHost(v *store.View, host string) []string {
 	}
 	if mode == model.ModeDVR || mode == model.ModeDVRSNAT || mode == model.ModeDVRNoExternal {
 		for _, pe := range v.Index(model.KindPort, ByHost, host) {
-			p := pe.Obj.(*model.Port)
+			p, ok := store.As[*model.Port](pe)
+			if !ok {
+				continue
+			}
 			if DVRServiceable(p.DeviceOwner) {
 				for _, r := range DVRRoutersOfPort(v, p) {
 					if !slices.Contains(out, r) {
@@ -158,7 +179,10 @@ func Compute(v *store.View, host string) View {
 	var groups []string
 	addPort := func(pe *store.Entry) {
 		hv.add(model.KindPort, pe)
-		p := pe.Obj.(*model.Port)
+		p, ok := store.As[*model.Port](pe)
+		if !ok {
+			return
+		}
 		nets[p.NetworkID] = true
 		for _, g := range p.SecurityGroups {
 			if !slices.Contains(groups, g) {
@@ -168,7 +192,10 @@ func Compute(v *store.View, host string) View {
 	}
 	for _, ae := range v.Index(model.KindAgent, ByHost, host) {
 		hv.add(model.KindAgent, ae)
-		ag := ae.Obj.(*model.Agent)
+		ag, ok := store.As[*model.Agent](ae)
+		if !ok {
+			continue
+		}
 		if ag.AgentType == model.AgentTypeDHCP {
 			for _, be := range v.Index(model.KindDHCPBinding, ByAgent, ag.ID) {
 				hv.add(model.KindDHCPBinding, be)
@@ -185,11 +212,14 @@ func Compute(v *store.View, host string) View {
 			continue
 		}
 		hv.add(model.KindRouter, re)
-		r := re.Obj.(*model.Router)
-		if be, ok := v.Get(model.KindL3Binding, rid); ok {
+		r, ok := store.As[*model.Router](re)
+		if !ok {
+			continue
+		}
+		if be, b, ok := store.GetAs[*model.Binding](v, model.KindL3Binding, rid); ok {
 			hv.add(model.KindL3Binding, be)
 			// The agents hosting the router (where its SNAT lives).
-			for _, id := range be.Obj.(*model.Binding).AgentIDs {
+			for _, id := range b.AgentIDs {
 				if ae, ok := v.Get(model.KindAgent, id); ok {
 					hv.add(model.KindAgent, ae)
 				}
@@ -207,7 +237,7 @@ func Compute(v *store.View, host string) View {
 			// view (agent streams skip recomputes by what a view read).
 			for _, pe := range v.Index(model.KindPort, ByHost, host) {
 				for _, fe := range v.Index(model.KindFIP, ByPort, pe.ID) {
-					if f := fe.Obj.(*model.FloatingIP); f.RouterID != nil && *f.RouterID == rid {
+					if f, ok := store.As[*model.FloatingIP](fe); ok && f.RouterID != nil && *f.RouterID == rid {
 						hv.add(model.KindFIP, fe)
 					}
 				}
@@ -215,7 +245,10 @@ func Compute(v *store.View, host string) View {
 			continue
 		}
 		for _, fe := range v.Index(model.KindFIP, ByRouter, rid) {
-			f := fe.Obj.(*model.FloatingIP)
+			f, ok := store.As[*model.FloatingIP](fe)
+			if !ok {
+				continue
+			}
 			if r.Distributed && !centralFIP(v, host, f) {
 				continue
 			}
@@ -234,24 +267,29 @@ func Compute(v *store.View, host string) View {
 			continue
 		}
 		hv.add(model.KindNetwork, ne)
-		for _, sid := range ne.Obj.(*model.Network).Subnets {
+		n, ok := store.As[*model.Network](ne)
+		if !ok {
+			continue
+		}
+		for _, sid := range n.Subnets {
 			if se, ok := v.Get(model.KindSubnet, sid); ok {
 				hv.add(model.KindSubnet, se)
 			}
 		}
 		for _, pe := range v.Index(model.KindPort, ByNetwork, nid) {
-			if pe.Obj.(*model.Port).DeviceOwner == model.OwnerFloatingIP {
+			p, ok := store.As[*model.Port](pe)
+			if !ok || p.DeviceOwner == model.OwnerFloatingIP {
 				continue
 			}
 			hv.add(model.KindPort, pe)
-			if h := pe.Obj.(*model.Port).HostID; h != "" && h != host {
+			if h := p.HostID; h != "" && h != host {
 				hosts[h] = true
 			}
 		}
 	}
 	for h := range hosts {
 		for _, ae := range v.Index(model.KindAgent, ByHost, h) {
-			if ae.Obj.(*model.Agent).AgentType == model.AgentTypeL2 {
+			if ag, ok := store.As[*model.Agent](ae); ok && ag.AgentType == model.AgentTypeL2 {
 				hv.add(model.KindAgent, ae)
 			}
 		}
@@ -278,8 +316,8 @@ func snatHost(v *store.View, host, rid string) bool {
 	if l3 == nil || mode != model.ModeDVRSNAT {
 		return false
 	}
-	be, ok := v.Get(model.KindL3Binding, rid)
-	return ok && slices.Contains(be.Obj.(*model.Binding).AgentIDs, l3.ID)
+	_, b, ok := store.GetAs[*model.Binding](v, model.KindL3Binding, rid)
+	return ok && slices.Contains(b.AgentIDs, l3.ID)
 }
 
 // centralFIP reports whether a DVR router's floating IP is served on this
@@ -289,11 +327,11 @@ func centralFIP(v *store.View, host string, f *model.FloatingIP) bool {
 	if f.PortID == nil {
 		return false
 	}
-	pe, ok := v.Get(model.KindPort, *f.PortID)
+	_, p, ok := store.GetAs[*model.Port](v, model.KindPort, *f.PortID)
 	if !ok {
 		return false
 	}
-	ph := pe.Obj.(*model.Port).HostID
+	ph := p.HostID
 	if ph == host {
 		return true
 	}
@@ -325,6 +363,19 @@ func Revs(hv View) map[syncproto.Key]int64 {
 	out := make(map[syncproto.Key]int64, len(hv))
 	for k, e := range hv {
 		out[k] = e.ModRev
+	}
+	return out
+}
+
+// SubnetsOf returns a network's subnets in creation order.
+func SubnetsOf(v *store.View, n *model.Network) []*model.Subnet {
+	var out []*model.Subnet
+	for _, sid := range n.Subnets {
+		if se, ok := v.Get(model.KindSubnet, sid); ok {
+			if s, ok := store.As[*model.Subnet](se); ok {
+				out = append(out, s)
+			}
+		}
 	}
 	return out
 }

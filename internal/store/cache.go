@@ -28,7 +28,9 @@ func (s *Store) load(ctx context.Context) error {
 	idx := indexes{}
 	for _, kv := range resp.Kvs {
 		if err := s.applyPut(objs, owned, idx, claims, kvs, kv.Key, kv.Value, kv.ModRevision, kv.CreateRevision); err != nil {
-			return err
+			// As in follow: one object that cannot be decoded must not
+			// keep the server from serving the others.
+			fmt.Printf("store: skip %s: %v\n", kv.Key, err)
 		}
 	}
 	s.mu.Lock()
@@ -146,12 +148,14 @@ func (s *Store) applyPut(objs map[string]map[string]*Entry, owned map[string]map
 			return nil
 		}
 		obj, err := dec(val)
-		if err != nil {
-			return fmt.Errorf("decode %s %s: %w", a, b, err)
-		}
 		if old := objs[a][b]; old != nil {
 			countOwner(owned, a, old.Obj, -1)
 			s.indexRemove(idx, a, old)
+			delete(objs[a], b)
+		}
+		if err != nil {
+			// Not served at all: neither the bad value nor a stale one.
+			return fmt.Errorf("decode %s %s: %w", a, b, err)
 		}
 		countOwner(owned, a, obj, +1)
 		e := &Entry{ID: b, Obj: obj, Raw: val, ModRev: modRev, CreateRev: createRev}

@@ -1,6 +1,7 @@
-package api
+package control
 
 import (
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -15,8 +16,8 @@ import (
 // client sees and stay cheap.
 func heartbeatKey(agentID string) string { return "heartbeat/" + agentID }
 
-// lastHeartbeat returns when the agent last reported.
-func lastHeartbeat(v *store.View, agentID string) (time.Time, bool) {
+// LastHeartbeat returns when the agent last reported.
+func LastHeartbeat(v *store.View, agentID string) (time.Time, bool) {
 	b, ok := v.Value(heartbeatKey(agentID))
 	if !ok {
 		return time.Time{}, false
@@ -28,24 +29,25 @@ func lastHeartbeat(v *store.View, agentID string) (time.Time, bool) {
 	return time.Unix(n, 0), true
 }
 
-// alive reports whether the agent heartbeated within agent_down_time.
-func (a *API) alive(v *store.View, agentID string) bool {
-	hb, ok := lastHeartbeat(v, agentID)
-	return ok && a.now().Sub(hb) < a.cfg.AgentDownTime
+// Alive reports whether the agent heartbeated within agent_down_time.
+func (c *Control) Alive(v *store.View, agentID string) bool {
+	hb, ok := LastHeartbeat(v, agentID)
+	return ok && c.now().Sub(hb) < c.cfg.AgentDownTime
 }
 
-func agentMode(ag *model.Agent) string {
+// AgentMode is the L3 agent's agent_mode (legacy when unset).
+func AgentMode(ag *model.Agent) string {
 	if m, ok := ag.Configurations["agent_mode"].(string); ok && m != "" {
 		return m
 	}
 	return model.ModeLegacy
 }
 
-// l3Suitable reports whether an agent could host the router at all,
+// L3Suitable reports whether an agent could host the router at all,
 // whatever its state: an L3 agent in legacy mode (centralized routers) or
 // dvr_snat mode (any router), which handles internal-only routers unless
 // it says otherwise.
-func (a *API) l3Suitable(ag *model.Agent, r *model.Router) bool {
+func (c *Control) L3Suitable(ag *model.Agent, r *model.Router) bool {
 	if ag.AgentType != model.AgentTypeL3 {
 		return false
 	}
@@ -54,7 +56,7 @@ func (a *API) l3Suitable(ag *model.Agent, r *model.Router) bool {
 			return false
 		}
 	}
-	switch agentMode(ag) {
+	switch AgentMode(ag) {
 	case model.ModeLegacy:
 		return !r.Distributed
 	case model.ModeDVRSNAT:
@@ -65,14 +67,14 @@ func (a *API) l3Suitable(ag *model.Agent, r *model.Router) bool {
 
 // l3Candidate reports whether an agent may be given the router now: a
 // suitable, live, enabled L3 agent.
-func (a *API) l3Candidate(v *store.View, ag *model.Agent, r *model.Router) bool {
-	return ag.AdminStateUp && a.l3Suitable(ag, r) && a.alive(v, ag.ID)
+func (c *Control) l3Candidate(v *store.View, ag *model.Agent, r *model.Router) bool {
+	return ag.AdminStateUp && c.L3Suitable(ag, r) && c.Alive(v, ag.ID)
 }
 
-// placeRouter keeps the router where it is, or binds it to the suitable
+// PlaceRouter keeps the router where it is, or binds it to the suitable
 // agent hosting the fewest routers (upstream's LeastRoutersScheduler); with
 // no suitable agent the router stays unscheduled until one appears.
-// placeRouter plans the router's L3 binding and returns the host of the
+// PlaceRouter plans the router's L3 binding and returns the host of the
 // agent it ends up on ("" if unscheduled). The router stays on agents
 // that still suit it; from a dead or disabled agent it moves only with
 // allow_automatic_l3agent_failover. An empty binding marks a router an
@@ -80,28 +82,27 @@ func (a *API) l3Candidate(v *store.View, ag *model.Agent, r *model.Router) bool 
 // unchanged binding is not guarded here: callers that write on the
 // strength of it guard it (API callers replace the router, which the
 // controller's writes require).
-func (a *API) placeRouter(v *store.View, t *store.Txn, r *model.Router, keepUnscheduled bool) string {
-	be, bound := v.Get(model.KindL3Binding, r.ID)
+func (c *Control) PlaceRouter(v *store.View, t *store.Txn, r *model.Router, keepUnscheduled bool) string {
+	be, b, bound := store.GetAs[*model.Binding](v, model.KindL3Binding, r.ID)
 	var cur []string
 	if bound {
-		cur = be.Obj.(*model.Binding).AgentIDs
+		cur = b.AgentIDs
 		if len(cur) == 0 && keepUnscheduled {
 			return ""
 		}
 	}
 	var keep []string
 	for _, id := range cur {
-		ae, ok := v.Get(model.KindAgent, id)
+		_, ag, ok := store.GetAs[*model.Agent](v, model.KindAgent, id)
 		if !ok {
 			continue
 		}
-		ag := ae.Obj.(*model.Agent)
-		if a.l3Suitable(ag, r) && (!a.cfg.AutoL3Failover || ag.AdminStateUp && a.alive(v, id)) {
+		if c.L3Suitable(ag, r) && (!c.cfg.AutoL3Failover || ag.AdminStateUp && c.Alive(v, id)) {
 			keep = append(keep, id)
 		}
 	}
 	if len(keep) == 0 {
-		if best := a.leastLoadedL3Agent(v, r, nil); best != "" {
+		if best := c.leastLoadedL3Agent(v, r, nil); best != "" {
 			keep = []string{best}
 		}
 	}
@@ -110,24 +111,24 @@ func (a *API) placeRouter(v *store.View, t *store.Txn, r *model.Router, keepUnsc
 		t.Delete(model.KindL3Binding, be)
 	case len(keep) == 0:
 	case !bound:
-		t.Create(model.KindL3Binding, r.ID, mustJSON(&model.Binding{ID: r.ID, AgentIDs: keep}))
+		t.Create(model.KindL3Binding, r.ID, model.MustJSON(&model.Binding{ID: r.ID, AgentIDs: keep}))
 	case !slices.Equal(keep, cur):
-		t.Replace(model.KindL3Binding, be, mustJSON(&model.Binding{ID: r.ID, AgentIDs: keep}))
+		t.Replace(model.KindL3Binding, be, model.MustJSON(&model.Binding{ID: r.ID, AgentIDs: keep}))
 	}
 	if len(keep) == 0 {
 		return ""
 	}
-	if ae, ok := v.Get(model.KindAgent, keep[0]); ok {
-		return ae.Obj.(*model.Agent).Host
+	if _, ag, ok := store.GetAs[*model.Agent](v, model.KindAgent, keep[0]); ok {
+		return ag.Host
 	}
 	return ""
 }
 
-func (a *API) leastLoadedL3Agent(v *store.View, r *model.Router, exclude []string) string {
+func (c *Control) leastLoadedL3Agent(v *store.View, r *model.Router, exclude []string) string {
 	best, bestLoad := "", 0
 	v.Each(model.KindAgent, func(e *store.Entry) bool {
-		ag := e.Obj.(*model.Agent)
-		if slices.Contains(exclude, ag.ID) || !a.l3Candidate(v, ag, r) {
+		ag, ok := store.As[*model.Agent](e)
+		if !ok || slices.Contains(exclude, ag.ID) || !c.l3Candidate(v, ag, r) {
 			return true
 		}
 		n := len(v.Index(model.KindL3Binding, hostview.ByAgent, ag.ID))
@@ -139,28 +140,39 @@ func (a *API) leastLoadedL3Agent(v *store.View, r *model.Router, exclude []strin
 	return best
 }
 
+// RouterPortOwner reports whether ports of the owner live on the
+// router's L3 agent host.
+func RouterPortOwner(owner string) bool { return slices.Contains(routerPortOwners, owner) }
+
 // routerPortOwners are the router ports that live on the router's L3
 // agent host (a distributed router's interfaces live on every host).
 var routerPortOwners = []string{model.OwnerRouterInterface, model.OwnerRouterGateway, model.OwnerRouterSNAT, model.OwnerHARouterInterface}
 
-// bindRouterPorts binds the router's centralized ports to host (or
+// BindRouterPorts binds the router's centralized ports to host (or
 // unbinds them for ""). The ports must not be changed elsewhere in t.
-func (a *API) bindRouterPorts(v *store.View, t *store.Txn, r *model.Router, host string) {
+func (c *Control) BindRouterPorts(v *store.View, t *store.Txn, r *model.Router, host string) {
 	for _, pe := range v.Index(model.KindPort, hostview.ByDevice, r.ID) {
-		p := pe.Obj.(*model.Port)
-		if !slices.Contains(routerPortOwners, p.DeviceOwner) || p.HostID == host {
+		p, ok := store.As[*model.Port](pe)
+		if !ok || !slices.Contains(routerPortOwners, p.DeviceOwner) || p.HostID == host {
 			continue
 		}
 		cp := *p
 		cp.HostID = host
-		bindPort(&cp)
-		bump(a, &cp.Standard)
-		t.Replace(model.KindPort, pe, mustJSON(&cp))
+		BindPort(&cp)
+		c.bump(&cp.Standard)
+		t.Replace(model.KindPort, pe, model.MustJSON(&cp))
 	}
 }
 
-func init() {
-	register(&resourceDef{kind: model.KindL3Binding, decode: decoderOf[model.Binding]()})
-	register(&resourceDef{kind: model.KindDHCPBinding, decode: decoderOf[model.Binding]()})
-	register(&resourceDef{kind: model.KindDVRMAC, decode: decoderOf[model.DVRMAC]()})
+// BindPort sets the binding result: ports bound to a host are plugged by
+// that host's agent into a Linux bridge.
+func BindPort(p *model.Port) {
+	if p.HostID == "" {
+		p.VIFType, p.VIFDetails = "unbound", map[string]any{}
+		return
+	}
+	p.VIFType = "bridge"
+	p.VIFDetails = map[string]any{"port_filter": true, "connectivity": "l2"}
 }
+
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }

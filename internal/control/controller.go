@@ -1,4 +1,4 @@
-package api
+package control
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/neutrino-net/neutrino/internal/claims"
 	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/store"
 )
@@ -45,20 +46,20 @@ type retryState struct {
 }
 
 type controller struct {
-	a       *API
+	ctl     *Control
 	retries map[string]*retryState
 }
 
-// StartBookkeeping starts the controller; the returned function stops it
+// Start starts the controller; the returned function stops it
 // and waits until it has.
-func (a *API) StartBookkeeping() (stop func()) {
+func (c *Control) Start() (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &controller{a: a, retries: map[string]*retryState{}}
+	k := &controller{ctl: c, retries: map[string]*retryState{}}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		c.run(ctx)
+		k.run(ctx)
 	}()
 	return func() {
 		cancel()
@@ -66,8 +67,8 @@ func (a *API) StartBookkeeping() (stop func()) {
 	}
 }
 
-func (c *controller) run(ctx context.Context) {
-	tick := c.a.cfg.AgentDownTime / 3
+func (k *controller) run(ctx context.Context) {
+	tick := k.ctl.cfg.AgentDownTime / 3
 	if tick < 100*time.Millisecond {
 		tick = 100 * time.Millisecond
 	}
@@ -87,10 +88,10 @@ func (c *controller) run(ctx context.Context) {
 			}
 		}
 		var changed <-chan struct{}
-		c.a.st.View(func(v *store.View) { changed = v.Changed() })
+		k.ctl.st.View(func(v *store.View) { changed = v.Changed() })
 		last = time.Now()
 		var wrote bool
-		wrote, cost = c.pass(ctx)
+		wrote, cost = k.pass(ctx)
 		if wrote {
 			// Claim releases and the like wake nobody: look again.
 			continue
@@ -105,7 +106,7 @@ func (c *controller) run(ctx context.Context) {
 }
 
 // items lists every bookkeeping item of the view.
-func (a *API) bookkeepingItems(v *store.View) []workItem {
+func (c *Control) bookkeepingItems(v *store.View) []workItem {
 	var out []workItem
 	seen := map[string]bool{}
 	add := func(key string, mk func() planner) {
@@ -115,29 +116,29 @@ func (a *API) bookkeepingItems(v *store.View) []workItem {
 		}
 	}
 	router := func(e *store.Entry) bool {
-		add("router/"+e.ID, func() planner { return a.routerPlanner(e.ID) })
+		add("router/"+e.ID, func() planner { return c.routerPlanner(e.ID) })
 		return true
 	}
 	v.Each(model.KindRouter, router)
 	v.Each(model.KindL3Binding, router)
 	network := func(e *store.Entry) bool {
-		add("dhcp/"+e.ID, func() planner { return a.dhcpPlanner(e.ID) })
+		add("dhcp/"+e.ID, func() planner { return c.dhcpPlanner(e.ID) })
 		return true
 	}
 	v.Each(model.KindNetwork, network)
 	v.Each(model.KindDHCPBinding, network)
 	fg := func(host, netID string) {
-		add("fg/"+fgMember(host, netID), func() planner { return a.fgPlanner(host, netID) })
+		add("fg/"+claims.FGMember(host, netID), func() planner { return c.fgPlanner(host, netID) })
 	}
-	for m := range v.Claims(fgGroup) {
-		fg(splitFGMember(m))
+	for m := range v.Claims(claims.FGPort) {
+		fg(claims.SplitFGMember(m))
 	}
 	v.Each(model.KindAgent, func(e *store.Entry) bool {
-		ag := e.Obj.(*model.Agent)
-		if ag.AgentType != model.AgentTypeL3 {
+		ag, ok := store.As[*model.Agent](e)
+		if !ok || ag.AgentType != model.AgentTypeL3 {
 			return true
 		}
-		if m := agentMode(ag); m != model.ModeDVR && m != model.ModeDVRSNAT {
+		if m := AgentMode(ag); m != model.ModeDVR && m != model.ModeDVRSNAT {
 			return true
 		}
 		nets, _ := fgWanted(v, ag.Host)
@@ -148,7 +149,7 @@ func (a *API) bookkeepingItems(v *store.View) []workItem {
 	})
 	v.Each(model.KindDVRMAC, func(e *store.Entry) bool {
 		host := e.ID
-		add("dvrmac/"+host, func() planner { return a.dvrMACPlanner(host) })
+		add("dvrmac/"+host, func() planner { return c.dvrMACPlanner(host) })
 		return true
 	})
 	return out
@@ -156,27 +157,27 @@ func (a *API) bookkeepingItems(v *store.View) []workItem {
 
 // pass does one round of bookkeeping. It reports whether it wrote, and
 // how long finding the work took.
-func (c *controller) pass(ctx context.Context) (bool, time.Duration) {
+func (k *controller) pass(ctx context.Context) (bool, time.Duration) {
 	now := time.Now()
 	var items []workItem
-	c.a.st.View(func(v *store.View) { items = c.a.bookkeepingItems(v) })
+	k.ctl.st.View(func(v *store.View) { items = k.ctl.bookkeepingItems(v) })
 	var todo []workItem
 	for i := 0; i < len(items); i += bookkeepingBatch {
 		batch := items[i:min(i+bookkeepingBatch, len(items))]
-		c.a.st.View(func(v *store.View) {
+		k.ctl.st.View(func(v *store.View) {
 			for _, it := range batch {
-				if r := c.retries[it.key]; r != nil && now.Before(r.until) {
+				if r := k.retries[it.key]; r != nil && now.Before(r.until) {
 					continue
 				}
 				need, err := v.WouldChange(it.plan)
 				if err != nil {
-					c.failed(it.key, err)
+					k.failed(it.key, err)
 					continue
 				}
 				if need {
 					todo = append(todo, it)
 				} else {
-					delete(c.retries, it.key)
+					delete(k.retries, it.key)
 				}
 			}
 		})
@@ -187,42 +188,42 @@ func (c *controller) pass(ctx context.Context) (bool, time.Duration) {
 		if ctx.Err() != nil {
 			return false, checked
 		}
-		rev, err := c.a.st.Update(ctx, it.plan)
+		rev, err := k.ctl.st.Update(ctx, it.plan)
 		if err != nil {
 			if ctx.Err() == nil {
-				c.failed(it.key, err)
+				k.failed(it.key, err)
 			}
 			continue
 		}
-		delete(c.retries, it.key)
+		delete(k.retries, it.key)
 		wrote = wrote || rev > 0
 	}
 	// Forget retry state of items that are gone.
-	if len(c.retries) > 0 {
+	if len(k.retries) > 0 {
 		live := make(map[string]bool, len(items))
 		for _, it := range items {
 			live[it.key] = true
 		}
-		for k := range c.retries {
-			if !live[k] {
-				delete(c.retries, k)
+		for key := range k.retries {
+			if !live[key] {
+				delete(k.retries, key)
 			}
 		}
 	}
 	return wrote, checked
 }
 
-func (c *controller) failed(key string, err error) {
-	r := c.retries[key]
+func (k *controller) failed(key string, err error) {
+	r := k.retries[key]
 	if r == nil {
 		r = &retryState{delay: 500 * time.Millisecond}
-		c.retries[key] = r
+		k.retries[key] = r
 	} else {
 		r.delay = min(2*r.delay, maxRetryDelay)
 	}
 	r.until = time.Now().Add(r.delay)
 	if msg := err.Error(); msg != r.msg || errors.Is(err, store.ErrConflict) {
 		r.msg = msg
-		c.a.log.Warn("bookkeeping failed; will retry", "item", key, "err", err, "retry_in", r.delay)
+		k.ctl.log.Warn("bookkeeping failed; will retry", "item", key, "err", err, "retry_in", r.delay)
 	}
 }

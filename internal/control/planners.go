@@ -1,11 +1,11 @@
-package api
+package control
 
 import (
+	"fmt"
 	"slices"
-	"strings"
-	"sync"
 
 	"github.com/google/uuid"
+	"github.com/neutrino-net/neutrino/internal/claims"
 	"github.com/neutrino-net/neutrino/internal/hostview"
 	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/store"
@@ -23,18 +23,17 @@ type planner func(v *store.View, t *store.Txn) error
 
 // --- a, b: router scheduling and the host of router ports ----------------
 
-func (a *API) routerPlanner(rid string) planner {
+func (c *Control) routerPlanner(rid string) planner {
 	return func(v *store.View, t *store.Txn) error {
-		re, ok := v.Get(model.KindRouter, rid)
+		re, r, ok := store.GetAs[*model.Router](v, model.KindRouter, rid)
 		if !ok {
 			if be, bound := v.Get(model.KindL3Binding, rid); bound {
 				t.Delete(model.KindL3Binding, be)
 			}
 			return nil
 		}
-		r := re.Obj.(*model.Router)
-		host := a.placeRouter(v, t, r, true)
-		a.bindRouterPorts(v, t, r, host)
+		host := c.PlaceRouter(v, t, r, true)
+		c.BindRouterPorts(v, t, r, host)
 		if !t.Empty() {
 			// Guards only when writing: dry runs of settled items stay
 			// cheap.
@@ -53,31 +52,22 @@ func (a *API) routerPlanner(rid string) planner {
 
 // dhcpDeviceID is upstream's DHCP port device_id: "dhcp", the uuid5 of
 // the agent's host in the DNS namespace, "-", the network id.
-func dhcpDeviceID(host, netID string) string {
-	h, ok := hostUUIDs.Load(host)
+func (c *Control) dhcpDeviceID(host, netID string) string {
+	h, ok := c.hostUUIDs.Load(host)
 	if !ok {
-		h, _ = hostUUIDs.LoadOrStore(host, uuid.NewSHA1(uuid.NameSpaceDNS, []byte(host)).String())
+		h, _ = c.hostUUIDs.LoadOrStore(host, uuid.NewSHA1(uuid.NameSpaceDNS, []byte(host)).String())
 	}
 	return "dhcp" + h.(string) + "-" + netID
 }
 
-// hostUUIDs caches the uuid5 of host names (few, and asked on every
-// bookkeeping pass).
-var hostUUIDs sync.Map
-
-// dhcpClaimGroup holds, per agent id, the DHCP port the agent has on the
-// network: the claim makes "one port per (network, agent)" hold across
-// servers.
-func dhcpClaimGroup(netID string) string { return "dhcpport:" + netID }
-
-func (a *API) dhcpUsable(v *store.View, ag *model.Agent) bool {
-	return ag.AgentType == model.AgentTypeDHCP && ag.AdminStateUp && a.alive(v, ag.ID)
+func (c *Control) dhcpUsable(v *store.View, ag *model.Agent) bool {
+	return ag.AgentType == model.AgentTypeDHCP && ag.AdminStateUp && c.Alive(v, ag.ID)
 }
 
 // dhcpSubnets are the network's subnets with DHCP enabled, in order.
 func dhcpSubnets(v *store.View, n *model.Network) []*model.Subnet {
 	var out []*model.Subnet
-	for _, s := range subnetsOf(v, n) {
+	for _, s := range hostview.SubnetsOf(v, n) {
 		if s.EnableDHCP {
 			out = append(out, s)
 		}
@@ -86,21 +76,21 @@ func dhcpSubnets(v *store.View, n *model.Network) []*model.Subnet {
 }
 
 // dhcpAgentsFor returns the agents that should serve the network: those
-// already bound that are alive and enabled, topped up to
+// already bound that are Alive and enabled, topped up to
 // dhcp_agents_per_network with the usable agents serving the fewest
 // networks.
-func (a *API) dhcpAgentsFor(v *store.View, cur []string) []string {
+func (c *Control) dhcpAgentsFor(v *store.View, cur []string) []string {
 	var want []string
 	for _, id := range cur {
-		if ae, ok := v.Get(model.KindAgent, id); ok && a.dhcpUsable(v, ae.Obj.(*model.Agent)) {
+		if _, ag, ok := store.GetAs[*model.Agent](v, model.KindAgent, id); ok && c.dhcpUsable(v, ag) {
 			want = append(want, id)
 		}
 	}
-	for len(want) < a.cfg.DHCPAgentsPerNetwork {
+	for len(want) < c.cfg.DHCPAgentsPerNetwork {
 		best, bestLoad := "", 0
 		v.Each(model.KindAgent, func(e *store.Entry) bool {
-			ag := e.Obj.(*model.Agent)
-			if slices.Contains(want, ag.ID) || !a.dhcpUsable(v, ag) {
+			ag, ok := store.As[*model.Agent](e)
+			if !ok || slices.Contains(want, ag.ID) || !c.dhcpUsable(v, ag) {
 				return true
 			}
 			n := len(v.Index(model.KindDHCPBinding, hostview.ByAgent, ag.ID))
@@ -117,27 +107,25 @@ func (a *API) dhcpAgentsFor(v *store.View, cur []string) []string {
 	return want
 }
 
-func (a *API) dhcpPlanner(netID string) planner {
+func (c *Control) dhcpPlanner(netID string) planner {
 	return func(v *store.View, t *store.Txn) error {
-		ne, exists := v.Get(model.KindNetwork, netID)
-		var n *model.Network
+		ne, n, exists := store.GetAs[*model.Network](v, model.KindNetwork, netID)
 		var subnets []*model.Subnet
 		if exists {
-			n = ne.Obj.(*model.Network)
 			subnets = dhcpSubnets(v, n)
 		}
-		be, bound := v.Get(model.KindDHCPBinding, netID)
-		group := dhcpClaimGroup(netID)
-		claims := v.Claims(group)
-		if len(subnets) == 0 && !bound && len(claims) == 0 {
+		be, b, bound := store.GetAs[*model.Binding](v, model.KindDHCPBinding, netID)
+		group := claims.DHCPPort(netID)
+		held := v.Claims(group)
+		if len(subnets) == 0 && !bound && len(held) == 0 {
 			return nil
 		}
 		var cur, want []string
 		if bound {
-			cur = be.Obj.(*model.Binding).AgentIDs
+			cur = b.AgentIDs
 		}
 		if len(subnets) > 0 {
-			want = a.dhcpAgentsFor(v, cur)
+			want = c.dhcpAgentsFor(v, cur)
 		}
 		switch {
 		case slices.Equal(cur, want):
@@ -145,21 +133,21 @@ func (a *API) dhcpPlanner(netID string) planner {
 			t.Delete(model.KindDHCPBinding, be)
 		case len(want) == 0:
 		case bound:
-			t.Replace(model.KindDHCPBinding, be, mustJSON(&model.Binding{ID: netID, AgentIDs: want}))
+			t.Replace(model.KindDHCPBinding, be, model.MustJSON(&model.Binding{ID: netID, AgentIDs: want}))
 		default:
-			t.Create(model.KindDHCPBinding, netID, mustJSON(&model.Binding{ID: netID, AgentIDs: want}))
+			t.Create(model.KindDHCPBinding, netID, model.MustJSON(&model.Binding{ID: netID, AgentIDs: want}))
 		}
 		// Ports of agents that no longer serve the network go; claims
 		// whose port vanished (deleted with its subnet) are released, and
 		// the port comes back on the next pass.
 		stale := false
-		for _, agentID := range sortedKeys(claims) {
-			pe, ok := v.Get(model.KindPort, claims[agentID])
+		for _, agentID := range sortedKeys(held) {
+			pe, ok := v.Get(model.KindPort, held[agentID])
 			if ok && slices.Contains(want, agentID) {
 				continue
 			}
 			if ok {
-				deletePortTxn(t, pe)
+				c.ports.DeletePort(t, pe)
 			} else {
 				stale = true
 			}
@@ -171,17 +159,19 @@ func (a *API) dhcpPlanner(netID string) planner {
 			t.NoNewClaims(group)
 		}
 		for _, agentID := range want {
-			ae, _ := v.Get(model.KindAgent, agentID)
-			ag := ae.Obj.(*model.Agent)
-			if portID, ok := claims[agentID]; ok {
+			_, ag, ok := store.GetAs[*model.Agent](v, model.KindAgent, agentID)
+			if !ok {
+				continue // dhcpAgentsFor only wants agents that exist
+			}
+			if portID, ok := held[agentID]; ok {
 				if pe, ok := v.Get(model.KindPort, portID); ok {
-					if err := a.updateDHCPPort(v, t, n, subnets, ag, pe); err != nil {
+					if err := c.updateDHCPPort(v, t, n, subnets, ag, pe); err != nil {
 						return err
 					}
 				}
 				continue
 			}
-			if err := a.createDHCPPort(v, t, n, subnets, ag); err != nil {
+			if err := c.createDHCPPort(v, t, n, subnets, ag); err != nil {
 				return err
 			}
 		}
@@ -199,85 +189,77 @@ func (a *API) dhcpPlanner(netID string) planner {
 	}
 }
 
-func (a *API) createDHCPPort(v *store.View, t *store.Txn, n *model.Network, subnets []*model.Subnet, ag *model.Agent) error {
-	p, err := a.newServicePort(v, t, n, n.ProjectID, model.OwnerDHCP, dhcpDeviceID(ag.Host, n.ID))
+func (c *Control) createDHCPPort(v *store.View, t *store.Txn, n *model.Network, subnets []*model.Subnet, ag *model.Agent) error {
+	p, err := c.ports.NewServicePort(v, t, n, n.ProjectID, model.OwnerDHCP, c.dhcpDeviceID(ag.Host, n.ID))
 	if err != nil {
 		return err
 	}
 	p.HostID = ag.Host
-	bindPort(p)
-	var req []fixedIPReq
+	BindPort(p)
+	var req []IPReq
 	for _, s := range subnets {
-		req = append(req, fixedIPReq{SubnetID: s.ID})
+		req = append(req, IPReq{SubnetID: s.ID})
 	}
-	ips, err := a.allocateIPs(v, t, nil, n, p, req, nil, true)
+	ips, err := c.ports.AllocateIPs(v, t, n, p, req, nil)
 	if err != nil {
 		return err
 	}
 	p.FixedIPs = ips
-	t.Claim(dhcpClaimGroup(n.ID), ag.ID, p.ID)
-	t.Create(model.KindPort, p.ID, mustJSON(p))
+	t.Claim(claims.DHCPPort(n.ID), ag.ID, p.ID)
+	t.Create(model.KindPort, p.ID, model.MustJSON(p))
 	return nil
 }
 
 // updateDHCPPort keeps a DHCP port on its agent's host with one address
 // on each DHCP-enabled subnet (and none on others).
-func (a *API) updateDHCPPort(v *store.View, t *store.Txn, n *model.Network, subnets []*model.Subnet, ag *model.Agent, pe *store.Entry) error {
-	p := *pe.Obj.(*model.Port)
+func (c *Control) updateDHCPPort(v *store.View, t *store.Txn, n *model.Network, subnets []*model.Subnet, ag *model.Agent, pe *store.Entry) error {
+	cur, ok := store.As[*model.Port](pe)
+	if !ok {
+		return fmt.Errorf("port %s: %w", pe.ID, ErrBadEntry)
+	}
+	p := *cur
 	changed := false
-	if dev := dhcpDeviceID(ag.Host, n.ID); p.HostID != ag.Host || p.DeviceID != dev {
+	if dev := c.dhcpDeviceID(ag.Host, n.ID); p.HostID != ag.Host || p.DeviceID != dev {
 		p.HostID, p.DeviceID = ag.Host, dev
-		bindPort(&p)
+		BindPort(&p)
 		changed = true
 	}
 	var keep []model.FixedIP
-	var req []fixedIPReq
+	var req []IPReq
 	for _, ip := range p.FixedIPs {
 		if slices.ContainsFunc(subnets, func(s *model.Subnet) bool { return s.ID == ip.SubnetID }) {
 			keep = append(keep, ip)
-			req = append(req, fixedIPReq{SubnetID: ip.SubnetID, IPAddress: ip.IPAddress})
+			req = append(req, IPReq{SubnetID: ip.SubnetID, IPAddress: ip.IPAddress})
 		}
 	}
 	missing := false
 	for _, s := range subnets {
 		if !slices.ContainsFunc(keep, func(ip model.FixedIP) bool { return ip.SubnetID == s.ID }) {
-			req = append(req, fixedIPReq{SubnetID: s.ID})
+			req = append(req, IPReq{SubnetID: s.ID})
 			missing = true
 		}
 	}
 	if missing || len(keep) != len(p.FixedIPs) {
-		ips, err := a.allocateIPs(v, t, nil, n, &p, req, keep, true)
+		ips, err := c.ports.AllocateIPs(v, t, n, &p, req, keep)
 		if err != nil {
 			return err
 		}
 		for _, old := range p.FixedIPs {
 			if !slices.Contains(ips, old) {
-				t.Release(ipGroup(old.SubnetID), old.IPAddress)
+				t.Release(claims.IP(old.SubnetID), old.IPAddress)
 			}
 		}
 		p.FixedIPs = ips
 		changed = true
 	}
 	if changed {
-		bump(a, &p.Standard)
-		t.Replace(model.KindPort, pe, mustJSON(&p))
+		c.bump(&p.Standard)
+		t.Replace(model.KindPort, pe, model.MustJSON(&p))
 	}
 	return nil
 }
 
 // --- d: DVR floating IP agent gateway ports --------------------------------
-
-const fgGroup = "fgport"
-
-func fgMember(host, netID string) string { return host + "@" + netID }
-
-func splitFGMember(m string) (host, netID string) {
-	i := strings.LastIndexByte(m, '@')
-	if i < 0 {
-		return m, ""
-	}
-	return m[:i], m[i+1:]
-}
 
 // fgWanted returns the external networks that need a floating IP agent
 // gateway port on host, and the host's L3 agent: the host runs an L3
@@ -290,26 +272,22 @@ func fgWanted(v *store.View, host string) (map[string]bool, *model.Agent) {
 	}
 	nets := map[string]bool{}
 	for _, rid := range hostview.RoutersOfHost(v, host) {
-		re, ok := v.Get(model.KindRouter, rid)
-		if !ok {
+		_, r, ok := store.GetAs[*model.Router](v, model.KindRouter, rid)
+		if !ok || !r.Distributed || r.ExternalGatewayInfo == nil {
 			continue
 		}
-		r := re.Obj.(*model.Router)
-		if !r.Distributed || r.ExternalGatewayInfo == nil {
-			continue
-		}
-		if ne, ok := v.Get(model.KindNetwork, r.ExternalGatewayInfo.NetworkID); ok && ne.Obj.(*model.Network).External {
+		if ne, n, ok := store.GetAs[*model.Network](v, model.KindNetwork, r.ExternalGatewayInfo.NetworkID); ok && n.External {
 			nets[ne.ID] = true
 		}
 	}
 	return nets, l3
 }
 
-func (a *API) fgPlanner(host, netID string) planner {
+func (c *Control) fgPlanner(host, netID string) planner {
 	return func(v *store.View, t *store.Txn) error {
-		member := fgMember(host, netID)
+		member := claims.FGMember(host, netID)
 		nets, l3 := fgWanted(v, host)
-		owner, has := v.Claim(fgGroup, member)
+		owner, has := v.Claim(claims.FGPort, member)
 		var pe *store.Entry
 		if has {
 			pe, _ = v.Get(model.KindPort, owner)
@@ -317,60 +295,62 @@ func (a *API) fgPlanner(host, netID string) planner {
 		if !nets[netID] {
 			if has {
 				if pe != nil {
-					deletePortTxn(t, pe)
+					c.ports.DeletePort(t, pe)
 				} else {
-					t.NoNewClaims(fgGroup)
+					t.NoNewClaims(claims.FGPort)
 				}
-				t.Release(fgGroup, member)
+				t.Release(claims.FGPort, member)
 			}
 			return nil
 		}
 		if has && pe == nil {
 			// Deleted with its subnet: release now, re-create next pass.
-			t.NoNewClaims(fgGroup)
-			t.Release(fgGroup, member)
+			t.NoNewClaims(claims.FGPort)
+			t.Release(claims.FGPort, member)
 			return nil
 		}
 		if pe != nil {
-			if p := pe.Obj.(*model.Port); p.DeviceID != l3.ID || p.HostID != host {
+			if p, ok := store.As[*model.Port](pe); ok && (p.DeviceID != l3.ID || p.HostID != host) {
 				cp := *p
 				cp.DeviceID, cp.HostID = l3.ID, host
-				bindPort(&cp)
-				bump(a, &cp.Standard)
-				t.Replace(model.KindPort, pe, mustJSON(&cp))
+				BindPort(&cp)
+				c.bump(&cp.Standard)
+				t.Replace(model.KindPort, pe, model.MustJSON(&cp))
 			}
 			return nil
 		}
-		ne, _ := v.Get(model.KindNetwork, netID)
-		n := ne.Obj.(*model.Network)
-		p, err := a.newServicePort(v, t, n, "", model.OwnerFIPAgentGateway, l3.ID)
+		ne, n, ok := store.GetAs[*model.Network](v, model.KindNetwork, netID)
+		if !ok {
+			return nil // gone: fgWanted no longer wants it next pass
+		}
+		p, err := c.ports.NewServicePort(v, t, n, "", model.OwnerFIPAgentGateway, l3.ID)
 		if err != nil {
 			return err
 		}
 		p.HostID = host
-		bindPort(p)
-		for _, s := range subnetsOf(v, n) {
-			if s.IPVersion != 4 || !subnetAllows(s, model.OwnerFIPAgentGateway) {
+		BindPort(p)
+		for _, s := range hostview.SubnetsOf(v, n) {
+			if s.IPVersion != 4 || !s.AllowsOwner(model.OwnerFIPAgentGateway) {
 				continue
 			}
-			if ips, err := a.allocateIPs(v, t, nil, n, p, []fixedIPReq{{SubnetID: s.ID}}, nil, true); err == nil {
+			if ips, err := c.ports.AllocateIPs(v, t, n, p, []IPReq{{SubnetID: s.ID}}, nil); err == nil {
 				p.FixedIPs = ips
 				break
 			}
 		}
 		if len(p.FixedIPs) == 0 {
-			return conflict("ExternalIpAddressExhausted", "Unable to find any IP address on external network %s.", netID)
+			return newError(409, "ExternalIpAddressExhausted", "Unable to find any IP address on external network %s.", netID)
 		}
 		t.Require(model.KindNetwork, ne)
-		t.Claim(fgGroup, member, p.ID)
-		t.Create(model.KindPort, p.ID, mustJSON(p))
+		t.Claim(claims.FGPort, member, p.ID)
+		t.Create(model.KindPort, p.ID, model.MustJSON(p))
 		return nil
 	}
 }
 
 // --- e: DVR MACs of hosts without agents ------------------------------------
 
-func (a *API) dvrMACPlanner(host string) planner {
+func (c *Control) dvrMACPlanner(host string) planner {
 	return func(v *store.View, t *store.Txn) error {
 		me, ok := v.Get(model.KindDVRMAC, host)
 		if !ok || len(v.Index(model.KindAgent, hostview.ByHost, host)) > 0 {
@@ -378,8 +358,10 @@ func (a *API) dvrMACPlanner(host string) planner {
 		}
 		// An agent registering on the host meanwhile takes an "agent"
 		// claim: do not delete the MAC from under it.
-		t.NoNewClaims("agent")
-		t.Release("dvrmac", me.Obj.(*model.DVRMAC).MACAddress)
+		t.NoNewClaims(claims.Agent)
+		if m, ok := store.As[*model.DVRMAC](me); ok {
+			t.Release(claims.DVRMAC, m.MACAddress)
+		}
 		t.Delete(model.KindDVRMAC, me)
 		return nil
 	}

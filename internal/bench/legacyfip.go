@@ -1,0 +1,211 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/neutrino-net/neutrino/internal/sandbox"
+	"github.com/neutrino-net/neutrino/internal/testbed/probe"
+	"github.com/vishvananda/netlink"
+)
+
+// fipScales measures associate -> first packet at each scale.
+func (b *legacyBed) fipScales(ctx context.Context) ([]FIPScale, error) {
+	f, err := b.create(ctx, "floatingips", "floatingip", map[string]any{"floating_network_id": b.ext, "subnet_id": b.extSub})
+	if err != nil {
+		return nil, err
+	}
+	fipID := f["id"].(string)
+	fip := netip.MustParseAddr(f["floating_ip_address"].(string))
+	inet := sandbox.NodeNS(b.st.Prefix, sandbox.NodeInternet)
+	srv, err := probe.ListenTCP(b.apps.Netns, "0.0.0.0:7777")
+	if err != nil {
+		return nil, err
+	}
+	defer srv.Close()
+	existing := 0
+	var out []FIPScale
+	for _, scale := range b.o.Scales {
+		if err := b.populateFIPs(ctx, existing, scale); err != nil {
+			return nil, err
+		}
+		existing = scale
+		if err := b.waitFIPCount(ctx, scale); err != nil {
+			return nil, err
+		}
+		var lat []time.Duration
+		for i := range b.o.Runs {
+			start := time.Now()
+			if err := b.api.Do(ctx, http.MethodPut, "/v2.0/floatingips/"+fipID, map[string]any{"floatingip": map[string]any{"port_id": b.apps.PortID}}, nil); err != nil {
+				return nil, err
+			}
+			at, err := firstConnect(ctx, inet, netip.AddrPortFrom(fip, 7777), time.Millisecond, 30*time.Second)
+			if err != nil {
+				return nil, fmt.Errorf("%d floating IPs, run %d: internet -> %s: %w", scale, i, fip, err)
+			}
+			lat = append(lat, at.Sub(start))
+			if err := b.api.Do(ctx, http.MethodPut, "/v2.0/floatingips/"+fipID, map[string]any{"floatingip": map[string]any{"port_id": nil}}, nil); err != nil {
+				return nil, err
+			}
+			if err := waitFor(ctx, 30*time.Second, func() error { return b.fipGone(ctx, fip) }); err != nil {
+				return nil, fmt.Errorf("%d floating IPs, run %d: disassociate: %w", scale, i, err)
+			}
+		}
+		res := FIPScale{Existing: scale, Dist: distOf(lat)}
+		if len(out) > 0 && out[0].Dist.P50Ms > 0 {
+			res.Ratio = res.Dist.P50Ms / out[0].Dist.P50Ms
+		} else {
+			res.Ratio = 1
+		}
+		b.logf("%d floating IPs associated: associate -> first packet p50 %.1f ms (min %.1f, max %.1f)", scale, res.Dist.P50Ms, res.Dist.MinMs, res.Dist.MaxMs)
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+// firstConnect starts a TCP connection from namespace ns to dst every
+// interval (each from a new source port, so each is a new conntrack
+// entry that sees the NAT rules of its moment) and returns when the first
+// one reaches the server behind dst. A connection to the floating IP
+// itself (its address is on the router before its DNAT element, in the
+// same apply) is refused by the router and does not count; a ping
+// would be answered by the router itself.
+func firstConnect(ctx context.Context, ns string, dst netip.AddrPort, interval, timeout time.Duration) (time.Time, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	won := make(chan time.Time, 1)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		go func() {
+			dctx, dcancel := context.WithTimeout(ctx, 200*time.Millisecond)
+			defer dcancel()
+			if _, _, err := probe.DialTCP(dctx, ns, dst); err == nil {
+				select {
+				case won <- time.Now():
+				default:
+				}
+			}
+		}()
+		select {
+		case at := <-won:
+			return at, nil
+		case <-ctx.Done():
+			return time.Time{}, fmt.Errorf("no TCP connection to %s within %s", dst, timeout)
+		case <-t.C:
+		}
+	}
+}
+
+// fipGone reports nil once the agent is done with a disassociation:
+// the floating IP's DNAT element left the router's nftables map and its
+// address left the gateway device. (Not the API status: the agent's
+// status reports can arrive out of phase with quick re-associations.)
+func (b *legacyBed) fipGone(ctx context.Context, fip netip.Addr) error {
+	out, err := exec.CommandContext(ctx, "nsenter", "--net=/run/netns/"+b.routerNS(), "nft", "list", "map", "ip", "neutrino", "fip_dnat").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("nft list map: %v: %.200s", err, out)
+	}
+	if strings.Contains(string(out), fip.String()+" :") {
+		return fmt.Errorf("%s still in fip_dnat", fip)
+	}
+	h, err := probe.Handle(b.routerNS())
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	addrs, err := h.AddrList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return err
+	}
+	for _, a := range addrs {
+		if a.IP.Equal(net.IP(fip.AsSlice())) {
+			return fmt.Errorf("%s still on the router", fip)
+		}
+	}
+	return nil
+}
+
+// populateFIPs adds floating IPs from 100.64.0.0/16 for ports on the big
+// tenant subnet until there are `to`.
+func (b *legacyBed) populateFIPs(ctx context.Context, from, to int) error {
+	if to <= from {
+		return nil
+	}
+	b.logf("associating floating IPs %d..%d (ports in bulk, %d a request)", from+1, to, b.o.Chunk)
+	t0 := time.Now()
+	for i := from; i < to; i += b.o.Chunk {
+		n := min(b.o.Chunk, to-i)
+		ports := make([]map[string]any, n)
+		for j := range n {
+			ports[j] = map[string]any{"network_id": b.bigNet, "device_owner": "compute:nova", "device_id": fmt.Sprintf("bench-vm-%d", i+j),
+				"name": fmt.Sprintf("bench-%d", i+j)}
+		}
+		var out struct {
+			Ports []struct {
+				ID string `json:"id"`
+			} `json:"ports"`
+		}
+		if err := b.api.Do(ctx, http.MethodPost, "/v2.0/ports", map[string]any{"ports": ports}, &out); err != nil {
+			return fmt.Errorf("bulk ports %d..%d: %w", i, i+n, err)
+		}
+		if len(out.Ports) != n {
+			return fmt.Errorf("bulk ports: %d created, want %d", len(out.Ports), n)
+		}
+		// Floating IPs, a few at a time.
+		errc := make(chan error, n)
+		sem := make(chan struct{}, 8)
+		for _, p := range out.Ports {
+			sem <- struct{}{}
+			go func(id string) {
+				defer func() { <-sem }()
+				_, err := b.create(ctx, "floatingips", "floatingip", map[string]any{"floating_network_id": b.ext, "subnet_id": b.bigExtSub, "port_id": id})
+				errc <- err
+			}(p.ID)
+		}
+		for range n {
+			if err := <-errc; err != nil {
+				return err
+			}
+		}
+	}
+	b.logf("  %d floating IPs associated in %s", to-from, time.Since(t0).Round(time.Millisecond))
+	return nil
+}
+
+// waitFIPCount waits until the router's fip_dnat map has n elements
+// (the agent caught up with the population).
+func (b *legacyBed) waitFIPCount(ctx context.Context, n int) error {
+	t0 := time.Now()
+	err := waitFor(ctx, 5*time.Minute, func() error {
+		h, err := probe.Handle(b.routerNS())
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		addrs, err := h.AddrList(nil, netlink.FAMILY_V4)
+		if err != nil {
+			return err
+		}
+		got := 0
+		for _, a := range addrs {
+			if ones, _ := a.Mask.Size(); ones == 32 && a.IP.To4() != nil && a.IP.To4()[0] == 100 {
+				got++
+			}
+		}
+		if got != n {
+			return fmt.Errorf("%d of %d floating IPs on the router", got, n)
+		}
+		return nil
+	})
+	if err == nil {
+		b.logf("  the router holds %d floating IPs (%s after the last API call)", n, time.Since(t0).Round(time.Millisecond))
+	}
+	return err
+}

@@ -1,0 +1,91 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/neutrino-net/neutrino/internal/hostview"
+	"github.com/neutrino-net/neutrino/internal/store"
+	"github.com/neutrino-net/neutrino/internal/syncproto"
+)
+
+// bookmarkInterval is how often an idle stream still says where it is,
+// so a resuming agent's revision stays recent and dead connections show.
+const bookmarkInterval = 10 * time.Second
+
+// Stream is one agent's watch of its host's view.
+type Stream struct {
+	c     *Control
+	host  string
+	known map[syncproto.Key]int64
+	reset bool
+}
+
+// OpenStream prepares the stream of host's view for an agent that knows
+// it as of revision since (0: nothing). A compacted revision starts the
+// agent over with everything.
+func (c *Control) OpenStream(ctx context.Context, host string, since int64) (*Stream, error) {
+	s := &Stream{c: c, host: host, reset: true}
+	if since == 0 {
+		return s, nil
+	}
+	err := c.st.ViewAt(ctx, since, func(v *store.View) { s.known = hostview.Revs(hostview.Compute(v, host)) })
+	switch {
+	case err == nil:
+		s.reset = false
+	case errors.Is(err, store.ErrCompacted):
+		s.known = nil
+	default:
+		return nil, err
+	}
+	return s, nil
+}
+
+// Run sends first what changed since the agent's revision (or
+// everything), then every change as it happens, until ctx ends or send
+// fails (the agent went away).
+func (s *Stream) Run(ctx context.Context, send func(*syncproto.Event) error) {
+	bookmark := time.NewTicker(bookmarkInterval)
+	defer bookmark.Stop()
+	first, lastRev := true, int64(0)
+	// reads is what the last computation of the view read: a change that
+	// touches none of it cannot change the view, so the stream skips the
+	// recompute (with many streams, most changes concern few hosts).
+	reads := store.NewReadSet()
+	for {
+		var ev syncproto.Event
+		var changed <-chan struct{}
+		s.c.st.View(func(v *store.View) {
+			ev.Revision, ev.Reset = v.Rev(), s.reset
+			changed = v.Changed()
+			if !s.reset && !v.Affects(reads) {
+				return
+			}
+			cur := hostview.Compute(v.Recording(reads), s.host)
+			if s.reset {
+				s.known = nil
+			}
+			ev.Upserts, ev.Deletes = hostview.Diff(s.known, cur)
+			s.known = hostview.Revs(cur)
+		})
+		if first || len(ev.Upserts)+len(ev.Deletes) > 0 {
+			if send(&ev) != nil {
+				return
+			}
+			first, s.reset, lastRev = false, false, ev.Revision
+		}
+		select {
+		case <-changed:
+		case <-bookmark.C:
+			if ev.Revision != lastRev {
+				if send(&syncproto.Event{Revision: ev.Revision}) != nil {
+					return
+				}
+				lastRev = ev.Revision
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
