@@ -147,6 +147,7 @@ func newSandboxBoot(load func() (*sandbox.State, error)) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&o.Network, "network", "", "network name or id")
 	f.StringVar(&o.Host, "host", "", "host to bind the port to (network1, compute1, ...)")
+	f.StringVar(&o.Project, "project", "", "project (name or id) that owns the port; default: the network's project, as Nova does")
 	f.DurationVar(&o.DHCPTimeout, "dhcp-timeout", 30*time.Second, "give up on DHCP after this long")
 	_ = cmd.MarkFlagRequired("network")
 	_ = cmd.MarkFlagRequired("host")
