@@ -383,16 +383,20 @@ func TestBoot(t *testing.T) {
 	s.Write(&b)
 	t.Logf("status:\n%s", b.String())
 	if !strings.Contains(b.String(), ips[0].String()) {
-		t.Errorf("status lacks vm1's address")
+		t.Errorf("status lacks %s's address", names[0])
 	}
 	checkHealthy(t, s)
 
 	is, _ := st.Instances()
+	i := slices.IndexFunc(is, func(in sandbox.Instance) bool { return in.Name == names[0] })
+	if i < 0 {
+		t.Fatalf("no %s in %+v", names[0], is)
+	}
 	if err := st.Remove(ctx, names[0]); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Do(ctx, "GET", "/v2.0/ports/"+is[0].PortID, nil, nil); err == nil {
-		t.Errorf("%s's port %s still exists", names[0], is[0].PortID)
+	if err := c.Do(ctx, "GET", "/v2.0/ports/"+is[i].PortID, nil, nil); err == nil {
+		t.Errorf("%s's port %s still exists", names[0], is[i].PortID)
 	}
 	if _, err := os.Stat(sandbox.NSPath(sandbox.InstanceNS(st.Prefix, names[0]))); !os.IsNotExist(err) {
 		t.Errorf("%s's namespace still exists: %v", names[0], err)
