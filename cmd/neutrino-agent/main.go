@@ -23,9 +23,9 @@ const defaultConfig = "/etc/neutrino/agent.ini"
 
 // configFiles: --config (by default /etc/neutrino/agent.ini, unless only
 // --config-file are given), then every --config-file in order.
-func configFiles(cfgPath string, files config.Files) []string {
+func configFiles(fs *flag.FlagSet, cfgPath string, files config.Files) []string {
 	explicit := false
-	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
+	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
 	if !explicit && len(files) > 0 {
 		cfgPath = ""
 	}
@@ -41,7 +41,7 @@ func main() {
 		flag.PrintDefaults()
 	}
 	flag.Parse()
-	cfg, err := agent.LoadConfigFiles(configFiles(*cfgPath, cfgFiles))
+	cfg, err := agent.LoadConfigFiles(configFiles(flag.CommandLine, *cfgPath, cfgFiles))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "neutrino-agent:", err)
 		os.Exit(2)
