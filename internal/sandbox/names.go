@@ -49,9 +49,9 @@ const (
 const (
 	BridgeTunnel   = "br-tun"
 	BridgeExternal = "br-ext"
-	HostTunnelIf   = "eth0" // host end on br-tun
-	HostExternalIf = "eth1" // host end on br-ext, physnet "extnet"
-	Physnet        = "extnet"
+	HostTunnelIf   = "eth0"     // host end on br-tun
+	HostExternalIf = "eth1"     // host end on br-ext, physnet "external"
+	Physnet        = "external" // the walkthrough's flat_networks = external
 	FabricMTU      = 1500
 )
 
