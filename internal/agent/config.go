@@ -203,10 +203,11 @@ func (r *optReader) readL2(f *ini.File, c *Config) {
 	var types string
 	if r.str(ag, "tunnel_types", &types) {
 		c.TunnelTypes = nil
-		for _, t := range splitList(types) {
+		list := splitList(types)
+		for _, t := range list {
 			// GRE networks are not plugged by this agent (no gretap):
 			// with VXLAN beside it, gre is an upstream leftover.
-			if t == "gre" && slices.Contains(splitList(types), "vxlan") {
+			if t == "gre" && slices.Contains(list, "vxlan") {
 				c.Ignored = append(c.Ignored, config.Ignored{Section: "agent", Name: "tunnel_types",
 					Why: "gre: this agent tunnels with VXLAN only; GRE networks are not plugged"})
 				continue
