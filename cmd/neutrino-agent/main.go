@@ -2,6 +2,7 @@
 // follows the server's view of its host and builds the host's data plane.
 //
 //	neutrino-agent --config /etc/neutrino/agent.ini        run
+//	neutrino-agent --config-file neutron.conf --config-file l3_agent.ini ...  run (upstream's files)
 //	neutrino-agent --config /etc/neutrino/agent.ini plan   print the desired state
 package main
 
@@ -15,21 +16,38 @@ import (
 	"syscall"
 
 	"github.com/neutrino-net/neutrino/internal/agent"
+	"github.com/neutrino-net/neutrino/internal/config"
 )
 
+const defaultConfig = "/etc/neutrino/agent.ini"
+
+// configFiles: --config (by default /etc/neutrino/agent.ini, unless only
+// --config-file are given), then every --config-file in order.
+func configFiles(fs *flag.FlagSet, cfgPath string, files config.Files) []string {
+	explicit := false
+	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
+	if !explicit && len(files) > 0 {
+		cfgPath = ""
+	}
+	return files.After(cfgPath)
+}
+
 func main() {
-	cfgPath := flag.String("config", "/etc/neutrino/agent.ini", "agent INI file")
+	cfgPath := flag.String("config", defaultConfig, "agent INI file; read before any --config-file")
+	var cfgFiles config.Files
+	flag.Var(&cfgFiles, "config-file", "INI file, repeatable as upstream's agents (--config-file neutron.conf --config-file l3_agent.ini ...); later files override earlier ones")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: neutrino-agent [--config FILE] [plan]\n")
+		fmt.Fprintf(os.Stderr, "usage: neutrino-agent [--config FILE] [--config-file FILE]... [plan]\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
-	cfg, err := agent.LoadConfig(*cfgPath)
+	cfg, err := agent.LoadConfigFiles(configFiles(flag.CommandLine, *cfgPath, cfgFiles))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "neutrino-agent:", err)
 		os.Exit(2)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	config.LogIgnored(log, cfg.Ignored)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	switch flag.Arg(0) {

@@ -17,7 +17,9 @@ import (
 )
 
 func main() {
-	cfgPath := flag.String("config", "", "INI configuration file (neutron.conf/ml2_conf.ini option names)")
+	cfgPath := flag.String("config", "", "INI configuration file (neutron.conf/ml2_conf.ini option names); read before any --config-file")
+	var cfgFiles config.Files
+	flag.Var(&cfgFiles, "config-file", "INI configuration file, repeatable as neutron-server's (--config-file neutron.conf --config-file ml2_conf.ini); later files override earlier ones")
 	dataDir := flag.String("data-dir", "/var/lib/neutrino", "directory for the embedded etcd and the generated openrc files")
 	endpoints := flag.String("etcd-endpoints", "", "comma-separated etcd endpoints of an external cluster (default: embedded etcd)")
 	etcdCert := flag.String("etcd-cert-file", "", "client certificate for etcd (PEM; overrides [etcd] cert_file)")
@@ -28,11 +30,12 @@ func main() {
 	unixSocket := flag.String("unix-socket", "", "also serve the API on this Unix socket path")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	cfg, err := config.Load(*cfgPath)
+	cfg, err := config.LoadFiles(cfgFiles.After(*cfgPath))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "neutrino-server:", err)
 		os.Exit(2)
 	}
+	config.LogIgnored(log, cfg.Ignored)
 	override := func(dst *string, v string) {
 		if v != "" {
 			*dst = v

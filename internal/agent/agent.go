@@ -113,6 +113,7 @@ func (a *Agent) agentStates() []syncproto.AgentState {
 		"tunnel_types": a.cfg.TunnelTypes, "l2_population": a.cfg.L2Population, "arp_responder_enabled": a.cfg.ARPResponder,
 		"interface_mappings": a.cfg.PhysicalInterfaces, "bridge_mappings": a.cfg.Bridges,
 		"enable_distributed_routing": a.cfg.AgentMode != "legacy",
+		"enable_security_group":      a.cfg.EnableSecurityGroup, "prevent_arp_spoofing": a.cfg.PreventARPSpoofing,
 	}
 	if a.cfg.LocalIP.IsValid() {
 		l2cfg["tunneling_ip"] = a.cfg.LocalIP.String()

@@ -9,10 +9,12 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/neutrino-net/neutrino/internal/config"
 	"gopkg.in/ini.v1"
 )
 
@@ -48,138 +50,240 @@ type Config struct {
 	MetadataURL         string
 	MetadataSecret      string
 
+	// [agent] enable_distributed_routing: upstream's OVS agent needs it
+	// for DVR; here one process is both agents, so unset it follows
+	// agent_mode, and a dvr* agent_mode with it set to False is refused.
+	EnableDistributedRouting bool
+	// [securitygroup] enable_security_group (False, or firewall_driver
+	// noop, turns security groups off on this host) and [agent]
+	// prevent_arp_spoofing: reported to the server with the L2 agent's
+	// configuration.
+	EnableSecurityGroup bool
+	PreventARPSpoofing  bool
+
 	Auth map[string]string // [agent_auth]; empty = noauth headers
+
+	// Ignored are the upstream options the files set that do not apply
+	// to this agent (config.LogIgnored logs them once).
+	Ignored []config.Ignored
 }
 
-var agentKnown = map[string][]string{
-	ini.DefaultSection: {"host", "agent_mode", "server_url", "namespace_suffix", "state_path", "report_interval",
-		"enable_isolated_metadata", "dns_domain", "debug", "interface_driver",
-		"enable_metadata_proxy", "nova_metadata_url", "nova_metadata_host", "nova_metadata_port", "metadata_proxy_shared_secret"},
-	"agent":        {"tunnel_types", "l2_population", "arp_responder", "report_interval"},
-	"vxlan":        {"local_ip", "enable_vxlan", "l2_population", "arp_responder"},
-	"ovs":          {"local_ip", "bridge_mappings"},
-	"linux_bridge": {"physical_interface_mappings", "bridge_mappings"},
-	"agent_auth":   {"auth_url", "username", "password", "project_name", "user_domain_id", "project_domain_id", "user_domain_name", "project_domain_name"},
+// agentSchema: the options of neutron.conf, openvswitch_agent.ini (or
+// linuxbridge_agent.ini), l3_agent.ini, dhcp_agent.ini and
+// metadata_agent.ini that this agent reads, and the upstream ones that do
+// not apply to it (accepted, logged once as ignored).
+var agentSchema = config.Schema{
+	What: "agent config",
+	Known: map[string][]string{
+		ini.DefaultSection: {"host", "agent_mode", "server_url", "namespace_suffix", "state_path", "report_interval",
+			"enable_isolated_metadata", "dns_domain", "enable_metadata_proxy", "nova_metadata_url",
+			"nova_metadata_host", "nova_metadata_ip", "nova_metadata_port", "metadata_proxy_shared_secret"},
+		"agent": {"tunnel_types", "l2_population", "arp_responder", "report_interval",
+			"enable_distributed_routing", "prevent_arp_spoofing"},
+		"vxlan":         {"local_ip", "enable_vxlan", "l2_population", "arp_responder"},
+		"ovs":           {"local_ip", "bridge_mappings"},
+		"linux_bridge":  {"physical_interface_mappings", "bridge_mappings"},
+		"securitygroup": {"enable_security_group", "firewall_driver"},
+		"agent_auth":    {"auth_url", "username", "password", "project_name", "user_domain_id", "project_domain_id", "user_domain_name", "project_domain_name"},
+	},
+	Ignored: map[string]map[string]config.IgnoredOption{
+		ini.DefaultSection: {
+			"verbose":                 config.Skip("logging is always at info level"),
+			"debug":                   config.Skip("logging is always at info level"),
+			"interface_driver":        config.Skip("ports are veth/tap devices on a Linux bridge per network, whatever the driver"),
+			"use_namespaces":          config.Must(true, "routers and DHCP servers always live in namespaces"),
+			"external_network_bridge": config.Skip("external networks are plugged through the physnet mappings ([ovs] bridge_mappings, [linux_bridge] physical_interface_mappings)"),
+			"dhcp_driver":             config.Skip("the agent serves DHCP itself (no dnsmasq)"),
+			"dnsmasq_config_file":     config.Skip("no dnsmasq: the built-in DHCP server sends the network's MTU (option 26) itself"),
+		},
+		"ovs": {
+			"integration_bridge": config.Skip("no Open vSwitch: each network has its own Linux bridge"),
+			"tunnel_bridge":      config.Skip("no Open vSwitch: VXLAN devices sit on the network's Linux bridge"),
+		},
+		"securitygroup": {"enable_ipset": config.Skip("the nftables firewall uses its own sets")},
+	},
 }
+
+// noopFirewalls are the firewall_driver values that turn security groups
+// off on the host, as upstream's.
+var noopFirewalls = []string{"noop", "neutron.agent.firewall.NoopFirewallDriver"}
 
 // LoadConfig reads and validates an agent INI file; any unknown section
 // or option, or a bad value, is an error that names it.
-func LoadConfig(path string) (*Config, error) {
-	f, err := ini.Load(path)
+func LoadConfig(path string) (*Config, error) { return LoadConfigFiles([]string{path}) }
+
+// LoadConfigFiles reads agent INI files as upstream's agents read
+// theirs (--config-file neutron.conf --config-file l3_agent.ini ...): a
+// later file overrides an earlier one.
+func LoadConfigFiles(paths []string) (*Config, error) {
+	f, ignored, err := agentSchema.Load(paths)
 	if err != nil {
-		return nil, fmt.Errorf("read agent config %s: %w", path, err)
-	}
-	for _, sec := range f.Sections() {
-		names, ok := agentKnown[sec.Name()]
-		if !ok {
-			return nil, fmt.Errorf("agent config %s: unknown section [%s]", path, sec.Name())
-		}
-		for _, k := range sec.Keys() {
-			if !slices.Contains(names, k.Name()) {
-				return nil, fmt.Errorf("agent config %s: unknown option %q in [%s]", path, k.Name(), sec.Name())
-			}
-		}
+		return nil, err
 	}
 	c := &Config{AgentMode: "legacy", ReportInterval: 4 * time.Second, L2Population: true, ARPResponder: true,
 		TunnelTypes: []string{"vxlan"}, EnableIsolatedMetadata: true, DNSDomain: "openstacklocal", EnableMetadataProxy: true,
-		PhysicalInterfaces: map[string]string{}, Bridges: map[string]string{}, Auth: map[string]string{}}
-	d := f.Section(ini.DefaultSection)
-	get := func(sec *ini.Section, key string) (string, bool) {
-		if !sec.HasKey(key) {
-			return "", false
+		EnableSecurityGroup: true, PreventARPSpoofing: true, EnableDistributedRouting: true,
+		PhysicalInterfaces: map[string]string{}, Bridges: map[string]string{}, Auth: map[string]string{}, Ignored: ignored}
+	r := &optReader{}
+	r.readDefault(f.Section(ini.DefaultSection), c)
+	r.readL2(f, c)
+	r.readMappings(f, c)
+	r.readSecurity(f.Section("securitygroup"), c)
+	for _, k := range f.Section("agent_auth").Keys() {
+		c.Auth[k.Name()] = k.String()
+	}
+	where := strings.Join(paths, ", ")
+	if len(r.errs) > 0 {
+		return nil, fmt.Errorf("agent config %s: %s", where, strings.Join(r.errs, "; "))
+	}
+	if c.Host == "" {
+		// Upstream's default: the host name.
+		c.Host, _ = os.Hostname()
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("agent config %s: %w", where, err)
+	}
+	return c, nil
+}
+
+// optReader reads typed options, collecting every malformed value.
+type optReader struct{ errs []string }
+
+func (r *optReader) str(sec *ini.Section, key string, dst *string) bool {
+	if !sec.HasKey(key) {
+		return false
+	}
+	*dst = strings.TrimSpace(sec.Key(key).String())
+	return true
+}
+
+func (r *optReader) boolean(sec *ini.Section, key string, dst *bool) {
+	if sec.HasKey(key) {
+		v, err := sec.Key(key).Bool()
+		if err != nil {
+			r.errs = append(r.errs, fmt.Sprintf("[%s] %s = %q is not a boolean", sec.Name(), key, sec.Key(key).String()))
+			return
 		}
-		return strings.TrimSpace(sec.Key(key).String()), true
+		*dst = v
 	}
-	var errs []string
-	boolOpt := func(sec *ini.Section, key string, dst *bool) {
-		if sec.HasKey(key) {
-			v, err := sec.Key(key).Bool()
-			if err != nil {
-				errs = append(errs, fmt.Sprintf("[%s] %s = %q is not a boolean", sec.Name(), key, sec.Key(key).String()))
-				return
-			}
-			*dst = v
-		}
-	}
-	if v, ok := get(d, "host"); ok {
-		c.Host = v
-	}
-	if v, ok := get(d, "agent_mode"); ok {
-		c.AgentMode = v
-	}
-	if v, ok := get(d, "server_url"); ok {
-		c.ServerURL = v
-	}
-	if v, ok := get(d, "namespace_suffix"); ok {
-		c.NamespaceSuffix = v
-	}
-	if v, ok := get(d, "state_path"); ok {
-		c.StatePath = v
-	}
-	if v, ok := get(d, "dns_domain"); ok {
-		c.DNSDomain = v
-	}
-	boolOpt(d, "enable_isolated_metadata", &c.EnableIsolatedMetadata)
-	boolOpt(d, "enable_metadata_proxy", &c.EnableMetadataProxy)
-	c.MetadataSecret, _ = get(d, "metadata_proxy_shared_secret")
-	mdHost, _ := get(d, "nova_metadata_host")
-	mdPort, _ := get(d, "nova_metadata_port")
+}
+
+func (r *optReader) readDefault(d *ini.Section, c *Config) {
+	r.str(d, "host", &c.Host)
+	r.str(d, "agent_mode", &c.AgentMode)
+	r.str(d, "server_url", &c.ServerURL)
+	r.str(d, "namespace_suffix", &c.NamespaceSuffix)
+	r.str(d, "state_path", &c.StatePath)
+	r.str(d, "dns_domain", &c.DNSDomain)
+	r.boolean(d, "enable_isolated_metadata", &c.EnableIsolatedMetadata)
+	r.boolean(d, "enable_metadata_proxy", &c.EnableMetadataProxy)
+	r.str(d, "metadata_proxy_shared_secret", &c.MetadataSecret)
+	// nova_metadata_ip is the older name of nova_metadata_host (the
+	// walkthrough's metadata_agent.ini uses it).
+	var mdHost, mdPort string
+	r.str(d, "nova_metadata_ip", &mdHost)
+	r.str(d, "nova_metadata_host", &mdHost)
+	r.str(d, "nova_metadata_port", &mdPort)
 	c.MetadataURL = "http://" + net.JoinHostPort(cmp.Or(mdHost, "127.0.0.1"), cmp.Or(mdPort, "8775"))
-	if v, ok := get(d, "nova_metadata_url"); ok {
-		c.MetadataURL = v
-	}
-	for _, sec := range []*ini.Section{d, f.Section("agent")} {
+	r.str(d, "nova_metadata_url", &c.MetadataURL)
+}
+
+func (r *optReader) readL2(f *ini.File, c *Config) {
+	for _, sec := range []*ini.Section{f.Section(ini.DefaultSection), f.Section("agent")} {
 		if sec.HasKey("report_interval") {
 			n, err := sec.Key("report_interval").Float64()
 			if err != nil || n <= 0 {
-				errs = append(errs, fmt.Sprintf("[%s] report_interval = %q is not a positive number", sec.Name(), sec.Key("report_interval").String()))
+				r.errs = append(r.errs, fmt.Sprintf("[%s] report_interval = %q is not a positive number", sec.Name(), sec.Key("report_interval").String()))
 			} else {
 				c.ReportInterval = time.Duration(n * float64(time.Second))
 			}
 		}
 	}
 	ag := f.Section("agent")
-	if v, ok := get(ag, "tunnel_types"); ok {
-		c.TunnelTypes = splitList(v)
+	var types string
+	if r.str(ag, "tunnel_types", &types) {
+		c.TunnelTypes = nil
+		list := splitList(types)
+		for _, t := range list {
+			// GRE networks are not plugged by this agent (no gretap):
+			// with VXLAN beside it, gre is an upstream leftover.
+			if t == "gre" && slices.Contains(list, "vxlan") {
+				c.Ignored = append(c.Ignored, config.Ignored{Section: "agent", Name: "tunnel_types",
+					Why: "gre: this agent tunnels with VXLAN only; GRE networks are not plugged"})
+				continue
+			}
+			c.TunnelTypes = append(c.TunnelTypes, t)
+		}
 	}
-	boolOpt(ag, "l2_population", &c.L2Population)
-	boolOpt(ag, "arp_responder", &c.ARPResponder)
+	r.boolean(ag, "l2_population", &c.L2Population)
+	r.boolean(ag, "arp_responder", &c.ARPResponder)
+	r.boolean(ag, "enable_distributed_routing", &c.EnableDistributedRouting)
+	r.boolean(ag, "prevent_arp_spoofing", &c.PreventARPSpoofing)
 	vx := f.Section("vxlan")
-	boolOpt(vx, "l2_population", &c.L2Population)
-	boolOpt(vx, "arp_responder", &c.ARPResponder)
+	r.boolean(vx, "l2_population", &c.L2Population)
+	r.boolean(vx, "arp_responder", &c.ARPResponder)
 	for _, sec := range []*ini.Section{vx, f.Section("ovs")} {
-		if v, ok := get(sec, "local_ip"); ok {
+		var v string
+		if r.str(sec, "local_ip", &v) {
 			ip, err := netip.ParseAddr(v)
 			if err != nil || !ip.Is4() {
-				errs = append(errs, fmt.Sprintf("[%s] local_ip = %q is not an IPv4 address", sec.Name(), v))
+				r.errs = append(r.errs, fmt.Sprintf("[%s] local_ip = %q is not an IPv4 address", sec.Name(), v))
 				continue
 			}
 			c.LocalIP = ip
 		}
 	}
+}
+
+// readMappings reads the physnet mappings. [ovs] bridge_mappings
+// (physnet:br-ex) names, on an OVS host, the bridge that carries the
+// physnet; without OVS the same name is taken as the host interface
+// that carries it (physical_interface_mappings), so that one line serves
+// both: name the external NIC (or a veth/bond) br-ex, or map the physnet
+// in [linux_bridge] physical_interface_mappings, which wins.
+func (r *optReader) readMappings(f *ini.File, c *Config) {
 	lb := f.Section("linux_bridge")
-	for key, dst := range map[string]map[string]string{"physical_interface_mappings": c.PhysicalInterfaces, "bridge_mappings": c.Bridges} {
-		if v, ok := get(lb, key); ok {
-			for _, m := range splitList(v) {
-				physnet, dev, ok := strings.Cut(m, ":")
-				if !ok || physnet == "" || dev == "" || len(dev) > 15 {
-					errs = append(errs, fmt.Sprintf("[linux_bridge] %s: %q is not physnet:interface", key, m))
-					continue
-				}
-				dst[physnet] = dev
-			}
+	r.mapping(lb, "physical_interface_mappings", c.PhysicalInterfaces)
+	r.mapping(lb, "bridge_mappings", c.Bridges)
+	ovs := map[string]string{}
+	r.mapping(f.Section("ovs"), "bridge_mappings", ovs)
+	for physnet, dev := range ovs {
+		if _, set := c.PhysicalInterfaces[physnet]; !set {
+			c.PhysicalInterfaces[physnet] = dev
 		}
 	}
-	for _, k := range f.Section("agent_auth").Keys() {
-		c.Auth[k.Name()] = k.String()
+}
+
+func (r *optReader) mapping(sec *ini.Section, key string, dst map[string]string) {
+	var v string
+	if !r.str(sec, key, &v) {
+		return
 	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("agent config %s: %s", path, strings.Join(errs, "; "))
+	for _, m := range splitList(v) {
+		physnet, dev, ok := strings.Cut(m, ":")
+		if !ok || physnet == "" || dev == "" || len(dev) > 15 {
+			r.errs = append(r.errs, fmt.Sprintf("[%s] %s: %q is not physnet:interface", sec.Name(), key, m))
+			continue
+		}
+		dst[physnet] = dev
 	}
-	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("agent config %s: %w", path, err)
+}
+
+// readSecurity reads [securitygroup]: the noop firewall (or
+// enable_security_group = False) turns security groups off on the host;
+// any other driver name is upstream's and means "on", with nftables.
+func (r *optReader) readSecurity(sg *ini.Section, c *Config) {
+	r.boolean(sg, "enable_security_group", &c.EnableSecurityGroup)
+	var driver string
+	if !r.str(sg, "firewall_driver", &driver) {
+		return
 	}
-	return c, nil
+	if slices.Contains(noopFirewalls, driver) {
+		c.EnableSecurityGroup = false
+		return
+	}
+	c.Ignored = append(c.Ignored, config.Ignored{Section: "securitygroup", Name: "firewall_driver",
+		Why: "security groups are enforced with nftables whatever the driver (only noop matters: it turns them off)"})
 }
 
 // Validate checks the configuration's consistency.
@@ -195,6 +299,9 @@ func (c *Config) Validate() error {
 	if u, err := url.Parse(c.MetadataURL); c.MetadataURL != "" && (err != nil || !(u.Scheme == "unix" && u.Host == "" && u.Path != "" ||
 		(u.Scheme == "http" || u.Scheme == "https") && u.Host != "")) {
 		return fmt.Errorf("[DEFAULT] nova_metadata_url = %q: must be http://host:port, https://host:port or unix:///path.sock", c.MetadataURL)
+	}
+	if !c.EnableDistributedRouting && c.AgentMode != "legacy" {
+		return fmt.Errorf("[DEFAULT] agent_mode = %s needs [agent] enable_distributed_routing = True", c.AgentMode)
 	}
 	if c.ServerURL == "" {
 		return fmt.Errorf("[DEFAULT] server_url is required")

@@ -19,7 +19,7 @@ func newSandbox() *cobra.Command {
 		Long: `A whole Neutrino deployment on this machine, in network namespaces:
 a network node (network1, agent_mode dvr_snat) and compute nodes
 (compute1..N, dvr) joined by a tunnel network (10.0.1.0/24) and an external
-network (203.0.113.0/24, physnet "extnet" on each host's eth1), an upstream
+network (203.0.113.0/24, physnet "external" on each host's eth1), an upstream
 router at 203.0.113.1 with an "internet" host (198.51.100.10) behind it, a
 neutrino-server (built-in Keystone, embedded etcd) and one agent per host,
 and fake instances that get their address by DHCP from Neutrino.
@@ -147,6 +147,7 @@ func newSandboxBoot(load func() (*sandbox.State, error)) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&o.Network, "network", "", "network name or id")
 	f.StringVar(&o.Host, "host", "", "host to bind the port to (network1, compute1, ...)")
+	f.StringVar(&o.Project, "project", "", "project (name or id) that owns the port; default: the network's project, as Nova does")
 	f.DurationVar(&o.DHCPTimeout, "dhcp-timeout", 30*time.Second, "give up on DHCP after this long")
 	_ = cmd.MarkFlagRequired("network")
 	_ = cmd.MarkFlagRequired("host")

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/neutrino-net/neutrino/internal/ipam"
 	"gopkg.in/ini.v1"
 )
 
@@ -52,6 +53,9 @@ type Server struct {
 	KeystoneAuthtoken      map[string]string // [keystone_authtoken], empty = built-in Keystone
 	MetadataSharedSecret   string
 	DefaultAvailabilityZn  string
+	// Ignored are the upstream options the files set that do not apply
+	// to this server (see LogIgnored).
+	Ignored []Ignored
 }
 
 // EtcdTLSAuth are the [etcd] options that protect the connection to an
@@ -108,54 +112,75 @@ func DefaultQuotas() map[string]int {
 	}
 }
 
-// known lists every option we read, per section, so that a typo is an
-// error naming it instead of a silently ignored setting.
-var known = map[string][]string{
-	ini.DefaultSection: {"bind_host", "bind_port", "auth_strategy", "base_mac", "router_distributed",
-		"agent_down_time", "allow_automatic_l3agent_failover", "global_physnet_mtu", "max_request_body_size",
-		"pagination_max_limit", "max_dns_nameservers", "max_subnet_host_routes", "dhcp_agents_per_network",
-		"public_endpoint", "debug", "verbose", "core_plugin", "service_plugins", "allow_overlapping_ips",
-		"metadata_proxy_shared_secret", "default_availability_zones", "state_path", "log_dir", "api_workers",
-		"client_socket_timeout"},
-	"ml2":                 {"type_drivers", "tenant_network_types", "mechanism_drivers", "extension_drivers", "path_mtu"},
-	"ml2_type_vxlan":      {"vni_ranges", "vxlan_group"},
-	"ml2_type_vlan":       {"network_vlan_ranges"},
-	"ml2_type_flat":       {"flat_networks"},
-	"ml2_type_gre":        {"tunnel_id_ranges"},
-	"ml2_type_geneve":     {"vni_ranges", "max_header_size"},
-	"quotas":              {"quota_network", "quota_subnet", "quota_port", "quota_router", "quota_floatingip", "quota_security_group", "quota_security_group_rule", "quota_subnetpool", "quota_rbac_policy", "quota_driver", "default_quota"},
-	"etcd":                {"endpoints", "cert_file", "key_file", "ca_file", "username", "password"},
-	"identity":            {"signing_key_file"},
-	"security_compliance": {"lockout_failure_attempts", "lockout_duration"},
-	"keystone_authtoken":  nil, // free-form, passed to the Keystone validator
-	"oslo_middleware":     {"max_request_body_size"},
+// serverSchema lists every option we read, per section, so that a typo
+// is an error naming it instead of a silently ignored setting, and the
+// upstream options of neutron.conf and ml2_conf.ini that do not apply to
+// this server (accepted, logged once as ignored).
+var serverSchema = Schema{
+	What: "config",
+	Known: map[string][]string{
+		ini.DefaultSection: {"bind_host", "bind_port", "auth_strategy", "base_mac", "router_distributed",
+			"agent_down_time", "allow_automatic_l3agent_failover", "global_physnet_mtu", "max_request_body_size",
+			"pagination_max_limit", "max_dns_nameservers", "max_subnet_host_routes", "dhcp_agents_per_network",
+			"public_endpoint", "metadata_proxy_shared_secret", "default_availability_zones", "client_socket_timeout"},
+		"ml2":                 {"type_drivers", "tenant_network_types", "path_mtu"},
+		"ml2_type_vxlan":      {"vni_ranges"},
+		"ml2_type_vlan":       {"network_vlan_ranges"},
+		"ml2_type_flat":       {"flat_networks"},
+		"ml2_type_gre":        {"tunnel_id_ranges"},
+		"ml2_type_geneve":     {"vni_ranges", "max_header_size"},
+		"quotas":              {"quota_network", "quota_subnet", "quota_port", "quota_router", "quota_floatingip", "quota_security_group", "quota_security_group_rule", "quota_subnetpool", "quota_rbac_policy", "quota_driver", "default_quota"},
+		"etcd":                {"endpoints", "cert_file", "key_file", "ca_file", "username", "password"},
+		"identity":            {"signing_key_file"},
+		"security_compliance": {"lockout_failure_attempts", "lockout_duration"},
+		"keystone_authtoken":  nil, // free-form, passed to the Keystone validator
+		"oslo_middleware":     {"max_request_body_size"},
+	},
+	Ignored: map[string]map[string]IgnoredOption{
+		ini.DefaultSection: {
+			"verbose":               Skip("logging is always at info level"),
+			"debug":                 Skip("logging is always at info level"),
+			"log_dir":               Skip("the server logs to stderr"),
+			"state_path":            Skip("state lives in etcd and --data-dir"),
+			"api_workers":           Skip("one process serves the API; run more servers for more capacity"),
+			"core_plugin":           Skip("ML2 with Linux bridges and VXLAN is built in"),
+			"service_plugins":       Skip("the router (L3) service is built in"),
+			"allow_overlapping_ips": Must(true, "subnets of different networks may always overlap"),
+			"l3_ha":                 Must(false, "L3 HA routers are not supported"),
+		},
+		"ml2": {
+			"mechanism_drivers": Skip("the agents' Linux data plane and L2 population are built in"),
+			"extension_drivers": Skip("port_security and the other extensions are built in"),
+		},
+		"ml2_type_vxlan": {"vxlan_group": Skip("VXLAN floods by head-end replication (L2 population), not multicast")},
+		"securitygroup": {
+			"enable_security_group": Must(true, "the security group API is always on"),
+			"enable_ipset":          Skip("the agents' nftables sets play ipset's part"),
+			"firewall_driver":       Skip("the agents' firewall is nftables"),
+		},
+	},
 }
 
 // Load reads an INI file over the defaults. An empty path gives the
 // defaults.
 func Load(path string) (Server, error) {
-	c := Defaults()
 	if path == "" {
-		return c, nil
+		return LoadFiles(nil)
 	}
-	f, err := ini.Load(path)
+	return LoadFiles([]string{path})
+}
+
+// LoadFiles reads INI files over the defaults, as neutron-server's
+// repeated --config-file: a later file overrides an earlier one. The
+// upstream options that do not apply are listed in Server.Ignored.
+func LoadFiles(paths []string) (Server, error) {
+	c := Defaults()
+	f, ignored, err := serverSchema.Load(paths)
 	if err != nil {
-		return c, fmt.Errorf("read config %s: %w", path, err)
+		return c, err
 	}
-	for _, sec := range f.Sections() {
-		names, ok := known[sec.Name()]
-		if !ok {
-			return c, fmt.Errorf("config %s: unknown section [%s]", path, sec.Name())
-		}
-		if sec.Name() == "keystone_authtoken" {
-			continue
-		}
-		for _, k := range sec.Keys() {
-			if !contains(names, k.Name()) {
-				return c, fmt.Errorf("config %s: unknown option %q in [%s]", path, k.Name(), sec.Name())
-			}
-		}
-	}
+	c.Ignored = ignored
+	path := strings.Join(paths, ", ")
 	d := f.Section(ini.DefaultSection)
 	r := &reader{}
 	str, num, boolean, list := r.str, r.num, r.boolean, r.list
@@ -295,12 +320,31 @@ func (c Server) Validate() error {
 			return fmt.Errorf("[ml2] tenant_network_types: %q is not in type_drivers %v", t, c.TypeDrivers)
 		}
 	}
+	if err := c.validateRanges(); err != nil {
+		return err
+	}
 	for _, t := range c.TypeDrivers {
 		switch t {
 		case "flat", "vlan", "vxlan", "gre", "local", "geneve":
 		default:
 			return fmt.Errorf("[ml2] type_drivers: unknown type %q", t)
 		}
+	}
+	return nil
+}
+
+// validateRanges checks the segment ranges at load, so that the
+// walkthrough's placeholders (vni_ranges = MIN_VXLAN_ID:MAX_VXLAN_ID)
+// are reported with the option that holds them.
+func (c Server) validateRanges() error {
+	if _, err := ipam.ParseVNIRanges(c.VNIRanges); err != nil {
+		return fmt.Errorf("[ml2_type_vxlan] vni_ranges: %w", err)
+	}
+	if _, err := ipam.ParseRanges(c.TunnelIDRanges, 1, 1<<32-1); err != nil {
+		return fmt.Errorf("[ml2_type_gre] tunnel_id_ranges: %w", err)
+	}
+	if _, _, err := ipam.ParseVLANRanges(c.NetworkVLANRanges); err != nil {
+		return fmt.Errorf("[ml2_type_vlan] network_vlan_ranges: %w", err)
 	}
 	return nil
 }

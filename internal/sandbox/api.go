@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,9 +50,10 @@ func unquote(v string) string {
 
 // apiClient talks to the sandbox's server as the user of an openrc file.
 type apiClient struct {
-	base  string // Neutron endpoint
-	token string
-	hc    *http.Client
+	base     string // Neutron endpoint
+	identity string // Keystone's path on it (/identity/v3)
+	token    string
+	hc       *http.Client
 }
 
 // unixClient is an HTTP client that dials the server's Unix socket
@@ -103,7 +105,35 @@ func (s *State) adminClient(ctx context.Context) (*apiClient, error) {
 		return nil, fmt.Errorf("log in as %s: %s: %s", rc["OS_USERNAME"], resp.Status, bytes.TrimSpace(b))
 	}
 	c.token = resp.Header.Get("X-Subject-Token")
+	c.identity = authURL[i:]
 	return c, nil
+}
+
+// projectID finds a project by name, else by id, in the built-in
+// Keystone.
+func (c *apiClient) projectID(ctx context.Context, ref string) (string, error) {
+	type project struct {
+		ID string `json:"id"`
+	}
+	var list struct {
+		Projects []project `json:"projects"`
+	}
+	if err := c.do(ctx, http.MethodGet, c.identity+"/projects?name="+url.QueryEscape(ref), nil, &list); err != nil {
+		return "", fmt.Errorf("find project %s: %w", ref, err)
+	}
+	if len(list.Projects) == 1 {
+		return list.Projects[0].ID, nil
+	}
+	var one struct {
+		Project project `json:"project"`
+	}
+	if err := c.do(ctx, http.MethodGet, c.identity+"/projects/"+url.PathEscape(ref), nil, &one); err != nil {
+		if isStatus(err, http.StatusNotFound) {
+			return "", fmt.Errorf("no project named %s", ref)
+		}
+		return "", fmt.Errorf("find project %s: %w", ref, err)
+	}
+	return one.Project.ID, nil
 }
 
 func (c *apiClient) raw(ctx context.Context, method, path string, body any) (*http.Response, error) {

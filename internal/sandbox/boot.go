@@ -23,6 +23,9 @@ type BootOptions struct {
 	Name    string
 	Network string // name or id
 	Host    string
+	// Project (name or id) owns the port; empty = the project that owns
+	// the network, as Nova creates the port with its user's token.
+	Project string
 	// DHCPTimeout bounds the wait for a lease (default 30s): the agent
 	// needs a moment to plug the tap and to serve DHCP on the network.
 	DHCPTimeout time.Duration
@@ -52,8 +55,15 @@ func (s *State) Boot(ctx context.Context, o BootOptions) (_ *Instance, err error
 	inst := &Instance{Name: o.Name, Host: o.Host, Netns: InstanceNS(s.Prefix, o.Name)}
 	// Claim the name first, so that two boots of one name cannot race.
 	err = updateInstances(s.Dir, func(is []Instance) ([]Instance, error) {
-		if slices.ContainsFunc(is, func(i Instance) bool { return i.Name == o.Name }) || nsExists(inst.Netns) {
+		if slices.ContainsFunc(is, func(i Instance) bool { return i.Name == o.Name }) {
 			return nil, fmt.Errorf("instance %s exists", o.Name)
+		}
+		// Hashed namespace names (InstanceNS) are kept unique.
+		if i := slices.IndexFunc(is, func(i Instance) bool { return i.Netns == inst.Netns }); i >= 0 {
+			return nil, fmt.Errorf("instance name %q would share namespace %s with instance %q: choose another name", o.Name, inst.Netns, is[i].Name)
+		}
+		if nsExists(inst.Netns) {
+			return nil, fmt.Errorf("instance %s exists (namespace %s)", o.Name, inst.Netns)
 		}
 		return append(is, *inst), nil
 	})
@@ -79,23 +89,19 @@ func (s *State) Boot(ctx context.Context, o BootOptions) (_ *Instance, err error
 		return nil, err
 	}
 	inst.NetworkID = nw.ID
+	project := nw.ProjectID
+	if o.Project != "" {
+		if project, err = c.projectID(ctx, o.Project); err != nil {
+			return nil, err
+		}
+	}
 	var pr struct {
 		Port struct {
 			ID  string `json:"id"`
 			MAC string `json:"mac_address"`
 		} `json:"port"`
 	}
-	body := map[string]any{"port": map[string]any{
-		"network_id":      nw.ID,
-		"name":            o.Name,
-		"device_owner":    "compute:nova",
-		"device_id":       uuid.NewString(),
-		"binding:host_id": o.Host,
-		// The instance belongs to the network's project, as Nova's
-		// ports do: it gets that project's default security group.
-		"project_id": nw.ProjectID,
-	}}
-	if err := c.do(ctx, http.MethodPost, "/v2.0/ports", body, &pr); err != nil {
+	if err := c.do(ctx, http.MethodPost, "/v2.0/ports", portRequest(o, nw.ID, project), &pr); err != nil {
 		return nil, fmt.Errorf("create port on network %s bound to %s: %w", o.Network, o.Host, err)
 	}
 	inst.PortID, inst.MAC, inst.Tap = pr.Port.ID, pr.Port.MAC, TapName(pr.Port.ID)
@@ -126,6 +132,20 @@ func (s *State) Boot(ctx context.Context, o BootOptions) (_ *Instance, err error
 		return is, nil
 	})
 	return inst, err
+}
+
+// portRequest is the port Nova would create for the instance: bound to
+// its host, owned by project (so it gets that project's default security
+// group, as a port created with the project user's token does).
+func portRequest(o BootOptions, networkID, project string) map[string]any {
+	return map[string]any{"port": map[string]any{
+		"network_id":      networkID,
+		"name":            o.Name,
+		"device_owner":    "compute:nova",
+		"device_id":       uuid.NewString(),
+		"binding:host_id": o.Host,
+		"project_id":      project,
+	}}
 }
 
 func (s *State) forget(name string) {

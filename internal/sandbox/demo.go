@@ -93,7 +93,7 @@ func (d *demo) create(ctx context.Context, path, key string, body map[string]any
 }
 
 func (d *demo) external(ctx context.Context) error {
-	d.step("openstack network create --external --provider-network-type flat --provider-physical-network extnet EXT_NET")
+	d.step("openstack network create --external --provider-network-type flat --provider-physical-network external EXT_NET")
 	n, err := d.create(ctx, "/v2.0/networks", "network", map[string]any{"name": "EXT_NET", "router:external": true,
 		"provider:network_type": "flat", "provider:physical_network": Physnet})
 	if err != nil {

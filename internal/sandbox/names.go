@@ -1,11 +1,15 @@
 package sandbox
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Defaults of the command line.
@@ -45,9 +49,9 @@ const (
 const (
 	BridgeTunnel   = "br-tun"
 	BridgeExternal = "br-ext"
-	HostTunnelIf   = "eth0" // host end on br-tun
-	HostExternalIf = "eth1" // host end on br-ext, physnet "extnet"
-	Physnet        = "extnet"
+	HostTunnelIf   = "eth0"     // host end on br-tun
+	HostExternalIf = "eth1"     // host end on br-ext, physnet "external"
+	Physnet        = "external" // the walkthrough's flat_networks = external
 	FabricMTU      = 1500
 )
 
@@ -73,8 +77,13 @@ func Hosts(computes int) []Host {
 
 var (
 	prefixRE = regexp.MustCompile(`^[a-z][a-z0-9]{0,11}$`)
-	nameRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.]{0,39}$`)
+	// kernelNameRE: instance names used as they are in the namespace
+	// name; any other name is hashed there.
+	kernelNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$`)
 )
+
+// MaxInstanceName is Nova's limit on a server name (characters).
+const MaxInstanceName = 255
 
 // ValidatePrefix checks a sandbox prefix. Hyphens are refused so that
 // "<p>-" never matches another sandbox's names.
@@ -85,11 +94,19 @@ func ValidatePrefix(p string) error {
 	return nil
 }
 
-// ValidateInstanceName checks an instance name (it becomes part of a
-// namespace name).
+// ValidateInstanceName checks an instance name as Nova checks a server
+// name: 1 to 255 printable characters, no leading or trailing white
+// space. The namespace name is derived from it safely (InstanceNS).
 func ValidateInstanceName(n string) error {
-	if !nameRE.MatchString(n) {
-		return fmt.Errorf("invalid instance name %q: want up to 40 letters, digits, '_' or '.'", n)
+	switch {
+	case !utf8.ValidString(n):
+		return fmt.Errorf("invalid instance name %q: not UTF-8", n)
+	case n == "" || utf8.RuneCountInString(n) > MaxInstanceName:
+		return fmt.Errorf("invalid instance name %q: want 1 to %d characters", n, MaxInstanceName)
+	case strings.TrimSpace(n) != n:
+		return fmt.Errorf("invalid instance name %q: leading or trailing white space", n)
+	case strings.IndexFunc(n, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0:
+		return fmt.Errorf("invalid instance name %q: want printable characters", n)
 	}
 	if isNodeName(n) {
 		return fmt.Errorf("invalid instance name %q: it names a sandbox node", n)
@@ -113,8 +130,20 @@ func isNodeName(n string) bool {
 // NodeNS is the namespace of a node (fabric, a host, upstream, internet).
 func NodeNS(prefix, node string) string { return prefix + "-" + node }
 
-// InstanceNS is the namespace of an instance.
-func InstanceNS(prefix, name string) string { return prefix + "-vm-" + name }
+// InstanceNS is the namespace of an instance: <prefix>-vm-NAME when the
+// name is short and made of letters, digits, '-', '_' and '.', so that
+// `ip netns` shows what the user typed; otherwise (too long for a
+// readable name, or characters such as '/' or spaces that a namespace
+// name cannot hold or a shell would mangle) <prefix>-vmh-<hash>. The
+// two forms cannot meet ("-vm-" vs "-vmh-"); Boot refuses a name whose
+// hash another instance's name already has.
+func InstanceNS(prefix, name string) string {
+	if kernelNameRE.MatchString(name) {
+		return prefix + "-vm-" + name
+	}
+	sum := sha256.Sum256([]byte(name))
+	return prefix + "-vmh-" + hex.EncodeToString(sum[:8])
+}
 
 // AgentSuffix is the namespace suffix the agent of host uses.
 func AgentSuffix(prefix, host string) string { return "@" + prefix + "-" + host }

@@ -3,7 +3,6 @@ package sandbox_test
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"net/http"
 	"net/netip"
 	"os"
@@ -322,20 +321,39 @@ func TestBoot(t *testing.T) {
 			MTU int    `json:"mtu"`
 		} `json:"network"`
 	}
-	if err := c.Do(ctx, "POST", "/v2.0/networks", map[string]any{"network": map[string]any{"name": "net1"}}, &nw); err != nil {
+	// net1 belongs to project demo, made by admin as in the walkthrough
+	// (net-create demo-net --tenant-id ...).
+	demo := projectID(t, c, "demo")
+	if err := c.Do(ctx, "POST", "/v2.0/networks", map[string]any{"network": map[string]any{"name": "net1", "project_id": demo}}, &nw); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Do(ctx, "POST", "/v2.0/subnets", map[string]any{"subnet": map[string]any{
-		"network_id": nw.Network.ID, "ip_version": 4, "cidr": "192.168.1.0/24", "name": "sub1"}}, nil); err != nil {
+		"network_id": nw.Network.ID, "ip_version": 4, "cidr": "192.168.1.0/24", "name": "sub1", "project_id": demo}}, nil); err != nil {
 		t.Fatal(err)
 	}
+	// An unknown --project is refused before anything is made.
+	if _, err := st.Boot(ctx, sandbox.BootOptions{Name: "vm3", Network: "net1", Host: "compute1", Project: "ghost"}); err == nil || !strings.Contains(err.Error(), "no project named ghost") {
+		t.Errorf("boot with project ghost: %v", err)
+	}
+	if _, err := os.Stat(sandbox.NSPath(sandbox.InstanceNS(st.Prefix, "vm3"))); !os.IsNotExist(err) {
+		t.Errorf("failed boot left its namespace: %v", err)
+	}
 	subnet := netip.MustParsePrefix("192.168.1.0/24")
+	// The walkthrough's instance name, and a name that cannot be part of
+	// a namespace name as it is (a hashed namespace); the first port
+	// belongs to the network's project, the second to --project admin.
+	names := []string{"demo-instance1", "admin's vm/2"}
+	projects := []string{"", "admin"}
+	wantProjects := []string{demo, projectID(t, c, "admin")}
 	var ips []netip.Addr
 	for i, host := range []string{"compute1", "compute2"} {
-		name := fmt.Sprintf("vm%d", i+1)
-		in, err := st.Boot(ctx, sandbox.BootOptions{Name: name, Network: "net1", Host: host})
+		name := names[i]
+		in, err := st.Boot(ctx, sandbox.BootOptions{Name: name, Network: "net1", Host: host, Project: projects[i]})
 		if err != nil {
 			t.Fatalf("boot %s on %s: %v", name, host, err)
+		}
+		if in.Netns != sandbox.InstanceNS(st.Prefix, name) {
+			t.Errorf("%s: namespace %s, want %s", name, in.Netns, sandbox.InstanceNS(st.Prefix, name))
 		}
 		p, err := netip.ParsePrefix(in.IP)
 		if err != nil || !subnet.Contains(p.Addr()) || p.Bits() != 24 {
@@ -346,12 +364,16 @@ func TestBoot(t *testing.T) {
 		if !strings.Contains(out, "eth0:") {
 			t.Errorf("%s has no eth0:\n%s", name, out)
 		}
+		checkPortProject(t, c, in.PortID, wantProjects[i])
 	}
-	ping(t, st, "vm1", ips[1])
-	ping(t, st, "vm2", ips[0])
+	if want := st.Prefix + "-vm-demo-instance1"; sandbox.InstanceNS(st.Prefix, names[0]) != want {
+		t.Errorf("demo-instance1's namespace is %s, want %s", sandbox.InstanceNS(st.Prefix, names[0]), want)
+	}
+	ping(t, st, names[0], ips[1])
+	ping(t, st, names[1], ips[0])
 
-	if _, err := st.Boot(ctx, sandbox.BootOptions{Name: "vm2", Network: "net1", Host: "compute1"}); err == nil || !strings.Contains(err.Error(), "instance vm2 exists") {
-		t.Errorf("second boot of vm2: %v", err)
+	if _, err := st.Boot(ctx, sandbox.BootOptions{Name: names[1], Network: "net1", Host: "compute1"}); err == nil || !strings.Contains(err.Error(), "instance "+names[1]+" exists") {
+		t.Errorf("second boot of %s: %v", names[1], err)
 	}
 	s, err := st.GetStatus(ctx)
 	if err != nil {
@@ -361,19 +383,23 @@ func TestBoot(t *testing.T) {
 	s.Write(&b)
 	t.Logf("status:\n%s", b.String())
 	if !strings.Contains(b.String(), ips[0].String()) {
-		t.Errorf("status lacks vm1's address")
+		t.Errorf("status lacks %s's address", names[0])
 	}
 	checkHealthy(t, s)
 
 	is, _ := st.Instances()
-	if err := st.Remove(ctx, "vm1"); err != nil {
+	i := slices.IndexFunc(is, func(in sandbox.Instance) bool { return in.Name == names[0] })
+	if i < 0 {
+		t.Fatalf("no %s in %+v", names[0], is)
+	}
+	if err := st.Remove(ctx, names[0]); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Do(ctx, "GET", "/v2.0/ports/"+is[0].PortID, nil, nil); err == nil {
-		t.Errorf("vm1's port %s still exists", is[0].PortID)
+	if err := c.Do(ctx, "GET", "/v2.0/ports/"+is[i].PortID, nil, nil); err == nil {
+		t.Errorf("%s's port %s still exists", names[0], is[i].PortID)
 	}
-	if _, err := os.Stat(sandbox.NSPath(sandbox.InstanceNS(st.Prefix, "vm1"))); !os.IsNotExist(err) {
-		t.Errorf("vm1's namespace still exists: %v", err)
+	if _, err := os.Stat(sandbox.NSPath(sandbox.InstanceNS(st.Prefix, names[0]))); !os.IsNotExist(err) {
+		t.Errorf("%s's namespace still exists: %v", names[0], err)
 	}
 
 	if err := sandbox.Down(sandbox.DownOptions{Dir: st.Dir}); err != nil {
@@ -384,5 +410,47 @@ func TestBoot(t *testing.T) {
 	}
 	if left := processesOf(st.Dir); len(left) > 0 {
 		t.Errorf("processes left: %v", left)
+	}
+}
+
+// projectID finds a project of the built-in Keystone by name.
+func projectID(t *testing.T, c *sandbox.Client, name string) string {
+	t.Helper()
+	var list struct {
+		Projects []struct {
+			ID string `json:"id"`
+		} `json:"projects"`
+	}
+	if err := c.Do(context.Background(), "GET", "/identity/v3/projects?name="+name, nil, &list); err != nil || len(list.Projects) != 1 {
+		t.Fatalf("project %s: %v %+v", name, err, list)
+	}
+	return list.Projects[0].ID
+}
+
+// checkPortProject: the port belongs to project and has that project's
+// default security group (as a port Nova creates with the user's token).
+func checkPortProject(t *testing.T, c *sandbox.Client, portID, project string) {
+	t.Helper()
+	ctx := context.Background()
+	var p struct {
+		Port struct {
+			ProjectID      string   `json:"project_id"`
+			SecurityGroups []string `json:"security_groups"`
+		} `json:"port"`
+	}
+	if err := c.Do(ctx, "GET", "/v2.0/ports/"+portID, nil, &p); err != nil {
+		t.Fatal(err)
+	}
+	var sgs struct {
+		SecurityGroups []struct {
+			ID string `json:"id"`
+		} `json:"security_groups"`
+	}
+	if err := c.Do(ctx, "GET", "/v2.0/security-groups?name=default&project_id="+project, nil, &sgs); err != nil || len(sgs.SecurityGroups) != 1 {
+		t.Fatalf("default security group of %s: %v %+v", project, err, sgs)
+	}
+	if p.Port.ProjectID != project || !slices.Equal(p.Port.SecurityGroups, []string{sgs.SecurityGroups[0].ID}) {
+		t.Errorf("port %s: project %s security groups %v, want project %s and its default group %s",
+			portID, p.Port.ProjectID, p.Port.SecurityGroups, project, sgs.SecurityGroups[0].ID)
 	}
 }

@@ -17,7 +17,7 @@ import (
 // through the API, and reads of a router namespace on network1.
 
 // ExternalNetwork is a flat network on the sandbox's external fabric
-// (physnet "extnet", 203.0.113.0/24 with upstream at .1).
+// (physnet "external", 203.0.113.0/24 with upstream at .1).
 type ExternalNetwork struct {
 	ID, SubnetID string
 	CIDR         netip.Prefix
