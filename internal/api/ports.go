@@ -92,12 +92,6 @@ type fixedIPReq struct {
 	IPAddress string `json:"ip_address"`
 }
 
-type dhcpOptReq struct {
-	OptName   string   `json:"opt_name"`
-	OptValue  *string  `json:"opt_value"`
-	IPVersion *flexInt `json:"ip_version"`
-}
-
 func (r *portReq) validate() error {
 	for _, s := range []struct {
 		n string
@@ -204,32 +198,11 @@ func createPort(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMes
 	if err := a.setPortSecurity(v, t, c, p, req, true); err != nil {
 		return "", err
 	}
-	if err := setExtraDHCPOpts(p, req.ExtraDHCPOpts); err != nil {
+	if err := createExtraDHCPOpts(p, req.ExtraDHCPOpts); err != nil {
 		return "", err
 	}
 	t.Create(model.KindPort, p.ID, mustJSON(p))
 	return p.ID, nil
-}
-
-func setExtraDHCPOpts(p *model.Port, o optional[[]dhcpOptReq]) error {
-	if !o.Set {
-		return nil
-	}
-	p.ExtraDHCPOpts = []model.DHCPOpt{}
-	for _, d := range o.V {
-		if d.OptName == "" || d.OptValue == nil {
-			return invalidInput("Invalid data format for extra-dhcp-opt: opt_name and opt_value are required")
-		}
-		ver := 4
-		if d.IPVersion != nil {
-			ver = int(*d.IPVersion)
-		}
-		if ver != 4 && ver != 6 {
-			return invalidInput("%d is not in [4, 6]", ver)
-		}
-		p.ExtraDHCPOpts = append(p.ExtraDHCPOpts, model.DHCPOpt{OptName: d.OptName, OptValue: *d.OptValue, IPVersion: ver})
-	}
-	return nil
 }
 
 // setPortSecurity applies security_groups, allowed_address_pairs and
@@ -393,7 +366,7 @@ func updatePort(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, 
 	if err := a.setPortSecurity(v, t, c, &p, req, false); err != nil {
 		return err
 	}
-	if err := setExtraDHCPOpts(&p, req.ExtraDHCPOpts); err != nil {
+	if err := updateExtraDHCPOpts(&p, req.ExtraDHCPOpts); err != nil {
 		return err
 	}
 	bump(a, &p.Standard)

@@ -1,0 +1,76 @@
+package api_test
+
+import (
+	"net/http"
+	"strconv"
+	"testing"
+)
+
+// Tests of divergences from upstream found by its own API suites (tempest,
+// neutron-tempest-plugin, gophercloud's acceptance tests): issue 13.
+
+// dhcpOpts renders a port's extra_dhcp_opts as "name/version=value".
+func dhcpOpts(p map[string]any) map[string]string {
+	out := map[string]string{}
+	list, _ := p["extra_dhcp_opts"].([]any)
+	for _, x := range list {
+		o, _ := x.(map[string]any)
+		name, _ := o["opt_name"].(string)
+		val, _ := o["opt_value"].(string)
+		out[name+"/"+strconv.Itoa(num(o["ip_version"]))] = val
+	}
+	return out
+}
+
+// An update of extra_dhcp_opts merges by opt_name and ip_version, and a
+// null opt_value removes the option (what Terraform sends to drop one).
+func TestExtraDHCPOptsUpdateMergesAndNullRemoves(t *testing.T) {
+	srv := noAuth(t)
+	net := mkNet(t, srv, demo, "n")
+	p := mkPort(t, srv, demo, id(net), map[string]any{"extra_dhcp_opts": []any{
+		map[string]any{"opt_name": "bootfile-name", "opt_value": "pxelinux.0"},
+		map[string]any{"opt_name": "tftp-server", "opt_value": "10.0.0.5"},
+		map[string]any{"opt_name": "tftp-server", "opt_value": "fd00::5", "ip_version": 6},
+		map[string]any{"opt_name": "server-ip-address", "opt_value": nil},
+	}})
+	if got := dhcpOpts(p); len(got) != 3 || got["tftp-server/6"] != "fd00::5" {
+		t.Fatalf("created options %v, want three (the null one stores nothing)", got)
+	}
+	r := srv.Do(demo, "PUT", "/v2.0/ports/"+id(p), map[string]any{"port": map[string]any{"extra_dhcp_opts": []any{
+		map[string]any{"opt_name": "tftp-server", "opt_value": nil},
+		map[string]any{"opt_name": "bootfile-name", "opt_value": "ipxe.efi"},
+		map[string]any{"opt_name": "mtu", "opt_value": "1400"},
+	}}})
+	expect(t, r, http.StatusOK, "")
+	got := dhcpOpts(r.Obj("port"))
+	want := map[string]string{"bootfile-name/4": "ipxe.efi", "tftp-server/6": "fd00::5", "mtu/4": "1400"}
+	if len(got) != len(want) {
+		t.Fatalf("options after update %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Fatalf("options after update %v, want %v", got, want)
+		}
+	}
+	// An empty list (or null) changes nothing.
+	r = srv.Do(demo, "PUT", "/v2.0/ports/"+id(p), map[string]any{"port": map[string]any{"extra_dhcp_opts": []any{}}})
+	expect(t, r, http.StatusOK, "")
+	if got := dhcpOpts(r.Obj("port")); len(got) != 3 {
+		t.Fatalf("options after an empty update %v, want the three kept", got)
+	}
+	// opt_value must be present; empty only for the blank-able options.
+	for _, bad := range []map[string]any{
+		{"opt_name": "mtu"},
+		{"opt_name": "mtu", "opt_value": ""},
+		{"opt_name": "", "opt_value": "x"},
+		{"opt_name": "mtu", "opt_value": "1", "ip_version": 5},
+	} {
+		refused(t, srv, demo, "PUT", "/v2.0/ports/"+id(p), map[string]any{"port": map[string]any{"extra_dhcp_opts": []any{bad}}}, http.StatusBadRequest, "InvalidInput")
+	}
+	r = srv.Do(demo, "PUT", "/v2.0/ports/"+id(p), map[string]any{"port": map[string]any{"extra_dhcp_opts": []any{
+		map[string]any{"opt_name": "router", "opt_value": ""}}}})
+	expect(t, r, http.StatusOK, "")
+	if got := dhcpOpts(r.Obj("port")); len(got) != 4 || got["router/4"] != "" {
+		t.Fatalf("options %v, want an empty router option added", got)
+	}
+}
