@@ -91,3 +91,20 @@ func TestExtensionsAdvertiseL3(t *testing.T) {
 		expect(t, srv.Do(demo, "GET", "/v2.0/extensions/"+alias, nil), http.StatusNotFound, "")
 	}
 }
+
+// A floating IP may be associated with a router interface port (upstream
+// refuses DHCP ports only).
+func TestFloatingIPOnRouterInterfacePort(t *testing.T) {
+	e, r, _ := fipEnv(t)
+	srv := e.srv
+	ifaces := portsOf(t, srv, "device_owner=network:router_interface&device_id="+id(r))
+	if len(ifaces) != 1 {
+		t.Fatalf("router interfaces: %v", ifaces)
+	}
+	f := create(t, srv, demo, "floatingips", "floatingip", map[string]any{"floating_network_id": id(e.ext), "port_id": id(ifaces[0])})
+	if f["port_id"] != id(ifaces[0]) || f["router_id"] != id(r) || f["fixed_ip_address"] != "10.0.0.1" {
+		t.Fatalf("floating IP on the router interface: %v", f)
+	}
+	dhcp := mkPort(t, srv, admin, id(e.net), map[string]any{"device_owner": "network:dhcp", "tenant_id": "demo"})
+	refused(t, srv, demo, "PUT", "/v2.0/floatingips/"+id(f), map[string]any{"floatingip": map[string]any{"port_id": id(dhcp)}}, http.StatusBadRequest, "BadRequest")
+}
