@@ -108,3 +108,43 @@ func TestFloatingIPOnRouterInterfacePort(t *testing.T) {
 	dhcp := mkPort(t, srv, admin, id(e.net), map[string]any{"device_owner": "network:dhcp", "tenant_id": "demo"})
 	refused(t, srv, demo, "PUT", "/v2.0/floatingips/"+id(f), map[string]any{"floatingip": map[string]any{"port_id": id(dhcp)}}, http.StatusBadRequest, "BadRequest")
 }
+
+// A gateway update naming the current address again (with or without a
+// further entry for the same subnet) leaves the gateway as it is, as
+// upstream's _check_for_external_ip_change decides; so does an empty list.
+func TestGatewayUpdateNamingCurrentAddressKeepsIt(t *testing.T) {
+	e := newL3(t)
+	srv := e.srv
+	sub := id(e.extSub)
+	r := mkRouter(t, srv, admin, map[string]any{"name": "r", "external_gateway_info": map[string]any{"network_id": id(e.ext),
+		"external_fixed_ips": []any{map[string]any{"subnet_id": sub, "ip_address": "172.24.4.10"}}}})
+	gwAddrs := func(r map[string]any) []string {
+		gi, _ := r["external_gateway_info"].(map[string]any)
+		list, _ := gi["external_fixed_ips"].([]any)
+		var out []string
+		for _, x := range list {
+			ip, _ := x.(map[string]any)
+			s, _ := ip["ip_address"].(string)
+			out = append(out, s)
+		}
+		return out
+	}
+	for _, ips := range [][]any{
+		{map[string]any{"subnet_id": sub, "ip_address": "172.24.4.10"}, map[string]any{"subnet_id": sub}},
+		{map[string]any{"subnet_id": sub, "ip_address": "172.24.4.10"}},
+		{},
+	} {
+		got := setGateway(t, srv, admin, r, map[string]any{"network_id": id(e.ext), "external_fixed_ips": ips})
+		if a := gwAddrs(got); len(a) != 1 || a[0] != "172.24.4.10" {
+			t.Fatalf("gateway after naming %v: %v, want 172.24.4.10 only", ips, a)
+		}
+		if gw := portsOf(t, srv, "device_owner=network:router_gateway&device_id="+id(r)); len(gw) != 1 || len(fixedIPs(gw[0])) != 1 {
+			t.Fatalf("gateway port after naming %v: %v", ips, gw)
+		}
+	}
+	// A new address is a change.
+	got := setGateway(t, srv, admin, r, map[string]any{"network_id": id(e.ext), "external_fixed_ips": []any{map[string]any{"subnet_id": sub, "ip_address": "172.24.4.11"}}})
+	if a := gwAddrs(got); len(a) != 1 || a[0] != "172.24.4.11" {
+		t.Fatalf("gateway after moving to .11: %v", a)
+	}
+}
