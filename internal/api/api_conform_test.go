@@ -2,8 +2,11 @@ package api_test
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"testing"
+
+	"github.com/neutrino-net/neutrino/internal/testutil"
 )
 
 // Tests of divergences from upstream found by its own API suites (tempest,
@@ -147,4 +150,32 @@ func TestGatewayUpdateNamingCurrentAddressKeepsIt(t *testing.T) {
 	if a := gwAddrs(got); len(a) != 1 || a[0] != "172.24.4.11" {
 		t.Fatalf("gateway after moving to .11: %v", a)
 	}
+}
+
+// "shared" filters subnets by their network's sharing, though a subnet
+// does not show it (neutron-tempest-plugin SubnetsSearchCriteriaTest,
+// SharedNetworksTest.test_filtering_shared_subnets).
+func TestSubnetSharedFilter(t *testing.T) {
+	srv := noAuth(t)
+	sharedNet := create(t, srv, admin, "networks", "network", map[string]any{"name": "s", "shared": true})
+	shared := mkSubnet(t, srv, admin, id(sharedNet), "10.1.0.0/24")
+	priv := mkSubnet(t, srv, demo, id(mkNet(t, srv, demo, "p")), "10.2.0.0/24")
+	if _, ok := shared["shared"]; ok {
+		t.Fatalf("a subnet shows shared: %v", shared)
+	}
+	list := func(c testutil.Caller, q string) []string {
+		t.Helper()
+		r := srv.Do(c, "GET", "/v2.0/subnets?"+q, nil)
+		expect(t, r, http.StatusOK, "")
+		return ids(r.List("subnets"))
+	}
+	for _, c := range []testutil.Caller{demo, admin} {
+		if got := list(c, "shared=true"); !slices.Contains(got, id(shared)) || slices.Contains(got, id(priv)) {
+			t.Fatalf("%s: shared=true lists %v (shared %s, private %s)", c.Project, got, id(shared), id(priv))
+		}
+		if got := list(c, "shared=False"); slices.Contains(got, id(shared)) || !slices.Contains(got, id(priv)) {
+			t.Fatalf("%s: shared=False lists %v (shared %s, private %s)", c.Project, got, id(shared), id(priv))
+		}
+	}
+	expect(t, srv.Do(demo, "GET", "/v2.0/subnets?shared=maybe", nil), http.StatusBadRequest, "InvalidInput")
 }

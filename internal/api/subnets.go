@@ -37,9 +37,12 @@ var subnetDef = &resourceDef{
 	decode:   decoderOf[model.Subnet](),
 	notFound: func(id string) *Error { return notFound("SubnetNotFound", "Subnet %s could not be found.", id) },
 	visible:  subnetVisible,
-	create:   createSubnet,
-	update:   updateSubnet,
-	delete:   deleteSubnet,
+	// A subnet is shared when its network is: upstream filters on it
+	// but does not show it.
+	boolFilters: map[string]func(v *store.View, e *store.Entry) bool{"shared": subnetShared},
+	create:      createSubnet,
+	update:      updateSubnet,
+	delete:      deleteSubnet,
 }
 
 func init() { register(subnetDef) }
@@ -54,6 +57,15 @@ func subnetVisible(v *store.View, c *reqCtx, e *store.Entry) bool {
 	}
 	_, n, ok := store.GetAs[*model.Network](v, model.KindNetwork, s.NetworkID)
 	return ok && networkVisible(c, n)
+}
+
+func subnetShared(v *store.View, e *store.Entry) bool {
+	s, ok := store.As[*model.Subnet](e)
+	if !ok {
+		return false
+	}
+	_, n, ok := store.GetAs[*model.Network](v, model.KindNetwork, s.NetworkID)
+	return ok && n.Shared
 }
 
 type subnetReq struct {
