@@ -179,3 +179,35 @@ func TestSubnetSharedFilter(t *testing.T) {
 	}
 	expect(t, srv.Do(demo, "GET", "/v2.0/subnets?shared=maybe", nil), http.StatusBadRequest, "InvalidInput")
 }
+
+// Bulk items may be wrapped in their singular key, with tags
+// (PortsTaggingOnCreationTestJSON bulk cases, SecGroupTest bulk create).
+func TestBulkItemsWrappedInSingular(t *testing.T) {
+	srv := noAuth(t)
+	net := mkNet(t, srv, demo, "n")
+	r := srv.Do(demo, "POST", "/v2.0/ports", map[string]any{"ports": []any{
+		map[string]any{"port": map[string]any{"network_id": id(net), "name": "a-b", "tags": []string{"a", "b"}}},
+		map[string]any{"network_id": id(net), "name": "c"},
+	}})
+	expect(t, r, http.StatusCreated, "")
+	got := map[string][]string{}
+	for _, p := range r.List("ports") {
+		name, _ := p["name"].(string)
+		got[name] = strs(p["tags"])
+	}
+	if len(got) != 2 || !slices.Equal(got["a-b"], []string{"a", "b"}) || len(got["c"]) != 0 {
+		t.Fatalf("bulk ports: %s", r.Raw)
+	}
+	r = srv.Do(demo, "POST", "/v2.0/security-groups", map[string]any{"security_groups": []any{
+		map[string]any{"security_group": map[string]any{"name": "sg1"}},
+		map[string]any{"security_group": map[string]any{"name": "sg2", "stateful": false}},
+	}})
+	expect(t, r, http.StatusCreated, "")
+	if sgs := r.List("security_groups"); len(sgs) != 2 || sgs[0]["name"] != "sg1" || sgs[1]["stateful"] != false {
+		t.Fatalf("bulk security groups: %s", r.Raw)
+	}
+	// The wrapper must hold an object; unknown attributes inside it are
+	// refused as anywhere else.
+	refused(t, srv, demo, "POST", "/v2.0/ports", map[string]any{"ports": []any{map[string]any{"port": "x"}}}, http.StatusBadRequest, "")
+	refused(t, srv, demo, "POST", "/v2.0/ports", map[string]any{"ports": []any{map[string]any{"port": map[string]any{"network_id": id(net), "bogus": 1}}}}, http.StatusBadRequest, "HTTPBadRequest")
+}

@@ -103,25 +103,47 @@ func readItems(r *http.Request, d *resourceDef) ([]json.RawMessage, bool, error)
 	if err != nil {
 		return nil, false, err
 	}
+	// The collection wins when both are given, as upstream.
+	if list, ok := top[d.collection]; ok {
+		var items []json.RawMessage
+		if err := json.Unmarshal(list, &items); err != nil || len(items) == 0 {
+			return nil, false, badRequest("Resources required")
+		}
+		for i, it := range items {
+			if items[i], err = unwrapBulkItem(it, d.singular); err != nil {
+				return nil, false, err
+			}
+		}
+		return items, true, nil
+	}
 	if item, ok := top[d.singular]; ok {
 		if !isObject(item) {
 			return nil, false, badRequest("Unable to find '%s' in request body", d.singular)
 		}
 		return []json.RawMessage{item}, false, nil
 	}
-	if list, ok := top[d.collection]; ok {
-		var items []json.RawMessage
-		if err := json.Unmarshal(list, &items); err != nil || len(items) == 0 {
-			return nil, false, badRequest("Resources required")
-		}
-		for _, it := range items {
-			if !isObject(it) {
-				return nil, false, badRequest("Malformed request body")
-			}
-		}
-		return items, true, nil
-	}
 	return nil, false, badRequest("Unable to find '%s' in request body", d.singular)
+}
+
+// unwrapBulkItem returns a bulk item's attributes: upstream accepts each
+// item bare or wrapped in its singular key ({"ports": [{"port": {...}}]},
+// as tempest's bulk clients send).
+func unwrapBulkItem(it json.RawMessage, singular string) (json.RawMessage, error) {
+	if !isObject(it) {
+		return nil, badRequest("Malformed request body")
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(it, &m); err != nil {
+		return nil, badRequest("Malformed request body")
+	}
+	inner, ok := m[singular]
+	if !ok {
+		return it, nil
+	}
+	if !isObject(inner) {
+		return nil, badRequest("Body contains invalid data")
+	}
+	return inner, nil
 }
 
 func isObject(raw json.RawMessage) bool {
