@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/neutrino-net/neutrino/internal/testutil"
@@ -210,4 +211,31 @@ func TestBulkItemsWrappedInSingular(t *testing.T) {
 	// refused as anywhere else.
 	refused(t, srv, demo, "POST", "/v2.0/ports", map[string]any{"ports": []any{map[string]any{"port": "x"}}}, http.StatusBadRequest, "")
 	refused(t, srv, demo, "POST", "/v2.0/ports", map[string]any{"ports": []any{map[string]any{"port": map[string]any{"network_id": id(net), "bogus": 1}}}}, http.StatusBadRequest, "HTTPBadRequest")
+}
+
+// A project member may set service_types (upstream does not enforce its
+// policy rules for them), with upstream's validation (SubnetServiceTypeTestJSON,
+// test_update_subnet_service_types_bumps_revisions).
+func TestSubnetServiceTypesByMember(t *testing.T) {
+	srv := noAuth(t)
+	net := mkNet(t, srv, demo, "n")
+	s1 := mkSubnet(t, srv, demo, id(net), "192.168.1.0/24", map[string]any{"service_types": []string{"test:type_1", "network:distributed"}})
+	mkSubnet(t, srv, demo, id(net), "192.168.2.0/24", map[string]any{"service_types": []string{"test:type_2", "network:distributed"}})
+	for owner, prefix := range map[string]string{"test:type_1": "192.168.1.", "test:type_2": "192.168.2."} {
+		p := mkPort(t, srv, demo, id(net), map[string]any{"device_owner": owner})
+		if ips := fixedIPs(p); len(ips) != 1 || !strings.HasPrefix(ips[0][1], prefix) {
+			t.Fatalf("port of %s: %v, want one address in %s*", owner, ips, prefix)
+		}
+	}
+	rev := num(s1["revision_number"])
+	for _, types := range [][]string{{"compute:"}, {}} {
+		r := srv.Do(demo, "PUT", "/v2.0/subnets/"+id(s1), map[string]any{"subnet": map[string]any{"service_types": types}})
+		expect(t, r, http.StatusOK, "")
+		if u := r.Obj("subnet"); num(u["revision_number"]) <= rev || len(strs(u["service_types"])) != len(types) {
+			t.Fatalf("update service_types %v: %v", types, u)
+		}
+		rev = num(r.Obj("subnet")["revision_number"])
+	}
+	refused(t, srv, demo, "PUT", "/v2.0/subnets/"+id(s1), map[string]any{"subnet": map[string]any{"service_types": []string{"baremetal:none"}}}, http.StatusBadRequest, "InvalidSubnetServiceType")
+	refused(t, srv, demo, "POST", "/v2.0/subnets", map[string]any{"subnet": map[string]any{"network_id": id(net), "ip_version": 4, "cidr": "10.9.0.0/24", "service_types": []string{""}}}, http.StatusBadRequest, "InvalidSubnetServiceType")
 }

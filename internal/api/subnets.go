@@ -29,7 +29,7 @@ var subnetDef = &resourceDef{
 		"ipv6_ra_mode":           {typ: 's', post: true},
 		"ipv6_address_mode":      {typ: 's', post: true},
 		"segment_id":             {typ: 's', post: true, put: true, adminSet: true},
-		"service_types":          {typ: 'o', post: true, put: true, adminSet: true},
+		"service_types":          {typ: 'o', post: true, put: true},
 		"dns_publish_fixed_ip":   {typ: 'b', post: true, put: true},
 		"router:external":        {typ: 'b'},
 		"tags":                   {typ: 'o', post: true, nosort: true},
@@ -182,6 +182,9 @@ func createSubnet(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 		return "", err
 	}
 	if req.ServiceTypes != nil {
+		if err := checkServiceTypes(*req.ServiceTypes); err != nil {
+			return "", err
+		}
 		s.ServiceTypes = *req.ServiceTypes
 	}
 	if req.SegmentID.Set && !req.SegmentID.Null {
@@ -405,6 +408,9 @@ func updateSubnet(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry
 		return err
 	}
 	if req.ServiceTypes != nil {
+		if err := checkServiceTypes(*req.ServiceTypes); err != nil {
+			return err
+		}
 		s.ServiceTypes = *req.ServiceTypes
 	}
 	bump(a, &s.Standard)
