@@ -239,3 +239,24 @@ func TestSubnetServiceTypesByMember(t *testing.T) {
 	refused(t, srv, demo, "PUT", "/v2.0/subnets/"+id(s1), map[string]any{"subnet": map[string]any{"service_types": []string{"baremetal:none"}}}, http.StatusBadRequest, "InvalidSubnetServiceType")
 	refused(t, srv, demo, "POST", "/v2.0/subnets", map[string]any{"subnet": map[string]any{"network_id": id(net), "ip_version": 4, "cidr": "10.9.0.0/24", "service_types": []string{""}}}, http.StatusBadRequest, "InvalidSubnetServiceType")
 }
+
+// project_id and tenant_id that differ are refused with upstream's
+// message, for an admin creating for another project too
+// (NetworksTestAdmin.test_create_network_with_project_and_other_tenant).
+func TestProjectAndOtherTenant(t *testing.T) {
+	srv := noAuth(t)
+	for _, c := range []testutil.Caller{admin, demo} {
+		r := refused(t, srv, c, "POST", "/v2.0/networks", map[string]any{"network": map[string]any{"name": "x", "project_id": "demo", "tenant_id": "6f1ad2c0a7a64e8b9d0c1e2f3a4b5c6d"}}, http.StatusBadRequest, "HTTPBadRequest")
+		if msg := r.Obj("NeutronError")["message"]; msg != "'project_id' and 'tenant_id' do not match" {
+			t.Fatalf("message %q", msg)
+		}
+	}
+	r := refused(t, srv, admin, "POST", "/v2.0/security-groups", map[string]any{"security_groups": []any{map[string]any{"name": "x", "project_id": "demo", "tenant_id": "other"}}}, http.StatusBadRequest, "HTTPBadRequest")
+	if msg := r.Obj("NeutronError")["message"]; msg != "'project_id' and 'tenant_id' do not match" {
+		t.Fatalf("message %q", msg)
+	}
+	n := create(t, srv, admin, "networks", "network", map[string]any{"name": "y", "project_id": "demo", "tenant_id": "demo"})
+	if n["project_id"] != "demo" || n["tenant_id"] != "demo" {
+		t.Fatalf("network for demo: %v", n)
+	}
+}

@@ -168,6 +168,15 @@ func checkAttrs(c *reqCtx, d *resourceDef, item json.RawMessage, post bool) erro
 		sort.Strings(unknown)
 		return badRequest("Unrecognized attribute(s) '%s'", strings.Join(unknown, ", "))
 	}
+	if post {
+		// Upstream (populate_project_info) checks this before anything
+		// else, for admins too.
+		p, hasP := m["project_id"]
+		tn, hasT := m["tenant_id"]
+		if hasP && hasT && !bytes.Equal(bytes.TrimSpace(p), bytes.TrimSpace(tn)) {
+			return errProjectTenantMismatch
+		}
+	}
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -345,12 +354,14 @@ func checkRevision(e *store.Entry, want int) error {
 	return nil
 }
 
+var errProjectTenantMismatch = badRequest("'project_id' and 'tenant_id' do not match")
+
 // projectFor decides the project of a new resource: the body's
 // project_id/tenant_id (which must agree, and for non-admins must be the
 // caller's own) or the caller's project.
 func projectFor(c *reqCtx, projectID, tenantID string) (string, error) {
 	if projectID != "" && tenantID != "" && projectID != tenantID {
-		return "", badRequest("Invalid input for operation: project_id and tenant_id do not match.")
+		return "", errProjectTenantMismatch
 	}
 	p := projectID
 	if p == "" {
