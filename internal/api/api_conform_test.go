@@ -260,3 +260,34 @@ func TestProjectAndOtherTenant(t *testing.T) {
 		t.Fatalf("network for demo: %v", n)
 	}
 }
+
+// On another project's shared network a project may not set
+// port_security_enabled or allowed_address_pairs (upstream's policy:
+// admin or network owner): AllowedAddressPairSharedNetworkTest,
+// PortSecurityAdminTests.test_create_port_security_false_on_shared_network.
+func TestPortSecurityOnSharedNetworkOwnerOnly(t *testing.T) {
+	srv := noAuth(t)
+	net := create(t, srv, admin, "networks", "network", map[string]any{"name": "s", "shared": true})
+	mkSubnet(t, srv, admin, id(net), "10.5.0.0/24")
+	pairs := []any{map[string]any{"ip_address": "1.1.1.1"}}
+	for _, attrs := range []map[string]any{
+		{"allowed_address_pairs": pairs},
+		{"allowed_address_pairs": []any{}},
+		{"port_security_enabled": false},
+	} {
+		body := map[string]any{"network_id": id(net)}
+		for k, v := range attrs {
+			body[k] = v
+		}
+		refused(t, srv, demo, "POST", "/v2.0/ports", map[string]any{"port": body}, http.StatusForbidden, "PolicyNotAuthorized")
+	}
+	p := mkPort(t, srv, demo, id(net))
+	refused(t, srv, demo, "PUT", "/v2.0/ports/"+id(p), map[string]any{"port": map[string]any{"allowed_address_pairs": pairs}}, http.StatusForbidden, "PolicyNotAuthorized")
+	refused(t, srv, demo, "PUT", "/v2.0/ports/"+id(p), map[string]any{"port": map[string]any{"port_security_enabled": true}}, http.StatusForbidden, "PolicyNotAuthorized")
+	// The network's owner (and admins) may.
+	r := srv.Do(admin, "PUT", "/v2.0/ports/"+id(p), map[string]any{"port": map[string]any{"allowed_address_pairs": pairs}})
+	expect(t, r, http.StatusOK, "")
+	own := mkNet(t, srv, demo, "own")
+	mkSubnet(t, srv, demo, id(own), "10.6.0.0/24")
+	mkPort(t, srv, demo, id(own), map[string]any{"allowed_address_pairs": pairs})
+}

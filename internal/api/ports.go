@@ -127,6 +127,9 @@ func createPort(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMes
 	if !netOwner && !n.Shared {
 		return "", policyDenied("create_port")
 	}
+	if err := checkPortSecurityPolicy(req, netOwner, "create_port"); err != nil {
+		return "", err
+	}
 	project, err := projectFor(c, req.ProjectID, req.TenantID)
 	if err != nil {
 		return "", err
@@ -203,6 +206,24 @@ func createPort(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMes
 	}
 	t.Create(model.KindPort, p.ID, mustJSON(p))
 	return p.ID, nil
+}
+
+// checkPortSecurityPolicy applies upstream's default policy to
+// port_security_enabled and allowed_address_pairs: only admins and the
+// network's owner may set them, whatever the value (both attributes
+// enforce policy and default to "not specified"), so a project cannot
+// open up its port on another project's shared network.
+func checkPortSecurityPolicy(req portReq, netOwner bool, action string) error {
+	if netOwner {
+		return nil
+	}
+	if req.PortSecurityEnabled != nil {
+		return policyDenied(action + ":port_security_enabled")
+	}
+	if req.AllowedAddressPairs.Set {
+		return policyDenied(action + ":allowed_address_pairs")
+	}
+	return nil
 }
 
 // setPortSecurity applies security_groups, allowed_address_pairs and
@@ -288,6 +309,9 @@ func updatePort(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, 
 		return notFound("NetworkNotFound", "Network %s could not be found.", p.NetworkID)
 	}
 	netOwner := c.admin || n.ProjectID == c.project
+	if err := checkPortSecurityPolicy(req, netOwner, "update_port"); err != nil {
+		return err
+	}
 	if req.Name != nil {
 		p.Name = *req.Name
 	}
