@@ -104,6 +104,9 @@ func (r *portReq) validate() error {
 	if r.VNICType != nil && !slices.Contains(vnicTypes, *r.VNICType) {
 		return invalidInput("'%s' is not in %v", *r.VNICType, vnicTypes)
 	}
+	if err := checkUUIDList("security_groups", r.SecurityGroups.V); err != nil {
+		return err
+	}
 	return checkTags(r.Tags)
 }
 

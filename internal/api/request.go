@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
 	"github.com/neutrino-net/neutrino/internal/store"
 )
 
@@ -377,4 +379,19 @@ func projectFor(c *reqCtx, projectID, tenantID string) (string, error) {
 		return "", badRequest("Running without keystone AuthN requires that project_id is specified")
 	}
 	return p, nil
+}
+
+// checkUUIDList validates a list of ids as upstream's type:uuid_list: no
+// duplicates (assigning a group twice is an error, not a no-op), each a
+// UUID.
+func checkUUIDList(attr string, ids []string) error {
+	for i, id := range ids {
+		if slices.Contains(ids[:i], id) {
+			return badRequest("Invalid input for %s. Reason: Duplicate items in the list: '%s'.", attr, strings.Join(ids, ", "))
+		}
+		if _, err := uuid.Parse(id); err != nil {
+			return badRequest("Invalid input for %s. Reason: '%s' is not a valid UUID.", attr, id)
+		}
+	}
+	return nil
 }
