@@ -20,3 +20,18 @@ func TestAssignSecurityGroupTwice(t *testing.T) {
 	refused(t, srv, demo, "PUT", "/v2.0/ports/"+id(p), map[string]any{"port": map[string]any{"security_groups": []string{"not-a-uuid"}}}, http.StatusBadRequest, "HTTPBadRequest")
 }
 
+// IPv6-only protocols, by name or number, are refused in IPv4 rules
+// (NegativeSecGroupProtocolTest) and accepted in IPv6 ones.
+func TestIPv6ProtocolsInIPv4Rules(t *testing.T) {
+	srv := noAuth(t)
+	sg := create(t, srv, demo, "security-groups", "security_group", map[string]any{"name": "g"})
+	rule := func(proto any, ethertype string) map[string]any {
+		return map[string]any{"security_group_rule": map[string]any{"security_group_id": id(sg), "direction": "ingress", "protocol": proto, "ethertype": ethertype}}
+	}
+	for _, proto := range []any{"ipv6-encap", "ipv6-frag", "ipv6-icmp", "icmpv6", "ipv6-nonxt", "ipv6-opts", "ipv6-route", 41, 44, 58, 59, 60, 43, "58"} {
+		refused(t, srv, demo, "POST", "/v2.0/security-group-rules", rule(proto, "IPv4"), http.StatusBadRequest, "SecurityGroupEthertypeConflictWithProtocol")
+	}
+	expect(t, srv.Do(demo, "POST", "/v2.0/security-group-rules", rule("ipv6-frag", "IPv6")), http.StatusCreated, "")
+	expect(t, srv.Do(demo, "POST", "/v2.0/security-group-rules", rule(43, "IPv6")), http.StatusCreated, "")
+}
+

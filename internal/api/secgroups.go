@@ -326,6 +326,10 @@ var protocolNumbers = map[string]int{
 	"ipv6-route": 43, "ospf": 89, "pgm": 113, "rsvp": 46, "sctp": 132, "tcp": 6, "udp": 17, "udplite": 136, "vrrp": 112,
 }
 
+// ipv6OnlyProtocols are refused in IPv4 rules, by name or number
+// (upstream's _validate_ethertype_and_protocol).
+var ipv6OnlyProtocols = []string{"ipv6-encap", "ipv6-frag", "ipv6-icmp", "icmpv6", "ipv6-nonxt", "ipv6-opts", "ipv6-route", "41", "44", "58", "59", "60", "43"}
+
 // portProtocols take port ranges; icmpProtocols take type/code.
 var portProtocols = []string{"tcp", "udp", "sctp", "dccp", "udplite", "6", "17", "132", "33", "136"}
 var icmpProtocols = []string{"icmp", "icmpv6", "ipv6-icmp", "1", "58"}
@@ -408,6 +412,9 @@ func createSGRule(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 	}
 	if r.Protocol, err = normalizeProtocol(req.Protocol); err != nil {
 		return "", err
+	}
+	if r.Protocol != nil && r.EtherType == "IPv4" && slices.Contains(ipv6OnlyProtocols, *r.Protocol) {
+		return "", newErr(400, "SecurityGroupEthertypeConflictWithProtocol", "Invalid ethertype %s for protocol %s.", r.EtherType, *r.Protocol)
 	}
 	if req.PortRangeMin.Set && !req.PortRangeMin.Null {
 		n := int(req.PortRangeMin.V)
