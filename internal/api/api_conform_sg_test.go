@@ -35,3 +35,22 @@ func TestIPv6ProtocolsInIPv4Rules(t *testing.T) {
 	expect(t, srv.Do(demo, "POST", "/v2.0/security-group-rules", rule(43, "IPv6")), http.StatusCreated, "")
 }
 
+// Quota limits run from -1 to 2^31-1 (NegativeSecGroupQuotaTest.
+// test_sg_quota_incorrect_values); "force" and "check_limit" are flags,
+// not resources.
+func TestQuotaValues(t *testing.T) {
+	srv := noAuth(t)
+	for _, bad := range []any{-2, 2147483648, "value"} {
+		refused(t, srv, admin, "PUT", "/v2.0/quotas/demo", map[string]any{"quota": map[string]any{"security_group": bad}}, http.StatusBadRequest, "HTTPBadRequest")
+	}
+	r := srv.Do(admin, "PUT", "/v2.0/quotas/demo", map[string]any{"quota": map[string]any{"security_group": 2147483647, "force": true}})
+	expect(t, r, http.StatusOK, "")
+	if num(r.Obj("quota")["security_group"]) != 2147483647 {
+		t.Fatalf("quota: %s", r.Raw)
+	}
+	mkNet(t, srv, demo, "a")
+	mkNet(t, srv, demo, "b")
+	refused(t, srv, admin, "PUT", "/v2.0/quotas/demo", map[string]any{"quota": map[string]any{"network": 1, "check_limit": true}}, http.StatusBadRequest, "HTTPBadRequest")
+	expect(t, srv.Do(admin, "PUT", "/v2.0/quotas/demo", map[string]any{"quota": map[string]any{"network": 1, "check_limit": true, "force": true}}), http.StatusOK, "")
+}
+
