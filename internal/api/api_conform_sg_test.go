@@ -54,3 +54,16 @@ func TestQuotaValues(t *testing.T) {
 	expect(t, srv.Do(admin, "PUT", "/v2.0/quotas/demo", map[string]any{"quota": map[string]any{"network": 1, "check_limit": true, "force": true}}), http.StatusOK, "")
 }
 
+// An admin creating a group for a fresh project with room for one more
+// group gets it: the default group created on the side does not count
+// (QuotasAdminNegativeTestJSON.test_create_security_group_when_quotas_is_full).
+func TestSecurityGroupQuotaLeavesOutDefaultGroup(t *testing.T) {
+	srv := noAuth(t)
+	const project = "0d6c3a0c4b8a4f47a1f6b2a9e7c1d5f3"
+	r := srv.Do(admin, "GET", "/v2.0/security-groups?tenant_id="+project, nil)
+	expect(t, r, http.StatusOK, "")
+	n := len(r.List("security_groups"))
+	expect(t, srv.Do(admin, "PUT", "/v2.0/quotas/"+project, map[string]any{"quota": map[string]any{"security_group": n + 1}}), http.StatusOK, "")
+	create(t, srv, admin, "security-groups", "security_group", map[string]any{"name": "one", "tenant_id": project})
+	refused(t, srv, admin, "POST", "/v2.0/security-groups", map[string]any{"security_group": map[string]any{"name": "two", "tenant_id": project}}, http.StatusConflict, "OverQuota")
+}

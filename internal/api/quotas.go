@@ -50,12 +50,19 @@ func usage(v *store.View, project, kind string) int {
 // checkQuota refuses a create that would take the project over its limit.
 // Usage is counted from the view plus what this transaction creates.
 func (a *API) checkQuota(v *store.View, t *store.Txn, project, kind string, n int) error {
+	return a.checkQuotaUncounted(v, t, project, kind, n, 0)
+}
+
+// checkQuotaUncounted is checkQuota leaving out of the usage "uncounted"
+// resources that this transaction creates or will create on the side
+// (the project's default security group).
+func (a *API) checkQuotaUncounted(v *store.View, t *store.Txn, project, kind string, n, uncounted int) error {
 	name := kind
 	limit, ok := a.limits(v, project)[name]
 	if !ok || limit < 0 {
 		return nil
 	}
-	used := usage(v, project, kind) + t.Created(kind)
+	used := usage(v, project, kind) + t.Created(kind) - uncounted
 	if used+n > limit {
 		return conflict("OverQuota", "Quota exceeded for resources: ['%s'].", name)
 	}

@@ -211,14 +211,20 @@ func createSG(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMessa
 	if err != nil {
 		return "", err
 	}
+	// Upstream checks the quota before its plugin creates the project's
+	// default group: that group never counts against the request.
+	uncounted := 0
+	if _, pending := pendingSG(t)[project]; pending {
+		uncounted = 1 // created by an earlier item of this bulk
+	}
+	if err := a.checkQuotaUncounted(v, t, project, model.KindSG, 1, uncounted); err != nil {
+		return "", err
+	}
 	if err := a.ensureDefaultSG(v, t, project); err != nil {
 		return "", err
 	}
 	if req.Name != nil && *req.Name == "default" {
 		return "", conflict("SecurityGroupDefaultAlreadyExists", "Default security group already exists.")
-	}
-	if err := a.checkQuota(v, t, project, model.KindSG, 1); err != nil {
-		return "", err
 	}
 	sg := &model.SecurityGroup{Standard: newStandard(a, project, req.Description, req.Tags), Stateful: boolOr(req.Stateful, true)}
 	if req.Name != nil {
