@@ -291,3 +291,25 @@ func TestPortSecurityOnSharedNetworkOwnerOnly(t *testing.T) {
 	mkSubnet(t, srv, demo, id(own), "10.6.0.0/24")
 	mkPort(t, srv, demo, id(own), map[string]any{"allowed_address_pairs": pairs})
 }
+
+// Deleting an external network deletes its unassociated floating IPs
+// (tempest test_delete_external_networks_with_floating_ip); an associated
+// one keeps the network in use.
+func TestDeleteExternalNetworkWithFloatingIPs(t *testing.T) {
+	e, r, p := fipEnv(t)
+	srv := e.srv
+	free := create(t, srv, admin, "floatingips", "floatingip", map[string]any{"floating_network_id": id(e.ext)})
+	bound := create(t, srv, demo, "floatingips", "floatingip", map[string]any{"floating_network_id": id(e.ext), "port_id": id(p)})
+	// The router's gateway and the associated floating IP hold it.
+	refused(t, srv, admin, "DELETE", "/v2.0/networks/"+id(e.ext), nil, http.StatusConflict, "NetworkInUse")
+	expect(t, srv.Do(demo, "PUT", "/v2.0/floatingips/"+id(bound), map[string]any{"floatingip": map[string]any{"port_id": nil}}), http.StatusOK, "")
+	expect(t, srv.Do(demo, "PUT", "/v2.0/routers/"+id(r), map[string]any{"router": map[string]any{"external_gateway_info": map[string]any{}}}), http.StatusOK, "")
+	expect(t, srv.Do(admin, "DELETE", "/v2.0/networks/"+id(e.ext), nil), http.StatusNoContent, "")
+	for _, f := range []map[string]any{free, bound} {
+		expect(t, srv.Do(admin, "GET", "/v2.0/floatingips/"+id(f), nil), http.StatusNotFound, "FloatingIPNotFound")
+	}
+	if left := portsOf(t, srv, "network_id="+id(e.ext)); len(left) != 0 {
+		t.Fatalf("ports left on the deleted network: %v", left)
+	}
+	expect(t, srv.Do(admin, "GET", "/v2.0/subnets/"+id(e.extSub), nil), http.StatusNotFound, "SubnetNotFound")
+}
