@@ -313,3 +313,28 @@ func TestDeleteExternalNetworkWithFloatingIPs(t *testing.T) {
 	}
 	expect(t, srv.Do(admin, "GET", "/v2.0/subnets/"+id(e.extSub), nil), http.StatusNotFound, "SubnetNotFound")
 }
+
+// The subnets of a non-shared external network are hidden from other
+// projects, IPv4 and IPv6 (tempest test_external_network_visibility); a
+// shared one's are not.
+func TestExternalNetworkSubnetsHidden(t *testing.T) {
+	srv := noAuth(t)
+	ext := create(t, srv, admin, "networks", "network", map[string]any{"name": "public", "router:external": true})
+	v4 := mkSubnet(t, srv, admin, id(ext), "172.24.4.0/24")
+	v6 := mkSubnet(t, srv, admin, id(ext), "2001:db8::/64", map[string]any{"ip_version": 6})
+	r := srv.Do(demo, "GET", "/v2.0/subnets?network_id="+id(ext), nil)
+	expect(t, r, http.StatusOK, "")
+	if got := r.List("subnets"); len(got) != 0 {
+		t.Fatalf("demo sees the external network's subnets: %v", got)
+	}
+	for _, s := range []map[string]any{v4, v6} {
+		expect(t, srv.Do(demo, "GET", "/v2.0/subnets/"+id(s), nil), http.StatusNotFound, "SubnetNotFound")
+	}
+	// The network itself stays visible; shared, its subnets are too.
+	expect(t, srv.Do(demo, "GET", "/v2.0/networks/"+id(ext), nil), http.StatusOK, "")
+	expect(t, srv.Do(admin, "PUT", "/v2.0/networks/"+id(ext), map[string]any{"network": map[string]any{"shared": true}}), http.StatusOK, "")
+	r = srv.Do(demo, "GET", "/v2.0/subnets?network_id="+id(ext), nil)
+	if got := r.List("subnets"); len(got) != 2 {
+		t.Fatalf("demo sees %d subnets of the shared external network, want 2: %s", len(got), r.Raw)
+	}
+}

@@ -55,8 +55,12 @@ func subnetVisible(v *store.View, c *reqCtx, e *store.Entry) bool {
 	if c.admin || s.ProjectID == c.project {
 		return true
 	}
+	// Others see the subnets of shared networks and of their own
+	// networks; an external network's subnets stay hidden unless it is
+	// shared (upstream's get_subnet rule, without the
+	// subnet-external-network extension, which we do not advertise).
 	_, n, ok := store.GetAs[*model.Network](v, model.KindNetwork, s.NetworkID)
-	return ok && networkVisible(c, n)
+	return ok && (n.Shared || n.ProjectID == c.project)
 }
 
 func subnetShared(v *store.View, e *store.Entry) bool {
