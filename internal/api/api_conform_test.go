@@ -338,3 +338,35 @@ func TestExternalNetworkSubnetsHidden(t *testing.T) {
 		t.Fatalf("demo sees %d subnets of the shared external network, want 2: %s", len(got), r.Raw)
 	}
 }
+
+// A SLAAC or DHCPv6-stateless subnet can be deleted while ports hold
+// automatic addresses from it: they lose them and stay, so the network
+// is still in use (tempest test_create_delete_slaac_subnet_with_ports and
+// ..._stateless_...). A router interface still keeps it.
+func TestDeleteAutoAddressSubnetWithPorts(t *testing.T) {
+	srv := noAuth(t)
+	for i, mode := range []string{"slaac", "dhcpv6-stateless"} {
+		net := mkNet(t, srv, demo, mode)
+		cidr := "2001:db8:" + strconv.Itoa(i+1) + "::/64"
+		sub := mkSubnet(t, srv, demo, id(net), cidr, map[string]any{"ip_version": 6, "ipv6_ra_mode": mode, "ipv6_address_mode": mode})
+		p := mkPort(t, srv, demo, id(net))
+		if len(fixedIPs(p)) != 1 {
+			t.Fatalf("%s port: %v", mode, p)
+		}
+		expect(t, srv.Do(demo, "DELETE", "/v2.0/subnets/"+id(sub), nil), http.StatusNoContent, "")
+		expect(t, srv.Do(demo, "GET", "/v2.0/subnets/"+id(sub), nil), http.StatusNotFound, "SubnetNotFound")
+		if got := show(t, srv, demo, "ports", "port", id(p)); len(fixedIPs(got)) != 0 {
+			t.Fatalf("%s port after its subnet went: %v", mode, got)
+		}
+		r := refused(t, srv, demo, "DELETE", "/v2.0/networks/"+id(net), nil, http.StatusConflict, "NetworkInUse")
+		if !strings.Contains(string(r.Raw), "There are one or more ports still in use on the network") {
+			t.Fatalf("network delete: %s", r.Raw)
+		}
+	}
+	// A router interface keeps even an automatic-address subnet.
+	net := mkNet(t, srv, demo, "routed")
+	sub := mkSubnet(t, srv, demo, id(net), "2001:db8:9::/64", map[string]any{"ip_version": 6, "ipv6_ra_mode": "slaac", "ipv6_address_mode": "slaac"})
+	r := mkRouter(t, srv, demo, map[string]any{"name": "r"})
+	addIface(t, srv, demo, r, map[string]any{"subnet_id": id(sub)})
+	refused(t, srv, demo, "DELETE", "/v2.0/subnets/"+id(sub), nil, http.StatusConflict, "SubnetInUse")
+}

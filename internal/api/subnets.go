@@ -430,41 +430,50 @@ func isRouterPort(owner string) bool {
 	return false
 }
 
+func isRouterInterfaceOwner(owner string) bool {
+	return owner == model.OwnerRouterInterface || owner == model.OwnerRouterInterfaceD || owner == model.OwnerHARouterInterface
+}
+
 func deleteSubnet(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry) error {
 	s, err := obj[*model.Subnet](e)
 	if err != nil {
 		return err
 	}
 	group := claims.IP(s.ID)
-	var auto []*store.Entry
+	// Upstream (_remove_subnet_ip_allocations_from_ports): router
+	// interfaces always keep a subnet; other ports do unless they are
+	// service ports or the addresses are automatic (SLAAC or
+	// DHCPv6-stateless), which the ports lose with the subnet.
+	autoAddress := isSLAAC(s)
+	var holders []*store.Entry
 	for _, owner := range v.Claims(group) {
 		pe, p, ok := store.GetAs[*model.Port](v, model.KindPort, owner)
 		if !ok {
 			continue
 		}
-		if !model.AutoDeletedOwner(p.DeviceOwner) {
+		if isRouterInterfaceOwner(p.DeviceOwner) || !autoAddress && !model.AutoDeletedOwner(p.DeviceOwner) {
 			return conflict("SubnetInUse", "Unable to complete operation on subnet %s: One or more ports have an IP allocation from this subnet.", s.ID)
 		}
-		if !slices.Contains(auto, pe) {
-			auto = append(auto, pe)
+		if !slices.Contains(holders, pe) {
+			holders = append(holders, pe)
 		}
 	}
 	t.NoNewClaims(group)
-	for _, pe := range auto {
-		// Service ports lose their address on this subnet; a port left
-		// with no address at all goes.
+	for _, pe := range holders {
+		// Ports lose their address on this subnet; a service port left
+		// with no address at all goes, a user's port stays.
 		curP, ok := store.As[*model.Port](pe)
 		if !ok {
 			continue
 		}
 		p := *curP
-		var keep []model.FixedIP
+		keep := []model.FixedIP{}
 		for _, ip := range p.FixedIPs {
 			if ip.SubnetID != s.ID {
 				keep = append(keep, ip)
 			}
 		}
-		if len(keep) == 0 {
+		if len(keep) == 0 && model.AutoDeletedOwner(p.DeviceOwner) {
 			deletePortTxn(t, pe)
 			continue
 		}
