@@ -67,3 +67,16 @@ func TestSecurityGroupQuotaLeavesOutDefaultGroup(t *testing.T) {
 	create(t, srv, admin, "security-groups", "security_group", map[string]any{"name": "one", "tenant_id": project})
 	refused(t, srv, admin, "POST", "/v2.0/security-groups", map[string]any{"security_group": map[string]any{"name": "two", "tenant_id": project}}, http.StatusConflict, "OverQuota")
 }
+
+// A port may not have both stateful and stateless groups
+// (NegativeStatelessSecGroupTest).
+func TestPortStatefulAndStatelessGroups(t *testing.T) {
+	srv := noAuth(t)
+	net := mkNet(t, srv, demo, "n")
+	full := create(t, srv, demo, "security-groups", "security_group", map[string]any{"name": "stateful"})
+	less := create(t, srv, demo, "security-groups", "security_group", map[string]any{"name": "stateless", "stateful": false})
+	both := []string{id(full), id(less)}
+	refused(t, srv, demo, "POST", "/v2.0/ports", map[string]any{"port": map[string]any{"network_id": id(net), "security_groups": both}}, http.StatusConflict, "SecurityGroupConflict")
+	p := mkPort(t, srv, demo, id(net), map[string]any{"security_groups": []string{id(less)}})
+	refused(t, srv, demo, "PUT", "/v2.0/ports/"+id(p), map[string]any{"port": map[string]any{"security_groups": both}}, http.StatusConflict, "SecurityGroupConflict")
+}

@@ -237,14 +237,19 @@ func (a *API) setPortSecurity(v *store.View, t *store.Txn, c *reqCtx, p *model.P
 	}
 	if req.SecurityGroups.Set {
 		groups := []string{}
+		var stateful, stateless bool
 		for _, id := range req.SecurityGroups.V {
 			_, sg, ok := store.GetAs[*model.SecurityGroup](v, model.KindSG, id)
 			if !ok || !(c.admin || sg.ProjectID == p.ProjectID || sg.Shared) {
 				return notFound("SecurityGroupNotFound", "Security group %s does not exist", id)
 			}
+			stateful, stateless = stateful || sg.Stateful, stateless || !sg.Stateful
 			if !slices.Contains(groups, id) {
 				groups = append(groups, id)
 			}
+		}
+		if stateful && stateless {
+			return conflict("SecurityGroupConflict", "Error Cannot apply both stateful and stateless security groups on the same port at the same time while attempting the operation.")
 		}
 		p.SecurityGroups = groups
 	} else if create && p.PortSecurityEnabled && !strings.HasPrefix(p.DeviceOwner, "network:") {
