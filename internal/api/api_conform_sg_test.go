@@ -52,6 +52,7 @@ func TestQuotaValues(t *testing.T) {
 	mkNet(t, srv, demo, "b")
 	refused(t, srv, admin, "PUT", "/v2.0/quotas/demo", map[string]any{"quota": map[string]any{"network": 1, "check_limit": true}}, http.StatusBadRequest, "HTTPBadRequest")
 	expect(t, srv.Do(admin, "PUT", "/v2.0/quotas/demo", map[string]any{"quota": map[string]any{"network": 1, "check_limit": true, "force": true}}), http.StatusOK, "")
+	expect(t, srv.Do(demo, "GET", "/v2.0/extensions/quota-check-limit", nil), http.StatusOK, "")
 }
 
 // An admin creating a group for a fresh project with room for one more

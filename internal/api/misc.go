@@ -77,6 +77,7 @@ var extensions = []extension{
 	{Alias: "project-id", Name: "project_id field enabled", Description: "Extension that indicates that project_id field is enabled."},
 	{Alias: "provider", Name: "Provider Network", Description: "Expose mapping of virtual networks to physical networks"},
 	{Alias: "quota_details", Name: "Quota details management support", Description: "Expose functions for quotas usage statistics per project"},
+	{Alias: "quota-check-limit", Name: "Quota engine limit check", Description: "Support for checking the resource usage before applying a new quota limit"},
 	{Alias: "quotas", Name: "Quota management support", Description: "Expose functions for quotas management per project"},
 	{Alias: "revision-if-match", Name: "If-Match constraints based on revision_number", Description: "Extension indicating that If-Match based on revision_number is supported."},
 	{Alias: "security-group", Name: "security-group", Description: "The security groups extension."},
