@@ -370,3 +370,15 @@ func TestDeleteAutoAddressSubnetWithPorts(t *testing.T) {
 	addIface(t, srv, demo, r, map[string]any{"subnet_id": id(sub)})
 	refused(t, srv, demo, "DELETE", "/v2.0/subnets/"+id(sub), nil, http.StatusConflict, "SubnetInUse")
 }
+
+// A router interface request naming an id that is not a UUID is a 400
+// (RoutersNegativeTest.test_add_interface_port_nonexist).
+func TestRouterInterfaceIDNotUUID(t *testing.T) {
+	e := newL3(t)
+	r := mkRouter(t, e.srv, demo, map[string]any{"name": "r"})
+	for _, action := range []string{"add_router_interface", "remove_router_interface"} {
+		for _, body := range []map[string]any{{"port_id": "port-123"}, {"subnet_id": "subnet-123"}} {
+			refused(t, e.srv, demo, "PUT", routerPath(r, action), body, http.StatusBadRequest, "BadRequest")
+		}
+	}
+}
