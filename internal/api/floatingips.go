@@ -3,7 +3,6 @@ package api
 import (
 	"encoding/json"
 	"net/netip"
-	"strings"
 
 	"github.com/neutrino-net/neutrino/internal/claims"
 	"github.com/neutrino-net/neutrino/internal/hostview"
@@ -183,10 +182,13 @@ func (a *API) associateFIP(v *store.View, t *store.Txn, c *reqCtx, f *model.Floa
 		return err
 	}
 	if !c.admin && p.ProjectID != f.ProjectID {
-		return badResource("floatingip", "Cannot create floating IP and bind it to Port %s, since that port is owned by a different tenant.", p.ID)
+		return badResource("floatingip", "Cannot process floating IP association with Port %s, since that port is owned by a different project", p.ID)
 	}
-	if p.DeviceOwner == model.OwnerDHCP || strings.HasPrefix(p.DeviceOwner, "network:router") || p.DeviceOwner == model.OwnerFloatingIP {
-		return badResource("floatingip", "Port %s is unable to be assigned a floating IP.", p.ID)
+	// Upstream refuses DHCP ports only (is_fip_serviced): any other port,
+	// a router interface among them, may carry a floating IP when a
+	// router connects its subnet to the floating network.
+	if p.DeviceOwner == model.OwnerDHCP {
+		return badResource("floatingip", "Port %s is unable to be assigned a floating IP", p.ID)
 	}
 	var chosen *model.FixedIP
 	if fixed.Set && !fixed.Null {

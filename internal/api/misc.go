@@ -77,6 +77,7 @@ var extensions = []extension{
 	{Alias: "project-id", Name: "project_id field enabled", Description: "Extension that indicates that project_id field is enabled."},
 	{Alias: "provider", Name: "Provider Network", Description: "Expose mapping of virtual networks to physical networks"},
 	{Alias: "quota_details", Name: "Quota details management support", Description: "Expose functions for quotas usage statistics per project"},
+	{Alias: "quota-check-limit", Name: "Quota engine limit check", Description: "Support for checking the resource usage before applying a new quota limit"},
 	{Alias: "quotas", Name: "Quota management support", Description: "Expose functions for quotas management per project"},
 	{Alias: "revision-if-match", Name: "If-Match constraints based on revision_number", Description: "Extension indicating that If-Match based on revision_number is supported."},
 	{Alias: "security-group", Name: "security-group", Description: "The security groups extension."},
@@ -91,6 +92,19 @@ var extensions = []extension{
 	{Alias: "tag-ports-during-bulk-creation", Name: "Tag Ports During Bulk Creation", Description: "Allow to tag ports during bulk creation"},
 	{Alias: "availability_zone", Name: "Availability Zone", Description: "The availability zone extension."},
 	{Alias: "network_availability_zone", Name: "Network Availability Zone", Description: "Availability zone support for network."},
+	// L3: /routers with its interface and extra-route actions, gateway
+	// info with enable_snat, routes, floating IPs with port_details.
+	// dvr and l3-ha are left out until distributed and HA routers are
+	// served as upstream does.
+	{Alias: "router", Name: "Neutron L3 Router", Description: "Router abstraction for basic L3 forwarding between L2 Neutron networks and access to external networks via a NAT gateway."},
+	{Alias: "ext-gw-mode", Name: "Neutron L3 Configurable external gateway mode", Description: "Extension of the router abstraction for specifying whether SNAT should occur on the external gateway"},
+	{Alias: "extraroute", Name: "Neutron Extra Route", Description: "Extra routes configuration for L3 router"},
+	{Alias: "extraroute-atomic", Name: "Atomically add/remove extra routes", Description: "Edit extra routes of a router on server side by atomically adding/removing extra routes"},
+	{Alias: "fip-port-details", Name: "Floating IP Port Details Extension", Description: "Add port_details attribute to Floating IP resource"},
+	{Alias: "router_availability_zone", Name: "Router Availability Zone", Description: "Availability zone support for router."},
+	{Alias: "l2_adjacency", Name: "L2 Adjacency", Description: "Display L2 Adjacency for Neutron Networks."},
+	{Alias: "security-groups-rules-belongs-to-default-sg", Name: "Security group rules belongs to default security group", Description: "Flag to determine if the security group rule belongs to the project's default security group"},
+	{Alias: "port-security-groups-filtering", Name: "Port filtering on security groups", Description: "Provides security groups filtering when listing ports"},
 }
 
 func init() {

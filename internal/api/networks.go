@@ -254,9 +254,20 @@ func deleteNetwork(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entr
 	}
 	ports := portsOfNetwork(v, n.ID)
 	for _, pe := range ports {
-		if p, ok := store.As[*model.Port](pe); !ok || !model.AutoDeletedOwner(p.DeviceOwner) {
-			return conflict("NetworkInUse", "Unable to complete operation on network %s. There are one or more ports still in use on the network.", n.ID)
+		p, ok := store.As[*model.Port](pe)
+		if ok && model.AutoDeletedOwner(p.DeviceOwner) {
+			continue
 		}
+		if ok && p.DeviceOwner == model.OwnerFloatingIP {
+			// Upstream deletes the network's unassociated floating
+			// IPs with it (delete_disassociated_floatingips); an
+			// associated one keeps the network in use.
+			if fe, ok := unassociatedFIPOf(v, p); ok {
+				t.Delete(model.KindFIP, fe)
+				continue
+			}
+		}
+		return conflict("NetworkInUse", "Unable to complete operation on network %s. There are one or more ports still in use on the network.", n.ID)
 	}
 	// A port created after our read would be orphaned: guard on the
 	// network's MAC claims, which every port takes.
@@ -275,6 +286,16 @@ func deleteNetwork(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entr
 	}
 	t.Delete(model.KindNetwork, e)
 	return nil
+}
+
+// unassociatedFIPOf returns the floating IP a floating IP port belongs
+// to, when that floating IP is associated with no port.
+func unassociatedFIPOf(v *store.View, p *model.Port) (*store.Entry, bool) {
+	fe, f, ok := store.GetAs[*model.FloatingIP](v, model.KindFIP, p.DeviceID)
+	if !ok || f.PortID != nil || f.FIPPortID != p.ID {
+		return nil, false
+	}
+	return fe, true
 }
 
 func checkTags(tags []string) error {

@@ -92,12 +92,6 @@ type fixedIPReq struct {
 	IPAddress string `json:"ip_address"`
 }
 
-type dhcpOptReq struct {
-	OptName   string   `json:"opt_name"`
-	OptValue  *string  `json:"opt_value"`
-	IPVersion *flexInt `json:"ip_version"`
-}
-
 func (r *portReq) validate() error {
 	for _, s := range []struct {
 		n string
@@ -109,6 +103,9 @@ func (r *portReq) validate() error {
 	}
 	if r.VNICType != nil && !slices.Contains(vnicTypes, *r.VNICType) {
 		return invalidInput("'%s' is not in %v", *r.VNICType, vnicTypes)
+	}
+	if err := checkUUIDList("security_groups", r.SecurityGroups.V); err != nil {
+		return err
 	}
 	return checkTags(r.Tags)
 }
@@ -132,6 +129,9 @@ func createPort(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMes
 	netOwner := c.admin || n.ProjectID == c.project
 	if !netOwner && !n.Shared {
 		return "", policyDenied("create_port")
+	}
+	if err := checkPortSecurityPolicy(req, netOwner, "create_port"); err != nil {
+		return "", err
 	}
 	project, err := projectFor(c, req.ProjectID, req.TenantID)
 	if err != nil {
@@ -204,30 +204,27 @@ func createPort(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMes
 	if err := a.setPortSecurity(v, t, c, p, req, true); err != nil {
 		return "", err
 	}
-	if err := setExtraDHCPOpts(p, req.ExtraDHCPOpts); err != nil {
+	if err := createExtraDHCPOpts(p, req.ExtraDHCPOpts); err != nil {
 		return "", err
 	}
 	t.Create(model.KindPort, p.ID, mustJSON(p))
 	return p.ID, nil
 }
 
-func setExtraDHCPOpts(p *model.Port, o optional[[]dhcpOptReq]) error {
-	if !o.Set {
+// checkPortSecurityPolicy applies upstream's default policy to
+// port_security_enabled and allowed_address_pairs: only admins and the
+// network's owner may set them, whatever the value (both attributes
+// enforce policy and default to "not specified"), so a project cannot
+// open up its port on another project's shared network.
+func checkPortSecurityPolicy(req portReq, netOwner bool, action string) error {
+	if netOwner {
 		return nil
 	}
-	p.ExtraDHCPOpts = []model.DHCPOpt{}
-	for _, d := range o.V {
-		if d.OptName == "" || d.OptValue == nil {
-			return invalidInput("Invalid data format for extra-dhcp-opt: opt_name and opt_value are required")
-		}
-		ver := 4
-		if d.IPVersion != nil {
-			ver = int(*d.IPVersion)
-		}
-		if ver != 4 && ver != 6 {
-			return invalidInput("%d is not in [4, 6]", ver)
-		}
-		p.ExtraDHCPOpts = append(p.ExtraDHCPOpts, model.DHCPOpt{OptName: d.OptName, OptValue: *d.OptValue, IPVersion: ver})
+	if req.PortSecurityEnabled != nil {
+		return policyDenied(action + ":port_security_enabled")
+	}
+	if req.AllowedAddressPairs.Set {
+		return policyDenied(action + ":allowed_address_pairs")
 	}
 	return nil
 }
@@ -240,14 +237,19 @@ func (a *API) setPortSecurity(v *store.View, t *store.Txn, c *reqCtx, p *model.P
 	}
 	if req.SecurityGroups.Set {
 		groups := []string{}
+		var stateful, stateless bool
 		for _, id := range req.SecurityGroups.V {
 			_, sg, ok := store.GetAs[*model.SecurityGroup](v, model.KindSG, id)
 			if !ok || !(c.admin || sg.ProjectID == p.ProjectID || sg.Shared) {
 				return notFound("SecurityGroupNotFound", "Security group %s does not exist", id)
 			}
+			stateful, stateless = stateful || sg.Stateful, stateless || !sg.Stateful
 			if !slices.Contains(groups, id) {
 				groups = append(groups, id)
 			}
+		}
+		if stateful && stateless {
+			return conflict("SecurityGroupConflict", "Error Cannot apply both stateful and stateless security groups on the same port at the same time while attempting the operation.")
 		}
 		p.SecurityGroups = groups
 	} else if create && p.PortSecurityEnabled && !strings.HasPrefix(p.DeviceOwner, "network:") {
@@ -315,6 +317,9 @@ func updatePort(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, 
 		return notFound("NetworkNotFound", "Network %s could not be found.", p.NetworkID)
 	}
 	netOwner := c.admin || n.ProjectID == c.project
+	if err := checkPortSecurityPolicy(req, netOwner, "update_port"); err != nil {
+		return err
+	}
 	if req.Name != nil {
 		p.Name = *req.Name
 	}
@@ -393,7 +398,7 @@ func updatePort(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, 
 	if err := a.setPortSecurity(v, t, c, &p, req, false); err != nil {
 		return err
 	}
-	if err := setExtraDHCPOpts(&p, req.ExtraDHCPOpts); err != nil {
+	if err := updateExtraDHCPOpts(&p, req.ExtraDHCPOpts); err != nil {
 		return err
 	}
 	bump(a, &p.Standard)

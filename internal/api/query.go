@@ -154,7 +154,7 @@ func (a *API) parseListQuery(r *http.Request, d *resourceDef, extraFilters map[s
 	}
 	// Validate filter values early so bad input is a 400.
 	for k, vals := range lq.filters {
-		if at, ok := d.attrs[k]; ok && at.typ == 'b' {
+		if at, ok := d.attrs[k]; ok && at.typ == 'b' || d.boolFilters[k] != nil {
 			for _, v := range vals {
 				if _, err := toBool(v); err != nil {
 					return nil, invalidInput("'%s' cannot be converted to boolean", v)
@@ -203,6 +203,23 @@ func (lq *listQuery) match(d *resourceDef, fields map[string]json.RawMessage) bo
 			ok = slices.ContainsFunc(f.enc, func(want []byte) bool { return bytes.Equal(raw, want) })
 		}
 		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// matchBoolFilters applies the kind's derived boolean filters: the
+// entry passes a filter when its derived value is one of the values asked
+// for (which parseListQuery checked are booleans).
+func (lq *listQuery) matchBoolFilters(v *store.View, d *resourceDef, e *store.Entry) bool {
+	for k, fn := range d.boolFilters {
+		vals, ok := lq.filters[k]
+		if !ok {
+			continue
+		}
+		got := fn(v, e)
+		if !slices.ContainsFunc(vals, func(s string) bool { b, err := toBool(s); return err == nil && b == got }) {
 			return false
 		}
 	}
@@ -283,7 +300,11 @@ func (a *API) list(w http.ResponseWriter, r *http.Request, c *reqCtx, d *resourc
 			return err
 		}
 	}
-	lq, err := a.parseListQuery(r, d, nil)
+	extra := map[string]bool{}
+	for k := range d.boolFilters {
+		extra[k] = true
+	}
+	lq, err := a.parseListQuery(r, d, extra)
 	if err != nil {
 		return err
 	}
@@ -301,7 +322,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request, c *reqCtx, d *resourc
 			// Filters first: they reject most entries of a filtered
 			// list, and visibility may look up other resources.
 			m := d.memoOf(e)
-			if lq.match(d, m.fields) && matchChangedSince(lq, e) && d.visible(v, c, e) {
+			if lq.match(d, m.fields) && matchChangedSince(lq, e) && lq.matchBoolFilters(v, d, e) && d.visible(v, c, e) {
 				hits = append(hits, e)
 			}
 			return true

@@ -2,7 +2,9 @@ package api
 
 import (
 	"encoding/json"
+	"math"
 	"net/http"
+	"strings"
 
 	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/store"
@@ -48,12 +50,19 @@ func usage(v *store.View, project, kind string) int {
 // checkQuota refuses a create that would take the project over its limit.
 // Usage is counted from the view plus what this transaction creates.
 func (a *API) checkQuota(v *store.View, t *store.Txn, project, kind string, n int) error {
+	return a.checkQuotaUncounted(v, t, project, kind, n, 0)
+}
+
+// checkQuotaUncounted is checkQuota leaving out of the usage "uncounted"
+// resources that this transaction creates or will create on the side
+// (the project's default security group).
+func (a *API) checkQuotaUncounted(v *store.View, t *store.Txn, project, kind string, n, uncounted int) error {
 	name := kind
 	limit, ok := a.limits(v, project)[name]
 	if !ok || limit < 0 {
 		return nil
 	}
-	used := usage(v, project, kind) + t.Created(kind)
+	used := usage(v, project, kind) + t.Created(kind) - uncounted
 	if used+n > limit {
 		return conflict("OverQuota", "Quota exceeded for resources: ['%s'].", name)
 	}
@@ -145,18 +154,16 @@ func (a *API) updateQuota(w http.ResponseWriter, r *http.Request, c *reqCtx) err
 	if err := json.Unmarshal(item, &req); err != nil {
 		return badRequest("Malformed request body")
 	}
-	set := map[string]int{}
-	for k, raw := range req {
-		if _, ok := quotaResources[k]; !ok {
-			return badRequest("Unrecognized attribute(s) '%s'", k)
-		}
-		var n flexInt
-		if err := json.Unmarshal(raw, &n); err != nil || n < -1 {
-			return invalidInput("'%s' is not a valid quota value for %s", string(raw), k)
-		}
-		set[k] = int(n)
+	set, checkLimit, err := parseQuotaUpdate(req)
+	if err != nil {
+		return err
 	}
 	_, err = a.st.Update(c, func(v *store.View, t *store.Txn) error {
+		if checkLimit {
+			if err := checkQuotaAboveUsage(v, project, set); err != nil {
+				return err
+			}
+		}
 		q := &model.Quota{ProjectID: project, Limits: map[string]int{}}
 		prev, prevQ, exists := store.GetAs[*model.Quota](v, model.KindQuota, project)
 		if exists {
@@ -195,5 +202,47 @@ func (a *API) deleteQuota(w http.ResponseWriter, r *http.Request, c *reqCtx) err
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// maxQuota is upstream's DB_INTEGER_MAX_VALUE, the largest limit.
+const maxQuota = math.MaxInt32
+
+// parseQuotaUpdate reads a quota update: limits from -1 (unlimited) to
+// maxQuota, plus upstream's flags "check_limit" (refuse a limit below
+// the current usage) and "force" (do not check, which wins).
+func parseQuotaUpdate(req map[string]json.RawMessage) (set map[string]int, checkLimit bool, err error) {
+	set = map[string]int{}
+	var force bool
+	for k, raw := range req {
+		if k == "force" || k == "check_limit" {
+			var b flexBool
+			if err := json.Unmarshal(raw, &b); err != nil {
+				return nil, false, badRequest("Invalid input for %s. Reason: '%s' is not a valid boolean value.", k, string(raw))
+			}
+			force = force || k == "force" && bool(b)
+			checkLimit = checkLimit || k == "check_limit" && bool(b)
+			continue
+		}
+		if _, ok := quotaResources[k]; !ok {
+			return nil, false, badRequest("Unrecognized attribute(s) '%s'", k)
+		}
+		var n flexInt
+		if err := json.Unmarshal(raw, &n); err != nil || n < -1 || n > maxQuota {
+			return nil, false, badRequest("Invalid input for %s. Reason: '%s' is not in range -1 through %d.", k, strings.Trim(string(raw), `"`), maxQuota)
+		}
+		set[k] = int(n)
+	}
+	return set, checkLimit && !force, nil
+}
+
+func checkQuotaAboveUsage(v *store.View, project string, set map[string]int) error {
+	for _, k := range sortedKeys(set) {
+		if limit := set[k]; limit >= 0 {
+			if used := usage(v, project, quotaResources[k]); used > limit {
+				return badRequest("Quota limit %d for %s must be greater than or equal to already used %d", limit, k, used)
+			}
+		}
+	}
 	return nil
 }

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
 	"github.com/neutrino-net/neutrino/internal/store"
 )
 
@@ -103,25 +105,47 @@ func readItems(r *http.Request, d *resourceDef) ([]json.RawMessage, bool, error)
 	if err != nil {
 		return nil, false, err
 	}
+	// The collection wins when both are given, as upstream.
+	if list, ok := top[d.collection]; ok {
+		var items []json.RawMessage
+		if err := json.Unmarshal(list, &items); err != nil || len(items) == 0 {
+			return nil, false, badRequest("Resources required")
+		}
+		for i, it := range items {
+			if items[i], err = unwrapBulkItem(it, d.singular); err != nil {
+				return nil, false, err
+			}
+		}
+		return items, true, nil
+	}
 	if item, ok := top[d.singular]; ok {
 		if !isObject(item) {
 			return nil, false, badRequest("Unable to find '%s' in request body", d.singular)
 		}
 		return []json.RawMessage{item}, false, nil
 	}
-	if list, ok := top[d.collection]; ok {
-		var items []json.RawMessage
-		if err := json.Unmarshal(list, &items); err != nil || len(items) == 0 {
-			return nil, false, badRequest("Resources required")
-		}
-		for _, it := range items {
-			if !isObject(it) {
-				return nil, false, badRequest("Malformed request body")
-			}
-		}
-		return items, true, nil
-	}
 	return nil, false, badRequest("Unable to find '%s' in request body", d.singular)
+}
+
+// unwrapBulkItem returns a bulk item's attributes: upstream accepts each
+// item bare or wrapped in its singular key ({"ports": [{"port": {...}}]},
+// as tempest's bulk clients send).
+func unwrapBulkItem(it json.RawMessage, singular string) (json.RawMessage, error) {
+	if !isObject(it) {
+		return nil, badRequest("Malformed request body")
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(it, &m); err != nil {
+		return nil, badRequest("Malformed request body")
+	}
+	inner, ok := m[singular]
+	if !ok {
+		return it, nil
+	}
+	if !isObject(inner) {
+		return nil, badRequest("Body contains invalid data")
+	}
+	return inner, nil
 }
 
 func isObject(raw json.RawMessage) bool {
@@ -145,6 +169,15 @@ func checkAttrs(c *reqCtx, d *resourceDef, item json.RawMessage, post bool) erro
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
 		return badRequest("Unrecognized attribute(s) '%s'", strings.Join(unknown, ", "))
+	}
+	if post {
+		// Upstream (populate_project_info) checks this before anything
+		// else, for admins too.
+		p, hasP := m["project_id"]
+		tn, hasT := m["tenant_id"]
+		if hasP && hasT && !bytes.Equal(bytes.TrimSpace(p), bytes.TrimSpace(tn)) {
+			return errProjectTenantMismatch
+		}
 	}
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -323,12 +356,14 @@ func checkRevision(e *store.Entry, want int) error {
 	return nil
 }
 
+var errProjectTenantMismatch = badRequest("'project_id' and 'tenant_id' do not match")
+
 // projectFor decides the project of a new resource: the body's
 // project_id/tenant_id (which must agree, and for non-admins must be the
 // caller's own) or the caller's project.
 func projectFor(c *reqCtx, projectID, tenantID string) (string, error) {
 	if projectID != "" && tenantID != "" && projectID != tenantID {
-		return "", badRequest("Invalid input for operation: project_id and tenant_id do not match.")
+		return "", errProjectTenantMismatch
 	}
 	p := projectID
 	if p == "" {
@@ -344,4 +379,19 @@ func projectFor(c *reqCtx, projectID, tenantID string) (string, error) {
 		return "", badRequest("Running without keystone AuthN requires that project_id is specified")
 	}
 	return p, nil
+}
+
+// checkUUIDList validates a list of ids as upstream's type:uuid_list: no
+// duplicates (assigning a group twice is an error, not a no-op), each a
+// UUID.
+func checkUUIDList(attr string, ids []string) error {
+	for i, id := range ids {
+		if slices.Contains(ids[:i], id) {
+			return badRequest("Invalid input for %s. Reason: Duplicate items in the list: '%s'.", attr, strings.Join(ids, ", "))
+		}
+		if _, err := uuid.Parse(id); err != nil {
+			return badRequest("Invalid input for %s. Reason: '%s' is not a valid UUID.", attr, id)
+		}
+	}
+	return nil
 }

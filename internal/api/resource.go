@@ -38,6 +38,9 @@ type resourceDef struct {
 	// extra adds attributes derived from other resources; kinds with it
 	// are rendered each time instead of from the entry's memo.
 	extra func(v *store.View, e *store.Entry) map[string]any
+	// boolFilters are list filters that are not attributes but derive
+	// from other resources (a subnet's "shared" is its network's).
+	boolFilters map[string]func(v *store.View, e *store.Entry) bool
 	// beforeRead runs before list/show (the lazy default security group).
 	beforeRead func(a *API, c *reqCtx) error
 	create     func(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMessage) (string, error)

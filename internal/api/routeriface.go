@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/google/uuid"
 	"github.com/neutrino-net/neutrino/internal/claims"
 	"github.com/neutrino-net/neutrino/internal/hostview"
 	"github.com/neutrino-net/neutrino/internal/model"
@@ -49,6 +50,13 @@ func (a *API) interfaceAction(w http.ResponseWriter, r *http.Request, c *reqCtx,
 	}
 	if req.SubnetID == "" && req.PortID == "" {
 		return badResource("router", "Either subnet_id or port_id must be specified.")
+	}
+	// Upstream (_validate_interface_info) refuses an id that is not a
+	// UUID before looking anything up.
+	for _, given := range []string{req.PortID, req.SubnetID} {
+		if _, err := uuid.Parse(given); given != "" && err != nil {
+			return badResource("router", "'%s' is not a valid UUID", given)
+		}
 	}
 	if action == "add_router_interface" && req.SubnetID != "" && req.PortID != "" {
 		return badResource("router", "Cannot specify both subnet-id and port-id.")

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"maps"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -159,7 +160,12 @@ func (rt *routerTxn) setGateway(g *gatewayReq) error {
 		enableSNAT = bool(*g.EnableSNAT)
 	}
 	same := r.ExternalGatewayInfo != nil && r.ExternalGatewayInfo.NetworkID == n.ID
-	if same && g.ExternalFixedIPs == nil {
+	if len(g.ExternalFixedIPs) == 0 {
+		// Upstream treats an empty list as none given: keep the
+		// addresses, or allocate automatically on a new gateway.
+		g.ExternalFixedIPs = nil
+	}
+	if same && !gatewayIPsChange(r.ExternalGatewayInfo.ExternalFixedIPs, g.ExternalFixedIPs) {
 		gi := *r.ExternalGatewayInfo
 		gi.EnableSNAT = enableSNAT
 		r.ExternalGatewayInfo = &gi
@@ -230,6 +236,31 @@ func (rt *routerTxn) setGateway(g *gatewayReq) error {
 		}
 	}
 	return nil
+}
+
+// gatewayIPsChange reports whether requested external_fixed_ips differ
+// from the gateway's current addresses as upstream judges it
+// (_check_for_external_ip_change): by the set of subnets named and the set
+// of addresses named, so a request naming the current address again,
+// e.g. [{ip X, subnet S}, {subnet S}], leaves the gateway as it is.
+func gatewayIPsChange(cur []model.FixedIP, req []fixedIPReq) bool {
+	if req == nil {
+		return false
+	}
+	curSubnets, curIPs := map[string]bool{}, map[string]bool{}
+	for _, ip := range cur {
+		curSubnets[ip.SubnetID], curIPs[ip.IPAddress] = true, true
+	}
+	reqSubnets, reqIPs := map[string]bool{}, map[string]bool{}
+	for _, ip := range req {
+		if ip.SubnetID != "" {
+			reqSubnets[ip.SubnetID] = true
+		}
+		if ip.IPAddress != "" {
+			reqIPs[ip.IPAddress] = true
+		}
+	}
+	return !maps.Equal(curSubnets, reqSubnets) || !maps.Equal(curIPs, reqIPs)
 }
 
 // checkGatewayNetwork refuses an external network overlapping the

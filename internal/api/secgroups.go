@@ -211,14 +211,20 @@ func createSG(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMessa
 	if err != nil {
 		return "", err
 	}
+	// Upstream checks the quota before its plugin creates the project's
+	// default group: that group never counts against the request.
+	uncounted := 0
+	if _, pending := pendingSG(t)[project]; pending {
+		uncounted = 1 // created by an earlier item of this bulk
+	}
+	if err := a.checkQuotaUncounted(v, t, project, model.KindSG, 1, uncounted); err != nil {
+		return "", err
+	}
 	if err := a.ensureDefaultSG(v, t, project); err != nil {
 		return "", err
 	}
 	if req.Name != nil && *req.Name == "default" {
 		return "", conflict("SecurityGroupDefaultAlreadyExists", "Default security group already exists.")
-	}
-	if err := a.checkQuota(v, t, project, model.KindSG, 1); err != nil {
-		return "", err
 	}
 	sg := &model.SecurityGroup{Standard: newStandard(a, project, req.Description, req.Tags), Stateful: boolOr(req.Stateful, true)}
 	if req.Name != nil {
@@ -326,6 +332,10 @@ var protocolNumbers = map[string]int{
 	"ipv6-route": 43, "ospf": 89, "pgm": 113, "rsvp": 46, "sctp": 132, "tcp": 6, "udp": 17, "udplite": 136, "vrrp": 112,
 }
 
+// ipv6OnlyProtocols are refused in IPv4 rules, by name or number
+// (upstream's _validate_ethertype_and_protocol).
+var ipv6OnlyProtocols = []string{"ipv6-encap", "ipv6-frag", "ipv6-icmp", "icmpv6", "ipv6-nonxt", "ipv6-opts", "ipv6-route", "41", "44", "58", "59", "60", "43"}
+
 // portProtocols take port ranges; icmpProtocols take type/code.
 var portProtocols = []string{"tcp", "udp", "sctp", "dccp", "udplite", "6", "17", "132", "33", "136"}
 var icmpProtocols = []string{"icmp", "icmpv6", "ipv6-icmp", "1", "58"}
@@ -408,6 +418,9 @@ func createSGRule(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 	}
 	if r.Protocol, err = normalizeProtocol(req.Protocol); err != nil {
 		return "", err
+	}
+	if r.Protocol != nil && r.EtherType == "IPv4" && slices.Contains(ipv6OnlyProtocols, *r.Protocol) {
+		return "", newErr(400, "SecurityGroupEthertypeConflictWithProtocol", "Invalid ethertype %s for protocol %s.", r.EtherType, *r.Protocol)
 	}
 	if req.PortRangeMin.Set && !req.PortRangeMin.Null {
 		n := int(req.PortRangeMin.V)

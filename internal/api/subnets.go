@@ -29,7 +29,7 @@ var subnetDef = &resourceDef{
 		"ipv6_ra_mode":           {typ: 's', post: true},
 		"ipv6_address_mode":      {typ: 's', post: true},
 		"segment_id":             {typ: 's', post: true, put: true, adminSet: true},
-		"service_types":          {typ: 'o', post: true, put: true, adminSet: true},
+		"service_types":          {typ: 'o', post: true, put: true},
 		"dns_publish_fixed_ip":   {typ: 'b', post: true, put: true},
 		"router:external":        {typ: 'b'},
 		"tags":                   {typ: 'o', post: true, nosort: true},
@@ -37,9 +37,12 @@ var subnetDef = &resourceDef{
 	decode:   decoderOf[model.Subnet](),
 	notFound: func(id string) *Error { return notFound("SubnetNotFound", "Subnet %s could not be found.", id) },
 	visible:  subnetVisible,
-	create:   createSubnet,
-	update:   updateSubnet,
-	delete:   deleteSubnet,
+	// A subnet is shared when its network is: upstream filters on it
+	// but does not show it.
+	boolFilters: map[string]func(v *store.View, e *store.Entry) bool{"shared": subnetShared},
+	create:      createSubnet,
+	update:      updateSubnet,
+	delete:      deleteSubnet,
 }
 
 func init() { register(subnetDef) }
@@ -52,8 +55,21 @@ func subnetVisible(v *store.View, c *reqCtx, e *store.Entry) bool {
 	if c.admin || s.ProjectID == c.project {
 		return true
 	}
+	// Others see the subnets of shared networks and of their own
+	// networks; an external network's subnets stay hidden unless it is
+	// shared (upstream's get_subnet rule, without the
+	// subnet-external-network extension, which we do not advertise).
 	_, n, ok := store.GetAs[*model.Network](v, model.KindNetwork, s.NetworkID)
-	return ok && networkVisible(c, n)
+	return ok && (n.Shared || n.ProjectID == c.project)
+}
+
+func subnetShared(v *store.View, e *store.Entry) bool {
+	s, ok := store.As[*model.Subnet](e)
+	if !ok {
+		return false
+	}
+	_, n, ok := store.GetAs[*model.Network](v, model.KindNetwork, s.NetworkID)
+	return ok && n.Shared
 }
 
 type subnetReq struct {
@@ -170,6 +186,9 @@ func createSubnet(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 		return "", err
 	}
 	if req.ServiceTypes != nil {
+		if err := checkServiceTypes(*req.ServiceTypes); err != nil {
+			return "", err
+		}
 		s.ServiceTypes = *req.ServiceTypes
 	}
 	if req.SegmentID.Set && !req.SegmentID.Null {
@@ -393,6 +412,9 @@ func updateSubnet(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry
 		return err
 	}
 	if req.ServiceTypes != nil {
+		if err := checkServiceTypes(*req.ServiceTypes); err != nil {
+			return err
+		}
 		s.ServiceTypes = *req.ServiceTypes
 	}
 	bump(a, &s.Standard)
@@ -408,41 +430,50 @@ func isRouterPort(owner string) bool {
 	return false
 }
 
+func isRouterInterfaceOwner(owner string) bool {
+	return owner == model.OwnerRouterInterface || owner == model.OwnerRouterInterfaceD || owner == model.OwnerHARouterInterface
+}
+
 func deleteSubnet(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry) error {
 	s, err := obj[*model.Subnet](e)
 	if err != nil {
 		return err
 	}
 	group := claims.IP(s.ID)
-	var auto []*store.Entry
+	// Upstream (_remove_subnet_ip_allocations_from_ports): router
+	// interfaces always keep a subnet; other ports do unless they are
+	// service ports or the addresses are automatic (SLAAC or
+	// DHCPv6-stateless), which the ports lose with the subnet.
+	autoAddress := isSLAAC(s)
+	var holders []*store.Entry
 	for _, owner := range v.Claims(group) {
 		pe, p, ok := store.GetAs[*model.Port](v, model.KindPort, owner)
 		if !ok {
 			continue
 		}
-		if !model.AutoDeletedOwner(p.DeviceOwner) {
+		if isRouterInterfaceOwner(p.DeviceOwner) || !autoAddress && !model.AutoDeletedOwner(p.DeviceOwner) {
 			return conflict("SubnetInUse", "Unable to complete operation on subnet %s: One or more ports have an IP allocation from this subnet.", s.ID)
 		}
-		if !slices.Contains(auto, pe) {
-			auto = append(auto, pe)
+		if !slices.Contains(holders, pe) {
+			holders = append(holders, pe)
 		}
 	}
 	t.NoNewClaims(group)
-	for _, pe := range auto {
-		// Service ports lose their address on this subnet; a port left
-		// with no address at all goes.
+	for _, pe := range holders {
+		// Ports lose their address on this subnet; a service port left
+		// with no address at all goes, a user's port stays.
 		curP, ok := store.As[*model.Port](pe)
 		if !ok {
 			continue
 		}
 		p := *curP
-		var keep []model.FixedIP
+		keep := []model.FixedIP{}
 		for _, ip := range p.FixedIPs {
 			if ip.SubnetID != s.ID {
 				keep = append(keep, ip)
 			}
 		}
-		if len(keep) == 0 {
+		if len(keep) == 0 && model.AutoDeletedOwner(p.DeviceOwner) {
 			deletePortTxn(t, pe)
 			continue
 		}
