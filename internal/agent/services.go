@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 
@@ -12,7 +11,7 @@ import (
 	"github.com/neutrino-net/neutrino/internal/agent/l3"
 	"github.com/neutrino-net/neutrino/internal/agent/metadata"
 	"github.com/neutrino-net/neutrino/internal/agent/names"
-	"github.com/neutrino-net/neutrino/internal/dataplane"
+	"github.com/neutrino-net/neutrino/internal/netns"
 )
 
 // services runs the in-process servers that live in agent namespaces —
@@ -63,10 +62,10 @@ func (s *services) syncDHCP(snap *hostmodel.Snapshot) {
 			continue
 		}
 		name := s.a.ns.Build(names.PrefixDHCP, netID)
-		if !dataplane.NamespaceExists(name) {
+		if !netns.Exists(name) {
 			continue
 		}
-		path := filepath.Join(dataplane.NetnsDir, name)
+		path := netns.Path(name)
 		want[path] = true
 		data := dhcpNetwork(snap, n, port, s.a.cfg.DNSDomain, s.a.cfg.EnableIsolatedMetadata)
 		cur, ok := s.networks[path]

@@ -10,7 +10,7 @@ import (
 )
 
 var pure = []string{
-	"github.com/neutrino-net/neutrino/internal/agent/desired",
+	"github.com/neutrino-net/neutrino/internal/desired",
 	"github.com/neutrino-net/neutrino/internal/agent/l2",
 	"github.com/neutrino-net/neutrino/internal/agent/l3",
 	"github.com/neutrino-net/neutrino/internal/agent/hostmodel",
@@ -21,6 +21,7 @@ var pure = []string{
 
 var kernel = []string{
 	"github.com/neutrino-net/neutrino/internal/dataplane",
+	"github.com/neutrino-net/neutrino/internal/netns",
 	"github.com/vishvananda/netlink",
 	"github.com/vishvananda/netns",
 	"github.com/google/nftables",
@@ -41,6 +42,29 @@ func TestPlansAreKernelFree(t *testing.T) {
 				if dep == bad || strings.HasPrefix(dep, bad+"/") {
 					t.Errorf("%s imports %s: plan code must not touch the kernel", pkg, dep)
 				}
+			}
+		}
+	}
+}
+
+// TestDataplaneKnowsNoAgent: the data plane reconciles internal/desired
+// and nothing else; it must never reach into the agent.
+func TestDataplaneKnowsNoAgent(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("needs the go command")
+	}
+	for _, pkg := range []string{
+		"github.com/neutrino-net/neutrino/internal/dataplane",
+		"github.com/neutrino-net/neutrino/internal/dataplane/nft",
+		"github.com/neutrino-net/neutrino/internal/netns",
+	} {
+		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list %s: %v\n%s", pkg, err, out)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if strings.HasPrefix(dep, "github.com/neutrino-net/neutrino/internal/agent") {
+				t.Errorf("%s imports %s: the data plane must not know the agent", pkg, dep)
 			}
 		}
 	}

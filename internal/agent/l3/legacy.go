@@ -19,9 +19,9 @@ import (
 	"net/netip"
 	"slices"
 
-	"github.com/neutrino-net/neutrino/internal/agent/desired"
 	"github.com/neutrino-net/neutrino/internal/agent/hostmodel"
 	"github.com/neutrino-net/neutrino/internal/agent/names"
+	"github.com/neutrino-net/neutrino/internal/desired"
 	"github.com/neutrino-net/neutrino/internal/model"
 )
 
@@ -172,7 +172,7 @@ func planLegacy(s *hostmodel.Snapshot, cfg Config, r *model.Router) Router {
 		out.Networks = append(out.Networks, p.NetworkID)
 		out.Interfaces[v.Inner] = p.NetworkID
 	}
-	table := &desired.NftTable{}
+	table := &desired.NftTable{Family: desired.FamilyIP, Name: desired.NftOwnedPrefix}
 	pre := desired.NftChain{Name: "prerouting", Type: "nat", Hook: "prerouting", Priority: -100, Rules: []desired.NftRule{
 		{IifName: "qr-*", Daddr: MetadataAddr, TCPDport: 80, RedirectTo: MetadataPort, Comment: "metadata"},
 	}}
@@ -263,7 +263,7 @@ func planLegacy(s *hostmodel.Snapshot, cfg Config, r *model.Router) Router {
 		}
 	}
 	table.Chains = []desired.NftChain{pre, output, post, input}
-	ns.Nft = table
+	ns.Nft = []desired.NftTable{*table}
 	out.Namespace = ns
 	return out
 }

@@ -63,7 +63,7 @@ func TestLegacyRouterPlan(t *testing.T) {
 	if g := strings.Join(routes, "; "); g != "0.0.0.0/0 via 203.0.113.1 dev qg-qg-port-000; 10.9.0.0/24 via 10.241.0.50 dev qr-qr-port-000" {
 		t.Errorf("routes: %s", g)
 	}
-	nft := ns.Nft.String()
+	nft := ns.Nft[0].String()
 	for _, w := range []string{
 		"map fip_dnat { type ipv4_addr : ipv4_addr; elements = { 203.0.113.102 : 10.241.0.5 } }",
 		"map fip_snat { type ipv4_addr : ipv4_addr; elements = { 10.241.0.5 : 203.0.113.102 } }",
@@ -102,7 +102,7 @@ func TestLegacyRouterNotHere(t *testing.T) {
 	// No SNAT rule without enable_snat; floating IPs still translated.
 	s = legacySnapshot()
 	s.Routers["r1"].ExternalGatewayInfo.EnableSNAT = false
-	nft := Plan(s, Config{Host: "network1", Mode: "legacy"}).Routers[0].Namespace.Nft.String()
+	nft := Plan(s, Config{Host: "network1", Mode: "legacy"}).Routers[0].Namespace.Nft[0].String()
 	if strings.Contains(nft, "snat to gateway") || !strings.Contains(nft, "fip_snat") {
 		t.Errorf("enable_snat false:\n%s", nft)
 	}

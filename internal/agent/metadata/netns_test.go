@@ -16,11 +16,10 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 
-	"github.com/neutrino-net/neutrino/internal/agent/desired"
 	"github.com/neutrino-net/neutrino/internal/agent/l3"
-	"github.com/neutrino-net/neutrino/internal/dataplane"
+	"github.com/neutrino-net/neutrino/internal/desired"
+	"github.com/neutrino-net/neutrino/internal/netns"
 	"github.com/neutrino-net/neutrino/internal/testutil"
 )
 
@@ -28,7 +27,7 @@ import (
 // "client" namespace (c0: 10.0.0.5/24 and 10.0.0.6/24) joined by a veth.
 type pair struct {
 	routerName, clientName string
-	router, client         netns.NsHandle
+	router, client         netns.Handle
 	rh                     *netlink.Handle
 }
 
@@ -36,11 +35,11 @@ func newPair(t *testing.T) *pair {
 	t.Helper()
 	p := &pair{routerName: testutil.NewNetNS(t, "mdr"), clientName: testutil.NewNetNS(t, "mdc")}
 	var err error
-	if p.router, err = netns.GetFromName(p.routerName); err != nil {
+	if p.router, err = netns.Open(p.routerName); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.router.Close() })
-	if p.client, err = netns.GetFromName(p.clientName); err != nil {
+	if p.client, err = netns.Open(p.clientName); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.client.Close() })
@@ -95,7 +94,7 @@ func (p *pair) clientFrom(src string) *http.Client {
 		DisableKeepAlives: true,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			var c net.Conn
-			err := dataplane.RunIn(p.client, func() error {
+			err := netns.RunIn(p.client, func() error {
 				var err error
 				c, err = d.DialContext(ctx, network, addr)
 				return err
@@ -283,10 +282,10 @@ func TestSync(t *testing.T) {
 	proxy.mu.Lock()
 	oldID := proxy.bound[p.routerName].nsID
 	proxy.mu.Unlock()
-	if err := netns.DeleteNamed(p.routerName); err != nil {
+	if err := netns.Delete(p.routerName); err != nil {
 		t.Fatal(err)
 	}
-	if err := dataplane.CreateNamespace(p.routerName); err != nil {
+	if err := netns.Create(p.routerName); err != nil {
 		t.Fatal(err)
 	}
 	if err := proxy.Sync(GroupRouters, RouterTargets(s, routers[:1])); err != nil {
@@ -305,7 +304,7 @@ func TestSync(t *testing.T) {
 	}
 
 	// Namespace gone: its listener goes too.
-	if err := netns.DeleteNamed(p.routerName); err != nil {
+	if err := netns.Delete(p.routerName); err != nil {
 		t.Fatal(err)
 	}
 	if err := proxy.Sync(GroupRouters, RouterTargets(s, routers[:1])); err != nil {
@@ -333,7 +332,7 @@ func TestRedirect(t *testing.T) {
 	}
 }
 `, l3.MetadataPort)
-	if err := dataplane.RunIn(p.router, func() error {
+	if err := netns.RunIn(p.router, func() error {
 		cmd := exec.Command(nft, "-f", "-")
 		cmd.Stdin = strings.NewReader(rules)
 		if out, err := cmd.CombinedOutput(); err != nil {
