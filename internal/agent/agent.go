@@ -10,9 +10,8 @@ import (
 	"time"
 
 	"github.com/neutrino-net/neutrino/internal/agent/hostmodel"
-	"github.com/neutrino-net/neutrino/internal/agent/l2"
-	"github.com/neutrino-net/neutrino/internal/agent/l3"
 	"github.com/neutrino-net/neutrino/internal/agent/names"
+	"github.com/neutrino-net/neutrino/internal/agent/plan"
 	"github.com/neutrino-net/neutrino/internal/dataplane"
 	"github.com/neutrino-net/neutrino/internal/desired"
 	"github.com/neutrino-net/neutrino/internal/model"
@@ -215,26 +214,16 @@ func (a *Agent) reconcileLoop(ctx context.Context) {
 	}
 }
 
-// Plan computes the host's desired state from a snapshot (pure).
-func (a *Agent) Plan(s *hostmodel.Snapshot) *desired.Host {
-	h, _ := a.plan(s)
-	return h
+// Plan computes the host's desired state and facts from a snapshot
+// (pure).
+func (a *Agent) Plan(s *hostmodel.Snapshot) (desired.Host, plan.Facts) {
+	return plan.Plan(s, a.hostConfig())
 }
 
-func (a *Agent) plan(s *hostmodel.Snapshot) (*desired.Host, l3.Result) {
-	routers := l3.Plan(s, l3.Config{Host: a.cfg.Host, Mode: a.cfg.AgentMode, NS: a.ns})
-	h := l2.Plan(s, a.l2Config(), routers.Networks())
-	for _, r := range routers.Routers {
-		h.Namespaces = append(h.Namespaces, r.Namespace)
-	}
-	h.Normalize()
-	return h, routers
-}
-
-func (a *Agent) l2Config() l2.Config {
-	return l2.Config{Host: a.cfg.Host, LocalIP: a.cfg.LocalIP, PhysicalInterfaces: a.cfg.PhysicalInterfaces,
+func (a *Agent) hostConfig() plan.HostConfig {
+	return plan.HostConfig{Host: a.cfg.Host, Mode: a.cfg.AgentMode, LocalIP: a.cfg.LocalIP, PhysicalInterfaces: a.cfg.PhysicalInterfaces,
 		Bridges: a.cfg.Bridges, ARPResponder: a.cfg.ARPResponder, L2Population: a.cfg.L2Population,
-		IsolatedMetadata: a.cfg.EnableIsolatedMetadata, NS: a.ns}
+		IsolatedMetadata: a.cfg.EnableIsolatedMetadata, DNSDomain: a.cfg.DNSDomain, NS: a.ns}
 }
 
 func (a *Agent) reconcile(ctx context.Context) error {
@@ -242,8 +231,8 @@ func (a *Agent) reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	want, routers := a.plan(snap)
-	res, applyErr := dataplane.Apply(want, dataplane.Options{Prune: true, OwnsNamespace: func(name string) bool {
+	want, facts := a.Plan(snap)
+	res, applyErr := dataplane.Apply(&want, dataplane.Options{Prune: true, OwnsNamespace: func(name string) bool {
 		_, _, ok := a.ns.Parse(name)
 		return ok
 	}})
@@ -256,39 +245,37 @@ func (a *Agent) reconcile(ctx context.Context) error {
 		a.log.Info("initial apply", "changes", len(res.Changes), "rev", snap.Revision, "ok", applyErr == nil)
 		a.applied = true
 	}
-	a.services.sync(ctx, snap, routers)
-	statusErr := a.reportStatus(ctx, snap, res.Plugged, routers, applyErr == nil)
+	a.services.sync(snap, facts)
+	statusErr := a.reportStatus(ctx, snap, res.Plugged, facts, applyErr == nil)
 	return errors.Join(applyErr, statusErr)
 }
 
 // reportStatus tells the server which of this host's ports are plugged
 // (ACTIVE) or not (DOWN), sending only what differs from what the server
 // already shows.
-func (a *Agent) reportStatus(ctx context.Context, s *hostmodel.Snapshot, plugged map[string]bool, routers l3.Result, applied bool) error {
+func (a *Agent) reportStatus(ctx context.Context, s *hostmodel.Snapshot, plugged map[string]bool, facts plan.Facts, applied bool) error {
 	rep := &syncproto.StatusReport{Ports: map[string]string{}, FloatingIPs: map[string]string{}, Routers: map[string]string{}}
-	for _, r := range routers.Routers {
-		if rr := s.Routers[r.ID]; rr != nil && rr.Status != "ACTIVE" && applied {
-			rep.Routers[r.ID] = "ACTIVE"
-		}
-		for id, st := range r.FIPStatus {
-			if !applied && st == "ACTIVE" {
-				continue // report ACTIVE only once the kernel has it
-			}
-			if f := s.FloatingIPs[id]; f != nil && f.Status != st {
-				rep.FloatingIPs[id] = st
-			}
+	for id := range facts.Routers {
+		if rr := s.Routers[id]; rr != nil && rr.Status != "ACTIVE" && applied {
+			rep.Routers[id] = "ACTIVE"
 		}
 	}
-	for _, p := range s.Ports {
-		if p.HostID != a.cfg.Host || p.DeviceOwner == model.OwnerFloatingIP || p.DeviceOwner == model.OwnerRouterInterfaceD {
-			continue
+	for id, fip := range facts.FloatingIPs {
+		if !applied && fip.Status == "ACTIVE" {
+			continue // report ACTIVE only once the kernel has it
 		}
+		if f := s.FloatingIPs[id]; f != nil && f.Status != fip.Status {
+			rep.FloatingIPs[id] = fip.Status
+		}
+	}
+	for id, adminUp := range facts.Ports {
+		p := s.Ports[id]
 		want := "DOWN"
-		if plugged[p.ID] && p.AdminStateUp {
+		if plugged[id] && adminUp {
 			want = "ACTIVE"
 		}
-		if p.Status != want {
-			rep.Ports[p.ID] = want
+		if p != nil && p.Status != want {
+			rep.Ports[id] = want
 		}
 	}
 	// Judge each object at the revision the model holds; skip what was

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/neutrino-net/neutrino/internal/agent/l3"
+	"github.com/neutrino-net/neutrino/internal/agent/plan"
 	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/syncproto"
 )
@@ -38,14 +38,15 @@ func TestReportStatusOncePerRevision(t *testing.T) {
 		a.model.Apply(&syncproto.Event{Revision: rev, Upserts: []syncproto.Object{
 			{Kind: model.KindPort, ID: "p1", Rev: rev, Data: pb}, {Kind: model.KindFIP, ID: "f1", Rev: rev, Data: fb}}})
 	}
-	routers := l3.Result{Routers: []l3.Router{{ID: "r1", FIPStatus: map[string]string{"f1": "ACTIVE"}}}}
+	facts := plan.Facts{Routers: map[string]string{"r1": "qrouter-r1"}, Ports: map[string]bool{"p1": true},
+		FloatingIPs: map[string]plan.FloatingIP{"f1": {Status: "ACTIVE", Namespace: "qrouter-r1"}}}
 	report := func() {
 		t.Helper()
 		s, err := a.model.Snapshot("h1")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := a.reportStatus(context.Background(), s, map[string]bool{"p1": true}, routers, true); err != nil {
+		if err := a.reportStatus(context.Background(), s, map[string]bool{"p1": true}, facts, true); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -17,8 +17,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"github.com/neutrino-net/neutrino/internal/agent/l3"
-	"github.com/neutrino-net/neutrino/internal/desired"
+	"github.com/neutrino-net/neutrino/internal/agent/plan/l3"
 	"github.com/neutrino-net/neutrino/internal/netns"
 	"github.com/neutrino-net/neutrino/internal/testutil"
 )
@@ -256,11 +255,12 @@ func TestSync(t *testing.T) {
 	p := newPair(t)
 	other := testutil.NewNetNS(t, "mdo")
 	s := testSnapshot()
-	routers := []l3.Router{
-		{ID: "a", Namespace: desired.Namespace{Name: p.routerName}, Interfaces: map[string]string{"qr-a": "net1"}},
-		{ID: "b", Namespace: desired.Namespace{Name: other}, Interfaces: map[string]string{"qr-b": "net1"}},
-		{ID: "c", Namespace: desired.Namespace{Name: "qrouter-missing-" + fmt.Sprint(time.Now().UnixNano())}, Interfaces: map[string]string{"qr-c": "net1"}},
+	routers := map[string][]string{
+		p.routerName: {"net1"},
+		other:        {"net1"},
+		"qrouter-missing-" + fmt.Sprint(time.Now().UnixNano()): {"net1"},
 	}
+	onlyA := map[string][]string{p.routerName: {"net1"}}
 	// Something else served directly (group "") must survive Sync.
 	if err := proxy.Serve(p.client, "qdhcp-x", "169.254.169.254:80", ResolverFor(s, nil)); err != nil {
 		t.Fatal(err)
@@ -288,7 +288,7 @@ func TestSync(t *testing.T) {
 	if err := netns.Create(p.routerName); err != nil {
 		t.Fatal(err)
 	}
-	if err := proxy.Sync(GroupRouters, RouterTargets(s, routers[:1])); err != nil {
+	if err := proxy.Sync(GroupRouters, RouterTargets(s, onlyA)); err != nil {
 		t.Fatal(err)
 	}
 	want = []string{p.routerName, "qdhcp-x"}
@@ -307,7 +307,7 @@ func TestSync(t *testing.T) {
 	if err := netns.Delete(p.routerName); err != nil {
 		t.Fatal(err)
 	}
-	if err := proxy.Sync(GroupRouters, RouterTargets(s, routers[:1])); err != nil {
+	if err := proxy.Sync(GroupRouters, RouterTargets(s, onlyA)); err != nil {
 		t.Fatal(err)
 	}
 	if got := proxy.Keys(); !slices.Equal(got, []string{"qdhcp-x"}) {
@@ -348,8 +348,8 @@ func TestRedirect(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer proxy.StopAll()
-	if err := proxy.Sync(GroupRouters, RouterTargets(testSnapshot(), []l3.Router{
-		{ID: "a", Namespace: desired.Namespace{Name: p.routerName}, Interfaces: map[string]string{"r0": "net1"}},
+	if err := proxy.Sync(GroupRouters, RouterTargets(testSnapshot(), map[string][]string{
+		p.routerName: {"net1"},
 	})); err != nil {
 		t.Fatal(err)
 	}

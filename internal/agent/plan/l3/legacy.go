@@ -39,28 +39,30 @@ type Config struct {
 	NS   names.Namespaces
 }
 
-// Router is one planned router: its namespace plus what the agent needs
-// to report and serve.
+// Router is one planned router: desired state only.
 type Router struct {
 	ID        string
 	Namespace desired.Namespace
 	// Networks whose bridges the router's ports plug into.
 	Networks []string
+}
+
+// Facts are what the agent reports and serves for one router, kept
+// apart from its desired state.
+type Facts struct {
 	// FIPStatus is the status to report for each of the router's
 	// floating IPs once the namespace is applied.
 	FIPStatus map[string]string
-	// FIPs maps floating IP address -> fixed address (for conntrack
-	// cleanup of what changed).
-	FIPs map[netip.Addr]netip.Addr
-	// Interfaces are the router's internal subnets by device (for the
-	// metadata proxy: which network a request came from).
-	Interfaces map[string]string // qr- device -> network id
-	ProjectID  string
+	// MetadataNetworks are the networks behind the router's qr- devices
+	// (its metadata listener resolves callers among their ports).
+	MetadataNetworks []string
 }
 
-// Result is the L3 part of a host's plan.
+// Result is the L3 part of a host's plan: the routers and, by router id,
+// their facts.
 type Result struct {
 	Routers []Router
+	Facts   map[string]Facts
 }
 
 // Networks returns every network the routers plug into.
@@ -100,7 +102,7 @@ func HostedLegacy(s *hostmodel.Snapshot, host string, r *model.Router) bool {
 
 // Plan computes the routers of this host.
 func Plan(s *hostmodel.Snapshot, cfg Config) Result {
-	var res Result
+	res := Result{Facts: map[string]Facts{}}
 	ids := make([]string, 0, len(s.Routers))
 	for id := range s.Routers {
 		ids = append(ids, id)
@@ -110,7 +112,9 @@ func Plan(s *hostmodel.Snapshot, cfg Config) Result {
 		r := s.Routers[id]
 		if cfg.Mode == model.ModeLegacy || cfg.Mode == model.ModeDVRSNAT {
 			if HostedLegacy(s, cfg.Host, r) {
-				res.Routers = append(res.Routers, planLegacy(s, cfg, r))
+				rt, f := PlanRouter(s, cfg, r)
+				res.Routers = append(res.Routers, rt)
+				res.Facts[r.ID] = f
 			}
 		}
 	}
@@ -157,8 +161,10 @@ func routerPorts(s *hostmodel.Snapshot, routerID string, owners ...string) []*mo
 	return out
 }
 
-func planLegacy(s *hostmodel.Snapshot, cfg Config, r *model.Router) Router {
-	out := Router{ID: r.ID, FIPStatus: map[string]string{}, FIPs: map[netip.Addr]netip.Addr{}, Interfaces: map[string]string{}, ProjectID: r.ProjectID}
+// PlanRouter plans one legacy router this host serves.
+func PlanRouter(s *hostmodel.Snapshot, cfg Config, r *model.Router) (Router, Facts) {
+	out := Router{ID: r.ID}
+	facts := Facts{FIPStatus: map[string]string{}}
 	ns := desired.Namespace{Name: cfg.NS.Build(names.PrefixRouter, r.ID), Sysctls: append([]desired.Sysctl(nil), routerSysctls...)}
 	for _, p := range routerPorts(s, r.ID, model.OwnerRouterInterface) {
 		v := desired.Veth{Inner: names.RouterInterface(p.ID), Outer: names.Tap(p.ID), Bridge: names.Bridge(p.NetworkID), MAC: p.MACAddress, MTU: mtuOf(s, p.NetworkID), PortID: p.ID}
@@ -170,7 +176,7 @@ func planLegacy(s *hostmodel.Snapshot, cfg Config, r *model.Router) Router {
 		}
 		ns.Veths = append(ns.Veths, v)
 		out.Networks = append(out.Networks, p.NetworkID)
-		out.Interfaces[v.Inner] = p.NetworkID
+		facts.MetadataNetworks = append(facts.MetadataNetworks, p.NetworkID)
 	}
 	table := &desired.NftTable{Family: desired.FamilyIP, Name: desired.NftOwnedPrefix}
 	pre := desired.NftChain{Name: "prerouting", Type: "nat", Hook: "prerouting", Priority: -100, Rules: []desired.NftRule{
@@ -215,20 +221,19 @@ func planLegacy(s *hostmodel.Snapshot, cfg Config, r *model.Router) Router {
 			}
 			fip, err1 := netip.ParseAddr(f.FloatingIPAddress)
 			if f.FixedIPAddress == nil || err1 != nil {
-				out.FIPStatus[f.ID] = "DOWN"
+				facts.FIPStatus[f.ID] = "DOWN"
 				continue
 			}
 			fixed, err2 := netip.ParseAddr(*f.FixedIPAddress)
 			if err2 != nil {
-				out.FIPStatus[f.ID] = "ERROR"
+				facts.FIPStatus[f.ID] = "ERROR"
 				continue
 			}
 			dnat.Elements[fip] = fixed
 			snat.Elements[fixed] = fip
-			out.FIPs[fip] = fixed
 			v.Addrs = append(v.Addrs, netip.PrefixFrom(fip, 32))
 			ns.GARP = append(ns.GARP, desired.GARP{Dev: qg, Addr: fip})
-			out.FIPStatus[f.ID] = "ACTIVE"
+			facts.FIPStatus[f.ID] = "ACTIVE"
 		}
 		table.Maps = []desired.NftMap{dnat, snat}
 		pre.Rules = append(pre.Rules, desired.NftRule{DNATMap: "fip_dnat", Comment: "floating ip in"})
@@ -247,7 +252,7 @@ func planLegacy(s *hostmodel.Snapshot, cfg Config, r *model.Router) Router {
 	} else {
 		for _, f := range s.FloatingIPs {
 			if f.RouterID != nil && *f.RouterID == r.ID {
-				out.FIPStatus[f.ID] = "DOWN"
+				facts.FIPStatus[f.ID] = "DOWN"
 			}
 		}
 	}
@@ -265,7 +270,7 @@ func planLegacy(s *hostmodel.Snapshot, cfg Config, r *model.Router) Router {
 	table.Chains = []desired.NftChain{pre, output, post, input}
 	ns.Nft = []desired.NftTable{*table}
 	out.Namespace = ns
-	return out
+	return out, facts
 }
 
 func deviceFor(veths []desired.Veth, addr netip.Addr) string {

@@ -78,8 +78,8 @@ func TestLegacyRouterPlan(t *testing.T) {
 			t.Errorf("nft lacks %q:\n%s", w, nft)
 		}
 	}
-	if r.FIPStatus["f1"] != "ACTIVE" || r.FIPStatus["f2"] != "DOWN" {
-		t.Errorf("fip status %v", r.FIPStatus)
+	if res.Facts["r1"].FIPStatus["f1"] != "ACTIVE" || res.Facts["r1"].FIPStatus["f2"] != "DOWN" {
+		t.Errorf("fip status %v", res.Facts["r1"].FIPStatus)
 	}
 	if n := res.Networks(); strings.Join(n, ",") != "apps,ext" {
 		t.Errorf("networks %v", n)
