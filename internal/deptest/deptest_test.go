@@ -11,8 +11,11 @@ import (
 
 var pure = []string{
 	"github.com/neutrino-net/neutrino/internal/desired",
+	"github.com/neutrino-net/neutrino/internal/agent/plan",
 	"github.com/neutrino-net/neutrino/internal/agent/plan/l2",
 	"github.com/neutrino-net/neutrino/internal/agent/plan/l3",
+	"github.com/neutrino-net/neutrino/internal/agent/plan/dhcpnet",
+	"github.com/neutrino-net/neutrino/internal/agent/dhcp/dhcpdata",
 	"github.com/neutrino-net/neutrino/internal/agent/hostmodel",
 	"github.com/neutrino-net/neutrino/internal/hostview",
 	"github.com/neutrino-net/neutrino/internal/ipam",
