@@ -34,6 +34,14 @@ type Agent struct {
 	sent     map[string]string // object id -> "<rev> <status>" last reported
 	applied  bool              // the first apply since start is done
 	services *services
+
+	// planner and planRev belong to the reconcile loop: the host is
+	// replanned per unit from the changes since planRev.
+	planner *plan.Planner
+	planRev int64
+	// skipped are the undecodable objects already logged, with the
+	// error logged.
+	skipped map[syncproto.Key]string
 }
 
 // New prepares an agent; Run starts it.
@@ -53,6 +61,8 @@ func New(cfg *Config, log *slog.Logger) *Agent {
 		sent:   map[string]string{},
 	}
 	a.services = newServices(a)
+	a.planner = plan.NewPlanner(a.hostConfig())
+	a.skipped = map[syncproto.Key]string{}
 	return a
 }
 
@@ -227,11 +237,10 @@ func (a *Agent) hostConfig() plan.HostConfig {
 }
 
 func (a *Agent) reconcile(ctx context.Context) error {
-	snap, err := a.model.Snapshot(a.cfg.Host)
-	if err != nil {
-		return err
-	}
-	want, facts := a.Plan(snap)
+	a.logSkipped()
+	snap, changes, ok := a.model.SnapshotSince(a.cfg.Host, a.planRev)
+	want, facts := a.planner.Plan(snap, changes, !ok)
+	a.planRev = snap.Revision
 	res, applyErr := dataplane.Apply(&want, dataplane.Options{Prune: true, OwnsNamespace: func(name string) bool {
 		_, _, ok := a.ns.Parse(name)
 		return ok
@@ -248,6 +257,23 @@ func (a *Agent) reconcile(ctx context.Context) error {
 	a.services.sync(snap, facts)
 	statusErr := a.reportStatus(ctx, snap, res.Plugged, facts, applyErr == nil)
 	return errors.Join(applyErr, statusErr)
+}
+
+// logSkipped logs, once each, the objects left out of the plan because
+// they cannot be decoded.
+func (a *Agent) logSkipped() {
+	bad := a.model.Undecodable()
+	for k, err := range bad {
+		if a.skipped[k] != err.Error() {
+			a.log.Error("object skipped: cannot decode", "kind", k.Kind, "id", k.ID, "err", err)
+			a.skipped[k] = err.Error()
+		}
+	}
+	for k := range a.skipped {
+		if bad[k] == nil {
+			delete(a.skipped, k)
+		}
+	}
 }
 
 // reportStatus tells the server which of this host's ports are plugged

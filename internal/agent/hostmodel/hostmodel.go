@@ -34,6 +34,9 @@ type Model struct {
 	decoded map[syncproto.Key]any
 	bad     map[syncproto.Key]error
 	synced  bool
+	// changes is the log of applied changes since floor (see Change).
+	changes []Change
+	floor   int64
 }
 
 // New returns an empty model.
@@ -49,22 +52,29 @@ func (m *Model) Apply(ev *syncproto.Event) {
 		m.objects = map[syncproto.Key]syncproto.Object{}
 		m.decoded = map[syncproto.Key]any{}
 		m.bad = map[syncproto.Key]error{}
+		m.changes, m.floor = nil, ev.Revision
 	}
 	for _, o := range ev.Upserts {
 		k := syncproto.Key{Kind: o.Kind, ID: o.ID}
 		m.objects[k] = o
 		delete(m.bad, k)
+		old := m.decoded[k]
 		v, err := decodeObject(o.Kind, o.Data)
 		if err != nil {
 			m.bad[k] = err
 			delete(m.decoded, k)
+			m.record(ev.Revision, k, old, nil)
 			continue
 		}
 		if v != nil {
 			m.decoded[k] = v
+			m.record(ev.Revision, k, old, v)
 		}
 	}
 	for _, k := range ev.Deletes {
+		if old, ok := m.decoded[k]; ok {
+			m.record(ev.Revision, k, old, nil)
+		}
 		delete(m.objects, k)
 		delete(m.decoded, k)
 		delete(m.bad, k)

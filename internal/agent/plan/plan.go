@@ -20,7 +20,6 @@ import (
 	"github.com/neutrino-net/neutrino/internal/agent/plan/dhcpnet"
 	"github.com/neutrino-net/neutrino/internal/agent/plan/l2"
 	"github.com/neutrino-net/neutrino/internal/agent/plan/l3"
-	"github.com/neutrino-net/neutrino/internal/desired"
 	"github.com/neutrino-net/neutrino/internal/model"
 )
 
@@ -80,23 +79,6 @@ type DHCPServer struct {
 	Namespace string
 	Device    string
 	Network   *dhcpdata.Network
-}
-
-// Plan computes a host's desired state and facts from a snapshot.
-func Plan(s *hostmodel.Snapshot, cfg HostConfig) (desired.Host, Facts) {
-	routers := l3.Plan(s, cfg.l3())
-	h := l2.Plan(s, cfg.l2(), routers.Networks())
-	for _, r := range routers.Routers {
-		h.Namespaces = append(h.Namespaces, r.Namespace)
-	}
-	h.Normalize()
-	f := newFacts()
-	for _, r := range routers.Routers {
-		f.addRouter(r, routers.Facts[r.ID])
-	}
-	f.addPorts(s, cfg.Host)
-	f.addDHCP(s, cfg)
-	return *h, f
 }
 
 func newFacts() Facts {

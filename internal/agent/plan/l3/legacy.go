@@ -18,6 +18,7 @@ package l3
 import (
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/neutrino-net/neutrino/internal/agent/hostmodel"
 	"github.com/neutrino-net/neutrino/internal/agent/names"
@@ -100,6 +101,11 @@ func HostedLegacy(s *hostmodel.Snapshot, host string, r *model.Router) bool {
 	return l3 != nil && b != nil && slices.Contains(b.AgentIDs, l3.ID)
 }
 
+// Serves reports whether this host plans router r.
+func Serves(s *hostmodel.Snapshot, cfg Config, r *model.Router) bool {
+	return (cfg.Mode == model.ModeLegacy || cfg.Mode == model.ModeDVRSNAT) && HostedLegacy(s, cfg.Host, r)
+}
+
 // Plan computes the routers of this host.
 func Plan(s *hostmodel.Snapshot, cfg Config) Result {
 	res := Result{Facts: map[string]Facts{}}
@@ -144,133 +150,169 @@ func mtuOf(s *hostmodel.Snapshot, netID string) int {
 // routerPorts returns the router's ports with one of the owners, by id.
 func routerPorts(s *hostmodel.Snapshot, routerID string, owners ...string) []*model.Port {
 	var out []*model.Port
-	for _, p := range s.Ports {
-		if p.DeviceID == routerID && slices.Contains(owners, p.DeviceOwner) {
+	for _, p := range s.PortsOfDevice(routerID) {
+		if slices.Contains(owners, p.DeviceOwner) {
 			out = append(out, p)
 		}
 	}
-	slices.SortFunc(out, func(a, b *model.Port) int {
-		if a.ID < b.ID {
-			return -1
-		}
-		if a.ID > b.ID {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b *model.Port) int { return strings.Compare(a.ID, b.ID) })
 	return out
 }
 
-// PlanRouter plans one legacy router this host serves.
+// routerFIPs returns the router's floating IPs by id.
+func routerFIPs(s *hostmodel.Snapshot, routerID string) []*model.FloatingIP {
+	out := slices.Clone(s.FloatingIPsOfRouter(routerID))
+	slices.SortFunc(out, func(a, b *model.FloatingIP) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// legacy is one legacy router being planned.
+type legacy struct {
+	s     *hostmodel.Snapshot
+	r     *model.Router
+	ns    desired.Namespace
+	out   Router
+	facts Facts
+	// The nftables chains, filled by the parts of the plan.
+	pre, output, post, input desired.NftChain
+	maps                     []desired.NftMap
+}
+
+// PlanRouter plans one legacy router this host serves. It reads only
+// the router, its ports and floating IPs (through the snapshot's
+// indexes), and their subnets and networks.
 func PlanRouter(s *hostmodel.Snapshot, cfg Config, r *model.Router) (Router, Facts) {
-	out := Router{ID: r.ID}
-	facts := Facts{FIPStatus: map[string]string{}}
-	ns := desired.Namespace{Name: cfg.NS.Build(names.PrefixRouter, r.ID), Sysctls: append([]desired.Sysctl(nil), routerSysctls...)}
-	for _, p := range routerPorts(s, r.ID, model.OwnerRouterInterface) {
-		v := desired.Veth{Inner: names.RouterInterface(p.ID), Outer: names.Tap(p.ID), Bridge: names.Bridge(p.NetworkID), MAC: p.MACAddress, MTU: mtuOf(s, p.NetworkID), PortID: p.ID}
-		for _, ip := range p.FixedIPs {
-			if pfx, _, ok := prefixOn(s, ip); ok {
-				v.Addrs = append(v.Addrs, pfx)
-				ns.GARP = append(ns.GARP, desired.GARP{Dev: v.Inner, Addr: pfx.Addr()})
-			}
-		}
-		ns.Veths = append(ns.Veths, v)
-		out.Networks = append(out.Networks, p.NetworkID)
-		facts.MetadataNetworks = append(facts.MetadataNetworks, p.NetworkID)
-	}
-	table := &desired.NftTable{Family: desired.FamilyIP, Name: desired.NftOwnedPrefix}
-	pre := desired.NftChain{Name: "prerouting", Type: "nat", Hook: "prerouting", Priority: -100, Rules: []desired.NftRule{
+	l := &legacy{s: s, r: r, out: Router{ID: r.ID}, facts: Facts{FIPStatus: map[string]string{}},
+		ns: desired.Namespace{Name: cfg.NS.Build(names.PrefixRouter, r.ID), Sysctls: append([]desired.Sysctl(nil), routerSysctls...)}}
+	l.pre = desired.NftChain{Name: "prerouting", Type: "nat", Hook: "prerouting", Priority: -100, Rules: []desired.NftRule{
 		{IifName: "qr-*", Daddr: MetadataAddr, TCPDport: 80, RedirectTo: MetadataPort, Comment: "metadata"},
 	}}
-	output := desired.NftChain{Name: "output", Type: "nat", Hook: "output", Priority: -100}
-	post := desired.NftChain{Name: "postrouting", Type: "nat", Hook: "postrouting", Priority: 100}
-	input := desired.NftChain{Name: "input", Type: "filter", Hook: "input", Priority: 0, Rules: []desired.NftRule{
+	l.output = desired.NftChain{Name: "output", Type: "nat", Hook: "output", Priority: -100}
+	l.post = desired.NftChain{Name: "postrouting", Type: "nat", Hook: "postrouting", Priority: 100}
+	l.input = desired.NftChain{Name: "input", Type: "filter", Hook: "input", Priority: 0, Rules: []desired.NftRule{
 		// Only redirected requests may reach the metadata proxy.
 		{TCPDport: MetadataPort, CtStateNotDNAT: true, Drop: true, Comment: "metadata proxy only via redirect"},
 	}}
-	gw := gatewayPort(s, r)
-	if gw != nil && r.ExternalGatewayInfo != nil {
-		qg := names.RouterGateway(gw.ID)
-		v := desired.Veth{Inner: qg, Outer: names.Tap(gw.ID), Bridge: names.Bridge(gw.NetworkID), MAC: gw.MACAddress, MTU: mtuOf(s, gw.NetworkID), PortID: gw.ID}
-		var gwIP netip.Addr
-		for _, ip := range gw.FixedIPs {
-			pfx, sub, ok := prefixOn(s, ip)
-			if !ok {
-				continue
-			}
-			v.Addrs = append(v.Addrs, pfx)
-			ns.GARP = append(ns.GARP, desired.GARP{Dev: qg, Addr: pfx.Addr()})
-			if pfx.Addr().Is4() && !gwIP.IsValid() {
-				gwIP = pfx.Addr()
-				if sub.GatewayIP != nil {
-					if via, err := netip.ParseAddr(*sub.GatewayIP); err == nil {
-						if !pfx.Masked().Contains(via) {
-							ns.Routes = append(ns.Routes, desired.Route{Dst: netip.PrefixFrom(via, 32), Dev: qg})
-						}
-						ns.Routes = append(ns.Routes, desired.Route{Dst: netip.MustParsePrefix("0.0.0.0/0"), Via: via, Dev: qg})
-					}
-				}
-			}
-		}
-		// Floating IPs: a /32 on qg- each, NAT through the maps.
-		dnat := desired.NftMap{Name: "fip_dnat", Elements: map[netip.Addr]netip.Addr{}}
-		snat := desired.NftMap{Name: "fip_snat", Elements: map[netip.Addr]netip.Addr{}}
-		for _, f := range s.FloatingIPs {
-			if f.RouterID == nil || *f.RouterID != r.ID {
-				continue
-			}
-			fip, err1 := netip.ParseAddr(f.FloatingIPAddress)
-			if f.FixedIPAddress == nil || err1 != nil {
-				facts.FIPStatus[f.ID] = "DOWN"
-				continue
-			}
-			fixed, err2 := netip.ParseAddr(*f.FixedIPAddress)
-			if err2 != nil {
-				facts.FIPStatus[f.ID] = "ERROR"
-				continue
-			}
-			dnat.Elements[fip] = fixed
-			snat.Elements[fixed] = fip
-			v.Addrs = append(v.Addrs, netip.PrefixFrom(fip, 32))
-			ns.GARP = append(ns.GARP, desired.GARP{Dev: qg, Addr: fip})
-			facts.FIPStatus[f.ID] = "ACTIVE"
-		}
-		table.Maps = []desired.NftMap{dnat, snat}
-		pre.Rules = append(pre.Rules, desired.NftRule{DNATMap: "fip_dnat", Comment: "floating ip in"})
-		output.Rules = append(output.Rules, desired.NftRule{DNATMap: "fip_dnat", Comment: "floating ip from the router itself"})
-		post.Rules = append(post.Rules,
-			desired.NftRule{NotOifName: qg, CtStateNotDNAT: true, Accept: true, Comment: "east-west is not translated"},
-			desired.NftRule{SNATMap: "fip_snat", Comment: "floating ip out"})
-		if gwIP.IsValid() {
-			if r.ExternalGatewayInfo.EnableSNAT {
-				post.Rules = append(post.Rules, desired.NftRule{OifName: qg, SNATTo: gwIP, Comment: "snat to gateway"})
-			}
-			post.Rules = append(post.Rules, desired.NftRule{IifName: "qr-*", CtStateDNAT: true, SNATTo: gwIP, Comment: "hairpin to a floating ip"})
-		}
-		ns.Veths = append(ns.Veths, v)
-		out.Networks = append(out.Networks, gw.NetworkID)
+	l.interfaces()
+	if gw := gatewayPort(s, r); gw != nil && r.ExternalGatewayInfo != nil {
+		l.gateway(gw)
 	} else {
-		for _, f := range s.FloatingIPs {
-			if f.RouterID != nil && *f.RouterID == r.ID {
-				facts.FIPStatus[f.ID] = "DOWN"
-			}
+		for _, f := range routerFIPs(s, r.ID) {
+			l.facts.FIPStatus[f.ID] = "DOWN"
 		}
 	}
-	// Extra routes, through the device whose subnet holds the nexthop.
-	for _, rt := range r.Routes {
+	l.extraRoutes()
+	l.ns.Nft = []desired.NftTable{{Family: desired.FamilyIP, Name: desired.NftOwnedPrefix, Maps: l.maps,
+		Chains: []desired.NftChain{l.pre, l.output, l.post, l.input}}}
+	l.out.Namespace = l.ns
+	return l.out, l.facts
+}
+
+// interfaces plans a qr- device per internal port, plugged into the
+// network's bridge, with the port's MAC and fixed IPs.
+func (l *legacy) interfaces() {
+	for _, p := range routerPorts(l.s, l.r.ID, model.OwnerRouterInterface) {
+		v := desired.Veth{Inner: names.RouterInterface(p.ID), Outer: names.Tap(p.ID), Bridge: names.Bridge(p.NetworkID), MAC: p.MACAddress, MTU: mtuOf(l.s, p.NetworkID), PortID: p.ID}
+		for _, ip := range p.FixedIPs {
+			if pfx, _, ok := prefixOn(l.s, ip); ok {
+				v.Addrs = append(v.Addrs, pfx)
+				l.ns.GARP = append(l.ns.GARP, desired.GARP{Dev: v.Inner, Addr: pfx.Addr()})
+			}
+		}
+		l.ns.Veths = append(l.ns.Veths, v)
+		l.out.Networks = append(l.out.Networks, p.NetworkID)
+		l.facts.MetadataNetworks = append(l.facts.MetadataNetworks, p.NetworkID)
+	}
+}
+
+// gateway plans the qg- device with its fixed IPs, the default route via
+// the external subnet's gateway, the floating IPs and SNAT.
+func (l *legacy) gateway(gw *model.Port) {
+	qg := names.RouterGateway(gw.ID)
+	v := desired.Veth{Inner: qg, Outer: names.Tap(gw.ID), Bridge: names.Bridge(gw.NetworkID), MAC: gw.MACAddress, MTU: mtuOf(l.s, gw.NetworkID), PortID: gw.ID}
+	var gwIP netip.Addr
+	for _, ip := range gw.FixedIPs {
+		pfx, sub, ok := prefixOn(l.s, ip)
+		if !ok {
+			continue
+		}
+		v.Addrs = append(v.Addrs, pfx)
+		l.ns.GARP = append(l.ns.GARP, desired.GARP{Dev: qg, Addr: pfx.Addr()})
+		if pfx.Addr().Is4() && !gwIP.IsValid() {
+			gwIP = pfx.Addr()
+			l.defaultRoute(qg, pfx, sub)
+		}
+	}
+	v.Addrs = append(v.Addrs, l.floatingIPs(qg)...)
+	l.pre.Rules = append(l.pre.Rules, desired.NftRule{DNATMap: "fip_dnat", Comment: "floating ip in"})
+	l.output.Rules = append(l.output.Rules, desired.NftRule{DNATMap: "fip_dnat", Comment: "floating ip from the router itself"})
+	l.post.Rules = append(l.post.Rules,
+		desired.NftRule{NotOifName: qg, CtStateNotDNAT: true, Accept: true, Comment: "east-west is not translated"},
+		desired.NftRule{SNATMap: "fip_snat", Comment: "floating ip out"})
+	if gwIP.IsValid() {
+		if l.r.ExternalGatewayInfo.EnableSNAT {
+			l.post.Rules = append(l.post.Rules, desired.NftRule{OifName: qg, SNATTo: gwIP, Comment: "snat to gateway"})
+		}
+		l.post.Rules = append(l.post.Rules, desired.NftRule{IifName: "qr-*", CtStateDNAT: true, SNATTo: gwIP, Comment: "hairpin to a floating ip"})
+	}
+	l.ns.Veths = append(l.ns.Veths, v)
+	l.out.Networks = append(l.out.Networks, gw.NetworkID)
+}
+
+func (l *legacy) defaultRoute(qg string, pfx netip.Prefix, sub *model.Subnet) {
+	if sub.GatewayIP == nil {
+		return
+	}
+	via, err := netip.ParseAddr(*sub.GatewayIP)
+	if err != nil {
+		return
+	}
+	if !pfx.Masked().Contains(via) {
+		l.ns.Routes = append(l.ns.Routes, desired.Route{Dst: netip.PrefixFrom(via, 32), Dev: qg})
+	}
+	l.ns.Routes = append(l.ns.Routes, desired.Route{Dst: netip.MustParsePrefix("0.0.0.0/0"), Via: via, Dev: qg})
+}
+
+// floatingIPs plans the floating IPs: NAT through the two maps, and the
+// /32 addresses it returns for qg-.
+func (l *legacy) floatingIPs(qg string) []netip.Prefix {
+	dnat := desired.NftMap{Name: "fip_dnat", Elements: map[netip.Addr]netip.Addr{}}
+	snat := desired.NftMap{Name: "fip_snat", Elements: map[netip.Addr]netip.Addr{}}
+	var addrs []netip.Prefix
+	for _, f := range routerFIPs(l.s, l.r.ID) {
+		fip, err1 := netip.ParseAddr(f.FloatingIPAddress)
+		if f.FixedIPAddress == nil || err1 != nil {
+			l.facts.FIPStatus[f.ID] = "DOWN"
+			continue
+		}
+		fixed, err2 := netip.ParseAddr(*f.FixedIPAddress)
+		if err2 != nil {
+			l.facts.FIPStatus[f.ID] = "ERROR"
+			continue
+		}
+		dnat.Elements[fip] = fixed
+		snat.Elements[fixed] = fip
+		addrs = append(addrs, netip.PrefixFrom(fip, 32))
+		l.ns.GARP = append(l.ns.GARP, desired.GARP{Dev: qg, Addr: fip})
+		l.facts.FIPStatus[f.ID] = "ACTIVE"
+	}
+	l.maps = []desired.NftMap{dnat, snat}
+	return addrs
+}
+
+// extraRoutes plans the router's routes, through the device whose
+// subnet holds the nexthop.
+func (l *legacy) extraRoutes() {
+	for _, rt := range l.r.Routes {
 		dst, err1 := netip.ParsePrefix(rt.Destination)
 		via, err2 := netip.ParseAddr(rt.NextHop)
 		if err1 != nil || err2 != nil {
 			continue
 		}
-		if dev := deviceFor(ns.Veths, via); dev != "" {
-			ns.Routes = append(ns.Routes, desired.Route{Dst: dst.Masked(), Via: via, Dev: dev})
+		if dev := deviceFor(l.ns.Veths, via); dev != "" {
+			l.ns.Routes = append(l.ns.Routes, desired.Route{Dst: dst.Masked(), Via: via, Dev: dev})
 		}
 	}
-	table.Chains = []desired.NftChain{pre, output, post, input}
-	ns.Nft = []desired.NftTable{*table}
-	out.Namespace = ns
-	return out, facts
 }
 
 func deviceFor(veths []desired.Veth, addr netip.Addr) string {
