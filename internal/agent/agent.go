@@ -42,6 +42,10 @@ type Agent struct {
 	// skipped are the undecodable objects already logged, with the
 	// error logged.
 	skipped map[syncproto.Key]string
+	// retry and plugged are per agent namespace: its failure backoff
+	// and the ports it last plugged (see retry.go).
+	retry   map[string]*nsRetry
+	plugged map[string][]string
 }
 
 // New prepares an agent; Run starts it.
@@ -63,6 +67,7 @@ func New(cfg *Config, log *slog.Logger) *Agent {
 	a.services = newServices(a)
 	a.planner = plan.NewPlanner(a.hostConfig())
 	a.skipped = map[syncproto.Key]string{}
+	a.retry, a.plugged = map[string]*nsRetry{}, map[string][]string{}
 	return a
 }
 
@@ -241,10 +246,11 @@ func (a *Agent) reconcile(ctx context.Context) error {
 	snap, changes, ok := a.model.SnapshotSince(a.cfg.Host, a.planRev)
 	want, facts := a.planner.Plan(snap, changes, !ok)
 	a.planRev = snap.Revision
-	res, applyErr := dataplane.Apply(&want, dataplane.Options{Prune: true, OwnsNamespace: func(name string) bool {
+	res, applyErr := dataplane.Apply(&want, dataplane.Options{Prune: true, Hold: a.held, OwnsNamespace: func(name string) bool {
 		_, _, ok := a.ns.Parse(name)
 		return ok
 	}})
+	a.noteNamespaces(res)
 	for _, c := range res.Changes {
 		a.log.Info("kernel change", "op", c, "rev", snap.Revision)
 	}
@@ -255,8 +261,11 @@ func (a *Agent) reconcile(ctx context.Context) error {
 		a.applied = true
 	}
 	a.services.sync(snap, facts)
-	statusErr := a.reportStatus(ctx, snap, res.Plugged, facts, applyErr == nil)
-	return errors.Join(applyErr, statusErr)
+	applied := func(ns string) bool { return res.HostErr == nil && a.converged(ns) }
+	statusErr := a.reportStatus(ctx, snap, res.Plugged, facts, applied)
+	// A namespace's failure is retried on its own (retry.go); only the
+	// host's own errors retry the whole reconcile.
+	return errors.Join(res.HostErr, statusErr)
 }
 
 // logSkipped logs, once each, the objects left out of the plan because
@@ -279,15 +288,15 @@ func (a *Agent) logSkipped() {
 // reportStatus tells the server which of this host's ports are plugged
 // (ACTIVE) or not (DOWN), sending only what differs from what the server
 // already shows.
-func (a *Agent) reportStatus(ctx context.Context, s *hostmodel.Snapshot, plugged map[string]bool, facts plan.Facts, applied bool) error {
+func (a *Agent) reportStatus(ctx context.Context, s *hostmodel.Snapshot, plugged map[string]bool, facts plan.Facts, applied func(ns string) bool) error {
 	rep := &syncproto.StatusReport{Ports: map[string]string{}, FloatingIPs: map[string]string{}, Routers: map[string]string{}}
-	for id := range facts.Routers {
-		if rr := s.Routers[id]; rr != nil && rr.Status != "ACTIVE" && applied {
+	for id, ns := range facts.Routers {
+		if rr := s.Routers[id]; rr != nil && rr.Status != "ACTIVE" && applied(ns) {
 			rep.Routers[id] = "ACTIVE"
 		}
 	}
 	for id, fip := range facts.FloatingIPs {
-		if !applied && fip.Status == "ACTIVE" {
+		if !applied(fip.Namespace) && fip.Status == "ACTIVE" {
 			continue // report ACTIVE only once the kernel has it
 		}
 		if f := s.FloatingIPs[id]; f != nil && f.Status != fip.Status {

@@ -46,7 +46,7 @@ func TestReportStatusOncePerRevision(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := a.reportStatus(context.Background(), s, map[string]bool{"p1": true}, facts, true); err != nil {
+		if err := a.reportStatus(context.Background(), s, map[string]bool{"p1": true}, facts, func(string) bool { return true }); err != nil {
 			t.Fatal(err)
 		}
 	}

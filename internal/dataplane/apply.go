@@ -32,12 +32,20 @@ type Options struct {
 	Prune bool
 	// OwnsNamespace reports whether a namespace name is this agent's.
 	OwnsNamespace func(name string) bool
+	// Hold reports whether a desired namespace is to be left as it is
+	// this time (it failed and waits for its retry): it is neither
+	// changed nor pruned.
+	Hold func(name string) bool
 }
 
 // Result reports what an apply did.
 type Result struct {
 	Changes []string        // one line per kernel change, for logs
 	Plugged map[string]bool // port id -> its device is in place and up
+	// HostErr is the error of what is not in an agent namespace (the
+	// host namespace's links, FDB, neighbours, pruning); namespace errors
+	// are in Namespaces.
+	HostErr error
 	// Namespaces are the structured results per agent namespace.
 	Namespaces map[string]*NamespaceResult
 
@@ -60,6 +68,10 @@ type NamespaceResult struct {
 	// ConntrackDeleted counts the conntrack entries deleted for removed
 	// floating IPs.
 	ConntrackDeleted int
+	// Plugged are the ports whose devices in the namespace are in place.
+	Plugged []string
+	// Held is set when the namespace was left alone (Options.Hold).
+	Held bool
 	// Err is the namespace's apply error (nil: converged).
 	Err error
 }
@@ -79,10 +91,11 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 		return res, err
 	}
 	defer nl.Close()
-	var errs []error
+	var errs, hostErrs []error
 	keep := func(err error) {
 		if err != nil {
 			errs = append(errs, err)
+			hostErrs = append(hostErrs, err)
 		}
 	}
 	for _, s := range h.Sysctls {
@@ -114,9 +127,15 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 	for _, ns := range h.Namespaces {
 		nr := &NamespaceResult{}
 		res.Namespaces[ns.Name] = nr
+		if opts.Hold != nil && opts.Hold(ns.Name) {
+			nr.Held = true
+			continue
+		}
 		plugged, err := applyNamespace(nl, res, nr, ns, peers[ns.Name], neighsIn(h, ns.Name))
-		nr.Err = err
-		keep(err)
+		nr.Plugged, nr.Err = plugged, err
+		if err != nil {
+			errs = append(errs, err)
+		}
 		for _, id := range plugged {
 			res.Plugged[id] = true
 		}
@@ -130,6 +149,7 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 		go a()
 	}
 	res.announcements = nil
+	res.HostErr = errors.Join(hostErrs...)
 	return res, errors.Join(errs...)
 }
 

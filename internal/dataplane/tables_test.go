@@ -190,3 +190,33 @@ func checkShapes(t *testing.T, rh, fh *netlink.Handle) {
 		t.Errorf("neighbour missing: %v", neighs)
 	}
 }
+
+// A held namespace is neither created, changed nor pruned; the others
+// are applied.
+func TestApplyHoldsNamespace(t *testing.T) {
+	host, _ := hostNS(t)
+	held := fmt.Sprintf("qrouter-h%d@test", os.Getpid())
+	other := fmt.Sprintf("qrouter-o%d@test", os.Getpid())
+	for _, n := range []string{held, other} {
+		t.Cleanup(func() { netns.Delete(n) })
+	}
+	want := &desired.Host{Namespaces: []desired.Namespace{
+		{Name: held, Sysctls: []desired.Sysctl{{Key: "net/ipv4/ip_forward", Value: "1"}}},
+		{Name: other},
+	}}
+	opts := Options{Prune: true, OwnsNamespace: func(n string) bool { return n == held || n == other },
+		Hold: func(n string) bool { return n == held }}
+	res := applyIn(t, host, want, opts)
+	if netns.Exists(held) || !netns.Exists(other) || !res.Namespaces[held].Held || res.Namespaces[other].Held {
+		t.Fatalf("held exists %v, other exists %v, results %+v", netns.Exists(held), netns.Exists(other), res.Namespaces)
+	}
+	// Created by a later apply, then held while out of the plan's
+	// reach: still not pruned while desired.
+	opts.Hold = nil
+	applyIn(t, host, want, opts)
+	opts.Hold = func(n string) bool { return n == held }
+	applyIn(t, host, want, opts)
+	if !netns.Exists(held) {
+		t.Fatal("held namespace pruned")
+	}
+}
