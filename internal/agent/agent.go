@@ -46,6 +46,8 @@ type Agent struct {
 	// and the ports it last plugged (see retry.go).
 	retry   map[string]*nsRetry
 	plugged map[string][]string
+	// unbound are the ports logged as impossible to bind, with why.
+	unbound map[string]string
 }
 
 // New prepares an agent; Run starts it.
@@ -67,7 +69,7 @@ func New(cfg *Config, log *slog.Logger) *Agent {
 	a.services = newServices(a)
 	a.planner = plan.NewPlanner(a.hostConfig())
 	a.skipped = map[syncproto.Key]string{}
-	a.retry, a.plugged = map[string]*nsRetry{}, map[string][]string{}
+	a.retry, a.plugged, a.unbound = map[string]*nsRetry{}, map[string][]string{}, map[string]string{}
 	return a
 }
 
@@ -268,6 +270,30 @@ func (a *Agent) reconcile(ctx context.Context) error {
 	return errors.Join(res.HostErr, statusErr)
 }
 
+// bindingFailed adds the ports this host cannot plug to the report
+// (DOWN, binding failed) until the server shows them so, and logs each
+// once with the physical network it does not map: no retry storm.
+func (a *Agent) bindingFailed(s *hostmodel.Snapshot, facts plan.Facts, rep *syncproto.StatusReport) {
+	for id, physnet := range facts.BindingFailed {
+		if a.unbound[id] != physnet {
+			a.log.Error("port cannot be bound on this host: physical network not mapped", "port", id, "physical_network", physnet)
+			a.unbound[id] = physnet
+		}
+		if p := s.Ports[id]; p != nil && p.VIFType != model.VIFTypeBindingFailed {
+			if rep.BindingFailed == nil {
+				rep.BindingFailed = map[string]string{}
+			}
+			rep.BindingFailed[id] = physnet
+			rep.Ports[id] = "DOWN"
+		}
+	}
+	for id := range a.unbound {
+		if _, ok := facts.BindingFailed[id]; !ok {
+			delete(a.unbound, id)
+		}
+	}
+}
+
 // logSkipped logs, once each, the objects left out of the plan because
 // they cannot be decoded.
 func (a *Agent) logSkipped() {
@@ -313,6 +339,7 @@ func (a *Agent) reportStatus(ctx context.Context, s *hostmodel.Snapshot, plugged
 			rep.Ports[id] = want
 		}
 	}
+	a.bindingFailed(s, facts, rep)
 	// Judge each object at the revision the model holds; skip what was
 	// already reported at that revision (the server's answer is on its
 	// way), and tell the server which revision each status is about.

@@ -211,6 +211,11 @@ func (a *API) agentStatus(w http.ResponseWriter, r *http.Request, c *reqCtx) err
 				switch o := e.Obj.(type) {
 				case *model.Port:
 					p := *o
+					if _, failed := req.BindingFailed[ch.id]; failed && p.VIFType != model.VIFTypeBindingFailed {
+						// The host cannot plug it: binding failed (and the
+						// status below is written even if unchanged).
+						p.VIFType, p.VIFDetails, p.Status = model.VIFTypeBindingFailed, map[string]any{}, ""
+					}
 					setStatus(a, t, ch.kind, e, &p, &p.Status, &p.Standard, ch.status)
 				case *model.FloatingIP:
 					f := *o

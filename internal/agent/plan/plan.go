@@ -42,7 +42,10 @@ func (c HostConfig) l2() l2.Config {
 		ARPResponder: c.ARPResponder, L2Population: c.L2Population, IsolatedMetadata: c.IsolatedMetadata, NS: c.NS}
 }
 
-func (c HostConfig) l3() l3.Config { return l3.Config{Host: c.Host, Mode: c.Mode, NS: c.NS} }
+func (c HostConfig) l3() l3.Config {
+	l2cfg := c.l2()
+	return l3.Config{Host: c.Host, Mode: c.Mode, NS: c.NS, Unplugged: func(n *model.Network) string { return l2.UnmappedPhysnet(l2cfg, n) }}
+}
 
 // Facts are what the agent reports and serves, never part of the
 // desired kernel state.
@@ -65,6 +68,10 @@ type Facts struct {
 	IsolatedMetadata map[string]string
 	// DHCP are the networks served by DHCP, by namespace.
 	DHCP map[string]DHCPServer
+	// BindingFailed are the host's ports that cannot be bound here, with
+	// the physical network this host does not map: they stay DOWN with
+	// binding:vif_type binding_failed.
+	BindingFailed map[string]string
 }
 
 // FloatingIP is a floating IP's status and the namespace it depends on.
@@ -83,7 +90,8 @@ type DHCPServer struct {
 
 func newFacts() Facts {
 	return Facts{Routers: map[string]string{}, FloatingIPs: map[string]FloatingIP{}, Ports: map[string]bool{},
-		RouterMetadata: map[string][]string{}, IsolatedMetadata: map[string]string{}, DHCP: map[string]DHCPServer{}}
+		RouterMetadata: map[string][]string{}, IsolatedMetadata: map[string]string{}, DHCP: map[string]DHCPServer{},
+		BindingFailed: map[string]string{}}
 }
 
 func (f Facts) addRouter(r l3.Router, rf l3.Facts) {
@@ -94,17 +102,26 @@ func (f Facts) addRouter(r l3.Router, rf l3.Facts) {
 	if len(rf.MetadataNetworks) > 0 {
 		f.RouterMetadata[r.Namespace.Name] = rf.MetadataNetworks
 	}
+	for id, why := range rf.BindingFailed {
+		f.BindingFailed[id] = why
+	}
 }
 
 // addPorts lists the host's ports whose status the agent reports: not
 // the floating IP ports nor DVR's distributed interfaces (no device on
 // any one host).
-func (f Facts) addPorts(s *hostmodel.Snapshot, host string) {
+func (f Facts) addPorts(s *hostmodel.Snapshot, cfg HostConfig) {
+	l2cfg := cfg.l2()
 	for _, p := range s.Ports {
-		if p.HostID != host || p.DeviceOwner == model.OwnerFloatingIP || p.DeviceOwner == model.OwnerRouterInterfaceD {
+		if p.HostID != cfg.Host || p.DeviceOwner == model.OwnerFloatingIP || p.DeviceOwner == model.OwnerRouterInterfaceD {
 			continue
 		}
 		f.Ports[p.ID] = p.AdminStateUp
+		if n := s.Networks[p.NetworkID]; n != nil && !l2.IsRouterOwned(p.DeviceOwner) {
+			if why := l2.UnmappedPhysnet(l2cfg, n); why != "" {
+				f.BindingFailed[p.ID] = why
+			}
+		}
 	}
 }
 
@@ -147,6 +164,9 @@ func (f Facts) String() string {
 	}
 	for ns, net := range f.IsolatedMetadata {
 		add("metadata %s isolated network %s", ns, net)
+	}
+	for id, physnet := range f.BindingFailed {
+		add("port %s binding_failed: physical network %s not mapped", id, physnet)
 	}
 	for ns, d := range f.DHCP {
 		add("dhcp %s dev %s subnets %d leases %d", ns, d.Device, len(d.Network.Subnets), len(d.Network.Leases))

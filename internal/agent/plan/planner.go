@@ -35,6 +35,8 @@ type Planner struct {
 	// router).
 	keyReaders map[syncproto.Key]map[string]bool
 	idxReaders map[idxKey]map[string]bool
+	// l2BindingFailed are the binding failures the L2 unit found.
+	l2BindingFailed map[string]string
 	// reshaped is set when a router came, went or changed networks
 	// since the host was assembled: the namespaces must be merged anew.
 	reshaped bool
@@ -202,6 +204,9 @@ func (p *Planner) dropRouterFacts(u *routerUnit) {
 		delete(p.facts.FloatingIPs, id)
 	}
 	delete(p.facts.RouterMetadata, u.router.Namespace.Name)
+	for id := range u.facts.BindingFailed {
+		delete(p.facts.BindingFailed, id)
+	}
 }
 
 // routerNetworks are the networks the routers plug into, sorted.
@@ -217,11 +222,19 @@ func (p *Planner) routerNetworks() []string {
 func (p *Planner) replanL2(s *hostmodel.Snapshot, nets []string) {
 	p.Last.L2 = true
 	f := newFacts()
-	f.addPorts(s, p.cfg.Host)
+	f.addPorts(s, p.cfg)
 	f.addDHCP(s, p.cfg)
 	p.l2 = &l2Unit{host: l2.Plan(s, p.cfg.l2(), nets), facts: f}
 	p.nets = nets
 	p.facts.Ports, p.facts.IsolatedMetadata, p.facts.DHCP = f.Ports, f.IsolatedMetadata, f.DHCP
+	// Binding failures come from both units: keep the routers'.
+	for id := range p.l2BindingFailed {
+		delete(p.facts.BindingFailed, id)
+	}
+	for id, why := range f.BindingFailed {
+		p.facts.BindingFailed[id] = why
+	}
+	p.l2BindingFailed = f.BindingFailed
 }
 
 // assemble builds the host from the L2 unit and the routers' namespaces

@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"os"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/neutrino-net/neutrino/internal/agent/hostmodel"
+	"github.com/neutrino-net/neutrino/internal/desired"
 	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/syncproto"
 )
@@ -158,5 +161,49 @@ func TestPoisonedObjectDoesNotBlockOthers(t *testing.T) {
 	}
 	if got != string(want) {
 		t.Fatalf("plan with a poisoned router differs from the plan without it:\n%s", got)
+	}
+}
+
+// TestUnmappedGatewayPhysnet: network1 maps another physical network
+// than EXT_NET's. The router's gateway port cannot be bound (facts say
+// so, naming the physnet), it has no qg- device, no default route and
+// no floating IP NAT, and it still has both internal interfaces with
+// forwarding on: it routes between APPS and DMZ.
+func TestUnmappedGatewayPhysnet(t *testing.T) {
+	m := replay(t, walkthrough())
+	s, err := m.Snapshot("network1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := hostConfig("network1", model.ModeDVRSNAT, walkHosts[0].vtep)
+	cfg.PhysicalInterfaces = map[string]string{"physnet-other": "eth1"}
+	want, facts := Plan(s, cfg)
+	if facts.BindingFailed["qg-router1"] != "extnet" || len(facts.BindingFailed) != 1 {
+		t.Fatalf("binding failures %v", facts.BindingFailed)
+	}
+	if facts.FloatingIPs["fip1"].Status != "DOWN" {
+		t.Errorf("fip1 %+v", facts.FloatingIPs["fip1"])
+	}
+	var router *desired.Namespace
+	for i := range want.Namespaces {
+		if want.Namespaces[i].Name == "qrouter-router1@network1" {
+			router = &want.Namespaces[i]
+		}
+	}
+	if router == nil {
+		t.Fatalf("no router namespace:\n%s", want.String())
+	}
+	var devs []string
+	for _, v := range router.Veths {
+		devs = append(devs, v.Inner+" "+v.Bridge)
+	}
+	if got := strings.Join(devs, ", "); got != "qr-qr-apps-net brqapps-net, qr-qr-dmz-net brqdmz-net" {
+		t.Errorf("router devices: %s", got)
+	}
+	if len(router.Routes) != 0 || !slices.Contains(router.Sysctls, desired.Sysctl{Key: "net/ipv4/ip_forward", Value: "1"}) {
+		t.Errorf("routes %v sysctls %v", router.Routes, router.Sysctls)
+	}
+	if strings.Contains(want.String(), "brqext-net") {
+		t.Errorf("a bridge for the unmapped network:\n%s", want.String())
 	}
 }

@@ -38,6 +38,9 @@ type Config struct {
 	Host string
 	Mode string
 	NS   names.Namespaces
+	// Unplugged returns why a network cannot be plugged on this host
+	// (the unmapped physical network), "" when it can; nil: all can.
+	Unplugged func(*model.Network) string
 }
 
 // Router is one planned router: desired state only.
@@ -57,6 +60,9 @@ type Facts struct {
 	// MetadataNetworks are the networks behind the router's qr- devices
 	// (its metadata listener resolves callers among their ports).
 	MetadataNetworks []string
+	// BindingFailed are the router's ports that cannot be plugged on
+	// this host, with the physical network it does not map.
+	BindingFailed map[string]string
 }
 
 // Result is the L3 part of a host's plan: the routers and, by router id,
@@ -194,7 +200,19 @@ func PlanRouter(s *hostmodel.Snapshot, cfg Config, r *model.Router) (Router, Fac
 		{TCPDport: MetadataPort, CtStateNotDNAT: true, Drop: true, Comment: "metadata proxy only via redirect"},
 	}}
 	l.interfaces()
-	if gw := gatewayPort(s, r); gw != nil && r.ExternalGatewayInfo != nil {
+	gw := gatewayPort(s, r)
+	if gw != nil && r.ExternalGatewayInfo != nil && cfg.Unplugged != nil {
+		// A gateway on a physical network this host does not map is
+		// left out (binding failed): the router still routes between
+		// its internal subnets.
+		if n := s.Networks[gw.NetworkID]; n != nil {
+			if why := cfg.Unplugged(n); why != "" {
+				l.facts.BindingFailed = map[string]string{gw.ID: why}
+				gw = nil
+			}
+		}
+	}
+	if gw != nil && r.ExternalGatewayInfo != nil {
 		l.gateway(gw)
 	} else {
 		for _, f := range routerFIPs(s, r.ID) {
