@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 
 	"github.com/neutrino-net/neutrino/internal/desired"
 	"github.com/vishvananda/netlink"
@@ -48,7 +49,7 @@ func applyRoutes(h *netlink.Handle, res *Result, ns desired.Namespace) error {
 		if r.Via.IsValid() {
 			route.Gw = net.IP(r.Via.AsSlice())
 		}
-		if slicesContains(have[routeKey{r.TableOrMain(), r.Dst.Masked()}], func(c netlink.Route) bool {
+		if slices.ContainsFunc(have[routeKey{r.TableOrMain(), r.Dst.Masked()}], func(c netlink.Route) bool {
 			return c.LinkIndex == route.LinkIndex && (route.Gw == nil || c.Gw.Equal(route.Gw))
 		}) {
 			continue
@@ -59,15 +60,6 @@ func applyRoutes(h *netlink.Handle, res *Result, ns desired.Namespace) error {
 		res.did("%s in %s", r, ns.Name)
 	}
 	return pruneRoutes(h, res, ns, cur)
-}
-
-func slicesContains[T any](s []T, f func(T) bool) bool {
-	for _, v := range s {
-		if f(v) {
-			return true
-		}
-	}
-	return false
 }
 
 // routeDst is a route's destination; the default route's is 0.0.0.0/0

@@ -17,6 +17,7 @@ package desired
 import (
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -198,20 +199,11 @@ func routeKey(r Route) string {
 	return padInt(r.TableOrMain()) + " " + r.Dst.Masked().String()
 }
 
-// padInt makes numbers sort numerically as strings.
+// padInt makes non-negative numbers (priorities, table ids: u32) sort
+// numerically as strings.
 func padInt(n int) string {
-	s := strings.Repeat("0", 10) + itoa(n)
+	s := strings.Repeat("0", 10) + strconv.Itoa(n)
 	return s[len(s)-10:]
-}
-
-func itoa(n int) string {
-	if n < 0 {
-		return "-" + itoa(-n)
-	}
-	if n < 10 {
-		return string(rune('0' + n))
-	}
-	return itoa(n/10) + string(rune('0'+n%10))
 }
 
 func sortDedup[T any](in []T, key func(T) string) []T {
