@@ -28,7 +28,11 @@ func NewNetNS(t testing.TB, tag string) string {
 	if len(name) > 40 {
 		name = name[:40]
 	}
-	if err := netns.CreateNew(name); err != nil {
+	// Plain Create, lo left down: bringing a link up schedules the
+	// kernel's (rate-limited) link watch, which would delay the qdisc of
+	// the test's own devices coming up next (a frame sent on them at once,
+	// as TestSendGARP does, is then dropped).
+	if err := netns.Create(name); err != nil {
 		t.Fatalf("create netns %s: %v", name, err)
 	}
 	t.Cleanup(func() { netns.Delete(name) })
