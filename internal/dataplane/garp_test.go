@@ -40,6 +40,17 @@ func TestSendGARP(t *testing.T) {
 	must(t, on.NeighSet(&netlink.Neigh{LinkIndex: eth0.Attrs().Index, Family: netlink.FAMILY_V4, State: netlink.NUD_STALE,
 		IP: fip.AsSlice(), HardwareAddr: wrong}))
 
+	// One frame only: wait until the kernel's link watch has activated
+	// qg-garp (operstate up, qdisc in place); a frame sent before is
+	// dropped, and with namespaces of other tests being torn down the
+	// link watch can lag.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		l, err := rn.LinkByName("qg-garp")
+		must(t, err)
+		if l.Attrs().OperState == netlink.OperUp || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err := SendGARP(router, "qg-garp", fip, 1); err != nil {
 		t.Fatalf("SendGARP: %v", err)
 	}
