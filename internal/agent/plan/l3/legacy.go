@@ -188,7 +188,7 @@ type legacy struct {
 // the router, its ports and floating IPs (through the snapshot's
 // indexes), and their subnets and networks.
 func PlanRouter(s *hostmodel.Snapshot, cfg Config, r *model.Router) (Router, Facts) {
-	l := &legacy{s: s, r: r, out: Router{ID: r.ID}, facts: Facts{FIPStatus: map[string]string{}},
+	l := &legacy{s: s, r: r, out: Router{ID: r.ID}, facts: Facts{FIPStatus: make(map[string]string, len(s.FloatingIPsOfRouter(r.ID)))},
 		ns: desired.Namespace{Name: cfg.NS.Build(names.PrefixRouter, r.ID), Sysctls: append([]desired.Sysctl(nil), routerSysctls...)}}
 	l.pre = desired.NftChain{Name: "prerouting", Type: "nat", Hook: "prerouting", Priority: -100, Rules: []desired.NftRule{
 		{IifName: "qr-*", Daddr: MetadataAddr, TCPDport: 80, RedirectTo: MetadataPort, Comment: "metadata"},
@@ -294,10 +294,12 @@ func (l *legacy) defaultRoute(qg string, pfx netip.Prefix, sub *model.Subnet) {
 // floatingIPs plans the floating IPs: NAT through the two maps, and the
 // /32 addresses it returns for qg-.
 func (l *legacy) floatingIPs(qg string) []netip.Prefix {
-	dnat := desired.NftMap{Name: "fip_dnat", Elements: map[netip.Addr]netip.Addr{}}
-	snat := desired.NftMap{Name: "fip_snat", Elements: map[netip.Addr]netip.Addr{}}
-	var addrs []netip.Prefix
-	for _, f := range routerFIPs(l.s, l.r.ID) {
+	fips := routerFIPs(l.s, l.r.ID)
+	dnat := desired.NftMap{Name: "fip_dnat", Elements: make(map[netip.Addr]netip.Addr, len(fips))}
+	snat := desired.NftMap{Name: "fip_snat", Elements: make(map[netip.Addr]netip.Addr, len(fips))}
+	addrs := make([]netip.Prefix, 0, len(fips))
+	l.ns.GARP = slices.Grow(l.ns.GARP, len(fips))
+	for _, f := range fips {
 		fip, err1 := netip.ParseAddr(f.FloatingIPAddress)
 		if f.FixedIPAddress == nil || err1 != nil {
 			l.facts.FIPStatus[f.ID] = "DOWN"
