@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/neutrino-net/neutrino/internal/agent/dhcp/dhcpdata"
 	"github.com/neutrino-net/neutrino/internal/agent/hostmodel"
@@ -172,9 +173,10 @@ func (f Facts) String() string {
 		add("dhcp %s dev %s subnets %d leases %d", ns, d.Device, len(d.Network.Subnets), len(d.Network.Leases))
 	}
 	slices.Sort(lines)
-	out := ""
+	var b strings.Builder
 	for _, l := range lines {
-		out += l + "\n"
+		b.WriteString(l)
+		b.WriteByte('\n')
 	}
-	return out
+	return b.String()
 }

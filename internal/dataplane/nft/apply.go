@@ -99,9 +99,11 @@ func Apply(ns netns.NsHandle, want []desired.NftTable) (*Result, error) {
 	res, err := e.conn.applyAll(ws)
 	e.mu.Unlock()
 	// A failed apply may leave queued messages or a sticky error in the
-	// connection: start the next one on a fresh socket. No table left
-	// usually means the namespace goes next: do not pin it.
-	release(e, err != nil || len(ws) == 0)
+	// connection: start the next one on a fresh socket. Tables deleted
+	// with none left usually means the namespace goes next: do not pin
+	// it. (A namespace that never had a table, a DHCP one, keeps its
+	// pooled socket like any other.)
+	release(e, err != nil || (len(ws) == 0 && len(res.Lines) > 0))
 	return res, err
 }
 
