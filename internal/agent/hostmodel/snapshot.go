@@ -50,17 +50,7 @@ func (m *Model) Snapshot(host string) (*Snapshot, error) {
 	return m.snapshotLocked(host), nil
 }
 
-func (m *Model) snapshotLocked(host string) *Snapshot {
-	s := NewSnapshot(host)
-	s.Revision = m.rev
-	for k, v := range m.decoded {
-		s.add(k.ID, v)
-	}
-	// The indexes are built here, in the pass that is O(view) anyway,
-	// not by the first planner that needs one.
-	s.index()
-	return s
-}
+func (m *Model) snapshotLocked(host string) *Snapshot { return m.lend(host) }
 
 // index builds the indexes (once per snapshot: snapshots are not
 // changed after they are built; a hand-made one is indexed on first
