@@ -40,8 +40,8 @@ func (m *Model) record(rev int64, k syncproto.Key, old, new any) {
 // when the log does not reach back to since (a reset, or too far
 // behind): the caller must then replan everything.
 func (m *Model) SnapshotSince(host string, since int64) (s *Snapshot, changes []Change, ok bool) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	m.mu.Lock() // lending the view marks its maps
+	defer m.mu.Unlock()
 	s = m.snapshotLocked(host)
 	if since < m.floor {
 		return s, nil, false

@@ -42,8 +42,8 @@ func NewSnapshot(host string) *Snapshot {
 // Snapshot returns the model's resources at its revision. It shares
 // the decoded objects with the model: callers must not modify them.
 func (m *Model) Snapshot(host string) (*Snapshot, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	m.mu.Lock() // lending the view marks its maps
+	defer m.mu.Unlock()
 	for k, err := range m.bad {
 		return nil, fmt.Errorf("decode %s %s: %w", k.Kind, k.ID, err)
 	}

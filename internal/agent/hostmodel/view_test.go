@@ -119,3 +119,30 @@ func object(t *testing.T, kind, id string, rev int64, v any) syncproto.Object {
 	}
 	return syncproto.Object{Kind: kind, ID: id, Rev: rev, Data: b}
 }
+
+// Snapshots taken concurrently with each other and with events (run
+// with -race).
+func TestViewConcurrentSnapshots(t *testing.T) {
+	m := New()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for rev := int64(1); rev <= 200; rev++ {
+			m.Apply(&syncproto.Event{Revision: rev, Upserts: []syncproto.Object{
+				object(t, model.KindFIP, fmt.Sprint(rev%5), rev, &model.FloatingIP{Standard: model.Standard{ID: fmt.Sprint(rev % 5)}, RouterID: ptr("r1")})}})
+		}
+	}()
+	for range 2 {
+		go func() {
+			for range 200 {
+				s, _, _ := m.SnapshotSince("h", 0)
+				_ = len(s.FloatingIPsOfRouter("r1"))
+			}
+		}()
+	}
+	<-done
+	s, _ := m.Snapshot("h")
+	if got := len(s.FloatingIPsOfRouter("r1")); got != 5 {
+		t.Fatalf("router r1 has %d floating IPs, want 5", got)
+	}
+}
