@@ -63,7 +63,8 @@ func main() {
 			fmt.Fprintln(os.Stderr, "neutrino-agent:", err)
 			os.Exit(1)
 		}
-		fmt.Printf("# host %s at revision %d\n%s", cfg.Host, snap.Revision, a.Plan(snap))
+		want, facts := a.Plan(snap)
+		fmt.Printf("# host %s at revision %d\n%s# facts\n%s", cfg.Host, snap.Revision, want.String(), facts)
 	default:
 		fmt.Fprintf(os.Stderr, "neutrino-agent: unknown command %q\n", flag.Arg(0))
 		os.Exit(2)

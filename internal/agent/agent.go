@@ -9,12 +9,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/neutrino-net/neutrino/internal/agent/desired"
 	"github.com/neutrino-net/neutrino/internal/agent/hostmodel"
-	"github.com/neutrino-net/neutrino/internal/agent/l2"
-	"github.com/neutrino-net/neutrino/internal/agent/l3"
 	"github.com/neutrino-net/neutrino/internal/agent/names"
+	"github.com/neutrino-net/neutrino/internal/agent/plan"
 	"github.com/neutrino-net/neutrino/internal/dataplane"
+	"github.com/neutrino-net/neutrino/internal/desired"
 	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/syncproto"
 	"github.com/vishvananda/netlink"
@@ -35,6 +34,20 @@ type Agent struct {
 	sent     map[string]string // object id -> "<rev> <status>" last reported
 	applied  bool              // the first apply since start is done
 	services *services
+
+	// planner and planRev belong to the reconcile loop: the host is
+	// replanned per unit from the changes since planRev.
+	planner *plan.Planner
+	planRev int64
+	// skipped are the undecodable objects already logged, with the
+	// error logged.
+	skipped map[syncproto.Key]string
+	// retry and plugged are per agent namespace: its failure backoff
+	// and the ports it last plugged (see retry.go).
+	retry   map[string]*nsRetry
+	plugged map[string][]string
+	// unbound are the ports logged as impossible to bind, with why.
+	unbound map[string]string
 }
 
 // New prepares an agent; Run starts it.
@@ -54,6 +67,9 @@ func New(cfg *Config, log *slog.Logger) *Agent {
 		sent:   map[string]string{},
 	}
 	a.services = newServices(a)
+	a.planner = plan.NewPlanner(a.hostConfig())
+	a.skipped = map[syncproto.Key]string{}
+	a.retry, a.plugged, a.unbound = map[string]*nsRetry{}, map[string][]string{}, map[string]string{}
 	return a
 }
 
@@ -216,38 +232,28 @@ func (a *Agent) reconcileLoop(ctx context.Context) {
 	}
 }
 
-// Plan computes the host's desired state from a snapshot (pure).
-func (a *Agent) Plan(s *hostmodel.Snapshot) *desired.Host {
-	h, _ := a.plan(s)
-	return h
+// Plan computes the host's desired state and facts from a snapshot
+// (pure).
+func (a *Agent) Plan(s *hostmodel.Snapshot) (desired.Host, plan.Facts) {
+	return plan.Plan(s, a.hostConfig())
 }
 
-func (a *Agent) plan(s *hostmodel.Snapshot) (*desired.Host, l3.Result) {
-	routers := l3.Plan(s, l3.Config{Host: a.cfg.Host, Mode: a.cfg.AgentMode, NS: a.ns})
-	h := l2.Plan(s, a.l2Config(), routers.Networks())
-	for _, r := range routers.Routers {
-		h.Namespaces = append(h.Namespaces, r.Namespace)
-	}
-	h.Normalize()
-	return h, routers
-}
-
-func (a *Agent) l2Config() l2.Config {
-	return l2.Config{Host: a.cfg.Host, LocalIP: a.cfg.LocalIP, PhysicalInterfaces: a.cfg.PhysicalInterfaces,
+func (a *Agent) hostConfig() plan.HostConfig {
+	return plan.HostConfig{Host: a.cfg.Host, Mode: a.cfg.AgentMode, LocalIP: a.cfg.LocalIP, PhysicalInterfaces: a.cfg.PhysicalInterfaces,
 		Bridges: a.cfg.Bridges, ARPResponder: a.cfg.ARPResponder, L2Population: a.cfg.L2Population,
-		IsolatedMetadata: a.cfg.EnableIsolatedMetadata, NS: a.ns}
+		IsolatedMetadata: a.cfg.EnableIsolatedMetadata, DNSDomain: a.cfg.DNSDomain, NS: a.ns}
 }
 
 func (a *Agent) reconcile(ctx context.Context) error {
-	snap, err := a.model.Snapshot(a.cfg.Host)
-	if err != nil {
-		return err
-	}
-	want, routers := a.plan(snap)
-	res, applyErr := dataplane.Apply(want, dataplane.Options{Prune: true, OwnsNamespace: func(name string) bool {
+	a.logSkipped()
+	snap, changes, ok := a.model.SnapshotSince(a.cfg.Host, a.planRev)
+	want, facts := a.planner.Plan(snap, changes, !ok)
+	a.planRev = snap.Revision
+	res, applyErr := dataplane.Apply(&want, dataplane.Options{Prune: true, Hold: a.held, OwnsNamespace: func(name string) bool {
 		_, _, ok := a.ns.Parse(name)
 		return ok
 	}})
+	a.noteNamespaces(res)
 	for _, c := range res.Changes {
 		a.log.Info("kernel change", "op", c, "rev", snap.Revision)
 	}
@@ -257,41 +263,84 @@ func (a *Agent) reconcile(ctx context.Context) error {
 		a.log.Info("initial apply", "changes", len(res.Changes), "rev", snap.Revision, "ok", applyErr == nil)
 		a.applied = true
 	}
-	a.services.sync(ctx, snap, routers)
-	statusErr := a.reportStatus(ctx, snap, res.Plugged, routers, applyErr == nil)
-	return errors.Join(applyErr, statusErr)
+	a.services.sync(snap, facts)
+	applied := func(ns string) bool { return res.HostErr == nil && a.converged(ns) }
+	statusErr := a.reportStatus(ctx, snap, res.Plugged, facts, applied)
+	// A namespace's failure is retried on its own (retry.go); only the
+	// host's own errors retry the whole reconcile.
+	return errors.Join(res.HostErr, statusErr)
+}
+
+// bindingFailed adds the ports this host cannot plug to the report
+// (DOWN, binding failed) until the server shows them so, and logs each
+// once with the physical network it does not map: no retry storm.
+func (a *Agent) bindingFailed(s *hostmodel.Snapshot, facts plan.Facts, rep *syncproto.StatusReport) {
+	for id, physnet := range facts.BindingFailed {
+		if a.unbound[id] != physnet {
+			a.log.Error("port cannot be bound on this host: physical network not mapped", "port", id, "physical_network", physnet)
+			a.unbound[id] = physnet
+		}
+		if p := s.Ports[id]; p != nil && p.VIFType != model.VIFTypeBindingFailed {
+			if rep.BindingFailed == nil {
+				rep.BindingFailed = map[string]string{}
+			}
+			rep.BindingFailed[id] = physnet
+			rep.Ports[id] = "DOWN"
+		}
+	}
+	for id := range a.unbound {
+		if _, ok := facts.BindingFailed[id]; !ok {
+			delete(a.unbound, id)
+		}
+	}
+}
+
+// logSkipped logs, once each, the objects left out of the plan because
+// they cannot be decoded.
+func (a *Agent) logSkipped() {
+	bad := a.model.Undecodable()
+	for k, err := range bad {
+		if a.skipped[k] != err.Error() {
+			a.log.Error("object skipped: cannot decode", "kind", k.Kind, "id", k.ID, "err", err)
+			a.skipped[k] = err.Error()
+		}
+	}
+	for k := range a.skipped {
+		if bad[k] == nil {
+			delete(a.skipped, k)
+		}
+	}
 }
 
 // reportStatus tells the server which of this host's ports are plugged
 // (ACTIVE) or not (DOWN), sending only what differs from what the server
 // already shows.
-func (a *Agent) reportStatus(ctx context.Context, s *hostmodel.Snapshot, plugged map[string]bool, routers l3.Result, applied bool) error {
+func (a *Agent) reportStatus(ctx context.Context, s *hostmodel.Snapshot, plugged map[string]bool, facts plan.Facts, applied func(ns string) bool) error {
 	rep := &syncproto.StatusReport{Ports: map[string]string{}, FloatingIPs: map[string]string{}, Routers: map[string]string{}}
-	for _, r := range routers.Routers {
-		if rr := s.Routers[r.ID]; rr != nil && rr.Status != "ACTIVE" && applied {
-			rep.Routers[r.ID] = "ACTIVE"
-		}
-		for id, st := range r.FIPStatus {
-			if !applied && st == "ACTIVE" {
-				continue // report ACTIVE only once the kernel has it
-			}
-			if f := s.FloatingIPs[id]; f != nil && f.Status != st {
-				rep.FloatingIPs[id] = st
-			}
+	for id, ns := range facts.Routers {
+		if rr := s.Routers[id]; rr != nil && rr.Status != "ACTIVE" && applied(ns) {
+			rep.Routers[id] = "ACTIVE"
 		}
 	}
-	for _, p := range s.Ports {
-		if p.HostID != a.cfg.Host || p.DeviceOwner == model.OwnerFloatingIP || p.DeviceOwner == model.OwnerRouterInterfaceD {
-			continue
+	for id, fip := range facts.FloatingIPs {
+		if !applied(fip.Namespace) && fip.Status == "ACTIVE" {
+			continue // report ACTIVE only once the kernel has it
 		}
+		if f := s.FloatingIPs[id]; f != nil && f.Status != fip.Status {
+			rep.FloatingIPs[id] = fip.Status
+		}
+	}
+	for id, adminUp := range facts.Ports {
+		p := s.Ports[id]
 		want := "DOWN"
-		if plugged[p.ID] && p.AdminStateUp {
+		if plugged[id] && adminUp {
 			want = "ACTIVE"
 		}
-		if p.Status != want {
-			rep.Ports[p.ID] = want
+		if p != nil && p.Status != want {
+			rep.Ports[id] = want
 		}
 	}
+	a.bindingFailed(s, facts, rep)
 	// Judge each object at the revision the model holds; skip what was
 	// already reported at that revision (the server's answer is on its
 	// way), and tell the server which revision each status is about.

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/neutrino-net/neutrino/internal/agent/l3"
+	"github.com/neutrino-net/neutrino/internal/agent/plan"
 	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/syncproto"
 )
@@ -38,14 +38,15 @@ func TestReportStatusOncePerRevision(t *testing.T) {
 		a.model.Apply(&syncproto.Event{Revision: rev, Upserts: []syncproto.Object{
 			{Kind: model.KindPort, ID: "p1", Rev: rev, Data: pb}, {Kind: model.KindFIP, ID: "f1", Rev: rev, Data: fb}}})
 	}
-	routers := l3.Result{Routers: []l3.Router{{ID: "r1", FIPStatus: map[string]string{"f1": "ACTIVE"}}}}
+	facts := plan.Facts{Routers: map[string]string{"r1": "qrouter-r1"}, Ports: map[string]bool{"p1": true},
+		FloatingIPs: map[string]plan.FloatingIP{"f1": {Status: "ACTIVE", Namespace: "qrouter-r1"}}}
 	report := func() {
 		t.Helper()
 		s, err := a.model.Snapshot("h1")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := a.reportStatus(context.Background(), s, map[string]bool{"p1": true}, routers, true); err != nil {
+		if err := a.reportStatus(context.Background(), s, map[string]bool{"p1": true}, facts, func(string) bool { return true }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -62,5 +63,43 @@ func TestReportStatusOncePerRevision(t *testing.T) {
 	report()
 	if len(got) != 2 || got[1].FloatingIPs["f1"] != "ACTIVE" || got[1].Seen["f1"] != 12 || len(got[1].Ports) != 0 {
 		t.Fatalf("after the change: %+v", got)
+	}
+}
+
+// A port that cannot be bound is reported DOWN with its binding failure
+// until the server shows binding_failed; then nothing more is sent.
+func TestReportBindingFailed(t *testing.T) {
+	var got []syncproto.StatusReport
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var rep syncproto.StatusReport
+		json.NewDecoder(r.Body).Decode(&rep)
+		got = append(got, rep)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	a := New(&Config{Host: "h1", ServerURL: srv.URL}, nil)
+	a.client.URL = srv.URL
+	port := model.Port{Standard: model.Standard{ID: "p1"}, HostID: "h1", Status: "DOWN", AdminStateUp: true, VIFType: "bridge"}
+	facts := plan.Facts{Ports: map[string]bool{"p1": true}, BindingFailed: map[string]string{"p1": "extnet"}}
+	round := func(rev int64) {
+		t.Helper()
+		pb, _ := json.Marshal(port)
+		a.model.Apply(&syncproto.Event{Revision: rev, Upserts: []syncproto.Object{{Kind: model.KindPort, ID: "p1", Rev: rev, Data: pb}}})
+		s, err := a.model.Snapshot("h1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.reportStatus(context.Background(), s, nil, facts, func(string) bool { return true }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	round(5)
+	if len(got) != 1 || got[0].Ports["p1"] != "DOWN" || got[0].BindingFailed["p1"] != "extnet" {
+		t.Fatalf("reports %+v", got)
+	}
+	port.VIFType = model.VIFTypeBindingFailed
+	round(6)
+	if len(got) != 1 {
+		t.Fatalf("reported again after the server recorded the failure: %+v", got[1:])
 	}
 }

@@ -1,18 +1,14 @@
 package agent
 
 import (
-	"context"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 
 	"github.com/neutrino-net/neutrino/internal/agent/dhcp"
 	"github.com/neutrino-net/neutrino/internal/agent/hostmodel"
-	"github.com/neutrino-net/neutrino/internal/agent/l2"
-	"github.com/neutrino-net/neutrino/internal/agent/l3"
 	"github.com/neutrino-net/neutrino/internal/agent/metadata"
-	"github.com/neutrino-net/neutrino/internal/agent/names"
-	"github.com/neutrino-net/neutrino/internal/dataplane"
+	"github.com/neutrino-net/neutrino/internal/agent/plan"
+	"github.com/neutrino-net/neutrino/internal/netns"
 )
 
 // services runs the in-process servers that live in agent namespaces —
@@ -39,13 +35,13 @@ func newServices(a *Agent) *services {
 	return s
 }
 
-func (s *services) sync(ctx context.Context, snap *hostmodel.Snapshot, routers l3.Result) {
-	s.syncDHCP(snap)
+func (s *services) sync(snap *hostmodel.Snapshot, facts plan.Facts) {
+	s.syncDHCP(facts)
 	if s.meta != nil {
-		if err := s.meta.Sync(metadata.GroupRouters, metadata.RouterTargets(snap, routers.Routers)); err != nil {
+		if err := s.meta.Sync(metadata.GroupRouters, metadata.RouterTargets(snap, facts.RouterMetadata)); err != nil {
 			s.a.log.Warn("metadata proxy not started", "err", err)
 		}
-		if err := s.meta.Sync("dhcp", s.isolatedTargets(snap)); err != nil {
+		if err := s.meta.Sync("dhcp", isolatedTargets(snap, facts)); err != nil {
 			s.a.log.Warn("isolated metadata proxy not started", "err", err)
 		}
 	}
@@ -53,29 +49,23 @@ func (s *services) sync(ctx context.Context, snap *hostmodel.Snapshot, routers l
 
 // syncDHCP serves every DHCP network of this host whose namespace is in
 // place; a port change only swaps the data the server reads.
-func (s *services) syncDHCP(snap *hostmodel.Snapshot) {
+func (s *services) syncDHCP(facts plan.Facts) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	want := map[string]bool{}
-	for netID, port := range l2.DHCPNetworks(snap, s.a.cfg.Host) {
-		n := snap.Networks[netID]
-		if n == nil || port == nil {
+	for name, d := range facts.DHCP {
+		if !netns.Exists(name) {
 			continue
 		}
-		name := s.a.ns.Build(names.PrefixDHCP, netID)
-		if !dataplane.NamespaceExists(name) {
-			continue
-		}
-		path := filepath.Join(dataplane.NetnsDir, name)
+		path := netns.Path(name)
 		want[path] = true
-		data := dhcpNetwork(snap, n, port, s.a.cfg.DNSDomain, s.a.cfg.EnableIsolatedMetadata)
 		cur, ok := s.networks[path]
 		if !ok {
 			cur = &atomic.Pointer[dhcp.Network]{}
 			s.networks[path] = cur
 		}
-		cur.Store(data)
-		if err := s.dhcp.Start(path, names.DHCPInner(port.ID), cur.Load); err != nil {
+		cur.Store(d.Network)
+		if err := s.dhcp.Start(path, d.Device, cur.Load); err != nil {
 			s.a.log.Warn("dhcp server not started", "netns", name, "err", err)
 		}
 	}
@@ -100,26 +90,9 @@ func (s *services) stopAll() {
 // isolatedTargets serve metadata from the qdhcp namespace of networks
 // with no router (enable_isolated_metadata): the instance reaches
 // 169.254.169.254 through the DHCP port (the route comes by DHCP).
-func (s *services) isolatedTargets(snap *hostmodel.Snapshot) map[string]metadata.Target {
+func isolatedTargets(snap *hostmodel.Snapshot, facts plan.Facts) map[string]metadata.Target {
 	out := map[string]metadata.Target{}
-	if !s.a.cfg.EnableIsolatedMetadata {
-		return out
-	}
-	for netID, port := range l2.DHCPNetworks(snap, s.a.cfg.Host) {
-		n := snap.Networks[netID]
-		if n == nil || port == nil {
-			continue
-		}
-		routed := false
-		for _, sid := range n.Subnets {
-			if sub := snap.Subnets[sid]; sub != nil && subnetHasRouter(snap, sub) {
-				routed = true
-			}
-		}
-		if routed {
-			continue
-		}
-		name := s.a.ns.Build(names.PrefixDHCP, netID)
+	for name, netID := range facts.IsolatedMetadata {
 		out[name] = metadata.Target{Namespace: name, Listen: "169.254.169.254:80", Resolve: metadata.ResolverFor(snap, []string{netID})}
 	}
 	return out

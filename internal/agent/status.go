@@ -34,6 +34,17 @@ func splitStatus(rep *syncproto.StatusReport, n int) []*syncproto.StatusReport {
 	if size > 0 || len(out) == 0 {
 		out = append(out, cur)
 	}
+	// A port's binding failure travels with its status.
+	for _, part := range out {
+		for id := range part.Ports {
+			if why, ok := rep.BindingFailed[id]; ok {
+				if part.BindingFailed == nil {
+					part.BindingFailed = map[string]string{}
+				}
+				part.BindingFailed[id] = why
+			}
+		}
+	}
 	return out
 }
 

@@ -72,3 +72,24 @@ func TestAgentStatusStaleRevisionIgnored(t *testing.T) {
 		t.Errorf("report not applied: status %v", st)
 	}
 }
+
+// A port its host cannot plug (its physical network is not mapped
+// there) gets binding:vif_type binding_failed and stays DOWN.
+func TestAgentStatusBindingFailed(t *testing.T) {
+	srv := noAuth(t)
+	n := mkNet(t, srv, admin, "unmapped")
+	mkSubnet(t, srv, admin, id(n), "10.66.0.0/24")
+	host := newSimHost(t, srv, "compute1", l2State("10.0.1.21"))
+	p := srv.Do(admin, "POST", "/v2.0/ports", map[string]any{"port": map[string]any{"network_id": id(n), "binding:host_id": "compute1", "device_owner": "compute:nova"}})
+	expect(t, p, 201, "")
+	pid := id(p.Obj("port"))
+	rep := &syncproto.StatusReport{Ports: map[string]string{pid: "DOWN"}, BindingFailed: map[string]string{pid: "physnet9"}}
+	if err := host.client.Status(context.Background(), rep); err != nil {
+		t.Fatal(err)
+	}
+	r := srv.Do(admin, "GET", "/v2.0/ports/"+pid, nil)
+	expect(t, r, 200, "")
+	if got := r.Obj("port"); got["binding:vif_type"] != "binding_failed" || got["status"] != "DOWN" {
+		t.Fatalf("port after a binding failure: vif_type %v status %v", got["binding:vif_type"], got["status"])
+	}
+}

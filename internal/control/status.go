@@ -45,6 +45,11 @@ func (c *Control) RecordStatus(ctx context.Context, req syncproto.StatusReport) 
 				switch o := e.Obj.(type) {
 				case *model.Port:
 					p := *o
+					if _, failed := req.BindingFailed[ch.id]; failed && p.VIFType != model.VIFTypeBindingFailed {
+						// The host cannot plug it: binding failed (and the
+						// status below is written even if unchanged).
+						p.VIFType, p.VIFDetails, p.Status = model.VIFTypeBindingFailed, map[string]any{}, ""
+					}
 					c.setStatus(t, ch.kind, e, &p, &p.Status, &p.Standard, ch.status)
 				case *model.FloatingIP:
 					f := *o

@@ -5,8 +5,8 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/neutrino-net/neutrino/internal/netns"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -16,7 +16,7 @@ import (
 // moved: established flows keep their NAT binding otherwise (KERNEL.md
 // §4.8). It is Neutron's `conntrack -D -d <FIP>` plus `conntrack -D -q
 // <FIP>`, and also catches the other directions.
-func DeleteConntrack(ns netns.NsHandle, addrs ...netip.Addr) (int, error) {
+func DeleteConntrack(ns netns.Handle, addrs ...netip.Addr) (int, error) {
 	f := addrFilter{}
 	for _, a := range addrs {
 		if a.Is4() {

@@ -6,13 +6,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/neutrino-net/neutrino/internal/netns"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
 // flowsWith counts the IPv4 conntrack entries in ns that involve addr.
-func flowsWith(t *testing.T, ns netns.NsHandle, addr netip.Addr) int {
+func flowsWith(t *testing.T, ns netns.Handle, addr netip.Addr) int {
 	t.Helper()
 	h, err := netlink.NewHandleAt(ns, unix.NETLINK_NETFILTER)
 	must(t, err)
@@ -35,7 +35,7 @@ func TestDeleteConntrack(t *testing.T) {
 	// A UDP exchange and a ping through the DNAT. UDP (not TCP) so that
 	// no late ACK or FIN can recreate an entry after the deletion.
 	var srv *net.UDPConn
-	must(t, RunIn(l.client, func() error {
+	must(t, netns.RunIn(l.client, func() error {
 		var err error
 		srv, err = net.ListenUDP("udp4", &net.UDPAddr{IP: fixedAddr.AsSlice(), Port: 5353})
 		return err
@@ -49,7 +49,7 @@ func TestDeleteConntrack(t *testing.T) {
 		}
 	}()
 	var cli *net.UDPConn
-	must(t, RunIn(l.outside, func() error {
+	must(t, netns.RunIn(l.outside, func() error {
 		var err error
 		cli, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: fipAddr.AsSlice(), Port: 5353})
 		return err

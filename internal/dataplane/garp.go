@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/mdlayher/packet"
-	"github.com/vishvananda/netns"
+	"github.com/neutrino-net/neutrino/internal/netns"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
@@ -28,9 +28,9 @@ var GARPInterval = time.Second
 // entry from either form even with arp_accept=0.
 //
 // The AF_PACKET socket is opened inside the namespace on a locked thread
-// (RunIn) and keeps that namespace, so the frames are written from this
+// (netns.RunIn) and keeps that namespace, so the frames are written from this
 // goroutine afterwards.
-func SendGARP(ns netns.NsHandle, dev string, addr netip.Addr, count int) error {
+func SendGARP(ns netns.Handle, dev string, addr netip.Addr, count int) error {
 	if !addr.Is4() {
 		return fmt.Errorf("garp %s on %s: not an IPv4 address", addr, dev)
 	}
@@ -41,7 +41,7 @@ func SendGARP(ns netns.NsHandle, dev string, addr netip.Addr, count int) error {
 		conn *packet.Conn
 		mac  net.HardwareAddr
 	)
-	err := RunIn(ns, func() error {
+	err := netns.RunIn(ns, func() error {
 		ifi, err := net.InterfaceByName(dev)
 		if err != nil {
 			return err

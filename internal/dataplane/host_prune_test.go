@@ -7,7 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/neutrino-net/neutrino/internal/agent/desired"
+	"github.com/neutrino-net/neutrino/internal/desired"
+	"github.com/neutrino-net/neutrino/internal/netns"
 	"github.com/vishvananda/netlink"
 )
 
@@ -18,7 +19,7 @@ import (
 func TestApplyPrunesRouterLeftovers(t *testing.T) {
 	ns, _ := hostNS(t)
 	name := fmt.Sprintf("qrouter-prune%d@test", os.Getpid())
-	t.Cleanup(func() { DeleteNamespace(name) })
+	t.Cleanup(func() { netns.Delete(name) })
 	router := func(withDMZ, withRoute bool) *desired.Host {
 		h := sampleHost()
 		r := desired.Namespace{Name: name, Veths: []desired.Veth{
@@ -46,7 +47,7 @@ func TestApplyPrunesRouterLeftovers(t *testing.T) {
 			t.Errorf("changes lack %q:\n%s", want, got)
 		}
 	}
-	inner, nsh, err := InNamespace(name)
+	inner, nsh, err := netns.Netlink(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +64,7 @@ func TestApplyPrunesRouterLeftovers(t *testing.T) {
 	}
 	outer := func(dev string) bool {
 		found := false
-		RunIn(ns, func() error { _, err := netlink.LinkByName(dev); found = err == nil; return nil })
+		netns.RunIn(ns, func() error { _, err := netlink.LinkByName(dev); found = err == nil; return nil })
 		return found
 	}
 	if outer("tapqrdmz") || !outer("tapqrapps") {

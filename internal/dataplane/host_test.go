@@ -6,24 +6,24 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/neutrino-net/neutrino/internal/agent/desired"
+	"github.com/neutrino-net/neutrino/internal/desired"
+	"github.com/neutrino-net/neutrino/internal/netns"
 	"github.com/neutrino-net/neutrino/internal/testutil"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 )
 
 // hostNS makes a throwaway "host" namespace with an underlay interface
 // holding the VTEP address and an instance tap whose other end sits in a
 // second namespace.
-func hostNS(t *testing.T) (host netns.NsHandle, hostName string) {
+func hostNS(t *testing.T) (host netns.Handle, hostName string) {
 	hostName = testutil.NewNetNS(t, "host")
 	vmName := testutil.NewNetNS(t, "vm")
-	h, err := netns.GetFromName(hostName)
+	h, err := netns.Open(hostName)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close() })
-	vm, err := netns.GetFromName(vmName)
+	vm, err := netns.Open(vmName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,10 +65,10 @@ func sampleHost() *desired.Host {
 	return h
 }
 
-func applyIn(t *testing.T, ns netns.NsHandle, h *desired.Host, opts Options) *Result {
+func applyIn(t *testing.T, ns netns.Handle, h *desired.Host, opts Options) *Result {
 	t.Helper()
 	var res *Result
-	err := RunIn(ns, func() error {
+	err := netns.RunIn(ns, func() error {
 		var err error
 		res, err = Apply(h, opts)
 		return err
@@ -144,7 +144,7 @@ func TestApplyL2Idempotent(t *testing.T) {
 func TestApplyDHCPNamespace(t *testing.T) {
 	ns, hostName := hostNS(t)
 	nsName := "qdhcp-n1" + "@" + hostName
-	t.Cleanup(func() { DeleteNamespace(nsName) })
+	t.Cleanup(func() { netns.Delete(nsName) })
 	want := sampleHost()
 	want.Namespaces = []desired.Namespace{{Name: nsName, Veths: []desired.Veth{{
 		Inner: "ns-dhcpport", Outer: "tapdhcpport", Bridge: "brqn1-0000000", MAC: "fa:16:3e:00:00:04", MTU: 1450,
@@ -157,7 +157,7 @@ func TestApplyDHCPNamespace(t *testing.T) {
 	if again := applyIn(t, ns, want, Options{Prune: true, OwnsNamespace: owns}); len(again.Changes) != 0 {
 		t.Errorf("second apply changed the kernel: %v", again.Changes)
 	}
-	inner, h, err := InNamespace(nsName)
+	inner, h, err := netns.Netlink(nsName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func TestApplyDHCPNamespace(t *testing.T) {
 	h.Close()
 	want.Namespaces = nil
 	applyIn(t, ns, want, Options{Prune: true, OwnsNamespace: owns})
-	if NamespaceExists(nsName) {
+	if netns.Exists(nsName) {
 		t.Error("stale dhcp namespace not pruned")
 	}
 }

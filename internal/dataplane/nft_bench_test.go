@@ -28,12 +28,12 @@ func BenchmarkFIPAdd(b *testing.B) {
 			b.ResetTimer()
 			for range b.N {
 				dnat[fip], snat[fixed] = fixed, fip
-				if ch, err := ApplyNft(ns, want); err != nil || len(ch) != 2 {
+				if ch, err := applyNftTable(ns, want); err != nil || len(ch) != 2 {
 					b.Fatalf("add: %q, %v", ch, err)
 				}
 				delete(dnat, fip)
 				delete(snat, fixed)
-				if ch, err := ApplyNft(ns, want); err != nil || len(ch) != 2 {
+				if ch, err := applyNftTable(ns, want); err != nil || len(ch) != 2 {
 					b.Fatalf("remove: %q, %v", ch, err)
 				}
 			}

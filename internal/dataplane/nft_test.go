@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"bufio"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -14,10 +15,11 @@ import (
 	"time"
 
 	"github.com/google/nftables"
-	"github.com/neutrino-net/neutrino/internal/agent/desired"
+	"github.com/neutrino-net/neutrino/internal/dataplane/nft"
+	"github.com/neutrino-net/neutrino/internal/desired"
+	"github.com/neutrino-net/neutrino/internal/netns"
 	"github.com/neutrino-net/neutrino/internal/testutil"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
 )
@@ -31,9 +33,9 @@ var (
 )
 
 // openNS opens a named namespace for the test's duration.
-func openNS(t testing.TB, name string) netns.NsHandle {
+func openNS(t testing.TB, name string) netns.Handle {
 	t.Helper()
-	h, err := netns.GetFromName(name)
+	h, err := netns.Open(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +88,7 @@ func nftList(t *testing.T, name string) (out string, ok bool) {
 		return "", false
 	}
 	// A missing table is an exit code; the caller checks the text.
-	b, _ := exec.Command("nsenter", "--net="+filepath.Join(NetnsDir, name), "nft", "list", "table", "ip", NftTableName).CombinedOutput()
+	b, _ := exec.Command("nsenter", "--net="+filepath.Join(netns.Dir, name), "nft", "list", "table", "ip", desired.NftOwnedPrefix).CombinedOutput()
 	return string(b), true
 }
 
@@ -95,23 +97,42 @@ func nftExec(t *testing.T, name string, args ...string) bool {
 	if _, err := exec.LookPath("nft"); err != nil {
 		return false
 	}
-	b, err := exec.Command("nsenter", append([]string{"--net=" + filepath.Join(NetnsDir, name), "nft"}, args...)...).CombinedOutput()
+	b, err := exec.Command("nsenter", append([]string{"--net=" + filepath.Join(netns.Dir, name), "nft"}, args...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("nft %v: %v\n%s", args, err, b)
 	}
 	return true
 }
 
-func applyNft(t testing.TB, ns netns.NsHandle, want *desired.NftTable) []string {
+// applyNftTable applies one table (nil: none) as the agent's only one
+// in the namespace.
+func applyNftTable(ns netns.Handle, want *desired.NftTable) ([]string, error) {
+	var tables []desired.NftTable
+	if want != nil {
+		tables = []desired.NftTable{*want}
+	}
+	r, err := nft.Apply(ns, tables)
+	return r.Lines, err
+}
+
+// u32Addr is the IPv4 address with the value u.
+func u32Addr(u uint32) netip.Addr {
+	return netip.AddrFrom4([4]byte{byte(u >> 24), byte(u >> 16), byte(u >> 8), byte(u)})
+}
+
+// addrU32 is the value of an IPv4 address.
+func addrU32(a netip.Addr) uint32 { b := a.As4(); return binary.BigEndian.Uint32(b[:]) }
+
+func applyNft(t testing.TB, ns netns.Handle, want *desired.NftTable) []string {
 	t.Helper()
-	ch, err := ApplyNft(ns, want)
+	ch, err := applyNftTable(ns, want)
 	if err != nil {
 		t.Fatalf("ApplyNft: %v (changes %q)", err, ch)
 	}
 	return ch
 }
 
-func wantNoChanges(t *testing.T, ns netns.NsHandle, want *desired.NftTable) {
+func wantNoChanges(t *testing.T, ns netns.Handle, want *desired.NftTable) {
 	t.Helper()
 	if ch := applyNft(t, ns, want); len(ch) != 0 {
 		t.Fatalf("second apply changed: %q", ch)
@@ -124,14 +145,9 @@ func wantNoChanges(t *testing.T, ns netns.NsHandle, want *desired.NftTable) {
 }
 
 // forgetNft drops the remembered state of a namespace.
-func forgetNft(t testing.TB, ns netns.NsHandle) {
+func forgetNft(t testing.TB, ns netns.Handle) {
 	t.Helper()
-	c, err := openNft(ns)
-	must(t, err)
-	defer c.close()
-	nftCache.Lock()
-	delete(nftCache.m, c.cookie)
-	nftCache.Unlock()
+	must(t, nft.Forget(ns))
 }
 
 func TestApplyNftIdempotent(t *testing.T) {
@@ -196,7 +212,7 @@ func TestApplyNftChainChange(t *testing.T) {
 	}
 
 	// A rule added behind our back makes the chain differ: refilled.
-	if nftExec(t, name, "add", "rule", "ip", NftTableName, "output", "counter", "accept") {
+	if nftExec(t, name, "add", "rule", "ip", desired.NftOwnedPrefix, "output", "counter", "accept") {
 		ch := applyNft(t, ns, want)
 		if want := []string{"nft flush+fill chain output (1 rules)"}; !slices.Equal(ch, want) {
 			t.Fatalf("after a foreign rule: changes = %q, want %q", ch, want)
@@ -260,7 +276,7 @@ func TestApplyNftMapDiff(t *testing.T) {
 	}
 
 	// An element deleted behind our back comes back.
-	if nftExec(t, name, "delete", "element", "ip", NftTableName, "fip_dnat", "{ 203.0.113.20 }") {
+	if nftExec(t, name, "delete", "element", "ip", desired.NftOwnedPrefix, "fip_dnat", "{ 203.0.113.20 }") {
 		ch := applyNft(t, ns, want)
 		if w := []string{"nft add element fip_dnat 203.0.113.20 : 10.0.0.5"}; !slices.Equal(ch, w) {
 			t.Fatalf("restore: changes = %q, want %q", ch, w)
@@ -345,16 +361,16 @@ func countPrefix(lines []string, prefix string) int {
 	return n
 }
 
-func kernelElements(t *testing.T, ns netns.NsHandle, set string) int {
+func kernelElements(t *testing.T, ns netns.Handle, set string) int {
 	t.Helper()
 	return kernelElementsTB(t, ns, set)
 }
 
-func kernelElementsTB(t testing.TB, ns netns.NsHandle, set string) int {
+func kernelElementsTB(t testing.TB, ns netns.Handle, set string) int {
 	t.Helper()
 	c, err := nftables.New(nftables.WithNetNSFd(int(ns)))
 	must(t, err)
-	tbl := &nftables.Table{Name: NftTableName, Family: nftables.TableFamilyIPv4}
+	tbl := &nftables.Table{Name: desired.NftOwnedPrefix, Family: nftables.TableFamilyIPv4}
 	s, err := c.GetSetByName(tbl, set)
 	must(t, err)
 	els, err := c.GetSetElements(s)
@@ -379,33 +395,10 @@ func TestApplyNftDeleteTable(t *testing.T) {
 	// Deleted behind our back: the next apply recreates everything.
 	want := routerTable("qg-lab", nil)
 	applyNft(t, ns, want)
-	if nftExec(t, name, "delete", "table", "ip", NftTableName) {
+	if nftExec(t, name, "delete", "table", "ip", desired.NftOwnedPrefix) {
 		if ch := applyNft(t, ns, want); !slices.Contains(ch, "nft add table ip neutrino") {
 			t.Fatalf("table not recreated: %q", ch)
 		}
-	}
-}
-
-func TestApplyNftRejectsBadInput(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		want *desired.NftTable
-	}{
-		{"undeclared map", &desired.NftTable{Chains: []desired.NftChain{{Name: "p", Type: "nat", Hook: "prerouting", Rules: []desired.NftRule{{DNATMap: "nope"}}}}}},
-		{"two actions", &desired.NftTable{Chains: []desired.NftChain{{Name: "p", Type: "filter", Hook: "input", Rules: []desired.NftRule{{Accept: true, Drop: true}}}}}},
-		{"no action", &desired.NftTable{Chains: []desired.NftChain{{Name: "p", Type: "filter", Hook: "input", Rules: []desired.NftRule{{IifName: "x"}}}}}},
-		{"bad hook", &desired.NftTable{Chains: []desired.NftChain{{Name: "p", Type: "filter", Hook: "sideways"}}}},
-		{"ipv4 in ipv6 set element", &desired.NftTable{Sets: []desired.NftSet{{Name: "s", Elements: []netip.Prefix{netip.MustParsePrefix("::ffff:10.0.0.0/120")}}}}},
-	} {
-		if _, err := compileNft(tc.want); err == nil {
-			t.Errorf("%s: accepted", tc.name)
-		}
-	}
-	// Map elements are checked while diffing (one pass over the map).
-	w, err := compileNft(&desired.NftTable{Maps: []desired.NftMap{{Name: "m", Elements: map[netip.Addr]netip.Addr{netip.MustParseAddr("::1"): fixedAddr}}}})
-	must(t, err)
-	if _, err := diffElements(w.sets["m"], &setSnap{isMap: true, elems: map[uint32]*mapElem{}}); err == nil {
-		t.Error("ipv6 map element accepted")
 	}
 }
 
@@ -413,7 +406,7 @@ func TestApplyNftRejectsBadInput(t *testing.T) {
 // Real packets through a legacy router.
 
 type routerLab struct {
-	client, router, outside          netns.NsHandle
+	client, router, outside          netns.Handle
 	clientName, routerName, outsName string
 	qgMAC                            net.HardwareAddr
 }
@@ -429,7 +422,7 @@ func newRouterLab(t *testing.T) *routerLab {
 		outsName:   testutil.NewNetNS(t, "out"),
 	}
 	l.client, l.router, l.outside = openNS(t, l.clientName), openNS(t, l.routerName), openNS(t, l.outsName)
-	nl := func(ns netns.NsHandle) *netlink.Handle {
+	nl := func(ns netns.Handle) *netlink.Handle {
 		h, err := netlink.NewHandleAt(ns)
 		must(t, err)
 		t.Cleanup(h.Close)
@@ -458,16 +451,16 @@ func newRouterLab(t *testing.T) *routerLab {
 	ceth := up(cn, "eth0", "10.0.0.5/24", "10.0.0.6/24")
 	up(on, "eth0", "203.0.113.1/24")
 	must(t, cn.RouteAdd(&netlink.Route{LinkIndex: ceth.Attrs().Index, Gw: net.ParseIP("10.0.0.1")}))
-	must(t, RunIn(l.router, func() error { return WriteSysctl("net/ipv4/ip_forward", "1") }))
+	must(t, netns.RunIn(l.router, func() error { return netns.WriteSysctl("net/ipv4/ip_forward", "1") }))
 	return l
 }
 
 // serveTCP listens on addr inside ns and answers every connection with
 // the peer address it sees.
-func serveTCP(t *testing.T, ns netns.NsHandle, addr string) {
+func serveTCP(t *testing.T, ns netns.Handle, addr string) {
 	t.Helper()
 	var ln net.Listener
-	must(t, RunIn(ns, func() error {
+	must(t, netns.RunIn(ns, func() error {
 		var err error
 		ln, err = net.Listen("tcp4", addr)
 		return err
@@ -488,9 +481,9 @@ func serveTCP(t *testing.T, ns netns.NsHandle, addr string) {
 
 // dialTCP connects from ns (optionally from a local address) and returns
 // the peer address the server reported.
-func dialTCP(ns netns.NsHandle, local, remote string) (string, error) {
+func dialTCP(ns netns.Handle, local, remote string) (string, error) {
 	var c net.Conn
-	err := RunIn(ns, func() error {
+	err := netns.RunIn(ns, func() error {
 		d := net.Dialer{Timeout: 2 * time.Second}
 		if local != "" {
 			d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(local)}
@@ -509,9 +502,9 @@ func dialTCP(ns netns.NsHandle, local, remote string) (string, error) {
 }
 
 // ping sends ICMP echo requests from ns to dst until one is answered.
-func ping(ns netns.NsHandle, dst netip.Addr, tries int) error {
+func ping(ns netns.Handle, dst netip.Addr, tries int) error {
 	var pc *icmp.PacketConn
-	if err := RunIn(ns, func() error {
+	if err := netns.RunIn(ns, func() error {
 		var err error
 		pc, err = icmp.ListenPacket("ip4:icmp", "0.0.0.0")
 		return err

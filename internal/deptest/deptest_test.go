@@ -10,9 +10,12 @@ import (
 )
 
 var pure = []string{
-	"github.com/neutrino-net/neutrino/internal/agent/desired",
-	"github.com/neutrino-net/neutrino/internal/agent/l2",
-	"github.com/neutrino-net/neutrino/internal/agent/l3",
+	"github.com/neutrino-net/neutrino/internal/desired",
+	"github.com/neutrino-net/neutrino/internal/agent/plan",
+	"github.com/neutrino-net/neutrino/internal/agent/plan/l2",
+	"github.com/neutrino-net/neutrino/internal/agent/plan/l3",
+	"github.com/neutrino-net/neutrino/internal/agent/plan/dhcpnet",
+	"github.com/neutrino-net/neutrino/internal/agent/dhcp/dhcpdata",
 	"github.com/neutrino-net/neutrino/internal/agent/hostmodel",
 	"github.com/neutrino-net/neutrino/internal/hostview",
 	"github.com/neutrino-net/neutrino/internal/ipam",
@@ -21,6 +24,7 @@ var pure = []string{
 
 var kernel = []string{
 	"github.com/neutrino-net/neutrino/internal/dataplane",
+	"github.com/neutrino-net/neutrino/internal/netns",
 	"github.com/vishvananda/netlink",
 	"github.com/vishvananda/netns",
 	"github.com/google/nftables",
@@ -76,6 +80,29 @@ func TestControlLayering(t *testing.T) {
 	for _, dep := range deps(t, controlPkg) {
 		if dep == apiPkg || strings.HasPrefix(dep, apiPkg+"/") {
 			t.Errorf("control imports %s: control must not depend on the HTTP API", dep)
+		}
+	}
+}
+
+// TestDataplaneKnowsNoAgent: the data plane reconciles internal/desired
+// and nothing else; it must never reach into the agent.
+func TestDataplaneKnowsNoAgent(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("needs the go command")
+	}
+	for _, pkg := range []string{
+		"github.com/neutrino-net/neutrino/internal/dataplane",
+		"github.com/neutrino-net/neutrino/internal/dataplane/nft",
+		"github.com/neutrino-net/neutrino/internal/netns",
+	} {
+		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list %s: %v\n%s", pkg, err, out)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if strings.HasPrefix(dep, "github.com/neutrino-net/neutrino/internal/agent") {
+				t.Errorf("%s imports %s: the data plane must not know the agent", pkg, dep)
+			}
 		}
 	}
 }

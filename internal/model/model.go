@@ -209,6 +209,10 @@ type Quota struct {
 // attributes; the project id is its key).
 func (q *Quota) Std() *Standard { return &Standard{ID: q.ProjectID} }
 
+// VIFTypeBindingFailed is binding:vif_type of a port its host cannot
+// plug (upstream's value).
+const VIFTypeBindingFailed = "binding_failed"
+
 // Device owners with special handling.
 const (
 	OwnerDHCP              = "network:dhcp"

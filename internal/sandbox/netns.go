@@ -6,22 +6,19 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 
-	"github.com/neutrino-net/neutrino/internal/dataplane"
+	"github.com/neutrino-net/neutrino/internal/netns"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
 // NetnsDir is where named network namespaces live (as iproute2 keeps them).
-const NetnsDir = "/run/netns"
+const NetnsDir = netns.Dir
 
 // NSPath is the path of a named namespace.
-func NSPath(name string) string { return filepath.Join(NetnsDir, name) }
+func NSPath(name string) string { return netns.Path(name) }
 
 // nsExists reports whether the named namespace exists and is usable (a
 // bind mount of a namespace, not an empty file left by a failed create).
@@ -33,49 +30,15 @@ func nsExists(name string) bool {
 	return st.Type == unix.NSFS_MAGIC
 }
 
-// createNS makes a persistent named network namespace with lo up. It
-// runs on a thread of its own that unshares into the new namespace and
-// then dies, so no other goroutine is affected. It fails if the name is
-// taken.
-func createNS(name string) error {
-	if nsExists(name) {
-		return fmt.Errorf("namespace %s exists", name)
-	}
-	if err := dataplane.CreateNamespace(name); err != nil {
-		return err
-	}
-	h, err := handle(name)
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	lo, err := h.LinkByName("lo")
-	if err != nil {
-		return err
-	}
-	return h.LinkSetUp(lo)
-}
+// createNS makes a persistent named network namespace with lo up; it
+// fails if the name is taken.
+func createNS(name string) error { return netns.CreateNew(name) }
 
 // deleteNS removes a named namespace; a missing one is no error.
-func deleteNS(name string) error { return dataplane.DeleteNamespace(name) }
+func deleteNS(name string) error { return netns.Delete(name) }
 
 // listNS lists the named namespaces.
-func listNS() ([]string, error) {
-	es, err := os.ReadDir(NetnsDir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var names []string
-	for _, e := range es {
-		if !e.IsDir() {
-			names = append(names, e.Name())
-		}
-	}
-	return names, nil
-}
+func listNS() ([]string, error) { return netns.List() }
 
 // nsInode returns the inode that identifies the namespace mounted at a
 // named path (as /proc/PID/ns/net shows it: "net:[INODE]").
@@ -87,46 +50,11 @@ func nsInode(name string) (uint64, bool) {
 	return st.Ino, true
 }
 
-// onNewThread runs fn on a goroutine locked to its OS thread and never
-// unlocks it: fn may change the thread's namespaces, and the runtime
-// ends a locked thread when its goroutine exits.
-func onNewThread(fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		errc <- fn()
-	}()
-	return <-errc
-}
-
 // inNS runs fn on a dedicated thread inside the named namespace.
-func inNS(name string, fn func() error) error {
-	return onNewThread(func() error {
-		h, err := netns.GetFromPath(NSPath(name))
-		if err != nil {
-			return fmt.Errorf("open namespace %s: %w", name, err)
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			return fmt.Errorf("enter namespace %s: %w", name, err)
-		}
-		return fn()
-	})
-}
+func inNS(name string, fn func() error) error { return netns.In(name, fn) }
 
 // handle returns a netlink handle bound to the named namespace.
-func handle(name string) (*netlink.Handle, error) {
-	h, err := netns.GetFromPath(NSPath(name))
-	if err != nil {
-		return nil, fmt.Errorf("open namespace %s: %w", name, err)
-	}
-	defer h.Close()
-	nh, err := netlink.NewHandleAt(h)
-	if err != nil {
-		return nil, fmt.Errorf("netlink in %s: %w", name, err)
-	}
-	return nh, nil
-}
+func handle(name string) (*netlink.Handle, error) { return netns.NetlinkAt(name) }
 
 // sysctl is one /proc/sys setting; Optional ones may be absent (e.g. the
 // bridge-nf settings without br_netfilter).

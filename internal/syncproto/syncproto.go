@@ -86,6 +86,10 @@ type StatusReport struct {
 	Ports       map[string]string `json:"ports,omitempty"`
 	FloatingIPs map[string]string `json:"floatingips,omitempty"`
 	Routers     map[string]string `json:"routers,omitempty"`
+	// BindingFailed are ports the host cannot plug (port id -> the
+	// physical network it does not map): the server sets their
+	// binding:vif_type to binding_failed. Each is also in Ports (DOWN).
+	BindingFailed map[string]string `json:"binding_failed,omitempty"`
 	// Seen is the mod revision of each object the agent judged from. The
 	// server ignores a status about an object that changed since (a late
 	// ACTIVE for a floating IP disassociated meanwhile); the agent judges

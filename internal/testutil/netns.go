@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/vishvananda/netns"
+	"github.com/neutrino-net/neutrino/internal/netns"
 )
 
 // RequireRoot skips a test that needs root.
@@ -28,15 +28,13 @@ func NewNetNS(t testing.TB, tag string) string {
 	if len(name) > 40 {
 		name = name[:40]
 	}
-	errc := make(chan error, 1)
-	go func() {
-		// NewNamed moves the calling thread; this goroutine's thread is
-		// left locked and discarded.
-		lockAndCreate(name, errc)
-	}()
-	if err := <-errc; err != nil {
+	// Plain Create, lo left down: bringing a link up schedules the
+	// kernel's (rate-limited) link watch, which would delay the qdisc of
+	// the test's own devices coming up next (a frame sent on them at once,
+	// as TestSendGARP does, is then dropped).
+	if err := netns.Create(name); err != nil {
 		t.Fatalf("create netns %s: %v", name, err)
 	}
-	t.Cleanup(func() { netns.DeleteNamed(name) })
+	t.Cleanup(func() { netns.Delete(name) })
 	return name
 }

@@ -35,7 +35,7 @@ func Reply(n *Network, req *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, error) {
 	if !ok {
 		return nil, nil
 	}
-	s := n.subnet(l.SubnetID)
+	s := n.Subnet(l.SubnetID)
 	switch {
 	case s == nil:
 		return nil, fmt.Errorf("network %s: lease %s %s on subnet %s, which is not served", n.ID, mac, l.IP, l.SubnetID)

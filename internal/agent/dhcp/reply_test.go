@@ -315,8 +315,8 @@ func TestReplyOptions(t *testing.T) {
 		name: "user's metadata and default host routes win",
 		edit: func(n *Network, l *Lease) {
 			n.Subnets[0].HostRoutes = []Route{
-				{netip.MustParsePrefix("169.254.169.254/32"), netip.MustParseAddr("10.0.0.9")},
-				{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParseAddr("10.0.0.8")},
+				{Destination: netip.MustParsePrefix("169.254.169.254/32"), NextHop: netip.MustParseAddr("10.0.0.9")},
+				{Destination: netip.MustParsePrefix("0.0.0.0/0"), NextHop: netip.MustParseAddr("10.0.0.8")},
 			}
 		},
 		want: withRoutes("169.254.169.254/32>10.0.0.9 0.0.0.0/0>10.0.0.8"),
@@ -361,16 +361,16 @@ func TestReplyOptions(t *testing.T) {
 		name: "extra opts override, add, remove; bad ones skipped",
 		edit: func(n *Network, l *Lease) {
 			l.ExtraOpts = []Opt{
-				{"mtu", "9000"},
-				{"6", "8.8.8.8"},
-				{"option:domain-name", "example.org"},
-				{"tftp-server", "192.0.2.10"},
-				{"bootfile-name", "pxelinux.0"},
-				{"server-ip-address", "192.0.2.10"},
-				{"ntp-server", "192.0.2.123"},
-				{"no-such-option", "1"},
-				{"mtu", "not a number"},
-				{"broadcast", ""},
+				{Name: "mtu", Value: "9000"},
+				{Name: "6", Value: "8.8.8.8"},
+				{Name: "option:domain-name", Value: "example.org"},
+				{Name: "tftp-server", Value: "192.0.2.10"},
+				{Name: "bootfile-name", Value: "pxelinux.0"},
+				{Name: "server-ip-address", Value: "192.0.2.10"},
+				{Name: "ntp-server", Value: "192.0.2.123"},
+				{Name: "no-such-option", Value: "1"},
+				{Name: "mtu", Value: "not a number"},
+				{Name: "broadcast", Value: ""},
 			}
 		},
 		want: `1 255.255.255.0
@@ -391,18 +391,18 @@ func TestReplyOptions(t *testing.T) {
 `,
 	}, {
 		name: "blank router removes option 3 and the default route",
-		edit: func(n *Network, l *Lease) { l.ExtraOpts = []Opt{{"router", ""}} },
+		edit: func(n *Network, l *Lease) { l.ExtraOpts = []Opt{{Name: "router", Value: ""}} },
 		want: strings.NewReplacer("3 10.0.0.1\n", "", " 0.0.0.0/0>10.0.0.1", "").Replace(fullOpts),
 	}, {
 		name: "classless routes replaced, then blanked",
 		edit: func(n *Network, l *Lease) {
-			l.ExtraOpts = []Opt{{"classless-static-route", "10.9.0.0/16,10.0.0.9"}}
+			l.ExtraOpts = []Opt{{Name: "classless-static-route", Value: "10.9.0.0/16,10.0.0.9"}}
 		},
 		want: withRoutes("10.9.0.0/16>10.0.0.9"),
 	}, {
 		name: "classless routes blanked",
 		edit: func(n *Network, l *Lease) {
-			l.ExtraOpts = []Opt{{"classless-static-route", ""}}
+			l.ExtraOpts = []Opt{{Name: "classless-static-route", Value: ""}}
 		},
 		want: withRoutes(""),
 	}} {
@@ -500,31 +500,31 @@ func TestParseOpt(t *testing.T) {
 		hex  string // "" with err false: removal
 		err  bool
 	}{
-		{Opt{"mtu", "1400"}, 26, "0578", false},
-		{Opt{"26", "1400"}, 26, "0578", false},
-		{Opt{"option:router", "10.0.0.1"}, 3, "0a000001", false},
-		{Opt{"dns-server", "8.8.8.8, 8.8.4.4"}, 6, "0808080808080404", false},
-		{Opt{"router", ""}, 3, "", false},
-		{Opt{"time-offset", "-3600"}, 2, "fffff1f0", false},
-		{Opt{"ip-forward-enable", "1"}, 19, "01", false},
-		{Opt{"default-ttl", "64"}, 23, "40", false},
-		{Opt{"lease-time", "3600"}, 51, "00000e10", false},
-		{Opt{"classless-static-route", "10.0.0.0/8,10.0.0.1,0.0.0.0/0,10.0.0.1"}, 121, "080a0a00000100" + "0a000001", false},
-		{Opt{"domain-search", "example.org,example.com"}, 119, "076578616d706c65036f726700076578616d706c6503636f6d00", false},
-		{Opt{"server-ip-address", "192.0.2.1"}, 255, "c0000201", false},
-		{Opt{"224", "de:ad:be:ef"}, 224, "deadbeef", false},
-		{Opt{"225", "192.0.2.1,192.0.2.2"}, 225, "c0000201c0000202", false},
-		{Opt{"226", "hello"}, 226, "68656c6c6f", false},
-		{Opt{"249", "10.0.0.0/8,10.0.0.1"}, 249, "080a0a000001", false},
-		{Opt{"mtu", "70000"}, 0, "", true},
-		{Opt{"router", "fe80::1"}, 0, "", true},
-		{Opt{"classless-static-route", "10.0.0.0/8"}, 0, "", true},
-		{Opt{"ip-forward-enable", "maybe"}, 0, "", true},
-		{Opt{"no-such-option", "1"}, 0, "", true},
-		{Opt{"0", "1"}, 0, "", true},
-		{Opt{"255", "1"}, 0, "", true},
-		{Opt{"53", "5"}, 0, "", true},
-		{Opt{"option:54", "10.0.0.3"}, 0, "", true},
+		{Opt{Name: "mtu", Value: "1400"}, 26, "0578", false},
+		{Opt{Name: "26", Value: "1400"}, 26, "0578", false},
+		{Opt{Name: "option:router", Value: "10.0.0.1"}, 3, "0a000001", false},
+		{Opt{Name: "dns-server", Value: "8.8.8.8, 8.8.4.4"}, 6, "0808080808080404", false},
+		{Opt{Name: "router", Value: ""}, 3, "", false},
+		{Opt{Name: "time-offset", Value: "-3600"}, 2, "fffff1f0", false},
+		{Opt{Name: "ip-forward-enable", Value: "1"}, 19, "01", false},
+		{Opt{Name: "default-ttl", Value: "64"}, 23, "40", false},
+		{Opt{Name: "lease-time", Value: "3600"}, 51, "00000e10", false},
+		{Opt{Name: "classless-static-route", Value: "10.0.0.0/8,10.0.0.1,0.0.0.0/0,10.0.0.1"}, 121, "080a0a00000100" + "0a000001", false},
+		{Opt{Name: "domain-search", Value: "example.org,example.com"}, 119, "076578616d706c65036f726700076578616d706c6503636f6d00", false},
+		{Opt{Name: "server-ip-address", Value: "192.0.2.1"}, 255, "c0000201", false},
+		{Opt{Name: "224", Value: "de:ad:be:ef"}, 224, "deadbeef", false},
+		{Opt{Name: "225", Value: "192.0.2.1,192.0.2.2"}, 225, "c0000201c0000202", false},
+		{Opt{Name: "226", Value: "hello"}, 226, "68656c6c6f", false},
+		{Opt{Name: "249", Value: "10.0.0.0/8,10.0.0.1"}, 249, "080a0a000001", false},
+		{Opt{Name: "mtu", Value: "70000"}, 0, "", true},
+		{Opt{Name: "router", Value: "fe80::1"}, 0, "", true},
+		{Opt{Name: "classless-static-route", Value: "10.0.0.0/8"}, 0, "", true},
+		{Opt{Name: "ip-forward-enable", Value: "maybe"}, 0, "", true},
+		{Opt{Name: "no-such-option", Value: "1"}, 0, "", true},
+		{Opt{Name: "0", Value: "1"}, 0, "", true},
+		{Opt{Name: "255", Value: "1"}, 0, "", true},
+		{Opt{Name: "53", Value: "5"}, 0, "", true},
+		{Opt{Name: "option:54", Value: "10.0.0.3"}, 0, "", true},
 	} {
 		t.Run(tc.opt.Name+"="+tc.opt.Value, func(t *testing.T) {
 			code, data, err := ParseOpt(tc.opt)

@@ -14,10 +14,9 @@ import (
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
-	"github.com/neutrino-net/neutrino/internal/agent/dhcp/internal/nsthread"
+	"github.com/neutrino-net/neutrino/internal/netns"
 )
 
 // Server answers DHCP in many namespaces at once: one UDP socket per
@@ -61,7 +60,7 @@ func (s *Server) Start(nsPath, ifName string, get func() *Network) error {
 	if get == nil {
 		return errors.New("dhcp: Start with nil get")
 	}
-	h, err := netns.GetFromPath(nsPath)
+	h, err := netns.OpenPath(nsPath)
 	if err != nil {
 		return fmt.Errorf("open netns %s: %w", nsPath, err)
 	}
@@ -79,7 +78,7 @@ func (s *Server) Start(nsPath, ifName string, get func() *Network) error {
 	}
 
 	var conn *net.UDPConn
-	err = nsthread.DoHandle(h, nsPath, func() error {
+	err = netns.RunIn(h, func() error {
 		var err error
 		conn, err = listen(ifName)
 		return err

@@ -15,12 +15,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/neutrino-net/neutrino/internal/agent/dhcp"
 	"github.com/neutrino-net/neutrino/internal/agent/dhcp/client"
-	"github.com/neutrino-net/neutrino/internal/agent/dhcp/internal/nsthread"
+	"github.com/neutrino-net/neutrino/internal/netns"
 	"github.com/neutrino-net/neutrino/internal/testutil"
 )
 
@@ -107,7 +106,7 @@ func renewUnicast(t *testing.T, p pair, ip string) {
 		t.Fatalf("add %s to the client: %v", ip, err)
 	}
 	var conn *net.UDPConn
-	err = nsthread.Do(p.clientNS, func() error {
+	err = netns.Do(p.clientNS, func() error {
 		var err error
 		conn, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(ip), Port: dhcpv4.ClientPort})
 		return err
@@ -200,7 +199,7 @@ func sortedPaths(p ...string) []string {
 // client's.
 type pair struct {
 	serverNS, clientNS string // paths
-	client             netns.NsHandle
+	client             netns.Handle
 	mac                net.HardwareAddr
 }
 
@@ -250,10 +249,10 @@ func newPair(t *testing.T, tag string) pair {
 
 // newNS makes a namespace deleted (with its links) when the test ends and
 // returns its name and an open handle.
-func newNS(t *testing.T, tag string) (string, netns.NsHandle) {
+func newNS(t *testing.T, tag string) (string, netns.Handle) {
 	t.Helper()
 	name := testutil.NewNetNS(t, tag)
-	h, err := netns.GetFromName(name)
+	h, err := netns.Open(name)
 	if err != nil {
 		t.Fatalf("open netns %s: %v", name, err)
 	}

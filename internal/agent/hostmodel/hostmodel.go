@@ -34,11 +34,18 @@ type Model struct {
 	decoded map[syncproto.Key]any
 	bad     map[syncproto.Key]error
 	synced  bool
+	// changes is the log of applied changes since floor (see Change).
+	changes []Change
+	floor   int64
+	// view is the decoded objects as a snapshot kept up to date (see
+	// view.go); lent marks its maps that snapshots share.
+	view *Snapshot
+	lent [nViewMaps]bool
 }
 
 // New returns an empty model.
 func New() *Model {
-	return &Model{objects: map[syncproto.Key]syncproto.Object{}, decoded: map[syncproto.Key]any{}, bad: map[syncproto.Key]error{}}
+	return &Model{objects: map[syncproto.Key]syncproto.Object{}, decoded: map[syncproto.Key]any{}, bad: map[syncproto.Key]error{}, view: newView()}
 }
 
 // Apply applies one stream event.
@@ -49,22 +56,35 @@ func (m *Model) Apply(ev *syncproto.Event) {
 		m.objects = map[syncproto.Key]syncproto.Object{}
 		m.decoded = map[syncproto.Key]any{}
 		m.bad = map[syncproto.Key]error{}
+		m.changes, m.floor = nil, ev.Revision
+		m.view, m.lent = newView(), [nViewMaps]bool{}
 	}
 	for _, o := range ev.Upserts {
 		k := syncproto.Key{Kind: o.Kind, ID: o.ID}
 		m.objects[k] = o
 		delete(m.bad, k)
+		old := m.decoded[k]
 		v, err := decodeObject(o.Kind, o.Data)
 		if err != nil {
 			m.bad[k] = err
 			delete(m.decoded, k)
+			if old != nil {
+				m.viewSet(k.ID, old, nil)
+			}
+			m.record(ev.Revision, k, old, nil)
 			continue
 		}
 		if v != nil {
 			m.decoded[k] = v
+			m.viewSet(k.ID, old, v)
+			m.record(ev.Revision, k, old, v)
 		}
 	}
 	for _, k := range ev.Deletes {
+		if old, ok := m.decoded[k]; ok {
+			m.viewSet(k.ID, old, nil)
+			m.record(ev.Revision, k, old, nil)
+		}
 		delete(m.objects, k)
 		delete(m.decoded, k)
 		delete(m.bad, k)

@@ -23,6 +23,11 @@ type Snapshot struct {
 	DVRMACs      map[string]*model.DVRMAC // by host
 	SGs          map[string]*model.SecurityGroup
 	SGRules      map[string]*model.SecurityGroupRule
+
+	// Indexes, built on first use (see PortsOfDevice): planning one
+	// router must not scan every port and floating IP of the view.
+	portsByDevice map[string][]*model.Port
+	fipsByRouter  map[string][]*model.FloatingIP
 }
 
 // NewSnapshot returns an empty snapshot (for tests).
@@ -37,17 +42,48 @@ func NewSnapshot(host string) *Snapshot {
 // Snapshot returns the model's resources at its revision. It shares
 // the decoded objects with the model: callers must not modify them.
 func (m *Model) Snapshot(host string) (*Snapshot, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	m.mu.Lock() // lending the view marks its maps
+	defer m.mu.Unlock()
 	for k, err := range m.bad {
 		return nil, fmt.Errorf("decode %s %s: %w", k.Kind, k.ID, err)
 	}
-	s := NewSnapshot(host)
-	s.Revision = m.rev
-	for k, v := range m.decoded {
-		s.add(k.ID, v)
+	return m.snapshotLocked(host), nil
+}
+
+func (m *Model) snapshotLocked(host string) *Snapshot { return m.lend(host) }
+
+// index builds the indexes (once per snapshot: snapshots are not
+// changed after they are built; a hand-made one is indexed on first
+// use).
+func (s *Snapshot) index() {
+	if s.portsByDevice != nil {
+		return
 	}
-	return s, nil
+	s.portsByDevice = map[string][]*model.Port{}
+	s.fipsByRouter = map[string][]*model.FloatingIP{}
+	for _, p := range s.Ports {
+		if p.DeviceID != "" {
+			s.portsByDevice[p.DeviceID] = append(s.portsByDevice[p.DeviceID], p)
+		}
+	}
+	for _, f := range s.FloatingIPs {
+		if f.RouterID != nil {
+			s.fipsByRouter[*f.RouterID] = append(s.fipsByRouter[*f.RouterID], f)
+		}
+	}
+}
+
+// PortsOfDevice returns the ports whose device_id is id (a router's
+// interfaces and gateway), in no particular order.
+func (s *Snapshot) PortsOfDevice(id string) []*model.Port {
+	s.index()
+	return s.portsByDevice[id]
+}
+
+// FloatingIPsOfRouter returns the floating IPs whose router_id is id.
+func (s *Snapshot) FloatingIPsOfRouter(id string) []*model.FloatingIP {
+	s.index()
+	return s.fipsByRouter[id]
 }
 
 // decodeObject turns a stored object into its Go type (nil for kinds the

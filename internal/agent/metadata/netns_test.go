@@ -16,11 +16,9 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 
-	"github.com/neutrino-net/neutrino/internal/agent/desired"
-	"github.com/neutrino-net/neutrino/internal/agent/l3"
-	"github.com/neutrino-net/neutrino/internal/dataplane"
+	"github.com/neutrino-net/neutrino/internal/agent/plan/l3"
+	"github.com/neutrino-net/neutrino/internal/netns"
 	"github.com/neutrino-net/neutrino/internal/testutil"
 )
 
@@ -28,7 +26,7 @@ import (
 // "client" namespace (c0: 10.0.0.5/24 and 10.0.0.6/24) joined by a veth.
 type pair struct {
 	routerName, clientName string
-	router, client         netns.NsHandle
+	router, client         netns.Handle
 	rh                     *netlink.Handle
 }
 
@@ -36,11 +34,11 @@ func newPair(t *testing.T) *pair {
 	t.Helper()
 	p := &pair{routerName: testutil.NewNetNS(t, "mdr"), clientName: testutil.NewNetNS(t, "mdc")}
 	var err error
-	if p.router, err = netns.GetFromName(p.routerName); err != nil {
+	if p.router, err = netns.Open(p.routerName); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.router.Close() })
-	if p.client, err = netns.GetFromName(p.clientName); err != nil {
+	if p.client, err = netns.Open(p.clientName); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.client.Close() })
@@ -95,7 +93,7 @@ func (p *pair) clientFrom(src string) *http.Client {
 		DisableKeepAlives: true,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			var c net.Conn
-			err := dataplane.RunIn(p.client, func() error {
+			err := netns.RunIn(p.client, func() error {
 				var err error
 				c, err = d.DialContext(ctx, network, addr)
 				return err
@@ -257,11 +255,12 @@ func TestSync(t *testing.T) {
 	p := newPair(t)
 	other := testutil.NewNetNS(t, "mdo")
 	s := testSnapshot()
-	routers := []l3.Router{
-		{ID: "a", Namespace: desired.Namespace{Name: p.routerName}, Interfaces: map[string]string{"qr-a": "net1"}},
-		{ID: "b", Namespace: desired.Namespace{Name: other}, Interfaces: map[string]string{"qr-b": "net1"}},
-		{ID: "c", Namespace: desired.Namespace{Name: "qrouter-missing-" + fmt.Sprint(time.Now().UnixNano())}, Interfaces: map[string]string{"qr-c": "net1"}},
+	routers := map[string][]string{
+		p.routerName: {"net1"},
+		other:        {"net1"},
+		"qrouter-missing-" + fmt.Sprint(time.Now().UnixNano()): {"net1"},
 	}
+	onlyA := map[string][]string{p.routerName: {"net1"}}
 	// Something else served directly (group "") must survive Sync.
 	if err := proxy.Serve(p.client, "qdhcp-x", "169.254.169.254:80", ResolverFor(s, nil)); err != nil {
 		t.Fatal(err)
@@ -283,13 +282,13 @@ func TestSync(t *testing.T) {
 	proxy.mu.Lock()
 	oldID := proxy.bound[p.routerName].nsID
 	proxy.mu.Unlock()
-	if err := netns.DeleteNamed(p.routerName); err != nil {
+	if err := netns.Delete(p.routerName); err != nil {
 		t.Fatal(err)
 	}
-	if err := dataplane.CreateNamespace(p.routerName); err != nil {
+	if err := netns.Create(p.routerName); err != nil {
 		t.Fatal(err)
 	}
-	if err := proxy.Sync(GroupRouters, RouterTargets(s, routers[:1])); err != nil {
+	if err := proxy.Sync(GroupRouters, RouterTargets(s, onlyA)); err != nil {
 		t.Fatal(err)
 	}
 	want = []string{p.routerName, "qdhcp-x"}
@@ -305,10 +304,10 @@ func TestSync(t *testing.T) {
 	}
 
 	// Namespace gone: its listener goes too.
-	if err := netns.DeleteNamed(p.routerName); err != nil {
+	if err := netns.Delete(p.routerName); err != nil {
 		t.Fatal(err)
 	}
-	if err := proxy.Sync(GroupRouters, RouterTargets(s, routers[:1])); err != nil {
+	if err := proxy.Sync(GroupRouters, RouterTargets(s, onlyA)); err != nil {
 		t.Fatal(err)
 	}
 	if got := proxy.Keys(); !slices.Equal(got, []string{"qdhcp-x"}) {
@@ -333,7 +332,7 @@ func TestRedirect(t *testing.T) {
 	}
 }
 `, l3.MetadataPort)
-	if err := dataplane.RunIn(p.router, func() error {
+	if err := netns.RunIn(p.router, func() error {
 		cmd := exec.Command(nft, "-f", "-")
 		cmd.Stdin = strings.NewReader(rules)
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -349,8 +348,8 @@ func TestRedirect(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer proxy.StopAll()
-	if err := proxy.Sync(GroupRouters, RouterTargets(testSnapshot(), []l3.Router{
-		{ID: "a", Namespace: desired.Namespace{Name: p.routerName}, Interfaces: map[string]string{"r0": "net1"}},
+	if err := proxy.Sync(GroupRouters, RouterTargets(testSnapshot(), map[string][]string{
+		p.routerName: {"net1"},
 	})); err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@
 // over a UNIX socket, which resolves the port and relays to Nova
 // (neutron-facts/l3-dataplane.md §3.3); here both hops are one handler in
 // the agent process. Listeners are opened once inside their namespace on
-// a locked thread (dataplane.RunIn) and then served from ordinary
+// a locked thread (netns.RunIn) and then served from ordinary
 // goroutines: a socket keeps the namespace it was made in (STYLE.md §3).
 // Requests to the backend are dialled from the agent's own namespace.
 package metadata
@@ -40,10 +40,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
-	"github.com/neutrino-net/neutrino/internal/dataplane"
+	"github.com/neutrino-net/neutrino/internal/netns"
 )
 
 // Header names exchanged with the backend.
@@ -195,11 +194,11 @@ func parseBackend(raw string) (*url.URL, func(ctx context.Context, network, addr
 // the same namespace it only swaps the resolver; if the namespace was
 // recreated or the address changed, the old listener is closed and a new
 // one opened.
-func (p *Proxy) Serve(ns netns.NsHandle, key, listenAddr string, resolve Resolver) error {
+func (p *Proxy) Serve(ns netns.Handle, key, listenAddr string, resolve Resolver) error {
 	return p.serve(ns, key, "", listenAddr, resolve)
 }
 
-func (p *Proxy) serve(ns netns.NsHandle, key, group, listenAddr string, resolve Resolver) error {
+func (p *Proxy) serve(ns netns.Handle, key, group, listenAddr string, resolve Resolver) error {
 	if resolve == nil {
 		return errors.New("metadata: Serve with nil resolver")
 	}
@@ -237,7 +236,7 @@ func (p *Proxy) serve(ns netns.NsHandle, key, group, listenAddr string, resolve 
 		}
 	}
 	var l net.Listener
-	if err := dataplane.RunIn(ns, func() error {
+	if err := netns.RunIn(ns, func() error {
 		var err error
 		l, err = lc.Listen(context.Background(), network, ap.String())
 		return err
@@ -326,7 +325,7 @@ func (p *Proxy) Sync(group string, want map[string]Target) error {
 	slices.Sort(keys)
 	for _, key := range keys {
 		t := want[key]
-		ns, err := netns.GetFromName(t.Namespace)
+		ns, err := netns.Open(t.Namespace)
 		if err != nil {
 			p.Stop(key)
 			if !errors.Is(err, os.ErrNotExist) {

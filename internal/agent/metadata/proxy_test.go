@@ -14,9 +14,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/neutrino-net/neutrino/internal/agent/desired"
 	"github.com/neutrino-net/neutrino/internal/agent/hostmodel"
-	"github.com/neutrino-net/neutrino/internal/agent/l3"
 	"github.com/neutrino-net/neutrino/internal/model"
 )
 
@@ -379,9 +377,9 @@ func TestResolverFor(t *testing.T) {
 
 func TestRouterTargets(t *testing.T) {
 	s := testSnapshot()
-	routers := []l3.Router{
-		{ID: "r1", Namespace: desired.Namespace{Name: "qrouter-r1"}, Interfaces: map[string]string{"qr-a": "net1", "qr-b": "net1"}},
-		{ID: "r2", Namespace: desired.Namespace{Name: "qrouter-r2"}}, // gateway only
+	routers := map[string][]string{
+		"qrouter-r1": {"net1", "net1"},
+		"qrouter-r2": nil, // gateway only
 	}
 	got := RouterTargets(s, routers)
 	if len(got) != 1 {

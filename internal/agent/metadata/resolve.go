@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/neutrino-net/neutrino/internal/agent/hostmodel"
-	"github.com/neutrino-net/neutrino/internal/agent/l3"
+	"github.com/neutrino-net/neutrino/internal/agent/plan/l3"
 )
 
 // GroupRouters is the Sync group of the routers' listeners.
@@ -74,14 +74,15 @@ func ResolverFor(snap *hostmodel.Snapshot, networks []string) func(remote, local
 
 // RouterTargets returns the listeners the routers need, keyed by their
 // namespace name: 0.0.0.0:<l3.MetadataPort> in each router namespace that
-// has internal interfaces, resolving callers among the ports of the
-// networks behind those interfaces. Use with Sync(GroupRouters, ...).
-func RouterTargets(snap *hostmodel.Snapshot, routers []l3.Router) map[string]Target {
+// has internal interfaces (routers: namespace -> the networks behind its
+// qr- devices, as the plan's facts list them), resolving callers among
+// the ports of those networks. Use with Sync(GroupRouters, ...).
+func RouterTargets(snap *hostmodel.Snapshot, routers map[string][]string) map[string]Target {
 	out := map[string]Target{}
 	listen := fmt.Sprintf("0.0.0.0:%d", l3.MetadataPort)
-	for _, r := range routers {
+	for ns, networks := range routers {
 		var nets []string
-		for _, n := range r.Interfaces {
+		for _, n := range networks {
 			if !slices.Contains(nets, n) {
 				nets = append(nets, n)
 			}
@@ -89,7 +90,7 @@ func RouterTargets(snap *hostmodel.Snapshot, routers []l3.Router) map[string]Tar
 		if len(nets) == 0 {
 			continue
 		}
-		out[r.Namespace.Name] = Target{Namespace: r.Namespace.Name, Listen: listen, Resolve: ResolverFor(snap, nets)}
+		out[ns] = Target{Namespace: ns, Listen: listen, Resolve: ResolverFor(snap, nets)}
 	}
 	return out
 }

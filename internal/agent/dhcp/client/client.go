@@ -14,7 +14,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 
-	"github.com/neutrino-net/neutrino/internal/agent/dhcp/internal/nsthread"
+	"github.com/neutrino-net/neutrino/internal/netns"
 )
 
 // Result is what the server acknowledged.
@@ -70,7 +70,7 @@ func exchange(ctx context.Context, nsPath, ifName string, wait time.Duration) (*
 	var c *nclient4.Client
 	// The packet socket and the interface lookup happen inside the
 	// namespace; the exchange itself then runs on any thread.
-	err := nsthread.Do(nsPath, func() error {
+	err := netns.Do(nsPath, func() error {
 		var err error
 		c, err = nclient4.New(ifName, nclient4.WithTimeout(wait), nclient4.WithRetry(1))
 		return err

@@ -1,19 +1,22 @@
-package agent
+// Package dhcpnet plans what the in-process DHCP server serves: for each
+// network this host serves DHCP for, its subnets and a static lease per
+// port address. Pure: no kernel access.
+package dhcpnet
 
 import (
 	"net/netip"
 	"strings"
 
-	"github.com/neutrino-net/neutrino/internal/agent/dhcp"
+	"github.com/neutrino-net/neutrino/internal/agent/dhcp/dhcpdata"
 	"github.com/neutrino-net/neutrino/internal/agent/hostmodel"
 	"github.com/neutrino-net/neutrino/internal/model"
 )
 
-// dhcpNetwork builds what the DHCP server needs for one network from the
+// Network builds what the DHCP server needs for one network from the
 // snapshot (pure): its DHCP-enabled IPv4 subnets served from the DHCP
 // port's addresses, and a static lease per port address.
-func dhcpNetwork(s *hostmodel.Snapshot, n *model.Network, dhcpPort *model.Port, domain string, isolatedMetadata bool) *dhcp.Network {
-	out := &dhcp.Network{ID: n.ID, MTU: n.MTU, DomainName: domain, IsolatedMetadata: isolatedMetadata, Leases: map[string]dhcp.Lease{}}
+func Network(s *hostmodel.Snapshot, n *model.Network, dhcpPort *model.Port, domain string, isolatedMetadata bool) *dhcpdata.Network {
+	out := &dhcpdata.Network{ID: n.ID, MTU: n.MTU, DomainName: domain, IsolatedMetadata: isolatedMetadata, Leases: map[string]dhcpdata.Lease{}}
 	served := map[string]bool{}
 	for _, sid := range n.Subnets {
 		sub := s.Subnets[sid]
@@ -24,7 +27,7 @@ func dhcpNetwork(s *hostmodel.Snapshot, n *model.Network, dhcpPort *model.Port, 
 		if err != nil {
 			continue
 		}
-		ds := dhcp.Subnet{ID: sub.ID, CIDR: cidr}
+		ds := dhcpdata.Subnet{ID: sub.ID, CIDR: cidr}
 		for _, ip := range dhcpPort.FixedIPs {
 			if ip.SubnetID == sub.ID {
 				ds.ServerIP, _ = netip.ParseAddr(ip.IPAddress)
@@ -47,10 +50,10 @@ func dhcpNetwork(s *hostmodel.Snapshot, n *model.Network, dhcpPort *model.Port, 
 			dst, err1 := netip.ParsePrefix(hr.Destination)
 			hop, err2 := netip.ParseAddr(hr.NextHop)
 			if err1 == nil && err2 == nil {
-				ds.HostRoutes = append(ds.HostRoutes, dhcp.Route{Destination: dst, NextHop: hop})
+				ds.HostRoutes = append(ds.HostRoutes, dhcpdata.Route{Destination: dst, NextHop: hop})
 			}
 		}
-		ds.HasRouter = subnetHasRouter(s, sub)
+		ds.HasRouter = SubnetHasRouter(s, sub)
 		out.Subnets = append(out.Subnets, ds)
 		served[sub.ID] = true
 	}
@@ -67,10 +70,10 @@ func dhcpNetwork(s *hostmodel.Snapshot, n *model.Network, dhcpPort *model.Port, 
 			if _, dup := out.Leases[mac]; dup {
 				continue // one lease per MAC: the first IPv4 address
 			}
-			l := dhcp.Lease{MAC: mac, IP: addr, SubnetID: ip.SubnetID, Hostname: "host-" + strings.ReplaceAll(addr.String(), ".", "-")}
+			l := dhcpdata.Lease{MAC: mac, IP: addr, SubnetID: ip.SubnetID, Hostname: "host-" + strings.ReplaceAll(addr.String(), ".", "-")}
 			for _, o := range p.ExtraDHCPOpts {
 				if o.IPVersion == 4 {
-					l.ExtraOpts = append(l.ExtraOpts, dhcp.Opt{Name: o.OptName, Value: o.OptValue})
+					l.ExtraOpts = append(l.ExtraOpts, dhcpdata.Opt{Name: o.OptName, Value: o.OptValue})
 				}
 			}
 			out.Leases[mac] = l
@@ -79,9 +82,9 @@ func dhcpNetwork(s *hostmodel.Snapshot, n *model.Network, dhcpPort *model.Port, 
 	return out
 }
 
-// subnetHasRouter reports whether a router has an interface on the
+// SubnetHasRouter reports whether a router has an interface on the
 // subnet (then the router serves metadata, not the DHCP namespace).
-func subnetHasRouter(s *hostmodel.Snapshot, sub *model.Subnet) bool {
+func SubnetHasRouter(s *hostmodel.Snapshot, sub *model.Subnet) bool {
 	for _, p := range s.Ports {
 		switch p.DeviceOwner {
 		case model.OwnerRouterInterface, model.OwnerRouterInterfaceD, model.OwnerHARouterInterface:

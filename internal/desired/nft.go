@@ -7,14 +7,49 @@ import (
 	"strings"
 )
 
-// NftTable is the one nftables table the agent owns in a namespace
-// (family ip, name "neutrino"). Its chains are static and small; what
-// grows with the cloud (floating IPs) lives in maps, so adding the
-// 10,000th floating IP costs what the first did.
+// NftOwnedPrefix starts the name of every nftables table the agent owns;
+// in its namespaces, an owned table that is not desired is removed.
+const NftOwnedPrefix = "neutrino"
+
+// Table families.
+const (
+	FamilyIP     = "ip"
+	FamilyINet   = "inet"
+	FamilyBridge = "bridge"
+)
+
+// Element types of sets and maps.
+const (
+	TypeIPv4Addr = "ipv4_addr"
+)
+
+// NftTable is one nftables table the agent owns in a namespace: family
+// ip, inet or bridge ("" = ip) and a name starting with NftOwnedPrefix
+// ("" = "neutrino", the legacy router's table). Its chains are static
+// and small; what grows with the cloud (floating IPs) lives in maps, so
+// adding the 10,000th floating IP costs what the first did.
 type NftTable struct {
+	Family string
+	Name   string
 	Chains []NftChain
 	Maps   []NftMap
 	Sets   []NftSet
+}
+
+// FamilyOrIP is the table's family with "" read as ip.
+func (t *NftTable) FamilyOrIP() string {
+	if t.Family == "" {
+		return FamilyIP
+	}
+	return t.Family
+}
+
+// NameOrDefault is the table's name with "" read as "neutrino".
+func (t *NftTable) NameOrDefault() string {
+	if t.Name == "" {
+		return NftOwnedPrefix
+	}
+	return t.Name
 }
 
 // NftChain is a base chain with typed rules, applied in order.
@@ -50,16 +85,32 @@ type NftRule struct {
 	Comment    string // shown in `nft list`; identifies the rule
 }
 
-// NftMap is an ipv4_addr : ipv4_addr map (floating IPs).
+// NftMap is a typed map; KeyType and ValueType "" read as ipv4_addr,
+// the one type the data plane implements today (floating IPs).
 type NftMap struct {
-	Name     string
-	Elements map[netip.Addr]netip.Addr
+	Name      string
+	KeyType   string
+	ValueType string
+	Elements  map[netip.Addr]netip.Addr
 }
 
-// NftSet is a set of IPv4 prefixes (interval set).
+// Types returns the map's key and value types with defaults applied.
+func (m *NftMap) Types() (key, value string) {
+	return orIPv4(m.KeyType), orIPv4(m.ValueType)
+}
+
+// NftSet is a typed interval set; Type "" reads as ipv4_addr (prefixes).
 type NftSet struct {
 	Name     string
+	Type     string
 	Elements []netip.Prefix
+}
+
+func orIPv4(t string) string {
+	if t == "" {
+		return TypeIPv4Addr
+	}
+	return t
 }
 
 // String renders the table as `nft list`-like text.
@@ -68,14 +119,14 @@ func (t *NftTable) String() string {
 		return ""
 	}
 	var b strings.Builder
-	b.WriteString("table ip neutrino {\n")
+	fmt.Fprintf(&b, "table %s %s {\n", t.FamilyOrIP(), t.NameOrDefault())
 	for _, s := range t.Sets {
 		els := make([]string, len(s.Elements))
 		for i, e := range s.Elements {
 			els[i] = e.String()
 		}
 		slices.Sort(els)
-		fmt.Fprintf(&b, "  set %s { type ipv4_addr; flags interval; elements = { %s } }\n", s.Name, strings.Join(els, ", "))
+		fmt.Fprintf(&b, "  set %s { type %s; flags interval; elements = { %s } }\n", s.Name, orIPv4(s.Type), strings.Join(els, ", "))
 	}
 	for _, m := range t.Maps {
 		var els []string
@@ -83,7 +134,8 @@ func (t *NftTable) String() string {
 			els = append(els, k.String()+" : "+v.String())
 		}
 		slices.Sort(els)
-		fmt.Fprintf(&b, "  map %s { type ipv4_addr : ipv4_addr; elements = { %s } }\n", m.Name, strings.Join(els, ", "))
+		kt, vt := m.Types()
+		fmt.Fprintf(&b, "  map %s { type %s : %s; elements = { %s } }\n", m.Name, kt, vt, strings.Join(els, ", "))
 	}
 	for _, c := range t.Chains {
 		fmt.Fprintf(&b, "  chain %s { type %s hook %s priority %d;\n", c.Name, c.Type, c.Hook, c.Priority)

@@ -12,9 +12,9 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/neutrino-net/neutrino/internal/agent/desired"
 	"github.com/neutrino-net/neutrino/internal/agent/hostmodel"
 	"github.com/neutrino-net/neutrino/internal/agent/names"
+	"github.com/neutrino-net/neutrino/internal/desired"
 	"github.com/neutrino-net/neutrino/internal/model"
 )
 
@@ -126,14 +126,14 @@ func Plan(s *hostmodel.Snapshot, cfg Config, extraNetworks []string) *desired.Ho
 			continue
 		}
 		n := s.Networks[p.NetworkID]
-		if n == nil || !bridged(cfg, n) {
+		if n == nil || !Bridged(cfg, n) {
 			continue
 		}
 		h.BridgePorts = append(h.BridgePorts, desired.BridgePort{Name: names.Tap(p.ID), Bridge: names.Bridge(n.ID), MTU: n.MTU, PortID: p.ID})
 	}
 	for netID, p := range DHCPNetworks(s, cfg.Host) {
 		n := s.Networks[netID]
-		if p == nil || n == nil || !bridged(cfg, n) {
+		if p == nil || n == nil || !Bridged(cfg, n) {
 			continue
 		}
 		h.Namespaces = append(h.Namespaces, dhcpNamespace(s, cfg, n, p))
@@ -142,8 +142,8 @@ func Plan(s *hostmodel.Snapshot, cfg Config, extraNetworks []string) *desired.Ho
 	return h
 }
 
-// bridged reports whether this host can attach the network at all.
-func bridged(cfg Config, n *model.Network) bool {
+// Bridged reports whether this host can attach the network at all.
+func Bridged(cfg Config, n *model.Network) bool {
 	switch n.NetworkType {
 	case "vxlan":
 		return cfg.LocalIP.IsValid()
@@ -158,6 +158,16 @@ func bridged(cfg Config, n *model.Network) bool {
 	return false
 }
 
+// UnmappedPhysnet returns the physical network of a flat network that
+// this host does not map to an interface or bridge ("" if the network
+// is not such a one): its ports cannot be bound here.
+func UnmappedPhysnet(cfg Config, n *model.Network) string {
+	if n.NetworkType != "flat" || Bridged(cfg, n) {
+		return ""
+	}
+	return physnetOf(n)
+}
+
 func physnetOf(n *model.Network) string {
 	if n.PhysicalNetwork == nil {
 		return ""
@@ -166,7 +176,7 @@ func physnetOf(n *model.Network) string {
 }
 
 func planNetwork(h *desired.Host, s *hostmodel.Snapshot, cfg Config, n *model.Network, ports []*model.Port) {
-	if !bridged(cfg, n) {
+	if !Bridged(cfg, n) {
 		return
 	}
 	br := names.Bridge(n.ID)

@@ -63,7 +63,7 @@ func TestLegacyRouterPlan(t *testing.T) {
 	if g := strings.Join(routes, "; "); g != "0.0.0.0/0 via 203.0.113.1 dev qg-qg-port-000; 10.9.0.0/24 via 10.241.0.50 dev qr-qr-port-000" {
 		t.Errorf("routes: %s", g)
 	}
-	nft := ns.Nft.String()
+	nft := ns.Nft[0].String()
 	for _, w := range []string{
 		"map fip_dnat { type ipv4_addr : ipv4_addr; elements = { 203.0.113.102 : 10.241.0.5 } }",
 		"map fip_snat { type ipv4_addr : ipv4_addr; elements = { 10.241.0.5 : 203.0.113.102 } }",
@@ -78,8 +78,8 @@ func TestLegacyRouterPlan(t *testing.T) {
 			t.Errorf("nft lacks %q:\n%s", w, nft)
 		}
 	}
-	if r.FIPStatus["f1"] != "ACTIVE" || r.FIPStatus["f2"] != "DOWN" {
-		t.Errorf("fip status %v", r.FIPStatus)
+	if res.Facts["r1"].FIPStatus["f1"] != "ACTIVE" || res.Facts["r1"].FIPStatus["f2"] != "DOWN" {
+		t.Errorf("fip status %v", res.Facts["r1"].FIPStatus)
 	}
 	if n := res.Networks(); strings.Join(n, ",") != "apps,ext" {
 		t.Errorf("networks %v", n)
@@ -102,7 +102,7 @@ func TestLegacyRouterNotHere(t *testing.T) {
 	// No SNAT rule without enable_snat; floating IPs still translated.
 	s = legacySnapshot()
 	s.Routers["r1"].ExternalGatewayInfo.EnableSNAT = false
-	nft := Plan(s, Config{Host: "network1", Mode: "legacy"}).Routers[0].Namespace.Nft.String()
+	nft := Plan(s, Config{Host: "network1", Mode: "legacy"}).Routers[0].Namespace.Nft[0].String()
 	if strings.Contains(nft, "snat to gateway") || !strings.Contains(nft, "fip_snat") {
 		t.Errorf("enable_snat false:\n%s", nft)
 	}

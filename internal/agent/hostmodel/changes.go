@@ -1,0 +1,105 @@
+package hostmodel
+
+import (
+	"reflect"
+
+	"github.com/neutrino-net/neutrino/internal/model"
+	"github.com/neutrino-net/neutrino/internal/syncproto"
+)
+
+// Change is one object change the model applied, with the decoded
+// values before and after (nil: absent or not decodable). Incremental
+// planning reads the log to know what to replan.
+type Change struct {
+	Rev      int64
+	Key      syncproto.Key
+	Old, New any
+	// StatusOnly is set when the object changed in nothing planning
+	// reads: its status, revision number, update time or heartbeat.
+	// That is what the server's echo of the agent's own status report
+	// looks like.
+	StatusOnly bool
+}
+
+// maxChanges bounds the change log; a planner further behind replans
+// everything.
+const maxChanges = 1 << 16
+
+// record appends a change (m locked).
+func (m *Model) record(rev int64, k syncproto.Key, old, new any) {
+	if len(m.changes) >= maxChanges {
+		drop := len(m.changes) / 2
+		m.floor = m.changes[drop-1].Rev
+		m.changes = append(m.changes[:0], m.changes[drop:]...)
+	}
+	m.changes = append(m.changes, Change{Rev: rev, Key: k, Old: old, New: new, StatusOnly: statusOnly(old, new)})
+}
+
+// SnapshotSince returns the snapshot and the changes applied after
+// revision since, both under one lock so that they agree. ok is false
+// when the log does not reach back to since (a reset, or too far
+// behind): the caller must then replan everything.
+func (m *Model) SnapshotSince(host string, since int64) (s *Snapshot, changes []Change, ok bool) {
+	m.mu.Lock() // lending the view marks its maps
+	defer m.mu.Unlock()
+	s = m.snapshotLocked(host)
+	if since < m.floor {
+		return s, nil, false
+	}
+	i := len(m.changes)
+	for i > 0 && m.changes[i-1].Rev > since {
+		i--
+	}
+	return s, append([]Change(nil), m.changes[i:]...), true
+}
+
+// ignoredFields change without changing anything planning reads.
+var ignoredFields = map[string]bool{"Status": true, "RevisionNumber": true, "UpdatedAt": true, "HeartbeatTimestamp": true}
+
+// statusOnly reports whether old and new differ only in ignoredFields.
+func statusOnly(old, new any) bool {
+	if old == nil || new == nil || reflect.TypeOf(old) != reflect.TypeOf(new) {
+		return false
+	}
+	a, b := reflect.ValueOf(old), reflect.ValueOf(new)
+	if a.Kind() == reflect.Pointer {
+		a, b = a.Elem(), b.Elem()
+	}
+	if a.Kind() != reflect.Struct {
+		return false
+	}
+	return equalIgnoring(a, b)
+}
+
+func equalIgnoring(a, b reflect.Value) bool {
+	t := a.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if ignoredFields[f.Name] {
+			continue
+		}
+		if f.Anonymous && f.Type == reflect.TypeOf(model.Standard{}) {
+			if !equalIgnoring(a.Field(i), b.Field(i)) {
+				return false
+			}
+			continue
+		}
+		if !reflect.DeepEqual(a.Field(i).Interface(), b.Field(i).Interface()) {
+			return false
+		}
+	}
+	return true
+}
+
+// Undecodable returns the objects that the model holds but could not
+// decode, with why. Snapshots leave them out (one bad object must not
+// stop the host's plan); the agent logs each once.
+func (m *Model) Undecodable() map[syncproto.Key]error {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make(map[syncproto.Key]error, len(m.bad))
+	for k, err := range m.bad {
+		out[k] = err
+	}
+	return out
+}

@@ -1,0 +1,182 @@
+// Package plan turns the host's view (a hostmodel.Snapshot) into what
+// the host should look like, as two separate things: the desired kernel
+// state (internal/desired), which internal/dataplane applies, and Facts,
+// what the agent reports to the server and serves in-process (statuses,
+// DHCP data, metadata listeners). Pure: no kernel access.
+//
+// Sub-planners: l2 (bridges, VXLAN, FDB, taps, DHCP namespaces), l3
+// (legacy routers; dvr and secgroup come next) and dhcpnet (what the DHCP
+// server serves).
+package plan
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/neutrino-net/neutrino/internal/agent/dhcp/dhcpdata"
+	"github.com/neutrino-net/neutrino/internal/agent/hostmodel"
+	"github.com/neutrino-net/neutrino/internal/agent/names"
+	"github.com/neutrino-net/neutrino/internal/agent/plan/dhcpnet"
+	"github.com/neutrino-net/neutrino/internal/agent/plan/l2"
+	"github.com/neutrino-net/neutrino/internal/agent/plan/l3"
+	"github.com/neutrino-net/neutrino/internal/model"
+)
+
+// HostConfig is what planning needs of the agent's configuration.
+type HostConfig struct {
+	Host               string
+	Mode               string // agent_mode
+	LocalIP            netip.Addr
+	PhysicalInterfaces map[string]string
+	Bridges            map[string]string
+	ARPResponder       bool
+	L2Population       bool
+	IsolatedMetadata   bool
+	DNSDomain          string
+	NS                 names.Namespaces
+}
+
+func (c HostConfig) l2() l2.Config {
+	return l2.Config{Host: c.Host, LocalIP: c.LocalIP, PhysicalInterfaces: c.PhysicalInterfaces, Bridges: c.Bridges,
+		ARPResponder: c.ARPResponder, L2Population: c.L2Population, IsolatedMetadata: c.IsolatedMetadata, NS: c.NS}
+}
+
+func (c HostConfig) l3() l3.Config {
+	l2cfg := c.l2()
+	return l3.Config{Host: c.Host, Mode: c.Mode, NS: c.NS, Unplugged: func(n *model.Network) string { return l2.UnmappedPhysnet(l2cfg, n) }}
+}
+
+// Facts are what the agent reports and serves, never part of the
+// desired kernel state.
+type Facts struct {
+	// Routers are the routers this host serves, by id: their namespace
+	// (reported ACTIVE once it is applied).
+	Routers map[string]string
+	// FloatingIPs are the status to report per floating IP once its
+	// router's namespace is applied.
+	FloatingIPs map[string]FloatingIP
+	// Ports are the host's ports whose status this agent reports (by
+	// id: administratively up). ACTIVE needs their device plugged.
+	Ports map[string]bool
+	// RouterMetadata are the router namespaces that get a metadata
+	// listener, with the networks behind their qr- devices.
+	RouterMetadata map[string][]string
+	// IsolatedMetadata are the qdhcp namespaces that serve metadata
+	// themselves (enable_isolated_metadata, no router): namespace ->
+	// network id.
+	IsolatedMetadata map[string]string
+	// DHCP are the networks served by DHCP, by namespace.
+	DHCP map[string]DHCPServer
+	// BindingFailed are the host's ports that cannot be bound here, with
+	// the physical network this host does not map: they stay DOWN with
+	// binding:vif_type binding_failed.
+	BindingFailed map[string]string
+}
+
+// FloatingIP is a floating IP's status and the namespace it depends on.
+type FloatingIP struct {
+	Status    string
+	Namespace string
+}
+
+// DHCPServer is one network's DHCP service: the device it listens on in
+// its namespace and the data it serves.
+type DHCPServer struct {
+	Namespace string
+	Device    string
+	Network   *dhcpdata.Network
+}
+
+func newFacts() Facts {
+	return Facts{Routers: map[string]string{}, FloatingIPs: map[string]FloatingIP{}, Ports: map[string]bool{},
+		RouterMetadata: map[string][]string{}, IsolatedMetadata: map[string]string{}, DHCP: map[string]DHCPServer{},
+		BindingFailed: map[string]string{}}
+}
+
+func (f Facts) addRouter(r l3.Router, rf l3.Facts) {
+	f.Routers[r.ID] = r.Namespace.Name
+	for id, st := range rf.FIPStatus {
+		f.FloatingIPs[id] = FloatingIP{Status: st, Namespace: r.Namespace.Name}
+	}
+	if len(rf.MetadataNetworks) > 0 {
+		f.RouterMetadata[r.Namespace.Name] = rf.MetadataNetworks
+	}
+	for id, why := range rf.BindingFailed {
+		f.BindingFailed[id] = why
+	}
+}
+
+// addPorts lists the host's ports whose status the agent reports: not
+// the floating IP ports nor DVR's distributed interfaces (no device on
+// any one host).
+func (f Facts) addPorts(s *hostmodel.Snapshot, cfg HostConfig) {
+	l2cfg := cfg.l2()
+	for _, p := range s.Ports {
+		if p.HostID != cfg.Host || p.DeviceOwner == model.OwnerFloatingIP || p.DeviceOwner == model.OwnerRouterInterfaceD {
+			continue
+		}
+		f.Ports[p.ID] = p.AdminStateUp
+		if n := s.Networks[p.NetworkID]; n != nil && !l2.IsRouterOwned(p.DeviceOwner) {
+			if why := l2.UnmappedPhysnet(l2cfg, n); why != "" {
+				f.BindingFailed[p.ID] = why
+			}
+		}
+	}
+}
+
+// addDHCP plans the DHCP data of every network this host serves and the
+// isolated metadata listeners.
+func (f Facts) addDHCP(s *hostmodel.Snapshot, cfg HostConfig) {
+	for netID, port := range l2.DHCPNetworks(s, cfg.Host) {
+		n := s.Networks[netID]
+		if n == nil || port == nil {
+			continue
+		}
+		ns := cfg.NS.Build(names.PrefixDHCP, netID)
+		f.DHCP[ns] = DHCPServer{Namespace: ns, Device: names.DHCPInner(port.ID),
+			Network: dhcpnet.Network(s, n, port, cfg.DNSDomain, cfg.IsolatedMetadata)}
+		if cfg.IsolatedMetadata && !slices.ContainsFunc(n.Subnets, func(sid string) bool {
+			sub := s.Subnets[sid]
+			return sub != nil && dhcpnet.SubnetHasRouter(s, sub)
+		}) {
+			f.IsolatedMetadata[ns] = netID
+		}
+	}
+}
+
+// String renders the facts as sorted lines (for `neutrino-agent plan`
+// and golden tests).
+func (f Facts) String() string {
+	var lines []string
+	add := func(format string, a ...any) { lines = append(lines, fmt.Sprintf(format, a...)) }
+	for id, ns := range f.Routers {
+		add("router %s namespace %s", id, ns)
+	}
+	for id, fip := range f.FloatingIPs {
+		add("floatingip %s status %s (after %s)", id, fip.Status, fip.Namespace)
+	}
+	for id, up := range f.Ports {
+		add("port %s admin_up %v", id, up)
+	}
+	for ns, nets := range f.RouterMetadata {
+		add("metadata %s networks %v", ns, nets)
+	}
+	for ns, net := range f.IsolatedMetadata {
+		add("metadata %s isolated network %s", ns, net)
+	}
+	for id, physnet := range f.BindingFailed {
+		add("port %s binding_failed: physical network %s not mapped", id, physnet)
+	}
+	for ns, d := range f.DHCP {
+		add("dhcp %s dev %s subnets %d leases %d", ns, d.Device, len(d.Network.Subnets), len(d.Network.Leases))
+	}
+	slices.Sort(lines)
+	var b strings.Builder
+	for _, l := range lines {
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}

@@ -1,0 +1,209 @@
+package plan
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/neutrino-net/neutrino/internal/agent/hostmodel"
+	"github.com/neutrino-net/neutrino/internal/desired"
+	"github.com/neutrino-net/neutrino/internal/model"
+	"github.com/neutrino-net/neutrino/internal/syncproto"
+)
+
+// incremental follows a model with one planner per host, planning after
+// every event from the changes since its last plan.
+type incremental struct {
+	planners map[string]*Planner
+	rev      map[string]int64
+}
+
+func newIncremental() *incremental {
+	in := &incremental{planners: map[string]*Planner{}, rev: map[string]int64{}}
+	for _, h := range walkHosts {
+		in.planners[h.name] = NewPlanner(hostConfig(h.name, h.mode, h.vtep))
+	}
+	return in
+}
+
+func (in *incremental) plan(m *hostmodel.Model, host string) string {
+	s, changes, ok := m.SnapshotSince(host, in.rev[host])
+	in.rev[host] = s.Revision
+	want, facts := in.planners[host].Plan(s, changes, !ok)
+	return want.String() + "# facts\n" + facts.String()
+}
+
+func apply(t *testing.T, m *hostmodel.Model, rev int64, c change) {
+	t.Helper()
+	ev := &syncproto.Event{Revision: rev}
+	if c.obj == nil {
+		ev.Deletes = []syncproto.Key{{Kind: c.kind, ID: c.id}}
+	} else {
+		data, err := json.Marshal(c.obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev.Upserts = []syncproto.Object{{Kind: c.kind, ID: c.id, Rev: rev, Data: data}}
+	}
+	m.Apply(ev)
+}
+
+// TestIncrementalEqualsFresh: after every event of random replays, each
+// host's incremental plan is the plan computed from scratch.
+func TestIncrementalEqualsFresh(t *testing.T) {
+	for seed := range uint64(10) {
+		r := rand.New(rand.NewPCG(seed, 7))
+		cs := walkthrough()
+		r.Shuffle(len(cs), func(i, j int) { cs[i], cs[j] = cs[j], cs[i] })
+		cs = withChurn(r, cs)
+		m := hostmodel.New()
+		in := newIncremental()
+		for i, c := range cs {
+			apply(t, m, int64(i+1), c)
+			for _, h := range walkHosts {
+				got := in.plan(m, h.name)
+				s, err := m.Snapshot(h.name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, facts := Plan(s, hostConfig(h.name, h.mode, h.vtep))
+				if w := want.String() + "# facts\n" + facts.String(); got != w {
+					t.Fatalf("seed %d, event %d (%s %s), host %s: incremental plan differs:\n--- got\n%s--- want\n%s", seed, i, c.kind, c.id, h.name, got, w)
+				}
+			}
+		}
+	}
+}
+
+// TestFloatingIPReplansOnlyItsRouter, and the echo of the agent's own
+// status report replans nothing.
+func TestFloatingIPReplansOnlyItsRouter(t *testing.T) {
+	cs := walkthrough()
+	// A second router on network1, so that "only its router" means
+	// something.
+	cs = append(cs,
+		change{model.KindRouter, "router2", &model.Router{Standard: model.Standard{ID: "router2"}, AdminStateUp: true}},
+		change{model.KindL3Binding, "router2", &model.Binding{ID: "router2", AgentIDs: []string{"l3-network1"}}})
+	m := replay(t, cs)
+	in := newIncremental()
+	in.plan(m, "network1")
+	p := in.planners["network1"]
+	if p.Last.Routers != 2 || !p.Last.L2 {
+		t.Fatalf("first plan: %+v", p.Last)
+	}
+	rev := int64(len(cs))
+	next := func(c change) {
+		rev++
+		apply(t, m, rev, c)
+		in.plan(m, "network1")
+	}
+	// Disassociate fip1: its router only.
+	fip := &model.FloatingIP{Standard: model.Standard{ID: "fip1", ProjectID: "demo"}, FloatingNetworkID: "ext-net",
+		FloatingIPAddress: "203.0.113.102", RouterID: ptr("router1"), Status: "ACTIVE"}
+	next(change{model.KindFIP, "fip1", fip})
+	if p.Last != (Stats{Routers: 1}) {
+		t.Fatalf("floating IP change replanned %+v, want router1 only", p.Last)
+	}
+	if p.facts.FloatingIPs["fip1"].Status != "DOWN" {
+		t.Fatalf("fip1 facts %+v", p.facts.FloatingIPs["fip1"])
+	}
+	// The server echoes the status the agent reported: nothing to plan.
+	echo := *fip
+	echo.Status, echo.RevisionNumber, echo.UpdatedAt = "DOWN", 7, "2026-12-06T21:00:00Z"
+	next(change{model.KindFIP, "fip1", &echo})
+	if p.Last != (Stats{}) {
+		t.Fatalf("status echo replanned %+v", p.Last)
+	}
+	s := findPort(cs, "vm-apps")
+	s.Status = "DOWN"
+	next(change{model.KindPort, "vm-apps", s})
+	if p.Last != (Stats{}) {
+		t.Fatalf("port status echo replanned %+v", p.Last)
+	}
+	// A router interface port: its router and layer 2, not router2.
+	qr := findPort(cs, "qr-dmz-net")
+	qr.MACAddress = "fa:16:3e:00:09:09"
+	next(change{model.KindPort, qr.ID, qr})
+	if p.Last != (Stats{Routers: 1, L2: true}) {
+		t.Fatalf("router port change replanned %+v", p.Last)
+	}
+}
+
+func findPort(cs []change, id string) *model.Port {
+	for _, c := range cs {
+		if p, ok := c.obj.(*model.Port); ok && p.ID == id {
+			cp := *p
+			return &cp
+		}
+	}
+	return nil
+}
+
+// TestPoisonedObjectDoesNotBlockOthers: a router that cannot be decoded
+// is left out; the host's other routers are planned.
+func TestPoisonedObjectDoesNotBlockOthers(t *testing.T) {
+	m := replay(t, walkthrough())
+	m.Apply(&syncproto.Event{Revision: 1000, Upserts: []syncproto.Object{
+		{Kind: model.KindRouter, ID: "router-bad", Rev: 1000, Data: json.RawMessage(`{"id": "router-bad", "routes": "not a list"}`)},
+		{Kind: model.KindL3Binding, ID: "router-bad", Rev: 1000, Data: json.RawMessage(`{"id": "router-bad", "agent_ids": ["l3-network1"]}`)},
+	}})
+	if bad := m.Undecodable(); len(bad) != 1 {
+		t.Fatalf("undecodable: %v", bad)
+	}
+	in := newIncremental()
+	got := in.plan(m, "network1")
+	want, err := os.ReadFile("testdata/legacy-network1.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Fatalf("plan with a poisoned router differs from the plan without it:\n%s", got)
+	}
+}
+
+// TestUnmappedGatewayPhysnet: network1 maps another physical network
+// than EXT_NET's. The router's gateway port cannot be bound (facts say
+// so, naming the physnet), it has no qg- device, no default route and
+// no floating IP NAT, and it still has both internal interfaces with
+// forwarding on: it routes between APPS and DMZ.
+func TestUnmappedGatewayPhysnet(t *testing.T) {
+	m := replay(t, walkthrough())
+	s, err := m.Snapshot("network1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := hostConfig("network1", model.ModeDVRSNAT, walkHosts[0].vtep)
+	cfg.PhysicalInterfaces = map[string]string{"physnet-other": "eth1"}
+	want, facts := Plan(s, cfg)
+	if facts.BindingFailed["qg-router1"] != "extnet" || len(facts.BindingFailed) != 1 {
+		t.Fatalf("binding failures %v", facts.BindingFailed)
+	}
+	if facts.FloatingIPs["fip1"].Status != "DOWN" {
+		t.Errorf("fip1 %+v", facts.FloatingIPs["fip1"])
+	}
+	var router *desired.Namespace
+	for i := range want.Namespaces {
+		if want.Namespaces[i].Name == "qrouter-router1@network1" {
+			router = &want.Namespaces[i]
+		}
+	}
+	if router == nil {
+		t.Fatalf("no router namespace:\n%s", want.String())
+	}
+	var devs []string
+	for _, v := range router.Veths {
+		devs = append(devs, v.Inner+" "+v.Bridge)
+	}
+	if got := strings.Join(devs, ", "); got != "qr-qr-apps-net brqapps-net, qr-qr-dmz-net brqdmz-net" {
+		t.Errorf("router devices: %s", got)
+	}
+	if len(router.Routes) != 0 || !slices.Contains(router.Sysctls, desired.Sysctl{Key: "net/ipv4/ip_forward", Value: "1"}) {
+		t.Errorf("routes %v sysctls %v", router.Routes, router.Sysctls)
+	}
+	if strings.Contains(want.String(), "brqext-net") {
+		t.Errorf("a bridge for the unmapped network:\n%s", want.String())
+	}
+}

@@ -1,0 +1,194 @@
+// Package dataplane is the only code that changes the kernel: it reads
+// the host's actual state back through netlink and changes only what
+// differs from the desired state (internal/desired). Every change is
+// idempotent: EEXIST/ENOENT mean "already so". It owns only what carries
+// its names: bridges "brq*", VXLAN devices "vxlan-*", namespaces of its
+// agent's suffix, and the entries it put on those devices.
+//
+// The files follow the kernel's tables: links.go (bridges, VXLAN
+// devices, bridge ports, veth pairs), addrs.go, routes.go (routes in any
+// table and ip rules), neigh.go (FDB and neighbours), namespace.go (one
+// agent namespace: sysctls, nftables through package nft, links, routes)
+// and prune.go (what is ours and no longer desired).
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"syscall"
+
+	"github.com/neutrino-net/neutrino/internal/dataplane/nft"
+	"github.com/neutrino-net/neutrino/internal/desired"
+	"github.com/neutrino-net/neutrino/internal/netns"
+	"github.com/vishvananda/netlink"
+)
+
+// Options say what apply may do beyond adding.
+type Options struct {
+	// Prune allows deleting what is ours but not desired. It must stay
+	// false until the agent's model has its first full view, or a
+	// restarting agent would tear down live traffic.
+	Prune bool
+	// OwnsNamespace reports whether a namespace name is this agent's.
+	OwnsNamespace func(name string) bool
+	// Hold reports whether a desired namespace is to be left as it is
+	// this time (it failed and waits for its retry): it is neither
+	// changed nor pruned.
+	Hold func(name string) bool
+}
+
+// Result reports what an apply did.
+type Result struct {
+	Changes []string        // one line per kernel change, for logs
+	Plugged map[string]bool // port id -> its device is in place and up
+	// HostErr is the error of what is not in an agent namespace (the
+	// host namespace's links, FDB, neighbours, pruning); namespace errors
+	// are in Namespaces.
+	HostErr error
+	// Namespaces are the structured results per agent namespace.
+	Namespaces map[string]*NamespaceResult
+
+	// announcements start once the whole apply is done: a GARP sent
+	// before the FDB flood entries of a just-created VXLAN device exist
+	// reaches nobody beyond this host, and the next round comes only
+	// GARPInterval later.
+	announcements []func()
+}
+
+// NamespaceResult is what an apply did in one agent namespace.
+type NamespaceResult struct {
+	Created bool
+	// Added are the addresses this apply put on the namespace's devices
+	// (the ones in the plan's GARP list are announced).
+	Added []netip.Prefix
+	// Nft is what the namespace's nftables tables went through; its
+	// removed floating IP map keys drive conntrack cleanup.
+	Nft *nft.Result
+	// ConntrackDeleted counts the conntrack entries deleted for removed
+	// floating IPs.
+	ConntrackDeleted int
+	// Plugged are the ports whose devices in the namespace are in place.
+	Plugged []string
+	// Held is set when the namespace was left alone (Options.Hold).
+	Held bool
+	// Err is the namespace's apply error (nil: converged).
+	Err error
+}
+
+func (r *Result) did(format string, args ...any) {
+	r.Changes = append(r.Changes, fmt.Sprintf(format, args...))
+}
+
+// Apply reconciles the host namespace (the one this process runs in) and
+// the agent's namespaces to h. Failures of one object are collected and
+// the rest still applied; each namespace's own outcome is in
+// Result.Namespaces.
+func Apply(h *desired.Host, opts Options) (*Result, error) {
+	res := &Result{Plugged: map[string]bool{}, Namespaces: map[string]*NamespaceResult{}}
+	nl, err := netlink.NewHandle()
+	if err != nil {
+		return res, err
+	}
+	defer nl.Close()
+	var errs, hostErrs []error
+	keep := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+			hostErrs = append(hostErrs, err)
+		}
+	}
+	for _, s := range h.Sysctls {
+		keep(netns.WriteSysctl(s.Key, s.Value))
+	}
+	links, err := dump(nl.LinkList)
+	if err != nil {
+		return res, fmt.Errorf("list links: %w", err)
+	}
+	byName := map[string]netlink.Link{}
+	for _, l := range links {
+		byName[l.Attrs().Name] = l
+	}
+	for _, b := range h.Bridges {
+		keep(applyBridge(nl, res, byName, b))
+	}
+	for _, v := range h.VXLANs {
+		keep(applyVXLAN(nl, res, byName, v))
+	}
+	// Existing interfaces into their bridges.
+	for _, p := range h.BridgePorts {
+		ok, err := applyBridgePort(nl, res, p)
+		keep(err)
+		if ok && p.PortID != "" {
+			res.Plugged[p.PortID] = true
+		}
+	}
+	peers := peerEnds(h)
+	for _, ns := range h.Namespaces {
+		nr := &NamespaceResult{}
+		res.Namespaces[ns.Name] = nr
+		if opts.Hold != nil && opts.Hold(ns.Name) {
+			nr.Held = true
+			continue
+		}
+		plugged, err := applyNamespace(nl, res, nr, ns, peers[ns.Name], neighsIn(h, ns.Name))
+		nr.Plugged, nr.Err = plugged, err
+		if err != nil {
+			errs = append(errs, err)
+		}
+		for _, id := range plugged {
+			res.Plugged[id] = true
+		}
+	}
+	keep(applyFDB(nl, res, h))
+	keep(applyNeighs(nl, res, h))
+	if opts.Prune {
+		keep(prune(nl, res, h, opts))
+	}
+	for _, a := range res.announcements {
+		go a()
+	}
+	res.announcements = nil
+	res.HostErr = errors.Join(hostErrs...)
+	return res, errors.Join(errs...)
+}
+
+func ignoreExist(err error) error {
+	if errors.Is(err, syscall.EEXIST) {
+		return nil
+	}
+	return err
+}
+
+// dumpAttempts bounds the retries of an interrupted netlink dump.
+const dumpAttempts = 5
+
+// dump runs a netlink dump, retrying it when the kernel reports that the
+// table changed while it was being dumped (NLM_F_DUMP_INTR, which
+// vishvananda/netlink ≥1.3 returns as ErrDumpInterrupted together with
+// possibly inconsistent results), as containernetworking's netlinksafe
+// does. Acting on an inconsistent dump could delete what exists or add
+// what is there.
+func dump[T any](fn func() (T, error)) (T, error) {
+	var (
+		out T
+		err error
+	)
+	for range dumpAttempts {
+		out, err = fn()
+		if !errors.Is(err, netlink.ErrDumpInterrupted) {
+			return out, err
+		}
+	}
+	return out, fmt.Errorf("netlink dump still interrupted after %d attempts: %w", dumpAttempts, err)
+}
+
+// dump1 is dump for the dumps that take one argument.
+func dump1[A, T any](fn func(A) (T, error), a A) (T, error) {
+	return dump(func() (T, error) { return fn(a) })
+}
+
+// dump2 is dump for the dumps that take two arguments.
+func dump2[A, B, T any](fn func(A, B) (T, error), a A, b B) (T, error) {
+	return dump(func() (T, error) { return fn(a, b) })
+}

@@ -1,0 +1,209 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/neutrino-net/neutrino/internal/desired"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+type fdbKey struct {
+	dev, mac, dst string
+	master        bool
+}
+
+// applyFDB makes the VXLAN devices' FDB hold exactly the desired remote
+// entries: "self" entries with a destination, and "master" static ones.
+func applyFDB(nl *netlink.Handle, res *Result, h *desired.Host) error {
+	want := map[string]map[fdbKey]bool{}
+	for _, v := range h.VXLANs {
+		want[v.Name] = map[fdbKey]bool{}
+	}
+	for _, f := range h.FDB {
+		k := fdbKey{dev: f.Dev, mac: f.MAC, master: f.Master}
+		if f.Dst.IsValid() {
+			k.dst = f.Dst.String()
+		}
+		if want[f.Dev] != nil {
+			want[f.Dev][k] = true
+		}
+	}
+	var errs []error
+	for dev, keys := range want {
+		l, err := nl.LinkByName(dev)
+		if err != nil {
+			continue // reported by applyVXLAN
+		}
+		entries, err := dump2(nl.NeighList, l.Attrs().Index, unix.AF_BRIDGE)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("fdb of %s: %w", dev, err))
+			continue
+		}
+		have := map[fdbKey]netlink.Neigh{}
+		own := l.Attrs().HardwareAddr.String()
+		for _, n := range entries {
+			mac := n.HardwareAddr.String()
+			switch {
+			case n.Flags&netlink.NTF_SELF != 0 && n.IP != nil:
+				have[fdbKey{dev: dev, mac: mac, dst: n.IP.String()}] = n
+			case n.Flags&netlink.NTF_SELF == 0 && n.MasterIndex != 0 && n.State&netlink.NUD_NOARP != 0 && mac != own:
+				// The bridge reports its static entries without NTF_MASTER.
+				have[fdbKey{dev: dev, mac: mac, master: true}] = n
+			}
+		}
+		for k := range keys {
+			if _, ok := have[k]; ok {
+				continue
+			}
+			mac, _ := net.ParseMAC(k.mac)
+			n := &netlink.Neigh{LinkIndex: l.Attrs().Index, Family: unix.AF_BRIDGE, HardwareAddr: mac}
+			var err error
+			if k.master {
+				n.Flags, n.State = netlink.NTF_MASTER, netlink.NUD_NOARP
+				err = nl.NeighSet(n)
+			} else {
+				n.Flags, n.State, n.IP = netlink.NTF_SELF, netlink.NUD_PERMANENT, net.ParseIP(k.dst)
+				// Several destinations per MAC (the flood list) need append.
+				err = ignoreExist(nl.NeighAppend(n))
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("fdb add %s dev %s dst %s: %w", k.mac, dev, k.dst, err))
+				continue
+			}
+			res.did("fdb add %s dev %s dst %s master %v", k.mac, dev, k.dst, k.master)
+		}
+		for k, n := range have {
+			if keys[k] {
+				continue
+			}
+			n := n
+			if err := nl.NeighDel(&n); err != nil {
+				errs = append(errs, fmt.Errorf("fdb del %s dev %s: %w", k.mac, dev, err))
+				continue
+			}
+			res.did("fdb del %s dev %s dst %s master %v", k.mac, dev, k.dst, k.master)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// applyNeighs makes the permanent neighbour entries on our bridges
+// exactly the desired ones (host namespace only).
+func applyNeighs(nl *netlink.Handle, res *Result, h *desired.Host) error {
+	want := map[string]map[string]string{} // dev -> ip -> mac
+	for _, b := range h.Bridges {
+		want[b.Name] = map[string]string{}
+	}
+	for _, n := range h.Neighs {
+		if n.Namespace == "" && want[n.Dev] != nil {
+			want[n.Dev][n.IP.String()] = n.MAC
+		}
+	}
+	var errs []error
+	for dev, ips := range want {
+		l, err := nl.LinkByName(dev)
+		if err != nil {
+			continue
+		}
+		entries, err := nl.NeighList(l.Attrs().Index, netlink.FAMILY_V4)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		have := map[string]netlink.Neigh{}
+		for _, n := range entries {
+			if n.State&netlink.NUD_PERMANENT != 0 {
+				have[n.IP.String()] = n
+			}
+		}
+		for ip, mac := range ips {
+			if n, ok := have[ip]; ok && n.HardwareAddr.String() == mac {
+				continue
+			}
+			hw, _ := net.ParseMAC(mac)
+			n := &netlink.Neigh{LinkIndex: l.Attrs().Index, Family: netlink.FAMILY_V4, State: netlink.NUD_PERMANENT, IP: net.ParseIP(ip), HardwareAddr: hw}
+			if err := nl.NeighSet(n); err != nil {
+				errs = append(errs, fmt.Errorf("neigh %s dev %s: %w", ip, dev, err))
+				continue
+			}
+			res.did("neigh %s lladdr %s dev %s", ip, mac, dev)
+		}
+		for ip, n := range have {
+			if _, ok := ips[ip]; !ok {
+				n := n
+				if err := nl.NeighDel(&n); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				res.did("neigh del %s dev %s", ip, dev)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// neighsIn returns the desired neighbours inside namespace name.
+func neighsIn(h *desired.Host, name string) []desired.Neigh {
+	var out []desired.Neigh
+	for _, n := range h.Neighs {
+		if n.Namespace == name {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// applyNamespaceNeighs makes the permanent IPv4 neighbour entries of an
+// agent namespace exactly the desired ones: the namespace is the
+// agent's, so every permanent entry in it is too.
+func applyNamespaceNeighs(h *netlink.Handle, res *Result, nsName string, want []desired.Neigh) error {
+	cur, err := dump2(h.NeighList, 0, netlink.FAMILY_V4)
+	if err != nil {
+		return fmt.Errorf("neighbours in %s: %w", nsName, err)
+	}
+	type key struct {
+		dev int
+		ip  string
+	}
+	have := map[key]netlink.Neigh{}
+	for _, n := range cur {
+		if n.State&netlink.NUD_PERMANENT != 0 {
+			have[key{n.LinkIndex, n.IP.String()}] = n
+		}
+	}
+	wanted := map[key]bool{}
+	var errs []error
+	for _, w := range want {
+		l, err := h.LinkByName(w.Dev)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("neigh %s dev %s in %s: %w", w.IP, w.Dev, nsName, err))
+			continue
+		}
+		k := key{l.Attrs().Index, w.IP.String()}
+		wanted[k] = true
+		if n, ok := have[k]; ok && n.HardwareAddr.String() == w.MAC {
+			continue
+		}
+		hw, _ := net.ParseMAC(w.MAC)
+		n := &netlink.Neigh{LinkIndex: k.dev, Family: netlink.FAMILY_V4, State: netlink.NUD_PERMANENT, IP: net.IP(w.IP.AsSlice()), HardwareAddr: hw}
+		if err := h.NeighSet(n); err != nil {
+			errs = append(errs, fmt.Errorf("neigh %s dev %s in %s: %w", w.IP, w.Dev, nsName, err))
+			continue
+		}
+		res.did("neigh %s lladdr %s dev %s in %s", w.IP, w.MAC, w.Dev, nsName)
+	}
+	for k, n := range have {
+		if wanted[k] {
+			continue
+		}
+		if err := h.NeighDel(&n); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		res.did("neigh del %s dev %d in %s", k.ip, k.dev, nsName)
+	}
+	return errors.Join(errs...)
+}
