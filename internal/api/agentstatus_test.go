@@ -92,4 +92,13 @@ func TestAgentStatusBindingFailed(t *testing.T) {
 	if got := r.Obj("port"); got["binding:vif_type"] != "binding_failed" || got["status"] != "DOWN" {
 		t.Fatalf("port after a binding failure: vif_type %v status %v", got["binding:vif_type"], got["status"])
 	}
+	// The host maps the physnet now and plugs the port: bound again.
+	if err := host.client.Status(context.Background(), &syncproto.StatusReport{Ports: map[string]string{pid: "ACTIVE"}}); err != nil {
+		t.Fatal(err)
+	}
+	r = srv.Do(admin, "GET", "/v2.0/ports/"+pid, nil)
+	expect(t, r, 200, "")
+	if got := r.Obj("port"); got["binding:vif_type"] != "bridge" || got["status"] != "ACTIVE" {
+		t.Fatalf("port plugged after a binding failure: vif_type %v status %v", got["binding:vif_type"], got["status"])
+	}
 }

@@ -49,6 +49,11 @@ func (c *Control) RecordStatus(ctx context.Context, req syncproto.StatusReport) 
 						// The host cannot plug it: binding failed (and the
 						// status below is written even if unchanged).
 						p.VIFType, p.VIFDetails, p.Status = model.VIFTypeBindingFailed, map[string]any{}, ""
+					} else if !failed && p.VIFType == model.VIFTypeBindingFailed {
+						// The host plugs it now (its physnet was mapped
+						// since): bound again, as upstream rebinds.
+						BindPort(&p)
+						p.Status = ""
 					}
 					c.setStatus(t, ch.kind, e, &p, &p.Status, &p.Standard, ch.status)
 				case *model.FloatingIP:
