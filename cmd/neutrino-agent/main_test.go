@@ -1,11 +1,18 @@
 package main
 
 import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/neutrino-net/neutrino/internal/agent/names"
+	"github.com/neutrino-net/neutrino/internal/model"
+	"github.com/neutrino-net/neutrino/internal/syncproto"
 )
 
 // The test binary runs main() when asked to, so that the tests below
@@ -75,5 +82,42 @@ func TestConfigFiles(t *testing.T) {
 	out, code = runMain(t, "--config", bad, "--config-file", site)
 	if code != 2 || !strings.Contains(out, bad) {
 		t.Errorf("--config first: exit %d\n%s", code, out)
+	}
+}
+
+// TestPlanSkipsUndecodable: `neutrino-agent plan` against a server whose
+// view of the host holds an object that cannot be decoded prints the
+// plan of everything else and logs the bad object once with its id.
+func TestPlanSkipsUndecodable(t *testing.T) {
+	vni := 1042
+	netw := model.Network{Standard: model.Standard{ID: "6f1c0e52-2f7e-4a53-9d0e-2b1f7c1a0001"}, NetworkType: "vxlan", SegmentationID: &vni, MTU: 1450}
+	port := model.Port{Standard: model.Standard{ID: "0c5d7e11-8a3b-4c2d-9e4f-5a6b7c8d0002"}, NetworkID: netw.ID, HostID: "compute1",
+		DeviceOwner: "compute:nova", MACAddress: "fa:16:3e:00:00:02", AdminStateUp: true}
+	enc := func(v any) json.RawMessage { b, _ := json.Marshal(v); return b }
+	ev := syncproto.Event{Revision: 7, Reset: true, Upserts: []syncproto.Object{
+		{Kind: model.KindNetwork, ID: netw.ID, Rev: 3, Data: enc(netw)},
+		{Kind: model.KindPort, ID: port.ID, Rev: 4, Data: enc(port)},
+		{Kind: model.KindPort, ID: "poisoned-port", Rev: 5, Data: json.RawMessage(`{"fixed_ips": 5}`)},
+	}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != syncproto.PathHosts+"compute1/watch" {
+			http.NotFound(w, r)
+			return
+		}
+		json.NewEncoder(w).Encode(ev)
+	}))
+	defer srv.Close()
+	cfg := writeFile(t, t.TempDir(), "agent.ini", "[DEFAULT]\nhost = compute1\nserver_url = "+srv.URL+"\n[ovs]\nlocal_ip = 10.0.1.21\n")
+	out, code := runMain(t, "--config", cfg, "plan")
+	if code != 0 {
+		t.Fatalf("plan with a poisoned object: exit %d\n%s", code, out)
+	}
+	for _, want := range []string{"# host compute1 at revision 7", names.Bridge(netw.ID), names.VXLAN(vni), names.Tap(port.ID), "port " + port.ID + " admin_up true"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan lacks %q:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, "object skipped: cannot decode"); n != 1 || !strings.Contains(out, "id=poisoned-port") {
+		t.Errorf("poisoned object logged %d times:\n%s", n, out)
 	}
 }

@@ -396,5 +396,6 @@ func (a *Agent) FetchSnapshot(ctx context.Context) (*hostmodel.Snapshot, error) 
 	if !a.model.Synced() {
 		return nil, fmt.Errorf("read view of %s: %w", a.cfg.Host, err)
 	}
-	return a.model.Snapshot(a.cfg.Host)
+	a.logSkipped() // what cannot be decoded is left out of the plan
+	return a.model.Snapshot(a.cfg.Host), nil
 }

@@ -42,10 +42,7 @@ func TestReportStatusOncePerRevision(t *testing.T) {
 		FloatingIPs: map[string]plan.FloatingIP{"f1": {Status: "ACTIVE", Namespace: "qrouter-r1"}}}
 	report := func() {
 		t.Helper()
-		s, err := a.model.Snapshot("h1")
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := a.model.Snapshot("h1")
 		if err := a.reportStatus(context.Background(), s, map[string]bool{"p1": true}, facts, func(string) bool { return true }); err != nil {
 			t.Fatal(err)
 		}
@@ -85,10 +82,7 @@ func TestReportBindingFailed(t *testing.T) {
 		t.Helper()
 		pb, _ := json.Marshal(port)
 		a.model.Apply(&syncproto.Event{Revision: rev, Upserts: []syncproto.Object{{Kind: model.KindPort, ID: "p1", Rev: rev, Data: pb}}})
-		s, err := a.model.Snapshot("h1")
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := a.model.Snapshot("h1")
 		if err := a.reportStatus(context.Background(), s, nil, facts, func(string) bool { return true }); err != nil {
 			t.Fatal(err)
 		}

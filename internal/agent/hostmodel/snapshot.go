@@ -2,7 +2,6 @@ package hostmodel
 
 import (
 	"encoding/json"
-	"fmt"
 
 	"github.com/neutrino-net/neutrino/internal/model"
 )
@@ -41,13 +40,13 @@ func NewSnapshot(host string) *Snapshot {
 
 // Snapshot returns the model's resources at its revision. It shares
 // the decoded objects with the model: callers must not modify them.
-func (m *Model) Snapshot(host string) (*Snapshot, error) {
+// Objects that cannot be decoded are left out, as SnapshotSince does
+// (one bad object must not stop the host's plan): Undecodable lists
+// them for the caller to log.
+func (m *Model) Snapshot(host string) *Snapshot {
 	m.mu.Lock() // lending the view marks its maps
 	defer m.mu.Unlock()
-	for k, err := range m.bad {
-		return nil, fmt.Errorf("decode %s %s: %w", k.Kind, k.ID, err)
-	}
-	return m.snapshotLocked(host), nil
+	return m.snapshotLocked(host)
 }
 
 func (m *Model) snapshotLocked(host string) *Snapshot { return m.lend(host) }

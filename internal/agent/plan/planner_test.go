@@ -65,10 +65,7 @@ func TestIncrementalEqualsFresh(t *testing.T) {
 			apply(t, m, int64(i+1), c)
 			for _, h := range walkHosts {
 				got := in.plan(m, h.name)
-				s, err := m.Snapshot(h.name)
-				if err != nil {
-					t.Fatal(err)
-				}
+				s := m.Snapshot(h.name)
 				want, facts := Plan(s, hostConfig(h.name, h.mode, h.vtep))
 				if w := want.String() + "# facts\n" + facts.String(); got != w {
 					t.Fatalf("seed %d, event %d (%s %s), host %s: incremental plan differs:\n--- got\n%s--- want\n%s", seed, i, c.kind, c.id, h.name, got, w)
@@ -171,10 +168,7 @@ func TestPoisonedObjectDoesNotBlockOthers(t *testing.T) {
 // forwarding on: it routes between APPS and DMZ.
 func TestUnmappedGatewayPhysnet(t *testing.T) {
 	m := replay(t, walkthrough())
-	s, err := m.Snapshot("network1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := m.Snapshot("network1")
 	cfg := hostConfig("network1", model.ModeDVRSNAT, walkHosts[0].vtep)
 	cfg.PhysicalInterfaces = map[string]string{"physnet-other": "eth1"}
 	want, facts := Plan(s, cfg)
