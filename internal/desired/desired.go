@@ -156,22 +156,16 @@ type Sysctl struct {
 
 // Normalize sorts and de-duplicates every list.
 func (h *Host) Normalize() {
-	h.Bridges = sortDedup(h.Bridges, func(b Bridge) string { return b.Name })
-	h.VXLANs = sortDedup(h.VXLANs, func(v VXLAN) string { return v.Name })
-	h.BridgePorts = sortDedup(h.BridgePorts, func(p BridgePort) string { return p.Name })
-	h.FDB = sortDedup(h.FDB, func(f FDB) string {
-		k := f.Dev + " " + f.MAC + " " + f.Dst.String()
-		if f.Master {
-			k += " master"
-		}
-		return k
-	})
-	h.Neighs = sortDedup(h.Neighs, func(n Neigh) string { return n.Namespace + " " + n.Dev + " " + n.IP.String() })
+	h.Bridges = sortDedup(h.Bridges, Bridge.Key)
+	h.VXLANs = sortDedup(h.VXLANs, VXLAN.Key)
+	h.BridgePorts = sortDedup(h.BridgePorts, BridgePort.Key)
+	h.FDB = sortDedup(h.FDB, FDB.Key)
+	h.Neighs = sortDedup(h.Neighs, Neigh.Key)
 	h.Sysctls = sortDedup(h.Sysctls, func(s Sysctl) string { return s.Key })
 	for i := range h.Namespaces {
 		h.Namespaces[i].Normalize()
 	}
-	h.Namespaces = sortDedup(h.Namespaces, func(n Namespace) string { return n.Name })
+	h.Namespaces = sortDedup(h.Namespaces, Namespace.Key)
 }
 
 // Normalize sorts and de-duplicates the namespace's lists.

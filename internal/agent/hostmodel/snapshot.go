@@ -25,8 +25,9 @@ type Snapshot struct {
 
 	// Indexes, built on first use (see PortsOfDevice): planning one
 	// router must not scan every port and floating IP of the view.
-	portsByDevice map[string][]*model.Port
-	fipsByRouter  map[string][]*model.FloatingIP
+	portsByDevice  map[string][]*model.Port
+	portsByNetwork map[string][]*model.Port
+	fipsByRouter   map[string][]*model.FloatingIP
 }
 
 // NewSnapshot returns an empty snapshot (for tests).
@@ -59,11 +60,13 @@ func (s *Snapshot) index() {
 		return
 	}
 	s.portsByDevice = map[string][]*model.Port{}
+	s.portsByNetwork = map[string][]*model.Port{}
 	s.fipsByRouter = map[string][]*model.FloatingIP{}
 	for _, p := range s.Ports {
 		if p.DeviceID != "" {
 			s.portsByDevice[p.DeviceID] = append(s.portsByDevice[p.DeviceID], p)
 		}
+		s.portsByNetwork[p.NetworkID] = append(s.portsByNetwork[p.NetworkID], p)
 	}
 	for _, f := range s.FloatingIPs {
 		if f.RouterID != nil {
@@ -77,6 +80,13 @@ func (s *Snapshot) index() {
 func (s *Snapshot) PortsOfDevice(id string) []*model.Port {
 	s.index()
 	return s.portsByDevice[id]
+}
+
+// PortsOfNetwork returns the ports on network id, in no particular
+// order (planning one network must not scan every port of the view).
+func (s *Snapshot) PortsOfNetwork(id string) []*model.Port {
+	s.index()
+	return s.portsByNetwork[id]
 }
 
 // FloatingIPsOfRouter returns the floating IPs whose router_id is id.

@@ -28,6 +28,7 @@ const (
 	mSGs
 	mSGRules
 	mPortsByDevice
+	mPortsByNetwork
 	mFIPsByRouter
 	nViewMaps
 )
@@ -35,6 +36,7 @@ const (
 func newView() *Snapshot {
 	s := NewSnapshot("")
 	s.portsByDevice = map[string][]*model.Port{}
+	s.portsByNetwork = map[string][]*model.Port{}
 	s.fipsByRouter = map[string][]*model.FloatingIP{}
 	return s
 }
@@ -66,6 +68,12 @@ func (m *Model) viewSet(id string, old, v any) {
 			own(m, mPortsByDevice, &s.portsByDevice)
 			s.portsByDevice[o.DeviceID] = without(s.portsByDevice[o.DeviceID], o)
 		}
+		own(m, mPortsByNetwork, &s.portsByNetwork)
+		if l := without(s.portsByNetwork[o.NetworkID], o); len(l) > 0 {
+			s.portsByNetwork[o.NetworkID] = l
+		} else {
+			delete(s.portsByNetwork, o.NetworkID)
+		}
 	case *model.FloatingIP:
 		if o.RouterID != nil {
 			own(m, mFIPsByRouter, &s.fipsByRouter)
@@ -87,6 +95,8 @@ func (m *Model) viewSet(id string, old, v any) {
 			own(m, mPortsByDevice, &s.portsByDevice)
 			s.portsByDevice[o.DeviceID] = append(slices.Clip(s.portsByDevice[o.DeviceID]), o)
 		}
+		own(m, mPortsByNetwork, &s.portsByNetwork)
+		s.portsByNetwork[o.NetworkID] = append(slices.Clip(s.portsByNetwork[o.NetworkID]), o)
 	case *model.Agent:
 		own(m, mAgents, &s.Agents)
 	case *model.Router:

@@ -38,6 +38,11 @@ func fingerprint(s *Snapshot) string {
 			lines = append(lines, "index dev "+dev+" "+p.ID)
 		}
 	}
+	for n, ps := range s.portsByNetwork {
+		for _, p := range ps {
+			lines = append(lines, "index net "+n+" "+p.ID)
+		}
+	}
 	for r, fs := range s.fipsByRouter {
 		for _, f := range fs {
 			lines = append(lines, "index router "+r+" "+f.ID)
@@ -73,7 +78,7 @@ func TestViewCopyOnWrite(t *testing.T) {
 		case 3:
 			ev.Upserts = []syncproto.Object{object(t, model.KindDHCPBinding, id, rev, &model.Binding{ID: id})}
 		default:
-			ev.Upserts = []syncproto.Object{object(t, model.KindPort, id, rev, &model.Port{Standard: model.Standard{ID: id}, DeviceID: fmt.Sprint("r", r.IntN(3)), NetworkID: "n"})}
+			ev.Upserts = []syncproto.Object{object(t, model.KindPort, id, rev, &model.Port{Standard: model.Standard{ID: id}, DeviceID: fmt.Sprint("r", r.IntN(3)), NetworkID: fmt.Sprint("n", r.IntN(3))})}
 		}
 		for _, o := range ev.Upserts {
 			live[syncproto.Key{Kind: o.Kind, ID: o.ID}] = o

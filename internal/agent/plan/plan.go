@@ -16,9 +16,7 @@ import (
 	"strings"
 
 	"github.com/neutrino-net/neutrino/internal/agent/dhcp/dhcpdata"
-	"github.com/neutrino-net/neutrino/internal/agent/hostmodel"
 	"github.com/neutrino-net/neutrino/internal/agent/names"
-	"github.com/neutrino-net/neutrino/internal/agent/plan/dhcpnet"
 	"github.com/neutrino-net/neutrino/internal/agent/plan/l2"
 	"github.com/neutrino-net/neutrino/internal/agent/plan/l3"
 	"github.com/neutrino-net/neutrino/internal/model"
@@ -105,44 +103,6 @@ func (f Facts) addRouter(r l3.Router, rf l3.Facts) {
 	}
 	for id, why := range rf.BindingFailed {
 		f.BindingFailed[id] = why
-	}
-}
-
-// addPorts lists the host's ports whose status the agent reports: not
-// the floating IP ports nor DVR's distributed interfaces (no device on
-// any one host).
-func (f Facts) addPorts(s *hostmodel.Snapshot, cfg HostConfig) {
-	l2cfg := cfg.l2()
-	for _, p := range s.Ports {
-		if p.HostID != cfg.Host || p.DeviceOwner == model.OwnerFloatingIP || p.DeviceOwner == model.OwnerRouterInterfaceD {
-			continue
-		}
-		f.Ports[p.ID] = p.AdminStateUp
-		if n := s.Networks[p.NetworkID]; n != nil && !l2.IsRouterOwned(p.DeviceOwner) {
-			if why := l2.UnmappedPhysnet(l2cfg, n); why != "" {
-				f.BindingFailed[p.ID] = why
-			}
-		}
-	}
-}
-
-// addDHCP plans the DHCP data of every network this host serves and the
-// isolated metadata listeners.
-func (f Facts) addDHCP(s *hostmodel.Snapshot, cfg HostConfig) {
-	for netID, port := range l2.DHCPNetworks(s, cfg.Host) {
-		n := s.Networks[netID]
-		if n == nil || port == nil {
-			continue
-		}
-		ns := cfg.NS.Build(names.PrefixDHCP, netID)
-		f.DHCP[ns] = DHCPServer{Namespace: ns, Device: names.DHCPInner(port.ID),
-			Network: dhcpnet.Network(s, n, port, cfg.DNSDomain, cfg.IsolatedMetadata)}
-		if cfg.IsolatedMetadata && !slices.ContainsFunc(n.Subnets, func(sid string) bool {
-			sub := s.Subnets[sid]
-			return sub != nil && dhcpnet.SubnetHasRouter(s, sub)
-		}) {
-			f.IsolatedMetadata[ns] = netID
-		}
 	}
 }
 

@@ -12,8 +12,8 @@ import (
 	"github.com/neutrino-net/neutrino/internal/syncproto"
 )
 
-// Planner plans a host incrementally: per unit (each router, and the
-// layer 2 with the DHCP facts), it keeps the unit's result and what the
+// Planner plans a host incrementally: per unit (each router, and each
+// network's layer 2 with its ports' and DHCP facts), it keeps the unit's result and what the
 // unit read, and replans a unit only when a change touches one of its
 // reads, the agent-side twin of the server's store.ReadSet. A floating
 // IP change replans only its router; a change in nothing planning reads
@@ -26,17 +26,18 @@ type Planner struct {
 	cfg     HostConfig
 	planned bool
 	routers map[string]*routerUnit
-	l2      *l2Unit
-	nets    []string // the routers' networks the L2 unit was planned with
-	host    desired.Host
-	facts   Facts
-	// readers index the routers' read sets: who read an object or an
-	// index entry (a change looks its readers up instead of asking every
-	// router).
-	keyReaders map[syncproto.Key]map[string]bool
-	idxReaders map[idxKey]map[string]bool
-	// l2BindingFailed are the binding failures the L2 unit found.
-	l2BindingFailed map[string]string
+	// netUnits are the networks present on the host (see netunits.go);
+	// pending are those replanned since the host was assembled.
+	netUnits map[string]*netUnit
+	pending  []netChange
+	dupes    bool
+	nets     []string // the routers' networks
+	host     desired.Host
+	facts    Facts
+	// routerReaders and netReaders index the units' read sets: who read
+	// an object or an index entry (a change looks its readers up instead
+	// of asking every unit).
+	routerReaders, netReaders readers
 	// reshaped is set when a router came, went or changed networks
 	// since the host was assembled: the namespaces must be merged anew.
 	reshaped bool
@@ -46,8 +47,8 @@ type Planner struct {
 
 // Stats counts the units a Plan replanned.
 type Stats struct {
-	Routers int
-	L2      bool
+	Routers  int
+	Networks int
 }
 
 type routerUnit struct {
@@ -56,15 +57,10 @@ type routerUnit struct {
 	reads  readSet
 }
 
-type l2Unit struct {
-	host  *desired.Host
-	facts Facts // Ports, IsolatedMetadata, DHCP
-}
-
 // NewPlanner returns a planner that has planned nothing yet.
 func NewPlanner(cfg HostConfig) *Planner {
-	return &Planner{cfg: cfg, routers: map[string]*routerUnit{}, facts: newFacts(),
-		keyReaders: map[syncproto.Key]map[string]bool{}, idxReaders: map[idxKey]map[string]bool{}}
+	return &Planner{cfg: cfg, routers: map[string]*routerUnit{}, netUnits: map[string]*netUnit{}, facts: newFacts(),
+		routerReaders: newReaders(), netReaders: newReaders()}
 }
 
 // Plan returns the host's desired state and facts for snapshot s, given
@@ -76,69 +72,100 @@ func (p *Planner) Plan(s *hostmodel.Snapshot, changes []hostmodel.Change, all bo
 		*p = *NewPlanner(p.cfg)
 		changes = nil
 	}
-	dirtyRouters, l2Dirty := p.dirty(s, changes, !p.planned)
+	first := !p.planned
+	dirtyRouters, dirtyNets := p.dirty(s, changes, first)
 	for id := range dirtyRouters {
 		p.replanRouter(s, id)
 	}
 	nets := p.nets
-	if p.reshaped {
+	if p.reshaped || first {
 		nets = p.routerNetworks()
 	}
-	if l2Dirty || p.l2 == nil || !slices.Equal(nets, p.nets) {
-		p.replanL2(s, nets)
+	for _, id := range symmetricDifference(p.nets, nets) {
+		dirtyNets[id] = true
+	}
+	p.nets = nets
+	if first {
+		candidateNetworks(s, p.cfg.Host, nets, dirtyNets)
+	}
+	if len(dirtyNets) > 0 {
+		agentID := l2.DHCPAgentID(s, p.cfg.Host)
+		for id := range dirtyNets {
+			_, routed := slices.BinarySearch(nets, id)
+			p.replanNetwork(s, id, agentID, routed)
+		}
 	}
 	switch {
-	case p.reshaped || p.Last.L2:
-		p.assemble()
-	case len(dirtyRouters) > 0:
+	case first || p.dupes || !p.spliceNetworks():
+		p.rebuild()
+	case p.reshaped:
+		p.mergeRouters()
+	default:
 		p.patch(dirtyRouters)
 	}
+	p.pending, p.reshaped = nil, false
 	p.planned = true
 	return p.host, p.facts
 }
 
-// dirty decides which routers to replan and whether the L2 unit must be.
-func (p *Planner) dirty(s *hostmodel.Snapshot, changes []hostmodel.Change, all bool) (map[string]bool, bool) {
-	out := map[string]bool{}
+// dirty decides which routers and networks to replan.
+func (p *Planner) dirty(s *hostmodel.Snapshot, changes []hostmodel.Change, all bool) (routers, nets map[string]bool) {
+	routers, nets = map[string]bool{}, map[string]bool{}
 	if all {
 		for id := range s.Routers {
-			out[id] = true
+			routers[id] = true
 		}
-		return out, true
+		return routers, nets
 	}
-	l2Dirty := false
+	allNets := false
 	for _, c := range changes {
 		if c.StatusOnly {
 			continue
 		}
 		switch c.Key.Kind {
 		case model.KindRouter, model.KindL3Binding:
-			out[c.Key.ID] = true
+			routers[c.Key.ID] = true
 		case model.KindAgent:
 			for id := range s.Routers {
-				out[id] = true
+				routers[id] = true
 			}
 			for id := range p.routers {
-				out[id] = true
+				routers[id] = true
 			}
 		default:
-			for id := range p.keyReaders[c.Key] {
-				out[id] = true
-			}
-			for _, o := range []any{c.Old, c.New} {
-				for _, k := range indexKeys(o) {
-					for id := range p.idxReaders[k] {
-						out[id] = true
-					}
-				}
+			for id := range p.routerReaders.of(c) {
+				routers[id] = true
 			}
 		}
-		switch c.Key.Kind {
-		case model.KindPort, model.KindNetwork, model.KindSubnet, model.KindAgent, model.KindDHCPBinding:
-			l2Dirty = true
+		if p.dirtyNetworks(c, nets) {
+			allNets = true
 		}
 	}
-	return out, l2Dirty
+	if allNets {
+		for id := range p.netUnits {
+			nets[id] = true
+		}
+		for id := range s.DHCPBindings {
+			nets[id] = true
+		}
+	}
+	return routers, nets
+}
+
+// symmetricDifference returns what is in one sorted list only.
+func symmetricDifference(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if _, ok := slices.BinarySearch(b, x); !ok {
+			out = append(out, x)
+		}
+	}
+	for _, x := range b {
+		if _, ok := slices.BinarySearch(a, x); !ok {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // replanRouter plans one router again (or drops it when this host no
@@ -148,7 +175,7 @@ func (p *Planner) replanRouter(s *hostmodel.Snapshot, id string) {
 	old := p.routers[id]
 	if old != nil {
 		p.dropRouterFacts(old)
-		p.unindex(id, old.reads)
+		p.routerReaders.remove(id, old.reads)
 		delete(p.routers, id)
 	}
 	r := s.Routers[id]
@@ -161,41 +188,68 @@ func (p *Planner) replanRouter(s *hostmodel.Snapshot, id string) {
 	rt.Namespace.Normalize()
 	u := &routerUnit{router: rt, facts: f, reads: routerReads(s, r)}
 	p.routers[id] = u
-	p.index(id, u.reads)
+	p.routerReaders.add(id, u.reads)
 	p.facts.addRouter(rt, f)
 	if old == nil || old.router.Namespace.Name != rt.Namespace.Name || !slices.Equal(old.router.Networks, rt.Networks) {
 		p.reshaped = true
 	}
 }
 
-func (p *Planner) index(id string, rs readSet) {
+// readers index read sets by object key and index entry.
+type readers struct {
+	key map[syncproto.Key]map[string]bool
+	idx map[idxKey]map[string]bool
+}
+
+func newReaders() readers {
+	return readers{key: map[syncproto.Key]map[string]bool{}, idx: map[idxKey]map[string]bool{}}
+}
+
+func (r readers) add(id string, rs readSet) {
 	for k := range rs.keys {
-		if p.keyReaders[k] == nil {
-			p.keyReaders[k] = map[string]bool{}
+		if r.key[k] == nil {
+			r.key[k] = map[string]bool{}
 		}
-		p.keyReaders[k][id] = true
+		r.key[k][id] = true
 	}
 	for k := range rs.idx {
-		if p.idxReaders[k] == nil {
-			p.idxReaders[k] = map[string]bool{}
+		if r.idx[k] == nil {
+			r.idx[k] = map[string]bool{}
 		}
-		p.idxReaders[k][id] = true
+		r.idx[k][id] = true
 	}
 }
 
-func (p *Planner) unindex(id string, rs readSet) {
+func (r readers) remove(id string, rs readSet) {
 	for k := range rs.keys {
-		delete(p.keyReaders[k], id)
-		if len(p.keyReaders[k]) == 0 {
-			delete(p.keyReaders, k)
+		delete(r.key[k], id)
+		if len(r.key[k]) == 0 {
+			delete(r.key, k)
 		}
 	}
 	for k := range rs.idx {
-		delete(p.idxReaders[k], id)
-		if len(p.idxReaders[k]) == 0 {
-			delete(p.idxReaders, k)
+		delete(r.idx[k], id)
+		if len(r.idx[k]) == 0 {
+			delete(r.idx, k)
 		}
 	}
+}
+
+// of returns the units that read what change c touches: the object, or
+// an index entry it was or is under.
+func (r readers) of(c hostmodel.Change) map[string]bool {
+	out := map[string]bool{}
+	for id := range r.key[c.Key] {
+		out[id] = true
+	}
+	for _, o := range []any{c.Old, c.New} {
+		for _, k := range indexKeys(o) {
+			for id := range r.idx[k] {
+				out[id] = true
+			}
+		}
+	}
+	return out
 }
 
 func (p *Planner) dropRouterFacts(u *routerUnit) {
@@ -217,39 +271,6 @@ func (p *Planner) routerNetworks() []string {
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
-}
-
-func (p *Planner) replanL2(s *hostmodel.Snapshot, nets []string) {
-	p.Last.L2 = true
-	f := newFacts()
-	f.addPorts(s, p.cfg)
-	f.addDHCP(s, p.cfg)
-	p.l2 = &l2Unit{host: l2.Plan(s, p.cfg.l2(), nets), facts: f}
-	p.nets = nets
-	p.facts.Ports, p.facts.IsolatedMetadata, p.facts.DHCP = f.Ports, f.IsolatedMetadata, f.DHCP
-	// Binding failures come from both units: keep the routers'.
-	for id := range p.l2BindingFailed {
-		delete(p.facts.BindingFailed, id)
-	}
-	for id, why := range f.BindingFailed {
-		p.facts.BindingFailed[id] = why
-	}
-	p.l2BindingFailed = f.BindingFailed
-}
-
-// assemble builds the host from the L2 unit and the routers' namespaces
-// (each unit's lists are already sorted; only namespaces are merged).
-func (p *Planner) assemble() {
-	h := *p.l2.host
-	ns := make([]desired.Namespace, 0, len(h.Namespaces)+len(p.routers))
-	ns = append(ns, h.Namespaces...)
-	for _, u := range p.routers {
-		ns = append(ns, u.router.Namespace)
-	}
-	slices.SortFunc(ns, func(a, b desired.Namespace) int { return strings.Compare(a.Name, b.Name) })
-	h.Namespaces = slices.CompactFunc(ns, func(a, b desired.Namespace) bool { return a.Name == b.Name })
-	p.host = h
-	p.reshaped = false
 }
 
 // patch puts replanned routers' namespaces in place when no router came,
@@ -288,7 +309,11 @@ type idxKey struct{ kind, field, value string }
 func indexKeys(o any) []idxKey {
 	switch v := o.(type) {
 	case *model.Port:
-		return []idxKey{{model.KindPort, "device", v.DeviceID}}
+		return []idxKey{{model.KindPort, "device", v.DeviceID}, {model.KindPort, "network", v.NetworkID}}
+	case *model.Subnet:
+		return []idxKey{{model.KindSubnet, "network", v.NetworkID}}
+	case *model.Agent:
+		return []idxKey{{model.KindAgent, "host", v.Host}}
 	case *model.FloatingIP:
 		if v.RouterID != nil {
 			return []idxKey{{model.KindFIP, "router", *v.RouterID}}

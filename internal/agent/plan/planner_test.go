@@ -88,7 +88,7 @@ func TestFloatingIPReplansOnlyItsRouter(t *testing.T) {
 	in := newIncremental()
 	in.plan(m, "network1")
 	p := in.planners["network1"]
-	if p.Last.Routers != 2 || !p.Last.L2 {
+	if p.Last.Routers != 2 || p.Last.Networks == 0 {
 		t.Fatalf("first plan: %+v", p.Last)
 	}
 	rev := int64(len(cs))
@@ -120,11 +120,12 @@ func TestFloatingIPReplansOnlyItsRouter(t *testing.T) {
 	if p.Last != (Stats{}) {
 		t.Fatalf("port status echo replanned %+v", p.Last)
 	}
-	// A router interface port: its router and layer 2, not router2.
+	// A router interface port: its router and its network, not router2
+	// nor the other networks.
 	qr := findPort(cs, "qr-dmz-net")
 	qr.MACAddress = "fa:16:3e:00:09:09"
 	next(change{model.KindPort, qr.ID, qr})
-	if p.Last != (Stats{Routers: 1, L2: true}) {
+	if p.Last != (Stats{Routers: 1, Networks: 1}) {
 		t.Fatalf("router port change replanned %+v", p.Last)
 	}
 }
@@ -199,5 +200,55 @@ func TestUnmappedGatewayPhysnet(t *testing.T) {
 	}
 	if strings.Contains(want.String(), "brqext-net") {
 		t.Errorf("a bridge for the unmapped network:\n%s", want.String())
+	}
+}
+
+// TestPortChangeReplansOnlyItsNetwork: on network1 (apps-net, dmz-net
+// and ext-net present), a port added, moved and removed on apps-net
+// replans apps-net's unit only; dmz-net's unit is the same one; a VTEP
+// change replans only the networks with ports on that host. Each plan
+// is the one computed from scratch.
+func TestPortChangeReplansOnlyItsNetwork(t *testing.T) {
+	cs := walkthrough()
+	m := replay(t, cs)
+	in := newIncremental()
+	in.plan(m, "network1")
+	p := in.planners["network1"]
+	if p.Last.Networks != 3 || len(p.netUnits) != 3 {
+		t.Fatalf("first plan: %+v, units %d", p.Last, len(p.netUnits))
+	}
+	dmz, ext := p.netUnits["dmz-net"], p.netUnits["ext-net"]
+	rev := int64(len(cs))
+	h := walkHosts[0]
+	next := func(c change, want Stats) {
+		t.Helper()
+		rev++
+		apply(t, m, rev, c)
+		got := in.plan(m, "network1")
+		if p.Last != want {
+			t.Errorf("%s %s replanned %+v, want %+v", c.kind, c.id, p.Last, want)
+		}
+		if fresh := planText(t, m, h.name, h.mode, h.vtep); got != fresh {
+			t.Fatalf("%s %s: incremental plan differs:\n--- got\n%s--- want\n%s", c.kind, c.id, got, fresh)
+		}
+	}
+	vm := &model.Port{Standard: model.Standard{ID: "vm-new"}, NetworkID: "apps-net", AdminStateUp: true, DeviceOwner: "compute:nova",
+		HostID: "compute2", MACAddress: "fa:16:3e:00:01:09", FixedIPs: []model.FixedIP{{SubnetID: "apps-sub", IPAddress: "10.241.0.9"}}}
+	next(change{model.KindPort, vm.ID, vm}, Stats{Networks: 1})
+	moved := *vm
+	moved.HostID = "network1"
+	next(change{model.KindPort, vm.ID, &moved}, Stats{Networks: 1})
+	next(change{model.KindPort, vm.ID, nil}, Stats{Networks: 1})
+	if p.netUnits["dmz-net"] != dmz || p.netUnits["ext-net"] != ext {
+		t.Error("a port change on apps-net replanned another network's unit")
+	}
+	// compute2's VTEP moves: dmz-net has a port there (vm-dmz), apps-net
+	// does not. Agent changes replan every router (they read the host's
+	// agent mode), not every network.
+	agent := &model.Agent{ID: "l2-compute2", AgentType: model.AgentTypeL2, Host: "compute2",
+		Configurations: map[string]any{"tunneling_ip": "10.0.1.122"}}
+	next(change{model.KindAgent, agent.ID, agent}, Stats{Routers: 1, Networks: 1})
+	if p.netUnits["dmz-net"] == dmz || p.netUnits["ext-net"] != ext {
+		t.Error("the VTEP change did not replan dmz-net alone")
 	}
 }

@@ -168,7 +168,10 @@ func TestReplayOrderDoesNotMatter(t *testing.T) {
 
 // withChurn inserts, before some objects' final version, an earlier
 // different one (a floating IP associated elsewhere, a port on another
-// host), and a transient router that is created and deleted.
+// host, an L2 agent with another VTEP), a transient router that is
+// created and deleted, transient ports added and removed on several
+// networks, and a transient network with DHCP and ports that is deleted
+// before its ports.
 func withChurn(r *rand.Rand, cs []change) []change {
 	var out []change
 	for _, c := range cs {
@@ -183,15 +186,60 @@ func withChurn(r *rand.Rand, cs []change) []change {
 				stale.HostID = "compute9"
 				out = append(out, change{c.kind, c.id, &stale})
 			}
+		case *model.Agent:
+			if o.AgentType == model.AgentTypeL2 && r.IntN(2) == 0 {
+				stale := *o
+				stale.Configurations = map[string]any{"tunneling_ip": "10.0.1.99"}
+				out = append(out, change{c.kind, c.id, &stale})
+			}
 		}
 		out = append(out, c)
 	}
-	i := r.IntN(len(out) + 1)
-	tmp := []change{
+	out = insertAt(r, out, []change{
 		{model.KindRouter, "router-tmp", &model.Router{Standard: model.Standard{ID: "router-tmp"}, AdminStateUp: true}},
 		{model.KindL3Binding, "router-tmp", &model.Binding{ID: "router-tmp", AgentIDs: []string{"l3-network1"}}},
 		{model.KindL3Binding, "router-tmp", nil},
 		{model.KindRouter, "router-tmp", nil},
+	})
+	// Ports come and go on several networks and hosts.
+	var adds, dels []change
+	for i, t := range []struct{ net, sub, host string }{
+		{"apps-net", "apps-sub", "compute2"}, {"dmz-net", "dmz-sub", "compute1"}, {"dmz-net", "dmz-sub", "network1"},
+		{"apps-net", "apps-sub", "network1"}, {"ext-net", "ext-sub", "compute1"},
+	} {
+		id := fmt.Sprintf("tmp-port-%d", i)
+		port(func(kind, id string, obj any) { adds = append(adds, change{kind, id, obj}) }, id, t.net, t.sub,
+			fmt.Sprintf("10.9.0.%d", i+10), "compute:nova", "TMP", t.host, fmt.Sprintf("fa:16:3e:09:00:%02d", i))
+		dels = append(dels, change{model.KindPort, id, nil})
 	}
-	return append(out[:i], append(tmp, out[i:]...)...)
+	r.Shuffle(len(dels), func(i, j int) { dels[i], dels[j] = dels[j], dels[i] })
+	i := r.IntN(len(out) + 1)
+	out = append(out[:i], append(adds, out[i:]...)...)
+	j := i + len(adds) + r.IntN(len(out)-i-len(adds)+1)
+	out = append(out[:j], append(dels, out[j:]...)...)
+	// A network with DHCP and ports on every host, deleted before its
+	// ports, subnet and binding.
+	var tmp []change
+	add := func(kind, id string, obj any) { tmp = append(tmp, change{kind, id, obj}) }
+	add(model.KindNetwork, "tmp-net", &model.Network{Standard: model.Standard{ID: "tmp-net"}, AdminStateUp: true, NetworkType: "vxlan",
+		SegmentationID: ptr(150), MTU: 1450, Subnets: []string{"tmp-sub"}})
+	add(model.KindSubnet, "tmp-sub", &model.Subnet{Standard: model.Standard{ID: "tmp-sub"}, NetworkID: "tmp-net", IPVersion: 4,
+		CIDR: "10.250.0.0/24", EnableDHCP: true})
+	add(model.KindDHCPBinding, "tmp-net", &model.Binding{ID: "tmp-net", AgentIDs: []string{"dhcp-network1"}})
+	port(add, "tmp-dhcp", "tmp-net", "tmp-sub", "10.250.0.2", model.OwnerDHCP, "dhcp", "network1", "fa:16:3e:0a:00:02")
+	port(add, "tmp-vm1", "tmp-net", "tmp-sub", "10.250.0.3", "compute:nova", "TMP1", "compute1", "fa:16:3e:0a:00:03")
+	port(add, "tmp-vm2", "tmp-net", "tmp-sub", "10.250.0.4", "compute:nova", "TMP2", "compute2", "fa:16:3e:0a:00:04")
+	add(model.KindNetwork, "tmp-net", nil)
+	add(model.KindPort, "tmp-vm1", nil)
+	add(model.KindDHCPBinding, "tmp-net", nil)
+	add(model.KindPort, "tmp-dhcp", nil)
+	add(model.KindSubnet, "tmp-sub", nil)
+	add(model.KindPort, "tmp-vm2", nil)
+	return insertAt(r, out, tmp)
+}
+
+// insertAt inserts block into cs at a random position.
+func insertAt(r *rand.Rand, cs, block []change) []change {
+	i := r.IntN(len(cs) + 1)
+	return append(cs[:i], append(block, cs[i:]...)...)
 }

@@ -57,10 +57,7 @@ func Network(s *hostmodel.Snapshot, n *model.Network, dhcpPort *model.Port, doma
 		out.Subnets = append(out.Subnets, ds)
 		served[sub.ID] = true
 	}
-	for _, p := range s.Ports {
-		if p.NetworkID != n.ID {
-			continue
-		}
+	for _, p := range s.PortsOfNetwork(n.ID) {
 		for _, ip := range p.FixedIPs {
 			addr, err := netip.ParseAddr(ip.IPAddress)
 			if err != nil || !served[ip.SubnetID] || !addr.Is4() {
@@ -83,9 +80,10 @@ func Network(s *hostmodel.Snapshot, n *model.Network, dhcpPort *model.Port, doma
 }
 
 // SubnetHasRouter reports whether a router has an interface on the
-// subnet (then the router serves metadata, not the DHCP namespace).
+// subnet (then the router serves metadata, not the DHCP namespace). An
+// interface on the subnet is a port on the subnet's network.
 func SubnetHasRouter(s *hostmodel.Snapshot, sub *model.Subnet) bool {
-	for _, p := range s.Ports {
+	for _, p := range s.PortsOfNetwork(sub.NetworkID) {
 		switch p.DeviceOwner {
 		case model.OwnerRouterInterface, model.OwnerRouterInterfaceD, model.OwnerHARouterInterface:
 			for _, ip := range p.FixedIPs {

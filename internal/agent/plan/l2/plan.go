@@ -10,6 +10,7 @@ package l2
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/neutrino-net/neutrino/internal/agent/hostmodel"
@@ -110,36 +111,80 @@ func Present(s *hostmodel.Snapshot, host string, extra []string) map[string]bool
 // the L3 part plugs router ports into.
 func Plan(s *hostmodel.Snapshot, cfg Config, extraNetworks []string) *desired.Host {
 	h := &desired.Host{Sysctls: append([]desired.Sysctl(nil), HostSysctls...)}
-	byNetwork := map[string][]*model.Port{}
-	for _, p := range s.Ports {
-		byNetwork[p.NetworkID] = append(byNetwork[p.NetworkID], p)
-	}
+	agentID := DHCPAgentID(s, cfg.Host)
 	for netID := range Present(s, cfg.Host, extraNetworks) {
-		n := s.Networks[netID]
-		if n == nil {
-			continue
-		}
-		planNetwork(h, s, cfg, n, byNetwork[netID])
+		nw := PlanNetwork(s, cfg, agentID, netID, true)
+		h.Bridges = append(h.Bridges, nw.Host.Bridges...)
+		h.VXLANs = append(h.VXLANs, nw.Host.VXLANs...)
+		h.BridgePorts = append(h.BridgePorts, nw.Host.BridgePorts...)
+		h.FDB = append(h.FDB, nw.Host.FDB...)
+		h.Neighs = append(h.Neighs, nw.Host.Neighs...)
+		h.Namespaces = append(h.Namespaces, nw.Host.Namespaces...)
 	}
-	for _, p := range s.Ports {
+	h.Normalize()
+	return h
+}
+
+// Network is one network's share of the host's layer 2: its bridge,
+// VXLAN device, FDB and neighbour entries, taps and physical interface,
+// and its DHCP namespace. Networks share nothing in the kernel, so a
+// host's layer 2 is the union of its networks'.
+type Network struct {
+	ID      string
+	Present bool // the host needs the network (see PlanNetwork)
+	Host    desired.Host
+	// DHCP is set when this host serves DHCP for the network; DHCPPort
+	// is its port here (nil until the server has made it).
+	DHCP     bool
+	DHCPPort *model.Port
+}
+
+// PlanNetwork plans one network on this host. The network is present
+// when a port of this host is on it, when this host's DHCP agent
+// (agentID) serves it, or when routed (the L3 part plugs a router into
+// it); otherwise its plan is empty.
+func PlanNetwork(s *hostmodel.Snapshot, cfg Config, agentID, netID string, routed bool) Network {
+	out := Network{ID: netID, Present: routed}
+	ports := s.PortsOfNetwork(netID)
+	for _, p := range ports {
+		out.Present = out.Present || p.HostID == cfg.Host
+	}
+	out.DHCPPort, out.DHCP = DHCPPort(s, cfg.Host, agentID, netID)
+	out.Present = out.Present || out.DHCP
+	n := s.Networks[netID]
+	if !out.Present || n == nil || !Bridged(cfg, n) {
+		return out
+	}
+	h := &out.Host
+	planNetwork(h, s, cfg, n, ports)
+	for _, p := range ports {
 		if p.HostID != cfg.Host || IsRouterOwned(p.DeviceOwner) || p.DeviceOwner == model.OwnerDHCP {
-			continue
-		}
-		n := s.Networks[p.NetworkID]
-		if n == nil || !Bridged(cfg, n) {
 			continue
 		}
 		h.BridgePorts = append(h.BridgePorts, desired.BridgePort{Name: names.Tap(p.ID), Bridge: names.Bridge(n.ID), MTU: n.MTU, PortID: p.ID})
 	}
-	for netID, p := range DHCPNetworks(s, cfg.Host) {
-		n := s.Networks[netID]
-		if p == nil || n == nil || !Bridged(cfg, n) {
-			continue
-		}
-		h.Namespaces = append(h.Namespaces, dhcpNamespace(s, cfg, n, p))
+	if out.DHCPPort != nil {
+		h.Namespaces = append(h.Namespaces, dhcpNamespace(s, cfg, n, out.DHCPPort))
 	}
 	h.Normalize()
-	return h
+	return out
+}
+
+// DHCPPort reports whether this host's DHCP agent (agentID) serves the
+// network, and its DHCP port on this host (nil if the server has not
+// made it yet; the lowest id if there are several).
+func DHCPPort(s *hostmodel.Snapshot, host, agentID, netID string) (*model.Port, bool) {
+	b := s.DHCPBindings[netID]
+	if agentID == "" || b == nil || !slices.Contains(b.AgentIDs, agentID) {
+		return nil, false
+	}
+	var port *model.Port
+	for _, p := range s.PortsOfNetwork(netID) {
+		if p.DeviceOwner == model.OwnerDHCP && p.HostID == host && (port == nil || p.ID < port.ID) {
+			port = p
+		}
+	}
+	return port, true
 }
 
 // Bridged reports whether this host can attach the network at all.

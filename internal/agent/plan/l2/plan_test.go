@@ -68,7 +68,9 @@ func TestPlanOnlyNetworksPresent(t *testing.T) {
 		t.Errorf("compute1 got network n2:\n%s", got)
 	}
 	// Deleting the last port of compute2 on n1 removes compute2 from
-	// compute1's flood list.
+	// compute1's flood list (a new snapshot: snapshots are indexed on
+	// first use and not changed after).
+	s = twoHosts()
 	delete(s.Ports, "vm2-port-bbbb")
 	got = Plan(s, cfg("compute1", "10.0.1.21"), nil).String()
 	if strings.Contains(got, "10.0.1.22") {
