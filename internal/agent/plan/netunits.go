@@ -199,8 +199,14 @@ func (p *Planner) spliceNetworks() bool {
 			x.dst.Namespaces = append(x.dst.Namespaces, h.Namespaces...)
 		}
 	}
+	// Units' elements have distinct keys unless two units planned the
+	// same one: then the host is rebuilt (see rebuild).
+	n := len(add.Bridges) + len(add.VXLANs) + len(add.BridgePorts) + len(add.FDB) + len(add.Neighs) + len(add.Namespaces)
 	del.Normalize()
 	add.Normalize()
+	if n != len(add.Bridges)+len(add.VXLANs)+len(add.BridgePorts)+len(add.FDB)+len(add.Neighs)+len(add.Namespaces) {
+		return false
+	}
 	h, ok := p.host, true
 	step := func(ok2 bool) { ok = ok && ok2 }
 	var o bool

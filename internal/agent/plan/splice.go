@@ -11,7 +11,8 @@ import (
 // and otherwise copies it once and computes keys only for binary searches, so
 // that a change to one network costs a copy of the host's lists, not a
 // sort of them. ok is false when an element of del is not in the list
-// or a key of add is already there and not deleted: the caller then
+// or a key of add is already there and not deleted or twice in add: the
+// caller then
 // rebuilds the list from scratch.
 func splice[T any](list, del, add []T, key func(T) string) ([]T, bool) {
 	if len(del) == 0 && len(add) == 0 {
@@ -33,8 +34,14 @@ func splice[T any](list, del, add []T, key func(T) string) ([]T, bool) {
 		return nil, false
 	}
 	ins := make([]int, len(add))
+	prev := ""
 	for j, a := range add {
-		i, found := at(key(a))
+		k := key(a)
+		if j > 0 && k == prev {
+			return nil, false // two elements with one key
+		}
+		prev = k
+		i, found := at(k)
 		if found {
 			if _, deleted := slices.BinarySearch(gone, i); !deleted {
 				return nil, false

@@ -170,7 +170,7 @@ func TestReplayOrderDoesNotMatter(t *testing.T) {
 // different one (a floating IP associated elsewhere, a port on another
 // host, an L2 agent with another VTEP), a transient router that is
 // created and deleted, transient ports added and removed on several
-// networks, and a transient network with DHCP and ports that is deleted
+// networks, a transient second flat network on extnet, and a transient network with DHCP and ports that is deleted
 // before its ports.
 func withChurn(r *rand.Rand, cs []change) []change {
 	var out []change
@@ -212,6 +212,17 @@ func withChurn(r *rand.Rand, cs []change) []change {
 			fmt.Sprintf("10.9.0.%d", i+10), "compute:nova", "TMP", t.host, fmt.Sprintf("fa:16:3e:09:00:%02d", i))
 		dels = append(dels, change{model.KindPort, id, nil})
 	}
+	// A second flat network on extnet: every host plugs eth1 into two
+	// bridges (the planner rebuilds instead of splicing while it does).
+	adds = append(adds, change{model.KindNetwork, "tmp-flat", &model.Network{Standard: model.Standard{ID: "tmp-flat"}, AdminStateUp: true,
+		NetworkType: "flat", PhysicalNetwork: ptr("extnet"), MTU: 1500}})
+	for i, host := range []string{"network1", "compute1"} {
+		id := fmt.Sprintf("tmp-flat-%d", i)
+		port(func(kind, id string, obj any) { adds = append(adds, change{kind, id, obj}) }, id, "tmp-flat", "",
+			fmt.Sprintf("192.0.2.%d", i+10), "compute:nova", "TMP", host, fmt.Sprintf("fa:16:3e:0b:00:%02d", i))
+		dels = append(dels, change{model.KindPort, id, nil})
+	}
+	dels = append(dels, change{model.KindNetwork, "tmp-flat", nil})
 	r.Shuffle(len(dels), func(i, j int) { dels[i], dels[j] = dels[j], dels[i] })
 	i := r.IntN(len(out) + 1)
 	out = append(out[:i], append(adds, out[i:]...)...)
