@@ -74,8 +74,10 @@ type LegacyReport struct {
 	InterfaceAdd Dist `json:"interface_add_to_first_routed_packet"`
 	// InterfaceAddARP probes with raw ARP requests for the gateway first
 	// (every 2 ms, leaving the instance's neighbour table alone), then
-	// pings: without the instance's own ARP retransmission timer (1 s),
-	// which dominates InterfaceAdd.
+	// pings: without the instance's own ARP retransmission timer (1 s).
+	// (InterfaceAdd no longer waits for that timer either: the compute
+	// host's bridge announces its new answer for the gateway, which
+	// resolves the instance's pending request.)
 	InterfaceAddARP Dist       `json:"interface_add_to_first_routed_packet_arp_probe"`
 	FIP             []FIPScale `json:"floating_ip_associate"`
 	Throughput      Throughput `json:"throughput"`

@@ -48,6 +48,10 @@ type Result struct {
 	HostErr error
 	// Namespaces are the structured results per agent namespace.
 	Namespaces map[string]*NamespaceResult
+	// NeighsSet are the permanent neighbour entries on the host's bridges
+	// (ARP responder) this apply added or whose MAC it changed; each is
+	// announced on its bridge (see applyNeighs).
+	NeighsSet []desired.Neigh
 
 	// announcements start once the whole apply is done: a GARP sent
 	// before the FDB flood entries of a just-created VXLAN device exist
@@ -142,6 +146,7 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 	}
 	keep(applyFDB(nl, res, h))
 	keep(applyNeighs(nl, res, h))
+	announceNeighs(res)
 	if opts.Prune {
 		keep(prune(nl, res, h, opts))
 	}

@@ -31,16 +31,21 @@ var GARPInterval = time.Second
 // (netns.RunIn) and keeps that namespace, so the frames are written from this
 // goroutine afterwards.
 func SendGARP(ns netns.Handle, dev string, addr netip.Addr, count int) error {
+	return SendGARPFor(ns, dev, addr, nil, count)
+}
+
+// SendGARPFor is SendGARP on behalf of another host: the ARP sender
+// address is mac (nil: dev's own). A bridge that answers ARP for remote
+// ports (neigh_suppress) uses it to announce a changed answer to its
+// local ports.
+func SendGARPFor(ns netns.Handle, dev string, addr netip.Addr, mac net.HardwareAddr, count int) error {
 	if !addr.Is4() {
 		return fmt.Errorf("garp %s on %s: not an IPv4 address", addr, dev)
 	}
 	if count < 1 {
 		count = 1
 	}
-	var (
-		conn *packet.Conn
-		mac  net.HardwareAddr
-	)
+	var conn *packet.Conn
 	err := netns.RunIn(ns, func() error {
 		ifi, err := net.InterfaceByName(dev)
 		if err != nil {
@@ -49,7 +54,12 @@ func SendGARP(ns netns.Handle, dev string, addr netip.Addr, count int) error {
 		if len(ifi.HardwareAddr) != 6 {
 			return fmt.Errorf("%s has no Ethernet address", dev)
 		}
-		mac = ifi.HardwareAddr
+		if mac == nil {
+			mac = ifi.HardwareAddr
+		}
+		if len(mac) != 6 {
+			return fmt.Errorf("sender %s is no Ethernet address", mac)
+		}
 		// Datagram socket: the kernel writes the Ethernet header (source
 		// = the device's MAC). The filter accepts nothing, so no ARP
 		// traffic queues up on a socket that only sends.

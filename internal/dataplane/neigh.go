@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
+	"slices"
 
 	"github.com/neutrino-net/neutrino/internal/desired"
+	"github.com/neutrino-net/neutrino/internal/netns"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -91,7 +94,8 @@ func applyFDB(nl *netlink.Handle, res *Result, h *desired.Host) error {
 }
 
 // applyNeighs makes the permanent neighbour entries on our bridges
-// exactly the desired ones (host namespace only).
+// exactly the desired ones (host namespace only). The IPv4 entries it
+// adds or changes are listed in res.NeighsSet, for announceNeighs.
 func applyNeighs(nl *netlink.Handle, res *Result, h *desired.Host) error {
 	want := map[string]map[string]string{} // dev -> ip -> mac
 	for _, b := range h.Bridges {
@@ -130,6 +134,9 @@ func applyNeighs(nl *netlink.Handle, res *Result, h *desired.Host) error {
 				continue
 			}
 			res.did("neigh %s lladdr %s dev %s", ip, mac, dev)
+			if a, err := netip.ParseAddr(ip); err == nil && a.Is4() {
+				res.NeighsSet = append(res.NeighsSet, desired.Neigh{Dev: dev, IP: a, MAC: mac})
+			}
 		}
 		for ip, n := range have {
 			if _, ok := ips[ip]; !ok {
@@ -143,6 +150,40 @@ func applyNeighs(nl *netlink.Handle, res *Result, h *desired.Host) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// announceNeighs queues one gratuitous ARP from the bridge on behalf of
+// each entry in res.NeighsSet (sender = the entry's MAC, which
+// neigh_suppress keeps off the VXLAN port). An instance may have learned
+// the previous answer for that address meanwhile: a router interface
+// removed and added again gets a new port and MAC behind the same
+// gateway address, and an instance that asked before this host caught
+// up was told the old MAC by this bridge and would keep sending to it
+// until its neighbour entry expires (tens of seconds). The router's own
+// gratuitous ARPs cannot correct it: neigh_suppress does not forward
+// them across the tunnel.
+//
+// The announcements run after the apply from another goroutine, so they
+// keep a handle of the namespace this apply runs in (the host's, or a
+// test's), and send one entry after the other: a host's first apply can
+// add thousands.
+func announceNeighs(res *Result) {
+	if len(res.NeighsSet) == 0 {
+		return
+	}
+	host, err := netns.Current()
+	if err != nil {
+		return
+	}
+	set := slices.Clone(res.NeighsSet)
+	res.announcements = append(res.announcements, func() {
+		defer host.Close()
+		for _, n := range set {
+			if hw, err := net.ParseMAC(n.MAC); err == nil {
+				SendGARPFor(host, n.Dev, n.IP, hw, 1)
+			}
+		}
+	})
 }
 
 // neighsIn returns the desired neighbours inside namespace name.
