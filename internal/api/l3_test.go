@@ -550,13 +550,15 @@ func TestFloatingIPs(t *testing.T) {
 		t.Fatalf("FIP port: %v", hidden)
 	}
 	refused(t, srv, admin, "DELETE", "/v2.0/ports/"+id(hidden[0]), nil, 409, "ServicePortInUse")
-	// Requested address (admin), on the demo project.
-	fa := create(t, srv, admin, "floatingips", "floatingip", map[string]any{"floating_network_id": id(e.ext), "floating_ip_address": "172.24.4.77", "tenant_id": "demo"})
-	if fa["floating_ip_address"] != "172.24.4.77" {
+	// Requested address (admin), on the demo project: one that no port
+	// took at random so far.
+	want := freeExternalAddress(t, srv, id(e.ext), 77)
+	fa := create(t, srv, admin, "floatingips", "floatingip", map[string]any{"floating_network_id": id(e.ext), "floating_ip_address": want, "tenant_id": "demo"})
+	if fa["floating_ip_address"] != want {
 		t.Fatalf("requested address: %v", fa)
 	}
 	// The same address again: in use.
-	refused(t, srv, admin, "POST", "/v2.0/floatingips", body(map[string]any{"floating_network_id": id(e.ext), "floating_ip_address": "172.24.4.77"}), 409, "")
+	refused(t, srv, admin, "POST", "/v2.0/floatingips", body(map[string]any{"floating_network_id": id(e.ext), "floating_ip_address": want}), 409, "")
 
 	fpath := "/v2.0/floatingips/" + id(f)
 	assoc := func(m map[string]any) map[string]any { return map[string]any{"floatingip": m} }
@@ -610,7 +612,7 @@ func TestFloatingIPs(t *testing.T) {
 	// Deleting the port disassociates (the FIP stays).
 	expect(t, srv.Do(demo, "DELETE", "/v2.0/ports/"+id(p), nil), 204, "")
 	got = show(t, srv, demo, "floatingips", "floatingip", id(fa))
-	if got["port_id"] != nil || got["router_id"] != nil || got["fixed_ip_address"] != nil || got["floating_ip_address"] != "172.24.4.77" {
+	if got["port_id"] != nil || got["router_id"] != nil || got["fixed_ip_address"] != nil || got["floating_ip_address"] != want {
 		t.Fatalf("FIP after port delete: %v", got)
 	}
 
@@ -670,4 +672,24 @@ func TestFloatingIPExhaustion(t *testing.T) {
 	ext6 := create(t, srv, admin, "networks", "network", map[string]any{"name": "v6", "router:external": true})
 	mkSubnet(t, srv, admin, id(ext6), "2001:db8:9::/64", map[string]any{"ip_version": 6})
 	refused(t, srv, demo, "POST", "/v2.0/floatingips", map[string]any{"floatingip": map[string]any{"floating_network_id": id(ext6)}}, 400, "BadRequest")
+}
+
+// freeExternalAddress is the first address 172.24.4.<from> or above that
+// no port on the network holds (addresses are allocated at random, so a
+// fixed choice would collide now and then).
+func freeExternalAddress(t *testing.T, srv *testutil.Server, network string, from int) string {
+	t.Helper()
+	used := map[string]bool{}
+	for _, p := range portsOf(t, srv, "network_id="+network) {
+		for _, f := range fixedIPs(p) {
+			used[f[1]] = true
+		}
+	}
+	for i := from; i < 250; i++ {
+		if a := fmt.Sprintf("172.24.4.%d", i); !used[a] {
+			return a
+		}
+	}
+	t.Fatal("no free address on the external network")
+	return ""
 }

@@ -1,8 +1,11 @@
 package server_test
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -132,6 +135,9 @@ func TestEtcdUnresponsiveIs503(t *testing.T) {
 	if err := etcd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	// kill(2) returns before every thread of etcd has stopped; a thread
+	// still running could answer the next request.
+	waitStopped(t, etcd.Process.Pid)
 	stopped := true
 	defer func() {
 		if stopped {
@@ -280,4 +286,33 @@ func checkAnswer(t *testing.T, r *testutil.Response, want int) {
 		return
 	}
 	t.Errorf("got %d %s, want %d or a 503 with Retry-After", r.Status, r.Raw, want)
+}
+
+// waitStopped waits (bounded) until every thread of pid is in the stopped
+// state ("T" in /proc/<pid>/task/<tid>/stat).
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+		if err != nil || len(tasks) == 0 {
+			t.Fatalf("threads of etcd %d: %v", pid, err)
+		}
+		all := true
+		for _, f := range tasks {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				all = false
+				break
+			}
+			// The state follows the command name in parentheses.
+			if i := bytes.LastIndexByte(b, ')'); i < 0 || i+2 >= len(b) || b[i+2] != 'T' {
+				all = false
+				break
+			}
+		}
+		if all {
+			return
+		}
+	}
+	t.Fatalf("etcd %d did not stop", pid)
 }
