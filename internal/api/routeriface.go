@@ -63,19 +63,11 @@ func (a *API) interfaceAction(w http.ResponseWriter, r *http.Request, c *reqCtx,
 	}
 	var info map[string]any
 	_, err = a.st.Update(c, func(v *store.View, t *store.Txn) error {
-		e, err := a.lookup(v, c, routerDef, id)
+		e, rr, err := a.routerForAction(v, c, id, action)
 		if err != nil {
 			return err
 		}
-		if err := mayModify(c, routerDef, e, action); err != nil {
-			return err
-		}
-		curRr, err := obj[*model.Router](e)
-		if err != nil {
-			return err
-		}
-		rr := *curRr
-		rt := newRouterTxn(a, v, t, c, &rr)
+		rt := newRouterTxn(a, v, t, c, rr)
 		rt.place()
 		if action == "add_router_interface" {
 			info, err = rt.addInterface(req)
@@ -86,7 +78,7 @@ func (a *API) interfaceAction(w http.ResponseWriter, r *http.Request, c *reqCtx,
 			return err
 		}
 		bump(a, &rr.Standard)
-		t.Replace(model.KindRouter, e, mustJSON(&rr))
+		t.Replace(model.KindRouter, e, mustJSON(rr))
 		return nil
 	})
 	if err != nil {
@@ -112,19 +104,11 @@ func (a *API) extraRoutesAction(w http.ResponseWriter, r *http.Request, c *reqCt
 		return badRequest("Bad router request: routes is required")
 	}
 	_, err = a.st.Update(c, func(v *store.View, t *store.Txn) error {
-		e, err := a.lookup(v, c, routerDef, id)
+		e, rr, err := a.routerForAction(v, c, id, action)
 		if err != nil {
 			return err
 		}
-		if err := mayModify(c, routerDef, e, action); err != nil {
-			return err
-		}
-		curRr, err := obj[*model.Router](e)
-		if err != nil {
-			return err
-		}
-		rr := *curRr
-		rt := newRouterTxn(a, v, t, c, &rr)
+		rt := newRouterTxn(a, v, t, c, rr)
 		routes := slices.Clone(rr.Routes)
 		given := normalizeRoutes(*req.Routes)
 		if action == "add_extraroutes" {
@@ -139,7 +123,7 @@ func (a *API) extraRoutesAction(w http.ResponseWriter, r *http.Request, c *reqCt
 			return err
 		}
 		bump(a, &rr.Standard)
-		t.Replace(model.KindRouter, e, mustJSON(&rr))
+		t.Replace(model.KindRouter, e, mustJSON(rr))
 		return nil
 	})
 	if err != nil {
@@ -422,4 +406,23 @@ func (rt *routerTxn) removeInterface(req interfaceReq) (map[string]any, error) {
 	}
 	deletePortTxn(t, target)
 	return info, nil
+}
+
+// routerForAction reads the router a member action (add_router_interface,
+// add_extraroutes, ...) names, checks that the caller may run the action
+// on it, and returns its entry and a copy to change.
+func (a *API) routerForAction(v *store.View, c *reqCtx, id, action string) (*store.Entry, *model.Router, error) {
+	e, err := a.lookup(v, c, routerDef, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := mayModify(c, routerDef, e, action); err != nil {
+		return nil, nil, err
+	}
+	cur, err := obj[*model.Router](e)
+	if err != nil {
+		return nil, nil, err
+	}
+	rr := *cur
+	return e, &rr, nil
 }
