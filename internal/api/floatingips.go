@@ -264,11 +264,7 @@ func (a *API) routerForFIP(v *store.View, t *store.Txn, subnetID, extNetID, port
 		if !ok || p.DeviceOwner != model.OwnerRouterInterface && p.DeviceOwner != model.OwnerRouterInterfaceD && p.DeviceOwner != model.OwnerHARouterInterface {
 			continue
 		}
-		re, ok := v.Get(model.KindRouter, p.DeviceID)
-		if !ok {
-			continue
-		}
-		r, ok := store.As[*model.Router](re)
+		re, r, ok := store.GetAs[*model.Router](v, model.KindRouter, p.DeviceID)
 		if !ok || r.ExternalGatewayInfo == nil || r.ExternalGatewayInfo.NetworkID != extNetID {
 			continue
 		}

@@ -198,10 +198,11 @@ func TestRouterGateway(t *testing.T) {
 	if l := srv.Do(demo, "GET", "/v2.0/ports?device_id="+id(r), nil).List("ports"); len(l) != 0 {
 		t.Errorf("member sees router-owned gateway port: %v", l)
 	}
-	// Admin: explicit IP and SNAT off.
-	g = setGateway(t, srv, admin, r, map[string]any{"network_id": id(e.ext), "enable_snat": false, "external_fixed_ips": []any{map[string]any{"ip_address": "172.24.4.50"}}})
+	// Admin: explicit IP (one no port took at random) and SNAT off.
+	explicit := freeExternalAddress(t, srv, id(e.ext), 50)
+	g = setGateway(t, srv, admin, r, map[string]any{"network_id": id(e.ext), "enable_snat": false, "external_fixed_ips": []any{map[string]any{"ip_address": explicit}}})
 	gi, _ = g["external_gateway_info"].(map[string]any)
-	if gi["enable_snat"] != false || fixedIPs(map[string]any{"fixed_ips": gi["external_fixed_ips"]})[0][1] != "172.24.4.50" {
+	if gi["enable_snat"] != false || fixedIPs(map[string]any{"fixed_ips": gi["external_fixed_ips"]})[0][1] != explicit {
 		t.Fatalf("admin gateway: %v", gi)
 	}
 	if gw2 := portsOf(t, srv, "device_owner=network:router_gateway&device_id="+id(r)); len(gw2) != 1 || id(gw2[0]) != id(gw[0]) {

@@ -191,11 +191,7 @@ func (rt *routerTxn) addInterfacePort(portID string, connected []*model.Subnet) 
 	}
 	v4 := 0
 	for _, ip := range p.FixedIPs {
-		se, ok := v.Get(model.KindSubnet, ip.SubnetID)
-		if !ok {
-			continue
-		}
-		s, ok := store.As[*model.Subnet](se)
+		_, s, ok := store.GetAs[*model.Subnet](v, model.KindSubnet, ip.SubnetID)
 		if !ok {
 			continue
 		}

@@ -371,10 +371,8 @@ func Revs(hv View) map[syncproto.Key]int64 {
 func SubnetsOf(v *store.View, n *model.Network) []*model.Subnet {
 	var out []*model.Subnet
 	for _, sid := range n.Subnets {
-		if se, ok := v.Get(model.KindSubnet, sid); ok {
-			if s, ok := store.As[*model.Subnet](se); ok {
-				out = append(out, s)
-			}
+		if _, s, ok := store.GetAs[*model.Subnet](v, model.KindSubnet, sid); ok {
+			out = append(out, s)
 		}
 	}
 	return out

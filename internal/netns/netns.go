@@ -80,31 +80,13 @@ func Create(name string) error {
 	if err := prepareDir(); err != nil {
 		return err
 	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := vns.Get()
+	return onThread(func() error {
+		ns, err := vns.NewNamed(name) // moves this thread into it
 		if err != nil {
-			errc <- err
-			return
+			return fmt.Errorf("create netns %s: %w", name, err)
 		}
-		defer orig.Close()
-		ns, err := vns.NewNamed(name)
-		if err != nil {
-			vns.Set(orig)
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("create netns %s: %w", name, err)
-			return
-		}
-		ns.Close()
-		if err := vns.Set(orig); err != nil {
-			errc <- fmt.Errorf("return from netns %s: %w", name, err)
-			return // thread stays locked and is discarded
-		}
-		runtime.UnlockOSThread()
-		errc <- nil
-	}()
-	return <-errc
+		return ns.Close()
+	}, func() error { return nil })
 }
 
 var netnsDirOnce struct {
@@ -176,6 +158,15 @@ func Netlink(name string) (*netlink.Handle, vns.NsHandle, error) {
 // opening sockets or writing per-namespace /proc/sys). Sockets opened in
 // fn keep the namespace after the thread switches back.
 func RunIn(ns Handle, fn func() error) error {
+	return onThread(func() error { return vns.Set(ns) }, fn)
+}
+
+// onThread runs enter, which moves the calling thread into a namespace,
+// then fn, on a fresh locked OS thread, and switches the thread back to
+// its original namespace. If switching back fails, the thread stays
+// locked and dies with its goroutine instead of carrying the wrong
+// namespace.
+func onThread(enter, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -185,12 +176,10 @@ func RunIn(ns Handle, fn func() error) error {
 			return
 		}
 		defer orig.Close()
-		if err := vns.Set(ns); err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
+		ferr := enter()
+		if ferr == nil {
+			ferr = fn()
 		}
-		ferr := fn()
 		if err := vns.Set(orig); err != nil {
 			errc <- errors.Join(ferr, fmt.Errorf("return to original netns: %w", err))
 			return // thread stays locked and is discarded

@@ -126,39 +126,35 @@ func (m *Model) viewDelete(id string, old any) {
 	s := m.view
 	switch old.(type) {
 	case *model.Network:
-		own(m, mNetworks, &s.Networks)
-		delete(s.Networks, id)
+		drop(m, mNetworks, &s.Networks, id)
 	case *model.Subnet:
-		own(m, mSubnets, &s.Subnets)
-		delete(s.Subnets, id)
+		drop(m, mSubnets, &s.Subnets, id)
 	case *model.Port:
-		own(m, mPorts, &s.Ports)
-		delete(s.Ports, id)
+		drop(m, mPorts, &s.Ports, id)
 	case *model.Agent:
-		own(m, mAgents, &s.Agents)
-		delete(s.Agents, id)
+		drop(m, mAgents, &s.Agents, id)
 	case *model.Router:
-		own(m, mRouters, &s.Routers)
-		delete(s.Routers, id)
+		drop(m, mRouters, &s.Routers, id)
 	case *model.FloatingIP:
-		own(m, mFIPs, &s.FloatingIPs)
-		delete(s.FloatingIPs, id)
+		drop(m, mFIPs, &s.FloatingIPs, id)
 	case *model.Binding:
-		own(m, mL3Bindings, &s.L3Bindings)
-		delete(s.L3Bindings, id)
+		drop(m, mL3Bindings, &s.L3Bindings, id)
 	case dhcpBinding:
-		own(m, mDHCPBindings, &s.DHCPBindings)
-		delete(s.DHCPBindings, id)
+		drop(m, mDHCPBindings, &s.DHCPBindings, id)
 	case *model.DVRMAC:
-		own(m, mDVRMACs, &s.DVRMACs)
-		delete(s.DVRMACs, id)
+		drop(m, mDVRMACs, &s.DVRMACs, id)
 	case *model.SecurityGroup:
-		own(m, mSGs, &s.SGs)
-		delete(s.SGs, id)
+		drop(m, mSGs, &s.SGs, id)
 	case *model.SecurityGroupRule:
-		own(m, mSGRules, &s.SGRules)
-		delete(s.SGRules, id)
+		drop(m, mSGRules, &s.SGRules, id)
 	}
+}
+
+// drop deletes id from one of the view's maps, copying the map first if a
+// snapshot shares it.
+func drop[V any](m *Model, i int, p *map[string]V, id string) {
+	own(m, i, p)
+	delete(*p, id)
 }
 
 // without returns a copy of list without o (the list may be lent).
