@@ -2,10 +2,12 @@ package plan
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"strings"
 	"testing"
 
+	"github.com/neutrino-net/neutrino/internal/agent/hostmodel"
 	"github.com/neutrino-net/neutrino/internal/model"
 )
 
@@ -104,23 +106,39 @@ func TestDVRWalkthroughGolden(t *testing.T) {
 	}
 }
 
-// TestDVRPlannerMatchesPlan replays the walkthrough through one
-// incremental planner per host, change by change, and expects the plan
-// from scratch after every step.
-func TestDVRPlannerMatchesPlan(t *testing.T) {
-	for _, h := range dvrHosts {
-		cs := dvrView(h.name, dvrWalkthrough())
-		cfg := hostConfig(h.name, h.mode, h.vtep)
-		cfg.PhysicalInterfaces = map[string]string{"external": "eth1"}
-		cfg.LinkLocal = fakeLinkLocal()
-		p := NewPlanner(cfg)
-		for i := range cs {
-			m := replay(t, cs[:i+1])
-			s := m.Snapshot(h.name)
-			got, gotFacts := p.Plan(s, nil, true)
-			want, wantFacts := Plan(s, cfg)
-			if g, w := got.String()+gotFacts.String(), want.String()+wantFacts.String(); g != w {
-				t.Fatalf("%s after change %d (%s %s):\n%s", h.name, i, cs[i].kind, cs[i].id, diffLines(g, w))
+// TestDVRIncrementalEqualsFresh replays the walkthrough in random
+// orders, then moves the floating IP to demo-instance2 on compute2 and
+// takes everything down again, through one incremental planner per host;
+// after every event each host's plan is the plan from scratch.
+func TestDVRIncrementalEqualsFresh(t *testing.T) {
+	for seed := range uint64(6) {
+		r := rand.New(rand.NewPCG(seed, 11))
+		for _, h := range dvrHosts {
+			cs := dvrView(h.name, dvrWalkthrough())
+			r.Shuffle(len(cs), func(i, j int) { cs[i], cs[j] = cs[j], cs[i] })
+			if h.name == "compute2" {
+				moved := &model.FloatingIP{Standard: model.Standard{ID: "fip1", ProjectID: "demo"}, FloatingNetworkID: "ext-net",
+					FloatingIPAddress: "203.0.113.102", PortID: ptr("vm2"), FixedIPAddress: ptr("192.168.2.10"), RouterID: ptr("demo-router")}
+				cs = append(cs, change{model.KindFIP, "fip1", moved})
+			}
+			for i := len(cs) - 1; i >= 0; i-- {
+				cs = append(cs, change{cs[i].kind, cs[i].id, nil})
+			}
+			cfg := hostConfig(h.name, h.mode, h.vtep)
+			cfg.PhysicalInterfaces = map[string]string{"external": "eth1"}
+			cfg.LinkLocal = fakeLinkLocal()
+			p := NewPlanner(cfg)
+			m := hostmodel.New()
+			var rev int64
+			for i, c := range cs {
+				apply(t, m, int64(i+1), c)
+				s, changes, ok := m.SnapshotSince(h.name, rev)
+				rev = s.Revision
+				got, gotFacts := p.Plan(s, changes, !ok)
+				want, wantFacts := Plan(s, cfg)
+				if g, w := got.String()+gotFacts.String(), want.String()+wantFacts.String(); g != w {
+					t.Fatalf("seed %d, %s, event %d (%s %s):\n%s", seed, h.name, i, c.kind, c.id, diffLines(g, w))
+				}
 			}
 		}
 	}

@@ -140,6 +140,9 @@ func (p *Planner) dirty(s *hostmodel.Snapshot, changes []hostmodel.Change, all b
 			for id := range p.routerReaders.of(c) {
 				routers[id] = true
 			}
+			if c.Key.Kind == model.KindPort {
+				p.dvrServedBy(s, c, routers)
+			}
 		}
 		if p.dirtyNetworks(c, nets) {
 			allNets = true
@@ -154,6 +157,29 @@ func (p *Planner) dirty(s *hostmodel.Snapshot, changes []hostmodel.Change, all b
 		}
 	}
 	return routers, nets
+}
+
+// dvrServedBy marks the routers whether this host serves may turn on a
+// port change, which no router unit read when the router was not served
+// yet: the router of a router port, and every distributed router when a
+// DVR-serviceable port of this host comes, goes or changes.
+func (p *Planner) dvrServedBy(s *hostmodel.Snapshot, c hostmodel.Change, routers map[string]bool) {
+	for _, o := range []any{c.Old, c.New} {
+		pt, ok := o.(*model.Port)
+		if !ok {
+			continue
+		}
+		if s.Routers[pt.DeviceID] != nil {
+			routers[pt.DeviceID] = true
+		}
+		if pt.HostID == p.cfg.Host && l3.DVRServiceable(pt.DeviceOwner) {
+			for id, r := range s.Routers {
+				if r.Distributed {
+					routers[id] = true
+				}
+			}
+		}
+	}
 }
 
 // symmetricDifference returns what is in one sorted list only.

@@ -48,10 +48,10 @@ func isRouterInterface(owner string) bool {
 	return owner == model.OwnerRouterInterface || owner == model.OwnerRouterInterfaceD || owner == model.OwnerHARouterInterface
 }
 
-// dvrServiceable reports whether a port makes its host serve the DVR
+// DVRServiceable reports whether a port makes its host serve the DVR
 // routers of its subnets (upstream: compute ports, DHCP ports with
 // host_dvr_for_dhcp, trunk subports).
-func dvrServiceable(owner string) bool {
+func DVRServiceable(owner string) bool {
 	return len(owner) > 8 && owner[:8] == "compute:" || owner == model.OwnerDHCP || owner == "trunk:subport"
 }
 
@@ -64,7 +64,7 @@ func localServiceable(s *hostmodel.Snapshot, host string, r *model.Router) bool 
 			subnets[f.SubnetID] = true
 		}
 		for _, p := range s.PortsOfNetwork(ip.NetworkID) {
-			if p.HostID != host || !dvrServiceable(p.DeviceOwner) {
+			if p.HostID != host || !DVRServiceable(p.DeviceOwner) {
 				continue
 			}
 			for _, f := range p.FixedIPs {
