@@ -127,6 +127,9 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 			res.Plugged[p.PortID] = true
 		}
 	}
+	// The host's tables before the namespaces: DVR's rewrite of the
+	// gateway MAC must be in place before a qr- port starts routing.
+	keep(applyHostNft(res, h, opts))
 	peers := peerEnds(h)
 	for _, ns := range h.Namespaces {
 		nr := &NamespaceResult{}
@@ -156,6 +159,30 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 	res.announcements = nil
 	res.HostErr = errors.Join(hostErrs...)
 	return res, errors.Join(errs...)
+}
+
+// applyHostNft reconciles the nftables tables of the namespace Apply
+// runs in. Owned tables that are not desired are deleted only when the
+// apply may prune: before the first full view the plan may lack them.
+func applyHostNft(res *Result, h *desired.Host, opts Options) error {
+	if len(h.Nft) == 0 && !opts.Prune {
+		return nil
+	}
+	// A real handle (not "the caller's namespace"), so that the socket
+	// is pooled and the state remembered as in the agent's namespaces.
+	host, err := netns.Current()
+	if err != nil {
+		return fmt.Errorf("host nftables: %w", err)
+	}
+	defer host.Close()
+	r, err := nft.ApplyTables(host, h.Nft, opts.Prune)
+	for _, c := range r.Lines {
+		res.did("%s", c)
+	}
+	if err != nil {
+		return fmt.Errorf("host nftables: %w", err)
+	}
+	return nil
 }
 
 func ignoreExist(err error) error {

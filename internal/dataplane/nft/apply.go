@@ -87,6 +87,13 @@ func (r *Result) RemovedKeys(table, mapName string) []netip.Addr {
 // in want are made exactly so, owned tables not in want are deleted. A
 // second call with the same want changes nothing.
 func Apply(ns netns.NsHandle, want []desired.NftTable) (*Result, error) {
+	return ApplyTables(ns, want, true)
+}
+
+// ApplyTables is Apply where removeOthers says whether owned tables not
+// in want are deleted (false: they are left as they are, as the host
+// namespace's tables are before the agent has its first full view).
+func ApplyTables(ns netns.NsHandle, want []desired.NftTable, removeOthers bool) (*Result, error) {
 	ws, err := compileAll(want)
 	if err != nil {
 		return &Result{}, err
@@ -96,7 +103,7 @@ func Apply(ns netns.NsHandle, want []desired.NftTable) (*Result, error) {
 		return &Result{}, fmt.Errorf("nftables in netns: %w", err)
 	}
 	e.mu.Lock()
-	res, err := e.conn.applyAll(ws)
+	res, err := e.conn.applyAll(ws, removeOthers)
 	e.mu.Unlock()
 	// A failed apply may leave queued messages or a sticky error in the
 	// connection: start the next one on a fresh socket. Tables deleted
@@ -123,7 +130,7 @@ func (c *conn) checkout(gen0 uint32, genErr error) (map[tableKey]*tableSnap, boo
 	return e.tables, ok && genErr == nil && e.gen == gen0
 }
 
-func (c *conn) applyAll(want []*wantTable) (*Result, error) {
+func (c *conn) applyAll(want []*wantTable, removeOthers bool) (*Result, error) {
 	res := &Result{}
 	gen0, genErr := c.genID()
 	have, cached := c.checkout(gen0, genErr)
@@ -144,7 +151,7 @@ func (c *conn) applyAll(want []*wantTable) (*Result, error) {
 	commits := 0
 	var stale []tableKey
 	for k := range next {
-		if !wanted[k] {
+		if !wanted[k] && removeOthers {
 			stale = append(stale, k)
 		}
 	}
