@@ -78,6 +78,10 @@ type NamespaceResult struct {
 	Held bool
 	// Err is the namespace's apply error (nil: converged).
 	Err error
+
+	// lateSysctls are per-device sysctls whose device did not exist yet
+	// (the outer end of a pair another namespace creates later).
+	lateSysctls []desired.Sysctl
 }
 
 func (r *Result) did(format string, args ...any) {
@@ -131,7 +135,7 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 	// gateway MAC must be in place before a qr- port starts routing.
 	keep(applyHostNft(res, h, opts))
 	peers := peerEnds(h)
-	for _, ns := range h.Namespaces {
+	for _, ns := range pairOwnersFirst(h.Namespaces) {
 		nr := &NamespaceResult{}
 		res.Namespaces[ns.Name] = nr
 		if opts.Hold != nil && opts.Hold(ns.Name) {
@@ -146,6 +150,15 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 		for _, id := range plugged {
 			res.Plugged[id] = true
 		}
+	}
+	late := map[string][]desired.Sysctl{}
+	for name, nr := range res.Namespaces {
+		if len(nr.lateSysctls) > 0 {
+			late[name], nr.lateSysctls = nr.lateSysctls, nil
+		}
+	}
+	if err := applyLateSysctls(res, late); err != nil {
+		errs = append(errs, err)
 	}
 	keep(applyFDB(nl, res, h))
 	keep(applyNeighs(nl, res, h))

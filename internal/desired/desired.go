@@ -100,8 +100,11 @@ type Namespace struct {
 	// and name. Tables whose name starts with NftOwnedPrefix and that are
 	// not listed are removed.
 	Nft []NftTable
-	// GARP lists addresses to announce with gratuitous ARP when they are
-	// added (address -> device).
+	// GARP lists addresses to announce with gratuitous ARP (address ->
+	// device): an entry is announced when it is new in the plan (since
+	// the namespace's last clean apply in this process) and whenever the
+	// apply adds its address to a device. The address need not be on the
+	// device: DVR's fip namespace answers for floating IPs by proxy ARP.
 	GARP []GARP
 }
 

@@ -70,6 +70,20 @@ type Element struct {
 	Removed bool
 }
 
+// allRemoved lists the elements of a map that goes as a whole (its
+// table or the map itself no longer wanted): their floating IPs need
+// their conntrack entries deleted as much as single removals do.
+func allRemoved(table, name string, s *setSnap) []Element {
+	if s == nil || !s.isMap {
+		return nil
+	}
+	out := make([]Element, 0, len(s.elems))
+	for k, e := range s.elems {
+		out = append(out, Element{Table: table, Map: name, Key: u32Addr(k), Value: u32Addr(e.val), Removed: true})
+	}
+	return out
+}
+
 // RemovedKeys returns the keys of a map's elements the apply removed or
 // replaced.
 func (r *Result) RemovedKeys(table, mapName string) []netip.Addr {
@@ -164,6 +178,11 @@ func (c *conn) applyAll(want []*wantTable, removeOthers bool) (*Result, error) {
 			return res, fmt.Errorf("nft delete table %s: %w", k, err)
 		}
 		commits++
+		if snap := next[k]; snap != nil {
+			for name, ss := range snap.sets {
+				res.Elements = append(res.Elements, allRemoved(k.String(), name, ss)...)
+			}
+		}
 		delete(next, k)
 		res.Lines = append(res.Lines, "nft delete table "+k.String())
 	}
@@ -347,6 +366,7 @@ func (a *tableApply) queueSetChanges(have *tableSnap, delSets, addSets []string)
 		delete(a.next.sets, name)
 		if !slices.Contains(addSets, name) {
 			a.did("nft delete %s %s", kindOf(have.sets[name].isMap), name)
+			a.res.Elements = append(a.res.Elements, allRemoved(a.w.key.String(), name, have.sets[name])...)
 		}
 	}
 	ids := map[string]uint32{}
