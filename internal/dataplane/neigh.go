@@ -257,11 +257,16 @@ func applyNamespaceNeighs(h *netlink.Handle, res *Result, nsName string, want []
 	}
 	wanted := map[key]bool{}
 	var errs []error
+	links := map[string]netlink.Link{} // a qr- device has hundreds of entries
 	for _, w := range want {
-		l, err := h.LinkByName(w.Dev)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("neigh %s dev %s in %s: %w", w.IP, w.Dev, nsName, err))
-			continue
+		l, ok := links[w.Dev]
+		if !ok {
+			var err error
+			if l, err = h.LinkByName(w.Dev); err != nil {
+				errs = append(errs, fmt.Errorf("neigh %s dev %s in %s: %w", w.IP, w.Dev, nsName, err))
+				continue
+			}
+			links[w.Dev] = l
 		}
 		k := key{l.Attrs().Index, w.IP.String()}
 		wanted[k] = true
@@ -284,7 +289,11 @@ func applyNamespaceNeighs(h *netlink.Handle, res *Result, nsName string, want []
 			errs = append(errs, err)
 			continue
 		}
-		res.did("neigh del %s dev %d in %s", k.ip, k.dev, nsName)
+		dev := fmt.Sprint(k.dev)
+		if l, err := h.LinkByIndex(k.dev); err == nil {
+			dev = l.Attrs().Name
+		}
+		res.did("neigh del %s dev %s in %s", k.ip, dev, nsName)
 	}
 	return errors.Join(errs...)
 }
