@@ -8,8 +8,10 @@
 // The files follow the kernel's tables: links.go (bridges, VXLAN
 // devices, bridge ports, veth pairs), addrs.go, routes.go (routes in any
 // table and ip rules), neigh.go (FDB and neighbours), namespace.go (one
-// agent namespace: sysctls, nftables through package nft, links, routes)
-// and prune.go (what is ours and no longer desired).
+// agent namespace: sysctls, nftables through package nft, links, routes),
+// sysctl.go (global keys first, per-device keys once their devices
+// exist) and prune.go (what is ours and no longer desired). The host
+// namespace's own nftables tables (Host.Nft) are applied by Apply.
 package dataplane
 
 import (
