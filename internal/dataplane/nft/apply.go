@@ -236,7 +236,8 @@ type tableApply struct {
 	res     *Result
 	next    *tableSnap // the state once the transactions commit
 	flushes int
-	queued  int // change lines of structural changes queued
+	queued  int      // change lines of structural changes queued
+	stale   []string // chains emptied, deleted last
 }
 
 func (a *tableApply) did(format string, args ...any) {
@@ -282,7 +283,27 @@ func (a *tableApply) run(have *tableSnap) (*tableSnap, error) {
 	if err := a.flushElements(); err != nil {
 		return nil, err
 	}
+	if err := a.deleteStaleChains(); err != nil {
+		return nil, err
+	}
 	return a.next, nil
+}
+
+// deleteStaleChains deletes the chains queueChainChanges emptied, in a
+// transaction of their own now that no element refers to them.
+func (a *tableApply) deleteStaleChains() error {
+	if len(a.stale) == 0 {
+		return nil
+	}
+	for _, name := range a.stale {
+		a.c.DelChain(a.chain(name))
+		delete(a.next.chains, name)
+	}
+	if err := a.c.Flush(); err != nil {
+		return fmt.Errorf("nft delete chains: %w", err)
+	}
+	a.flushes++
+	return nil
 }
 
 // setChanges lists the sets and maps that are missing, of the wrong
@@ -327,12 +348,14 @@ func (a *tableApply) queueChainChanges(refillAll bool) []chainWork {
 		}
 	}
 	slices.Sort(stale)
+	// A chain can only be deleted once nothing refers to it: emptied
+	// here (its own jumps go), deleted after the element changes (a
+	// verdict map element may point at it) by deleteStaleChains.
 	for _, name := range stale {
 		a.c.FlushChain(a.chain(name))
-		a.c.DelChain(a.chain(name))
-		delete(a.next.chains, name)
 		a.did("nft delete chain %s", name)
 	}
+	a.stale = stale
 	var work []chainWork
 	for _, wc := range a.w.chains {
 		hc, ok := a.next.chains[wc.spec.Name]
@@ -342,7 +365,7 @@ func (a *tableApply) queueChainChanges(refillAll bool) []chainWork {
 		case !ok:
 			cw.create, cw.refill = true, true
 			a.did("nft add chain %s { type %s hook %s priority %d }", s.Name, s.Type, s.Hook, s.Priority)
-		case !hc.hasH || hc.typ != wc.typ || hc.hook != wc.hook || hc.prio != int32(s.Priority):
+		case hc.hasH != wc.base || (wc.base && (hc.typ != wc.typ || hc.hook != wc.hook || hc.prio != int32(s.Priority))):
 			// Hooks cannot be changed in place: delete and recreate.
 			a.c.FlushChain(a.chain(s.Name))
 			a.c.DelChain(a.chain(s.Name))
@@ -373,6 +396,9 @@ func (a *tableApply) queueSetChanges(have *tableSnap, delSets, addSets []string)
 	for _, name := range addSets {
 		ws := a.w.sets[name]
 		s := setFor(a.t, ws)
+		if ws.raw != nil {
+			s = rawSetFor(a.t, name, ws.raw)
+		}
 		s.ID = setIDs.Add(1)
 		if err := a.c.AddSet(s, nil); err != nil {
 			return nil, fmt.Errorf("nft add %s %s: %w", kindOf(ws.isMap), name, err)
@@ -384,7 +410,9 @@ func (a *tableApply) queueSetChanges(have *tableSnap, delSets, addSets []string)
 			a.did("nft add %s %s", kindOf(ws.isMap), name)
 		}
 		ns := &setSnap{isMap: ws.isMap, interval: !ws.isMap, key: nftables.TypeIPAddr.GetNFTMagic()}
-		if ws.isMap {
+		if ws.raw != nil {
+			ns = rawSnap(ws.raw)
+		} else if ws.isMap {
 			ns.data = nftables.TypeIPAddr.GetNFTMagic()
 			ns.elems = map[uint32]*mapElem{}
 		}
@@ -393,15 +421,24 @@ func (a *tableApply) queueSetChanges(have *tableSnap, delSets, addSets []string)
 	return ids, nil
 }
 
-// queueRules creates chains and fills the ones to refill.
+// queueRules creates chains and fills the ones to refill: every new
+// chain first, since a rule may jump to a chain that sorts after its own.
 func (a *tableApply) queueRules(work []chainWork, ids map[string]uint32) error {
-	for _, cw := range work {
+	chains := make([]*nftables.Chain, len(work))
+	for i, cw := range work {
 		wc := cw.wc
-		ch := &nftables.Chain{Name: wc.spec.Name, Table: a.t, Type: wc.typ,
-			Hooknum: new(wc.hook), Priority: new(nftables.ChainPriority(wc.spec.Priority)), Policy: new(nftables.ChainPolicyAccept)}
+		ch := &nftables.Chain{Name: wc.spec.Name, Table: a.t}
+		if wc.base {
+			ch.Type, ch.Hooknum, ch.Priority = wc.typ, new(wc.hook), new(nftables.ChainPriority(wc.spec.Priority))
+			ch.Policy = new(nftables.ChainPolicyAccept)
+		}
+		chains[i] = ch
 		if cw.create {
 			a.c.AddChain(ch)
 		}
+	}
+	for i, cw := range work {
+		wc, ch := cw.wc, chains[i]
 		if !cw.refill {
 			continue
 		}
@@ -412,7 +449,7 @@ func (a *tableApply) queueRules(work []chainWork, ids map[string]uint32) error {
 			}
 			a.c.AddRule(&nftables.Rule{Table: a.t, Chain: ch, Exprs: exprs, UserData: ruleComment(r.Comment, wc.fp)})
 		}
-		a.next.chains[wc.spec.Name] = &chainSnap{typ: wc.typ, hook: wc.hook, prio: int32(wc.spec.Priority), hasH: true, fp: wc.fp, n: len(wc.spec.Rules)}
+		a.next.chains[wc.spec.Name] = &chainSnap{typ: wc.typ, hook: wc.hook, prio: int32(wc.spec.Priority), hasH: wc.base, fp: wc.fp, n: len(wc.spec.Rules)}
 	}
 	return nil
 }

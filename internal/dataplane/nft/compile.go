@@ -71,6 +71,7 @@ type wantTable struct {
 
 type wantChain struct {
 	spec desired.NftChain
+	base bool // attached to a hook
 	typ  nftables.ChainType
 	hook nftables.ChainHook
 	fp   string // fingerprint of the chain spec
@@ -81,6 +82,10 @@ type wantSet struct {
 	isMap  bool
 	elems  map[netip.Addr]netip.Addr // maps (IPv4, checked while diffing)
 	ranges []ipRange                 // interval sets, merged and sorted
+	// raw sets and maps (rawsets.go): ipv6_addr sets and verdict maps;
+	// elements by key bytes, with the verdict text of maps as value.
+	raw    *rawType
+	relems map[string]string
 }
 
 // ipRange is an inclusive IPv4 address range.
@@ -155,7 +160,19 @@ func compile(want *desired.NftTable) (*wantTable, error) {
 		if seen[ch.Name] || ch.Name == "" {
 			return nil, fmt.Errorf("nft chain %q: empty or duplicate name", ch.Name)
 		}
-		seen[ch.Name] = true
+		seen[ch.Name] = !ch.IsBase() // true: a regular chain (jump target)
+	}
+	for _, ch := range want.Chains {
+		if !ch.IsBase() {
+			if ch.Type != "" || ch.Priority != 0 {
+				return nil, fmt.Errorf("nft chain %s: a regular chain has no type or priority", ch.Name)
+			}
+			if err := checkRules(ch, fam, w.sets, seen); err != nil {
+				return nil, err
+			}
+			w.chains = append(w.chains, &wantChain{spec: ch, fp: chainFingerprint(ch)})
+			continue
+		}
 		typ, ok := chainTypes[ch.Type]
 		if !ok {
 			return nil, fmt.Errorf("nft chain %s: unknown type %q", ch.Name, ch.Type)
@@ -167,14 +184,31 @@ func compile(want *desired.NftTable) (*wantTable, error) {
 		if !ok {
 			return nil, fmt.Errorf("nft chain %s: unknown hook %q", ch.Name, ch.Hook)
 		}
-		for i, r := range ch.Rules {
-			if err := checkRule(r, fam, w.sets); err != nil {
-				return nil, fmt.Errorf("nft chain %s rule %d (%s): %w", ch.Name, i, r, err)
-			}
+		if err := checkRules(ch, fam, w.sets, seen); err != nil {
+			return nil, err
 		}
-		w.chains = append(w.chains, &wantChain{spec: ch, typ: typ, hook: hook, fp: chainFingerprint(ch)})
+		w.chains = append(w.chains, &wantChain{spec: ch, base: true, typ: typ, hook: hook, fp: chainFingerprint(ch)})
+	}
+	if err := w.checkVerdictTargets(seen); err != nil {
+		return nil, err
 	}
 	return w, nil
+}
+
+// checkRules validates a chain's rules; regular says which chain names
+// are regular chains, the only ones a jump may reach.
+func checkRules(ch desired.NftChain, fam nftables.TableFamily, sets map[string]*wantSet, regular map[string]bool) error {
+	for i, r := range ch.Rules {
+		if err := checkRule(r, fam, sets); err != nil {
+			return fmt.Errorf("nft chain %s rule %d (%s): %w", ch.Name, i, r, err)
+		}
+		for _, target := range []string{r.Jump, r.Goto} {
+			if target != "" && (!regular[target] || target == ch.Name) {
+				return fmt.Errorf("nft chain %s rule %d (%s): no chain %s to jump to", ch.Name, i, r, target)
+			}
+		}
+	}
+	return nil
 }
 
 func (w *wantTable) compileSets(want *desired.NftTable) error {
@@ -182,8 +216,14 @@ func (w *wantTable) compileSets(want *desired.NftTable) error {
 		if _, dup := w.sets[m.Name]; dup || m.Name == "" {
 			return fmt.Errorf("nft map %q: empty or duplicate name", m.Name)
 		}
-		if k, v := m.Types(); k != desired.TypeIPv4Addr || v != desired.TypeIPv4Addr {
-			return fmt.Errorf("nft map %s: type %s : %s not implemented (only ipv4_addr : ipv4_addr)", m.Name, k, v)
+		k, v := m.Types()
+		if k != desired.TypeIPv4Addr || v != desired.TypeIPv4Addr {
+			ws, err := compileRawMap(m, k, v)
+			if err != nil {
+				return err
+			}
+			w.sets[m.Name] = ws
+			continue
 		}
 		w.sets[m.Name] = &wantSet{name: m.Name, isMap: true, elems: m.Elements}
 	}
@@ -191,8 +231,16 @@ func (w *wantTable) compileSets(want *desired.NftTable) error {
 		if _, dup := w.sets[s.Name]; dup || s.Name == "" {
 			return fmt.Errorf("nft set %q: empty or duplicate name", s.Name)
 		}
+		if s.Type == desired.TypeIPv6Addr {
+			ws, err := compileIPv6Set(s)
+			if err != nil {
+				return err
+			}
+			w.sets[s.Name] = ws
+			continue
+		}
 		if s.Type != "" && s.Type != desired.TypeIPv4Addr {
-			return fmt.Errorf("nft set %s: type %s not implemented (only ipv4_addr)", s.Name, s.Type)
+			return fmt.Errorf("nft set %s: type %s not implemented (only ipv4_addr, ipv6_addr)", s.Name, s.Type)
 		}
 		rs, err := mergePrefixes(s.Elements)
 		if err != nil {
@@ -222,7 +270,8 @@ func chainFingerprint(ch desired.NftChain) string {
 
 func checkRule(r desired.NftRule, fam nftables.TableFamily, sets map[string]*wantSet) error {
 	actions := 0
-	for _, set := range []bool{r.DNATMap != "", r.SNATMap != "", r.SNATTo.IsValid(), r.RedirectTo != 0, r.Accept, r.Drop, r.SetEtherSaddr != ""} {
+	for _, set := range []bool{r.DNATMap != "", r.SNATMap != "", r.SNATTo.IsValid(), r.RedirectTo != 0, r.Accept, r.Drop, r.SetEtherSaddr != "",
+		r.Return, r.Jump != "", r.Goto != "", r.Vmap != "", r.SetMarkOp != "", r.SetCtZone != 0} {
 		if set {
 			actions++
 		}
@@ -244,11 +293,11 @@ func checkRule(r desired.NftRule, fam nftables.TableFamily, sets map[string]*wan
 		return nil
 	}
 	if err := errors.Join(ref(r.SaddrSet, false), ref(r.DaddrSet, false), ref(r.NotDaddrSet, false),
-		ref(r.DNATMap, true), ref(r.SNATMap, true)); err != nil {
+		ref(r.DNATMap, true), ref(r.SNATMap, true), ref(r.Saddr6Set, false), ref(r.Daddr6Set, false), ref(r.Vmap, true)); err != nil {
 		return err
 	}
-	if r.Daddr.IsValid() && !r.Daddr.Addr().Is4() {
-		return fmt.Errorf("daddr %s is not IPv4", r.Daddr)
+	if err := checkSGFields(r, fam, sets); err != nil {
+		return err
 	}
 	if r.SNATTo.IsValid() && !r.SNATTo.Is4() {
 		return fmt.Errorf("snat to %s is not IPv4", r.SNATTo)

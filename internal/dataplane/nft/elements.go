@@ -94,6 +94,9 @@ func setFor(t *nftables.Table, ws *wantSet) *nftables.Set {
 
 // diffElements compares one set's wanted elements with the kernel's.
 func diffElements(ws *wantSet, hs *setSnap) ([]*elemOp, error) {
+	if ws.raw != nil {
+		return diffRaw(ws, hs), nil
+	}
 	if ws.isMap {
 		return diffMap(ws, hs)
 	}
@@ -201,6 +204,9 @@ func (a *tableApply) queueElems(ops []*elemOp) error {
 		p := bySet[name]
 		s := &nftables.Set{Table: a.t, Name: name, IsMap: a.next.sets[name].isMap, Interval: a.next.sets[name].interval,
 			KeyType: nftables.TypeIPAddr}
+		if rt := a.w.sets[name].raw; rt != nil {
+			s = rawSetFor(a.t, name, rt)
+		}
 		if len(p.del) > 0 {
 			if err := a.c.SetDeleteElements(s, p.del); err != nil {
 				return fmt.Errorf("nft delete elements of %s: %w", name, err)

@@ -20,6 +20,8 @@ type ruleBuilder struct {
 	family nftables.TableFamily
 	ids    map[string]uint32
 	isIPv4 bool // the IPv4 protocol check is in place
+	isIPv6 bool // the IPv6 one
+	isARP  bool // the ARP one (bridge)
 }
 
 const saddrOff, daddrOff = 12, 16
@@ -97,6 +99,7 @@ func (b *ruleBuilder) matches(r desired.NftRule) {
 	if r.NotOifName != "" {
 		b.ifname(expr.MetaKeyOIFNAME, r.NotOifName, expr.CmpOpNeq)
 	}
+	b.sgMatches(r)
 	if r.SaddrSet != "" {
 		b.ipField(saddrOff)
 		b.lookup(r.SaddrSet, false)
@@ -110,14 +113,9 @@ func (b *ruleBuilder) matches(r desired.NftRule) {
 		b.lookup(r.NotDaddrSet, true)
 	}
 	if r.Daddr.IsValid() && r.Daddr.Bits() > 0 {
-		p := r.Daddr.Masked()
-		b.ipField(daddrOff)
-		if p.Bits() < 32 {
-			mask := u32Bytes(^uint32(0) << (32 - p.Bits()))
-			b.e = append(b.e, &expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: mask, Xor: make([]byte, 4)})
-		}
-		b.e = append(b.e, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: p.Addr().AsSlice()})
+		b.prefix(r.Daddr, daddrOff, ip6DaddrOff)
 	}
+	b.l4Matches(r)
 	if r.TCPDport != 0 || r.RedirectTo != 0 {
 		// A transport header match needs the protocol matched first, and
 		// a port redirect needs a transport protocol (nft refuses one
@@ -211,7 +209,9 @@ func (b *ruleBuilder) action(r desired.NftRule) error {
 			&expr.Payload{OperationType: expr.PayloadWrite, SourceRegister: 1, Base: expr.PayloadBaseLLHeader,
 				Offset: etherSaddrOff, Len: 6, CsumType: expr.CsumTypeNone})
 	default:
-		return errors.New("rule has no action")
+		if !b.sgAction(r) {
+			return errors.New("rule has no action")
+		}
 	}
 	return nil
 }

@@ -48,9 +48,16 @@ type setSnap struct {
 	elems    map[uint32]*mapElem
 	epoch    uint32 // of the last diff, see mapElem
 	ranges   []ipRange
+	relems   map[string]string // raw sets and maps (rawsets.go)
 }
 
 func (s *setSnap) matches(w *wantSet) bool {
+	if w.raw != nil {
+		return s.matchesRaw(w)
+	}
+	if s.relems != nil {
+		return false
+	}
 	if w.isMap {
 		return s.isMap && !s.interval && s.key == nftables.TypeIPAddr.GetNFTMagic() && s.data == nftables.TypeIPAddr.GetNFTMagic()
 	}
@@ -236,6 +243,10 @@ func (c *conn) readSet(set *nftables.Set) (*setSnap, error) {
 	els, err := c.c.GetSetElements(set)
 	if err != nil {
 		return nil, fmt.Errorf("list elements of %s: %w", set.Name, err)
+	}
+	if rel, ok := readRaw(set, els); ok {
+		ss.relems = rel
+		return ss, nil
 	}
 	switch {
 	case ss.isMap:
