@@ -1,0 +1,224 @@
+// Package secgroup plans security groups and port security for the
+// instance ports of one host, as nftables tables in the host namespace
+// (the design verified by shared/sg-lab, KERNEL.md §4.7). Pure: no
+// kernel access.
+//
+// A bridged frame meets, in this order:
+//   - table bridge neutrino-sg, chain prerouting (priority -200): the
+//     input tap selects, through the verdict map src_ports, the port's
+//     src-<tap> chain, which does anti-spoofing (source MAC and IP,
+//     allowed address pairs, ARP sender, DHCP) and sets the mark's high
+//     half to the port's index;
+//   - table inet neutrino-sg, chain zone (priority raw): one conntrack
+//     zone per bridge (network), so that overlapping addresses of two
+//     networks never share a connection;
+//   - table bridge neutrino-sg, chain forward (priority -200): the
+//     output tap selects dst-<tap>, which ors the port's index into the
+//     mark's low half (per-port chains: nft cannot or a map's value);
+//   - table inet neutrino-sg, chains egress and ingress (forward, called
+//     by br_netfilter): a zero half means an unfiltered port (router,
+//     DHCP, tunnel) and is accepted; otherwise the half selects, through
+//     the verdict maps egress_ports / ingress_ports, the port's eg-<tap>
+//     or in-<tap> chain: conntrack state for stateful ports, the
+//     built-in DHCP and ICMPv6 allowances, a jump to the chain of each
+//     of its groups (sg-<id>-in / sg-<id>-eg, shared by every port using
+//     the group, one rule per group rule), then drop.
+//
+// What changes with the cloud is small in the kernel: a rule added to a
+// group refills that group's two chains; a member joining a remote group
+// is one set element (rg-<id>-v4/-v6); a port is one element in each of
+// four maps and its own four chains.
+package secgroup
+
+import (
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strings"
+
+	"github.com/neutrino-net/neutrino/internal/agent/hostmodel"
+	"github.com/neutrino-net/neutrino/internal/desired"
+	"github.com/neutrino-net/neutrino/internal/model"
+)
+
+// Table is the name of both tables (bridge and inet family).
+const Table = "neutrino-sg"
+
+// Priorities: the bridge chains must run before br_netfilter's hooks
+// (priority 0), the zone before conntrack (raw, -300).
+const (
+	bridgePriority = -200
+	zonePriority   = -300
+	egressPrio     = 0
+	ingressPrio    = 10
+)
+
+// Mark halves: the source port's index in the high 16 bits, the
+// destination port's in the low 16 bits.
+const (
+	srcMask = 0xffff0000
+	dstMask = 0x0000ffff
+)
+
+// Port is a local instance port as the L2 plan plugs it: its tap and the
+// bridge the tap joins.
+type Port struct {
+	ID     string
+	Tap    string
+	Bridge string
+}
+
+// Result is the host's security group share: host-namespace nftables
+// tables, and whether any port is filtered (br_netfilter must then hand
+// bridged IP traffic to the inet hooks: bridge-nf-call-iptables=1).
+type Result struct {
+	Tables   []desired.NftTable
+	Filtered []string // ids of the filtered ports, sorted
+}
+
+// Filtered reports whether a port is filtered here: port security on
+// and not a network: port (those are trusted, upstream).
+func Filtered(p *model.Port) bool {
+	return p.PortSecurityEnabled && !strings.HasPrefix(p.DeviceOwner, "network:")
+}
+
+// Plan computes the tables for the host's instance ports (ports) on its
+// bridges. Ports without port security are left out: unfiltered,
+// exactly like a router port. No filtered port: no tables.
+func Plan(s *hostmodel.Snapshot, ports []Port, bridges []string) Result {
+	var res Result
+	var local []localPort
+	for _, lp := range ports {
+		p := s.Ports[lp.ID]
+		if p == nil || !Filtered(p) {
+			continue
+		}
+		local = append(local, localPort{Port: lp, p: p})
+	}
+	if len(local) == 0 {
+		return res
+	}
+	slices.SortFunc(local, func(a, b localPort) int { return strings.Compare(a.ID, b.ID) })
+	ids := make([]string, len(local))
+	for i, lp := range local {
+		ids[i] = lp.ID
+		res.Filtered = append(res.Filtered, lp.ID)
+	}
+	idx := allocate(ids)
+	for i := range local {
+		local[i].idx = idx[local[i].ID]
+	}
+	br := planBridge(local)
+	in := planInet(s, local, bridges)
+	res.Tables = []desired.NftTable{br, in}
+	for i := range res.Tables {
+		res.Tables[i].Normalize()
+	}
+	return res
+}
+
+type localPort struct {
+	Port
+	p   *model.Port
+	idx uint32 // 1..0xffff, the port's half of the mark
+}
+
+// allocate gives each id a number in 1..0xffff from a hash of the id,
+// probing on in id order on a collision: a port keeps its number while
+// it stays (unless an earlier id collides with it later, which is rare
+// with a few hundred ports per host), so adding one port does not
+// renumber the others. Also used for conntrack zones.
+func allocate(ids []string) map[string]uint32 {
+	out := make(map[string]uint32, len(ids))
+	used := map[uint32]bool{}
+	for _, id := range ids {
+		h := fnv.New32a()
+		h.Write([]byte(id))
+		n := h.Sum32()%0xffff + 1
+		for used[n] {
+			n = n%0xffff + 1
+		}
+		used[n] = true
+		out[id] = n
+	}
+	return out
+}
+
+func markKey(v uint32) string { return fmt.Sprintf("0x%08x", v) }
+
+// Chain names of a port (by its tap: unique and short).
+func srcChain(tap string) string { return "src-" + tap }
+func dstChain(tap string) string { return "dst-" + tap }
+func egChain(tap string) string  { return "eg-" + tap }
+func inChain(tap string) string  { return "in-" + tap }
+
+// Chain and set names of a group.
+func groupChain(id, dir string) string { return "sg-" + id + "-" + dir }
+func remoteSet(id, v string) string    { return "rg-" + id + "-" + v }
+
+// planBridge is the stateless bridge table: classification and
+// anti-spoofing.
+func planBridge(ports []localPort) desired.NftTable {
+	t := desired.NftTable{Family: desired.FamilyBridge, Name: Table}
+	src := desired.NftMap{Name: "src_ports", KeyType: desired.TypeIfname, ValueType: desired.TypeVerdict, Verdicts: map[string]string{}}
+	dst := desired.NftMap{Name: "dst_ports", KeyType: desired.TypeIfname, ValueType: desired.TypeVerdict, Verdicts: map[string]string{}}
+	for _, lp := range ports {
+		src.Verdicts[lp.Tap] = "jump " + srcChain(lp.Tap)
+		dst.Verdicts[lp.Tap] = "jump " + dstChain(lp.Tap)
+		t.Chains = append(t.Chains,
+			desired.NftChain{Name: srcChain(lp.Tap), Rules: antiSpoof(lp)},
+			desired.NftChain{Name: dstChain(lp.Tap), Rules: []desired.NftRule{{SetMarkOp: "or", SetMark: lp.idx}}})
+	}
+	t.Maps = []desired.NftMap{src, dst}
+	t.Chains = append(t.Chains,
+		desired.NftChain{Name: "prerouting", Type: "filter", Hook: "prerouting", Priority: bridgePriority, Rules: []desired.NftRule{
+			// The mark is ours in the host namespace: start from zero.
+			{SetMarkOp: "set", SetMark: 0},
+			{Vmap: "src_ports", VmapKey: "iifname"},
+		}},
+		desired.NftChain{Name: "forward", Type: "filter", Hook: "forward", Priority: bridgePriority, Rules: []desired.NftRule{
+			{Vmap: "dst_ports", VmapKey: "oifname"},
+		}})
+	return t
+}
+
+// planInet is the stateful inet table: zones, dispatch, per-port and
+// per-group chains, remote group sets.
+func planInet(s *hostmodel.Snapshot, ports []localPort, bridges []string) desired.NftTable {
+	t := desired.NftTable{Family: desired.FamilyINet, Name: Table}
+	bridges = slices.Clone(bridges)
+	slices.Sort(bridges)
+	bridges = slices.Compact(bridges)
+	zones := allocate(bridges)
+	zone := desired.NftChain{Name: "zone", Type: "filter", Hook: "prerouting", Priority: zonePriority}
+	for _, b := range bridges {
+		zone.Rules = append(zone.Rules, desired.NftRule{IifName: b, SetCtZone: uint16(zones[b])})
+	}
+	eg := desired.NftMap{Name: "egress_ports", KeyType: desired.TypeMark, ValueType: desired.TypeVerdict, Verdicts: map[string]string{}}
+	in := desired.NftMap{Name: "ingress_ports", KeyType: desired.TypeMark, ValueType: desired.TypeVerdict, Verdicts: map[string]string{}}
+	g := newGroups(s)
+	for _, lp := range ports {
+		eg.Verdicts[markKey(lp.idx<<16)] = "jump " + egChain(lp.Tap)
+		in.Verdicts[markKey(lp.idx)] = "jump " + inChain(lp.Tap)
+		egress, ingress := g.portChains(lp)
+		t.Chains = append(t.Chains, egress, ingress)
+	}
+	t.Chains = append(t.Chains, zone,
+		dispatch("egress", egressPrio, srcMask, "egress_ports"),
+		dispatch("ingress", ingressPrio, dstMask, "ingress_ports"))
+	t.Chains = append(t.Chains, g.chains()...)
+	t.Sets = g.sets()
+	t.Maps = []desired.NftMap{eg, in}
+	return t
+}
+
+// dispatch is a forward base chain: traffic whose half of the mark is
+// zero is not this direction's business; the rest goes to its port's
+// chain, and nothing returns from there (each port chain ends in drop).
+func dispatch(name string, prio int, mask uint32, vmap string) desired.NftChain {
+	return desired.NftChain{Name: name, Type: "filter", Hook: "forward", Priority: prio, Rules: []desired.NftRule{
+		{MatchMark: true, MarkMask: mask, Mark: 0, Accept: true},
+		{Vmap: vmap, VmapKey: "mark", VmapMask: mask},
+		{Drop: true},
+	}}
+}
