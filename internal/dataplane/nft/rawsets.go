@@ -39,7 +39,8 @@ func compileRawMap(m desired.NftMap, k, v string) (*wantSet, error) {
 	if len(m.Elements) > 0 {
 		return nil, fmt.Errorf("nft map %s: a verdict map has Verdicts, not Elements", m.Name)
 	}
-	rt := &rawType{key: nftables.TypeIFName, keyOrder: binaryutil.BigEndian, verdict: true}
+	// nft shows strings in host byte order (the order is only userdata).
+	rt := &rawType{key: nftables.TypeIFName, keyOrder: binaryutil.NativeEndian, verdict: true}
 	if k == desired.TypeMark {
 		rt.key, rt.keyOrder = nftables.TypeMark, binaryutil.NativeEndian
 	}
