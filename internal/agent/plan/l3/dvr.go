@@ -48,13 +48,6 @@ func isRouterInterface(owner string) bool {
 	return owner == model.OwnerRouterInterface || owner == model.OwnerRouterInterfaceD || owner == model.OwnerHARouterInterface
 }
 
-// DVRServiceable reports whether a port makes its host serve the DVR
-// routers of its subnets (upstream: compute ports, DHCP ports with
-// host_dvr_for_dhcp, trunk subports).
-func DVRServiceable(owner string) bool {
-	return len(owner) > 8 && owner[:8] == "compute:" || owner == model.OwnerDHCP || owner == "trunk:subport"
-}
-
 // localServiceable reports whether a DVR-serviceable port of this host
 // has an address on one of the router's subnets.
 func localServiceable(s *hostmodel.Snapshot, host string, r *model.Router) bool {
@@ -64,7 +57,7 @@ func localServiceable(s *hostmodel.Snapshot, host string, r *model.Router) bool 
 			subnets[f.SubnetID] = true
 		}
 		for _, p := range s.PortsOfNetwork(ip.NetworkID) {
-			if p.HostID != host || !DVRServiceable(p.DeviceOwner) {
+			if p.HostID != host || !model.DVRServiceable(p.DeviceOwner) {
 				continue
 			}
 			for _, f := range p.FixedIPs {
