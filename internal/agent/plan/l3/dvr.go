@@ -260,15 +260,4 @@ func (d *dvr) snatRedirect(qr string, gw netip.Prefix, subnetID string, snatPort
 
 // extraRoutes plans the router's routes in qrouter- (upstream applies
 // them to the snat- namespace too, see snat).
-func (d *dvr) extraRoutes() {
-	for _, rt := range d.r.Routes {
-		dst, err1 := netip.ParsePrefix(rt.Destination)
-		via, err2 := netip.ParseAddr(rt.NextHop)
-		if err1 != nil || err2 != nil {
-			continue
-		}
-		if dev := deviceFor(d.ns.Veths, via); dev != "" {
-			d.ns.Routes = append(d.ns.Routes, desired.Route{Dst: dst.Masked(), Via: via, Dev: dev})
-		}
-	}
-}
+func (d *dvr) extraRoutes() { d.ns.Routes = appendExtraRoutes(d.ns.Routes, d.r, d.ns.Veths) }
