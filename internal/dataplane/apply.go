@@ -125,6 +125,11 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 	for _, v := range h.VXLANs {
 		keep(applyVXLAN(nl, res, byName, v))
 	}
+	// The host's tables before the bridge ports: a tap joins its bridge
+	// only once its security group filter is in place (until then its
+	// frames would pass as an unfiltered port's), and DVR's rewrite of
+	// the gateway MAC must be in place before a qr- port starts routing.
+	keep(applyHostNft(res, h, opts))
 	// Existing interfaces into their bridges.
 	for _, p := range h.BridgePorts {
 		ok, err := applyBridgePort(nl, res, p)
@@ -133,9 +138,6 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 			res.Plugged[p.PortID] = true
 		}
 	}
-	// The host's tables before the namespaces: DVR's rewrite of the
-	// gateway MAC must be in place before a qr- port starts routing.
-	keep(applyHostNft(res, h, opts))
 	peers := peerEnds(h)
 	for _, ns := range pairOwnersFirst(h.Namespaces) {
 		nr := &NamespaceResult{}

@@ -45,6 +45,8 @@ type Planner struct {
 	// hostDirty is set when a router's entries in the host's own lists
 	// (DVR: FDB, neighbours, bridge rules) changed: the host is rebuilt.
 	hostDirty bool
+	// sg is the security group share (secgroups.go).
+	sg sgState
 	// Last counts what the last Plan replanned.
 	Last Stats
 }
@@ -107,6 +109,7 @@ func (p *Planner) Plan(s *hostmodel.Snapshot, changes []hostmodel.Change, all bo
 	default:
 		p.patch(dirtyRouters)
 	}
+	p.addSecGroups(s, changes, first)
 	p.pending, p.reshaped, p.hostDirty = nil, false, false
 	p.planned = true
 	return p.host, p.facts

@@ -1,0 +1,78 @@
+package plan
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/neutrino-net/neutrino/internal/agent/hostmodel"
+	"github.com/neutrino-net/neutrino/internal/agent/plan/secgroup"
+	"github.com/neutrino-net/neutrino/internal/desired"
+	"github.com/neutrino-net/neutrino/internal/model"
+)
+
+// sgState is the security group share of the host as last planned, and
+// its inputs: the instance taps and bridges of the host.
+type sgState struct {
+	res     secgroup.Result
+	ports   []secgroup.Port
+	bridges []string
+}
+
+// sgChange reports whether a change can change the security group
+// tables: groups, rules, and ports (addresses, groups, port security,
+// remote group members).
+func sgChange(changes []hostmodel.Change) bool {
+	for _, c := range changes {
+		if c.StatusOnly {
+			continue
+		}
+		switch c.Key.Kind {
+		case model.KindSG, model.KindSGRule, model.KindPort:
+			return true
+		}
+	}
+	return false
+}
+
+// addSecGroups puts the security group tables into the host (replanned
+// when a change or the host's taps call for it) and turns br_netfilter
+// on when a port is filtered (KERNEL.md §4.7: it hands bridged IP
+// traffic to the inet hooks that filter it statefully).
+func (p *Planner) addSecGroups(s *hostmodel.Snapshot, changes []hostmodel.Change, first bool) {
+	var ports []secgroup.Port
+	for _, bp := range p.host.BridgePorts {
+		if bp.PortID != "" {
+			ports = append(ports, secgroup.Port{ID: bp.PortID, Tap: bp.Name, Bridge: bp.Bridge})
+		}
+	}
+	bridges := make([]string, len(p.host.Bridges))
+	for i, b := range p.host.Bridges {
+		bridges[i] = b.Name
+	}
+	if first || sgChange(changes) || !slices.Equal(ports, p.sg.ports) || !slices.Equal(bridges, p.sg.bridges) {
+		p.sg = sgState{res: secgroup.Plan(s, ports, bridges), ports: ports, bridges: bridges}
+	}
+	// Fresh slices: the host's lists may be shared with a previous plan.
+	nft := make([]desired.NftTable, 0, len(p.host.Nft)+len(p.sg.res.Tables))
+	for _, t := range p.host.Nft {
+		if t.Name != secgroup.Table {
+			nft = append(nft, t)
+		}
+	}
+	nft = append(nft, p.sg.res.Tables...)
+	slices.SortFunc(nft, func(a, b desired.NftTable) int {
+		return strings.Compare(a.FamilyOrIP()+" "+a.NameOrDefault(), b.FamilyOrIP()+" "+b.NameOrDefault())
+	})
+	p.host.Nft = nft
+	on := "0"
+	if len(p.sg.res.Filtered) > 0 {
+		on = "1"
+	}
+	sysctls := slices.Clone(p.host.Sysctls)
+	for i, sc := range sysctls {
+		if sc.Key == "net/bridge/bridge-nf-call-iptables" || sc.Key == "net/bridge/bridge-nf-call-ip6tables" {
+			sysctls[i].Value = on
+		}
+	}
+	p.host.Sysctls = sysctls
+}
