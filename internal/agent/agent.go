@@ -257,7 +257,7 @@ func (a *Agent) Plan(s *hostmodel.Snapshot) (desired.Host, plan.Facts) {
 func (a *Agent) hostConfig() plan.HostConfig {
 	return plan.HostConfig{Host: a.cfg.Host, Mode: a.cfg.AgentMode, LocalIP: a.cfg.LocalIP, PhysicalInterfaces: a.cfg.PhysicalInterfaces,
 		Bridges: a.cfg.Bridges, ARPResponder: a.cfg.ARPResponder, L2Population: a.cfg.L2Population,
-		IsolatedMetadata: a.cfg.EnableIsolatedMetadata, DNSDomain: a.cfg.DNSDomain, NS: a.ns,
+		IsolatedMetadata: a.cfg.EnableIsolatedMetadata, DNSDomain: a.cfg.DNSDomain, NS: a.ns, SecurityGroups: a.cfg.EnableSecurityGroup,
 		LinkLocal: a.linkLocal.Get, ReleaseLinkLocal: func(id string) {
 			if err := a.linkLocal.Release(id); err != nil {
 				a.log.Warn("release DVR link-local pair", "router", id, "err", err)

@@ -38,6 +38,9 @@ type HostConfig struct {
 	// no DVR floating IPs); ReleaseLinkLocal frees a router's.
 	LinkLocal        func(routerID string) (netip.Prefix, error)
 	ReleaseLinkLocal func(routerID string)
+	// SecurityGroups enforces security groups and port security on the
+	// host's instance ports ([securitygroup] enable_security_group).
+	SecurityGroups bool
 }
 
 func (c HostConfig) l2() l2.Config {

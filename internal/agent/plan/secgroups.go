@@ -49,6 +49,9 @@ func (p *Planner) addSecGroups(s *hostmodel.Snapshot, changes []hostmodel.Change
 	for i, b := range p.host.Bridges {
 		bridges[i] = b.Name
 	}
+	if !p.cfg.SecurityGroups {
+		ports = nil // nothing filtered: no tables, br_netfilter off
+	}
 	if first || sgChange(changes) || !slices.Equal(ports, p.sg.ports) || !slices.Equal(bridges, p.sg.bridges) {
 		p.sg = sgState{res: secgroup.Plan(s, ports, bridges), ports: ports, bridges: bridges}
 	}
