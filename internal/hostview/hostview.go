@@ -6,7 +6,8 @@
 //
 // What a host gets (upstream's RPC payloads, flattened):
 //   - its own agents, and the ports bound to it (binding:host_id), with
-//     their networks, subnets and security groups (+ rules);
+//     their networks, subnets and security groups (+ rules), and the
+//     member ports of the groups those rules name as remote groups;
 //   - for networks scheduled to its DHCP agent: the network and all its
 //     ports (static leases);
 //   - every router it serves — legacy or central SNAT part (bound to its
@@ -36,7 +37,7 @@ const (
 	ByRouter  = "router"  // floatingip: router_id
 	ByPort    = "port"    // floatingip: port_id
 	ByAgent   = "agent"   // l3/dhcp binding: agent ids
-	ByGroup   = "group"   // security group rule: security_group_id
+	ByGroup   = "group"   // security group rule: security_group_id; port: security_groups
 )
 
 // typed makes an index function of T's: an object of another type has
@@ -87,6 +88,7 @@ func Indexes() []store.Option {
 		store.WithIndex(model.KindL3Binding, ByAgent, typed(func(b *model.Binding) []string { return b.AgentIDs })),
 		store.WithIndex(model.KindDHCPBinding, ByAgent, typed(func(b *model.Binding) []string { return b.AgentIDs })),
 		store.WithIndex(model.KindSGRule, ByGroup, typed(func(r *model.SecurityGroupRule) []string { return one(r.SecurityGroupID) })),
+		store.WithIndex(model.KindPort, ByGroup, port(func(p *model.Port) []string { return p.SecurityGroups })),
 	}
 }
 
@@ -288,12 +290,24 @@ func Compute(v *store.View, host string) View {
 			}
 		}
 	}
+	var remote []string
 	for _, g := range groups {
 		if ge, ok := v.Get(model.KindSG, g); ok {
 			hv.add(model.KindSG, ge)
 			for _, re := range v.Index(model.KindSGRule, ByGroup, g) {
 				hv.add(model.KindSGRule, re)
+				if r, ok := store.As[*model.SecurityGroupRule](re); ok && r.RemoteGroupID != nil && !slices.Contains(remote, *r.RemoteGroupID) {
+					remote = append(remote, *r.RemoteGroupID)
+				}
 			}
+		}
+	}
+	// The members of remote groups (their addresses fill the agent's
+	// member sets), wherever they are: not as the host's own ports, so
+	// their networks are not pulled in.
+	for _, g := range remote {
+		for _, pe := range v.Index(model.KindPort, ByGroup, g) {
+			hv.add(model.KindPort, pe)
 		}
 	}
 	v.Each(model.KindDVRMAC, func(e *store.Entry) bool {
