@@ -278,6 +278,7 @@ func (a *Agent) reconcile(ctx context.Context) error {
 	for _, c := range res.Changes {
 		a.log.Info("kernel change", "op", c, "rev", snap.Revision)
 	}
+	a.flushConntrack(facts.ConntrackFlush)
 	if !a.applied {
 		// Tests and operators read this line to see that a restart found
 		// the kernel already as desired (changes=0) and touched nothing.

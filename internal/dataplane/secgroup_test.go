@@ -81,8 +81,10 @@ func newSGLab(t *testing.T) *sgLab {
 
 // want is the lab's bridge and taps with the security group tables of
 // the current snapshot.
+func (l *sgLab) plan() secgroup.Result { return secgroup.Plan(l.snap, l.ports, []string{sgBridge}) }
+
 func (l *sgLab) want() *desired.Host {
-	r := secgroup.Plan(l.snap, l.ports, []string{sgBridge})
+	r := l.plan()
 	h := &desired.Host{Bridges: []desired.Bridge{{Name: sgBridge, MTU: 1500}}, Nft: r.Tables,
 		Sysctls: []desired.Sysctl{{Key: "net/bridge/bridge-nf-call-iptables", Value: "1"}}}
 	for _, p := range l.ports {
@@ -102,6 +104,13 @@ var pingSeq atomic.Int32
 // pingFrom is ping with the source address chosen (bound): a forged
 // one if the instance does not own it on its interface.
 func pingFrom(ns netns.Handle, src, dst string, tries int) error {
+	// A new ICMP id each time: an echo with the id of one that conntrack
+	// still knows would be part of that (established) flow.
+	return pingID(ns, src, dst, (os.Getpid()+int(pingSeq.Add(1)))&0xffff, tries)
+}
+
+// pingID pings with a given ICMP id: one conntrack flow across calls.
+func pingID(ns netns.Handle, src, dst string, id, tries int) error {
 	var pc *icmp.PacketConn
 	if err := netns.RunIn(ns, func() error {
 		var err error
@@ -111,9 +120,6 @@ func pingFrom(ns netns.Handle, src, dst string, tries int) error {
 		return err
 	}
 	defer pc.Close()
-	// A new ICMP id each time: an echo with the id of one that conntrack
-	// still knows would be part of that (established) flow.
-	id := (os.Getpid() + int(pingSeq.Add(1))) & 0xffff
 	buf := make([]byte, 1500)
 	for seq := range tries {
 		b, _ := (&icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: id, Seq: seq, Data: []byte("sg")}}).Marshal(nil)
@@ -192,9 +198,30 @@ func TestSecurityGroupPackets(t *testing.T) {
 		t.Errorf("rule add: %v", changes)
 	}
 	l.reach(t, "c", "a", true)
+	// An established flow outlives the rule's removal until its
+	// conntrack entries are deleted (what the agent does with
+	// secgroup.Shrunk's answer).
+	flowID := 0x4242
+	if err := pingID(l.vm["c"], "0.0.0.0", sgAddrs["a"], flowID, 3); err != nil {
+		t.Fatalf("flow c -> a: %v", err)
+	}
+	before := l.plan()
 	delete(l.snap.SGRules, "icmp")
 	l.apply(t)
 	l.reach(t, "c", "a", false)
+	if err := pingID(l.vm["c"], "0.0.0.0", sgAddrs["a"], flowID, 2); err != nil {
+		t.Errorf("established flow cut before the conntrack cleanup: %v", err)
+	}
+	flush := secgroup.Shrunk(before, l.plan())
+	if len(flush) != 1 {
+		t.Fatalf("flush %v, want one zone", flush)
+	}
+	if n, err := DeleteConntrackZone(l.host, flush[0].Zone, flush[0].Addrs); err != nil || n == 0 {
+		t.Errorf("conntrack cleanup %v: deleted %d, %v", flush, n, err)
+	}
+	if err := pingID(l.vm["c"], "0.0.0.0", sgAddrs["a"], flowID, 2); err == nil {
+		t.Error("flow c -> a still passes after the conntrack cleanup")
+	}
 
 	// b leaves the group: a no longer lets it in; b's own port has no
 	// group now, so nothing passes either way (upstream: no group, no

@@ -19,6 +19,7 @@ import (
 	"github.com/neutrino-net/neutrino/internal/agent/names"
 	"github.com/neutrino-net/neutrino/internal/agent/plan/l2"
 	"github.com/neutrino-net/neutrino/internal/agent/plan/l3"
+	"github.com/neutrino-net/neutrino/internal/agent/plan/secgroup"
 	"github.com/neutrino-net/neutrino/internal/model"
 )
 
@@ -92,6 +93,10 @@ type Facts struct {
 	// the physical network this host does not map: they stay DOWN with
 	// binding:vif_type binding_failed.
 	BindingFailed map[string]string
+	// ConntrackFlush are the host namespace's conntrack entries to delete
+	// once this plan is applied: security group filtering that lost a
+	// rule or a remote member (see secgroup.Shrunk).
+	ConntrackFlush []secgroup.Flush
 }
 
 // FloatingIP is a floating IP's status and the namespace it depends on.

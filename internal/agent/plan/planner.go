@@ -75,7 +75,11 @@ func NewPlanner(cfg HostConfig) *Planner {
 func (p *Planner) Plan(s *hostmodel.Snapshot, changes []hostmodel.Change, all bool) (desired.Host, Facts) {
 	p.Last = Stats{}
 	if all || !p.planned {
+		// The security group share survives: a full replan still
+		// compares with it (conntrack cleanup).
+		sg := p.sg
 		*p = *NewPlanner(p.cfg)
+		p.sg = sg
 		changes = nil
 	}
 	first := !p.planned

@@ -53,7 +53,11 @@ func (p *Planner) addSecGroups(s *hostmodel.Snapshot, changes []hostmodel.Change
 		ports = nil // nothing filtered: no tables, br_netfilter off
 	}
 	if first || sgChange(changes) || !slices.Equal(ports, p.sg.ports) || !slices.Equal(bridges, p.sg.bridges) {
-		p.sg = sgState{res: secgroup.Plan(s, ports, bridges), ports: ports, bridges: bridges}
+		res := secgroup.Plan(s, ports, bridges)
+		p.facts.ConntrackFlush = secgroup.Shrunk(p.sg.res, res)
+		p.sg = sgState{res: res, ports: ports, bridges: bridges}
+	} else {
+		p.facts.ConntrackFlush = nil
 	}
 	// Fresh slices: the host's lists may be shared with a previous plan.
 	nft := make([]desired.NftTable, 0, len(p.host.Nft)+len(p.sg.res.Tables))

@@ -74,6 +74,9 @@ type Port struct {
 type Result struct {
 	Tables   []desired.NftTable
 	Filtered []string // ids of the filtered ports, sorted
+	// Ports are the filtered ports' zones, addresses and dependencies
+	// (for Shrunk), in Filtered's order.
+	Ports []PortState
 }
 
 // Filtered reports whether a port is filtered here: port security on
@@ -108,8 +111,13 @@ func Plan(s *hostmodel.Snapshot, ports []Port, bridges []string) Result {
 	for i := range local {
 		local[i].idx = idx[local[i].ID]
 	}
+	bridges = slices.Clone(bridges)
+	slices.Sort(bridges)
+	bridges = slices.Compact(bridges)
+	zones := allocate(bridges)
 	br := planBridge(local)
-	in := planInet(s, local, bridges)
+	in := planInet(s, local, bridges, zones)
+	res.Ports = portStates(local, zones, in)
 	res.Tables = []desired.NftTable{br, in}
 	for i := range res.Tables {
 		res.Tables[i].Normalize()
@@ -184,12 +192,8 @@ func planBridge(ports []localPort) desired.NftTable {
 
 // planInet is the stateful inet table: zones, dispatch, per-port and
 // per-group chains, remote group sets.
-func planInet(s *hostmodel.Snapshot, ports []localPort, bridges []string) desired.NftTable {
+func planInet(s *hostmodel.Snapshot, ports []localPort, bridges []string, zones map[string]uint32) desired.NftTable {
 	t := desired.NftTable{Family: desired.FamilyINet, Name: Table}
-	bridges = slices.Clone(bridges)
-	slices.Sort(bridges)
-	bridges = slices.Compact(bridges)
-	zones := allocate(bridges)
 	zone := desired.NftChain{Name: "zone", Type: "filter", Hook: "prerouting", Priority: zonePriority}
 	for _, b := range bridges {
 		zone.Rules = append(zone.Rules, desired.NftRule{IifName: b, SetCtZone: uint16(zones[b])})

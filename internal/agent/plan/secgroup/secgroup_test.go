@@ -179,3 +179,44 @@ func TestAllocateStable(t *testing.T) {
 		}
 	}
 }
+
+func flushText(fs []Flush) string {
+	var out []string
+	for _, f := range fs {
+		out = append(out, f.String())
+	}
+	return strings.Join(out, "; ")
+}
+
+// Conntrack entries are deleted for the ports whose filtering lost
+// something, and only then.
+func TestShrunk(t *testing.T) {
+	s, ports := lab()
+	bridges := []string{names.Bridge("n1")}
+	zone := "zone 8235 "
+	plan := func() Result { return Plan(s, ports, bridges) }
+	r0 := plan()
+	s.SGRules["w5"] = &model.SecurityGroupRule{Standard: model.Standard{ID: "w5"}, SecurityGroupID: "web", Direction: "ingress", EtherType: "IPv4"}
+	r1 := plan()
+	if f := Shrunk(r0, r1); len(f) != 0 {
+		t.Errorf("rule added: flush %s", flushText(f))
+	}
+	delete(s.SGRules, "w1")
+	r2 := plan()
+	if got, want := flushText(Shrunk(r1, r2)), zone+"10.0.0.12"; got != want {
+		t.Errorf("web rule removed: flush %q, want %q", got, want)
+	}
+	delete(s.Ports, "vm5-port-eeee") // a remote member of default leaves
+	r3 := plan()
+	if got, want := flushText(Shrunk(r2, r3)), zone+"10.0.0.11,10.0.0.12,10.0.0.14,10.0.0.100,2001:db8::14"; got != want {
+		t.Errorf("member removed: flush %q, want %q", got, want)
+	}
+	s.Ports["vm2-port-bbbb"].SecurityGroups = []string{"default"} // leaves web
+	r4 := plan()
+	if got, want := flushText(Shrunk(r3, r4)), zone+"10.0.0.12"; got != want {
+		t.Errorf("port left a group: flush %q, want %q", got, want)
+	}
+	if f := Shrunk(r4, plan()); len(f) != 0 {
+		t.Errorf("no change: flush %s", flushText(f))
+	}
+}
