@@ -129,10 +129,13 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 	// only once its security group filter is in place (until then its
 	// frames would pass as an unfiltered port's), and DVR's rewrite of
 	// the gateway MAC must be in place before a qr- port starts routing.
-	keep(applyHostNft(res, h, opts))
-	// Existing interfaces into their bridges.
+	nftErr := applyHostNft(res, h, opts)
+	keep(nftErr)
+	// Existing interfaces into their bridges; without the host's tables
+	// (an instance tap's filter), a tap not in its bridge yet stays out
+	// until a later apply gets them in (fail closed).
 	for _, p := range h.BridgePorts {
-		ok, err := applyBridgePort(nl, res, p)
+		ok, err := applyBridgePort(nl, res, p, nftErr != nil && p.PortID != "")
 		keep(err)
 		if ok && p.PortID != "" {
 			res.Plugged[p.PortID] = true

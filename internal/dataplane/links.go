@@ -140,7 +140,7 @@ func applyVXLAN(nl *netlink.Handle, res *Result, byName map[string]netlink.Link,
 
 // applyBridgePort puts an existing interface into its bridge; a missing
 // interface is not an error (the instance is not there yet).
-func applyBridgePort(nl *netlink.Handle, res *Result, p desired.BridgePort) (bool, error) {
+func applyBridgePort(nl *netlink.Handle, res *Result, p desired.BridgePort, noJoin bool) (bool, error) {
 	l, err := nl.LinkByName(p.Name)
 	if err != nil {
 		var nf netlink.LinkNotFoundError
@@ -160,6 +160,9 @@ func applyBridgePort(nl *netlink.Handle, res *Result, p desired.BridgePort) (boo
 		res.did("set %s mtu %d", p.Name, p.MTU)
 	}
 	if l.Attrs().MasterIndex != br.Attrs().Index {
+		if noJoin {
+			return false, nil
+		}
 		if err := nl.LinkSetMaster(l, br); err != nil {
 			return false, fmt.Errorf("plug %s into %s: %w", p.Name, p.Bridge, err)
 		}
@@ -265,7 +268,7 @@ func applyVeth(nl, inner *netlink.Handle, nsh netns.Handle, res *Result, nsName 
 // addresses, and brings it up.
 func plugOuter(outer *vethEnd, res *Result, v desired.Veth) (bool, error) {
 	if v.Bridge != "" {
-		return applyBridgePort(outer.h, res, desired.BridgePort{Name: v.Outer, Bridge: v.Bridge, MTU: v.MTU})
+		return applyBridgePort(outer.h, res, desired.BridgePort{Name: v.Outer, Bridge: v.Bridge, MTU: v.MTU}, false)
 	}
 	l, err := outer.h.LinkByName(v.Outer)
 	if err != nil {

@@ -265,3 +265,37 @@ func TestSecurityGroupPackets(t *testing.T) {
 		t.Errorf("apply after port security off changed: %v", changes)
 	}
 }
+
+// Fail closed: when the host's tables cannot be applied, a tap that is
+// not in its bridge yet stays out (it would pass unfiltered); taps
+// already in keep working, and the next good apply plugs it.
+func TestTapWaitsForHostTables(t *testing.T) {
+	l := newSGLab(t)
+	l.apply(t)
+	hl, err := netlink.NewHandleAt(l.host)
+	must(t, err)
+	defer hl.Close()
+	tap, err := hl.LinkByName("tapsga")
+	must(t, err)
+	must(t, hl.LinkSetNoMaster(tap))
+	bad := l.want()
+	bad.Nft = append(bad.Nft, desired.NftTable{Family: desired.FamilyINet, Name: "not-ours"})
+	var res *Result
+	must(t, netns.RunIn(l.host, func() error {
+		var err error
+		res, err = Apply(bad, Options{Prune: true})
+		if err == nil {
+			return fmt.Errorf("apply with a bad table succeeded")
+		}
+		return nil
+	}))
+	if res.Plugged["a"] || !res.Plugged["b"] {
+		t.Errorf("plugged %v: want b (already in) and not a", res.Plugged)
+	}
+	if tap, _ = hl.LinkByName("tapsga"); tap.Attrs().MasterIndex != 0 {
+		t.Error("tapsga joined its bridge without its filter")
+	}
+	if got := applyIn(t, l.host, l.want(), Options{Prune: true}); !got.Plugged["a"] {
+		t.Errorf("good apply: plugged %v", got.Plugged)
+	}
+}
