@@ -62,6 +62,7 @@ func upLegacy(t *testing.T, dmz bool) *legacyTopo {
 	l.dmzIf = b.AddRouterInterface(l.r.ID, l.dmz.SubnetID)
 	l.appsVM = b.Boot("APPS_INSTANCE", "APPS_NET", "compute1")
 	l.appsIP = testbed.Addr(l.appsVM)
+	openIngress(b, l.appsVM.PortID) // the default group, DMZ's too
 	if dmz {
 		l.dmzVM = b.Boot("DMZ_INSTANCE", "DMZ_NET", "compute2")
 		l.dmzIP = testbed.Addr(l.dmzVM)

@@ -26,6 +26,24 @@ type sgPort struct {
 	SecurityGroups []string `json:"security_groups"`
 }
 
+// openIngress lets ICMP, TCP and UDP in from anywhere through the
+// groups of a port (tests of routing and floating IPs: the agent
+// enforces security groups, and a default group lets in only its own
+// members).
+func openIngress(b *testbed.Bed, portID string) {
+	b.T.Helper()
+	var p struct {
+		Port sgPort `json:"port"`
+	}
+	b.Do(http.MethodGet, "/v2.0/ports/"+portID, nil, &p)
+	for _, g := range p.Port.SecurityGroups {
+		for _, proto := range []string{"icmp", "tcp", "udp"} {
+			b.Do(http.MethodPost, "/v2.0/security-group-rules", map[string]any{"security_group_rule": map[string]any{
+				"security_group_id": g, "direction": "ingress", "ethertype": "IPv4", "protocol": proto}}, nil)
+		}
+	}
+}
+
 // waitBlocked waits until dst no longer answers from node (the agent
 // applies a change within a few seconds).
 func waitBlocked(b *testbed.Bed, from string, dst netip.Addr) {

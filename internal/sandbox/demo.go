@@ -28,7 +28,7 @@ func (s *State) DemoLegacy(ctx context.Context, out io.Writer) error {
 	}
 	d.c = c
 	d.say("== Neutron L3 agent with floating IPs, in sandbox %s ==", s.Prefix)
-	steps := []func(context.Context) error{d.external, d.router, d.tenants, d.instances, d.routing, d.floatingIP, d.moveFloatingIP, d.metadata}
+	steps := []func(context.Context) error{d.external, d.router, d.tenants, d.instances, d.securityGroup, d.routing, d.floatingIP, d.moveFloatingIP, d.metadata}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			d.failed++
@@ -225,6 +225,39 @@ func (d *demo) instances(ctx context.Context) error {
 		return err
 	}
 	d.say("   DMZ_INSTANCE on compute2 got %s by DHCP", d.dmz.IP)
+	return nil
+}
+
+// securityGroup opens the default group to ICMP and SSH from anywhere,
+// as the walkthrough's user does: the agent enforces security groups,
+// and the default group lets in only its own members.
+func (d *demo) securityGroup(ctx context.Context) error {
+	var resp struct {
+		Port struct {
+			SecurityGroups []string `json:"security_groups"`
+		} `json:"port"`
+	}
+	if err := d.c.Do(ctx, "GET", "/v2.0/ports/"+d.apps.PortID, nil, &resp); err != nil {
+		return err
+	}
+	for _, r := range []struct {
+		step string
+		rule map[string]any
+	}{
+		{"openstack security group rule create --proto icmp default", map[string]any{"protocol": "icmp"}},
+		{"openstack security group rule create --proto tcp --dst-port 22 default", map[string]any{"protocol": "tcp", "port_range_min": 22, "port_range_max": 22}},
+	} {
+		d.step(r.step)
+		for _, g := range resp.Port.SecurityGroups {
+			body := map[string]any{"security_group_id": g, "direction": "ingress", "ethertype": "IPv4"}
+			for k, v := range r.rule {
+				body[k] = v
+			}
+			if _, err := d.create(ctx, "/v2.0/security-group-rules", "security_group_rule", body); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
