@@ -10,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/nftables"
 	"github.com/neutrino-net/neutrino/internal/agent/hostmodel"
 	"github.com/neutrino-net/neutrino/internal/agent/plan/secgroup"
+	"github.com/neutrino-net/neutrino/internal/dataplane/nft"
 	"github.com/neutrino-net/neutrino/internal/desired"
 	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/netns"
@@ -177,6 +179,11 @@ func TestSecurityGroupPackets(t *testing.T) {
 	if again := l.apply(t); len(again) != 0 {
 		t.Errorf("second apply changed the kernel: %v", again)
 	}
+	// Read back in full (no remembered state): the same.
+	must(t, nft.Forget(l.host))
+	if again := l.apply(t); len(again) != 0 {
+		t.Errorf("apply after a full read-back changed the kernel: %v", again)
+	}
 	// nft reads our tables back as what they mean.
 	for _, fam := range []string{"bridge", "inet"} {
 		out, ok := nftListTable(t, l.hostName, fam, secgroup.Table)
@@ -262,14 +269,26 @@ func TestSecurityGroupPackets(t *testing.T) {
 		t.Errorf("allowed address pair 10.9.1.99: %v", err)
 	}
 
-	// Port security off on a: its tables entries go, traffic flows.
+	// Port security off on a: its tables entries go, traffic flows
+	// (from a full read-back: the verdict maps' elements as the kernel
+	// lists them are deleted).
+	must(t, nft.Forget(l.host))
 	l.snap.Ports["a"].PortSecurityEnabled = false
+	changes = l.apply(t)
+	if joined := strings.Join(changes, "\n"); !strings.Contains(joined, `nft delete element src_ports tapsga : jump src-tapsga`) ||
+		!strings.Contains(joined, "nft delete element ingress_ports 0x") {
+		t.Errorf("port security off on a: %v", changes)
+	}
+	l.reach(t, "c", "a", true)
+	l.reach(t, "c", "b", false)
+	// No filtered port left: no tables.
 	l.snap.Ports["b"].PortSecurityEnabled = false
 	l.apply(t)
-	l.reach(t, "c", "a", true)
-	// No filtered port left: no tables.
 	if changes := l.apply(t); len(changes) != 0 {
 		t.Errorf("apply after port security off changed: %v", changes)
+	}
+	if hasTable(t, l.host, nftables.TableFamilyINet, secgroup.Table) {
+		t.Error("inet table left with no filtered port")
 	}
 }
 
