@@ -480,6 +480,10 @@ func TestL3RouterLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// DMZ answers from 192.0.2.1: port security lets it only as an
+	// allowed address pair (as upstream).
+	b.Do(http.MethodPut, "/v2.0/ports/"+l.dmzVM.PortID, map[string]any{"port": map[string]any{
+		"allowed_address_pairs": []map[string]string{{"ip_address": "192.0.2.0/24"}}}}, nil)
 	wantRoute := fmt.Sprintf("192.0.2.0/24 via %s dev qr-%s", l.dmzIP, l.dmzIf[:11])
 	b.UpdateRouter(l.r.ID, map[string]any{"routes": []map[string]string{{"destination": "192.0.2.0/24", "nexthop": l.dmzIP.String()}}})
 	testbed.Eventually(t, 10*time.Second, 100*time.Millisecond, "extra route in "+l.ns, func() error {
