@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"io"
@@ -10,7 +11,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 )
+
+// sitecustomize undoes a Debian change to tempest (see the file).
+//
+//go:embed sitecustomize.py
+var sitecustomize []byte
 
 // Suites are the upstream API suites a full run covers.
 var Suites = []string{"tempest.api.network", "neutron_tempest_plugin.api"}
@@ -81,9 +88,19 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 		n = 2
 	}
 	args = append(args, "--concurrency", strconv.Itoa(n))
+	py := filepath.Join(ws, "python")
+	if err := os.MkdirAll(py, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(py, "sitecustomize.py"), sitecustomize, 0o644); err != nil {
+		return nil, err
+	}
 	cmd := exec.CommandContext(ctx, tempest, args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "OS_TEST_TIMEOUT=300")
+	cmd.Env = append(os.Environ(), "OS_TEST_TIMEOUT=300", "PYTHONPATH="+py)
+	// tempest starts stestr workers: on cancel, end the whole group.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	trace, err := os.Create(filepath.Join(ws, "trace.txt"))
 	if err != nil {
 		return nil, err
