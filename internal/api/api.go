@@ -135,6 +135,7 @@ func (a *API) routes() {
 	m.HandleFunc("GET /v2.0/network-ip-availabilities", a.wrap(a.listIPAvailability))
 	m.HandleFunc("GET /v2.0/network-ip-availabilities/{id}", a.wrap(a.showIPAvailability))
 	m.HandleFunc("GET /v2.0/availability_zones", a.wrap(a.listAvailabilityZones))
+	m.HandleFunc("GET /v2.0/service-providers", a.wrap(a.listServiceProviders))
 	if a.identity != nil {
 		m.Handle("/identity/", http.StripPrefix("/identity", a.identity))
 		m.Handle("/identity", http.StripPrefix("/identity", a.identity))

@@ -30,3 +30,37 @@ func TestFloatingIPBlankUpdateClearsAssociation(t *testing.T) {
 	// The port is free for another floating IP.
 	create(t, srv, demo, "floatingips", "floatingip", map[string]any{"floating_network_id": id(e.ext), "port_id": id(p)})
 }
+
+// PUT mac_address=null gives a port a new generated MAC
+// (port-mac-address-regenerate; neutron-tempest-plugin
+// test_regenerate_mac_address).
+func TestPortMACRegenerate(t *testing.T) {
+	srv := noAuth(t)
+	n := mkNet(t, srv, admin, "n")
+	mkSubnet(t, srv, admin, id(n), "10.7.0.0/24")
+	p := mkPort(t, srv, admin, id(n), nil)
+	r := srv.Do(admin, "PUT", "/v2.0/ports/"+id(p), map[string]any{"port": map[string]any{"mac_address": nil}})
+	expect(t, r, http.StatusOK, "")
+	mac, _ := r.Obj("port")["mac_address"].(string)
+	if mac == "" || mac == p["mac_address"] {
+		t.Fatalf("mac_address %q after regenerate, was %v", mac, p["mac_address"])
+	}
+	// The old MAC is free again, the new one taken.
+	mkPort(t, srv, admin, id(n), map[string]any{"mac_address": p["mac_address"]})
+	refused(t, srv, admin, "POST", "/v2.0/ports", map[string]any{"port": map[string]any{"network_id": id(n), "mac_address": mac}}, http.StatusConflict, "MacAddressInUse")
+	r = srv.Do(admin, "GET", "/v2.0/extensions/port-mac-address-regenerate", nil)
+	expect(t, r, http.StatusOK, "")
+}
+
+// GET /v2.0/service-providers (service-type): no service drivers are
+// configured, so the list is empty, as upstream's without
+// [service_providers] entries (tempest test_service_providers_list).
+func TestServiceProviders(t *testing.T) {
+	srv := noAuth(t)
+	r := srv.Do(demo, "GET", "/v2.0/service-providers", nil)
+	expect(t, r, http.StatusOK, "")
+	if l, ok := r.Body["service_providers"].([]any); !ok || len(l) != 0 {
+		t.Fatalf("service providers: %s", r.Raw)
+	}
+	expect(t, srv.Do(demo, "GET", "/v2.0/extensions/service-type", nil), http.StatusOK, "")
+}

@@ -104,6 +104,8 @@ var extensions = []extension{
 	{Alias: "router_availability_zone", Name: "Router Availability Zone", Description: "Availability zone support for router."},
 	{Alias: "l2_adjacency", Name: "L2 Adjacency", Description: "Display L2 Adjacency for Neutron Networks."},
 	{Alias: "security-groups-rules-belongs-to-default-sg", Name: "Security group rules belongs to default security group", Description: "Flag to determine if the security group rule belongs to the project's default security group"},
+	{Alias: "port-mac-address-regenerate", Name: "Neutron Port MAC address regenerate", Description: "Network port MAC address regenerate"},
+	{Alias: "service-type", Name: "Neutron Service Type Management", Description: "API for retrieving service providers for Neutron advanced services"},
 	{Alias: "port-security-groups-filtering", Name: "Port filtering on security groups", Description: "Provides security groups filtering when listing ports"},
 }
 
@@ -128,6 +130,14 @@ func (a *API) showExtension(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	return errResourceNotFound
+}
+
+// listServiceProviders serves the service-type extension. Upstream lists
+// the drivers of its [service_providers] option (L3 flavors, VPN, ...);
+// Neutrino has no pluggable service drivers, so there are none.
+func (a *API) listServiceProviders(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+	writeJSON(w, http.StatusOK, map[string]any{"service_providers": []any{}})
+	return nil
 }
 
 func (a *API) listAvailabilityZones(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
