@@ -64,3 +64,27 @@ func TestServiceProviders(t *testing.T) {
 	}
 	expect(t, srv.Do(demo, "GET", "/v2.0/extensions/service-type", nil), http.StatusOK, "")
 }
+
+// A network's MTU may be chosen and changed (net-mtu-writable), from 68
+// up to what its segment type allows; IPv6 needs 1280 (neutron-tempest-
+// plugin NetworksMtuTestJSON).
+func TestNetworkMTUWritable(t *testing.T) {
+	srv := noAuth(t)
+	n := create(t, srv, demo, "networks", "network", map[string]any{"name": "m", "mtu": 68})
+	if n["mtu"] != float64(68) {
+		t.Fatalf("created with mtu 68: %v", n["mtu"])
+	}
+	r := srv.Do(demo, "PUT", "/v2.0/networks/"+id(n), map[string]any{"network": map[string]any{"mtu": 1280}})
+	expect(t, r, http.StatusOK, "")
+	if r.Obj("network")["mtu"] != float64(1280) {
+		t.Fatalf("updated mtu: %s", r.Raw)
+	}
+	refused(t, srv, demo, "PUT", "/v2.0/networks/"+id(n), map[string]any{"network": map[string]any{"mtu": 9000}}, http.StatusBadRequest, "InvalidInput")
+	refused(t, srv, demo, "POST", "/v2.0/networks", map[string]any{"network": map[string]any{"mtu": 67}}, http.StatusBadRequest, "InvalidInput")
+	mkSubnet(t, srv, demo, id(n), "2001:db8:7::/64", map[string]any{"ip_version": 6})
+	refused(t, srv, demo, "PUT", "/v2.0/networks/"+id(n), map[string]any{"network": map[string]any{"mtu": 1279}}, http.StatusBadRequest, "InvalidInput")
+	small := create(t, srv, demo, "networks", "network", map[string]any{"name": "s", "mtu": 1000})
+	refused(t, srv, demo, "POST", "/v2.0/subnets", map[string]any{"subnet": map[string]any{
+		"network_id": id(small), "cidr": "2001:db8:8::/64", "ip_version": 6}}, http.StatusBadRequest, "InvalidInput")
+	expect(t, srv.Do(demo, "GET", "/v2.0/extensions/net-mtu-writable", nil), http.StatusOK, "")
+}

@@ -71,6 +71,7 @@ var extensions = []extension{
 	{Alias: "filter-validation", Name: "Filter parameters validation", Description: "Provides validation on filter parameters."},
 	{Alias: "ip-substring-filtering", Name: "IP address substring filtering", Description: "Provides IP address substring filtering when listing ports"},
 	{Alias: "net-mtu", Name: "Network MTU", Description: "Provides MTU attribute for a network resource."},
+	{Alias: "net-mtu-writable", Name: "Network MTU (writable)", Description: "Provides a writable MTU attribute for a network resource."},
 	{Alias: "network-ip-availability", Name: "Network IP Availability", Description: "Provides IP availability data for each network and subnet."},
 	{Alias: "pagination", Name: "Pagination support", Description: "Extension that indicates that pagination is enabled."},
 	{Alias: "port-security", Name: "Port Security", Description: "Provides port security"},
