@@ -88,3 +88,45 @@ func TestNetworkMTUWritable(t *testing.T) {
 		"network_id": id(small), "cidr": "2001:db8:8::/64", "ip_version": 6}}, http.StatusBadRequest, "InvalidInput")
 	expect(t, srv.Do(demo, "GET", "/v2.0/extensions/net-mtu-writable", nil), http.StatusOK, "")
 }
+
+// GET /v2.0/floatingip-pools lists the IPv4 subnets of external networks
+// that floating IPs may come from, to every project (floatingip-pools;
+// neutron-tempest-plugin test_create_floatingip_from_specific_pool).
+func TestFloatingIPPools(t *testing.T) {
+	srv := noAuth(t)
+	ext := create(t, srv, admin, "networks", "network", map[string]any{"name": "public", "router:external": true})
+	s1 := mkSubnet(t, srv, admin, id(ext), "198.51.100.0/24")
+	mkSubnet(t, srv, admin, id(ext), "2001:db8:9::/64", map[string]any{"ip_version": 6})
+	mkSubnet(t, srv, admin, id(ext), "203.0.113.0/24", map[string]any{"service_types": []string{"network:router_gateway"}})
+	own := mkNet(t, srv, demo, "own")
+	mkSubnet(t, srv, demo, id(own), "10.8.0.0/24")
+	r := srv.Do(demo, "GET", "/v2.0/floatingip-pools", nil)
+	expect(t, r, http.StatusOK, "")
+	pools := r.List("floatingip_pools")
+	if len(pools) != 1 {
+		t.Fatalf("pools: %s", r.Raw)
+	}
+	p := pools[0]
+	if p["subnet_id"] != id(s1) || p["network_id"] != id(ext) || p["cidr"] != "198.51.100.0/24" ||
+		p["project_id"] != "admin" || p["tenant_id"] != "admin" || p["subnet_name"] != s1["name"] {
+		t.Fatalf("pool: %v", p)
+	}
+	f := create(t, srv, demo, "floatingips", "floatingip", map[string]any{"floating_network_id": id(ext), "subnet_id": id(s1)})
+	if addr, _ := f["floating_ip_address"].(string); len(addr) < 11 || addr[:11] != "198.51.100." {
+		t.Fatalf("floating IP from the pool: %v", f["floating_ip_address"])
+	}
+	expect(t, srv.Do(demo, "GET", "/v2.0/extensions/floatingip-pools", nil), http.StatusOK, "")
+}
+
+func TestFloatingIPPoolsFilter(t *testing.T) {
+	srv := noAuth(t)
+	ext := create(t, srv, admin, "networks", "network", map[string]any{"name": "public", "router:external": true})
+	mkSubnet(t, srv, admin, id(ext), "198.51.100.0/24")
+	for q, want := range map[string]int{"network_id=" + id(ext): 1, "network_id=other": 0, "cidr=198.51.100.0/24": 1} {
+		r := srv.Do(demo, "GET", "/v2.0/floatingip-pools?"+q, nil)
+		expect(t, r, http.StatusOK, "")
+		if got := len(r.List("floatingip_pools")); got != want {
+			t.Errorf("?%s: %d pools, want %d", q, got, want)
+		}
+	}
+}

@@ -101,6 +101,7 @@ var extensions = []extension{
 	{Alias: "ext-gw-mode", Name: "Neutron L3 Configurable external gateway mode", Description: "Extension of the router abstraction for specifying whether SNAT should occur on the external gateway"},
 	{Alias: "extraroute", Name: "Neutron Extra Route", Description: "Extra routes configuration for L3 router"},
 	{Alias: "extraroute-atomic", Name: "Atomically add/remove extra routes", Description: "Edit extra routes of a router on server side by atomically adding/removing extra routes"},
+	{Alias: "floatingip-pools", Name: "Floating IP Pools Extension", Description: "Provides a floating IP pools API."},
 	{Alias: "fip-port-details", Name: "Floating IP Port Details Extension", Description: "Add port_details attribute to Floating IP resource"},
 	{Alias: "router_availability_zone", Name: "Router Availability Zone", Description: "Availability zone support for router."},
 	{Alias: "l2_adjacency", Name: "L2 Adjacency", Description: "Display L2 Adjacency for Neutron Networks."},
