@@ -177,7 +177,7 @@ func (k *Keystone) handleCreateProject(w http.ResponseWriter, r *http.Request) {
 		if err := txPutProject(tx, p, ""); err != nil {
 			return err
 		}
-		txAppend(tx, keyPrefix+"projects/list/", p.ID)
+		k.txAppend(tx, keyPrefix+"projects/list/", p.ID)
 		return nil
 	}) {
 		return

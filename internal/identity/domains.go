@@ -116,7 +116,7 @@ func (k *Keystone) handleCreateDomain(w http.ResponseWriter, r *http.Request) {
 		if err := txPutDomain(tx, d, ""); err != nil {
 			return err
 		}
-		txAppend(tx, domainListPrefix, d.ID)
+		k.txAppend(tx, domainListPrefix, d.ID)
 		return nil
 	}) {
 		return

@@ -94,9 +94,12 @@ func txPut(tx KVTxn, key string, v any, create bool) error {
 }
 
 // txAppend appends id to the append-only list under prefix (its next free
-// slot), as appendOnce does outside transactions.
-func txAppend(tx KVTxn, prefix, id string) {
-	n := 0
+// slot), as appendOnce does outside transactions. Slots are never freed,
+// so the search starts after the ones this process has already seen.
+func (k *Keystone) txAppend(tx KVTxn, prefix, id string) {
+	k.mu.RLock()
+	n := len(k.lists[prefix])
+	k.mu.RUnlock()
 	for {
 		if _, ok := tx.Get(prefix + strconv.Itoa(n)); !ok {
 			break

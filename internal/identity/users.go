@@ -119,7 +119,7 @@ func (k *Keystone) handleCreateUser(w http.ResponseWriter, r *http.Request) {
 		if err := txPutUser(tx, u, ""); err != nil {
 			return err
 		}
-		txAppend(tx, keyPrefix+"users/list/", u.ID)
+		k.txAppend(tx, keyPrefix+"users/list/", u.ID)
 		return nil
 	}) {
 		return
