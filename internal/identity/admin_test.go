@@ -166,11 +166,17 @@ func TestAdminDomains(t *testing.T) {
 		t.Errorf("token domains: %s", r.raw)
 	}
 	tok := r.header.Get("X-Subject-Token")
+	byID := map[string]any{"auth": map[string]any{
+		"identity": map[string]any{"methods": []string{"password"}, "password": map[string]any{"user": map[string]any{
+			"id": uid, "password": "x"}}},
+	}}
+	mustCode(t, "login by id", e.do(t, "POST", "/v3/auth/tokens", "", "", byID), http.StatusCreated)
 	mustCode(t, "delete enabled", e.do(t, "DELETE", "/v3/domains/"+did, adm, "", nil), http.StatusForbidden)
 	mustCode(t, "disable", e.do(t, "PATCH", "/v3/domains/"+did, adm, "", map[string]any{"domain": map[string]any{"enabled": false}}), http.StatusOK)
 	if _, err := e.ks.Authenticate(authReq(tok)); err == nil {
 		t.Error("token survives disabling its domain")
 	}
+	mustCode(t, "login by id in a disabled domain", e.do(t, "POST", "/v3/auth/tokens", "", "", byID), http.StatusUnauthorized)
 	mustCode(t, "delete", e.do(t, "DELETE", "/v3/domains/"+did, adm, "", nil), http.StatusNoContent)
 	mustCode(t, "its user", e.do(t, "GET", "/v3/users/"+uid, adm, "", nil), http.StatusNotFound)
 	mustCode(t, "its project", e.do(t, "GET", "/v3/projects/"+pid, adm, "", nil), http.StatusNotFound)

@@ -213,6 +213,12 @@ func (k *Keystone) handleIssue(w http.ResponseWriter, r *http.Request) {
 		writeInternal(w, err)
 		return
 	}
+	// A user referenced by id may sit in a disabled domain: refuse the
+	// token now rather than at its first use.
+	if err := k.checkSubject(ctx, c); err != nil {
+		k.writeAuthError(w, err)
+		return
+	}
 	_, nocatalog := r.URL.Query()["nocatalog"]
 	body, err := k.tokenBody(r, c, !nocatalog)
 	if err != nil {
