@@ -83,7 +83,7 @@ tested; --openrc names the admin-openrc of its built-in Keystone (default
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&serverURL, "server", "", "network endpoint of a running neutrino-server (default: start one in-process)")
+	f.StringVar(&serverURL, "server", "", "test a running neutrino-server (default: start one in-process); tempest uses the network endpoint of its Keystone catalog")
 	f.StringVar(&openrc, "openrc", "", "admin-openrc of the --server's built-in Keystone")
 	f.StringVar(&o.Regex, "regex", "", "tests to run (default: ^(tempest.api.network|neutron_tempest_plugin.api)\\.)")
 	f.IntVar(&o.Concurrency, "concurrency", 2, "tempest workers")
