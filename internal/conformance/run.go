@@ -62,7 +62,9 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 	// --workspace-path keeps ~/.tempest/workspace.yaml out of it.
 	wsFile := filepath.Join(ws, "workspace.yaml")
 	dir := filepath.Join(ws, "tempest")
-	if out, err := exec.CommandContext(ctx, tempest, "init", "--workspace-path", wsFile, dir).CombinedOutput(); err != nil {
+	initCmd := exec.CommandContext(ctx, tempest, "init", "--workspace-path", wsFile, dir)
+	initCmd.Dir = ws // it logs to ./tempest.log, as /etc/tempest/tempest.conf says
+	if out, err := initCmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("tempest init: %v: %s", err, out)
 	}
 	conf := filepath.Join(dir, "etc", "tempest.conf")
