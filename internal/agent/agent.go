@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/neutrino-net/neutrino/internal/agent/hostmodel"
+	"github.com/neutrino-net/neutrino/internal/agent/linklocal"
 	"github.com/neutrino-net/neutrino/internal/agent/names"
 	"github.com/neutrino-net/neutrino/internal/agent/plan"
 	"github.com/neutrino-net/neutrino/internal/dataplane"
@@ -48,6 +49,20 @@ type Agent struct {
 	plugged map[string][]string
 	// unbound are the ports logged as impossible to bind, with why.
 	unbound map[string]string
+	// linkLocal keeps DVR's rfp-/fpr- addresses across restarts.
+	linkLocal *linklocal.Allocator
+}
+
+// openLinkLocal opens the DVR link-local allocations under state_path;
+// when they cannot be kept there, it keeps them in memory and says so
+// (a restart then renumbers the links, briefly cutting floating IPs).
+func (a *Agent) openLinkLocal() *linklocal.Allocator {
+	ll, err := linklocal.Open(a.cfg.StatePath)
+	if err != nil {
+		a.log.Warn("DVR link-local allocations kept in memory only", "state_path", a.cfg.StatePath, "err", err)
+		ll, _ = linklocal.Open("")
+	}
+	return ll
 }
 
 // New prepares an agent; Run starts it.
@@ -67,6 +82,7 @@ func New(cfg *Config, log *slog.Logger) *Agent {
 		sent:   map[string]string{},
 	}
 	a.services = newServices(a)
+	a.linkLocal = a.openLinkLocal()
 	a.planner = plan.NewPlanner(a.hostConfig())
 	a.skipped = map[syncproto.Key]string{}
 	a.retry, a.plugged, a.unbound = map[string]*nsRetry{}, map[string][]string{}, map[string]string{}
@@ -243,7 +259,12 @@ func (a *Agent) Plan(s *hostmodel.Snapshot) (desired.Host, plan.Facts) {
 func (a *Agent) hostConfig() plan.HostConfig {
 	return plan.HostConfig{Host: a.cfg.Host, Mode: a.cfg.AgentMode, LocalIP: a.cfg.LocalIP, PhysicalInterfaces: a.cfg.PhysicalInterfaces,
 		Bridges: a.cfg.Bridges, ARPResponder: a.cfg.ARPResponder, L2Population: a.cfg.L2Population,
-		IsolatedMetadata: a.cfg.EnableIsolatedMetadata, DNSDomain: a.cfg.DNSDomain, NS: a.ns}
+		IsolatedMetadata: a.cfg.EnableIsolatedMetadata, DNSDomain: a.cfg.DNSDomain, NS: a.ns,
+		LinkLocal: a.linkLocal.Get, ReleaseLinkLocal: func(id string) {
+			if err := a.linkLocal.Release(id); err != nil {
+				a.log.Warn("release DVR link-local pair", "router", id, "err", err)
+			}
+		}}
 }
 
 func (a *Agent) reconcile(ctx context.Context) error {

@@ -127,7 +127,7 @@ func LoadConfigFiles(paths []string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Config{AgentMode: "legacy", ReportInterval: 4 * time.Second, L2Population: true, ARPResponder: true,
+	c := &Config{AgentMode: "legacy", StatePath: "/var/lib/neutrino", ReportInterval: 4 * time.Second, L2Population: true, ARPResponder: true,
 		TunnelTypes: []string{"vxlan"}, EnableIsolatedMetadata: true, DNSDomain: "openstacklocal", EnableMetadataProxy: true,
 		EnableSecurityGroup: true, PreventARPSpoofing: true, EnableDistributedRouting: true, EnableDHCPAgent: true,
 		PhysicalInterfaces: map[string]string{}, Bridges: map[string]string{}, Auth: map[string]string{}, Ignored: ignored}

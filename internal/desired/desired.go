@@ -30,6 +30,9 @@ type Host struct {
 	Neighs      []Neigh
 	Namespaces  []Namespace
 	Sysctls     []Sysctl
+	// Nft are nftables tables in the host namespace (DVR's bridge
+	// family table).
+	Nft []NftTable
 }
 
 // Bridge is a network's Linux bridge in the host namespace.

@@ -74,15 +74,19 @@ type NftRule struct {
 	TCPDport       uint16       // tcp dport <n>
 	CtStateNotDNAT bool         // ct status != dnat (do not SNAT what was DNATed in)
 	CtStateDNAT    bool         // ct status dnat
+	EtherSaddr     string       // bridge: ether saddr <mac>
+	EtherDaddr     string       // bridge: ether daddr <mac>
+	ARPTargetIP    netip.Addr   // bridge: arp daddr ip <addr>
 
 	// Actions.
-	DNATMap    string     // dnat to ip daddr map @<map>
-	SNATMap    string     // snat to ip saddr map @<map>
-	SNATTo     netip.Addr // snat to <addr>
-	RedirectTo uint16     // redirect to :<port>
-	Accept     bool
-	Drop       bool
-	Comment    string // shown in `nft list`; identifies the rule
+	DNATMap       string     // dnat to ip daddr map @<map>
+	SNATMap       string     // snat to ip saddr map @<map>
+	SNATTo        netip.Addr // snat to <addr>
+	RedirectTo    uint16     // redirect to :<port>
+	SetEtherSaddr string     // bridge: ether saddr set <mac>
+	Accept        bool
+	Drop          bool
+	Comment       string // shown in `nft list`; identifies the rule
 }
 
 // NftMap is a typed map; KeyType and ValueType "" read as ipv4_addr,

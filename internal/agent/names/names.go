@@ -48,6 +48,13 @@ func SNATInterface(portID string) string { return "sg-" + short(portID) }
 // FIPGateway is the fip namespace's external device (fg-).
 func FIPGateway(portID string) string { return "fg-" + short(portID) }
 
+// RouterToFIP is a DVR router's end (rfp-, in qrouter-) of its link to
+// the host's fip namespace; the ids of routers, not ports, name it.
+func RouterToFIP(routerID string) string { return "rfp-" + short(routerID) }
+
+// FIPToRouter is the fip namespace's end (fpr-) of that link.
+func FIPToRouter(routerID string) string { return "fpr-" + short(routerID) }
+
 // Bridge is a network's Linux bridge (upstream linuxbridge: "brq" + 11).
 func Bridge(networkID string) string { return "brq" + short(networkID) }
 

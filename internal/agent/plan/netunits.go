@@ -248,6 +248,7 @@ func (p *Planner) rebuild() {
 		h.Neighs = append(h.Neighs, u.Neighs...)
 		h.Namespaces = append(h.Namespaces, u.Namespaces...)
 	}
+	p.addRouterHostParts(&h)
 	n := len(h.Bridges) + len(h.VXLANs) + len(h.BridgePorts) + len(h.FDB) + len(h.Neighs) + len(h.Namespaces)
 	h.Normalize()
 	p.dupes = n != len(h.Bridges)+len(h.VXLANs)+len(h.BridgePorts)+len(h.FDB)+len(h.Neighs)+len(h.Namespaces)
@@ -263,9 +264,15 @@ func (p *Planner) mergeRouters() {
 	for _, u := range p.netUnits {
 		ns = append(ns, u.l2.Host.Namespaces...)
 	}
+	shared := false
 	for _, u := range p.routers {
 		ns = append(ns, u.router.Namespace)
+		ns = append(ns, u.router.Extra...)
+		shared = shared || len(u.router.Extra) > 0
 	}
 	slices.SortFunc(ns, func(a, b desired.Namespace) int { return strings.Compare(a.Name, b.Name) })
+	if shared {
+		ns = mergeShared(ns)
+	}
 	p.host.Namespaces = slices.CompactFunc(ns, func(a, b desired.Namespace) bool { return a.Name == b.Name })
 }

@@ -34,6 +34,10 @@ type HostConfig struct {
 	IsolatedMetadata   bool
 	DNSDomain          string
 	NS                 names.Namespaces
+	// LinkLocal allocates DVR rfp-/fpr- link addresses per router (nil:
+	// no DVR floating IPs); ReleaseLinkLocal frees a router's.
+	LinkLocal        func(routerID string) (netip.Prefix, error)
+	ReleaseLinkLocal func(routerID string)
 }
 
 func (c HostConfig) l2() l2.Config {
@@ -43,7 +47,21 @@ func (c HostConfig) l2() l2.Config {
 
 func (c HostConfig) l3() l3.Config {
 	l2cfg := c.l2()
-	return l3.Config{Host: c.Host, Mode: c.Mode, NS: c.NS, Unplugged: func(n *model.Network) string { return l2.UnmappedPhysnet(l2cfg, n) }}
+	return l3.Config{Host: c.Host, Mode: c.Mode, NS: c.NS, Unplugged: func(n *model.Network) string { return l2.UnmappedPhysnet(l2cfg, n) },
+		LinkLocal: c.LinkLocal, TunnelPorts: c.tunnelPorts()}
+}
+
+// tunnelPorts are the bridge ports that leave the host: VXLAN devices
+// and the physical interfaces of flat networks.
+func (c HostConfig) tunnelPorts() []string {
+	out := []string{"vxlan-*"}
+	for _, dev := range c.PhysicalInterfaces {
+		if !slices.Contains(out, dev) {
+			out = append(out, dev)
+		}
+	}
+	slices.Sort(out[1:])
+	return out
 }
 
 // Facts are what the agent reports and serves, never part of the

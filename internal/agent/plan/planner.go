@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"reflect"
 	"slices"
 	"strings"
 
@@ -41,6 +42,9 @@ type Planner struct {
 	// reshaped is set when a router came, went or changed networks
 	// since the host was assembled: the namespaces must be merged anew.
 	reshaped bool
+	// hostDirty is set when a router's entries in the host's own lists
+	// (DVR: FDB, neighbours, bridge rules) changed: the host is rebuilt.
+	hostDirty bool
 	// Last counts what the last Plan replanned.
 	Last Stats
 }
@@ -96,14 +100,14 @@ func (p *Planner) Plan(s *hostmodel.Snapshot, changes []hostmodel.Change, all bo
 		}
 	}
 	switch {
-	case first || p.dupes || !p.spliceNetworks():
+	case first || p.dupes || p.hostDirty || !p.spliceNetworks():
 		p.rebuild()
 	case p.reshaped:
 		p.mergeRouters()
 	default:
 		p.patch(dirtyRouters)
 	}
-	p.pending, p.reshaped = nil, false
+	p.pending, p.reshaped, p.hostDirty = nil, false, false
 	p.planned = true
 	return p.host, p.facts
 }
@@ -136,6 +140,9 @@ func (p *Planner) dirty(s *hostmodel.Snapshot, changes []hostmodel.Change, all b
 			for id := range p.routerReaders.of(c) {
 				routers[id] = true
 			}
+			if c.Key.Kind == model.KindPort {
+				p.dvrServedBy(s, c, routers)
+			}
 		}
 		if p.dirtyNetworks(c, nets) {
 			allNets = true
@@ -150,6 +157,29 @@ func (p *Planner) dirty(s *hostmodel.Snapshot, changes []hostmodel.Change, all b
 		}
 	}
 	return routers, nets
+}
+
+// dvrServedBy marks the routers whether this host serves may turn on a
+// port change, which no router unit read when the router was not served
+// yet: the router of a router port, and every distributed router when a
+// DVR-serviceable port of this host comes, goes or changes.
+func (p *Planner) dvrServedBy(s *hostmodel.Snapshot, c hostmodel.Change, routers map[string]bool) {
+	for _, o := range []any{c.Old, c.New} {
+		pt, ok := o.(*model.Port)
+		if !ok {
+			continue
+		}
+		if s.Routers[pt.DeviceID] != nil {
+			routers[pt.DeviceID] = true
+		}
+		if pt.HostID == p.cfg.Host && l3.DVRServiceable(pt.DeviceOwner) {
+			for id, r := range s.Routers {
+				if r.Distributed {
+					routers[id] = true
+				}
+			}
+		}
+	}
 }
 
 // symmetricDifference returns what is in one sorted list only.
@@ -182,17 +212,44 @@ func (p *Planner) replanRouter(s *hostmodel.Snapshot, id string) {
 	cfg := p.cfg.l3()
 	if r == nil || !l3.Serves(s, cfg, r) {
 		p.reshaped = p.reshaped || old != nil
+		p.hostDirty = p.hostDirty || old != nil && !old.router.Host.Empty()
+		if old != nil && p.cfg.ReleaseLinkLocal != nil {
+			p.cfg.ReleaseLinkLocal(id)
+		}
 		return
 	}
-	rt, f := l3.PlanRouter(s, cfg, r)
+	rt, f := l3.PlanAny(s, cfg, r)
 	rt.Namespace.Normalize()
-	u := &routerUnit{router: rt, facts: f, reads: routerReads(s, r)}
+	for i := range rt.Extra {
+		rt.Extra[i].Normalize()
+	}
+	normalizeHostParts(&rt.Host)
+	u := &routerUnit{router: rt, facts: f, reads: routerReads(s, cfg.Host, r)}
 	p.routers[id] = u
 	p.routerReaders.add(id, u.reads)
 	p.facts.addRouter(rt, f)
-	if old == nil || old.router.Namespace.Name != rt.Namespace.Name || !slices.Equal(old.router.Networks, rt.Networks) {
+	if old == nil || old.router.Namespace.Name != rt.Namespace.Name || !slices.Equal(old.router.Networks, rt.Networks) ||
+		len(old.router.Extra) > 0 || len(rt.Extra) > 0 {
+		// A router with namespaces it may share (fip-) is merged anew.
 		p.reshaped = true
 	}
+	if old == nil && !rt.Host.Empty() || old != nil && !reflect.DeepEqual(old.router.Host, rt.Host) {
+		p.hostDirty = true
+	}
+	if p.cfg.ReleaseLinkLocal != nil && !hasPeerVeth(rt.Namespace) {
+		p.cfg.ReleaseLinkLocal(id)
+	}
+}
+
+// hasPeerVeth reports whether a namespace has a veth to another
+// namespace (a DVR router's rfp-: it holds a link-local allocation).
+func hasPeerVeth(ns desired.Namespace) bool {
+	for _, v := range ns.Veths {
+		if v.PeerNamespace != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // readers index read sets by object key and index entry.
@@ -322,8 +379,8 @@ func indexKeys(o any) []idxKey {
 	return nil
 }
 
-// routerReads is what l3.PlanRouter reads of the snapshot for router r.
-func routerReads(s *hostmodel.Snapshot, r *model.Router) readSet {
+// routerReads is what l3.PlanAny reads of the snapshot for router r.
+func routerReads(s *hostmodel.Snapshot, host string, r *model.Router) readSet {
 	rs := readSet{keys: map[syncproto.Key]bool{}, idx: map[idxKey]bool{
 		{model.KindPort, "device", r.ID}: true,
 		{model.KindFIP, "router", r.ID}:  true,
@@ -341,6 +398,19 @@ func routerReads(s *hostmodel.Snapshot, r *model.Router) readSet {
 		key(model.KindNetwork, pt.NetworkID)
 		for _, ip := range pt.FixedIPs {
 			key(model.KindSubnet, ip.SubnetID)
+		}
+		if r.Distributed {
+			// Neighbours of every port on its networks, the fg- port on
+			// the external one.
+			rs.idx[idxKey{model.KindPort, "network", pt.NetworkID}] = true
+		}
+	}
+	if r.Distributed {
+		key(model.KindDVRMAC, host)
+		for _, f := range s.FloatingIPsOfRouter(r.ID) {
+			if f.PortID != nil {
+				key(model.KindPort, *f.PortID) // where it is bound
+			}
 		}
 	}
 	return rs

@@ -41,14 +41,45 @@ type Config struct {
 	// Unplugged returns why a network cannot be plugged on this host
 	// (the unmapped physical network), "" when it can; nil: all can.
 	Unplugged func(*model.Network) string
+	// LinkLocal returns the /31 of a DVR router's rfp-/fpr- link on
+	// this host (a persistent allocation, see internal/agent/linklocal);
+	// nil: DVR floating IPs are not planned.
+	LinkLocal func(routerID string) (netip.Prefix, error)
+	// TunnelPorts matches the bridge ports that leave the host (VXLAN
+	// devices; physical interfaces of flat and VLAN networks), where
+	// DVR rewrites gateway MACs to the host's DVR MAC: nft interface
+	// names, "*" suffix for a prefix. Empty: "vxlan-*".
+	TunnelPorts []string
 }
 
 // Router is one planned router: desired state only.
 type Router struct {
 	ID        string
 	Namespace desired.Namespace
+	// Extra are the router's other namespaces on this host: a DVR
+	// router's snat- namespace, and its share of the fip- namespace of
+	// its external network (merged by name with the other routers'
+	// shares: their common parts are equal).
+	Extra []desired.Namespace
+	// Host are the router's entries outside its namespaces' own lists.
+	Host HostParts
 	// Networks whose bridges the router's ports plug into.
 	Networks []string
+}
+
+// HostParts are a DVR router's entries in the host's lists: static FDB
+// entries for its gateway MACs on this host's qr- ports, permanent
+// neighbours inside its namespaces, and rules of the host's bridge-family
+// table (DVR MAC rewrite, gateway ARP and MAC kept on the host).
+type HostParts struct {
+	FDB         []desired.FDB
+	Neighs      []desired.Neigh
+	BridgeRules []desired.NftRule
+}
+
+// Empty reports whether there are no host entries.
+func (h *HostParts) Empty() bool {
+	return len(h.FDB) == 0 && len(h.Neighs) == 0 && len(h.BridgeRules) == 0
 }
 
 // Facts are what the agent reports and serves for one router, kept
@@ -99,17 +130,42 @@ var routerSysctls = []desired.Sysctl{
 // (centralized) router: bound to this host's L3 agent, not distributed,
 // administratively up.
 func HostedLegacy(s *hostmodel.Snapshot, host string, r *model.Router) bool {
-	if r.Distributed || !r.AdminStateUp {
-		return false
-	}
+	return !r.Distributed && r.AdminStateUp && boundHere(s, host, r)
+}
+
+// boundHere reports whether the router is bound to this host's L3 agent.
+func boundHere(s *hostmodel.Snapshot, host string, r *model.Router) bool {
 	l3 := s.AgentsOf(host)[model.AgentTypeL3]
 	b := s.L3Bindings[r.ID]
 	return l3 != nil && b != nil && slices.Contains(b.AgentIDs, l3.ID)
 }
 
-// Serves reports whether this host plans router r.
+// Serves reports whether this host plans router r (upstream's agent
+// modes, l3-dataplane.md §4.1): legacy and dvr_snat agents run the
+// centralized routers bound to them; dvr, dvr_snat and dvr_no_external
+// agents run a distributed router's local part where a DVR-serviceable
+// port sits on one of its subnets, and dvr_snat also where the router
+// is bound (its central SNAT part).
 func Serves(s *hostmodel.Snapshot, cfg Config, r *model.Router) bool {
-	return (cfg.Mode == model.ModeLegacy || cfg.Mode == model.ModeDVRSNAT) && HostedLegacy(s, cfg.Host, r)
+	if !r.Distributed {
+		return (cfg.Mode == model.ModeLegacy || cfg.Mode == model.ModeDVRSNAT) && HostedLegacy(s, cfg.Host, r)
+	}
+	if !r.AdminStateUp || !dvrMode(cfg.Mode) {
+		return false
+	}
+	return snatHere(s, cfg, r) || localServiceable(s, cfg.Host, r)
+}
+
+func dvrMode(mode string) bool {
+	return mode == model.ModeDVR || mode == model.ModeDVRSNAT || mode == model.ModeDVRNoExternal
+}
+
+// PlanAny plans a router this host serves, legacy or distributed.
+func PlanAny(s *hostmodel.Snapshot, cfg Config, r *model.Router) (Router, Facts) {
+	if r.Distributed {
+		return PlanDVR(s, cfg, r)
+	}
+	return PlanRouter(s, cfg, r)
 }
 
 // Plan computes the routers of this host.
@@ -122,12 +178,10 @@ func Plan(s *hostmodel.Snapshot, cfg Config) Result {
 	slices.Sort(ids)
 	for _, id := range ids {
 		r := s.Routers[id]
-		if cfg.Mode == model.ModeLegacy || cfg.Mode == model.ModeDVRSNAT {
-			if HostedLegacy(s, cfg.Host, r) {
-				rt, f := PlanRouter(s, cfg, r)
-				res.Routers = append(res.Routers, rt)
-				res.Facts[r.ID] = f
-			}
+		if Serves(s, cfg, r) {
+			rt, f := PlanAny(s, cfg, r)
+			res.Routers = append(res.Routers, rt)
+			res.Facts[r.ID] = f
 		}
 	}
 	return res
@@ -172,65 +226,95 @@ func routerFIPs(s *hostmodel.Snapshot, routerID string) []*model.FloatingIP {
 	return out
 }
 
-// legacy is one legacy router being planned.
+// legacy is one namespace holding a router's gateway being planned: a
+// legacy router's qrouter-, or a distributed router's snat-.
 type legacy struct {
 	s     *hostmodel.Snapshot
 	r     *model.Router
 	ns    desired.Namespace
 	out   Router
 	facts Facts
+	// fips are the floating IPs this namespace serves.
+	fips []*model.FloatingIP
+	// internal matches the internal devices (qr-* or sg-*).
+	internal string
 	// The nftables chains, filled by the parts of the plan.
 	pre, output, post, input desired.NftChain
 	maps                     []desired.NftMap
 }
 
+// newLegacy starts a gateway namespace; metadata adds the redirect of
+// the metadata address to the namespace's proxy (qrouter- only).
+func newLegacy(s *hostmodel.Snapshot, r *model.Router, name string, metadata bool) *legacy {
+	l := &legacy{s: s, r: r, out: Router{ID: r.ID}, facts: Facts{FIPStatus: map[string]string{}},
+		ns: desired.Namespace{Name: name, Sysctls: append([]desired.Sysctl(nil), routerSysctls...)}, internal: "qr-*"}
+	l.pre = desired.NftChain{Name: "prerouting", Type: "nat", Hook: "prerouting", Priority: -100}
+	l.output = desired.NftChain{Name: "output", Type: "nat", Hook: "output", Priority: -100}
+	l.post = desired.NftChain{Name: "postrouting", Type: "nat", Hook: "postrouting", Priority: 100}
+	l.input = desired.NftChain{Name: "input", Type: "filter", Hook: "input", Priority: 0}
+	if metadata {
+		l.pre.Rules = append(l.pre.Rules, metadataRedirect)
+		l.input.Rules = append(l.input.Rules, metadataGuard)
+	}
+	return l
+}
+
+var (
+	metadataRedirect = desired.NftRule{IifName: "qr-*", Daddr: MetadataAddr, TCPDport: 80, RedirectTo: MetadataPort, Comment: "metadata"}
+	// Only redirected requests may reach the metadata proxy.
+	metadataGuard = desired.NftRule{TCPDport: MetadataPort, CtStateNotDNAT: true, Drop: true, Comment: "metadata proxy only via redirect"}
+)
+
 // PlanRouter plans one legacy router this host serves. It reads only
 // the router, its ports and floating IPs (through the snapshot's
 // indexes), and their subnets and networks.
 func PlanRouter(s *hostmodel.Snapshot, cfg Config, r *model.Router) (Router, Facts) {
-	l := &legacy{s: s, r: r, out: Router{ID: r.ID}, facts: Facts{FIPStatus: make(map[string]string, len(s.FloatingIPsOfRouter(r.ID)))},
-		ns: desired.Namespace{Name: cfg.NS.Build(names.PrefixRouter, r.ID), Sysctls: append([]desired.Sysctl(nil), routerSysctls...)}}
-	l.pre = desired.NftChain{Name: "prerouting", Type: "nat", Hook: "prerouting", Priority: -100, Rules: []desired.NftRule{
-		{IifName: "qr-*", Daddr: MetadataAddr, TCPDport: 80, RedirectTo: MetadataPort, Comment: "metadata"},
-	}}
-	l.output = desired.NftChain{Name: "output", Type: "nat", Hook: "output", Priority: -100}
-	l.post = desired.NftChain{Name: "postrouting", Type: "nat", Hook: "postrouting", Priority: 100}
-	l.input = desired.NftChain{Name: "input", Type: "filter", Hook: "input", Priority: 0, Rules: []desired.NftRule{
-		// Only redirected requests may reach the metadata proxy.
-		{TCPDport: MetadataPort, CtStateNotDNAT: true, Drop: true, Comment: "metadata proxy only via redirect"},
-	}}
-	l.interfaces()
-	gw := gatewayPort(s, r)
-	if gw != nil && r.ExternalGatewayInfo != nil && cfg.Unplugged != nil {
+	l := newLegacy(s, r, cfg.NS.Build(names.PrefixRouter, r.ID), true)
+	l.fips = routerFIPs(s, r.ID)
+	l.interfaces(model.OwnerRouterInterface, names.RouterInterface)
+	l.facts.MetadataNetworks = slices.Clone(l.out.Networks)
+	l.gatewayPart(cfg)
+	return l.finish()
+}
+
+// gatewayPart plans the gateway, its floating IPs and the extra routes.
+func (l *legacy) gatewayPart(cfg Config) {
+	gw := gatewayPort(l.s, l.r)
+	if gw != nil && l.r.ExternalGatewayInfo != nil && cfg.Unplugged != nil {
 		// A gateway on a physical network this host does not map is
 		// left out (binding failed): the router still routes between
 		// its internal subnets.
-		if n := s.Networks[gw.NetworkID]; n != nil {
+		if n := l.s.Networks[gw.NetworkID]; n != nil {
 			if why := cfg.Unplugged(n); why != "" {
 				l.facts.BindingFailed = map[string]string{gw.ID: why}
 				gw = nil
 			}
 		}
 	}
-	if gw != nil && r.ExternalGatewayInfo != nil {
+	if gw != nil && l.r.ExternalGatewayInfo != nil {
 		l.gateway(gw)
 	} else {
-		for _, f := range routerFIPs(s, r.ID) {
+		for _, f := range l.fips {
 			l.facts.FIPStatus[f.ID] = "DOWN"
 		}
 	}
 	l.extraRoutes()
+}
+
+// finish puts the chains and maps in the namespace's table.
+func (l *legacy) finish() (Router, Facts) {
 	l.ns.Nft = []desired.NftTable{{Family: desired.FamilyIP, Name: desired.NftOwnedPrefix, Maps: l.maps,
 		Chains: []desired.NftChain{l.pre, l.output, l.post, l.input}}}
 	l.out.Namespace = l.ns
 	return l.out, l.facts
 }
 
-// interfaces plans a qr- device per internal port, plugged into the
-// network's bridge, with the port's MAC and fixed IPs.
-func (l *legacy) interfaces() {
-	for _, p := range routerPorts(l.s, l.r.ID, model.OwnerRouterInterface) {
-		v := desired.Veth{Inner: names.RouterInterface(p.ID), Outer: names.Tap(p.ID), Bridge: names.Bridge(p.NetworkID), MAC: p.MACAddress, MTU: mtuOf(l.s, p.NetworkID), PortID: p.ID}
+// interfaces plans a device per router port with the owner (qr- or
+// sg-), plugged into the network's bridge, with the port's MAC and
+// fixed IPs.
+func (l *legacy) interfaces(owner string, name func(string) string) {
+	for _, p := range routerPorts(l.s, l.r.ID, owner) {
+		v := desired.Veth{Inner: name(p.ID), Outer: names.Tap(p.ID), Bridge: names.Bridge(p.NetworkID), MAC: p.MACAddress, MTU: mtuOf(l.s, p.NetworkID), PortID: p.ID}
 		for _, ip := range p.FixedIPs {
 			if pfx, _, ok := prefixOn(l.s, ip); ok {
 				v.Addrs = append(v.Addrs, pfx)
@@ -239,7 +323,6 @@ func (l *legacy) interfaces() {
 		}
 		l.ns.Veths = append(l.ns.Veths, v)
 		l.out.Networks = append(l.out.Networks, p.NetworkID)
-		l.facts.MetadataNetworks = append(l.facts.MetadataNetworks, p.NetworkID)
 	}
 }
 
@@ -271,7 +354,7 @@ func (l *legacy) gateway(gw *model.Port) {
 		if l.r.ExternalGatewayInfo.EnableSNAT {
 			l.post.Rules = append(l.post.Rules, desired.NftRule{OifName: qg, SNATTo: gwIP, Comment: "snat to gateway"})
 		}
-		l.post.Rules = append(l.post.Rules, desired.NftRule{IifName: "qr-*", CtStateDNAT: true, SNATTo: gwIP, Comment: "hairpin to a floating ip"})
+		l.post.Rules = append(l.post.Rules, desired.NftRule{IifName: l.internal, CtStateDNAT: true, SNATTo: gwIP, Comment: "hairpin to a floating ip"})
 	}
 	l.ns.Veths = append(l.ns.Veths, v)
 	l.out.Networks = append(l.out.Networks, gw.NetworkID)
@@ -294,7 +377,7 @@ func (l *legacy) defaultRoute(qg string, pfx netip.Prefix, sub *model.Subnet) {
 // floatingIPs plans the floating IPs: NAT through the two maps, and the
 // /32 addresses it returns for qg-.
 func (l *legacy) floatingIPs(qg string) []netip.Prefix {
-	fips := routerFIPs(l.s, l.r.ID)
+	fips := l.fips
 	dnat := desired.NftMap{Name: "fip_dnat", Elements: make(map[netip.Addr]netip.Addr, len(fips))}
 	snat := desired.NftMap{Name: "fip_snat", Elements: make(map[netip.Addr]netip.Addr, len(fips))}
 	addrs := make([]netip.Prefix, 0, len(fips))

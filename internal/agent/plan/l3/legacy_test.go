@@ -88,14 +88,15 @@ func TestLegacyRouterPlan(t *testing.T) {
 
 func TestLegacyRouterNotHere(t *testing.T) {
 	s := legacySnapshot()
-	for name, mutate := range map[string]func(){
-		"admin down":      func() { s.Routers["r1"].AdminStateUp = false },
-		"bound elsewhere": func() { s.L3Bindings["r1"].AgentIDs = []string{"other"} },
-		"distributed":     func() { s.Routers["r1"].Distributed = true },
+	for name, mutate := range map[string]func() string{
+		"admin down":      func() string { s.Routers["r1"].AdminStateUp = false; return "dvr_snat" },
+		"bound elsewhere": func() string { s.L3Bindings["r1"].AgentIDs = []string{"other"}; return "dvr_snat" },
+		// A legacy agent never runs a distributed router.
+		"distributed on legacy": func() string { s.Routers["r1"].Distributed = true; return "legacy" },
 	} {
 		s = legacySnapshot()
-		mutate()
-		if res := Plan(s, Config{Host: "network1", Mode: "dvr_snat"}); len(res.Routers) != 0 {
+		mode := mutate()
+		if res := Plan(s, Config{Host: "network1", Mode: mode}); len(res.Routers) != 0 {
 			t.Errorf("%s: router planned", name)
 		}
 	}
