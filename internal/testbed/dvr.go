@@ -161,3 +161,52 @@ func (b *Bed) DumpHost(host string) string {
 	}
 	return out.String()
 }
+
+// HostCapture captures frames on fabric interfaces of a host.
+type HostCapture struct {
+	devs []string
+	caps []*probe.Capture
+}
+
+// CaptureHost starts capturing on devs of host (its namespace); the
+// capture ends with Stop or when the test ends.
+func (b *Bed) CaptureHost(host string, devs ...string) *HostCapture {
+	b.T.Helper()
+	c := &HostCapture{devs: devs}
+	for _, dev := range devs {
+		cp, err := probe.StartCapture(sandbox.NodeNS(b.Prefix, host), dev)
+		if err != nil {
+			c.Stop()
+			b.T.Fatalf("capture %s on %s: %v", dev, host, err)
+		}
+		c.caps = append(c.caps, cp)
+	}
+	b.T.Cleanup(func() { c.Stop() })
+	return c
+}
+
+// Stop ends the capture and returns the frames per device.
+func (c *HostCapture) Stop() map[string][]probe.Frame {
+	out := map[string][]probe.Frame{}
+	for i, cp := range c.caps {
+		out[c.devs[i]] = cp.Stop()
+	}
+	return out
+}
+
+// Matching counts the frames whose description (probe.Describe)
+// contains every one of the strings, e.g. two instance addresses.
+func Matching(frames []probe.Frame, all ...string) int {
+	n := 0
+	for _, f := range frames {
+		d := probe.Describe(f)
+		ok := true
+		for _, s := range all {
+			ok = ok && strings.Contains(d, s)
+		}
+		if ok {
+			n++
+		}
+	}
+	return n
+}
