@@ -35,7 +35,7 @@ func NewRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newBench(), newSandbox())
+	root.AddCommand(newBench(), newSandbox(), newConformance())
 	return root
 }
 
