@@ -37,7 +37,7 @@ func (r *DVRReport) WriteTable(w io.Writer) {
 		fmt.Fprintf(w, "throughput: skipped (%s)\n", t.Skipped)
 	} else {
 		fmt.Fprintf(w, "throughput (iperf3 TCP, %gs each, one run):\n", t.Seconds)
-		fmt.Fprintf(w, "  %-11s %8s %9s %10s  %s\n", "path", "Gbit/s", "/ VXLAN", "/ legacy", "")
+		fmt.Fprintf(w, "  %-11s %8s %9s %10s  %s\n", "path", "Gbit/s", "/ VXLAN", "/ legacy", "what")
 		for _, p := range t.Paths {
 			if p.Error != "" {
 				fmt.Fprintf(w, "  %-11s %8s %9s %10s  FAILED: %s\n", p.Name, "-", "-", "-", p.Error)
@@ -47,9 +47,9 @@ func (r *DVRReport) WriteTable(w io.Writer) {
 		}
 		fmt.Fprintln(w, "  (/ legacy: DVR E-W over legacy E-W, DVR FIP over legacy FIP)")
 	}
-	fmt.Fprintf(w, "\n%-52s %5s %8s %8s %8s %8s\n", "measure", "n", "min ms", "p50 ms", "p99 ms", "max ms")
+	fmt.Fprintf(w, "\n%-56s %5s %8s %8s %8s %8s\n", "measure", "n", "min ms", "p50 ms", "p99 ms", "max ms")
 	row := func(name string, d Dist) {
-		fmt.Fprintf(w, "%-52s %5d %8.1f %8.1f %8.1f %8.1f\n", name, d.N, d.MinMs, d.P50Ms, d.P99Ms, d.MaxMs)
+		fmt.Fprintf(w, "%-56s %5d %8.1f %8.1f %8.1f %8.1f\n", name, d.N, d.MinMs, d.P50Ms, d.P99Ms, d.MaxMs)
 	}
 	for _, h := range r.InterfaceAdd {
 		name := "interface add -> first routed packet, " + h.Host
