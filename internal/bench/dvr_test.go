@@ -42,7 +42,10 @@ func TestRunDVRTiny(t *testing.T) {
 	if len(rep.InterfaceAdd) != 3 || rep.InterfaceAdd[2].Host != "all" {
 		t.Fatalf("interface add: %+v", rep.InterfaceAdd)
 	}
-	for _, h := range rep.InterfaceAdd {
+	if len(rep.InterfaceAddARP) != 3 {
+		t.Fatalf("interface add, ARP probes first: %+v", rep.InterfaceAddARP)
+	}
+	for _, h := range append(rep.InterfaceAdd, rep.InterfaceAddARP...) {
 		if h.N != 2 || h.MinMs <= 0 || h.P99Ms < h.P50Ms {
 			t.Errorf("interface add on %s: %+v", h.Host, h.Dist)
 		}
@@ -114,6 +117,9 @@ func TestBenchKilledLeavesNothing(t *testing.T) {
 	}
 	// Let it make a few resources and instances first.
 	time.Sleep(2 * time.Second)
+	if len(ownedNamespaces(prefix)) == 0 || len(procsNaming(dir)) == 0 {
+		t.Fatalf("no sandbox namespaces or processes to leave behind:\n%s", log.String())
+	}
 	cmd.Process.Kill()
 	cmd.Wait()
 	killed = true

@@ -102,6 +102,9 @@ func (b *dvrBed) disassociate(ctx context.Context) error {
 // dnatMap lists the fip_dnat map of fipHost's qrouter- namespace.
 func (b *dvrBed) dnatMap(ctx context.Context) (string, error) {
 	out, err := exec.CommandContext(ctx, "nsenter", "--net="+probe.Path(b.qrouterNS(fipHost)), "nft", "list", "map", "ip", "neutrino", "fip_dnat").CombinedOutput()
+	if err != nil && strings.Contains(string(out), "No such file or directory") {
+		return "", nil // no floating IP on the host: the map is not made
+	}
 	if err != nil {
 		return "", fmt.Errorf("nft list map fip_dnat in %s: %v: %.200s", b.qrouterNS(fipHost), err, out)
 	}

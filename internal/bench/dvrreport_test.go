@@ -22,6 +22,10 @@ func TestDVRReportTable(t *testing.T) {
 			{Host: "compute2", Dist: Dist{N: 2, MinMs: 11, P50Ms: 11, P99Ms: 13, MaxMs: 13}},
 			{Host: "all", Dist: Dist{N: 2, MinMs: 11, P50Ms: 11, P99Ms: 13, MaxMs: 13}},
 		},
+		InterfaceAddARP: []HostDist{
+			{Host: "compute1", Dist: Dist{N: 2, MinMs: 5, P50Ms: 5, P99Ms: 6, MaxMs: 6}},
+			{Host: "all", Dist: Dist{N: 2, MinMs: 5, P50Ms: 5, P99Ms: 7, MaxMs: 7}},
+		},
 		FIP: []FIPScale{
 			{Existing: 1, Dist: Dist{N: 1, MinMs: 20, P50Ms: 20, P99Ms: 20, MaxMs: 20}, Ratio: 1},
 			{Existing: 5000, Dist: Dist{N: 1, MinMs: 30, P50Ms: 30, P99Ms: 30, MaxMs: 30}, Ratio: 1.5},
@@ -44,6 +48,8 @@ measure                                                      n   min ms   p50 ms
 interface add -> first routed packet, compute1               2     10.0     10.0     12.0     12.0
 interface add -> first routed packet, compute2               2     11.0     11.0     13.0     13.0
 interface add -> first routed packet, every host             2     11.0     11.0     13.0     13.0
+  same, gateway ARP-probed first, compute1                   2      5.0      5.0      6.0      6.0
+  same, gateway ARP-probed first, every host                 2      5.0      5.0      7.0      7.0
 FIP associate -> first packet (1 FIPs on compute1)           1     20.0     20.0     20.0     20.0
 FIP associate -> first packet (5000 FIPs on compute1)        1     30.0     30.0     30.0     30.0
 FIP associate p50 ratios: 5000:1 = 1.50
