@@ -8,8 +8,10 @@
 // The files follow the kernel's tables: links.go (bridges, VXLAN
 // devices, bridge ports, veth pairs), addrs.go, routes.go (routes in any
 // table and ip rules), neigh.go (FDB and neighbours), namespace.go (one
-// agent namespace: sysctls, nftables through package nft, links, routes)
-// and prune.go (what is ours and no longer desired).
+// agent namespace: sysctls, nftables through package nft, links, routes),
+// sysctl.go (global keys first, per-device keys once their devices
+// exist) and prune.go (what is ours and no longer desired). The host
+// namespace's own nftables tables (Host.Nft) are applied by Apply.
 package dataplane
 
 import (
@@ -78,6 +80,10 @@ type NamespaceResult struct {
 	Held bool
 	// Err is the namespace's apply error (nil: converged).
 	Err error
+
+	// lateSysctls are per-device sysctls whose device did not exist yet
+	// (the outer end of a pair another namespace creates later).
+	lateSysctls []desired.Sysctl
 }
 
 func (r *Result) did(format string, args ...any) {
@@ -127,8 +133,11 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 			res.Plugged[p.PortID] = true
 		}
 	}
+	// The host's tables before the namespaces: DVR's rewrite of the
+	// gateway MAC must be in place before a qr- port starts routing.
+	keep(applyHostNft(res, h, opts))
 	peers := peerEnds(h)
-	for _, ns := range h.Namespaces {
+	for _, ns := range pairOwnersFirst(h.Namespaces) {
 		nr := &NamespaceResult{}
 		res.Namespaces[ns.Name] = nr
 		if opts.Hold != nil && opts.Hold(ns.Name) {
@@ -144,6 +153,15 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 			res.Plugged[id] = true
 		}
 	}
+	late := map[string][]desired.Sysctl{}
+	for name, nr := range res.Namespaces {
+		if len(nr.lateSysctls) > 0 {
+			late[name], nr.lateSysctls = nr.lateSysctls, nil
+		}
+	}
+	if err := applyLateSysctls(res, late); err != nil {
+		errs = append(errs, err)
+	}
 	keep(applyFDB(nl, res, h))
 	keep(applyNeighs(nl, res, h))
 	announceNeighs(res)
@@ -156,6 +174,30 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 	res.announcements = nil
 	res.HostErr = errors.Join(hostErrs...)
 	return res, errors.Join(errs...)
+}
+
+// applyHostNft reconciles the nftables tables of the namespace Apply
+// runs in. Owned tables that are not desired are deleted only when the
+// apply may prune: before the first full view the plan may lack them.
+func applyHostNft(res *Result, h *desired.Host, opts Options) error {
+	if len(h.Nft) == 0 && !opts.Prune {
+		return nil
+	}
+	// A real handle (not "the caller's namespace"), so that the socket
+	// is pooled and the state remembered as in the agent's namespaces.
+	host, err := netns.Current()
+	if err != nil {
+		return fmt.Errorf("host nftables: %w", err)
+	}
+	defer host.Close()
+	r, err := nft.ApplyTables(host, h.Nft, opts.Prune)
+	for _, c := range r.Lines {
+		res.did("%s", c)
+	}
+	if err != nil {
+		return fmt.Errorf("host nftables: %w", err)
+	}
+	return nil
 }
 
 func ignoreExist(err error) error {

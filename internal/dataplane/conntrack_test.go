@@ -3,9 +3,12 @@ package dataplane
 import (
 	"net"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/neutrino-net/neutrino/internal/dataplane/nft"
+	"github.com/neutrino-net/neutrino/internal/desired"
 	"github.com/neutrino-net/neutrino/internal/netns"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -85,4 +88,40 @@ func TestDeleteConntrack(t *testing.T) {
 		t.Fatalf("%d entries involving %s left", left, fipAddr)
 	}
 	t.Logf("deleted %d conntrack entries", n)
+}
+
+// The floating IPs whose conntrack entries go: keys of fip_dnat and
+// values of fip_snat that an apply removed, in any table.
+func TestRemovedFIPs(t *testing.T) {
+	a, b, x := netip.MustParseAddr("203.0.113.20"), netip.MustParseAddr("203.0.113.21"), netip.MustParseAddr("10.0.0.5")
+	r := &nft.Result{Elements: []nft.Element{
+		{Table: "ip neutrino-dvr", Map: "fip_dnat", Key: a, Value: x, Removed: true},
+		{Table: "ip neutrino", Map: "fip_snat", Key: x, Value: b, Removed: true},
+		{Table: "ip neutrino", Map: "fip_snat", Key: x, Value: a, Removed: true},
+		{Table: "ip neutrino", Map: "fip_dnat", Key: b, Value: x},
+		{Table: "ip neutrino", Map: "other", Key: x, Value: x, Removed: true},
+	}}
+	if got := removedFIPs(r); !slices.Equal(got, []netip.Addr{a, b}) {
+		t.Errorf("removedFIPs = %v, want [%s %s]", got, a, b)
+	}
+}
+
+// A DVR-style table (not the legacy "ip neutrino") that goes as a whole
+// takes its floating IPs' conntrack entries with it.
+func TestConntrackCleanupDVRTable(t *testing.T) {
+	l := newRouterLab(t)
+	tbl := routerTable("qg-lab", map[netip.Addr]netip.Addr{fipAddr: fixedAddr})
+	tbl.Name = "neutrino-dvr"
+	ns := desired.Namespace{Name: l.routerName, Nft: []desired.NftTable{*tbl}}
+	res, nr := &Result{}, &NamespaceResult{}
+	must(t, applyNamespaceNft(res, nr, ns, l.router))
+	must(t, ping(l.outside, fipAddr, 3))
+	if n := flowsWith(t, l.router, fipAddr); n == 0 {
+		t.Fatal("no conntrack entry for the floating IP")
+	}
+	ns.Nft = nil
+	must(t, applyNamespaceNft(res, nr, ns, l.router))
+	if nr.ConntrackDeleted == 0 || flowsWith(t, l.router, fipAddr) != 0 {
+		t.Errorf("deleted %d entries, %d left; changes %q", nr.ConntrackDeleted, flowsWith(t, l.router, fipAddr), res.Changes)
+	}
 }

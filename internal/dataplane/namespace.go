@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"sync"
+	"time"
 
 	"github.com/neutrino-net/neutrino/internal/dataplane/nft"
 	"github.com/neutrino-net/neutrino/internal/desired"
@@ -12,12 +14,38 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-// fipTable and fipDNATMap name the legacy router's floating IP map,
-// whose removed keys have their conntrack entries deleted.
+// fipDNATMap (floating IP -> fixed IP) and fipSNATMap (fixed IP ->
+// floating IP) name the floating IP maps in any table of any agent
+// namespace (legacy and DVR qrouter-, snat-): the floating IPs of their
+// removed elements have their conntrack entries deleted.
 const (
-	fipTable   = "ip neutrino"
 	fipDNATMap = "fip_dnat"
+	fipSNATMap = "fip_snat"
 )
+
+// removedFIPs are the floating IPs whose translation an apply removed
+// or changed: keys of fip_dnat, values of fip_snat (deleting by the
+// fixed IP would also cut the instance's flows through default SNAT).
+func removedFIPs(r *nft.Result) []netip.Addr {
+	seen := map[netip.Addr]bool{}
+	var out []netip.Addr
+	for _, e := range r.Elements {
+		var fip netip.Addr
+		switch {
+		case !e.Removed:
+			continue
+		case e.Map == fipDNATMap:
+			fip = e.Key
+		case e.Map == fipSNATMap:
+			fip = e.Value
+		}
+		if fip.IsValid() && !seen[fip] {
+			seen[fip] = true
+			out = append(out, fip)
+		}
+	}
+	return out
+}
 
 // applyNamespace reconciles one agent namespace: sysctls, nftables,
 // veth pairs with their addresses, ip rules, routes and neighbours (in
@@ -38,16 +66,11 @@ func applyNamespace(nl *netlink.Handle, res *Result, nr *NamespaceResult, ns des
 	defer inner.Close()
 	defer nsh.Close()
 	var errs []error
-	if len(ns.Sysctls) > 0 {
-		errs = append(errs, netns.RunIn(nsh, func() error {
-			for _, s := range ns.Sysctls {
-				if err := netns.WriteSysctl(s.Key, s.Value); err != nil {
-					return err
-				}
-			}
-			return nil
-		}))
-	}
+	// Global keys first (ip_forward before any device is up); the
+	// per-device ones once the namespace's devices exist.
+	global, perDev := splitSysctls(ns.Sysctls)
+	_, err = applySysctls(nsh, res, ns.Name, global)
+	errs = append(errs, err)
 	if lo, err := inner.LinkByName("lo"); err == nil {
 		errs = append(errs, setUp(inner, res, lo))
 	}
@@ -79,9 +102,13 @@ func applyNamespace(nl *netlink.Handle, res *Result, nr *NamespaceResult, ns des
 			plugged = append(plugged, v.PortID)
 		}
 	}
+	late, err := applySysctls(nsh, res, ns.Name, perDev)
+	nr.lateSysctls = late
+	errs = append(errs, err)
 	errs = append(errs, applyRules(inner, res, ns), applyRoutes(inner, res, ns), applyNamespaceNeighs(inner, res, ns.Name, neighs))
-	announce(res, ns, nr.Added)
-	return plugged, errors.Join(errs...)
+	err = errors.Join(errs...)
+	announce(res, ns, toAnnounce(ns, nr, err == nil))
+	return plugged, err
 }
 
 // applyNamespaceNft reconciles the namespace's nftables tables and
@@ -93,7 +120,7 @@ func applyNamespaceNft(res *Result, nr *NamespaceResult, ns desired.Namespace, n
 	for _, c := range r.Lines {
 		res.did("%s in %s", c, ns.Name)
 	}
-	if gone := r.RemovedKeys(fipTable, fipDNATMap); len(gone) > 0 {
+	if gone := removedFIPs(r); len(gone) > 0 {
 		n, cerr := DeleteConntrack(nsh, gone...)
 		nr.ConntrackDeleted = n
 		if cerr != nil {
@@ -105,22 +132,77 @@ func applyNamespaceNft(res *Result, nr *NamespaceResult, ns desired.Namespace, n
 	return err
 }
 
-// announce queues gratuitous ARPs, sent in the background once the
-// apply is done, for the addresses this apply added that the plan wants
-// announced (gateway and floating IPs): upstream sends 3, 2 seconds
-// apart.
-func announce(res *Result, ns desired.Namespace, added []netip.Prefix) {
+// announced remembers, per agent namespace, the GARP entries of its
+// last apply that ended without error: an entry not in it is new and is
+// announced. Process memory on purpose: after a restart every entry is
+// announced once more, which is harmless (the answer is the right one)
+// and covers what changed while the agent was down.
+var announced = struct {
+	sync.Mutex
+	m map[string]map[desired.GARP]bool
+}{m: map[string]map[desired.GARP]bool{}}
+
+// forgetAnnounced drops a namespace's memory (the namespace is gone).
+func forgetAnnounced(name string) {
+	announced.Lock()
+	delete(announced.m, name)
+	announced.Unlock()
+}
+
+// toAnnounce returns the namespace's GARP entries to announce: those
+// new since its last clean apply (an address a DVR fip namespace answers
+// for by proxy ARP is on no device, so "new in the plan" is what says it
+// appeared) and those whose address this apply (re)added to its device.
+// The memory is updated only after a clean apply, so that what a failed
+// apply could not announce (its device missing) is announced by the
+// retry.
+func toAnnounce(ns desired.Namespace, nr *NamespaceResult, clean bool) []desired.GARP {
+	announced.Lock()
+	defer announced.Unlock()
+	prev := announced.m[ns.Name]
+	if nr.Created {
+		prev = nil // deleted behind our back: everything is new
+	}
+	cur := make(map[desired.GARP]bool, len(ns.GARP))
+	var out []desired.GARP
 	for _, g := range ns.GARP {
-		if !slices.ContainsFunc(added, func(p netip.Prefix) bool { return p.Addr() == g.Addr }) {
+		if cur[g] {
 			continue
 		}
-		res.announcements = append(res.announcements, func() {
-			h, err := netns.Open(ns.Name)
-			if err != nil {
-				return
-			}
-			defer h.Close()
-			SendGARP(h, g.Dev, g.Addr, 3)
-		})
+		cur[g] = true
+		if !prev[g] || slices.ContainsFunc(nr.Added, func(p netip.Prefix) bool { return p.Addr() == g.Addr }) {
+			out = append(out, g)
+		}
 	}
+	if clean {
+		announced.m[ns.Name] = cur
+	}
+	return out
+}
+
+// announce queues gratuitous ARPs, sent in the background once the
+// apply is done, for the namespace's GARP entries that toAnnounce picks
+// (gateway and floating IPs): upstream sends 3, 2 seconds apart. One
+// goroutine per namespace sends round after round over all its entries,
+// so that a restart that announces thousands does not open thousands of
+// sockets at once.
+func announce(res *Result, ns desired.Namespace, gs []desired.GARP) {
+	if len(gs) == 0 {
+		return
+	}
+	res.announcements = append(res.announcements, func() {
+		h, err := netns.Open(ns.Name)
+		if err != nil {
+			return
+		}
+		defer h.Close()
+		for round := range 3 {
+			if round > 0 {
+				time.Sleep(GARPInterval)
+			}
+			for _, g := range gs {
+				SendGARP(h, g.Dev, g.Addr, 1)
+			}
+		}
+	})
 }

@@ -18,77 +18,117 @@ type fdbKey struct {
 	master        bool
 }
 
-// applyFDB makes the VXLAN devices' FDB hold exactly the desired remote
-// entries: "self" entries with a destination, and "master" static ones.
+// fdbDevices are the bridge ports whose FDB entries are the agent's:
+// VXLAN devices ("self" entries towards VTEPs and "master" static ones)
+// and the other ports of its bridges (instance taps, namespace veths'
+// outer ends, physical interfaces), which carry only "master" static
+// entries (DVR's gateway MAC pinned to the host's own qr- port). A port
+// left out of the plan keeps what it has; its entries go with it.
+func fdbDevices(h *desired.Host) map[string]bool {
+	devs := map[string]bool{}
+	for _, v := range h.VXLANs {
+		devs[v.Name] = true
+	}
+	for _, p := range h.BridgePorts {
+		devs[p.Name] = true
+	}
+	for _, ns := range h.Namespaces {
+		for _, v := range ns.Veths {
+			if v.PeerNamespace == "" && v.Bridge != "" {
+				devs[v.Outer] = true
+			}
+		}
+	}
+	for _, f := range h.FDB {
+		devs[f.Dev] = true
+	}
+	return devs
+}
+
+// applyFDB makes the FDB entries of the agent's bridge ports exactly the
+// desired ones: "self" entries with a destination, and "master" static
+// ones. One dump of the whole bridge FDB serves every port.
 func applyFDB(nl *netlink.Handle, res *Result, h *desired.Host) error {
 	want := map[string]map[fdbKey]bool{}
-	for _, v := range h.VXLANs {
-		want[v.Name] = map[fdbKey]bool{}
+	for dev := range fdbDevices(h) {
+		want[dev] = map[fdbKey]bool{}
 	}
 	for _, f := range h.FDB {
 		k := fdbKey{dev: f.Dev, mac: f.MAC, master: f.Master}
 		if f.Dst.IsValid() {
 			k.dst = f.Dst.String()
 		}
-		if want[f.Dev] != nil {
-			want[f.Dev][k] = true
-		}
+		want[f.Dev][k] = true
+	}
+	all, err := dump2(nl.NeighList, 0, unix.AF_BRIDGE)
+	if err != nil {
+		return fmt.Errorf("fdb: %w", err)
+	}
+	byIndex := map[int][]netlink.Neigh{}
+	for _, n := range all {
+		byIndex[n.LinkIndex] = append(byIndex[n.LinkIndex], n)
 	}
 	var errs []error
 	for dev, keys := range want {
 		l, err := nl.LinkByName(dev)
 		if err != nil {
-			continue // reported by applyVXLAN
+			continue // reported by applyVXLAN; a tap not there yet
 		}
-		entries, err := dump2(nl.NeighList, l.Attrs().Index, unix.AF_BRIDGE)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("fdb of %s: %w", dev, err))
+		errs = append(errs, applyPortFDB(nl, res, l, keys, byIndex[l.Attrs().Index]))
+	}
+	return errors.Join(errs...)
+}
+
+// applyPortFDB makes one port's FDB entries (entries: its current ones)
+// exactly keys.
+func applyPortFDB(nl *netlink.Handle, res *Result, l netlink.Link, keys map[fdbKey]bool, entries []netlink.Neigh) error {
+	dev := l.Attrs().Name
+	have := map[fdbKey]netlink.Neigh{}
+	own := l.Attrs().HardwareAddr.String()
+	for _, n := range entries {
+		mac := n.HardwareAddr.String()
+		switch {
+		case n.Flags&netlink.NTF_SELF != 0 && n.IP != nil:
+			have[fdbKey{dev: dev, mac: mac, dst: n.IP.String()}] = n
+		case n.Flags&netlink.NTF_SELF == 0 && n.MasterIndex != 0 && n.State&netlink.NUD_NOARP != 0 && mac != own:
+			// The bridge reports its static entries without NTF_MASTER;
+			// learned entries are not NOARP, the port's own MAC is
+			// (permanent, "local"): both are the kernel's.
+			have[fdbKey{dev: dev, mac: mac, master: true}] = n
+		}
+	}
+	var errs []error
+	for k := range keys {
+		if _, ok := have[k]; ok {
 			continue
 		}
-		have := map[fdbKey]netlink.Neigh{}
-		own := l.Attrs().HardwareAddr.String()
-		for _, n := range entries {
-			mac := n.HardwareAddr.String()
-			switch {
-			case n.Flags&netlink.NTF_SELF != 0 && n.IP != nil:
-				have[fdbKey{dev: dev, mac: mac, dst: n.IP.String()}] = n
-			case n.Flags&netlink.NTF_SELF == 0 && n.MasterIndex != 0 && n.State&netlink.NUD_NOARP != 0 && mac != own:
-				// The bridge reports its static entries without NTF_MASTER.
-				have[fdbKey{dev: dev, mac: mac, master: true}] = n
-			}
+		mac, _ := net.ParseMAC(k.mac)
+		n := &netlink.Neigh{LinkIndex: l.Attrs().Index, Family: unix.AF_BRIDGE, HardwareAddr: mac}
+		var err error
+		if k.master {
+			// Replace: a learned entry for the MAC becomes static.
+			n.Flags, n.State = netlink.NTF_MASTER, netlink.NUD_NOARP
+			err = nl.NeighSet(n)
+		} else {
+			n.Flags, n.State, n.IP = netlink.NTF_SELF, netlink.NUD_PERMANENT, net.ParseIP(k.dst)
+			// Several destinations per MAC (the flood list) need append.
+			err = ignoreExist(nl.NeighAppend(n))
 		}
-		for k := range keys {
-			if _, ok := have[k]; ok {
-				continue
-			}
-			mac, _ := net.ParseMAC(k.mac)
-			n := &netlink.Neigh{LinkIndex: l.Attrs().Index, Family: unix.AF_BRIDGE, HardwareAddr: mac}
-			var err error
-			if k.master {
-				n.Flags, n.State = netlink.NTF_MASTER, netlink.NUD_NOARP
-				err = nl.NeighSet(n)
-			} else {
-				n.Flags, n.State, n.IP = netlink.NTF_SELF, netlink.NUD_PERMANENT, net.ParseIP(k.dst)
-				// Several destinations per MAC (the flood list) need append.
-				err = ignoreExist(nl.NeighAppend(n))
-			}
-			if err != nil {
-				errs = append(errs, fmt.Errorf("fdb add %s dev %s dst %s: %w", k.mac, dev, k.dst, err))
-				continue
-			}
-			res.did("fdb add %s dev %s dst %s master %v", k.mac, dev, k.dst, k.master)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("fdb add %s dev %s dst %s: %w", k.mac, dev, k.dst, err))
+			continue
 		}
-		for k, n := range have {
-			if keys[k] {
-				continue
-			}
-			n := n
-			if err := nl.NeighDel(&n); err != nil {
-				errs = append(errs, fmt.Errorf("fdb del %s dev %s: %w", k.mac, dev, err))
-				continue
-			}
-			res.did("fdb del %s dev %s dst %s master %v", k.mac, dev, k.dst, k.master)
+		res.did("fdb add %s dev %s dst %s master %v", k.mac, dev, k.dst, k.master)
+	}
+	for k, n := range have {
+		if keys[k] {
+			continue
 		}
+		if err := nl.NeighDel(&n); err != nil {
+			errs = append(errs, fmt.Errorf("fdb del %s dev %s: %w", k.mac, dev, err))
+			continue
+		}
+		res.did("fdb del %s dev %s dst %s master %v", k.mac, dev, k.dst, k.master)
 	}
 	return errors.Join(errs...)
 }
@@ -217,11 +257,16 @@ func applyNamespaceNeighs(h *netlink.Handle, res *Result, nsName string, want []
 	}
 	wanted := map[key]bool{}
 	var errs []error
+	links := map[string]netlink.Link{} // a qr- device has hundreds of entries
 	for _, w := range want {
-		l, err := h.LinkByName(w.Dev)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("neigh %s dev %s in %s: %w", w.IP, w.Dev, nsName, err))
-			continue
+		l, ok := links[w.Dev]
+		if !ok {
+			var err error
+			if l, err = h.LinkByName(w.Dev); err != nil {
+				errs = append(errs, fmt.Errorf("neigh %s dev %s in %s: %w", w.IP, w.Dev, nsName, err))
+				continue
+			}
+			links[w.Dev] = l
 		}
 		k := key{l.Attrs().Index, w.IP.String()}
 		wanted[k] = true
@@ -244,7 +289,11 @@ func applyNamespaceNeighs(h *netlink.Handle, res *Result, nsName string, want []
 			errs = append(errs, err)
 			continue
 		}
-		res.did("neigh del %s dev %d in %s", k.ip, k.dev, nsName)
+		dev := fmt.Sprint(k.dev)
+		if l, err := h.LinkByIndex(k.dev); err == nil {
+			dev = l.Attrs().Name
+		}
+		res.did("neigh del %s dev %s in %s", k.ip, dev, nsName)
 	}
 	return errors.Join(errs...)
 }

@@ -37,6 +37,7 @@ func prune(nl *netlink.Handle, res *Result, h *desired.Host, opts Options) error
 				errs = append(errs, err)
 				continue
 			}
+			forgetAnnounced(name)
 			res.did("delete netns %s", name)
 		}
 	}

@@ -30,8 +30,11 @@ type Host struct {
 	Neighs      []Neigh
 	Namespaces  []Namespace
 	Sysctls     []Sysctl
-	// Nft are nftables tables in the host namespace (DVR's bridge
-	// family table).
+	// Nft are nftables tables in the host namespace (the one the agent
+	// manages bridges in), at most one per family and name: DVR's bridge
+	// table that rewrites routed frames' source MAC to the host's DVR
+	// MAC. As in a namespace, owned tables (NftOwnedPrefix) that are not
+	// listed are removed (only when the apply may prune).
 	Nft []NftTable
 }
 
@@ -63,9 +66,12 @@ type BridgePort struct {
 	PortID string // the Neutron port it carries ("" for physical)
 }
 
-// FDB is a forwarding entry on a VXLAN device: Dst set = "self" entry
-// towards a remote VTEP (MAC 00:00:00:00:00:00 = flood list); Master =
-// the bridge's static entry pointing at the device.
+// FDB is a forwarding entry on a bridge port: Dst set = "self" entry
+// on a VXLAN device towards a remote VTEP (MAC 00:00:00:00:00:00 =
+// flood list); Master = the bridge's static entry pointing at the
+// device, which may be any port of an agent bridge (a VXLAN device, an
+// instance tap, a namespace veth's outer end: DVR pins the distributed
+// gateway MAC to the host's own qr- port).
 type FDB struct {
 	Dev    string
 	MAC    string
@@ -94,8 +100,11 @@ type Namespace struct {
 	// and name. Tables whose name starts with NftOwnedPrefix and that are
 	// not listed are removed.
 	Nft []NftTable
-	// GARP lists addresses to announce with gratuitous ARP when they are
-	// added (address -> device).
+	// GARP lists addresses to announce with gratuitous ARP (address ->
+	// device): an entry is announced when it is new in the plan (since
+	// the namespace's last clean apply in this process) and whenever the
+	// apply adds its address to a device. The address need not be on the
+	// device: DVR's fip namespace answers for floating IPs by proxy ARP.
 	GARP []GARP
 }
 
@@ -165,6 +174,7 @@ func (h *Host) Normalize() {
 	h.FDB = sortDedup(h.FDB, FDB.Key)
 	h.Neighs = sortDedup(h.Neighs, Neigh.Key)
 	h.Sysctls = sortDedup(h.Sysctls, func(s Sysctl) string { return s.Key })
+	h.Nft = normalizeNft(h.Nft)
 	for i := range h.Namespaces {
 		h.Namespaces[i].Normalize()
 	}
@@ -177,10 +187,16 @@ func (ns *Namespace) Normalize() {
 	ns.Routes = sortDedup(ns.Routes, func(r Route) string { return routeKey(r) })
 	ns.Rules = sortDedup(ns.Rules, func(r Rule) string { return padInt(r.Priority) + " " + r.String() })
 	ns.Sysctls = sortDedup(ns.Sysctls, func(s Sysctl) string { return s.Key })
-	ns.Nft = sortDedup(ns.Nft, func(t NftTable) string { return t.FamilyOrIP() + " " + t.NameOrDefault() })
-	for i := range ns.Nft {
-		ns.Nft[i].Normalize()
+	ns.Nft = normalizeNft(ns.Nft)
+}
+
+// normalizeNft sorts tables by family and name and normalizes each.
+func normalizeNft(ts []NftTable) []NftTable {
+	ts = sortDedup(ts, func(t NftTable) string { return t.FamilyOrIP() + " " + t.NameOrDefault() })
+	for i := range ts {
+		ts[i].Normalize()
 	}
+	return ts
 }
 
 // Normalize sorts the table's sets, maps and chains by name (a chain's

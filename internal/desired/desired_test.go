@@ -51,6 +51,11 @@ func everything() *Host {
 			{Dev: "vxlan-101", MAC: "00:00:00:00:00:00", Dst: addr("10.0.1.22")},
 			{Dev: "vxlan-101", MAC: "fa:16:3e:00:00:02", Dst: addr("10.0.1.22")},
 		},
+		Nft: []NftTable{{Family: FamilyBridge, Name: "neutrino-dvr", Chains: []NftChain{{Name: "forward", Type: "filter", Hook: "forward", Rules: []NftRule{
+			{OifName: "vxlan-*", EtherSaddr: "fa:16:3e:00:00:01", SetEtherSaddr: "fa:16:3f:12:34:56", Comment: "dvr mac"},
+			{OifName: "vxlan-*", EtherDaddr: "fa:16:3e:00:00:01", Drop: true},
+			{OifName: "vxlan-*", ARPTargetIP: addr("10.0.0.1"), Drop: true},
+		}}}}},
 		Neighs: []Neigh{
 			{Namespace: "qrouter-r1", Dev: "qr-port-2", IP: addr("10.0.0.12"), MAC: "fa:16:3e:00:00:02"},
 			{Dev: "brqnet-b", IP: addr("10.0.0.12"), MAC: "fa:16:3e:00:00:02"},
@@ -111,6 +116,7 @@ func TestNormalizeIsOrderFree(t *testing.T) {
 	b := everything()
 	reverse(b.Namespaces)
 	reverse(b.FDB)
+	b.Nft = append(b.Nft, b.Nft...)
 	for i := range b.Namespaces {
 		ns := &b.Namespaces[i]
 		reverse(ns.Veths)

@@ -74,18 +74,23 @@ type NftRule struct {
 	TCPDport       uint16       // tcp dport <n>
 	CtStateNotDNAT bool         // ct status != dnat (do not SNAT what was DNATed in)
 	CtStateDNAT    bool         // ct status dnat
-	EtherSaddr     string       // bridge: ether saddr <mac>
-	EtherDaddr     string       // bridge: ether daddr <mac>
-	ARPTargetIP    netip.Addr   // bridge: arp daddr ip <addr>
+	// Bridge family only: Ethernet addresses ("fa:16:3e:00:00:01") and
+	// the target protocol address of an ARP packet (any ARP op).
+	EtherSaddr  string     // ether saddr <mac>
+	EtherDaddr  string     // ether daddr <mac>
+	ARPTargetIP netip.Addr // arp daddr ip <addr>
 
 	// Actions.
-	DNATMap       string     // dnat to ip daddr map @<map>
-	SNATMap       string     // snat to ip saddr map @<map>
-	SNATTo        netip.Addr // snat to <addr>
-	RedirectTo    uint16     // redirect to :<port>
-	SetEtherSaddr string     // bridge: ether saddr set <mac>
-	Accept        bool
-	Drop          bool
+	DNATMap    string     // dnat to ip daddr map @<map>
+	SNATMap    string     // snat to ip saddr map @<map>
+	SNATTo     netip.Addr // snat to <addr>
+	RedirectTo uint16     // redirect to :<port>
+	Accept     bool
+	Drop       bool
+	// SetEtherSaddr rewrites the frame's source MAC (bridge family
+	// only). It is a statement, not a verdict: the frame goes on through
+	// the chain, so it is the rule's only action.
+	SetEtherSaddr string // ether saddr set <mac>
 	Comment       string // shown in `nft list`; identifies the rule
 }
 
@@ -185,6 +190,15 @@ func (r NftRule) String() string {
 	if r.CtStateDNAT {
 		add("ct status dnat")
 	}
+	if r.EtherSaddr != "" {
+		add("ether saddr %s", r.EtherSaddr)
+	}
+	if r.EtherDaddr != "" {
+		add("ether daddr %s", r.EtherDaddr)
+	}
+	if r.ARPTargetIP.IsValid() {
+		add("arp daddr ip %s", r.ARPTargetIP)
+	}
 	switch {
 	case r.DNATMap != "":
 		add("dnat to ip daddr map @%s", r.DNATMap)
@@ -198,6 +212,8 @@ func (r NftRule) String() string {
 		add("accept")
 	case r.Drop:
 		add("drop")
+	case r.SetEtherSaddr != "":
+		add("ether saddr set %s", r.SetEtherSaddr)
 	}
 	if r.Comment != "" {
 		add("comment %q", r.Comment)

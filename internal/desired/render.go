@@ -40,6 +40,9 @@ func (h *Host) String() string {
 		}
 		fmt.Fprintf(&b, "%sneigh %s lladdr %s dev %s nud permanent\n", ns, n.IP, n.MAC, n.Dev)
 	}
+	for i := range h.Nft {
+		b.WriteString(h.Nft[i].String())
+	}
 	for i := range h.Namespaces {
 		h.Namespaces[i].render(&b)
 	}

@@ -70,6 +70,20 @@ type Element struct {
 	Removed bool
 }
 
+// allRemoved lists the elements of a map that goes as a whole (its
+// table or the map itself no longer wanted): their floating IPs need
+// their conntrack entries deleted as much as single removals do.
+func allRemoved(table, name string, s *setSnap) []Element {
+	if s == nil || !s.isMap {
+		return nil
+	}
+	out := make([]Element, 0, len(s.elems))
+	for k, e := range s.elems {
+		out = append(out, Element{Table: table, Map: name, Key: u32Addr(k), Value: u32Addr(e.val), Removed: true})
+	}
+	return out
+}
+
 // RemovedKeys returns the keys of a map's elements the apply removed or
 // replaced.
 func (r *Result) RemovedKeys(table, mapName string) []netip.Addr {
@@ -87,6 +101,13 @@ func (r *Result) RemovedKeys(table, mapName string) []netip.Addr {
 // in want are made exactly so, owned tables not in want are deleted. A
 // second call with the same want changes nothing.
 func Apply(ns netns.NsHandle, want []desired.NftTable) (*Result, error) {
+	return ApplyTables(ns, want, true)
+}
+
+// ApplyTables is Apply where removeOthers says whether owned tables not
+// in want are deleted (false: they are left as they are, as the host
+// namespace's tables are before the agent has its first full view).
+func ApplyTables(ns netns.NsHandle, want []desired.NftTable, removeOthers bool) (*Result, error) {
 	ws, err := compileAll(want)
 	if err != nil {
 		return &Result{}, err
@@ -96,7 +117,7 @@ func Apply(ns netns.NsHandle, want []desired.NftTable) (*Result, error) {
 		return &Result{}, fmt.Errorf("nftables in netns: %w", err)
 	}
 	e.mu.Lock()
-	res, err := e.conn.applyAll(ws)
+	res, err := e.conn.applyAll(ws, removeOthers)
 	e.mu.Unlock()
 	// A failed apply may leave queued messages or a sticky error in the
 	// connection: start the next one on a fresh socket. Tables deleted
@@ -123,7 +144,7 @@ func (c *conn) checkout(gen0 uint32, genErr error) (map[tableKey]*tableSnap, boo
 	return e.tables, ok && genErr == nil && e.gen == gen0
 }
 
-func (c *conn) applyAll(want []*wantTable) (*Result, error) {
+func (c *conn) applyAll(want []*wantTable, removeOthers bool) (*Result, error) {
 	res := &Result{}
 	gen0, genErr := c.genID()
 	have, cached := c.checkout(gen0, genErr)
@@ -144,7 +165,7 @@ func (c *conn) applyAll(want []*wantTable) (*Result, error) {
 	commits := 0
 	var stale []tableKey
 	for k := range next {
-		if !wanted[k] {
+		if !wanted[k] && removeOthers {
 			stale = append(stale, k)
 		}
 	}
@@ -157,6 +178,11 @@ func (c *conn) applyAll(want []*wantTable) (*Result, error) {
 			return res, fmt.Errorf("nft delete table %s: %w", k, err)
 		}
 		commits++
+		if snap := next[k]; snap != nil {
+			for name, ss := range snap.sets {
+				res.Elements = append(res.Elements, allRemoved(k.String(), name, ss)...)
+			}
+		}
 		delete(next, k)
 		res.Lines = append(res.Lines, "nft delete table "+k.String())
 	}
@@ -340,6 +366,7 @@ func (a *tableApply) queueSetChanges(have *tableSnap, delSets, addSets []string)
 		delete(a.next.sets, name)
 		if !slices.Contains(addSets, name) {
 			a.did("nft delete %s %s", kindOf(have.sets[name].isMap), name)
+			a.res.Elements = append(a.res.Elements, allRemoved(a.w.key.String(), name, have.sets[name])...)
 		}
 	}
 	ids := map[string]uint32{}

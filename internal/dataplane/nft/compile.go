@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -20,7 +21,7 @@ import (
 // ruleVersion is part of every chain fingerprint; bump it when the
 // expressions built for a rule change so that existing chains are
 // refilled.
-const ruleVersion = "v2"
+const ruleVersion = "v3"
 
 // tableKey identifies a table in a namespace.
 type tableKey struct {
@@ -167,7 +168,7 @@ func compile(want *desired.NftTable) (*wantTable, error) {
 			return nil, fmt.Errorf("nft chain %s: unknown hook %q", ch.Name, ch.Hook)
 		}
 		for i, r := range ch.Rules {
-			if err := checkRule(r, w.sets); err != nil {
+			if err := checkRule(r, fam, w.sets); err != nil {
 				return nil, fmt.Errorf("nft chain %s rule %d (%s): %w", ch.Name, i, r, err)
 			}
 		}
@@ -219,9 +220,9 @@ func chainFingerprint(ch desired.NftChain) string {
 	return hex.EncodeToString(h.Sum(nil))[:12]
 }
 
-func checkRule(r desired.NftRule, sets map[string]*wantSet) error {
+func checkRule(r desired.NftRule, fam nftables.TableFamily, sets map[string]*wantSet) error {
 	actions := 0
-	for _, set := range []bool{r.DNATMap != "", r.SNATMap != "", r.SNATTo.IsValid(), r.RedirectTo != 0, r.Accept, r.Drop} {
+	for _, set := range []bool{r.DNATMap != "", r.SNATMap != "", r.SNATTo.IsValid(), r.RedirectTo != 0, r.Accept, r.Drop, r.SetEtherSaddr != ""} {
 		if set {
 			actions++
 		}
@@ -257,7 +258,52 @@ func checkRule(r desired.NftRule, sets map[string]*wantSet) error {
 			return fmt.Errorf("interface name %q too long", n)
 		}
 	}
+	return checkBridgeFields(r, fam)
+}
+
+// checkBridgeFields validates the Ethernet and ARP fields, which only a
+// bridge table sees: in an ip or inet table the packet has no link
+// layer header to match or rewrite, and ARP never reaches it.
+func checkBridgeFields(r desired.NftRule, fam nftables.TableFamily) error {
+	macs := []struct{ what, mac string }{
+		{"ether saddr", r.EtherSaddr}, {"ether daddr", r.EtherDaddr}, {"ether saddr set", r.SetEtherSaddr},
+	}
+	for _, m := range macs {
+		if m.mac == "" {
+			continue
+		}
+		if fam != nftables.TableFamilyBridge {
+			return fmt.Errorf("%s: only in a bridge table, not in family %s", m.what, familyName(fam))
+		}
+		if _, err := parseMAC(m.mac); err != nil {
+			return fmt.Errorf("%s: %w", m.what, err)
+		}
+	}
+	if !r.ARPTargetIP.IsValid() {
+		return nil
+	}
+	if fam != nftables.TableFamilyBridge {
+		return fmt.Errorf("arp daddr ip: only in a bridge table, not in family %s", familyName(fam))
+	}
+	if !r.ARPTargetIP.Is4() {
+		return fmt.Errorf("arp daddr ip %s is not IPv4", r.ARPTargetIP)
+	}
+	if r.SaddrSet != "" || r.DaddrSet != "" || r.NotDaddrSet != "" || r.Daddr.IsValid() || r.TCPDport != 0 {
+		return errors.New("arp daddr ip cannot be combined with IP matches (a packet is ARP or IPv4)")
+	}
 	return nil
+}
+
+// parseMAC parses an Ethernet (6-byte) address.
+func parseMAC(s string) (net.HardwareAddr, error) {
+	mac, err := net.ParseMAC(s)
+	if err != nil {
+		return nil, err
+	}
+	if len(mac) != 6 {
+		return nil, fmt.Errorf("%s is not an Ethernet address", s)
+	}
+	return mac, nil
 }
 
 // mergePrefixes turns prefixes into sorted, disjoint, non-adjacent

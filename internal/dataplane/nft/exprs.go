@@ -2,6 +2,7 @@ package nft
 
 import (
 	"errors"
+	"net/netip"
 	"strings"
 
 	"github.com/google/nftables"
@@ -136,6 +137,43 @@ func (b *ruleBuilder) matches(r desired.NftRule) {
 	if r.CtStateDNAT {
 		b.ctDNAT(expr.CmpOpNeq) // ct status & dnat != 0
 	}
+	if r.EtherSaddr != "" {
+		b.ether(etherSaddrOff, r.EtherSaddr)
+	}
+	if r.EtherDaddr != "" {
+		b.ether(etherDaddrOff, r.EtherDaddr)
+	}
+	if r.ARPTargetIP.IsValid() {
+		b.arpTarget(r.ARPTargetIP)
+	}
+}
+
+// Offsets in the Ethernet header and of the target protocol address in
+// an Ethernet/IPv4 ARP packet (RFC 826: htype 2, ptype 2, hlen 1, plen
+// 1, op 2, sha 6, spa 4, tha 6, tpa 4).
+const (
+	etherDaddrOff, etherSaddrOff, etherTypeOff = 0, 6, 12
+	arpTPAOff                                  = 24
+)
+
+// ether matches a MAC address in the Ethernet header (checked by
+// compile, so the parse cannot fail here).
+func (b *ruleBuilder) ether(offset uint32, mac string) {
+	hw, _ := parseMAC(mac)
+	b.e = append(b.e,
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseLLHeader, Offset: offset, Len: 6},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte(hw)})
+}
+
+// arpTarget matches ARP packets (any op) whose target protocol address
+// is addr: `arp daddr ip <addr>` with the dependency nft itself adds
+// (ether type arp), so that `nft list` shows the rule as written.
+func (b *ruleBuilder) arpTarget(addr netip.Addr) {
+	b.e = append(b.e,
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseLLHeader, Offset: etherTypeOff, Len: 2},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(unix.ETH_P_ARP)},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: arpTPAOff, Len: 4},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: addr.AsSlice()})
 }
 
 func (b *ruleBuilder) action(r desired.NftRule) error {
@@ -164,6 +202,14 @@ func (b *ruleBuilder) action(r desired.NftRule) error {
 		b.e = append(b.e, &expr.Verdict{Kind: expr.VerdictAccept})
 	case r.Drop:
 		b.e = append(b.e, &expr.Verdict{Kind: expr.VerdictDrop})
+	case r.SetEtherSaddr != "":
+		// A payload write and no verdict: the frame continues through
+		// the chain (and on to its port) with the new source MAC.
+		hw, _ := parseMAC(r.SetEtherSaddr)
+		b.e = append(b.e,
+			&expr.Immediate{Register: 1, Data: []byte(hw)},
+			&expr.Payload{OperationType: expr.PayloadWrite, SourceRegister: 1, Base: expr.PayloadBaseLLHeader,
+				Offset: etherSaddrOff, Len: 6, CsumType: expr.CsumTypeNone})
 	default:
 		return errors.New("rule has no action")
 	}

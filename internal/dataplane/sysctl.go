@@ -1,0 +1,103 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/neutrino-net/neutrino/internal/desired"
+	"github.com/neutrino-net/neutrino/internal/netns"
+)
+
+// sysctlDevice is the device a per-device key is about
+// ("net/ipv4/conf/fg-abc/proxy_arp" -> "fg-abc"), or "" for a global key
+// and for the "all" and "default" entries.
+func sysctlDevice(key string) string {
+	p := strings.Split(key, "/")
+	if len(p) < 5 || p[0] != "net" || (p[2] != "conf" && p[2] != "neigh") {
+		return ""
+	}
+	if p[3] == "all" || p[3] == "default" {
+		return ""
+	}
+	return p[3]
+}
+
+// splitSysctls separates the global keys from the per-device ones.
+func splitSysctls(all []desired.Sysctl) (global, perDev []desired.Sysctl) {
+	for _, s := range all {
+		if sysctlDevice(s.Key) == "" {
+			global = append(global, s)
+		} else {
+			perDev = append(perDev, s)
+		}
+	}
+	return global, perDev
+}
+
+// setSysctl writes /proc/sys/<key> of the calling thread's namespace if
+// its value differs; ok=false: the key does not exist (a device not
+// there, a protocol the kernel lacks).
+func setSysctl(key, value string) (changed, ok bool, err error) {
+	path := filepath.Join("/proc/sys", key)
+	cur, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, false, nil
+	}
+	if err == nil && strings.TrimRight(string(cur), "\n ") == value {
+		return false, true, nil
+	}
+	if err := os.WriteFile(path, []byte(value), 0o644); err != nil {
+		return false, true, fmt.Errorf("sysctl %s=%s: %w", key, value, err)
+	}
+	return true, true, nil
+}
+
+// applySysctls sets sysctls inside namespace nsName and returns the
+// ones whose key does not exist. A missing global key is skipped (the
+// kernel lacks the feature); a missing per-device key is returned: its
+// device may appear later in the apply (the outer end of another
+// namespace's pair), and if it never does, that is an error.
+func applySysctls(nsh netns.Handle, res *Result, nsName string, ss []desired.Sysctl) (missing []desired.Sysctl, err error) {
+	err = netns.RunIn(nsh, func() error {
+		var errs []error
+		for _, s := range ss {
+			changed, ok, err := setSysctl(s.Key, s.Value)
+			switch {
+			case err != nil:
+				errs = append(errs, fmt.Errorf("%w in %s", err, nsName))
+			case !ok && sysctlDevice(s.Key) != "":
+				missing = append(missing, s)
+			case changed:
+				res.did("sysctl %s=%s in %s", s.Key, s.Value, nsName)
+			}
+		}
+		return errors.Join(errs...)
+	})
+	return missing, err
+}
+
+// applyLateSysctls sets the per-device sysctls whose devices were not
+// there when their namespace was applied (late: namespace -> keys). Each
+// namespace's error joins its result's.
+func applyLateSysctls(res *Result, late map[string][]desired.Sysctl) error {
+	var errs []error
+	for name, ss := range late {
+		h, err := netns.Open(name)
+		if err == nil {
+			var missing []desired.Sysctl
+			missing, err = applySysctls(h, res, name, ss)
+			h.Close()
+			for _, s := range missing {
+				err = errors.Join(err, fmt.Errorf("sysctl %s in %s: device %s does not exist", s.Key, name, sysctlDevice(s.Key)))
+			}
+		}
+		if err != nil {
+			res.Namespaces[name].Err = errors.Join(res.Namespaces[name].Err, err)
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
