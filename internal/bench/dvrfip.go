@@ -86,6 +86,9 @@ func (b *dvrBed) disassociate(ctx context.Context) error {
 		if strings.Contains(m, b.appsFIP.String()+" :") {
 			return fmt.Errorf("%s still in fip_dnat of %s", b.appsFIP, b.qrouterNS(fipHost))
 		}
+		if !nsExists(b.fipNS(fipHost)) {
+			return nil // the host serves no floating IP at all
+		}
 		rs, err := probe.Routes(b.fipNS(fipHost))
 		if err != nil {
 			return err
@@ -166,8 +169,7 @@ func (b *dvrBed) populate(ctx context.Context, from, to int) error {
 			sem <- struct{}{}
 			go func(id string) {
 				defer func() { <-sem }()
-				_, err := b.create(ctx, "floatingips", "floatingip", map[string]any{"floating_network_id": b.ext, "subnet_id": b.bigExt, "port_id": id})
-				errc <- err
+				errc <- b.associateNew(ctx, id)
 			}(p.ID)
 		}
 		for range n {
@@ -178,4 +180,26 @@ func (b *dvrBed) populate(ctx context.Context, from, to int) error {
 	}
 	b.logf("  %d floating IPs associated in %s", to-from, time.Since(t0).Round(time.Millisecond))
 	return nil
+}
+
+// associateNew creates a floating IP from EXT_SCALE for port. A 503
+// (the store did not confirm the change in time: it happens on a busy
+// two-core machine) is checked by reading the port's floating IPs and
+// retried when there is none.
+func (b *dvrBed) associateNew(ctx context.Context, port string) error {
+	for try := 0; ; try++ {
+		_, err := b.create(ctx, "floatingips", "floatingip", map[string]any{"floating_network_id": b.ext, "subnet_id": b.bigExt, "port_id": port})
+		if err == nil || try == 4 || !strings.Contains(err.Error(), "HTTP 503") {
+			return err
+		}
+		time.Sleep(time.Duration(try+1) * 500 * time.Millisecond)
+		var out struct {
+			FloatingIPs []struct {
+				ID string `json:"id"`
+			} `json:"floatingips"`
+		}
+		if b.api.Do(ctx, http.MethodGet, "/v2.0/floatingips?port_id="+port, nil, &out) == nil && len(out.FloatingIPs) > 0 {
+			return nil
+		}
+	}
 }

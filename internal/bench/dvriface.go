@@ -78,7 +78,7 @@ func (b *dvrBed) interfaceAdd(ctx context.Context, arpFirst bool) ([]HostDist, e
 		lat[len(ins)] = append(lat[len(ins)], last)
 		b.logf("interface add %d (ARP probes first: %v): first routed packet on compute1 after %s, on compute2 after %s",
 			run+1, arpFirst, took[0].Round(100*time.Microsecond), took[1].Round(100*time.Microsecond))
-		if err := b.removeDMZ(ctx, out.PortID, ins); err != nil {
+		if err := b.removeDMZ(ctx, out.PortID); err != nil {
 			return nil, fmt.Errorf("run %d: %w", run+1, err)
 		}
 	}
@@ -90,14 +90,21 @@ func (b *dvrBed) interfaceAdd(ctx context.Context, arpFirst bool) ([]HostDist, e
 }
 
 // removeDMZ removes the DMZ interface and waits until its qr- device
-// left the qrouter- namespace of every host that has a DMZ instance.
-func (b *dvrBed) removeDMZ(ctx context.Context, portID string, ins []*sandbox.Instance) error {
+// left the qrouter- namespace of every host, network1 included (its
+// DHCP port for DMZ gives it the router too): a host still holding the
+// old interface answers the next run's first ARP request for the
+// gateway with the old gateway MAC, and the instance then keeps
+// sending to a MAC nobody has until its neighbour entry expires.
+func (b *dvrBed) removeDMZ(ctx context.Context, portID string) error {
 	if err := b.api.Do(ctx, http.MethodPut, "/v2.0/routers/"+b.dvr+"/remove_router_interface", map[string]any{"subnet_id": b.dmzSub}, nil); err != nil {
 		return err
 	}
-	for _, in := range ins {
-		ns := b.qrouterNS(in.Host)
+	for _, h := range b.st.Hosts() {
+		ns := b.qrouterNS(h.Name)
 		if err := waitFor(ctx, 30*time.Second, func() error {
+			if !nsExists(ns) {
+				return nil
+			}
 			_, found, err := probe.Link(ns, "qr-"+portID[:11])
 			if err == nil && found {
 				err = errors.New("qr- device still there")

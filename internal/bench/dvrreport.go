@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"strings"
 	"time"
+
+	"github.com/neutrino-net/neutrino/internal/sandbox"
 )
 
 // DVRReport is the outcome of RunDVR.
@@ -121,6 +123,11 @@ func (b *dvrBed) diagnose(part string) {
 			fmt.Fprintf(w, " (%v)", err)
 		}
 		fmt.Fprintf(w, "\n%s", out)
+	}
+	for _, in := range []*sandbox.Instance{b.dmz1, b.dmz2, b.apps1} {
+		if in != nil {
+			run(in.Netns, "ip", "neigh")
+		}
 	}
 	for _, h := range b.st.Hosts() {
 		for _, ns := range []string{b.qrouterNS(h.Name), b.fipNS(h.Name), b.hostNS("snat-"+b.dvr, h.Name)} {
