@@ -99,12 +99,6 @@ func (hv View) add(kind string, e *store.Entry) {
 	}
 }
 
-// DVRServiceable reports whether a port makes its host serve the DVR
-// routers of its subnets (upstream: compute ports and DHCP ports).
-func DVRServiceable(owner string) bool {
-	return strings.HasPrefix(owner, "compute:") || owner == model.OwnerDHCP || owner == "trunk:subport"
-}
-
 // L3Mode returns the agent_mode of the host's L3 agent ("" if none).
 func L3Mode(v *store.View, host string) (string, *model.Agent) {
 	for _, e := range v.Index(model.KindAgent, ByHost, host) {
@@ -159,7 +153,7 @@ func RoutersOfHost(v *store.View, host string) []string {
 			if !ok {
 				continue
 			}
-			if DVRServiceable(p.DeviceOwner) {
+			if model.DVRServiceable(p.DeviceOwner) {
 				for _, r := range DVRRoutersOfPort(v, p) {
 					if !slices.Contains(out, r) {
 						out = append(out, r)

@@ -6,6 +6,7 @@ package model
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -225,6 +226,13 @@ const (
 	OwnerDistributed       = "network:distributed"
 	OwnerHARouterInterface = "network:ha_router_replicated_interface"
 )
+
+// DVRServiceable reports whether a port makes its host serve the
+// distributed routers of its subnets (upstream: compute ports, DHCP
+// ports with host_dvr_for_dhcp, trunk subports).
+func DVRServiceable(owner string) bool {
+	return strings.HasPrefix(owner, "compute:") || owner == OwnerDHCP || owner == "trunk:subport"
+}
 
 // AutoDeletedOwner reports whether ports with this owner are removed with
 // their network or subnet instead of blocking the delete.

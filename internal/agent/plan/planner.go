@@ -172,7 +172,7 @@ func (p *Planner) dvrServedBy(s *hostmodel.Snapshot, c hostmodel.Change, routers
 		if s.Routers[pt.DeviceID] != nil {
 			routers[pt.DeviceID] = true
 		}
-		if pt.HostID == p.cfg.Host && l3.DVRServiceable(pt.DeviceOwner) {
+		if pt.HostID == p.cfg.Host && model.DVRServiceable(pt.DeviceOwner) {
 			for id, r := range s.Routers {
 				if r.Distributed {
 					routers[id] = true

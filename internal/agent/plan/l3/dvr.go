@@ -48,13 +48,6 @@ func isRouterInterface(owner string) bool {
 	return owner == model.OwnerRouterInterface || owner == model.OwnerRouterInterfaceD || owner == model.OwnerHARouterInterface
 }
 
-// DVRServiceable reports whether a port makes its host serve the DVR
-// routers of its subnets (upstream: compute ports, DHCP ports with
-// host_dvr_for_dhcp, trunk subports).
-func DVRServiceable(owner string) bool {
-	return len(owner) > 8 && owner[:8] == "compute:" || owner == model.OwnerDHCP || owner == "trunk:subport"
-}
-
 // localServiceable reports whether a DVR-serviceable port of this host
 // has an address on one of the router's subnets.
 func localServiceable(s *hostmodel.Snapshot, host string, r *model.Router) bool {
@@ -64,7 +57,7 @@ func localServiceable(s *hostmodel.Snapshot, host string, r *model.Router) bool 
 			subnets[f.SubnetID] = true
 		}
 		for _, p := range s.PortsOfNetwork(ip.NetworkID) {
-			if p.HostID != host || !DVRServiceable(p.DeviceOwner) {
+			if p.HostID != host || !model.DVRServiceable(p.DeviceOwner) {
 				continue
 			}
 			for _, f := range p.FixedIPs {
@@ -267,15 +260,4 @@ func (d *dvr) snatRedirect(qr string, gw netip.Prefix, subnetID string, snatPort
 
 // extraRoutes plans the router's routes in qrouter- (upstream applies
 // them to the snat- namespace too, see snat).
-func (d *dvr) extraRoutes() {
-	for _, rt := range d.r.Routes {
-		dst, err1 := netip.ParsePrefix(rt.Destination)
-		via, err2 := netip.ParseAddr(rt.NextHop)
-		if err1 != nil || err2 != nil {
-			continue
-		}
-		if dev := deviceFor(d.ns.Veths, via); dev != "" {
-			d.ns.Routes = append(d.ns.Routes, desired.Route{Dst: dst.Masked(), Via: via, Dev: dev})
-		}
-	}
-}
+func (d *dvr) extraRoutes() { d.ns.Routes = appendExtraRoutes(d.ns.Routes, d.r, d.ns.Veths) }

@@ -405,17 +405,22 @@ func (l *legacy) floatingIPs(qg string) []netip.Prefix {
 
 // extraRoutes plans the router's routes, through the device whose
 // subnet holds the nexthop.
-func (l *legacy) extraRoutes() {
-	for _, rt := range l.r.Routes {
+func (l *legacy) extraRoutes() { l.ns.Routes = appendExtraRoutes(l.ns.Routes, l.r, l.ns.Veths) }
+
+// appendExtraRoutes adds the router's routes through the devices whose
+// subnets hold their nexthops.
+func appendExtraRoutes(routes []desired.Route, r *model.Router, veths []desired.Veth) []desired.Route {
+	for _, rt := range r.Routes {
 		dst, err1 := netip.ParsePrefix(rt.Destination)
 		via, err2 := netip.ParseAddr(rt.NextHop)
 		if err1 != nil || err2 != nil {
 			continue
 		}
-		if dev := deviceFor(l.ns.Veths, via); dev != "" {
-			l.ns.Routes = append(l.ns.Routes, desired.Route{Dst: dst.Masked(), Via: via, Dev: dev})
+		if dev := deviceFor(veths, via); dev != "" {
+			routes = append(routes, desired.Route{Dst: dst.Masked(), Via: via, Dev: dev})
 		}
 	}
+	return routes
 }
 
 func deviceFor(veths []desired.Veth, addr netip.Addr) string {
