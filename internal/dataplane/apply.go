@@ -127,7 +127,7 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 	}
 	// Existing interfaces into their bridges.
 	for _, p := range h.BridgePorts {
-		ok, err := applyBridgePort(nl, res, p)
+		ok, err := applyBridgePort(nl, res, byName, p)
 		keep(err)
 		if ok && p.PortID != "" {
 			res.Plugged[p.PortID] = true
