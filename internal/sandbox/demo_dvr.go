@@ -34,7 +34,7 @@ func (s *State) DemoDVR(ctx context.Context, out io.Writer) error {
 	}
 	d.say("== High availability using Distributed Virtual Routing (DVR), in sandbox %s ==", s.Prefix)
 	steps := []func(context.Context) error{d.agents, d.external, d.project, d.demoNet, d.router, d.namespaces,
-		d.gatewayPing, d.instance, d.fromInstance, d.secgroup, d.floatingIP, d.eastWest}
+		d.gatewayPing, d.instance, d.fromInstance, d.metadata, d.secgroup, d.floatingIP, d.eastWest}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			if d.failed == 0 { // not a check (which printed itself): an API error

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -167,5 +168,26 @@ func (d *dvrDemo) eastWest(ctx context.Context) error {
 	defer ssh.Close()
 	return d.check(ctx, "demo-instance2 sees demo-instance1's own address (no NAT east-west)", 5*time.Second, func() (string, error) {
 		return d.peerIs(ctx, "demo-instance1", addrOf(d.vm2).String()+":22", addrOf(d.vm1))
+	})
+}
+
+// metadata: the instance's metadata request is answered by the proxy in
+// its own host's qrouter- (a distributed router has one on every host).
+func (d *dvrDemo) metadata(ctx context.Context) error {
+	d.step("curl http://169.254.169.254/latest/meta-data/instance-id   # from demo-instance1")
+	var port map[string]map[string]any
+	if err := d.c.Do(ctx, "GET", "/v2.0/ports/"+d.vm1.PortID, nil, &port); err != nil {
+		return err
+	}
+	want, _ := port["port"]["device_id"].(string)
+	return d.check(ctx, "demo-instance1 gets its own instance id from the metadata proxy in compute1's qrouter-", dvrPingWait, func() (string, error) {
+		code, body, err := d.s.HTTPGet(ctx, "demo-instance1", "http://169.254.169.254/latest/meta-data/instance-id")
+		if err != nil {
+			return "", err
+		}
+		if code != 200 || strings.TrimSpace(body) != want || want == "" {
+			return "", fmt.Errorf("HTTP %d %q, want %s", code, body, want)
+		}
+		return want, nil
 	})
 }
