@@ -150,16 +150,18 @@ func (a *Agent) agentStates() []syncproto.AgentState {
 	if a.cfg.LocalIP.IsValid() {
 		l2cfg["tunneling_ip"] = a.cfg.LocalIP.String()
 	}
-	return []syncproto.AgentState{
+	states := []syncproto.AgentState{
 		{AgentType: model.AgentTypeL2, Binary: "neutrino-agent", Topic: "N/A", Configurations: l2cfg},
 		{AgentType: model.AgentTypeL3, Binary: "neutrino-agent", Topic: "l3_agent", Configurations: map[string]any{
 			"agent_mode": a.cfg.AgentMode, "handle_internal_only_routers": true, "interface_driver": "linuxbridge",
 			"log_agent_heartbeats": false}},
-		{AgentType: model.AgentTypeDHCP, Binary: "neutrino-agent", Topic: "dhcp_agent", Configurations: map[string]any{
-			"dhcp_driver": "neutrino (in-process)", "enable_isolated_metadata": a.cfg.EnableIsolatedMetadata, "dns_domain": a.cfg.DNSDomain}},
-		{AgentType: model.AgentTypeMetadata, Binary: "neutrino-agent", Topic: "N/A", Configurations: map[string]any{
-			"metadata_proxy_socket": "in-process"}},
 	}
+	if a.cfg.EnableDHCPAgent {
+		states = append(states, syncproto.AgentState{AgentType: model.AgentTypeDHCP, Binary: "neutrino-agent", Topic: "dhcp_agent", Configurations: map[string]any{
+			"dhcp_driver": "neutrino (in-process)", "enable_isolated_metadata": a.cfg.EnableIsolatedMetadata, "dns_domain": a.cfg.DNSDomain}})
+	}
+	return append(states, syncproto.AgentState{AgentType: model.AgentTypeMetadata, Binary: "neutrino-agent", Topic: "N/A", Configurations: map[string]any{
+		"metadata_proxy_socket": "in-process"}})
 }
 
 func (a *Agent) report(ctx context.Context, start bool) (*syncproto.ReportResponse, error) {

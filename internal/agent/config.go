@@ -43,6 +43,13 @@ type Config struct {
 	EnableIsolatedMetadata bool
 	DNSDomain              string
 
+	// EnableDHCPAgent ([DEFAULT] enable_dhcp_agent, neutrino's own,
+	// default True): one process plays every agent type, so False is how
+	// a host says it runs no neutron-dhcp-agent (the DVR walkthrough's
+	// computes): no "DHCP agent" row is reported, so the server never
+	// schedules a network's DHCP here and no qdhcp- namespace is made.
+	EnableDHCPAgent bool
+
 	// Metadata proxy: [DEFAULT] enable_metadata_proxy, nova_metadata_url
 	// (http://host:port or unix:///path.sock; else upstream's
 	// nova_metadata_host/nova_metadata_port) and metadata_proxy_shared_secret.
@@ -76,7 +83,7 @@ var agentSchema = config.Schema{
 	What: "agent config",
 	Known: map[string][]string{
 		ini.DefaultSection: {"host", "agent_mode", "server_url", "namespace_suffix", "state_path", "report_interval",
-			"enable_isolated_metadata", "dns_domain", "enable_metadata_proxy", "nova_metadata_url",
+			"enable_isolated_metadata", "dns_domain", "enable_dhcp_agent", "enable_metadata_proxy", "nova_metadata_url",
 			"nova_metadata_host", "nova_metadata_ip", "nova_metadata_port", "metadata_proxy_shared_secret"},
 		"agent": {"tunnel_types", "l2_population", "arp_responder", "report_interval",
 			"enable_distributed_routing", "prevent_arp_spoofing"},
@@ -122,7 +129,7 @@ func LoadConfigFiles(paths []string) (*Config, error) {
 	}
 	c := &Config{AgentMode: "legacy", StatePath: "/var/lib/neutrino", ReportInterval: 4 * time.Second, L2Population: true, ARPResponder: true,
 		TunnelTypes: []string{"vxlan"}, EnableIsolatedMetadata: true, DNSDomain: "openstacklocal", EnableMetadataProxy: true,
-		EnableSecurityGroup: true, PreventARPSpoofing: true, EnableDistributedRouting: true,
+		EnableSecurityGroup: true, PreventARPSpoofing: true, EnableDistributedRouting: true, EnableDHCPAgent: true,
 		PhysicalInterfaces: map[string]string{}, Bridges: map[string]string{}, Auth: map[string]string{}, Ignored: ignored}
 	r := &optReader{}
 	r.readDefault(f.Section(ini.DefaultSection), c)
@@ -177,6 +184,7 @@ func (r *optReader) readDefault(d *ini.Section, c *Config) {
 	r.str(d, "dns_domain", &c.DNSDomain)
 	r.boolean(d, "enable_isolated_metadata", &c.EnableIsolatedMetadata)
 	r.boolean(d, "enable_metadata_proxy", &c.EnableMetadataProxy)
+	r.boolean(d, "enable_dhcp_agent", &c.EnableDHCPAgent)
 	r.str(d, "metadata_proxy_shared_secret", &c.MetadataSecret)
 	// nova_metadata_ip is the older name of nova_metadata_host (the
 	// walkthrough's metadata_agent.ini uses it).

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -74,4 +75,33 @@ func TestLoadConfigRejects(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestEnableDHCPAgent: enable_dhcp_agent = False (a host without
+// neutron-dhcp-agent, the DVR walkthrough's computes) leaves the DHCP
+// agent out of what the process reports; the default plays it.
+func TestEnableDHCPAgent(t *testing.T) {
+	for _, tc := range []struct {
+		extra string
+		want  bool
+	}{{"", true}, {"enable_dhcp_agent = False\n", false}} {
+		c, err := LoadConfig(writeINI(t, baseINI+tc.extra+"[vxlan]\nlocal_ip = 10.0.1.21\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var types []string
+		for _, s := range New(c, nil).agentStates() {
+			types = append(types, s.AgentType)
+		}
+		if c.EnableDHCPAgent != tc.want || slices.Contains(types, "DHCP agent") != tc.want || len(types) != 3+btoi(tc.want) {
+			t.Errorf("%q: enable_dhcp_agent %v, reported %v", tc.extra, c.EnableDHCPAgent, types)
+		}
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

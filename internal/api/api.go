@@ -135,6 +135,8 @@ func (a *API) routes() {
 	m.HandleFunc("GET /v2.0/network-ip-availabilities", a.wrap(a.listIPAvailability))
 	m.HandleFunc("GET /v2.0/network-ip-availabilities/{id}", a.wrap(a.showIPAvailability))
 	m.HandleFunc("GET /v2.0/availability_zones", a.wrap(a.listAvailabilityZones))
+	m.HandleFunc("GET /v2.0/service-providers", a.wrap(a.listServiceProviders))
+	m.HandleFunc("GET /v2.0/floatingip-pools", a.wrap(a.listFIPPools))
 	if a.identity != nil {
 		m.Handle("/identity/", http.StripPrefix("/identity", a.identity))
 		m.Handle("/identity", http.StripPrefix("/identity", a.identity))

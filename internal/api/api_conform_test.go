@@ -84,14 +84,14 @@ func TestExtraDHCPOptsUpdateMergesAndNullRemoves(t *testing.T) {
 // are not.
 func TestExtensionsAdvertiseL3(t *testing.T) {
 	srv := noAuth(t)
-	for _, alias := range []string{"router", "ext-gw-mode", "extraroute", "extraroute-atomic", "fip-port-details", "router_availability_zone", "l2_adjacency"} {
+	for _, alias := range []string{"router", "ext-gw-mode", "extraroute", "extraroute-atomic", "fip-port-details", "router_availability_zone", "l2_adjacency", "floatingip-pools"} {
 		r := srv.Do(demo, "GET", "/v2.0/extensions/"+alias, nil)
 		expect(t, r, http.StatusOK, "")
 		if r.Obj("extension")["alias"] != alias {
 			t.Fatalf("GET extension %s: %s", alias, r.Raw)
 		}
 	}
-	for _, alias := range []string{"dvr", "l3-ha", "l3-flavors", "floatingip-pools"} {
+	for _, alias := range []string{"dvr", "l3-ha", "l3-flavors"} {
 		expect(t, srv.Do(demo, "GET", "/v2.0/extensions/"+alias, nil), http.StatusNotFound, "")
 	}
 }

@@ -332,6 +332,11 @@ func updateFIP(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, b
 	if err := decode(body, &req); err != nil {
 		return err
 	}
+	if isEmptyObject(body) {
+		// Upstream: port_id was once a floating IP's only attribute, so
+		// an empty update still means "disassociate".
+		req.PortID = optional[string]{Set: true, Null: true}
+	}
 	curF, err := obj[*model.FloatingIP](e)
 	if err != nil {
 		return err
@@ -379,4 +384,10 @@ func deleteFIP(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry) e
 func fixedAddrIn(f *model.FloatingIP, prefix netip.Prefix) bool {
 	a, ok := f.FixedAddr()
 	return ok && prefix.Contains(a)
+}
+
+// isEmptyObject reports whether body is the JSON object {}.
+func isEmptyObject(body json.RawMessage) bool {
+	var m map[string]json.RawMessage
+	return json.Unmarshal(body, &m) == nil && m != nil && len(m) == 0
 }

@@ -71,6 +71,7 @@ var extensions = []extension{
 	{Alias: "filter-validation", Name: "Filter parameters validation", Description: "Provides validation on filter parameters."},
 	{Alias: "ip-substring-filtering", Name: "IP address substring filtering", Description: "Provides IP address substring filtering when listing ports"},
 	{Alias: "net-mtu", Name: "Network MTU", Description: "Provides MTU attribute for a network resource."},
+	{Alias: "net-mtu-writable", Name: "Network MTU (writable)", Description: "Provides a writable MTU attribute for a network resource."},
 	{Alias: "network-ip-availability", Name: "Network IP Availability", Description: "Provides IP availability data for each network and subnet."},
 	{Alias: "pagination", Name: "Pagination support", Description: "Extension that indicates that pagination is enabled."},
 	{Alias: "port-security", Name: "Port Security", Description: "Provides port security"},
@@ -100,10 +101,13 @@ var extensions = []extension{
 	{Alias: "ext-gw-mode", Name: "Neutron L3 Configurable external gateway mode", Description: "Extension of the router abstraction for specifying whether SNAT should occur on the external gateway"},
 	{Alias: "extraroute", Name: "Neutron Extra Route", Description: "Extra routes configuration for L3 router"},
 	{Alias: "extraroute-atomic", Name: "Atomically add/remove extra routes", Description: "Edit extra routes of a router on server side by atomically adding/removing extra routes"},
+	{Alias: "floatingip-pools", Name: "Floating IP Pools Extension", Description: "Provides a floating IP pools API."},
 	{Alias: "fip-port-details", Name: "Floating IP Port Details Extension", Description: "Add port_details attribute to Floating IP resource"},
 	{Alias: "router_availability_zone", Name: "Router Availability Zone", Description: "Availability zone support for router."},
 	{Alias: "l2_adjacency", Name: "L2 Adjacency", Description: "Display L2 Adjacency for Neutron Networks."},
 	{Alias: "security-groups-rules-belongs-to-default-sg", Name: "Security group rules belongs to default security group", Description: "Flag to determine if the security group rule belongs to the project's default security group"},
+	{Alias: "port-mac-address-regenerate", Name: "Neutron Port MAC address regenerate", Description: "Network port MAC address regenerate"},
+	{Alias: "service-type", Name: "Neutron Service Type Management", Description: "API for retrieving service providers for Neutron advanced services"},
 	{Alias: "port-security-groups-filtering", Name: "Port filtering on security groups", Description: "Provides security groups filtering when listing ports"},
 }
 
@@ -128,6 +132,14 @@ func (a *API) showExtension(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	return errResourceNotFound
+}
+
+// listServiceProviders serves the service-type extension. Upstream lists
+// the drivers of its [service_providers] option (L3 flavors, VPN, ...);
+// Neutrino has no pluggable service drivers, so there are none.
+func (a *API) listServiceProviders(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+	writeJSON(w, http.StatusOK, map[string]any{"service_providers": []any{}})
+	return nil
 }
 
 func (a *API) listAvailabilityZones(w http.ResponseWriter, r *http.Request, c *reqCtx) error {

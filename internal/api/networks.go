@@ -22,7 +22,7 @@ var networkDef = &resourceDef{
 		"provider:network_type":     {typ: 's', post: true, adminSet: true},
 		"provider:physical_network": {typ: 's', post: true, adminSet: true},
 		"provider:segmentation_id":  {typ: 'i', post: true, adminSet: true},
-		"mtu":                       {typ: 'i'},
+		"mtu":                       {typ: 'i', post: true, put: true},
 		"port_security_enabled":     {typ: 'b', post: true, put: true},
 		"availability_zone_hints":   {typ: 'o', post: true},
 		"availability_zones":        {typ: 'o'},
@@ -61,6 +61,7 @@ type networkReq struct {
 	PortSecurityEnabled   *flexBool         `json:"port_security_enabled"`
 	AvailabilityZoneHints []string          `json:"availability_zone_hints"`
 	IsDefault             *flexBool         `json:"is_default"`
+	MTU                   *flexInt          `json:"mtu"`
 	Description           *string           `json:"description"`
 	ProjectID             string            `json:"project_id"`
 	TenantID              string            `json:"tenant_id"`
@@ -170,6 +171,12 @@ func createNetwork(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.Raw
 		n.SegmentationID = &id
 	}
 	n.MTU = a.segments.mtu(seg.NetworkType)
+	if req.MTU != nil {
+		if err := a.checkMTU(v, n, int(*req.MTU)); err != nil {
+			return "", err
+		}
+		n.MTU = int(*req.MTU)
+	}
 	if err := a.ensureDefaultSG(v, t, project); err != nil {
 		return "", err
 	}
@@ -204,6 +211,12 @@ func updateNetwork(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entr
 	}
 	if req.IsDefault != nil {
 		n.IsDefault = bool(*req.IsDefault)
+	}
+	if req.MTU != nil {
+		if err := a.checkMTU(v, &n, int(*req.MTU)); err != nil {
+			return err
+		}
+		n.MTU = int(*req.MTU)
 	}
 	if req.External != nil {
 		n.External = bool(*req.External)
@@ -320,4 +333,33 @@ func dedupTags(tags []string) []string {
 		}
 	}
 	return out
+}
+
+// Bounds of a network's MTU (net-mtu-writable): IPv4's minimum datagram
+// size, and IPv6's minimum link MTU for networks with IPv6 subnets.
+const (
+	ipv4MinMTU = 68
+	ipv6MinMTU = 1280
+)
+
+// checkMTU validates a requested MTU for n: at least 68 (1280 with IPv6
+// subnets), at most what its segment type leaves of the physical MTU.
+func (a *API) checkMTU(v *store.View, n *model.Network, mtu int) error {
+	if max := a.segments.mtu(n.NetworkType); mtu > max {
+		return invalidInput("Requested MTU is too big, maximum is %d", max)
+	}
+	if mtu < ipv4MinMTU {
+		return invalidInput("Requested MTU %d is less than the minimum %d", mtu, ipv4MinMTU)
+	}
+	if mtu >= ipv6MinMTU {
+		return nil
+	}
+	for _, sid := range n.Subnets {
+		if e, ok := v.Get(model.KindSubnet, sid); ok {
+			if s, ok := store.As[*model.Subnet](e); ok && s.IPVersion == 6 {
+				return invalidInput("Requested MTU %d is less than the minimum IPv6 MTU %d of network %s's IPv6 subnets", mtu, ipv6MinMTU, n.ID)
+			}
+		}
+	}
+	return nil
 }

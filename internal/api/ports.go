@@ -69,7 +69,7 @@ type portReq struct {
 	Name                *string                       `json:"name"`
 	NetworkID           string                        `json:"network_id"`
 	AdminStateUp        *flexBool                     `json:"admin_state_up"`
-	MACAddress          *string                       `json:"mac_address"`
+	MACAddress          optional[string]              `json:"mac_address"`
 	FixedIPs            optional[[]fixedIPReq]        `json:"fixed_ips"`
 	DeviceID            *string                       `json:"device_id"`
 	DeviceOwner         *string                       `json:"device_owner"`
@@ -184,7 +184,11 @@ func createPort(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMes
 		p.HostID = *req.HostID
 	}
 	control.BindPort(p)
-	if err := a.claimMAC(v, t, n, p, req.MACAddress, netOwner); err != nil {
+	var requestedMAC *string // null as absent: a generated one
+	if req.MACAddress.Set && !req.MACAddress.Null {
+		requestedMAC = &req.MACAddress.V
+	}
+	if err := a.claimMAC(v, t, n, p, requestedMAC, netOwner); err != nil {
 		return "", err
 	}
 	// Addresses.
@@ -359,11 +363,17 @@ func updatePort(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, 
 		p.HostID = *req.HostID
 	}
 	control.BindPort(&p)
-	if req.MACAddress != nil {
+	if req.MACAddress.Set {
 		if !netOwner {
 			return policyDenied("update_port:mac_address")
 		}
-		mac, err := ipam.NormalizeMAC(*req.MACAddress)
+		var mac string
+		var err error
+		if req.MACAddress.Null { // port-mac-address-regenerate
+			mac, err = a.generateMAC(v, t, n.ID)
+		} else {
+			mac, err = ipam.NormalizeMAC(req.MACAddress.V)
+		}
 		if err != nil {
 			return err
 		}

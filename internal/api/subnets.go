@@ -133,6 +133,9 @@ func createSubnet(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 	if version != 4 && version != 6 {
 		return "", invalidInput("%d is not in [4, 6]", version)
 	}
+	if version == 6 && n.MTU < ipv6MinMTU {
+		return "", invalidInput("IPv6 subnet can not be added to network %s: its MTU %d is less than the minimum IPv6 MTU %d", n.ID, n.MTU, ipv6MinMTU)
+	}
 	if req.SubnetPoolID.Set && !req.SubnetPoolID.Null || req.Prefixlen != nil || (req.UseDefaultPool != nil && bool(*req.UseDefaultPool)) {
 		return "", badRequest("Subnet pools are not supported by this server; give a cidr")
 	}

@@ -102,14 +102,6 @@ func (b *legacyBed) logf(format string, args ...any) {
 	}
 }
 
-func (b *legacyBed) create(ctx context.Context, coll, member string, body map[string]any) (map[string]any, error) {
-	var out map[string]map[string]any
-	if err := b.api.Do(ctx, http.MethodPost, "/v2.0/"+coll, map[string]any{member: body}, &out); err != nil {
-		return nil, fmt.Errorf("create %s: %w", member, err)
-	}
-	return out[member], nil
-}
-
 // RunLegacy runs the legacy router benchmark in a fresh sandbox.
 func RunLegacy(ctx context.Context, o LegacyOptions) (*LegacyReport, error) {
 	d := DefaultLegacy()

@@ -71,6 +71,17 @@ func upSandbox(ctx context.Context, o SandboxOptions, computes int) (*benchBed, 
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	so := sandbox.Options{Dir: dir, Prefix: randomPrefix(), Computes: computes, Port: port, Exe: o.Exe, Env: o.Env, Out: o.Out}
+	// The guard removes the sandbox if this process dies without doing
+	// so (guard.go); started first, it also covers a death during Up.
+	var g *guard
+	if !o.Keep {
+		if g, err = startGuard(o.Exe, o.Env, dir, so.Prefix, tmp); err != nil {
+			if tmp {
+				os.RemoveAll(dir)
+			}
+			return nil, nil, err
+		}
+	}
 	st, err := sandbox.Up(ctx, so)
 	cleanup := func() {
 		if o.Keep {
@@ -81,6 +92,7 @@ func upSandbox(ctx context.Context, o SandboxOptions, computes int) (*benchBed, 
 		if tmp {
 			os.RemoveAll(dir)
 		}
+		g.release()
 	}
 	if err != nil {
 		cleanup()
@@ -92,6 +104,15 @@ func upSandbox(ctx context.Context, o SandboxOptions, computes int) (*benchBed, 
 		return nil, nil, err
 	}
 	return &benchBed{st: st, api: api, out: o.Out}, cleanup, nil
+}
+
+// create POSTs one resource and returns it as the API shows it.
+func (b *benchBed) create(ctx context.Context, coll, member string, body map[string]any) (map[string]any, error) {
+	var out map[string]map[string]any
+	if err := b.api.Do(ctx, http.MethodPost, "/v2.0/"+coll, map[string]any{member: body}, &out); err != nil {
+		return nil, fmt.Errorf("create %s: %w", member, err)
+	}
+	return out[member], nil
 }
 
 // network creates a network with one IPv4 subnet and returns its id.
@@ -143,6 +164,7 @@ type Dist struct {
 	MinMs float64 `json:"min_ms"`
 	P50Ms float64 `json:"p50_ms"`
 	P90Ms float64 `json:"p90_ms"`
+	P99Ms float64 `json:"p99_ms"`
 	MaxMs float64 `json:"max_ms"`
 }
 
@@ -152,7 +174,7 @@ func distOf(ds []time.Duration) Dist {
 	}
 	s := slices.Clone(ds)
 	slices.Sort(s)
-	return Dist{N: len(s), MinMs: ms(s[0]), P50Ms: ms(percentile(s, 50)), P90Ms: ms(percentile(s, 90)), MaxMs: ms(s[len(s)-1])}
+	return Dist{N: len(s), MinMs: ms(s[0]), P50Ms: ms(percentile(s, 50)), P90Ms: ms(percentile(s, 90)), P99Ms: ms(percentile(s, 99)), MaxMs: ms(s[len(s)-1])}
 }
 
 // scheduleDHCP makes host the network's only DHCP server and waits until

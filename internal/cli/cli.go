@@ -35,7 +35,7 @@ func NewRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newBench(), newSandbox())
+	root.AddCommand(newBench(), newSandbox(), newConformance())
 	return root
 }
 
@@ -44,7 +44,7 @@ func newBench() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure Neutrino",
 	}
-	cmd.AddCommand(newBenchAPI(), newBenchL3(), newBenchFanout(), newBenchBoot(), newBenchAgentSync(), newBenchLegacy())
+	cmd.AddCommand(newBenchAPI(), newBenchL3(), newBenchFanout(), newBenchBoot(), newBenchAgentSync(), newBenchLegacy(), newBenchDVR(), newBenchGuard())
 	return cmd
 }
 

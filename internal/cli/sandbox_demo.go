@@ -9,25 +9,43 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// newSandboxDemo runs a reference walkthrough in a fresh sandbox.
+// newSandboxDemo runs a reference walkthrough in a fresh sandbox: the
+// DVR one by default, the legacy L3 agent one with "legacy".
 func newSandboxDemo(dir, prefix *string) *cobra.Command {
 	o := sandbox.Options{Computes: sandbox.DefaultComputes, Port: sandbox.DefaultPort}
 	var down bool
 	cmd := &cobra.Command{
-		Use:   "demo legacy",
-		Short: "Run the Neutron L3 agent walkthrough (legacy router, SNAT, floating IPs, metadata) in a fresh sandbox",
-		Long: `Builds a fresh sandbox (replacing one left in --dir), then runs the
-walkthrough "Neutron L3 Agent / What is it and how does it work?": external
-network, tenant networks APPS_NET and DMZ_NET, a router with a gateway and
-both interfaces, one instance on each, a floating IP moved between them,
-and metadata through the router. Every step prints the openstack command it
-stands for, every check sends real packets. The sandbox stays up for
-exploring unless --down is given.`,
-		Args:      cobra.ExactArgs(1),
+		Use:   "demo [legacy]",
+		Short: "Run the DVR walkthrough (or, with legacy, the Neutron L3 agent walkthrough) in a fresh sandbox",
+		Long: `Builds a fresh sandbox (replacing one left in --dir), then runs a
+reference walkthrough in it. Every step prints the command it stands for,
+every check sends real packets or reads the hosts' namespaces.
+
+Without an argument: "High availability using Distributed Virtual Routing
+(DVR)": the agents per host (network1 dvr_snat with DHCP, computes dvr
+without), ext-net and ext-subnet, demo-net for project demo, the
+distributed demo-router with an interface and a gateway, the snat-,
+qrouter- and qdhcp- namespaces on network1, demo-instance1 on compute1
+(qrouter- there), pings to the router and to the internet (SNAT on
+network1), security group rules, a floating IP (fip- on compute1) pinged
+from the external network, and the east-west flow to demo-instance2 on
+demo-net2 on compute2.
+
+With legacy: "Neutron L3 Agent / What is it and how does it work?":
+external network, tenant networks APPS_NET and DMZ_NET, a centralized
+router with a gateway and both interfaces, one instance on each, a
+floating IP moved between them, and metadata through the router.
+
+The sandbox stays up for exploring unless --down is given.`,
+		Args:      cobra.MaximumNArgs(1),
 		ValidArgs: []string{"legacy"},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if args[0] != "legacy" {
-				return fmt.Errorf("unknown walkthrough %q (known: legacy)", args[0])
+			run := (*sandbox.State).DemoDVR
+			if len(args) == 1 {
+				if args[0] != "legacy" {
+					return fmt.Errorf("unknown walkthrough %q (known: legacy; none for DVR)", args[0])
+				}
+				run = (*sandbox.State).DemoLegacy
 			}
 			o.Dir, o.Prefix, o.Out = *dir, *prefix, cmd.ErrOrStderr()
 			if _, err := sandbox.LoadState(o.Dir); err == nil {
@@ -40,7 +58,7 @@ exploring unless --down is given.`,
 			if err != nil {
 				return err
 			}
-			runErr := st.DemoLegacy(cmd.Context(), cmd.OutOrStdout())
+			runErr := run(st, cmd.Context(), cmd.OutOrStdout())
 			if down {
 				if err := sandbox.Down(sandbox.DownOptions{Dir: o.Dir, Prefix: o.Prefix, Grace: 5 * time.Second}); err != nil {
 					fmt.Fprintln(os.Stderr, "down:", err)

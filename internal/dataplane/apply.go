@@ -135,7 +135,7 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 	// (an instance tap's filter), a tap not in its bridge yet stays out
 	// until a later apply gets them in (fail closed).
 	for _, p := range h.BridgePorts {
-		ok, err := applyBridgePort(nl, res, p, nftErr != nil && p.PortID != "")
+		ok, err := applyBridgePort(nl, res, byName, p, nftErr != nil && p.PortID != "")
 		keep(err)
 		if ok && p.PortID != "" {
 			res.Plugged[p.PortID] = true

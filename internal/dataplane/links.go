@@ -140,18 +140,35 @@ func applyVXLAN(nl *netlink.Handle, res *Result, byName map[string]netlink.Link,
 
 // applyBridgePort puts an existing interface into its bridge; a missing
 // interface is not an error (the instance is not there yet).
-func applyBridgePort(nl *netlink.Handle, res *Result, p desired.BridgePort, noJoin bool) (bool, error) {
-	l, err := nl.LinkByName(p.Name)
-	if err != nil {
-		var nf netlink.LinkNotFoundError
-		if errors.As(err, &nf) {
-			return false, nil
+// byName holds the links listed at the start of the apply, so that a
+// host with thousands of ports whose instances are not there yet does
+// not cost a lookup each (bridges made since are looked up); nil: look
+// the port up (it was just made).
+// noJoin leaves a port that is not in its bridge yet out (fail closed:
+// its filter could not be applied).
+func applyBridgePort(nl *netlink.Handle, res *Result, byName map[string]netlink.Link, p desired.BridgePort, noJoin bool) (bool, error) {
+	l, ok := byName[p.Name]
+	if byName == nil {
+		var err error
+		if l, err = nl.LinkByName(p.Name); err != nil {
+			var nf netlink.LinkNotFoundError
+			if errors.As(err, &nf) {
+				return false, nil
+			}
+			return false, err
 		}
-		return false, err
+	} else if !ok {
+		return false, nil
 	}
-	br, err := nl.LinkByName(p.Bridge)
-	if err != nil {
-		return false, fmt.Errorf("plug %s: bridge %s: %w", p.Name, p.Bridge, err)
+	br, ok := byName[p.Bridge]
+	if !ok {
+		var err error
+		if br, err = nl.LinkByName(p.Bridge); err != nil {
+			return false, fmt.Errorf("plug %s: bridge %s: %w", p.Name, p.Bridge, err)
+		}
+		if byName != nil {
+			byName[p.Bridge] = br
+		}
 	}
 	if p.MTU > 0 && l.Attrs().MTU != p.MTU {
 		if err := nl.LinkSetMTU(l, p.MTU); err != nil {
@@ -268,7 +285,7 @@ func applyVeth(nl, inner *netlink.Handle, nsh netns.Handle, res *Result, nsName 
 // addresses, and brings it up.
 func plugOuter(outer *vethEnd, res *Result, v desired.Veth) (bool, error) {
 	if v.Bridge != "" {
-		return applyBridgePort(outer.h, res, desired.BridgePort{Name: v.Outer, Bridge: v.Bridge, MTU: v.MTU}, false)
+		return applyBridgePort(outer.h, res, nil, desired.BridgePort{Name: v.Outer, Bridge: v.Bridge, MTU: v.MTU}, false)
 	}
 	l, err := outer.h.LinkByName(v.Outer)
 	if err != nil {

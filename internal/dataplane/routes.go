@@ -40,12 +40,20 @@ func applyRoutes(h *netlink.Handle, res *Result, ns desired.Namespace) error {
 		k := routeKey{c.Table, routeDst(c)}
 		have[k] = append(have[k], c)
 	}
+	// One lookup per device, not per route: a fip- namespace has a
+	// route per floating IP through one fpr- device.
+	index := map[string]int{}
 	for _, r := range ns.Routes {
-		l, err := h.LinkByName(r.Dev)
-		if err != nil {
-			return fmt.Errorf("route %s in %s: %w", r.Dst, ns.Name, err)
+		idx, ok := index[r.Dev]
+		if !ok {
+			l, err := h.LinkByName(r.Dev)
+			if err != nil {
+				return fmt.Errorf("route %s in %s: %w", r.Dst, ns.Name, err)
+			}
+			idx = l.Attrs().Index
+			index[r.Dev] = idx
 		}
-		route := &netlink.Route{LinkIndex: l.Attrs().Index, Dst: ipNet(r.Dst.Masked()), Table: r.TableOrMain()}
+		route := &netlink.Route{LinkIndex: idx, Dst: ipNet(r.Dst.Masked()), Table: r.TableOrMain()}
 		if r.Via.IsValid() {
 			route.Gw = net.IP(r.Via.AsSlice())
 		}

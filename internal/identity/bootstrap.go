@@ -59,8 +59,17 @@ func (k *Keystone) bootstrap(ctx context.Context) (Credentials, error) {
 	if err != nil {
 		return Credentials{}, fmt.Errorf("identity: bootstrap: %w", err)
 	}
-	if err := json.Unmarshal(stored, &k.domain); err != nil {
+	var domain domainRecord
+	if err := json.Unmarshal(stored, &domain); err != nil {
 		return Credentials{}, fmt.Errorf("identity: corrupt domain record: %w", err)
+	}
+	// The name index (older versions had none; an admin may have renamed
+	// the domain since, then its record has the new name).
+	if _, err := k.create(ctx, domainNameKey(domain.Name), []byte(domain.ID)); err != nil {
+		return Credentials{}, fmt.Errorf("identity: bootstrap: %w", err)
+	}
+	if err := k.appendOnce(ctx, domainListPrefix, domain.ID); err != nil {
+		return Credentials{}, fmt.Errorf("identity: bootstrap: %w", err)
 	}
 
 	for _, r := range []string{"admin", "member", "reader", "service"} {

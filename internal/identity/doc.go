@@ -7,8 +7,9 @@
 //     X-Project-Id, X-Roles, ... request headers.
 //   - Keystone: a small built-in Keystone v3 subset (password and token
 //     authentication, project/domain scoped and unscoped tokens, discovery,
-//     token validation and revocation, read-only project/user/domain/role
-//     listing). Its data lives in a KV store shared by all server processes
+//     token validation and revocation, projects, users, domains, roles and
+//     role assignments with their admin API, admin.go). Its data lives in
+//     a KV store shared by all server processes
 //     and its tokens are stateless HMAC-signed documents. The key signing
 //     them comes from a file on the server hosts, never from the KV (see
 //     keys.go); every process with the same key file and KV validates the

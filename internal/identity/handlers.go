@@ -21,8 +21,19 @@ import (
 //	DELETE /v3/auth/tokens         revoke X-Subject-Token
 //	GET    /v3/projects[/{id}]     ?name=, ?domain_id=
 //	GET    /v3/users[/{id}]        ?name=, ?domain_id=
-//	GET    /v3/domains[/{id}]
-//	GET    /v3/roles               ?name=
+//	GET    /v3/users/{id}/projects
+//	GET    /v3/domains[/{id}]      ?name=, ?enabled=
+//	GET    /v3/roles[/{id}]        ?name=
+//
+// and, for admins (admin.go):
+//
+//	POST /v3/projects, PATCH and DELETE /v3/projects/{id}
+//	POST /v3/users, PATCH and DELETE /v3/users/{id}
+//	POST /v3/domains, PATCH and DELETE /v3/domains/{id}
+//	POST /v3/roles
+//	PUT, HEAD, GET, DELETE /v3/{projects|domains}/{tid}/users/{uid}/roles/{rid}
+//	GET    /v3/{projects|domains}/{tid}/users/{uid}/roles
+//	GET    /v3/role_assignments    ?user.id=, ?scope.project.id=, ?scope.domain.id=, ?role.id=
 func (k *Keystone) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", k.handleVersions)
@@ -32,12 +43,33 @@ func (k *Keystone) Handler() http.Handler {
 	mux.HandleFunc("GET /v3/auth/tokens", k.handleValidate)
 	mux.HandleFunc("DELETE /v3/auth/tokens", k.handleRevoke)
 	mux.HandleFunc("GET /v3/projects", k.handleListProjects)
+	mux.HandleFunc("POST /v3/projects", k.handleCreateProject)
 	mux.HandleFunc("GET /v3/projects/{id}", k.handleGetProject)
+	mux.HandleFunc("PATCH /v3/projects/{id}", k.handleUpdateProject)
+	mux.HandleFunc("DELETE /v3/projects/{id}", k.handleDeleteProject)
 	mux.HandleFunc("GET /v3/users", k.handleListUsers)
+	mux.HandleFunc("POST /v3/users", k.handleCreateUser)
 	mux.HandleFunc("GET /v3/users/{id}", k.handleGetUser)
+	mux.HandleFunc("PATCH /v3/users/{id}", k.handleUpdateUser)
+	mux.HandleFunc("DELETE /v3/users/{id}", k.handleDeleteUser)
+	mux.HandleFunc("GET /v3/users/{id}/projects", k.handleUserProjects)
 	mux.HandleFunc("GET /v3/domains", k.handleListDomains)
+	mux.HandleFunc("POST /v3/domains", k.handleCreateDomain)
 	mux.HandleFunc("GET /v3/domains/{id}", k.handleGetDomain)
+	mux.HandleFunc("PATCH /v3/domains/{id}", k.handleUpdateDomain)
+	mux.HandleFunc("DELETE /v3/domains/{id}", k.handleDeleteDomain)
 	mux.HandleFunc("GET /v3/roles", k.handleListRoles)
+	mux.HandleFunc("POST /v3/roles", k.handleCreateRole)
+	mux.HandleFunc("GET /v3/roles/{id}", k.handleGetRole)
+	for kind, onDomain := range map[string]bool{"projects": false, "domains": true} {
+		grant := k.handleGrant(onDomain)
+		path := "/v3/" + kind + "/{tid}/users/{uid}/roles"
+		for _, m := range []string{"PUT", "HEAD", "GET", "DELETE"} {
+			mux.HandleFunc(m+" "+path+"/{rid}", grant)
+		}
+		mux.HandleFunc("GET "+path, k.handleListGrants(onDomain))
+	}
+	mux.HandleFunc("GET /v3/role_assignments", k.handleRoleAssignments)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "The resource could not be found.")
 	})
@@ -138,7 +170,12 @@ func (k *Keystone) handleIssue(w http.ResponseWriter, r *http.Request) {
 		}
 		pu := id.Password.User
 		var domainID string
-		if d, dok := k.resolveDomain(pu.Domain); dok {
+		d, dok, err := k.resolveDomain(ctx, pu.Domain)
+		if err != nil {
+			writeInternal(w, err)
+			return
+		}
+		if dok {
 			domainID = d.ID
 		}
 		u, ok, err := k.authenticatePassword(ctx, pu.ID, domainID, pu.Name, *pu.Password)
@@ -146,7 +183,7 @@ func (k *Keystone) handleIssue(w http.ResponseWriter, r *http.Request) {
 			writeInternal(w, err)
 			return
 		}
-		if !ok {
+		if !ok || u.Disabled {
 			k.writeUnauthorized(w)
 			return
 		}
@@ -174,6 +211,12 @@ func (k *Keystone) handleIssue(w http.ResponseWriter, r *http.Request) {
 	tok, c, err := k.issue(base, parent)
 	if err != nil {
 		writeInternal(w, err)
+		return
+	}
+	// A user referenced by id may sit in a disabled domain: refuse the
+	// token now rather than at its first use.
+	if err := k.checkSubject(ctx, c); err != nil {
+		k.writeAuthError(w, err)
 		return
 	}
 	_, nocatalog := r.URL.Query()["nocatalog"]
@@ -210,14 +253,18 @@ func (k *Keystone) applyScope(w http.ResponseWriter, r *http.Request, raw json.R
 		} else if sc.Project.Name == "" {
 			writeError(w, http.StatusBadRequest, "Invalid input for field 'scope/project': 'id' or 'name' is required")
 			return false
-		} else if d, dok := k.resolveDomain(sc.Project.Domain); dok {
-			p, ok, err = k.projectByName(ctx, d.ID, sc.Project.Name)
+		} else {
+			var d domainRecord
+			var dok bool
+			if d, dok, err = k.resolveDomain(ctx, sc.Project.Domain); dok {
+				p, ok, err = k.projectByName(ctx, d.ID, sc.Project.Name)
+			}
 		}
 		if err != nil {
 			writeInternal(w, err)
 			return false
 		}
-		if !ok {
+		if !ok || p.Disabled {
 			k.writeUnauthorized(w)
 			return false
 		}
@@ -232,7 +279,11 @@ func (k *Keystone) applyScope(w http.ResponseWriter, r *http.Request, raw json.R
 		}
 		c.ProjectID, c.ProjectName, c.ProjectDomain, c.Roles = p.ID, p.Name, p.DomainID, roles
 	case sc.Domain != nil:
-		d, ok := k.resolveDomain(sc.Domain)
+		d, ok, err := k.resolveDomain(ctx, sc.Domain)
+		if err != nil {
+			writeInternal(w, err)
+			return false
+		}
 		if !ok || (sc.Domain.ID == "" && sc.Domain.Name == "") {
 			k.writeUnauthorized(w)
 			return false
@@ -305,10 +356,16 @@ type tokenBody struct {
 const keystoneTime = "2006-01-02T15:04:05.000000Z"
 
 func (k *Keystone) tokenBody(r *http.Request, c *claims, withCatalog bool) (*tokenBody, error) {
-	dom := idName{ID: k.domain.ID, Name: k.domain.Name}
+	domName := func(id string) idName {
+		d, ok, err := k.domainByID(r.Context(), id)
+		if err != nil || !ok {
+			return idName{ID: id, Name: id}
+		}
+		return idName{ID: d.ID, Name: d.Name}
+	}
 	b := &tokenBody{
 		Methods:   c.Methods,
-		User:      tokenUser{ID: c.UserID, Name: c.UserName, Domain: dom},
+		User:      tokenUser{ID: c.UserID, Name: c.UserName, Domain: domName(c.UserDomain)},
 		AuditIDs:  c.AuditIDs,
 		IssuedAt:  c.issued().UTC().Format(keystoneTime),
 		ExpiresAt: c.expires().UTC().Format(keystoneTime),
@@ -316,10 +373,11 @@ func (k *Keystone) tokenBody(r *http.Request, c *claims, withCatalog bool) (*tok
 	scoped := false
 	if c.ProjectID != "" {
 		isDomain := false
-		b.Project = &tokenProject{ID: c.ProjectID, Name: c.ProjectName, Domain: dom}
+		b.Project = &tokenProject{ID: c.ProjectID, Name: c.ProjectName, Domain: domName(c.ProjectDomain)}
 		b.IsDomain = &isDomain
 		scoped = true
 	} else if c.DomainID != "" {
+		dom := domName(c.DomainID)
 		b.Domain = &dom
 		scoped = true
 	}

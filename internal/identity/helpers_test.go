@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -219,4 +220,74 @@ func roleNames(t testing.TB, body map[string]any) []string {
 		out = append(out, get(r, "name").(string))
 	}
 	return out
+}
+
+// memTxn is a memKV transaction: the plan runs under the KV's lock, so
+// it sees a consistent view; writes are staged and applied together.
+type memTxn struct {
+	kv   *memKV
+	puts map[string][]byte
+	dels map[string]bool
+	err  error
+}
+
+func (t *memTxn) Get(key string) ([]byte, bool) {
+	if t.dels[key] {
+		return nil, false
+	}
+	if v, ok := t.puts[key]; ok {
+		return v, true
+	}
+	v, ok := t.kv.m[key]
+	return v, ok
+}
+
+func (t *memTxn) Scan(prefix string, fn func(string, []byte)) {
+	for k, v := range t.kv.m {
+		if len(k) >= len(prefix) && k[:len(prefix)] == prefix {
+			fn(k, v)
+		}
+	}
+}
+
+func (t *memTxn) Put(key string, val []byte) {
+	delete(t.dels, key)
+	t.puts[key] = append([]byte(nil), val...)
+}
+
+func (t *memTxn) Create(key string, val []byte) {
+	if _, ok := t.Get(key); ok && t.err == nil {
+		t.err = errors.New("memTxn: create of existing key " + key)
+	}
+	t.Put(key, val)
+}
+
+func (t *memTxn) Delete(key string) {
+	delete(t.puts, key)
+	t.dels[key] = true
+}
+
+func (kv *memKV) Update(_ context.Context, plan func(KVTxn) error) error {
+	kv.mu.Lock()
+	defer kv.mu.Unlock()
+	t := &memTxn{kv: kv, puts: map[string][]byte{}, dels: map[string]bool{}}
+	if err := plan(t); err != nil {
+		return err
+	}
+	if t.err != nil {
+		return t.err
+	}
+	for k := range t.dels {
+		delete(kv.m, k)
+	}
+	for k, v := range t.puts {
+		kv.m[k] = v
+	}
+	return nil
+}
+
+func (kv *memKV) Read(_ context.Context, fn func(KVTxn) error) error {
+	kv.mu.Lock()
+	defer kv.mu.Unlock()
+	return fn(&memTxn{kv: kv, puts: map[string][]byte{}, dels: map[string]bool{}})
 }

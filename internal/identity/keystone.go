@@ -66,12 +66,16 @@ const (
 	DefaultDomainName = "Default"
 )
 
-// KV layout. Every record is written once with KV.Create and never changed,
-// so any value read may be cached forever (except the revocation
-// "absent" answers, see revocationCache).
+// KV layout. Roles, list slots and revocations are written once with
+// KV.Create and never changed, so they may be cached forever (except the
+// revocation "absent" answers, see revocationCache). Domains, projects,
+// users and assignments change through the admin API (admin.go), in
+// KVUpdater transactions that keep their name and id copies together, and
+// are never cached.
 //
 //	identity/bootstrap-sealed                bootstrap passwords (JSON), sealed (keys.go)
 //	identity/domains/<id>                    domain JSON
+//	identity/domain-names/<lower-case name>  domain id
 //	identity/projects/name/<domain>/<name>   project JSON (authoritative, first writer wins)
 //	identity/projects/id/<id>                copy of the project JSON
 //	identity/projects/list/<n>               project id (append-only list, n = 0, 1, ...)
@@ -91,20 +95,31 @@ type domainRecord struct {
 	ID          string `json:"id"`
 	Name        string `json:"name"`
 	Description string `json:"description"`
+	Disabled    bool   `json:"disabled,omitempty"`
 }
 
 type projectRecord struct {
-	ID          string `json:"id"`
-	Name        string `json:"name"`
-	DomainID    string `json:"domain_id"`
-	Description string `json:"description"`
+	ID          string   `json:"id"`
+	Name        string   `json:"name"`
+	DomainID    string   `json:"domain_id"`
+	Description string   `json:"description"`
+	Disabled    bool     `json:"disabled,omitempty"`
+	Tags        []string `json:"tags,omitempty"`
 }
 
 type userRecord struct {
-	ID           string `json:"id"`
-	Name         string `json:"name"`
-	DomainID     string `json:"domain_id"`
-	PasswordHash string `json:"password_hash"`
+	ID               string `json:"id"`
+	Name             string `json:"name"`
+	DomainID         string `json:"domain_id"`
+	PasswordHash     string `json:"password_hash"`
+	Disabled         bool   `json:"disabled,omitempty"`
+	DefaultProjectID string `json:"default_project_id,omitempty"`
+	Email            string `json:"email,omitempty"`
+	Description      string `json:"description,omitempty"`
+	// TokensAfter (unix microseconds): tokens of this user issued
+	// before it are refused. A password change, disabling the user and
+	// losing a role move it, as keystone revokes tokens then.
+	TokensAfter int64 `json:"tokens_after,omitempty"`
 }
 
 type roleRecord struct {
@@ -128,10 +143,9 @@ type Keystone struct {
 
 	revoked *revocationCache
 
-	mu     sync.RWMutex
-	cache  map[string][]byte   // immutable KV values by key
-	lists  map[string][]string // list prefix -> ids known so far
-	domain domainRecord
+	mu    sync.RWMutex
+	cache map[string][]byte   // immutable KV values by key
+	lists map[string][]string // list prefix -> ids known so far
 }
 
 // NewKeystone returns a ready Keystone. It bootstraps the KV first (with a
@@ -273,7 +287,9 @@ func (k *Keystone) get(ctx context.Context, key string) ([]byte, bool, error) {
 	if err != nil || !ok {
 		return nil, false, err
 	}
-	k.remember(key, v)
+	if cacheable(key) {
+		k.remember(key, v)
+	}
 	return v, true, nil
 }
 
@@ -283,7 +299,9 @@ func (k *Keystone) create(ctx context.Context, key string, val []byte) ([]byte, 
 	if err != nil {
 		return nil, err
 	}
-	k.remember(key, stored)
+	if cacheable(key) {
+		k.remember(key, stored)
+	}
 	return stored, nil
 }
 
@@ -489,16 +507,40 @@ func (k *Keystone) rolesOn(ctx context.Context, userID, target string) ([]string
 	return expandRoles(names), nil
 }
 
-// resolveDomain maps a {"id"} or {"name"} domain reference to a domain.
-// Only the default domain exists.
-func (k *Keystone) resolveDomain(ref *nameID) (domainRecord, bool) {
-	if ref == nil {
-		return k.domain, true
+// resolveDomain maps a {"id"} or {"name"} domain reference (nil: the
+// default domain) to an enabled domain.
+func (k *Keystone) resolveDomain(ctx context.Context, ref *nameID) (domainRecord, bool, error) {
+	var d domainRecord
+	var ok bool
+	var err error
+	switch {
+	case ref == nil:
+		d, ok, err = k.domainByID(ctx, DefaultDomainID)
+	case ref.ID != "":
+		d, ok, err = k.domainByID(ctx, ref.ID)
+	default:
+		d, ok, err = k.domainByName(ctx, ref.Name)
 	}
-	if (ref.ID != "" && ref.ID == k.domain.ID) || (ref.ID == "" && strings.EqualFold(ref.Name, k.domain.Name)) {
-		return k.domain, true
+	if err != nil || !ok || d.Disabled {
+		return domainRecord{}, false, err
 	}
-	return domainRecord{}, false
+	return d, true, nil
+}
+
+func (k *Keystone) domainByID(ctx context.Context, id string) (domainRecord, bool, error) {
+	return getJSON[domainRecord](ctx, k, keyPrefix+"domains/"+esc(id))
+}
+
+func (k *Keystone) domainByName(ctx context.Context, name string) (domainRecord, bool, error) {
+	id, ok, err := k.get(ctx, domainNameKey(name))
+	if err != nil || !ok {
+		return domainRecord{}, false, err
+	}
+	return k.domainByID(ctx, string(id))
+}
+
+func domainNameKey(name string) string {
+	return keyPrefix + "domain-names/" + esc(strings.ToLower(name))
 }
 
 // newID returns a keystone-style id: a random (version 4) UUID in 32

@@ -2,9 +2,9 @@ package identity
 
 import "net/http"
 
-// Read-only identity resources: just enough for clients resolving
-// "--project <name>" and friends. Admins see everything, other users their
-// own project, user and roles.
+// Reading identity resources: clients resolving "--project <name>" and
+// friends. Admins see everything, other users their own project, user and
+// roles. Changes are in admin.go.
 
 // caller validates X-Auth-Token (any scope), answering 401 on failure.
 func (k *Keystone) caller(w http.ResponseWriter, r *http.Request) (*claims, bool) {
@@ -29,24 +29,23 @@ func (k *Keystone) listLinks(path string) map[string]any {
 func (k *Keystone) projectJSON(p projectRecord) map[string]any {
 	return map[string]any{
 		"id": p.ID, "name": p.Name, "domain_id": p.DomainID, "description": p.Description,
-		"enabled": true, "is_domain": false, "parent_id": p.DomainID,
-		"tags": []string{}, "options": map[string]any{}, "links": k.link("/v3/projects/" + p.ID),
+		"enabled": !p.Disabled, "is_domain": false, "parent_id": p.DomainID,
+		"tags": append([]string{}, p.Tags...), "options": map[string]any{}, "links": k.link("/v3/projects/" + p.ID),
 	}
 }
 
 func (k *Keystone) userJSON(u userRecord) map[string]any {
-	return map[string]any{
-		"id": u.ID, "name": u.Name, "domain_id": u.DomainID, "enabled": true,
+	m := map[string]any{
+		"id": u.ID, "name": u.Name, "domain_id": u.DomainID, "enabled": !u.Disabled,
 		"password_expires_at": nil, "options": map[string]any{}, "links": k.link("/v3/users/" + u.ID),
 	}
-}
-
-func (k *Keystone) domainJSON() map[string]any {
-	d := k.domain
-	return map[string]any{
-		"id": d.ID, "name": d.Name, "description": d.Description, "enabled": true,
-		"tags": []string{}, "options": map[string]any{}, "links": k.link("/v3/domains/" + d.ID),
+	// Optional attributes appear only when set, as in keystone.
+	for name, v := range map[string]string{"default_project_id": u.DefaultProjectID, "email": u.Email, "description": u.Description} {
+		if v != "" {
+			m[name] = v
+		}
 	}
+	return m
 }
 
 func (k *Keystone) roleJSON(r roleRecord) map[string]any {
@@ -158,28 +157,6 @@ func (k *Keystone) handleGetUser(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSON(w, http.StatusOK, map[string]any{"user": k.userJSON(u)})
 	}
-}
-
-func (k *Keystone) handleListDomains(w http.ResponseWriter, r *http.Request) {
-	if _, ok := k.caller(w, r); !ok {
-		return
-	}
-	out := []any{}
-	if matches(r, k.domain.Name, k.domain.ID) {
-		out = append(out, k.domainJSON())
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"domains": out, "links": k.listLinks("/v3/domains")})
-}
-
-func (k *Keystone) handleGetDomain(w http.ResponseWriter, r *http.Request) {
-	if _, ok := k.caller(w, r); !ok {
-		return
-	}
-	if id := r.PathValue("id"); id != k.domain.ID {
-		writeError(w, http.StatusNotFound, "Could not find domain: "+id+".")
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"domain": k.domainJSON()})
 }
 
 func (k *Keystone) handleListRoles(w http.ResponseWriter, r *http.Request) {

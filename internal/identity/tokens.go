@@ -103,7 +103,48 @@ func (k *Keystone) validate(ctx context.Context, tok string) (*claims, error) {
 	if revoked {
 		return nil, fmt.Errorf("%w: token revoked", ErrUnauthorized)
 	}
+	if err := k.checkSubject(ctx, c); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// checkSubject refuses tokens whose user was deleted, disabled or had its
+// password or roles changed since, and tokens scoped to a project or domain
+// that was deleted or disabled, as keystone revokes those tokens.
+func (k *Keystone) checkSubject(ctx context.Context, c *claims) error {
+	u, ok, err := k.userByID(ctx, c.UserID)
+	if err != nil {
+		return err
+	}
+	// <=: a change and a token in the same microsecond, the token loses.
+	if !ok || u.Disabled || c.IssuedAt <= u.TokensAfter {
+		return fmt.Errorf("%w: user deleted, disabled or changed", ErrUnauthorized)
+	}
+	domains := []string{u.DomainID}
+	if c.ProjectID != "" {
+		p, ok, err := k.projectByID(ctx, c.ProjectID)
+		if err != nil {
+			return err
+		}
+		if !ok || p.Disabled {
+			return fmt.Errorf("%w: project deleted or disabled", ErrUnauthorized)
+		}
+		domains = append(domains, p.DomainID)
+	}
+	if c.DomainID != "" {
+		domains = append(domains, c.DomainID)
+	}
+	for _, id := range domains {
+		d, ok, err := k.domainByID(ctx, id)
+		if err != nil {
+			return err
+		}
+		if !ok || d.Disabled {
+			return fmt.Errorf("%w: domain deleted or disabled", ErrUnauthorized)
+		}
+	}
+	return nil
 }
 
 // issue signs a new token for the user with the given scope and roles.

@@ -70,10 +70,13 @@ func unixClient(sock string) *http.Client {
 
 // adminClient logs in as admin with <dir>/admin-openrc, through the
 // Unix socket (so it works whatever the loopback port).
-func (s *State) adminClient(ctx context.Context) (*apiClient, error) {
-	rc, err := openRC(filepath.Join(s.Dir, "admin-openrc"))
+func (s *State) adminClient(ctx context.Context) (*apiClient, error) { return s.login(ctx, "admin") }
+
+// login logs in with the credentials of <dir>/<who>-openrc.
+func (s *State) login(ctx context.Context, who string) (*apiClient, error) {
+	rc, err := openRC(filepath.Join(s.Dir, who+"-openrc"))
 	if err != nil {
-		return nil, fmt.Errorf("admin credentials: %w", err)
+		return nil, fmt.Errorf("%s credentials: %w", who, err)
 	}
 	c := &apiClient{base: "http://neutrino", hc: unixClient(s.Socket())}
 	authURL := rc["OS_AUTH_URL"]
@@ -212,6 +215,22 @@ func (s *State) AdminClient(ctx context.Context) (*Client, error) {
 		return nil, err
 	}
 	return &Client{c}, nil
+}
+
+// ClientAs logs in with <dir>/<who>-openrc ("admin" or "demo", the
+// walkthroughs' "source the regular project credentials").
+func (s *State) ClientAs(ctx context.Context, who string) (*Client, error) {
+	c, err := s.login(ctx, who)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{c}, nil
+}
+
+// ProjectID finds a project by name (else by id) in the built-in
+// Keystone.
+func (c *Client) ProjectID(ctx context.Context, ref string) (string, error) {
+	return c.c.projectID(ctx, ref)
 }
 
 // Do sends a request to the Networking API (path like "/v2.0/networks")

@@ -3,9 +3,12 @@
 // (10.0.1.0/24) and an external switch (203.0.113.0/24), one namespace per
 // simulated host (network1 with agent_mode dvr_snat, compute1..N with dvr),
 // an upstream router (203.0.113.1) with an "internet" host behind it
-// (198.51.100.10), a neutrino-server with embedded etcd, one agent per host
-// running inside its host's namespace, and fake instances: a namespace
-// with one interface that gets its address by DHCP from Neutrino.
+// (198.51.100.10), a neutrino-server with embedded etcd and
+// router_distributed = True, one agent per host running inside its host's
+// namespace, and fake instances: a namespace with one interface that gets
+// its address by DHCP from Neutrino. As in the DVR walkthrough, every host
+// runs the L3, metadata and L2 agents and maps physnet "external" (the
+// computes' fg- ports need it), and only network1 runs a DHCP agent.
 //
 // What the package owns, and its invariants:
 //

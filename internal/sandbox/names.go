@@ -60,11 +60,16 @@ type Host struct {
 	Name     string     `json:"name"`
 	Mode     string     `json:"agent_mode"`
 	TunnelIP netip.Addr `json:"tunnel_ip"`
+	// DHCPAgent: the host runs a DHCP agent. As in the DVR walkthrough's
+	// `network agent list`, only the network node does; every host runs
+	// the L3, metadata and L2 agents and maps physnet "external" (the
+	// computes' fg- ports need it).
+	DHCPAgent bool `json:"dhcp_agent"`
 }
 
 // Hosts returns network1 and compute1..n.
 func Hosts(computes int) []Host {
-	hs := []Host{{Name: NodeNetwork1, Mode: ModeDVRSNAT, TunnelIP: netip.MustParseAddr("10.0.1.11")}}
+	hs := []Host{{Name: NodeNetwork1, Mode: ModeDVRSNAT, TunnelIP: netip.MustParseAddr("10.0.1.11"), DHCPAgent: true}}
 	for i := 1; i <= computes; i++ {
 		hs = append(hs, Host{
 			Name:     "compute" + strconv.Itoa(i),

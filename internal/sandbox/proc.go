@@ -66,6 +66,7 @@ func start(dir string, p Proc) (ProcRecord, error) {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	closeInheritedOnExec()
 	if err := startIn(p.NS, cmd); err != nil {
 		return ProcRecord{}, fmt.Errorf("start %s: %w", p.Name, err)
 	}
@@ -227,4 +228,20 @@ func tail(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// closeInheritedOnExec marks every descriptor above stderr close-on-exec,
+// so that the daemons we start do not inherit what this process itself
+// inherited: `flock LOCK neutrino sandbox up` hands its lock to the
+// command as fd 3 without close-on-exec, and a server or agent holding
+// it would keep the lock for the sandbox's whole life, blocking every
+// later `flock LOCK ...`. Go opens its own descriptors close-on-exec and
+// passes a child's stdio by dup2, so nothing we mean to pass is lost.
+func closeInheritedOnExec() {
+	es, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range es {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			syscall.CloseOnExec(fd)
+		}
+	}
 }

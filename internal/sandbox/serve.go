@@ -25,13 +25,15 @@ import (
 // embedded etcd in <dir>/server, the API on 127.0.0.1:port and on
 // <dir>/server.sock, and the metadata backend instances reach through
 // the agents' proxies (on <dir>/metadata.sock, checking the shared secret
-// in <dir>/metadata-secret). Routers are centralized (legacy) by default,
-// as in the walkthrough the sandbox demonstrates. The openrc files the
+// in <dir>/metadata-secret). Routers are distributed by default
+// (router_distributed = True), as in the DVR walkthrough; the legacy
+// walkthrough creates its router centralized as admin. The openrc files the
 // server writes (admin, demo and agent) are copied into dir.
 func Serve(ctx context.Context, dir string, port int, log *slog.Logger) error {
 	cfg := config.Defaults()
 	cfg.BindHost = "127.0.0.1"
 	cfg.BindPort = port
+	cfg.RouterDistributed = true
 	data := filepath.Join(dir, serverDir)
 	srv, err := server.Start(ctx, server.Options{Config: cfg, DataDir: data, UnixSocket: filepath.Join(dir, socketFile), Log: log})
 	if err != nil {

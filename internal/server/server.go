@@ -73,6 +73,54 @@ func (k kv) Delete(ctx context.Context, key string) error {
 	return k.s.WaitRev(ctx, resp.Header.Revision)
 }
 
+// identityAdminSerial serializes the built-in Keystone's admin writes:
+// each plan reads several records (a name index, the user a role goes
+// to), so two of them racing must not both commit.
+const identityAdminSerial = "identity/admin-serial"
+
+// Update runs an identity admin write as one store transaction.
+func (k kv) Update(ctx context.Context, plan func(tx identity.KVTxn) error) error {
+	_, err := k.s.Update(ctx, func(v *store.View, t *store.Txn) error {
+		t.Serialize(identityAdminSerial)
+		return plan(kvTxn{v: v, t: t})
+	})
+	return err
+}
+
+// Read runs fn on a consistent view of the plain keys.
+func (k kv) Read(ctx context.Context, fn func(tx identity.KVTxn) error) error {
+	_, err := k.s.Update(ctx, func(v *store.View, _ *store.Txn) error {
+		return fn(kvTxn{v: v})
+	})
+	return err
+}
+
+// kvTxn is identity's view of a store transaction (t nil: read-only).
+type kvTxn struct {
+	v *store.View
+	t *store.Txn
+}
+
+func (x kvTxn) Get(key string) ([]byte, bool) { return x.v.Value(key) }
+func (x kvTxn) Scan(prefix string, fn func(string, []byte)) {
+	x.v.Values(prefix, fn)
+}
+func (x kvTxn) Put(key string, val []byte) {
+	if x.t != nil {
+		x.t.PutValue(key, val, false)
+	}
+}
+func (x kvTxn) Create(key string, val []byte) {
+	if x.t != nil {
+		x.t.PutValue(key, val, true)
+	}
+}
+func (x kvTxn) Delete(key string) {
+	if x.t != nil {
+		x.t.DeleteValue(key)
+	}
+}
+
 // OnCreate feeds identity the plain keys under prefix as the store's
 // watch applies them (token revocations made by other servers).
 func (k kv) OnCreate(prefix string, fn func(key string, val []byte)) {

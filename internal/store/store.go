@@ -267,6 +267,17 @@ func (v *View) Value(name string) ([]byte, bool) {
 	return b, ok
 }
 
+// Values calls fn for every plain key under prefix, in no particular
+// order.
+func (v *View) Values(prefix string, fn func(name string, val []byte)) {
+	v.recordOpaque()
+	for name, val := range v.s.kvs {
+		if strings.HasPrefix(name, prefix) {
+			fn(name, val)
+		}
+	}
+}
+
 // Txn collects the guarded changes of one write.
 type Txn struct {
 	s       *Store

@@ -173,6 +173,11 @@ func (d *dvr) interfaces(hasGateway bool) {
 			}
 			v.Addrs = append(v.Addrs, pfx)
 			if pfx.Addr().Is4() {
+				// Announced to this host's instances only (the rules
+				// below keep gateway ARP off the tunnel): one that asked
+				// before the interface existed, or holds a removed
+				// interface's MAC, learns the gateway at once.
+				d.ns.GARP = append(d.ns.GARP, desired.GARP{Dev: qr, Addr: pfx.Addr()})
 				for _, out := range d.tunnelPorts {
 					d.bridgeRule(desired.NftRule{OifName: out, ARPTargetIP: pfx.Addr(), Drop: true, Comment: "gateway arp stays on host " + qr})
 				}
