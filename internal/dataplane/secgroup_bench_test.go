@@ -12,9 +12,9 @@ import (
 	"github.com/neutrino-net/neutrino/internal/testutil"
 )
 
-// sgBenchSnap: 20 local ports in group "g", which has n rules (TCP
-// ports) and refers to remote group "m" with n members.
-func sgBenchSnap(n int) (*hostmodel.Snapshot, []secgroup.Port) {
+// sgBenchSnap: local ports in group "g", which has n rules (TCP ports)
+// and refers to remote group "m" with n members.
+func sgBenchSnap(n, local int) (*hostmodel.Snapshot, []secgroup.Port) {
 	s := hostmodel.NewSnapshot("h1")
 	s.SGs["g"] = &model.SecurityGroup{Standard: model.Standard{ID: "g"}, Stateful: true}
 	s.SGs["m"] = &model.SecurityGroup{Standard: model.Standard{ID: "m"}, Stateful: true}
@@ -29,11 +29,11 @@ func sgBenchSnap(n int) (*hostmodel.Snapshot, []secgroup.Port) {
 			FixedIPs: []model.FixedIP{{IPAddress: u32Addr(0x0a400000 + 2*uint32(i)).String()}}, PortSecurityEnabled: true, SecurityGroups: []string{"m"}}
 	}
 	var ports []secgroup.Port
-	for i := range 20 {
-		id := fmt.Sprintf("local%02d", i)
-		s.Ports[id] = &model.Port{Standard: model.Standard{ID: id}, NetworkID: "n1", HostID: "h1", MACAddress: fmt.Sprintf("fa:16:3e:00:01:%02x", i),
-			FixedIPs: []model.FixedIP{{IPAddress: fmt.Sprintf("10.1.0.%d", 10+i)}}, PortSecurityEnabled: true, SecurityGroups: []string{"g"}}
-		ports = append(ports, secgroup.Port{ID: id, Tap: fmt.Sprintf("tapbench%02d", i), Bridge: "brqbench"})
+	for i := range local {
+		id := fmt.Sprintf("local%03d", i)
+		s.Ports[id] = &model.Port{Standard: model.Standard{ID: id}, NetworkID: "n1", HostID: "h1", MACAddress: fmt.Sprintf("fa:16:3e:00:%02x:%02x", i/256, i%256),
+			FixedIPs: []model.FixedIP{{IPAddress: u32Addr(0x0a010000 + uint32(i)).String()}}, PortSecurityEnabled: true, SecurityGroups: []string{"g"}}
+		ports = append(ports, secgroup.Port{ID: id, Tap: fmt.Sprintf("tapbench%03d", i), Bridge: "brqbench"})
 	}
 	return s, ports
 }
@@ -47,7 +47,7 @@ func BenchmarkSecGroupChange(b *testing.B) {
 		for _, what := range []string{"rule", "member"} {
 			b.Run(fmt.Sprintf("%s/existing=%d", what, n), func(b *testing.B) {
 				ns := openNS(b, testutil.NewNetNS(b, "sgbench"))
-				s, ports := sgBenchSnap(n)
+				s, ports := sgBenchSnap(n, 20)
 				apply := func() []string {
 					r, err := nft.Apply(ns, secgroup.Plan(s, ports, []string{"brqbench"}).Tables)
 					if err != nil {
@@ -77,5 +77,26 @@ func BenchmarkSecGroupChange(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// A host with 200 filtered ports, a group of 1,000 rules and a remote
+// group of 1,000 members: the first apply is one large transaction (the
+// socket buffers must hold its acknowledgements), later applies change
+// nothing, also after a full read-back.
+func TestSecGroupTablesAtScale(t *testing.T) {
+	ns := openNS(t, testutil.NewNetNS(t, "sgscale"))
+	s, ports := sgBenchSnap(1000, 200)
+	want := secgroup.Plan(s, ports, []string{"brqbench"}).Tables
+	if _, err := nft.Apply(ns, want); err != nil {
+		t.Fatalf("first apply: %v", err)
+	}
+	r, err := nft.Apply(ns, want)
+	if err != nil || len(r.Lines) != 0 {
+		t.Fatalf("second apply: %v %v", r.Lines, err)
+	}
+	must(t, nft.Forget(ns))
+	if r, err = nft.Apply(ns, want); err != nil || len(r.Lines) != 0 {
+		t.Fatalf("apply after a full read-back: %v %v", r.Lines, err)
 	}
 }

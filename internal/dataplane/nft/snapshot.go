@@ -103,7 +103,7 @@ func open(ns netns.NsHandle) (*conn, error) {
 	}
 	nc := &conn{}
 	c, err := nftables.New(nftables.WithNetNSFd(fd), nftables.AsLasting(),
-		nftables.WithSockOptions(func(raw *mnl.Conn) error { nc.raw = raw; return nil }))
+		nftables.WithSockOptions(func(raw *mnl.Conn) error { nc.raw = raw; bigBuffers(raw); return nil }))
 	if err != nil {
 		return nil, err
 	}
@@ -113,6 +113,30 @@ func open(ns netns.NsHandle) (*conn, error) {
 }
 
 func (c *conn) close() { c.c.CloseLasting() }
+
+// sockBuf is the send and receive buffer of a socket: a transaction of
+// a host's security group tables holds thousands of messages (chains and
+// rules of every port) in one sendmsg, and the kernel acknowledges each;
+// the default buffers (rmem/wmem_default, 208 KiB) overflow with a dozen
+// ports: "recvmsg: no buffer space available".
+const sockBuf = 32 << 20
+
+// bigBuffers raises the socket's buffers, past the system maximum when
+// allowed (SO_*BUFFORCE needs CAP_NET_ADMIN, which the agent has); a
+// failure leaves the defaults.
+func bigBuffers(raw *mnl.Conn) {
+	sc, err := raw.SyscallConn()
+	if err != nil {
+		return
+	}
+	sc.Control(func(fd uintptr) {
+		for _, o := range [][2]int{{unix.SO_RCVBUFFORCE, unix.SO_RCVBUF}, {unix.SO_SNDBUFFORCE, unix.SO_SNDBUF}} {
+			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, o[0], sockBuf) != nil {
+				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, o[1], sockBuf)
+			}
+		}
+	})
+}
 
 // soNetnsCookie is SO_NETNS_COOKIE (Linux 5.14), the same value on every
 // architecture that golang.org/x/sys defines it for.
