@@ -87,6 +87,9 @@ func RunBoot(ctx context.Context, o BootOptions) (*BootReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("boot the probe instance: %w", err)
 	}
+	if err := b.openIngress(ctx); err != nil {
+		return nil, err
+	}
 	rep := &BootReport{Boots: o.Boots, Definition: BootDefinition}
 	var lease, reach, active []time.Duration
 	for i := 1; i <= o.Boots; i++ {

@@ -218,6 +218,9 @@ func (b *dvrBed) setup(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := b.openIngress(ctx); err != nil {
+		return err
+	}
 	return b.ready(ctx)
 }
 

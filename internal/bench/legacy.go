@@ -219,6 +219,9 @@ func (b *legacyBed) setup(ctx context.Context) error {
 	if b.dmz, err = b.st.Boot(ctx, sandbox.BootOptions{Name: "DMZ_INSTANCE", Network: b.dmzNet, Host: "compute2"}); err != nil {
 		return err
 	}
+	if err := b.openIngress(ctx); err != nil {
+		return err
+	}
 	if b.appsIP, err = addrOf(b.apps); err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/neutrino-net/neutrino/internal/sandbox"
@@ -251,4 +252,29 @@ func (b *benchBed) getNetwork(ctx context.Context, id string) (*network, error) 
 		return nil, err
 	}
 	return &out.Network, nil
+}
+
+// openIngress opens every default security group to ICMP, TCP and UDP
+// from anywhere (the walkthroughs' secgroup-add-rule step): benchmarks
+// measure routing, and probe instances from routers and the internet.
+// The agents filter as they do in production.
+func (b *benchBed) openIngress(ctx context.Context) error {
+	var sgs struct {
+		SecurityGroups []struct {
+			ID string `json:"id"`
+		} `json:"security_groups"`
+	}
+	if err := b.api.Do(ctx, http.MethodGet, "/v2.0/security-groups?name=default", nil, &sgs); err != nil {
+		return err
+	}
+	for _, sg := range sgs.SecurityGroups {
+		for _, proto := range []string{"icmp", "tcp", "udp"} {
+			err := b.api.Do(ctx, http.MethodPost, "/v2.0/security-group-rules", map[string]any{"security_group_rule": map[string]any{
+				"security_group_id": sg.ID, "direction": "ingress", "ethertype": "IPv4", "protocol": proto, "remote_ip_prefix": "0.0.0.0/0"}}, nil)
+			if err != nil && !strings.Contains(err.Error(), "409") {
+				return fmt.Errorf("open %s in security group %s: %w", proto, sg.ID, err)
+			}
+		}
+	}
+	return nil
 }
