@@ -83,7 +83,9 @@ func TestBenchKilledLeavesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), "sb")
-	cmd := exec.Command(exe, "bench", "dvr", "--dir", dir, "--throughput", "0", "--iface-runs", "1", "--fip-runs", "1", "--scales", "1")
+	// Enough interface adds that it is still running when killed (a
+	// tiny run is over within a second or two).
+	cmd := exec.Command(exe, "bench", "dvr", "--dir", dir, "--throughput", "0", "--iface-runs", "500", "--fip-runs", "1", "--scales", "1")
 	cmd.Env = append(os.Environ(), testbed.Env()...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -118,7 +120,7 @@ func TestBenchKilledLeavesNothing(t *testing.T) {
 	// Let it make a few resources and instances first.
 	time.Sleep(2 * time.Second)
 	if len(ownedNamespaces(prefix)) == 0 || len(procsNaming(dir)) == 0 {
-		t.Fatalf("no sandbox namespaces or processes to leave behind:\n%s", log.String())
+		t.Fatalf("no sandbox namespaces (%v) or processes (%v) to leave behind:\n%s", ownedNamespaces(prefix), procsNaming(dir), log.String())
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
