@@ -369,6 +369,10 @@ func TestBoot(t *testing.T) {
 	if want := st.Prefix + "-vm-demo-instance1"; sandbox.InstanceNS(st.Prefix, names[0]) != want {
 		t.Errorf("demo-instance1's namespace is %s, want %s", sandbox.InstanceNS(st.Prefix, names[0]), want)
 	}
+	// The two instances are of two projects: each one's default group
+	// admits only its own members until ICMP is allowed (the agents
+	// enforce security groups).
+	openICMP(t, c)
 	ping(t, st, names[0], ips[1])
 	ping(t, st, names[1], ips[0])
 
@@ -452,5 +456,26 @@ func checkPortProject(t *testing.T, c *sandbox.Client, portID, project string) {
 	if p.Port.ProjectID != project || !slices.Equal(p.Port.SecurityGroups, []string{sgs.SecurityGroups[0].ID}) {
 		t.Errorf("port %s: project %s security groups %v, want project %s and its default group %s",
 			portID, p.Port.ProjectID, p.Port.SecurityGroups, project, sgs.SecurityGroups[0].ID)
+	}
+}
+
+// openICMP allows ICMP into every default security group.
+func openICMP(t *testing.T, c *sandbox.Client) {
+	t.Helper()
+	ctx := context.Background()
+	var sgs struct {
+		SecurityGroups []struct {
+			ID string `json:"id"`
+		} `json:"security_groups"`
+	}
+	if err := c.Do(ctx, "GET", "/v2.0/security-groups?name=default", nil, &sgs); err != nil {
+		t.Fatal(err)
+	}
+	for _, sg := range sgs.SecurityGroups {
+		err := c.Do(ctx, "POST", "/v2.0/security-group-rules", map[string]any{"security_group_rule": map[string]any{
+			"security_group_id": sg.ID, "direction": "ingress", "ethertype": "IPv4", "protocol": "icmp"}}, nil)
+		if err != nil && !strings.Contains(err.Error(), "409") {
+			t.Fatal(err)
+		}
 	}
 }
