@@ -30,17 +30,7 @@ func dvrScaleModel(b *testing.B, n int) (*hostmodel.Model, int64) {
 		add(model.KindFIP, fid, &model.FloatingIP{Standard: model.Standard{ID: fid}, FloatingIPAddress: netip.AddrFrom4([4]byte{100, 64, byte(i >> 8), byte(i)}).String(),
 			FixedIPAddress: ptr(fixed.String()), PortID: ptr(pid), RouterID: ptr("demo-router")})
 	}
-	m := hostmodel.New()
-	ev := &syncproto.Event{Revision: 1, Reset: true}
-	for _, c := range cs {
-		data, err := json.Marshal(c.obj)
-		if err != nil {
-			b.Fatal(err)
-		}
-		ev.Upserts = append(ev.Upserts, syncproto.Object{Kind: c.kind, ID: c.id, Rev: 1, Data: data})
-	}
-	m.Apply(ev)
-	return m, 1
+	return resetModel(b, cs), 1
 }
 
 // BenchmarkPlanDVRFIPAssociate is the incremental planner's cost of one

@@ -39,17 +39,7 @@ func scaleModel(b *testing.B, n int, elsewhere ...bool) (*hostmodel.Model, int64
 		add(model.KindFIP, fid, &model.FloatingIP{Standard: model.Standard{ID: fid}, FloatingIPAddress: netip.AddrFrom4([4]byte{100, 64, byte(i >> 8), byte(i)}).String(),
 			FixedIPAddress: ptr(fixed.String()), PortID: ptr(pid), RouterID: ptr(routerOf(i, len(elsewhere) > 0 && elsewhere[0]))})
 	}
-	m := hostmodel.New()
-	ev := &syncproto.Event{Revision: 1, Reset: true}
-	for _, c := range cs {
-		data, err := json.Marshal(c.obj)
-		if err != nil {
-			b.Fatal(err)
-		}
-		ev.Upserts = append(ev.Upserts, syncproto.Object{Kind: c.kind, ID: c.id, Rev: 1, Data: data})
-	}
-	m.Apply(ev)
-	return m, 1
+	return resetModel(b, cs), 1
 }
 
 // routerOf spreads floating IP i over the routers (all but r007 if
@@ -152,4 +142,21 @@ func BenchmarkModelAndPlan(b *testing.B) {
 			}
 		})
 	}
+}
+
+// resetModel is a model holding cs, as one reset event of the server's
+// stream at revision 1 delivers them.
+func resetModel(b *testing.B, cs []change) *hostmodel.Model {
+	b.Helper()
+	ev := &syncproto.Event{Revision: 1, Reset: true}
+	for _, c := range cs {
+		data, err := json.Marshal(c.obj)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ev.Upserts = append(ev.Upserts, syncproto.Object{Kind: c.kind, ID: c.id, Rev: 1, Data: data})
+	}
+	m := hostmodel.New()
+	m.Apply(ev)
+	return m
 }

@@ -33,17 +33,7 @@ func l2ScaleModel(b *testing.B) (*hostmodel.Model, int64) {
 			port(add, id, net, sub, fmt.Sprintf("10.%d.%d.%d", 100+i/250, i%250, 10+j), "compute:nova", id, host, fmt.Sprintf("fa:16:3e:4%d:%02x:%02x", j, i>>8, i&0xff))
 		}
 	}
-	m := hostmodel.New()
-	ev := &syncproto.Event{Revision: 1, Reset: true}
-	for _, c := range cs {
-		data, err := json.Marshal(c.obj)
-		if err != nil {
-			b.Fatal(err)
-		}
-		ev.Upserts = append(ev.Upserts, syncproto.Object{Kind: c.kind, ID: c.id, Rev: 1, Data: data})
-	}
-	m.Apply(ev)
-	return m, 1
+	return resetModel(b, cs), 1
 }
 
 // BenchmarkPlanL2PortAdd is the planner's cost on compute1 of one port
