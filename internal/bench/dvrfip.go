@@ -30,45 +30,9 @@ func (b *dvrBed) fipScales(ctx context.Context) ([]FIPScale, error) {
 	if err := b.disassociate(ctx); err != nil {
 		return nil, err
 	}
-	inet := sandbox.NodeNS(b.st.Prefix, sandbox.NodeInternet)
-	srv, err := probe.ListenTCP(b.apps1.Netns, "0.0.0.0:7777")
-	if err != nil {
-		return nil, err
-	}
-	defer srv.Close()
-	existing := 0
-	var out []FIPScale
-	for _, scale := range b.o.Scales {
-		if err := b.populate(ctx, existing, scale); err != nil {
-			return out, err
-		}
-		existing = scale
-		if err := b.waitDNATCount(ctx, scale); err != nil {
-			return out, err
-		}
-		var lat []time.Duration
-		for i := range b.o.FIPRuns {
-			start := time.Now()
-			if err := b.api.Do(ctx, http.MethodPut, "/v2.0/floatingips/"+b.appsFIPID, map[string]any{"floatingip": map[string]any{"port_id": b.apps1.PortID}}, nil); err != nil {
-				return out, err
-			}
-			at, err := firstConnect(ctx, inet, netip.AddrPortFrom(b.appsFIP, 7777), time.Millisecond, 30*time.Second)
-			if err != nil {
-				return out, fmt.Errorf("%d floating IPs on %s, run %d: internet -> %s: %w", scale, fipHost, i+1, b.appsFIP, err)
-			}
-			lat = append(lat, at.Sub(start))
-			if err := b.disassociate(ctx); err != nil {
-				return out, fmt.Errorf("%d floating IPs, run %d: %w", scale, i+1, err)
-			}
-		}
-		res := FIPScale{Existing: scale, Dist: distOf(lat), Ratio: 1}
-		if len(out) > 0 && out[0].Dist.P50Ms > 0 {
-			res.Ratio = res.Dist.P50Ms / out[0].Dist.P50Ms
-		}
-		b.logf("%d floating IPs on %s: associate -> first packet p50 %.1f ms (min %.1f, max %.1f)", scale, fipHost, res.Dist.P50Ms, res.Dist.MinMs, res.Dist.MaxMs)
-		out = append(out, res)
-	}
-	return out, nil
+	r := &fipScaleRun{api: b.api, fipID: b.appsFIPID, fip: b.appsFIP, port: b.apps1, inetNS: sandbox.NodeNS(b.st.Prefix, sandbox.NodeInternet),
+		runs: b.o.FIPRuns, where: " on " + fipHost, populate: b.populate, ready: b.waitDNATCount, disassociate: b.disassociate, logf: b.logf}
+	return r.measure(ctx, b.o.Scales)
 }
 
 // disassociate takes APPS1's floating IP off and waits until fipHost is

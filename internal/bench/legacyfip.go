@@ -23,50 +23,15 @@ func (b *legacyBed) fipScales(ctx context.Context) ([]FIPScale, error) {
 	}
 	fipID := f["id"].(string)
 	fip := netip.MustParseAddr(f["floating_ip_address"].(string))
-	inet := sandbox.NodeNS(b.st.Prefix, sandbox.NodeInternet)
-	srv, err := probe.ListenTCP(b.apps.Netns, "0.0.0.0:7777")
-	if err != nil {
-		return nil, err
-	}
-	defer srv.Close()
-	existing := 0
-	var out []FIPScale
-	for _, scale := range b.o.Scales {
-		if err := b.populateFIPs(ctx, existing, scale); err != nil {
-			return nil, err
-		}
-		existing = scale
-		if err := b.waitFIPCount(ctx, scale); err != nil {
-			return nil, err
-		}
-		var lat []time.Duration
-		for i := range b.o.Runs {
-			start := time.Now()
-			if err := b.api.Do(ctx, http.MethodPut, "/v2.0/floatingips/"+fipID, map[string]any{"floatingip": map[string]any{"port_id": b.apps.PortID}}, nil); err != nil {
-				return nil, err
-			}
-			at, err := firstConnect(ctx, inet, netip.AddrPortFrom(fip, 7777), time.Millisecond, 30*time.Second)
-			if err != nil {
-				return nil, fmt.Errorf("%d floating IPs, run %d: internet -> %s: %w", scale, i, fip, err)
-			}
-			lat = append(lat, at.Sub(start))
+	r := &fipScaleRun{api: b.api, fipID: fipID, fip: fip, port: b.apps, inetNS: sandbox.NodeNS(b.st.Prefix, sandbox.NodeInternet),
+		runs: b.o.Runs, populate: b.populateFIPs, ready: b.waitFIPCount, logf: b.logf,
+		disassociate: func(ctx context.Context) error {
 			if err := b.api.Do(ctx, http.MethodPut, "/v2.0/floatingips/"+fipID, map[string]any{"floatingip": map[string]any{"port_id": nil}}, nil); err != nil {
-				return nil, err
+				return err
 			}
-			if err := waitFor(ctx, 30*time.Second, func() error { return b.fipGone(ctx, fip) }); err != nil {
-				return nil, fmt.Errorf("%d floating IPs, run %d: disassociate: %w", scale, i, err)
-			}
-		}
-		res := FIPScale{Existing: scale, Dist: distOf(lat)}
-		if len(out) > 0 && out[0].Dist.P50Ms > 0 {
-			res.Ratio = res.Dist.P50Ms / out[0].Dist.P50Ms
-		} else {
-			res.Ratio = 1
-		}
-		b.logf("%d floating IPs associated: associate -> first packet p50 %.1f ms (min %.1f, max %.1f)", scale, res.Dist.P50Ms, res.Dist.MinMs, res.Dist.MaxMs)
-		out = append(out, res)
-	}
-	return out, nil
+			return waitFor(ctx, 30*time.Second, func() error { return b.fipGone(ctx, fip) })
+		}}
+	return r.measure(ctx, b.o.Scales)
 }
 
 // firstConnect starts a TCP connection from namespace ns to dst every
