@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/neutrino-net/neutrino/internal/freeport"
 	"github.com/neutrino-net/neutrino/internal/sandbox"
 )
 
@@ -65,12 +65,10 @@ func upSandbox(ctx context.Context, o SandboxOptions, computes int) (*benchBed, 
 		}
 		dir, tmp = d, true
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Loopback()
 	if err != nil {
 		return nil, nil, err
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
 	so := sandbox.Options{Dir: dir, Prefix: randomPrefix(), Computes: computes, Port: port, Exe: o.Exe, Env: o.Env, Out: o.Out}
 	// The guard removes the sandbox if this process dies without doing
 	// so (guard.go); started first, it also covers a death during Up.

@@ -7,11 +7,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
+
+	"github.com/neutrino-net/neutrino/internal/freeport"
 )
 
 // Embedded is a single-member etcd running inside this process, with its
@@ -102,14 +105,13 @@ func embeddedClientURL(etcdDir string) (*url.URL, error) {
 	return &url.URL{Scheme: "unix", Path: sock}, nil
 }
 
-// freeLoopbackURL asks the kernel for a free port on 127.0.0.1. The port is
-// released before etcd binds it; the window is tiny and only loopback.
+// freeLoopbackURL picks a free port on 127.0.0.1 outside the ephemeral
+// range (see package freeport), so no outgoing connection takes it
+// before etcd binds it.
 func freeLoopbackURL() (*url.URL, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Loopback()
 	if err != nil {
 		return nil, fmt.Errorf("pick a loopback port for etcd: %w", err)
 	}
-	addr := l.Addr().String()
-	l.Close()
-	return &url.URL{Scheme: "http", Host: addr}, nil
+	return &url.URL{Scheme: "http", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}, nil
 }

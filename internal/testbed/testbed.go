@@ -21,7 +21,6 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -33,6 +32,7 @@ import (
 	"time"
 
 	"github.com/neutrino-net/neutrino/internal/cli"
+	"github.com/neutrino-net/neutrino/internal/freeport"
 	"github.com/neutrino-net/neutrino/internal/sandbox"
 	"github.com/neutrino-net/neutrino/internal/testbed/probe"
 )
@@ -73,15 +73,9 @@ func UniquePrefix() string {
 	return "t" + string(b)
 }
 
-// FreePort returns a TCP port free on 127.0.0.1 just now.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+// FreePort returns a TCP port free on 127.0.0.1 just now, outside the
+// ephemeral range (see package freeport).
+func FreePort() (int, error) { return freeport.Loopback() }
 
 // Options configure Up.
 type Options struct {

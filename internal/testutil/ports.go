@@ -1,15 +1,16 @@
 package testutil
 
 import (
-	"net"
+	"fmt"
 	"testing"
+
+	"github.com/neutrino-net/neutrino/internal/freeport"
 )
 
 func freeURL(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Loopback()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return "http://" + l.Addr().String()
+	return fmt.Sprintf("http://127.0.0.1:%d", port)
 }
