@@ -555,7 +555,7 @@ func TestSecurityGroupRuleValidation(t *testing.T) {
 		{"icmp type 256", map[string]any{"protocol": "icmp", "port_range_min": 256}, 400, "SecurityGroupInvalidIcmpValue"},
 		{"ethertype vs prefix", map[string]any{"ethertype": "IPv6", "remote_ip_prefix": "10.0.0.0/8"}, 400, "SecurityGroupRuleParameterConflict"},
 		{"ethertype v4 vs v6 prefix", map[string]any{"remote_ip_prefix": "2001:db8::/64"}, 400, "SecurityGroupRuleParameterConflict"},
-		{"group and prefix", map[string]any{"remote_group_id": id(sg), "remote_ip_prefix": "10.0.0.0/8"}, 400, "SecurityGroupRemoteGroupAndRemoteIpPrefix"},
+		{"group and prefix", map[string]any{"remote_group_id": id(sg), "remote_ip_prefix": "10.0.0.0/8"}, 400, "SecurityGroupMultipleRemoteEntites"},
 		{"bad direction", map[string]any{"direction": "sideways"}, 400, ""},
 		{"bad ethertype", map[string]any{"ethertype": "IPv5"}, 400, "SecurityGroupRuleInvalidEtherType"},
 		{"bad prefix", map[string]any{"remote_ip_prefix": "10.0.0.0/33"}, 400, ""},

@@ -32,6 +32,14 @@ func invalidInput(format string, args ...any) *Error {
 	return &Error{Status: http.StatusBadRequest, Type: "InvalidInput", Message: "Invalid input for operation: " + fmt.Sprintf(format, args...) + "."}
 }
 
+// invalidInputType is an InvalidInput subclass of upstream's: its own
+// type, the same message prefix.
+func invalidInputType(typ, format string, args ...any) *Error {
+	e := invalidInput(format, args...)
+	e.Type = typ
+	return e
+}
+
 func notFound(typ, format string, args ...any) *Error {
 	return newErr(http.StatusNotFound, typ, format, args...)
 }

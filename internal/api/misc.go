@@ -108,6 +108,8 @@ var extensions = []extension{
 	{Alias: "security-groups-rules-belongs-to-default-sg", Name: "Security group rules belongs to default security group", Description: "Flag to determine if the security group rule belongs to the project's default security group"},
 	{Alias: "port-mac-address-regenerate", Name: "Neutron Port MAC address regenerate", Description: "Network port MAC address regenerate"},
 	{Alias: "service-type", Name: "Neutron Service Type Management", Description: "API for retrieving service providers for Neutron advanced services"},
+	{Alias: "address-group", Name: "Address group", Description: "Support address group"},
+	{Alias: "security-groups-remote-address-group", Name: "Remote address group id field for security group rules", Description: "Add new field of remote address group id in SG rules"},
 	{Alias: "port-security-groups-filtering", Name: "Port filtering on security groups", Description: "Provides security groups filtering when listing ports"},
 }
 

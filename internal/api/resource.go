@@ -43,6 +43,10 @@ type resourceDef struct {
 	boolFilters map[string]func(v *store.View, e *store.Entry) bool
 	// beforeRead runs before list/show (the lazy default security group).
 	beforeRead func(a *API, c *reqCtx) error
+	// writeNotFound: a visible resource of another project answers
+	// writes with its 404, not 403 (upstream's owner-only policies for
+	// objects shared through RBAC: address groups, pools, scopes).
+	writeNotFound bool
 	create     func(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMessage) (string, error)
 	update     func(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, body json.RawMessage) error
 	delete     func(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry) error
@@ -198,6 +202,9 @@ func (a *API) lookup(v *store.View, c *reqCtx, d *resourceDef, id string) (*stor
 func mayModify(c *reqCtx, d *resourceDef, e *store.Entry, action string) error {
 	if c.admin || std(e).ProjectID == c.project {
 		return nil
+	}
+	if d.writeNotFound {
+		return d.notFound(e.ID)
 	}
 	return policyDenied(action + "_" + d.kind)
 }

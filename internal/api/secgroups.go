@@ -433,8 +433,8 @@ func createSGRule(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 	if err := validateRulePorts(r); err != nil {
 		return "", err
 	}
-	if req.RemoteIPPrefix.Set && !req.RemoteIPPrefix.Null && (req.RemoteGroupID.Set && !req.RemoteGroupID.Null) {
-		return "", newErr(400, "SecurityGroupRemoteGroupAndRemoteIpPrefix", "Only remote_ip_prefix or remote_group_id may be provided.")
+	if err := oneRemote(req); err != nil {
+		return "", err
 	}
 	if req.RemoteIPPrefix.Set && !req.RemoteIPPrefix.Null {
 		if err := setRemoteIPPrefix(r, req.RemoteIPPrefix.V); err != nil {
@@ -450,7 +450,15 @@ func createSGRule(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 		r.RemoteGroupID = &id
 	}
 	if req.RemoteAddressGroupID.Set && !req.RemoteAddressGroupID.Null {
-		return "", notFound("AddressGroupNotFound", "Address group %s could not be found.", req.RemoteAddressGroupID.V)
+		// Upstream (check_address_group) looks the group up as the rule's
+		// project: its own, or shared with it through RBAC.
+		ag, ok := v.Get(model.KindAddressGroup, req.RemoteAddressGroupID.V)
+		if !ok || !addressGroupDef.visible(v, &reqCtx{Context: c, admin: false, project: project}, ag) {
+			return "", notFound("AddressGroupNotFound", "Address group %s could not be found.", req.RemoteAddressGroupID.V)
+		}
+		t.Require(model.KindAddressGroup, ag)
+		id := ag.ID
+		r.RemoteAddressGroupID = &id
 	}
 	bulk := bulkRules(t)
 	if err := bulk.admit(r); err != nil {
@@ -472,6 +480,22 @@ func createSGRule(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 	t.Replace(model.KindSG, sge, mustJSON(&ng))
 	t.Create(model.KindSGRule, r.ID, mustJSON(r))
 	return r.ID, nil
+}
+
+// oneRemote refuses a rule with more than one of remote_ip_prefix,
+// remote_group_id and remote_address_group_id (upstream's
+// _validate_multiple_remote_entites).
+func oneRemote(req sgRuleReq) error {
+	n := 0
+	for _, o := range []optional[string]{req.RemoteIPPrefix, req.RemoteGroupID, req.RemoteAddressGroupID} {
+		if o.Set && !o.Null && o.V != "" {
+			n++
+		}
+	}
+	if n > 1 {
+		return invalidInputType("SecurityGroupMultipleRemoteEntites", "Only one of remote_ip_prefix or remote_group_id or remote_address_group_id may be provided.")
+	}
+	return nil
 }
 
 // setRemoteIPPrefix sets the rule's remote prefix (an address is a host
