@@ -54,29 +54,6 @@ func (r *addressGroupReq) validate() error {
 	return checkString("description", r.Description, 1024)
 }
 
-// validateSubnetList is upstream's type:subnet_list for the addresses
-// given at create: each must be a CIDR with its prefix length written
-// (a bare address is refused), no duplicates.
-func validateSubnetList(items []any) ([]string, error) {
-	var out []string
-	for i, it := range items {
-		s, ok := it.(string)
-		if !ok {
-			return nil, badRequest("Invalid input for addresses. Reason: '%v' is not a valid IP subnet.", it)
-		}
-		if _, err := netip.ParsePrefix(s); err != nil || !strings.Contains(s, "/") {
-			return nil, badRequest("Invalid input for addresses. Reason: '%s' is not a valid IP subnet.", s)
-		}
-		for _, prev := range items[:i] {
-			if prev == it {
-				return nil, badRequest("Invalid input for addresses. Reason: Duplicate items in the list: '%s'.", s)
-			}
-		}
-		out = append(out, s)
-	}
-	return out, nil
-}
-
 // normalizeAddresses is upstream's _process_requested_addresses: each
 // address (a bare address is a host prefix) becomes network/prefixlen,
 // deduplicated, sorted.
@@ -122,7 +99,7 @@ func createAddressGroup(a *API, v *store.View, t *store.Txn, c *reqCtx, body jso
 	}
 	var given []string
 	if req.Addresses.Set && !req.Addresses.Null {
-		if given, err = validateSubnetList(req.Addresses.V); err != nil {
+		if given, err = validateCIDRList("addresses", req.Addresses.V); err != nil {
 			return "", err
 		}
 	}

@@ -21,7 +21,7 @@ var quotaResources = map[string]string{
 	"network": model.KindNetwork, "subnet": model.KindSubnet, "port": model.KindPort,
 	"router": model.KindRouter, "floatingip": model.KindFIP,
 	"security_group": model.KindSG, "security_group_rule": model.KindSGRule,
-	"subnetpool": "", "rbac_policy": "",
+	"subnetpool": model.KindSubnetPool, "rbac_policy": model.KindRBAC,
 }
 
 func (a *API) limits(v *store.View, project string) map[string]int {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"github.com/google/uuid"
 	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/store"
 )
@@ -59,6 +60,14 @@ func rbacGrants(v *store.View, c *reqCtx, kind, id, action string) bool {
 // rbacShared reports whether the object is shared with the caller.
 func rbacShared(v *store.View, c *reqCtx, kind, id string) bool {
 	return rbacGrants(v, c, kind, id, model.RBACShared)
+}
+
+// attachWildcard shares an object created or updated with shared=True
+// with every project, as upstream's attach_rbac does.
+func attachWildcard(t *store.Txn, kind, id, project string) {
+	p := &model.RBACPolicy{ID: uuid.NewString(), ProjectID: project, TenantID: project, ObjectType: rbacObjectType(kind),
+		ObjectID: id, Action: model.RBACShared, TargetTenant: model.RBACWildcard}
+	t.Create(model.KindRBAC, p.ID, mustJSON(p))
 }
 
 // deleteRBACOf removes the policies of an object being deleted.

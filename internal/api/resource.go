@@ -47,9 +47,9 @@ type resourceDef struct {
 	// writes with its 404, not 403 (upstream's owner-only policies for
 	// objects shared through RBAC: address groups, pools, scopes).
 	writeNotFound bool
-	create     func(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMessage) (string, error)
-	update     func(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, body json.RawMessage) error
-	delete     func(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry) error
+	create        func(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMessage) (string, error)
+	update        func(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, body json.RawMessage) error
+	delete        func(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry) error
 }
 
 // standardAttrs are the attributes all standard resources share.

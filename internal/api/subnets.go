@@ -136,13 +136,7 @@ func createSubnet(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 	if version == 6 && n.MTU < ipv6MinMTU {
 		return "", invalidInput("IPv6 subnet can not be added to network %s: its MTU %d is less than the minimum IPv6 MTU %d", n.ID, n.MTU, ipv6MinMTU)
 	}
-	if req.SubnetPoolID.Set && !req.SubnetPoolID.Null || req.Prefixlen != nil || (req.UseDefaultPool != nil && bool(*req.UseDefaultPool)) {
-		return "", badRequest("Subnet pools are not supported by this server; give a cidr")
-	}
-	if req.CIDR == nil {
-		return "", badRequest("a cidr must be specified in the absence of a subnet pool")
-	}
-	prefix, err := ipam.ParseCIDR(*req.CIDR, version)
+	prefix, pool, err := subnetPrefix(v, t, c, req, version, project, n)
 	if err != nil {
 		return "", err
 	}
@@ -199,6 +193,11 @@ func createSubnet(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 	}
 	nn := *n
 	nn.Subnets = append(slices.Clone(n.Subnets), s.ID)
+	if pool != nil {
+		id := pool.ID
+		s.SubnetPoolID = &id
+		setNetworkScope(&nn, version, pool.AddressScopeID)
+	}
 	if ne == viewed {
 		// One revision per request, however many subnets it adds.
 		bump(a, &nn.Standard)
@@ -496,6 +495,7 @@ func deleteSubnet(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry
 		}
 		nn := *curNn
 		nn.Subnets = slices.DeleteFunc(slices.Clone(nn.Subnets), func(id string) bool { return id == s.ID })
+		networkScopeAfterDelete(v, &nn, s)
 		bump(a, &nn.Standard)
 		t.Replace(model.KindNetwork, ne, mustJSON(&nn))
 	}
