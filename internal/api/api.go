@@ -125,6 +125,7 @@ func (a *API) routes() {
 	}
 	m.HandleFunc("PUT /v2.0/routers/{id}/{action}", a.wrap(a.routerAction))
 	m.HandleFunc("PUT /v2.0/address-groups/{id}/{action}", a.wrap(a.addressGroupAction))
+	m.HandleFunc("PUT /v2.0/subnetpools/{id}/{action}", a.wrap(a.subnetPoolAction))
 	a.agentRoutes(m)
 	a.agentAPIRoutes(m)
 	m.HandleFunc("GET /v2.0/quotas", a.wrap(a.listQuotas))

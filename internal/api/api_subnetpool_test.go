@@ -8,12 +8,13 @@ import (
 
 // TestSubnetPools follows neutron-tempest-plugin's test_subnetpools and
 // test_subnetpools_negative: defaults, bounds, prefix growth only,
-// allocation by prefixlen, cidr and default, quotas, refusals.
+// allocation by prefixlen, cidr and default, quotas, refusals. Prefix
+// lengths render as strings, as upstream's.
 func TestSubnetPools(t *testing.T) {
 	srv := noAuth(t)
 	pool := create(t, srv, demo, "subnetpools", "subnetpool", map[string]any{"name": "p", "prefixes": []string{"10.11.12.13/24"}, "min_prefixlen": "29"})
-	if fmt.Sprint(pool["prefixes"]) != "[10.11.12.0/24]" || num(pool["min_prefixlen"]) != 29 || num(pool["default_prefixlen"]) != 29 ||
-		num(pool["max_prefixlen"]) != 32 || num(pool["ip_version"]) != 4 || pool["shared"] != false || pool["is_default"] != false || pool["address_scope_id"] != nil {
+	if fmt.Sprint(pool["prefixes"]) != "[10.11.12.0/24]" || pool["min_prefixlen"] != "29" || pool["default_prefixlen"] != "29" ||
+		pool["max_prefixlen"] != "32" || num(pool["ip_version"]) != 4 || pool["shared"] != false || pool["is_default"] != false || pool["address_scope_id"] != nil {
 		t.Fatalf("created %v", pool)
 	}
 	path := "/v2.0/subnetpools/" + id(pool)
@@ -95,4 +96,24 @@ func TestSubnetPoolQuotaAndDefault(t *testing.T) {
 		}
 	}
 	refused(t, srv, demo, "POST", "/v2.0/subnets", req, 409, "SubnetPoolQuotaExceeded")
+}
+
+func TestSubnetPoolPrefixOps(t *testing.T) {
+	srv := noAuth(t)
+	pool := create(t, srv, demo, "subnetpools", "subnetpool", map[string]any{"name": "p", "prefixes": []string{"192.168.1.0/24", "10.10.10.0/24"}, "min_prefixlen": 16})
+	path := "/v2.0/subnetpools/" + id(pool)
+	r := srv.Do(demo, "PUT", path+"/add_prefixes", map[string]any{"prefixes": []string{"10.10.0.0/16", "192.168.2.0/24"}})
+	expect(t, r, 200, "")
+	if fmt.Sprint(r.Body["prefixes"]) != "[10.10.0.0/16 192.168.1.0/24 192.168.2.0/24]" {
+		t.Fatalf("add: %s", r.Raw)
+	}
+	net := mkNet(t, srv, demo, "n")
+	create(t, srv, demo, "subnets", "subnet", map[string]any{"network_id": id(net), "ip_version": 4, "subnetpool_id": id(pool), "cidr": "192.168.2.0/24"})
+	refused(t, srv, demo, "PUT", path+"/remove_prefixes", map[string]any{"prefixes": []string{"192.168.2.0/24"}}, 400, "IllegalSubnetPoolPrefixUpdate")
+	refused(t, srv, other, "PUT", path+"/add_prefixes", map[string]any{"prefixes": []string{"10.99.0.0/16"}}, 404, "SubnetPoolNotFound")
+	r = srv.Do(demo, "PUT", path+"/remove_prefixes", map[string]any{"prefixes": []string{"192.168.1.0/24"}})
+	expect(t, r, 200, "")
+	if fmt.Sprint(r.Body["prefixes"]) != "[10.10.0.0/16 192.168.2.0/24]" {
+		t.Fatalf("remove: %s", r.Raw)
+	}
 }

@@ -110,6 +110,7 @@ var extensions = []extension{
 	{Alias: "service-type", Name: "Neutron Service Type Management", Description: "API for retrieving service providers for Neutron advanced services"},
 	{Alias: "subnet_allocation", Name: "Subnet Allocation", Description: "Enables allocation of subnets from a subnet pool"},
 	{Alias: "default-subnetpools", Name: "Default Subnetpools", Description: "Provides ability to mark and use a subnetpool as the default."},
+	{Alias: "subnetpool-prefix-ops", Name: "Subnet Pool Prefix Operations", Description: "Provides support for adjusting the prefix list of subnet pools"},
 	{Alias: "address-scope", Name: "Address scope", Description: "Address scopes extension."},
 	{Alias: "address-group", Name: "Address group", Description: "Support address group"},
 	{Alias: "security-groups-remote-address-group", Name: "Remote address group id field for security group rules", Description: "Add new field of remote address group id in SG rules"},

@@ -63,7 +63,7 @@ func allocateFromPool(v *store.View, t *store.Txn, pe *store.Entry, req subnetRe
 	t.Require(model.KindSubnetPool, pe)
 	t.Serialize("subnetpool-alloc/" + p.ID)
 	var cidr *netip.Prefix
-	plen := p.DefaultPrefixLen
+	plen := int(p.DefaultPrefixLen)
 	if req.CIDR != nil {
 		c, err := ipam.ParseCIDR(*req.CIDR, version)
 		if err != nil {
@@ -73,10 +73,10 @@ func allocateFromPool(v *store.View, t *store.Txn, pe *store.Entry, req subnetRe
 	} else if req.Prefixlen != nil {
 		plen = int(*req.Prefixlen)
 	}
-	if plen > p.MaxPrefixLen {
+	if plen > int(p.MaxPrefixLen) {
 		return netip.Prefix{}, newErr(400, "MaxPrefixSubnetAllocationError", "Unable to allocate subnet with prefix length %d, maximum allowed prefix is %d.", plen, p.MaxPrefixLen)
 	}
-	if plen < p.MinPrefixLen {
+	if plen < int(p.MinPrefixLen) {
 		return netip.Prefix{}, newErr(400, "MinPrefixSubnetAllocationError", "Unable to allocate subnet with prefix length %d, minimum allowed prefix is %d.", plen, p.MinPrefixLen)
 	}
 	pending := pendingAllocations(t)

@@ -21,7 +21,7 @@ var subnetPoolDef = &resourceDef{
 		"prefixes":          {typ: 'o', post: true, put: true, required: true, nosort: true},
 		"default_quota":     {typ: 'i', post: true, put: true},
 		"ip_version":        {typ: 'i'},
-		"default_prefixlen": {typ: 'i', post: true, put: true},
+		"default_prefixlen": {typ: 's', post: true, put: true},
 		"min_prefixlen":     {typ: 'i', post: true, put: true},
 		"max_prefixlen":     {typ: 'i', post: true, put: true},
 		"is_default":        {typ: 'b', post: true, put: true, adminSet: true, def: false},
@@ -136,15 +136,16 @@ func checkPrefixBounds(p *model.SubnetPool) error {
 	bad := func(typ string, n int, base string, bn int) error {
 		return newErr(400, "IllegalSubnetPoolPrefixBounds", "Illegal prefix bounds: %s=%d, %s=%d.", typ, n, base, bn)
 	}
+	lo, hi, def := int(p.MinPrefixLen), int(p.MaxPrefixLen), int(p.DefaultPrefixLen)
 	switch {
-	case p.MinPrefixLen > p.MaxPrefixLen:
-		return bad("min_prefixlen", p.MinPrefixLen, "max_prefixlen", p.MaxPrefixLen)
-	case p.MaxPrefixLen > bits:
-		return bad("max_prefixlen", p.MaxPrefixLen, "ip_version_max", bits)
-	case p.DefaultPrefixLen < p.MinPrefixLen:
-		return bad("default_prefixlen", p.DefaultPrefixLen, "min_prefixlen", p.MinPrefixLen)
-	case p.DefaultPrefixLen > p.MaxPrefixLen:
-		return bad("default_prefixlen", p.DefaultPrefixLen, "max_prefixlen", p.MaxPrefixLen)
+	case lo > hi:
+		return bad("min_prefixlen", lo, "max_prefixlen", hi)
+	case hi > bits:
+		return bad("max_prefixlen", hi, "ip_version_max", bits)
+	case def < lo:
+		return bad("default_prefixlen", def, "min_prefixlen", lo)
+	case def > hi:
+		return bad("default_prefixlen", def, "max_prefixlen", hi)
 	}
 	return nil
 }
@@ -176,14 +177,14 @@ func createSubnetPool(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.
 		p.MinPrefixLen, p.MaxPrefixLen = 64, 128
 	}
 	if req.MinPrefixLen != nil {
-		p.MinPrefixLen = int(*req.MinPrefixLen)
+		p.MinPrefixLen = model.PrefixLen(*req.MinPrefixLen)
 	}
 	if req.MaxPrefixLen != nil {
-		p.MaxPrefixLen = int(*req.MaxPrefixLen)
+		p.MaxPrefixLen = model.PrefixLen(*req.MaxPrefixLen)
 	}
 	p.DefaultPrefixLen = p.MinPrefixLen
 	if req.DefaultPrefixLen != nil {
-		p.DefaultPrefixLen = int(*req.DefaultPrefixLen)
+		p.DefaultPrefixLen = model.PrefixLen(*req.DefaultPrefixLen)
 	}
 	if req.DefaultQuota.Set && !req.DefaultQuota.Null {
 		q := int(req.DefaultQuota.V)
@@ -372,10 +373,10 @@ func applyPoolUpdate(p *model.SubnetPool, req subnetPoolReq) error {
 	}
 	for _, f := range []struct {
 		n   *flexInt
-		dst *int
+		dst *model.PrefixLen
 	}{{req.MinPrefixLen, &p.MinPrefixLen}, {req.MaxPrefixLen, &p.MaxPrefixLen}, {req.DefaultPrefixLen, &p.DefaultPrefixLen}} {
 		if f.n != nil {
-			*f.dst = int(*f.n)
+			*f.dst = model.PrefixLen(*f.n)
 		}
 	}
 	if req.DefaultQuota.Set {

@@ -1,5 +1,11 @@
 package model
 
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
 // More resource kinds: subnet allocation and sharing.
 const (
 	KindSubnetPool   = "subnetpool"
@@ -13,16 +19,36 @@ const (
 // sorted.
 type SubnetPool struct {
 	Standard
-	Name             string   `json:"name"`
-	Prefixes         []string `json:"prefixes"`
-	IPVersion        int      `json:"ip_version"`
-	DefaultPrefixLen int      `json:"default_prefixlen"`
-	MinPrefixLen     int      `json:"min_prefixlen"`
-	MaxPrefixLen     int      `json:"max_prefixlen"`
-	Shared           bool     `json:"shared"`
-	IsDefault        bool     `json:"is_default"`
-	DefaultQuota     *int     `json:"default_quota"`
-	AddressScopeID   *string  `json:"address_scope_id"`
+	Name             string    `json:"name"`
+	Prefixes         []string  `json:"prefixes"`
+	IPVersion        int       `json:"ip_version"`
+	DefaultPrefixLen PrefixLen `json:"default_prefixlen"`
+	MinPrefixLen     PrefixLen `json:"min_prefixlen"`
+	MaxPrefixLen     PrefixLen `json:"max_prefixlen"`
+	Shared           bool      `json:"shared"`
+	IsDefault        bool      `json:"is_default"`
+	DefaultQuota     *int      `json:"default_quota"`
+	AddressScopeID   *string   `json:"address_scope_id"`
+}
+
+// PrefixLen is a pool's prefix length bound. Upstream renders these as
+// strings ("29"; _make_subnetpool_dict), and tempest compares them so;
+// either form decodes.
+type PrefixLen int
+
+// MarshalJSON encodes the length as a string.
+func (n PrefixLen) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + strconv.Itoa(int(n)) + `"`), nil
+}
+
+// UnmarshalJSON accepts a number or a numeric string.
+func (n *PrefixLen) UnmarshalJSON(b []byte) error {
+	i, err := strconv.Atoi(strings.Trim(string(b), `"`))
+	if err != nil {
+		return fmt.Errorf("prefix length %s: %w", b, err)
+	}
+	*n = PrefixLen(i)
+	return nil
 }
 
 // AddressScope is a Neutron address scope. Upstream gives it no
