@@ -33,6 +33,7 @@ var networkDef = &resourceDef{
 		"tags":                      {typ: 'o', post: true, nosort: true},
 	}),
 	hidden:   []string{"provider:network_type", "provider:physical_network", "provider:segmentation_id"},
+	internal: []string{"neutrino:shared_with", "neutrino:external_to"},
 	decode:   decoderOf[model.Network](),
 	notFound: func(id string) *Error { return notFound("NetworkNotFound", "Network %s could not be found.", id) },
 	visible: func(v *store.View, c *reqCtx, e *store.Entry) bool {
@@ -46,8 +47,10 @@ var networkDef = &resourceDef{
 
 func init() { register(networkDef) }
 
+// networkVisible: owners and admins see a network, and the projects it
+// is shared with or external to (RBAC policies, rbac.go).
 func networkVisible(c *reqCtx, n *model.Network) bool {
-	return c.admin || n.ProjectID == c.project || n.Shared || n.External
+	return c.admin || n.ProjectID == c.project || n.SharedTo(c.project) || n.ExternalFor(c.project)
 }
 
 type networkReq struct {
@@ -180,6 +183,16 @@ func createNetwork(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.Raw
 	if err := a.ensureDefaultSG(v, t, project); err != nil {
 		return "", err
 	}
+	// Upstream keeps shared and router:external as wildcard RBAC
+	// policies.
+	if n.Shared {
+		attachPolicy(t, model.KindNetwork, n.ID, project, model.RBACShared)
+		n.SharedWith = []string{model.RBACWildcard}
+	}
+	if n.External {
+		attachPolicy(t, model.KindNetwork, n.ID, project, model.RBACExternal)
+		n.ExternalTo = []string{model.RBACWildcard}
+	}
 	t.Create(model.KindNetwork, n.ID, mustJSON(n))
 	return n.ID, nil
 }
@@ -218,11 +231,20 @@ func updateNetwork(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entr
 		}
 		n.MTU = int(*req.MTU)
 	}
-	if req.External != nil {
+	if req.External != nil && bool(*req.External) != n.External {
+		// Upstream: becoming external adds the wildcard
+		// access_as_external policy; ceasing to be drops them all.
 		n.External = bool(*req.External)
+		n.ExternalTo = nil
+		if n.External {
+			attachPolicy(t, model.KindNetwork, n.ID, n.ProjectID, model.RBACExternal)
+			n.ExternalTo = []string{model.RBACWildcard}
+		} else {
+			detachPolicies(v, t, model.KindNetwork, n.ID, model.RBACExternal, "")
+		}
 	}
-	if req.Shared != nil {
-		if n.Shared && !bool(*req.Shared) {
+	if req.Shared != nil && bool(*req.Shared) != n.Shared {
+		if n.Shared {
 			// Unsharing is refused while other projects use the network.
 			var other bool
 			v.Each(model.KindPort, func(pe *store.Entry) bool {
@@ -230,7 +252,7 @@ func updateNetwork(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entr
 				if !ok {
 					return true
 				}
-				if p.NetworkID == n.ID && p.ProjectID != n.ProjectID && !model.AutoDeletedOwner(p.DeviceOwner) {
+				if p.NetworkID == n.ID && p.ProjectID != n.ProjectID && !model.AutoDeletedOwner(p.DeviceOwner) && !slices.Contains(n.SharedWith, p.ProjectID) {
 					other = true
 					return false
 				}
@@ -240,6 +262,11 @@ func updateNetwork(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entr
 				return conflict("InvalidSharedSetting", "Unable to reconfigure sharing settings for network %s. Multiple tenants are using it.", n.ID)
 			}
 			t.NoNewClaims(claims.MAC(n.ID))
+			detachPolicies(v, t, model.KindNetwork, n.ID, model.RBACShared, model.RBACWildcard)
+			n.SharedWith = slices.DeleteFunc(slices.Clone(n.SharedWith), func(p string) bool { return p == model.RBACWildcard })
+		} else {
+			attachPolicy(t, model.KindNetwork, n.ID, n.ProjectID, model.RBACShared)
+			n.SharedWith = append(slices.Clone(n.SharedWith), model.RBACWildcard)
 		}
 		n.Shared = bool(*req.Shared)
 	}
@@ -297,6 +324,7 @@ func deleteNetwork(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entr
 	if seg := segmentOf(n); seg.NetworkType != "local" {
 		t.Release(seg.group(), seg.member())
 	}
+	deleteRBACOf(v, t, model.KindNetwork, n.ID)
 	t.Delete(model.KindNetwork, e)
 	return nil
 }

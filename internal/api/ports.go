@@ -127,7 +127,7 @@ func createPort(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMes
 		return "", err
 	}
 	netOwner := c.admin || n.ProjectID == c.project
-	if !netOwner && !n.Shared {
+	if !netOwner && !n.SharedTo(c.project) {
 		return "", policyDenied("create_port")
 	}
 	if err := checkPortSecurityPolicy(req, netOwner, "create_port"); err != nil {

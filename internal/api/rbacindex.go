@@ -1,22 +1,21 @@
 package api
 
 import (
+	"slices"
+
 	"github.com/google/uuid"
+	"github.com/neutrino-net/neutrino/internal/claims"
 	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/store"
 )
 
-// rbacObjectKinds maps RBAC object types to the store kinds they share.
+// rbacObjectKinds maps RBAC object types to the store kinds they share
+// (security groups and QoS policies are not shared: no rbac-security-groups).
 var rbacObjectKinds = map[string]string{
-	"network":        model.KindNetwork,
-	"address_group":  model.KindAddressGroup,
-	"address_scope":  model.KindAddressScope,
-	"subnetpool":     model.KindSubnetPool,
-	"security_group": model.KindSG,
-}
-
-func init() {
-	register(&resourceDef{kind: model.KindRBAC, decode: decoderOf[model.RBACPolicy]()})
+	"network":       model.KindNetwork,
+	"address_group": model.KindAddressGroup,
+	"address_scope": model.KindAddressScope,
+	"subnetpool":    model.KindSubnetPool,
 }
 
 // rbacObjectType is the RBAC object type of a store kind ("" if none).
@@ -65,9 +64,84 @@ func rbacShared(v *store.View, c *reqCtx, kind, id string) bool {
 // attachWildcard shares an object created or updated with shared=True
 // with every project, as upstream's attach_rbac does.
 func attachWildcard(t *store.Txn, kind, id, project string) {
+	attachPolicy(t, kind, id, project, model.RBACShared)
+}
+
+// attachPolicy adds a wildcard policy of action on the object.
+func attachPolicy(t *store.Txn, kind, id, project, action string) {
 	p := &model.RBACPolicy{ID: uuid.NewString(), ProjectID: project, TenantID: project, ObjectType: rbacObjectType(kind),
-		ObjectID: id, Action: model.RBACShared, TargetTenant: model.RBACWildcard}
+		ObjectID: id, Action: action, TargetTenant: model.RBACWildcard}
 	t.Create(model.KindRBAC, p.ID, mustJSON(p))
+	pendingPolicies(t)[p.ID] = p
+}
+
+// detachPolicies removes the object's policies of action with target
+// (any target when target is "").
+func detachPolicies(v *store.View, t *store.Txn, kind, id, action, target string) {
+	typ := rbacObjectType(kind)
+	v.Each(model.KindRBAC, func(e *store.Entry) bool {
+		if p, ok := store.As[*model.RBACPolicy](e); ok && p.ObjectType == typ && p.ObjectID == id && p.Action == action && (target == "" || p.TargetTenant == target) {
+			t.Delete(model.KindRBAC, e)
+		}
+		return true
+	})
+}
+
+// boundProjects are the projects using an object through its policies
+// of action (upstream's get_bound_project_ids), guarding the write
+// against a new use committed meanwhile.
+func boundProjects(v *store.View, t *store.Txn, kind, id, action string) []string {
+	var out []string
+	add := func(p string) {
+		if p != "" && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	switch kind {
+	case model.KindNetwork:
+		// Ports, router gateways and floating IPs all take a MAC claim
+		// on the network.
+		t.NoNewClaims(claims.MAC(id))
+		if action == model.RBACExternal {
+			v.Each(model.KindRouter, func(e *store.Entry) bool {
+				if r, ok := store.As[*model.Router](e); ok && r.ExternalGatewayInfo != nil && r.ExternalGatewayInfo.NetworkID == id {
+					add(r.ProjectID)
+				}
+				return true
+			})
+			v.Each(model.KindFIP, func(e *store.Entry) bool {
+				if f, ok := store.As[*model.FloatingIP](e); ok && f.FloatingNetworkID == id {
+					add(f.ProjectID)
+				}
+				return true
+			})
+			return out
+		}
+		for _, pe := range portsOfNetwork(v, id) {
+			if p, ok := store.As[*model.Port](pe); ok && !model.AutoDeletedOwner(p.DeviceOwner) {
+				add(p.ProjectID)
+			}
+		}
+	case model.KindAddressGroup:
+		t.Serialize("address-group/" + id)
+		v.Each(model.KindSGRule, func(e *store.Entry) bool {
+			if r, ok := store.As[*model.SecurityGroupRule](e); ok && r.RemoteAddressGroupID != nil && *r.RemoteAddressGroupID == id {
+				add(r.ProjectID)
+			}
+			return true
+		})
+	case model.KindAddressScope:
+		t.Serialize("address-scope/" + id)
+		for _, p := range poolsInScope(v, id) {
+			add(p.ProjectID)
+		}
+	case model.KindSubnetPool:
+		t.Serialize("subnetpool-alloc/" + id)
+		for _, s := range subnetsOfPool(v, id) {
+			add(s.ProjectID)
+		}
+	}
+	return out
 }
 
 // deleteRBACOf removes the policies of an object being deleted.

@@ -457,6 +457,9 @@ func createSGRule(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 			return "", notFound("AddressGroupNotFound", "Address group %s could not be found.", req.RemoteAddressGroupID.V)
 		}
 		t.Require(model.KindAddressGroup, ag)
+		// A policy removal that would take the group away serializes
+		// with this use (rbacindex.go boundProjects).
+		t.Serialize("address-group/" + ag.ID)
 		id := ag.ID
 		r.RemoteAddressGroupID = &id
 	}

@@ -60,7 +60,7 @@ func subnetVisible(v *store.View, c *reqCtx, e *store.Entry) bool {
 	// shared (upstream's get_subnet rule, without the
 	// subnet-external-network extension, which we do not advertise).
 	_, n, ok := store.GetAs[*model.Network](v, model.KindNetwork, s.NetworkID)
-	return ok && (n.Shared || n.ProjectID == c.project)
+	return ok && (n.SharedTo(c.project) || n.ProjectID == c.project)
 }
 
 func subnetShared(v *store.View, e *store.Entry) bool {

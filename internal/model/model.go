@@ -6,6 +6,7 @@ package model
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"time"
 )
@@ -73,6 +74,28 @@ type Network struct {
 	IPv6AddressScope      *string  `json:"ipv6_address_scope"`
 	L2Adjacency           bool     `json:"l2_adjacency"`
 	IsDefault             bool     `json:"is_default"`
+	// SharedWith and ExternalTo are the target projects ("*" = all) of
+	// the network's access_as_shared and access_as_external RBAC
+	// policies, kept with the network so that visibility needs no scan
+	// (internal). Shared is set when SharedWith holds "*", External when
+	// ExternalTo is not empty; a network stored before RBAC policies
+	// existed has neither list, its flags meaning "all projects".
+	SharedWith []string `json:"neutrino:shared_with,omitempty"`
+	ExternalTo []string `json:"neutrino:external_to,omitempty"`
+}
+
+// SharedTo reports whether the network is shared with project.
+func (n *Network) SharedTo(project string) bool {
+	return n.Shared || project != "" && slices.Contains(n.SharedWith, project)
+}
+
+// ExternalFor reports whether project may use the network as external
+// (router gateways, floating IPs).
+func (n *Network) ExternalFor(project string) bool {
+	if !n.External {
+		return false
+	}
+	return len(n.ExternalTo) == 0 || slices.Contains(n.ExternalTo, RBACWildcard) || project != "" && slices.Contains(n.ExternalTo, project)
 }
 
 // Segment is a network's provider attributes.

@@ -1,0 +1,128 @@
+package api_test
+
+import (
+	"testing"
+
+	"github.com/neutrino-net/neutrino/internal/testutil"
+)
+
+var third = testutil.Caller{Project: "third", User: "third"}
+
+func rbac(typ, objID, action, target string) map[string]any {
+	return map[string]any{"rbac_policy": map[string]any{"object_type": typ, "object_id": objID, "action": action, "target_tenant": target}}
+}
+
+// TestRBACSharedNetwork follows neutron-tempest-plugin's
+// RBACSharedNetworksTest: visibility to the target only, duplicates,
+// in-use refusals, wildcards admin-only, policies seen by their maker.
+func TestRBACSharedNetwork(t *testing.T) {
+	srv := noAuth(t)
+	net := mkNet(t, srv, demo, "n")
+	sub := mkSubnet(t, srv, demo, id(net), "10.0.0.0/24")
+	refused(t, srv, other, "GET", "/v2.0/networks/"+id(net), nil, 404, "NetworkNotFound")
+	refused(t, srv, demo, "POST", "/v2.0/rbac-policies", rbac("network", id(net), "access_as_shared", "*"), 403, "PolicyNotAuthorized")
+	refused(t, srv, demo, "POST", "/v2.0/rbac-policies", map[string]any{"rbac_policy": map[string]any{"object_type": "network", "object_id": id(net), "action": "access_as_shared", "target_tenant": nil}}, 400, "")
+	refused(t, srv, demo, "POST", "/v2.0/rbac-policies", rbac("bogus", id(net), "access_as_shared", "other"), 400, "")
+	refused(t, srv, other, "POST", "/v2.0/rbac-policies", rbac("network", id(net), "access_as_shared", "other"), 400, "InvalidInput")
+	refused(t, srv, demo, "POST", "/v2.0/rbac-policies", rbac("network", "00000000-0000-0000-0000-000000000000", "access_as_shared", "other"), 404, "NetworkNotFound")
+	rev := num(srv.Do(demo, "GET", "/v2.0/networks/"+id(net), nil).Obj("network")["revision_number"])
+	pol := create(t, srv, demo, "rbac-policies", "rbac_policy", rbac("network", id(net), "access_as_shared", "other")["rbac_policy"].(map[string]any))
+	if pol["project_id"] != "demo" || pol["target_tenant"] != "other" || pol["object_type"] != "network" {
+		t.Fatalf("policy %v", pol)
+	}
+	n := srv.Do(other, "GET", "/v2.0/networks/"+id(net), nil)
+	expect(t, n, 200, "")
+	if num(n.Obj("network")["revision_number"]) <= rev || n.Obj("network")["neutrino:shared_with"] != nil {
+		t.Fatalf("shared network %s", n.Raw)
+	}
+	expect(t, srv.Do(other, "GET", "/v2.0/subnets/"+id(sub), nil), 200, "")
+	refused(t, srv, third, "GET", "/v2.0/networks/"+id(net), nil, 404, "NetworkNotFound")
+	refused(t, srv, demo, "POST", "/v2.0/rbac-policies", rbac("network", id(net), "access_as_shared", "other"), 409, "DuplicateRbacPolicy")
+	if l := srv.Do(other, "GET", "/v2.0/rbac-policies", nil).List("rbac_policies"); len(l) != 0 {
+		t.Fatalf("target sees policies %v", l)
+	}
+	polPath := "/v2.0/rbac-policies/" + id(pol)
+	refused(t, srv, demo, "PUT", polPath, map[string]any{"rbac_policy": map[string]any{"target_tenant": "*"}}, 403, "PolicyNotAuthorized")
+
+	port := mkPort(t, srv, other, id(net))
+	refused(t, srv, demo, "DELETE", polPath, nil, 409, "RbacPolicyInUse")
+	refused(t, srv, demo, "PUT", polPath, map[string]any{"rbac_policy": map[string]any{"target_tenant": "third"}}, 409, "RbacPolicyInUse")
+	// A wildcard covers the port's project: the specific policy may go,
+	// and then the wildcard may not.
+	wild := create(t, srv, admin, "rbac-policies", "rbac_policy", rbac("network", id(net), "access_as_shared", "*")["rbac_policy"].(map[string]any))
+	if srv.Do(third, "GET", "/v2.0/networks/"+id(net), nil).Obj("network")["shared"] != true {
+		t.Fatal("wildcard does not share")
+	}
+	expect(t, srv.Do(demo, "DELETE", polPath, nil), 204, "")
+	refused(t, srv, admin, "DELETE", "/v2.0/rbac-policies/"+id(wild), nil, 409, "RbacPolicyInUse")
+	expect(t, srv.Do(other, "DELETE", "/v2.0/ports/"+id(port), nil), 204, "")
+	expect(t, srv.Do(admin, "DELETE", "/v2.0/rbac-policies/"+id(wild), nil), 204, "")
+	refused(t, srv, other, "GET", "/v2.0/networks/"+id(net), nil, 404, "NetworkNotFound")
+
+	// shared=True on a network is a wildcard policy.
+	sh := create(t, srv, admin, "networks", "network", map[string]any{"name": "s", "shared": true})
+	if l := srv.Do(admin, "GET", "/v2.0/rbac-policies?object_id="+id(sh)+"&target_tenant=*", nil).List("rbac_policies"); len(l) != 1 {
+		t.Fatalf("wildcard of shared network: %v", l)
+	}
+	expect(t, srv.Do(admin, "PUT", "/v2.0/networks/"+id(sh), map[string]any{"network": map[string]any{"shared": false}}), 200, "")
+	if l := srv.Do(admin, "GET", "/v2.0/rbac-policies?object_id="+id(sh), nil).List("rbac_policies"); len(l) != 0 {
+		t.Fatalf("unshared network keeps %v", l)
+	}
+}
+
+// TestRBACExternalNetwork follows ExternalNetworksRBACTestJSON.
+func TestRBACExternalNetwork(t *testing.T) {
+	srv := noAuth(t)
+	net := create(t, srv, admin, "networks", "network", map[string]any{"name": "e"})
+	mkSubnet(t, srv, admin, id(net), "198.51.100.0/24", map[string]any{"enable_dhcp": false})
+	pol := create(t, srv, admin, "rbac-policies", "rbac_policy", rbac("network", id(net), "access_as_external", "other")["rbac_policy"].(map[string]any))
+	if srv.Do(admin, "GET", "/v2.0/networks/"+id(net), nil).Obj("network")["router:external"] != true {
+		t.Fatal("access_as_external does not make the network external")
+	}
+	gw := map[string]any{"router": map[string]any{"name": "r", "external_gateway_info": map[string]any{"network_id": id(net)}}}
+	refused(t, srv, third, "POST", "/v2.0/routers", gw, 404, "NetworkNotFound")
+	refused(t, srv, third, "POST", "/v2.0/floatingips", map[string]any{"floatingip": map[string]any{"floating_network_id": id(net)}}, 404, "NetworkNotFound")
+	r := srv.Do(other, "POST", "/v2.0/routers", gw)
+	expect(t, r, 201, "")
+	refused(t, srv, admin, "DELETE", "/v2.0/rbac-policies/"+id(pol), nil, 409, "RbacPolicyInUse")
+	refused(t, srv, admin, "POST", "/v2.0/rbac-policies", rbac("subnetpool", id(net), "access_as_external", "other"), 400, "")
+	expect(t, srv.Do(admin, "DELETE", "/v2.0/routers/"+id(r.Obj("router")), nil), 204, "")
+	expect(t, srv.Do(admin, "DELETE", "/v2.0/rbac-policies/"+id(pol), nil), 204, "")
+	if srv.Do(admin, "GET", "/v2.0/networks/"+id(net), nil).Obj("network")["router:external"] != false {
+		t.Fatal("network stays external without policies")
+	}
+	expect(t, srv.Do(admin, "PUT", "/v2.0/networks/"+id(net), map[string]any{"network": map[string]any{"router:external": true}}), 200, "")
+	if l := srv.Do(admin, "GET", "/v2.0/rbac-policies?object_id="+id(net)+"&action=access_as_external&target_tenant=*", nil).List("rbac_policies"); len(l) != 1 {
+		t.Fatalf("external wildcard: %v", l)
+	}
+	expect(t, srv.Do(third, "GET", "/v2.0/networks/"+id(net), nil), 200, "")
+}
+
+// TestRBACSharedObjects: address groups, scopes and pools shared with
+// one project, kept while that project uses them.
+func TestRBACSharedObjects(t *testing.T) {
+	srv := noAuth(t)
+	ag := create(t, srv, admin, "address-groups", "address_group", map[string]any{"name": "g", "addresses": []string{"10.0.0.0/8"}})
+	refused(t, srv, other, "GET", "/v2.0/address-groups/"+id(ag), nil, 404, "AddressGroupNotFound")
+	agPol := create(t, srv, admin, "rbac-policies", "rbac_policy", rbac("address_group", id(ag), "access_as_shared", "other")["rbac_policy"].(map[string]any))
+	expect(t, srv.Do(other, "GET", "/v2.0/address-groups/"+id(ag), nil), 200, "")
+	refused(t, srv, other, "PUT", "/v2.0/address-groups/"+id(ag), map[string]any{"address_group": map[string]any{"name": "x"}}, 404, "AddressGroupNotFound")
+	sg := create(t, srv, other, "security-groups", "security_group", map[string]any{"name": "s"})
+	rule := create(t, srv, other, "security-group-rules", "security_group_rule", map[string]any{"security_group_id": id(sg), "direction": "ingress", "remote_address_group_id": id(ag)})
+	refused(t, srv, admin, "DELETE", "/v2.0/rbac-policies/"+id(agPol), nil, 409, "RbacPolicyInUse")
+	expect(t, srv.Do(other, "DELETE", "/v2.0/security-group-rules/"+id(rule), nil), 204, "")
+	expect(t, srv.Do(admin, "DELETE", "/v2.0/rbac-policies/"+id(agPol), nil), 204, "")
+
+	scope := create(t, srv, admin, "address-scopes", "address_scope", map[string]any{"name": "s", "ip_version": 4})
+	create(t, srv, admin, "rbac-policies", "rbac_policy", rbac("address_scope", id(scope), "access_as_shared", "demo")["rbac_policy"].(map[string]any))
+	pool := create(t, srv, demo, "subnetpools", "subnetpool", map[string]any{"name": "p", "prefixes": []string{"10.0.0.0/8"}, "address_scope_id": id(scope)})
+	refused(t, srv, demo, "POST", "/v2.0/rbac-policies", rbac("subnetpool", id(pool), "access_as_shared", "other"), 400, "InvalidInput")
+	pp := create(t, srv, demo, "rbac-policies", "rbac_policy", rbac("subnetpool", id(pool), "access_as_shared", "demo")["rbac_policy"].(map[string]any))
+	expect(t, srv.Do(demo, "DELETE", "/v2.0/rbac-policies/"+id(pp), nil), 204, "")
+
+	apool := create(t, srv, admin, "subnetpools", "subnetpool", map[string]any{"name": "a", "prefixes": []string{"172.16.0.0/12"}, "default_prefixlen": 24})
+	ap := create(t, srv, admin, "rbac-policies", "rbac_policy", rbac("subnetpool", id(apool), "access_as_shared", "other")["rbac_policy"].(map[string]any))
+	onet := mkNet(t, srv, other, "o")
+	create(t, srv, other, "subnets", "subnet", map[string]any{"network_id": id(onet), "ip_version": 4, "subnetpool_id": id(apool)})
+	refused(t, srv, admin, "DELETE", "/v2.0/rbac-policies/"+id(ap), nil, 409, "RbacPolicyInUse")
+}
