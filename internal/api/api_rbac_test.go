@@ -126,3 +126,24 @@ func TestRBACSharedObjects(t *testing.T) {
 	create(t, srv, other, "subnets", "subnet", map[string]any{"network_id": id(onet), "ip_version": 4, "subnetpool_id": id(apool)})
 	refused(t, srv, admin, "DELETE", "/v2.0/rbac-policies/"+id(ap), nil, 409, "RbacPolicyInUse")
 }
+
+// TestNetworkOwnerDeletesPortsAndBareGateway: a network's owner deletes
+// other projects' ports on it (upstream's delete_port rule), and a router
+// gateway on an external network without subnets has no address, as
+// upstream allows.
+func TestNetworkOwnerDeletesPortsAndBareGateway(t *testing.T) {
+	srv := noAuth(t)
+	net := mkNet(t, srv, demo, "n")
+	mkSubnet(t, srv, demo, id(net), "10.0.0.0/24")
+	create(t, srv, demo, "rbac-policies", "rbac_policy", rbac("network", id(net), "access_as_shared", "other")["rbac_policy"].(map[string]any))
+	port := mkPort(t, srv, other, id(net))
+	refused(t, srv, third, "DELETE", "/v2.0/ports/"+id(port), nil, 404, "PortNotFound")
+	expect(t, srv.Do(demo, "DELETE", "/v2.0/ports/"+id(port), nil), 204, "")
+
+	ext := create(t, srv, admin, "networks", "network", map[string]any{"name": "e", "router:external": true})
+	r := srv.Do(demo, "POST", "/v2.0/routers", map[string]any{"router": map[string]any{"name": "r", "external_gateway_info": map[string]any{"network_id": id(ext)}}})
+	expect(t, r, 201, "")
+	if gi, _ := r.Obj("router")["external_gateway_info"].(map[string]any); gi == nil || len(gi["external_fixed_ips"].([]any)) != 0 {
+		t.Fatalf("bare gateway: %s", r.Raw)
+	}
+}

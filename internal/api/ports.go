@@ -46,6 +46,14 @@ var portDef = &resourceDef{
 	create:   createPort,
 	update:   updatePort,
 	delete:   deletePort,
+	deleteAlso: func(v *store.View, c *reqCtx, e *store.Entry) bool {
+		p, ok := store.As[*model.Port](e)
+		if !ok {
+			return false
+		}
+		_, n, ok := store.GetAs[*model.Network](v, model.KindNetwork, p.NetworkID)
+		return ok && c.project != "" && n.ProjectID == c.project
+	},
 }
 
 func init() { register(portDef) }

@@ -47,9 +47,12 @@ type resourceDef struct {
 	// writes with its 404, not 403 (upstream's owner-only policies for
 	// objects shared through RBAC: address groups, pools, scopes).
 	writeNotFound bool
-	create        func(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMessage) (string, error)
-	update        func(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, body json.RawMessage) error
-	delete        func(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry) error
+	// deleteAlso lets others than the owner delete (a port's network
+	// owner: upstream's admin_owner_or_network_owner).
+	deleteAlso func(v *store.View, c *reqCtx, e *store.Entry) bool
+	create     func(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMessage) (string, error)
+	update     func(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, body json.RawMessage) error
+	delete     func(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry) error
 }
 
 // standardAttrs are the attributes all standard resources share.
@@ -361,8 +364,10 @@ func (a *API) remove(w http.ResponseWriter, r *http.Request, c *reqCtx, d *resou
 		if err := checkRevision(e, ifMatch); err != nil {
 			return err
 		}
-		if err := mayModify(c, d, e, "delete"); err != nil {
-			return err
+		if d.deleteAlso == nil || !d.deleteAlso(v, c, e) {
+			if err := mayModify(c, d, e, "delete"); err != nil {
+				return err
+			}
 		}
 		return d.delete(a, v, t, c, e)
 	})

@@ -211,7 +211,10 @@ func (rt *routerTxn) setGateway(g *gatewayReq) error {
 	if err != nil {
 		return err
 	}
-	if len(ips) == 0 {
+	if len(ips) == 0 && len(n.Subnets) > 0 {
+		// Upstream lets a gateway on an external network without
+		// subnets have no address (it only logs); with subnets and none
+		// usable, the gateway is refused.
 		return badResource("router", "No IPs available for external network %s.", n.ID)
 	}
 	for _, old := range keep {
