@@ -14,7 +14,8 @@ import (
 // subset is a fast, stable selection of upstream tests that pass: core
 // networks, subnets and ports, routers with gateways and floating IPs,
 // security groups, extensions, quotas and tags, MTU, MAC regeneration and
-// floating IP pools, from both suites. A test
+// floating IP pools, subnet pools and address scopes, address groups and
+// RBAC policies, from both suites. A test
 // here that fails is a regression against upstream's own API suites.
 var subset = []string{
 	"tempest.api.network.test_service_providers.ServiceProvidersTest.test_service_providers_list",
@@ -54,6 +55,13 @@ var subset = []string{
 	"neutron_tempest_plugin.api.test_floating_ips.FloatingIPTestJSON.test_blank_update_clears_association",
 	"neutron_tempest_plugin.api.admin.test_tag.TagNetworkTestJSON.test_network_tags",
 	"neutron_tempest_plugin.api.admin.test_tag.TagFilterPortTestJSON.test_filter_port_tags",
+	"tempest.api.network.test_subnetpools_extensions.SubnetPoolsTestJSON.test_create_list_show_update_delete_subnetpools",
+	"neutron_tempest_plugin.api.test_subnetpools.SubnetPoolsTest.test_create_subnet_from_pool_with_prefixlen",
+	"neutron_tempest_plugin.api.test_subnetpools_negative.SubnetPoolsNegativeTestJSON.test_create_subnetpool_associate_address_scope_prefix_intersect",
+	"neutron_tempest_plugin.api.test_address_scopes.AddressScopeTest.test_admin_update_shared_address_scope",
+	"neutron_tempest_plugin.api.test_address_groups.AddressGroupTest.test_edit_addresses_in_address_group",
+	"neutron_tempest_plugin.api.admin.test_shared_network_extension.RBACSharedNetworksTest.test_port_presence_prevents_network_rbac_policy_deletion",
+	"neutron_tempest_plugin.api.admin.test_external_network_extension.ExternalNetworksRBACTestJSON.test_delete_policies_while_tenant_attached_to_net",
 }
 
 // TestTempestSubset runs the subset with Debian's tempest against a real
