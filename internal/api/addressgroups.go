@@ -160,6 +160,8 @@ func deleteAddressGroup(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store
 	if addressGroupUser(v, e.ID) != "" {
 		return conflict("AddressGroupInUse", "Address group %s is in use on one or more security group rules.", e.ID)
 	}
+	// A rule created meanwhile serializes on the same key (secgroups.go).
+	t.Serialize("address-group/" + e.ID)
 	deleteRBACOf(v, t, model.KindAddressGroup, e.ID)
 	t.Delete(model.KindAddressGroup, e)
 	return nil

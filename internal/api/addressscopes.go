@@ -111,6 +111,9 @@ func deleteAddressScope(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store
 	if len(poolsInScope(v, e.ID)) > 0 {
 		return conflict("AddressScopeInUse", "Unable to complete operation on address scope %s. There are one or more subnet pools in use on the address scope.", e.ID)
 	}
+	// A pool joining the scope meanwhile serializes on the same key
+	// (subnetpools.go checkScopeAssociation).
+	t.Serialize("address-scope/" + e.ID)
 	deleteRBACOf(v, t, model.KindAddressScope, e.ID)
 	t.Delete(model.KindAddressScope, e)
 	return nil

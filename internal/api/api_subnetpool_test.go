@@ -3,6 +3,7 @@ package api_test
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -115,5 +116,43 @@ func TestSubnetPoolPrefixOps(t *testing.T) {
 	expect(t, r, 200, "")
 	if fmt.Sprint(r.Body["prefixes"]) != "[10.10.0.0/16 192.168.2.0/24]" {
 		t.Fatalf("remove: %s", r.Raw)
+	}
+}
+
+// TestSubnetPoolConcurrentAllocations: subnets allocated at the same time
+// from one pool never overlap (allocations serialize on the pool).
+func TestSubnetPoolConcurrentAllocations(t *testing.T) {
+	srv := noAuth(t)
+	pool := create(t, srv, demo, "subnetpools", "subnetpool", map[string]any{"name": "p", "prefixes": []string{"10.20.0.0/24"}, "default_prefixlen": 28})
+	const n = 8
+	nets := make([]string, n)
+	for i := range nets {
+		nets[i] = id(mkNet(t, srv, demo, fmt.Sprint("n", i)))
+	}
+	cidrs := make(chan string, n)
+	var wg sync.WaitGroup
+	for _, netID := range nets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := srv.Do(demo, "POST", "/v2.0/subnets", map[string]any{"subnet": map[string]any{"network_id": netID, "ip_version": 4, "subnetpool_id": id(pool)}})
+			if r.Status != 201 {
+				t.Errorf("allocate: %s", r.Raw)
+				return
+			}
+			cidrs <- r.Obj("subnet")["cidr"].(string)
+		}()
+	}
+	wg.Wait()
+	close(cidrs)
+	seen := map[string]bool{}
+	for c := range cidrs {
+		if seen[c] {
+			t.Errorf("%s allocated twice", c)
+		}
+		seen[c] = true
+	}
+	if len(seen) != n {
+		t.Errorf("%d distinct subnets, want %d", len(seen), n)
 	}
 }

@@ -90,6 +90,9 @@ func createRBAC(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMes
 		return "", err
 	}
 	pol := &model.RBACPolicy{ID: uuid.NewString(), ProjectID: project, TenantID: project, ObjectType: typ, ObjectID: objID, Action: action, TargetTenant: *req.TargetTenant}
+	// Policy changes on one object serialize: two racing duplicates
+	// cannot both pass the check below.
+	t.Serialize("rbac/" + typ + "/" + objID)
 	cur := objectPolicies(v, t, typ, objID)
 	for _, o := range cur {
 		if o.Action == pol.Action && o.TargetTenant == pol.TargetTenant {
@@ -178,6 +181,7 @@ func updateRBAC(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, 
 	if err := checkPoolScopeReach(v, kind, oe, *req.TargetTenant); err != nil {
 		return err
 	}
+	t.Serialize("rbac/" + cur.ObjectType + "/" + cur.ObjectID)
 	p := *cur
 	p.TargetTenant = *req.TargetTenant
 	after := replacePolicy(objectPolicies(v, t, cur.ObjectType, cur.ObjectID), cur.ID, &p)
@@ -215,6 +219,7 @@ func deleteRBAC(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry) 
 		t.Delete(model.KindRBAC, e)
 		return nil
 	}
+	t.Serialize("rbac/" + cur.ObjectType + "/" + cur.ObjectID)
 	after := replacePolicy(objectPolicies(v, t, cur.ObjectType, cur.ObjectID), cur.ID, nil)
 	if err := checkRemoval(v, t, kind, oe, cur, after); err != nil {
 		return err

@@ -191,20 +191,26 @@ func createSubnet(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 	if req.SegmentID.Set && !req.SegmentID.Null {
 		return "", badRequest("segment_id: network segments are not supported by this server")
 	}
+	addSubnet(a, t, ne, ne == viewed, n, s, pool)
+	return s.ID, nil
+}
+
+// addSubnet writes a new subnet and its network (subnet list, address
+// scope of its pool); the network's revision bumps once per request,
+// however many subnets a bulk create adds (first: ne is the view's).
+func addSubnet(a *API, t *store.Txn, ne *store.Entry, first bool, n *model.Network, s *model.Subnet, pool *model.SubnetPool) {
 	nn := *n
 	nn.Subnets = append(slices.Clone(n.Subnets), s.ID)
 	if pool != nil {
 		id := pool.ID
 		s.SubnetPoolID = &id
-		setNetworkScope(&nn, version, pool.AddressScopeID)
+		setNetworkScope(&nn, s.IPVersion, pool.AddressScopeID)
 	}
-	if ne == viewed {
-		// One revision per request, however many subnets it adds.
+	if first {
 		bump(a, &nn.Standard)
 	}
 	t.Replace(model.KindNetwork, ne, mustJSON(&nn))
 	t.Create(model.KindSubnet, s.ID, mustJSON(s))
-	return s.ID, nil
 }
 
 // checkSubnetOverlap refuses a CIDR that overlaps one of the network's
