@@ -98,8 +98,8 @@ func TestRBACExternalNetwork(t *testing.T) {
 	expect(t, srv.Do(third, "GET", "/v2.0/networks/"+id(net), nil), 200, "")
 }
 
-// TestRBACSharedObjects: address groups, scopes and pools shared with
-// one project, kept while that project uses them.
+// TestRBACSharedObjects: address groups, scopes, pools and security
+// groups shared with one project, kept while that project uses them.
 func TestRBACSharedObjects(t *testing.T) {
 	srv := noAuth(t)
 	ag := create(t, srv, admin, "address-groups", "address_group", map[string]any{"name": "g", "addresses": []string{"10.0.0.0/8"}})
@@ -119,6 +119,20 @@ func TestRBACSharedObjects(t *testing.T) {
 	refused(t, srv, demo, "POST", "/v2.0/rbac-policies", rbac("subnetpool", id(pool), "access_as_shared", "other"), 400, "InvalidInput")
 	pp := create(t, srv, demo, "rbac-policies", "rbac_policy", rbac("subnetpool", id(pool), "access_as_shared", "demo")["rbac_policy"].(map[string]any))
 	expect(t, srv.Do(demo, "DELETE", "/v2.0/rbac-policies/"+id(pp), nil), 204, "")
+
+	// A security group shared with a project: its ports may use it, its
+	// rules stay the owner's, the policy stays while a port uses it.
+	asg := create(t, srv, admin, "security-groups", "security_group", map[string]any{"name": "shared"})
+	onet0 := mkNet(t, srv, other, "o0")
+	refused(t, srv, other, "POST", "/v2.0/ports", map[string]any{"port": map[string]any{"network_id": id(onet0), "security_groups": []string{id(asg)}}}, 404, "SecurityGroupNotFound")
+	sgPol := create(t, srv, admin, "rbac-policies", "rbac_policy", rbac("security_group", id(asg), "access_as_shared", "other")["rbac_policy"].(map[string]any))
+	expect(t, srv.Do(other, "GET", "/v2.0/security-groups/"+id(asg), nil), 200, "")
+	refused(t, srv, other, "POST", "/v2.0/security-group-rules", map[string]any{"security_group_rule": map[string]any{"security_group_id": id(asg), "direction": "ingress"}}, 404, "SecurityGroupNotFound")
+	sport := mkPort(t, srv, other, id(onet0), map[string]any{"security_groups": []string{id(asg)}})
+	refused(t, srv, admin, "DELETE", "/v2.0/rbac-policies/"+id(sgPol), nil, 409, "RbacPolicyInUse")
+	expect(t, srv.Do(other, "DELETE", "/v2.0/ports/"+id(sport), nil), 204, "")
+	expect(t, srv.Do(admin, "DELETE", "/v2.0/rbac-policies/"+id(sgPol), nil), 204, "")
+	refused(t, srv, other, "GET", "/v2.0/security-groups/"+id(asg), nil, 404, "SecurityGroupNotFound")
 
 	apool := create(t, srv, admin, "subnetpools", "subnetpool", map[string]any{"name": "a", "prefixes": []string{"172.16.0.0/12"}, "default_prefixlen": 24})
 	ap := create(t, srv, admin, "rbac-policies", "rbac_policy", rbac("subnetpool", id(apool), "access_as_shared", "other")["rbac_policy"].(map[string]any))

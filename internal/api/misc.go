@@ -115,6 +115,7 @@ var extensions = []extension{
 	{Alias: "rbac-policies", Name: "RBAC Policies", Description: "Allows creation and modification of policies that control tenant access to resources."},
 	{Alias: "rbac-address-scope", Name: "Add address_scope type to RBAC", Description: "Add address_scope type to RBAC"},
 	{Alias: "rbac-subnetpool", Name: "Add subnetpool type to RBAC", Description: "Add subnetpool type to RBAC"},
+	{Alias: "rbac-security-groups", Name: "Add security_group type to network RBAC", Description: "Add security_group type to network RBAC"},
 	{Alias: "rbac-address-group", Name: "Add address_group type to RBAC", Description: "Add address_group type to RBAC"},
 	{Alias: "address-group", Name: "Address group", Description: "Support address group"},
 	{Alias: "security-groups-remote-address-group", Name: "Remote address group id field for security group rules", Description: "Add new field of remote address group id in SG rules"},

@@ -252,8 +252,13 @@ func (a *API) setPortSecurity(v *store.View, t *store.Txn, c *reqCtx, p *model.P
 		var stateful, stateless bool
 		for _, id := range req.SecurityGroups.V {
 			_, sg, ok := store.GetAs[*model.SecurityGroup](v, model.KindSG, id)
-			if !ok || !(c.admin || sg.ProjectID == p.ProjectID || sg.Shared) {
+			if !ok || !(c.admin || sg.ProjectID == p.ProjectID || sg.Shared || rbacShared(v, &reqCtx{project: p.ProjectID}, model.KindSG, id)) {
 				return notFound("SecurityGroupNotFound", "Security group %s does not exist", id)
+			}
+			if sg.ProjectID != p.ProjectID {
+				// Using another project's group serializes with removing
+				// the policy that shares it (rbacindex.go boundProjects).
+				t.Serialize("security-group/" + id)
 			}
 			stateful, stateless = stateful || sg.Stateful, stateless || !sg.Stateful
 			if !slices.Contains(groups, id) {

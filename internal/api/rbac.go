@@ -10,7 +10,7 @@ import (
 )
 
 // RBAC policies (rbac-policies, rbac-address-scope, rbac-subnetpool,
-// rbac-address-group): an object's owner (or an admin) shares it with
+// rbac-address-group, rbac-security-groups): an object's owner (or an admin) shares it with
 // one project or all ("*"). Upstream gives policies no standard
 // attributes; only their maker (and admins) sees them.
 var rbacDef = &resourceDef{
@@ -295,6 +295,15 @@ func (a *API) syncShared(v *store.View, t *store.Txn, kind string, oe *store.Ent
 		p.Shared = shared
 		bump(a, &p.Standard)
 		t.Replace(model.KindSubnetPool, oe, mustJSON(&p))
+	case model.KindSG:
+		cur, err := obj[*model.SecurityGroup](oe)
+		if err != nil || cur.Shared == shared {
+			return err
+		}
+		g := *cur
+		g.Shared = shared
+		bump(a, &g.Standard)
+		t.Replace(model.KindSG, oe, mustJSON(&g))
 	case model.KindAddressScope:
 		cur, err := obj[*model.AddressScope](oe)
 		if err != nil || cur.Shared == shared {

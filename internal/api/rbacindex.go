@@ -10,12 +10,13 @@ import (
 )
 
 // rbacObjectKinds maps RBAC object types to the store kinds they share
-// (security groups and QoS policies are not shared: no rbac-security-groups).
+// (no QoS policies: no qos extension).
 var rbacObjectKinds = map[string]string{
-	"network":       model.KindNetwork,
-	"address_group": model.KindAddressGroup,
-	"address_scope": model.KindAddressScope,
-	"subnetpool":    model.KindSubnetPool,
+	"network":        model.KindNetwork,
+	"address_group":  model.KindAddressGroup,
+	"address_scope":  model.KindAddressScope,
+	"subnetpool":     model.KindSubnetPool,
+	"security_group": model.KindSG,
 }
 
 // rbacObjectType is the RBAC object type of a store kind ("" if none).
@@ -122,6 +123,14 @@ func boundProjects(v *store.View, t *store.Txn, kind, id, action string) []strin
 				add(p.ProjectID)
 			}
 		}
+	case model.KindSG:
+		t.Serialize("security-group/" + id)
+		v.Each(model.KindPort, func(e *store.Entry) bool {
+			if p, ok := store.As[*model.Port](e); ok && slices.Contains(p.SecurityGroups, id) {
+				add(p.ProjectID)
+			}
+			return true
+		})
 	case model.KindAddressGroup:
 		t.Serialize("address-group/" + id)
 		v.Each(model.KindSGRule, func(e *store.Entry) bool {

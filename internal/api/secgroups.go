@@ -27,7 +27,9 @@ var sgDef = &resourceDef{
 	notFound: func(id string) *Error {
 		return notFound("SecurityGroupNotFound", "Security group %s does not exist", id)
 	},
-	visible:    func(v *store.View, c *reqCtx, e *store.Entry) bool { return c.admin || std(e).ProjectID == c.project },
+	visible: func(v *store.View, c *reqCtx, e *store.Entry) bool {
+		return c.admin || std(e).ProjectID == c.project || rbacShared(v, c, model.KindSG, e.ID)
+	},
 	extra:      sgRules,
 	beforeRead: func(a *API, c *reqCtx) error { return a.ensureDefaultSGNow(c) },
 	create:     createSG,
@@ -304,6 +306,7 @@ func deleteSG(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry) er
 	for _, re := range rulesOf(v, sg.ID) {
 		t.Delete(model.KindSGRule, re)
 	}
+	deleteRBACOf(v, t, model.KindSG, sg.ID)
 	if sg.Default {
 		t.Release(claims.DefaultSG, sg.ProjectID)
 	}
@@ -379,6 +382,10 @@ func createSGRule(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 	sge, err := a.lookup(v, c, sgDef, req.SecurityGroupID)
 	if err != nil {
 		return "", err
+	}
+	if !c.admin && std(sge).ProjectID != c.project {
+		// Shared through RBAC, a group's rules stay its owner's.
+		return "", sgDef.notFound(sge.ID)
 	}
 	// The group as this request leaves it (a bulk create changes it once
 	// per rule, written once).
