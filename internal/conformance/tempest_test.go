@@ -62,6 +62,7 @@ var subset = []string{
 	"neutron_tempest_plugin.api.test_address_groups.AddressGroupTest.test_edit_addresses_in_address_group",
 	"neutron_tempest_plugin.api.admin.test_shared_network_extension.RBACSharedNetworksTest.test_port_presence_prevents_network_rbac_policy_deletion",
 	"neutron_tempest_plugin.api.admin.test_external_network_extension.ExternalNetworksRBACTestJSON.test_delete_policies_while_tenant_attached_to_net",
+	"neutron_tempest_plugin.api.test_security_groups.RbacSharedSecurityGroupTest.test_port_presence_prevents_policy_rbac_policy_deletion",
 }
 
 // TestTempestSubset runs the subset with Debian's tempest against a real
