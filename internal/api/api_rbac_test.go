@@ -1,8 +1,11 @@
 package api_test
 
 import (
+	"context"
+	"encoding/json"
 	"testing"
 
+	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/testutil"
 )
 
@@ -159,5 +162,48 @@ func TestNetworkOwnerDeletesPortsAndBareGateway(t *testing.T) {
 	expect(t, r, 201, "")
 	if gi, _ := r.Obj("router")["external_gateway_info"].(map[string]any); gi == nil || len(gi["external_fixed_ips"].([]any)) != 0 {
 		t.Fatalf("bare gateway: %s", r.Raw)
+	}
+}
+
+// TestRBACLegacySharedNetwork: a network stored shared before RBAC
+// policies existed (no target list) stays shared to all when a policy on
+// it is added: its wildcard is made then, once.
+func TestRBACLegacySharedNetwork(t *testing.T) {
+	srv := noAuth(t)
+	net := create(t, srv, admin, "networks", "network", map[string]any{"name": "legacy", "shared": true})
+	key := srv.Store.Prefix() + "r/" + model.KindNetwork + "/" + id(net)
+	ctx := context.Background()
+	got, err := srv.Store.Client().Get(ctx, key)
+	if err != nil || len(got.Kvs) != 1 {
+		t.Fatalf("get %s: %v", key, err)
+	}
+	var n map[string]any
+	if err := json.Unmarshal(got.Kvs[0].Value, &n); err != nil {
+		t.Fatal(err)
+	}
+	delete(n, "neutrino:shared_with")
+	b, _ := json.Marshal(n)
+	for _, p := range srv.Do(admin, "GET", "/v2.0/rbac-policies?object_id="+id(net), nil).List("rbac_policies") {
+		if _, err := srv.Store.Client().Delete(ctx, srv.Store.Prefix()+"r/"+model.KindRBAC+"/"+id(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put, err := srv.Store.Client().Put(ctx, key, string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Store.WaitRev(ctx, put.Header.Revision); err != nil {
+		t.Fatal(err)
+	}
+	// The flag alone still shares it; the first policy change makes the
+	// wildcard it stood for.
+	expect(t, srv.Do(other, "GET", "/v2.0/networks/"+id(net), nil), 200, "")
+	create(t, srv, admin, "rbac-policies", "rbac_policy", rbac("network", id(net), "access_as_shared", "third")["rbac_policy"].(map[string]any))
+	refused(t, srv, admin, "POST", "/v2.0/rbac-policies", rbac("network", id(net), "access_as_shared", "*"), 409, "DuplicateRbacPolicy")
+	if l := srv.Do(admin, "GET", "/v2.0/rbac-policies?object_id="+id(net)+"&target_tenant=*", nil).List("rbac_policies"); len(l) != 1 {
+		t.Fatalf("wildcards: %v", l)
+	}
+	if srv.Do(other, "GET", "/v2.0/networks/"+id(net), nil).Obj("network")["shared"] != true {
+		t.Fatal("legacy shared network unshared by a policy change")
 	}
 }

@@ -274,6 +274,11 @@ func (a *API) syncShared(v *store.View, t *store.Txn, kind string, oe *store.Ent
 		slices.Sort(out)
 		return out
 	}
+	if kind == model.KindNetwork {
+		if cur, ok := store.As[*model.Network](oe); ok {
+			ps = legacyWildcards(t, cur, ps)
+		}
+	}
 	shared := slices.Contains(targets(model.RBACShared), model.RBACWildcard)
 	switch kind {
 	case model.KindNetwork:
@@ -337,4 +342,27 @@ func checkPoolScopeReach(v *store.View, kind string, oe *store.Entry, target str
 		}
 	}
 	return invalidInput("Subnetpool %s is associated with address scope %s, which is not shared with project %s", p.ID, s.ID, target)
+}
+
+// legacyWildcards gives a network stored before RBAC policies existed
+// (shared or external with no target list) the wildcard policies its
+// flags stood for, the first time a policy on it changes, so that the
+// change does not silently unshare it.
+func legacyWildcards(t *store.Txn, n *model.Network, ps []*model.RBACPolicy) []*model.RBACPolicy {
+	for _, l := range []struct {
+		flag    bool
+		targets []string
+		action  string
+	}{{n.Shared, n.SharedWith, model.RBACShared}, {n.External, n.ExternalTo, model.RBACExternal}} {
+		if !l.flag || len(l.targets) > 0 || slices.ContainsFunc(ps, func(p *model.RBACPolicy) bool {
+			return p.Action == l.action && p.TargetTenant == model.RBACWildcard
+		}) {
+			continue
+		}
+		p := &model.RBACPolicy{ID: uuid.NewString(), ProjectID: n.ProjectID, TenantID: n.ProjectID, ObjectType: "network",
+			ObjectID: n.ID, Action: l.action, TargetTenant: model.RBACWildcard}
+		t.Create(model.KindRBAC, p.ID, mustJSON(p))
+		ps = append(ps, p)
+	}
+	return ps
 }
