@@ -49,7 +49,7 @@ type SGOptions struct {
 
 // DefaultSG is the size the figures refer to.
 func DefaultSG() SGOptions {
-	return SGOptions{Runs: 20, MemberRuns: 10, Throughput: 5 * time.Second, Rounds: 2}
+	return SGOptions{Runs: 20, MemberRuns: 10, Throughput: 5 * time.Second, Rounds: 4}
 }
 
 // sgBed is the benchmark's topology (see setup).
