@@ -65,7 +65,8 @@ func TestSecGroupScenarios(t *testing.T) {
 	t.Logf("TestSecGroupScenarios: the scenario took %s after the sandbox was up", time.Since(start).Round(time.Second))
 }
 
-// sgDefaultGroup: the default group lets nothing in from outside: the
+// sgDefaultGroup: hosts with filtered ports have both tables and
+// br_netfilter on. The default group lets nothing in from outside: the
 // internet host reaches vm1's floating IP only once a rule allows it,
 // and then only what the rule allows (TCP 22: SSH opens, ping stays
 // blocked; then ICMP). Egress is open and the replies to vm1's own
@@ -77,6 +78,7 @@ func sgDefaultGroup(t *testing.T, d *sgTopo, b *testbed.Bed) {
 	b.MustPing("vm3", testbed.Addr(d.vm1))
 	b.MustPing("vm1", testbed.Addr(d.vm2)) // across hosts
 	b.MustPing("vm2", testbed.Addr(d.vm3))
+	checkHostTables(t, b, "compute1")
 
 	fip := b.CreateFloatingIP(d.ext.ID, d.vm1.PortID, nil)
 	ssh := netip.AddrPortFrom(fip.Addr, 22)
