@@ -3,7 +3,7 @@
 //
 //	neutrino-agent --config /etc/neutrino/agent.ini        run
 //	neutrino-agent --config-file neutron.conf --config-file l3_agent.ini ...  run (upstream's files)
-//	neutrino-agent --config /etc/neutrino/agent.ini plan   print the desired state
+//	neutrino-agent --config /etc/neutrino/agent.ini plan   print the desired state, then each port's filter
 package main
 
 import (
@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/neutrino-net/neutrino/internal/agent"
+	"github.com/neutrino-net/neutrino/internal/agent/plan/sgview"
 	"github.com/neutrino-net/neutrino/internal/config"
 )
 
@@ -65,6 +66,8 @@ func main() {
 		}
 		want, facts := a.Plan(snap)
 		fmt.Printf("# host %s at revision %d\n%s# facts\n%s", cfg.Host, snap.Revision, want.String(), facts)
+		// Each port's filter, read from the planned tables above.
+		fmt.Printf("# security groups per port\n%s", sgview.Render(snap, &want))
 	default:
 		fmt.Fprintf(os.Stderr, "neutrino-agent: unknown command %q\n", flag.Arg(0))
 		os.Exit(2)

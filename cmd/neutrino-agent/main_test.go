@@ -112,7 +112,8 @@ func TestPlanSkipsUndecodable(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("plan with a poisoned object: exit %d\n%s", code, out)
 	}
-	for _, want := range []string{"# host compute1 at revision 7", names.Bridge(netw.ID), names.VXLAN(vni), names.Tap(port.ID), "port " + port.ID + " admin_up true"} {
+	for _, want := range []string{"# host compute1 at revision 7", names.Bridge(netw.ID), names.VXLAN(vni), names.Tap(port.ID), "port " + port.ID + " admin_up true",
+		"# security groups per port\nport " + port.ID + " tap " + names.Tap(port.ID), "not filtered: port security is off"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("plan lacks %q:\n%s", want, out)
 		}

@@ -44,7 +44,7 @@ func newBench() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure Neutrino",
 	}
-	cmd.AddCommand(newBenchAPI(), newBenchL3(), newBenchFanout(), newBenchBoot(), newBenchAgentSync(), newBenchLegacy(), newBenchDVR(), newBenchGuard())
+	cmd.AddCommand(newBenchAPI(), newBenchL3(), newBenchFanout(), newBenchBoot(), newBenchAgentSync(), newBenchLegacy(), newBenchDVR(), newBenchSG(), newBenchGuard())
 	return cmd
 }
 

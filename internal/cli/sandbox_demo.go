@@ -27,9 +27,10 @@ without), ext-net and ext-subnet, demo-net for project demo, the
 distributed demo-router with an interface and a gateway, the snat-,
 qrouter- and qdhcp- namespaces on network1, demo-instance1 on compute1
 (qrouter- there), pings to the router and to the internet (SNAT on
-network1), security group rules, a floating IP (fip- on compute1) pinged
-from the external network, and the east-west flow to demo-instance2 on
-demo-net2 on compute2.
+network1), a floating IP (fip- on compute1) that answers neither ping
+nor SSH from the external network until the security group rules
+(ICMP and TCP 22 into the default group) are created, and both after,
+and the east-west flow to demo-instance2 on demo-net2 on compute2.
 
 With legacy: "Neutron L3 Agent / What is it and how does it work?":
 external network, tenant networks APPS_NET and DMZ_NET, a centralized

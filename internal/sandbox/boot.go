@@ -29,6 +29,14 @@ type BootOptions struct {
 	// DHCPTimeout bounds the wait for a lease (default 30s): the agent
 	// needs a moment to plug the tap and to serve DHCP on the network.
 	DHCPTimeout time.Duration
+	// FixedIP asks for this address instead of the next free one.
+	FixedIP string
+	// SecurityGroups (ids) replace the project's default group when set.
+	SecurityGroups []string
+	// PortCreated, if set, is called once the port exists (the API
+	// answered), before the instance is plugged: benchmarks time from
+	// there.
+	PortCreated func(portID string)
 }
 
 // Boot creates a port bound to the host and a fake instance: namespace
@@ -105,6 +113,9 @@ func (s *State) Boot(ctx context.Context, o BootOptions) (_ *Instance, err error
 		return nil, fmt.Errorf("create port on network %s bound to %s: %w", o.Network, o.Host, err)
 	}
 	inst.PortID, inst.MAC, inst.Tap = pr.Port.ID, pr.Port.MAC, TapName(pr.Port.ID)
+	if o.PortCreated != nil {
+		o.PortCreated(inst.PortID)
+	}
 	if err := s.plugInstance(inst, nw.MTU); err != nil {
 		return nil, err
 	}
@@ -138,14 +149,21 @@ func (s *State) Boot(ctx context.Context, o BootOptions) (_ *Instance, err error
 // its host, owned by project (so it gets that project's default security
 // group, as a port created with the project user's token does).
 func portRequest(o BootOptions, networkID, project string) map[string]any {
-	return map[string]any{"port": map[string]any{
+	p := map[string]any{
 		"network_id":      networkID,
 		"name":            o.Name,
 		"device_owner":    "compute:nova",
 		"device_id":       uuid.NewString(),
 		"binding:host_id": o.Host,
 		"project_id":      project,
-	}}
+	}
+	if o.FixedIP != "" {
+		p["fixed_ips"] = []map[string]string{{"ip_address": o.FixedIP}}
+	}
+	if o.SecurityGroups != nil {
+		p["security_groups"] = o.SecurityGroups
+	}
+	return map[string]any{"port": p}
 }
 
 func (s *State) forget(name string) {

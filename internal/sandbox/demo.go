@@ -84,6 +84,23 @@ func (d *demo) check(ctx context.Context, what string, within time.Duration, fn 
 	}
 }
 
+// checkNone is check's negative twin: fn must fail on every try for
+// the whole window (a filter that drops is seen only as silence), and
+// the outcome is printed.
+func (d *demo) checkNone(ctx context.Context, what string, window time.Duration, fn func() error) error {
+	d.checks++
+	deadline := time.Now().Add(window)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if err := fn(); err == nil {
+			d.failed++
+			d.say("   ✗ %s: it answered", what)
+			return fmt.Errorf("%s: it answered", what)
+		}
+	}
+	d.say("   ✓ %s", what)
+	return nil
+}
+
 func (d *demo) create(ctx context.Context, path, key string, body map[string]any) (map[string]any, error) {
 	var resp map[string]map[string]any
 	if err := d.c.Do(ctx, "POST", path, map[string]any{key: body}, &resp); err != nil {

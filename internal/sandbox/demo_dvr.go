@@ -18,8 +18,9 @@ import (
 // demo-subnet, the distributed demo-router with an interface and a
 // gateway, the namespaces per host, demo-instance1 on compute1, pings to
 // the router and to the internet (which sees the router's gateway
-// address), security group rules, a floating IP and the fip- namespace
-// it brings, and the east-west flow to demo-instance2 on demo-net2 on
+// address), a floating IP and the fip- namespace it brings, security
+// group rules (the floating IP answers neither ping nor SSH before them,
+// both after), and the east-west flow to demo-instance2 on demo-net2 on
 // compute2. Each step prints the command it stands for; each check sends
 // real packets or reads the host's namespaces and prints ✓ or ✗. It
 // returns an error if any check failed.
@@ -34,7 +35,7 @@ func (s *State) DemoDVR(ctx context.Context, out io.Writer) error {
 	}
 	d.say("== High availability using Distributed Virtual Routing (DVR), in sandbox %s ==", s.Prefix)
 	steps := []func(context.Context) error{d.agents, d.external, d.project, d.demoNet, d.router, d.namespaces,
-		d.gatewayPing, d.instance, d.fromInstance, d.metadata, d.secgroup, d.floatingIP, d.eastWest}
+		d.gatewayPing, d.instance, d.fromInstance, d.metadata, d.floatingIP, d.secgroup, d.eastWest}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			if d.failed == 0 { // not a check (which printed itself): an API error
@@ -63,6 +64,7 @@ type dvrDemo struct {
 	gatewayIP                                    netip.Addr
 	vm1, vm2                                     *Instance
 	fip                                          netip.Addr
+	ssh                                          *EchoServer // demo-instance1's port 22
 }
 
 const (

@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// The DVR walkthrough's traffic steps: from the instance, security
-// group rules, the floating IP, and the east-west flow.
+// The DVR walkthrough's traffic steps: from the instance, the floating
+// IP, security group rules, and the east-west flow.
 
 func (d *dvrDemo) fromInstance(ctx context.Context) error {
 	d.say("\n# Obtain console access to the instance (neutrino sandbox exec demo-instance1 -- ...)")
@@ -49,39 +49,11 @@ func (d *dvrDemo) peerIs(ctx context.Context, node, addr string, want netip.Addr
 	return "source " + peer, nil
 }
 
-func (d *dvrDemo) secgroup(ctx context.Context) error {
-	var sgs struct {
-		SecurityGroups []struct {
-			ID string `json:"id"`
-		} `json:"security_groups"`
-	}
-	if err := d.user.Do(ctx, "GET", "/v2.0/security-groups?name=default", nil, &sgs); err != nil {
-		return err
-	}
-	if len(sgs.SecurityGroups) != 1 {
-		return fmt.Errorf("project demo has %d default security groups", len(sgs.SecurityGroups))
-	}
-	sg := sgs.SecurityGroups[0].ID
-	for _, r := range []struct {
-		cmd   string
-		rule  map[string]any
-		ports bool
-	}{
-		{"nova secgroup-add-rule default icmp -1 -1 0.0.0.0/0", map[string]any{"protocol": "icmp"}, false},
-		{"nova secgroup-add-rule default tcp 22 22 0.0.0.0/0", map[string]any{"protocol": "tcp", "port_range_min": 22, "port_range_max": 22}, true},
-	} {
-		d.step(r.cmd)
-		body := map[string]any{"security_group_id": sg, "direction": "ingress", "ethertype": "IPv4", "remote_ip_prefix": "0.0.0.0/0"}
-		for k, v := range r.rule {
-			body[k] = v
-		}
-		if _, err := d.post(ctx, d.user, "/v2.0/security-group-rules", "security_group_rule", body); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
+// floatingIP creates and associates the floating IP, checks the fip-
+// namespace and that demo-instance1's outbound connections come from the
+// floating IP, then that nothing comes in yet: the default group admits
+// only its own members. The demo does this before the walkthrough's
+// security group step so that the rules' effect can be seen.
 func (d *dvrDemo) floatingIP(ctx context.Context) error {
 	d.step("neutron floatingip-create ext-net   # as demo")
 	f, err := d.post(ctx, d.user, "/v2.0/floatingips", "floatingip", map[string]any{"floating_network_id": d.extNet})
@@ -100,6 +72,69 @@ func (d *dvrDemo) floatingIP(ctx context.Context) error {
 	if err := d.nsCheck(ctx, "compute1", []string{d.fipNS(), d.qrouter()}, nil); err != nil {
 		return err
 	}
+	echo, err := d.s.ListenEcho(NodeInternet, ":8081")
+	if err != nil {
+		return err
+	}
+	defer echo.Close()
+	if err := d.check(ctx, "demo-instance1's outbound connections now come from its floating IP (egress is open)", dvrPingWait, func() (string, error) {
+		return d.peerIs(ctx, "demo-instance1", InternetIP.String()+":8081", d.fip)
+	}); err != nil {
+		return err
+	}
+	if d.ssh, err = d.s.ListenEcho("demo-instance1", ":22"); err != nil {
+		return err
+	}
+	d.say("\n# Before any security group rule: the default group lets in only its own members")
+	d.step("ping -c 3 " + d.fip.String() + "   # from the upstream router, on the external network")
+	if err := d.checkNone(ctx, "upstream gets no answer from the floating IP "+d.fip.String()+" (3 s)", 3*time.Second, func() error {
+		return d.pingFrom(ctx, NodeUpstream, d.fip)
+	}); err != nil {
+		return err
+	}
+	d.step("ssh " + d.fip.String() + "   # from the internet host")
+	return d.checkNone(ctx, "no TCP connection from the internet host reaches "+d.fip.String()+":22 (3 s)", 3*time.Second, func() error {
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		_, err := d.s.PeerSeen(cctx, NodeInternet, d.fip.String()+":22")
+		return err
+	})
+}
+
+// secgroup adds the walkthrough's rules (ICMP and TCP 22 from anywhere
+// into the default group of project demo), then checks that the
+// floating IP answers ping and SSH from outside.
+func (d *dvrDemo) secgroup(ctx context.Context) error {
+	defer d.ssh.Close()
+	var sgs struct {
+		SecurityGroups []struct {
+			ID string `json:"id"`
+		} `json:"security_groups"`
+	}
+	if err := d.user.Do(ctx, "GET", "/v2.0/security-groups?name=default", nil, &sgs); err != nil {
+		return err
+	}
+	if len(sgs.SecurityGroups) != 1 {
+		return fmt.Errorf("project demo has %d default security groups", len(sgs.SecurityGroups))
+	}
+	sg := sgs.SecurityGroups[0].ID
+	d.say("\n# Create the appropriate security group rules to allow ping and SSH access to the instance")
+	for _, r := range []struct {
+		cmd  string
+		rule map[string]any
+	}{
+		{"nova secgroup-add-rule default icmp -1 -1 0.0.0.0/0", map[string]any{"protocol": "icmp"}},
+		{"nova secgroup-add-rule default tcp 22 22 0.0.0.0/0", map[string]any{"protocol": "tcp", "port_range_min": 22, "port_range_max": 22}},
+	} {
+		d.step(r.cmd)
+		body := map[string]any{"security_group_id": sg, "direction": "ingress", "ethertype": "IPv4", "remote_ip_prefix": "0.0.0.0/0"}
+		for k, v := range r.rule {
+			body[k] = v
+		}
+		if _, err := d.post(ctx, d.user, "/v2.0/security-group-rules", "security_group_rule", body); err != nil {
+			return err
+		}
+	}
 	d.step("ping -c 4 " + d.fip.String() + "   # from the upstream router, on the external network")
 	if err := d.check(ctx, "upstream pings the floating IP "+d.fip.String()+" (answered through compute1's fip- namespace)", dvrPingWait, func() (string, error) {
 		return "", d.pingFrom(ctx, NodeUpstream, d.fip)
@@ -111,23 +146,9 @@ func (d *dvrDemo) floatingIP(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	ssh, err := d.s.ListenEcho("demo-instance1", ":22")
-	if err != nil {
-		return err
-	}
-	defer ssh.Close()
-	if err := d.check(ctx, "a TCP connection from the internet host to "+d.fip.String()+":22 reaches demo-instance1", dvrPingWait, func() (string, error) {
+	d.step("ssh " + d.fip.String() + "   # from the internet host")
+	return d.check(ctx, "a TCP connection from the internet host to "+d.fip.String()+":22 reaches demo-instance1", dvrPingWait, func() (string, error) {
 		return d.peerIs(ctx, NodeInternet, d.fip.String()+":22", InternetIP)
-	}); err != nil {
-		return err
-	}
-	echo, err := d.s.ListenEcho(NodeInternet, ":8081")
-	if err != nil {
-		return err
-	}
-	defer echo.Close()
-	return d.check(ctx, "demo-instance1's outbound connections now come from its floating IP", dvrPingWait, func() (string, error) {
-		return d.peerIs(ctx, "demo-instance1", InternetIP.String()+":8081", d.fip)
 	})
 }
 

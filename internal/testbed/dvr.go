@@ -148,6 +148,16 @@ func DumpNS(ns string) string {
 	}
 	b.WriteString("--- nftables\n")
 	b.WriteString(probe.NFTDump(ns))
+	b.WriteString("--- conntrack (IPv4 TCP)\n")
+	if flows, err := probe.Conntrack(ns); err != nil {
+		fmt.Fprintf(&b, "(%v)\n", err)
+	} else {
+		for _, f := range flows {
+			if f.Proto == 6 {
+				fmt.Fprintf(&b, "%s\n", f)
+			}
+		}
+	}
 	return b.String()
 }
 

@@ -18,10 +18,11 @@ type CTFlow struct {
 	OrigSport, OrigDport   uint16
 	ReplySrc, ReplyDst     netip.Addr
 	ReplySport, ReplyDport uint16
+	Zone                   uint16
 }
 
 func (f CTFlow) String() string {
-	return fmt.Sprintf("proto %d %s:%d -> %s:%d reply %s:%d -> %s:%d", f.Proto, f.OrigSrc, f.OrigSport, f.OrigDst, f.OrigDport,
+	return fmt.Sprintf("zone %d proto %d %s:%d -> %s:%d reply %s:%d -> %s:%d", f.Zone, f.Proto, f.OrigSrc, f.OrigSport, f.OrigDst, f.OrigDport,
 		f.ReplySrc, f.ReplySport, f.ReplyDst, f.ReplyDport)
 }
 
@@ -46,7 +47,7 @@ func Conntrack(ns string) ([]CTFlow, error) {
 		a := func(ip []byte) netip.Addr { x, _ := netip.AddrFromSlice(ip); return x.Unmap() }
 		out = append(out, CTFlow{Proto: f.Forward.Protocol,
 			OrigSrc: a(f.Forward.SrcIP), OrigDst: a(f.Forward.DstIP), OrigSport: f.Forward.SrcPort, OrigDport: f.Forward.DstPort,
-			ReplySrc: a(f.Reverse.SrcIP), ReplyDst: a(f.Reverse.DstIP), ReplySport: f.Reverse.SrcPort, ReplyDport: f.Reverse.DstPort})
+			ReplySrc: a(f.Reverse.SrcIP), ReplyDst: a(f.Reverse.DstIP), ReplySport: f.Reverse.SrcPort, ReplyDport: f.Reverse.DstPort, Zone: f.Zone})
 	}
 	return out, nil
 }

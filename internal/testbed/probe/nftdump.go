@@ -51,8 +51,38 @@ func NFTDump(ns string) string {
 				fmt.Fprintf(&b, "    %s\n", ruleString(r.Exprs))
 			}
 		}
+		writeSets(&b, c, t)
 	}
 	return b.String()
+}
+
+// writeSets renders a table's sets and maps with their elements (keys
+// as bytes; a map's verdicts by chain name).
+func writeSets(b *strings.Builder, c *nftables.Conn, t *nftables.Table) {
+	sets, err := c.GetSets(t)
+	if err != nil {
+		fmt.Fprintf(b, "  (sets: %v)\n", err)
+		return
+	}
+	for _, s := range sets {
+		els, err := c.GetSetElements(s)
+		if err != nil {
+			fmt.Fprintf(b, "  set %s (elements: %v)\n", s.Name, err)
+			continue
+		}
+		var es []string
+		for _, e := range els {
+			v := fmt.Sprint(e.Key)
+			if e.IntervalEnd {
+				v = "end " + v
+			}
+			if e.VerdictData != nil {
+				v += " : " + e.VerdictData.Chain
+			}
+			es = append(es, v)
+		}
+		fmt.Fprintf(b, "  set %s { %s }\n", s.Name, strings.Join(es, ", "))
+	}
 }
 
 func family(f nftables.TableFamily) string {
