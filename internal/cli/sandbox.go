@@ -72,6 +72,9 @@ func newSandboxUp(dir, prefix *string) *cobra.Command {
 			fmt.Fprintf(out, "  source %s/admin-openrc   # or demo-openrc, then use the openstack CLI\n", st.Dir)
 			fmt.Fprintf(out, "  neutrino sandbox boot --network NET --host compute1 vm1\n")
 			fmt.Fprintf(out, "  neutrino sandbox exec vm1 -- ping %s\n", sandbox.InternetIP)
+			if m := st.MetricsURL("server"); m != "" {
+				fmt.Fprintf(out, "  curl %s/metrics   # the agents' listeners: neutrino sandbox status\n", m)
+			}
 			return nil
 		},
 	}
