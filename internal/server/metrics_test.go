@@ -1,7 +1,11 @@
 package server_test
 
 import (
+	"net/http"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/neutrino-net/neutrino/internal/config"
 	"github.com/neutrino-net/neutrino/internal/metrics"
@@ -57,5 +61,45 @@ func TestNoMetricsListenerByDefault(t *testing.T) {
 	srv := testutil.StartServer(t, testutil.NoAuth())
 	if srv.Metrics != nil {
 		t.Errorf("listener on %s without metrics_bind", srv.Metrics.Addr)
+	}
+}
+
+// /readyz says 503 while etcd does not answer (haproxy then stops
+// sending to this server), and ready again once it does; /healthz stays
+// 200 throughout.
+func TestServerNotReadyWithoutEtcd(t *testing.T) {
+	etcd := testutil.StartEtcd(t)
+	srv := testutil.StartServer(t, testutil.NoAuth(), testutil.WithEtcd(etcd.Endpoints, "/n/"), testutil.WithStore(time.Second),
+		testutil.WithConfig(func(c *config.Server) { c.MetricsBind = "127.0.0.1:0" }))
+	base := "http://" + srv.Metrics.Addr.String()
+	if err := metrics.Ready(base); err != nil {
+		t.Fatalf("readyz with etcd up: %v", err)
+	}
+	if err := etcd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	waitStopped(t, etcd.Process.Pid)
+	stopped := true
+	defer func() {
+		if stopped {
+			etcd.Process.Signal(syscall.SIGCONT)
+		}
+	}()
+	if err := metrics.Ready(base); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Errorf("readyz with etcd stopped: %v, want 503", err)
+	}
+	if resp, err := http.Get(base + "/healthz"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("healthz with etcd stopped: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	etcd.Process.Signal(syscall.SIGCONT)
+	stopped = false
+	deadline := time.Now().Add(30 * time.Second)
+	for metrics.Ready(base) != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready 30s after etcd resumed: %v", metrics.Ready(base))
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
