@@ -38,7 +38,7 @@ func NewRoot() *cobra.Command {
 		Version:       version.String("neutrino"),
 	}
 	root.SetVersionTemplate("{{.Version}}\n")
-	root.AddCommand(newBench(), newSandbox(), newConformance(), newTopology())
+	root.AddCommand(newBench(), newSandbox(), newConformance(), newTopology(), newTrace())
 	return root
 }
 

@@ -74,9 +74,9 @@ func cmpOr(a, b string) string {
 	return b
 }
 
-// Fetch logs in with the credentials and reads the networks, subnets,
-// routers, ports and floating IPs the API shows them.
-func Fetch(ctx context.Context, c Credentials) (*Cloud, error) {
+// NetworkClient logs in with the credentials and returns a client of
+// the Networking API endpoint the catalog names.
+func NetworkClient(ctx context.Context, c Credentials) (*gophercloud.ServiceClient, error) {
 	opts, err := c.authOptions()
 	if err != nil {
 		return nil, err
@@ -92,6 +92,16 @@ func Fetch(ctx context.Context, c Credentials) (*Cloud, error) {
 	client, err := openstack.NewNetworkV2(provider, gophercloud.EndpointOpts{Region: c["OS_REGION_NAME"], Availability: avail})
 	if err != nil {
 		return nil, fmt.Errorf("network endpoint: %w", err)
+	}
+	return client, nil
+}
+
+// Fetch logs in with the credentials and reads the networks, subnets,
+// routers, ports and floating IPs the API shows them.
+func Fetch(ctx context.Context, c Credentials) (*Cloud, error) {
+	client, err := NetworkClient(ctx, c)
+	if err != nil {
+		return nil, err
 	}
 	var raw rawCloud
 	for _, r := range []struct {

@@ -1,0 +1,119 @@
+package cli
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/neutrino-net/neutrino/internal/sandbox"
+	"github.com/neutrino-net/neutrino/internal/trace"
+	"github.com/neutrino-net/neutrino/internal/traceprobe"
+	"github.com/spf13/cobra"
+)
+
+// internetNet is the sandbox's network behind the upstream router.
+var internetNet = netip.MustParsePrefix("198.51.100.0/24")
+
+// probeTrace sends the traced packet for real in the sandbox, watching
+// every instance and the upstream router and internet nodes, and
+// compares where it arrived with the trace's fate.
+func probeTrace(cmd *cobra.Command, f traceFlags, w *trace.World, port *trace.Port, p trace.Packet, res trace.Result) error {
+	st, err := sandbox.LoadState(f.dir)
+	if err != nil {
+		return fmt.Errorf("--probe needs the sandbox: %w", err)
+	}
+	prefix := cmpOr(f.prefix, st.Prefix)
+	instances, err := st.Instances()
+	if err != nil {
+		return err
+	}
+	src := p.Src
+	var srcNS string
+	var places []traceprobe.Place
+	for _, in := range instances {
+		if port != nil && in.PortID == port.ID {
+			srcNS = in.Netns
+			if !src.IsValid() {
+				src = port.Addr.Addr()
+			}
+			continue
+		}
+		places = append(places, traceprobe.Place{Name: "port " + in.PortID, NS: in.Netns, Dev: "eth0"})
+	}
+	for _, node := range []string{"upstream", "internet"} {
+		pl := traceprobe.Place{Name: node, NS: sandbox.NodeNS(prefix, node), Dev: "eth0"}
+		if port == nil && (node == "internet") == internetNet.Contains(src) {
+			srcNS = pl.NS
+			continue
+		}
+		places = append(places, pl)
+	}
+	if srcNS == "" {
+		return fmt.Errorf("--probe: no sandbox instance or node sends from %s", f.from)
+	}
+	pkt := traceprobe.Packet{Src: src, Dst: p.Dst, Proto: p.Proto, Port: p.Port, Marker: traceprobe.NewMarker()}
+	got, err := traceprobe.Probe(srcNS, pkt, places, 2*time.Second)
+	if err != nil {
+		return err
+	}
+	want := expectedPlace(res, p.Dst)
+	var seen []string
+	for _, a := range got {
+		seen = append(seen, fmt.Sprintf("%s (%s > %s)", a.Place, a.Src, a.Dst))
+	}
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "probe: sent from %s; arrived at: %s\n", srcNS, cmpOr(strings.Join(seen, ", "), "nowhere"))
+	ok := agrees(want, got)
+	verdict := "agrees with the trace"
+	if !ok {
+		verdict = "DISAGREES with the trace"
+	}
+	fmt.Fprintf(out, "probe: %s (expected: %s)\n", verdict, cmpOr(want, "nowhere"))
+	if !ok {
+		return fmt.Errorf("the probe disagrees with the trace")
+	}
+	return nil
+}
+
+// expectedPlace is where the trace says the packet ends up, as a probe
+// place name: "" for a drop, "-" for what the probe does not watch (a
+// router namespace's own address).
+func expectedPlace(res trace.Result, dst netip.Addr) string {
+	switch {
+	case !res.Delivered:
+		return ""
+	case res.Port != "":
+		return "port " + res.Port
+	case res.Host == "" && internetNet.Contains(dst):
+		return "internet"
+	case res.Host == "":
+		return "upstream"
+	}
+	return "-"
+}
+
+// agrees: a drop arrives nowhere; a delivery arrives at its place and
+// at no instance port other than it.
+func agrees(want string, got []traceprobe.Arrival) bool {
+	switch want {
+	case "":
+		return len(got) == 0
+	case "-":
+		return true
+	}
+	if !slices.ContainsFunc(got, func(a traceprobe.Arrival) bool { return a.Place == want }) {
+		return false
+	}
+	return !slices.ContainsFunc(got, func(a traceprobe.Arrival) bool {
+		return strings.HasPrefix(a.Place, "port ") && a.Place != want
+	})
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
