@@ -5,8 +5,10 @@ import (
 	"net/netip"
 	"os"
 
+	"github.com/neutrino-net/neutrino/internal/sandbox"
 	"github.com/neutrino-net/neutrino/internal/topology"
 	"github.com/neutrino-net/neutrino/internal/trace"
+	"github.com/neutrino-net/neutrino/internal/traceprobe"
 	"github.com/neutrino-net/neutrino/internal/traceworld"
 	"github.com/spf13/cobra"
 )
@@ -16,7 +18,7 @@ type traceFlags struct {
 	from, to, src, proto string
 	port                 uint16
 	probe                bool
-	dir, prefix          string
+	dir                  string
 }
 
 func newTrace() *cobra.Command {
@@ -65,7 +67,7 @@ checks that it arrives where the trace says, or nowhere if dropped.
 			if err != nil {
 				return err
 			}
-			res, port, err := runTrace(w, f.from, pkt)
+			res, port, err := traceworld.Run(w, f.from, pkt)
 			if err != nil {
 				return err
 			}
@@ -73,7 +75,22 @@ checks that it arrives where the trace says, or nowhere if dropped.
 			if !f.probe {
 				return nil
 			}
-			return probeTrace(cmd, f, w, port, pkt, res)
+			st, err := sandbox.LoadState(f.dir)
+			if err != nil {
+				return fmt.Errorf("--probe needs the sandbox: %w", err)
+			}
+			if pkt.Src, err = runSource(port, f.from, pkt.Src); err != nil {
+				return err
+			}
+			rep, err := traceprobe.Check(st, port, pkt, res)
+			if err != nil {
+				return err
+			}
+			fmt.Fprint(cmd.OutOrStdout(), rep.Text)
+			if !rep.Agrees {
+				return fmt.Errorf("the probe disagrees with the trace")
+			}
+			return nil
 		},
 	}
 	fl := cmd.Flags()
@@ -84,28 +101,19 @@ checks that it arrives where the trace says, or nowhere if dropped.
 	fl.Uint16Var(&f.port, "port", 0, "destination port (tcp, udp)")
 	fl.BoolVar(&f.probe, "probe", false, "also send one real packet in the sandbox and compare")
 	fl.StringVar(&f.dir, "dir", "/run/neutrino/sandbox", "the sandbox's state directory (--probe)")
-	fl.StringVar(&f.prefix, "prefix", "", "the sandbox's namespace prefix (--probe; default: the sandbox's)")
 	_ = cmd.MarkFlagRequired("from")
 	_ = cmd.MarkFlagRequired("to")
 	return cmd
 }
 
-// runTrace walks from a port (by id, name or fixed address) or, when
-// --from is an address no port has, from outside.
-func runTrace(w *trace.World, from string, p trace.Packet) (trace.Result, *trace.Port, error) {
-	for i := range w.Ports {
-		pt := &w.Ports[i]
-		if pt.ID == from || pt.Name == from || pt.Addr.Addr().String() == from {
-			r, err := w.FromPort(pt.ID, p)
-			return r, pt, err
-		}
+// runSource is the probe's source address: the one given, else the
+// instance port's own, else the external address --from names.
+func runSource(port *trace.Port, from string, src netip.Addr) (netip.Addr, error) {
+	if src.IsValid() {
+		return src, nil
 	}
-	src, err := netip.ParseAddr(from)
-	if err != nil {
-		return trace.Result{}, nil, fmt.Errorf("--from %q: no instance port has that id, name or address", from)
+	if port != nil {
+		return port.Addr.Addr(), nil
 	}
-	if !p.Src.IsValid() {
-		p.Src = src
-	}
-	return w.FromExternal(p), nil, nil
+	return netip.ParseAddr(from)
 }

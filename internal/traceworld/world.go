@@ -154,3 +154,23 @@ func Build(in Inputs) (*trace.World, error) {
 	}
 	return w, nil
 }
+
+// Run walks from a port (by id, name or fixed address) or, when
+// --from is an address no port has, from outside.
+func Run(w *trace.World, from string, p trace.Packet) (trace.Result, *trace.Port, error) {
+	for i := range w.Ports {
+		pt := &w.Ports[i]
+		if pt.ID == from || pt.Name == from || pt.Addr.Addr().String() == from {
+			r, err := w.FromPort(pt.ID, p)
+			return r, pt, err
+		}
+	}
+	src, err := netip.ParseAddr(from)
+	if err != nil {
+		return trace.Result{}, nil, fmt.Errorf("--from %q: no instance port has that id, name or address", from)
+	}
+	if !p.Src.IsValid() {
+		p.Src = src
+	}
+	return w.FromExternal(p), nil, nil
+}

@@ -1,4 +1,4 @@
-package cli
+package traceprobe
 
 import (
 	"fmt"
@@ -9,29 +9,30 @@ import (
 
 	"github.com/neutrino-net/neutrino/internal/sandbox"
 	"github.com/neutrino-net/neutrino/internal/trace"
-	"github.com/neutrino-net/neutrino/internal/traceprobe"
-	"github.com/spf13/cobra"
 )
 
 // internetNet is the sandbox's network behind the upstream router.
 var internetNet = netip.MustParsePrefix("198.51.100.0/24")
 
-// probeTrace sends the traced packet for real in the sandbox, watching
-// every instance and the upstream router and internet nodes, and
-// compares where it arrived with the trace's fate.
-func probeTrace(cmd *cobra.Command, f traceFlags, w *trace.World, port *trace.Port, p trace.Packet, res trace.Result) error {
-	st, err := sandbox.LoadState(f.dir)
-	if err != nil {
-		return fmt.Errorf("--probe needs the sandbox: %w", err)
-	}
-	prefix := cmpOr(f.prefix, st.Prefix)
+// Report is a probe's outcome beside the trace's.
+type Report struct {
+	Text   string // what to print: where it was sent from, where it arrived, the verdict
+	Agrees bool
+}
+
+// Check sends the traced packet for real in the sandbox st (from the
+// instance of port, or for port nil from the upstream or internet node
+// by the source address), watching every instance and the upstream and
+// internet nodes, and compares where it arrived with the trace's fate.
+func Check(st *sandbox.State, port *trace.Port, p trace.Packet, res trace.Result) (Report, error) {
+	prefix := st.Prefix
 	instances, err := st.Instances()
 	if err != nil {
-		return err
+		return Report{}, err
 	}
 	src := p.Src
 	var srcNS string
-	var places []traceprobe.Place
+	var places []Place
 	for _, in := range instances {
 		if port != nil && in.PortID == port.ID {
 			srcNS = in.Netns
@@ -40,10 +41,10 @@ func probeTrace(cmd *cobra.Command, f traceFlags, w *trace.World, port *trace.Po
 			}
 			continue
 		}
-		places = append(places, traceprobe.Place{Name: "port " + in.PortID, NS: in.Netns, Dev: "eth0"})
+		places = append(places, Place{Name: "port " + in.PortID, NS: in.Netns, Dev: "eth0"})
 	}
 	for _, node := range []string{"upstream", "internet"} {
-		pl := traceprobe.Place{Name: node, NS: sandbox.NodeNS(prefix, node), Dev: "eth0"}
+		pl := Place{Name: node, NS: sandbox.NodeNS(prefix, node), Dev: "eth0"}
 		if port == nil && (node == "internet") == internetNet.Contains(src) {
 			srcNS = pl.NS
 			continue
@@ -51,30 +52,27 @@ func probeTrace(cmd *cobra.Command, f traceFlags, w *trace.World, port *trace.Po
 		places = append(places, pl)
 	}
 	if srcNS == "" {
-		return fmt.Errorf("--probe: no sandbox instance or node sends from %s", f.from)
+		return Report{}, fmt.Errorf("no sandbox instance or node sends from %s", src)
 	}
-	pkt := traceprobe.Packet{Src: src, Dst: p.Dst, Proto: p.Proto, Port: p.Port, Marker: traceprobe.NewMarker()}
-	got, err := traceprobe.Probe(srcNS, pkt, places, 2*time.Second)
+	pkt := Packet{Src: src, Dst: p.Dst, Proto: p.Proto, Port: p.Port, Marker: NewMarker()}
+	got, err := Probe(srcNS, pkt, places, 2*time.Second)
 	if err != nil {
-		return err
+		return Report{}, err
 	}
 	want := expectedPlace(res, p.Dst)
 	var seen []string
 	for _, a := range got {
 		seen = append(seen, fmt.Sprintf("%s (%s > %s)", a.Place, a.Src, a.Dst))
 	}
-	out := cmd.OutOrStdout()
-	fmt.Fprintf(out, "probe: sent from %s; arrived at: %s\n", srcNS, cmpOr(strings.Join(seen, ", "), "nowhere"))
+	var b strings.Builder
+	fmt.Fprintf(&b, "probe: sent from %s; arrived at: %s\n", srcNS, cmpOr(strings.Join(seen, ", "), "nowhere"))
 	ok := agrees(want, got)
 	verdict := "agrees with the trace"
 	if !ok {
 		verdict = "DISAGREES with the trace"
 	}
-	fmt.Fprintf(out, "probe: %s (expected: %s)\n", verdict, cmpOr(want, "nowhere"))
-	if !ok {
-		return fmt.Errorf("the probe disagrees with the trace")
-	}
-	return nil
+	fmt.Fprintf(&b, "probe: %s (expected: %s)\n", verdict, cmpOr(want, "nowhere"))
+	return Report{Text: b.String(), Agrees: ok}, nil
 }
 
 // expectedPlace is where the trace says the packet ends up, as a probe
@@ -96,17 +94,17 @@ func expectedPlace(res trace.Result, dst netip.Addr) string {
 
 // agrees: a drop arrives nowhere; a delivery arrives at its place and
 // at no instance port other than it.
-func agrees(want string, got []traceprobe.Arrival) bool {
+func agrees(want string, got []Arrival) bool {
 	switch want {
 	case "":
 		return len(got) == 0
 	case "-":
 		return true
 	}
-	if !slices.ContainsFunc(got, func(a traceprobe.Arrival) bool { return a.Place == want }) {
+	if !slices.ContainsFunc(got, func(a Arrival) bool { return a.Place == want }) {
 		return false
 	}
-	return !slices.ContainsFunc(got, func(a traceprobe.Arrival) bool {
+	return !slices.ContainsFunc(got, func(a Arrival) bool {
 		return strings.HasPrefix(a.Place, "port ") && a.Place != want
 	})
 }
