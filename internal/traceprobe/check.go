@@ -54,6 +54,7 @@ func Check(st *sandbox.State, port *trace.Port, p trace.Packet, res trace.Result
 	if srcNS == "" {
 		return Report{}, fmt.Errorf("no sandbox instance or node sends from %s", src)
 	}
+	places = append(places, Place{Name: sourcePlace, NS: srcNS, Dev: "eth0", Outgoing: true})
 	pkt := Packet{Src: src, Dst: p.Dst, Proto: p.Proto, Port: p.Port, Marker: NewMarker()}
 	got, err := Probe(srcNS, pkt, places, 2*time.Second)
 	if err != nil {
@@ -61,11 +62,19 @@ func Check(st *sandbox.State, port *trace.Port, p trace.Packet, res trace.Result
 	}
 	want := expectedPlace(res, p.Dst)
 	var seen []string
+	left := false
 	for _, a := range got {
+		if a.Place == sourcePlace {
+			left = true
+			continue
+		}
 		seen = append(seen, fmt.Sprintf("%s (%s > %s)", a.Place, a.Src, a.Dst))
 	}
+	if !left {
+		return Report{}, fmt.Errorf("the probe was not seen leaving %s", srcNS)
+	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "probe: sent from %s; arrived at: %s\n", srcNS, cmpOr(strings.Join(seen, ", "), "nowhere"))
+	fmt.Fprintf(&b, "probe: sent from %s (seen leaving its eth0); arrived at: %s\n", srcNS, cmpOr(strings.Join(seen, ", "), "nowhere"))
 	ok := agrees(want, got)
 	verdict := "agrees with the trace"
 	if !ok {
@@ -74,6 +83,10 @@ func Check(st *sandbox.State, port *trace.Port, p trace.Packet, res trace.Result
 	fmt.Fprintf(&b, "probe: %s (expected: %s)\n", verdict, cmpOr(want, "nowhere"))
 	return Report{Text: b.String(), Agrees: ok}, nil
 }
+
+// sourcePlace names the source's own interface, where the probe must be
+// seen leaving (so that "arrived nowhere" means dropped, not unsent).
+const sourcePlace = "source"
 
 // expectedPlace is where the trace says the packet ends up, as a probe
 // place name: "" for a drop, "-" for what the probe does not watch (a
@@ -97,7 +110,7 @@ func expectedPlace(res trace.Result, dst netip.Addr) string {
 func agrees(want string, got []Arrival) bool {
 	switch want {
 	case "":
-		return len(got) == 0
+		return !slices.ContainsFunc(got, func(a Arrival) bool { return a.Place != sourcePlace })
 	case "-":
 		return true
 	}

@@ -6,9 +6,11 @@ import (
 	"github.com/neutrino-net/neutrino/internal/testbed/probe"
 )
 
-// Place is an interface to watch: where a packet can end up.
+// Place is an interface to watch: where a packet can end up (incoming
+// frames), or with Outgoing the source, to see the probe leave.
 type Place struct {
 	Name, NS, Dev string
+	Outgoing      bool
 }
 
 // Probe watches every place, sends p from ns and reports the places
@@ -38,7 +40,7 @@ func Probe(ns string, p Packet, places []Place, wait time.Duration) ([]Arrival, 
 	var out []Arrival
 	for _, c := range cs {
 		for _, f := range c.c.Stop() {
-			if f.Outgoing {
+			if f.Outgoing != c.pl.Outgoing {
 				continue
 			}
 			if src, dst, ok := parse(f.Data, p); ok {
