@@ -114,7 +114,8 @@ func instanceIP(t *testing.T, st *sandbox.State, name string) string {
 }
 
 // TestTraceProbeDVR runs the DVR walkthrough, then traces and probes:
-// east-west across hosts, floating IP out and in, SNAT, a packet the
+// east-west across hosts and on one host (demo-instance3 on demo-net2
+// on compute1), floating IP out and in, SNAT, a packet the
 // security group drops, a spoofed source, and (on a router without a
 // gateway) a destination with no route.
 func TestTraceProbeDVR(t *testing.T) {
@@ -127,11 +128,15 @@ func TestTraceProbeDVR(t *testing.T) {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
 	noRouteInstance(t, ctx, b)
-	vm1, vm2 := instanceIP(t, st, "demo-instance1"), instanceIP(t, st, "demo-instance2")
+	if _, err := st.Boot(ctx, sandbox.BootOptions{Name: "demo-instance3", Network: "demo-net2", Host: "compute1"}); err != nil {
+		t.Fatal(err)
+	}
+	vm1, vm2, vm3 := instanceIP(t, st, "demo-instance1"), instanceIP(t, st, "demo-instance2"), instanceIP(t, st, "demo-instance3")
 	fip := netip.MustParseAddr(fipOf(t, b.API, vm1))
 	a := netip.MustParseAddr
 	runCases(t, st, []probeCase{
 		{"east-west across hosts", vm1, trace.Packet{Dst: a(vm2), Proto: "icmp"}, []string{"delivered to port", "on host compute2"}},
+		{"east-west on one host, routed by the local DVR router", vm1, trace.Packet{Dst: a(vm3), Proto: "icmp"}, []string{"delivered to port demo-instance3", "on host compute1"}},
 		{"floating IP out", vm1, trace.Packet{Dst: a("198.51.100.10"), Proto: "icmp"}, []string{"leaves the cloud", "on host compute1", "source " + fip.String()}},
 		{"SNAT", vm2, trace.Packet{Dst: a("198.51.100.10"), Proto: "tcp", Port: 80}, []string{"leaves the cloud", "on host network1"}},
 		{"floating IP in", "198.51.100.10", trace.Packet{Dst: fip, Proto: "icmp"}, []string{"delivered to port", "on host compute1"}},
