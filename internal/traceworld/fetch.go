@@ -33,6 +33,10 @@ func Fetch(ctx context.Context, c *gophercloud.ServiceClient) (*trace.World, err
 		}
 	}
 	in.Agents, in.Ports, in.Subnets, in.Networks = agents.Agents, ports.Ports, subnets.Subnets, networks.Networks
+	if len(Hosts(in.Agents)) == 0 {
+		// Non-admins see no agents (and may not open hosts' streams).
+		return nil, fmt.Errorf("no L2 agents visible: neutrino trace needs admin credentials (e.g. . admin-openrc)")
+	}
 	in.Views = map[string]*syncproto.Event{}
 	for _, h := range Hosts(in.Agents) {
 		ev, err := hostView(ctx, c, h)
