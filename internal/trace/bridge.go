@@ -14,13 +14,17 @@ func (t *walker) bridge(host, br, inDev string) {
 		return
 	}
 	h := t.w.Hosts[host]
+	st, ok := t.bridgePrerouting(h, host, br, inDev)
+	if !ok {
+		return
+	}
 	out, how := t.fdbLookup(h, host, br)
 	if out == "" {
 		t.drop(host, br, "FDB: no port for %s (flooded, nobody takes it)", t.p.dstMAC)
 		return
 	}
 	t.hop(host, br, "frame from %s to %s: %s", inDev, t.p.dstMAC, how)
-	if !t.bridgeFilters(h, host, br, inDev, out) {
+	if !t.bridgeForward(h, st, inDev, out) {
 		return
 	}
 	for _, p := range t.w.Ports {

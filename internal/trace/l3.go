@@ -140,11 +140,22 @@ func lookupRoute(n *desired.Namespace, ifs []iface, src, dst netip.Addr, iif str
 			continue
 		}
 		if rt, ok := longest(tableRoutes(n, ifs, r.Table), dst); ok {
-			return rt, fmt.Sprintf("%s -> %s", r.String(), routeText(rt)), true
+			return rt, fmt.Sprintf("%s -> %s", ruleName(r), routeText(rt)), true
 		}
-		tried = append(tried, fmt.Sprint(r.Table))
+		tried = append(tried, tableName(r.Table))
 	}
 	return desired.Route{}, "tables tried: " + fmtList(tried), false
+}
+
+// ruleName is the rule as `ip rule` shows it, the kernel's own by name.
+func ruleName(r desired.Rule) string {
+	switch r.Priority {
+	case 32766:
+		return "rule pref 32766 lookup main"
+	case 32767:
+		return "rule pref 32767 lookup default"
+	}
+	return r.String()
 }
 
 func cmpInt(a, b int) int {
@@ -166,6 +177,16 @@ func fmtList(s []string) string {
 		out += x
 	}
 	return out
+}
+
+func tableName(t int) string {
+	switch t {
+	case desired.MainTable:
+		return "main"
+	case 253:
+		return "default"
+	}
+	return fmt.Sprint(t)
 }
 
 func tableRoutes(n *desired.Namespace, ifs []iface, table int) []desired.Route {

@@ -8,18 +8,26 @@ import (
 	"github.com/neutrino-net/neutrino/internal/desired"
 )
 
-// bridgeFilters runs the host's bridge-family tables (DVR's MAC rewrite,
-// security groups' anti-spoofing and port dispatch) and, as
-// br_netfilter hands bridged IP packets on, the inet forward chains (the
-// security groups' rules). A drop ends the walk, naming the rule.
-func (t *walker) bridgeFilters(h *desired.Host, host, br, in, out string) bool {
+// bridgePrerouting runs the host's bridge-family prerouting chains on
+// the frame that entered by in (security groups' anti-spoofing and port
+// marks), before the FDB lookup as the kernel does. A drop ends the walk.
+func (t *walker) bridgePrerouting(h *desired.Host, host, br, in string) (*nfState, bool) {
 	st := &nfState{host: host, where: br, iif: in}
 	if d, ok := t.runHook(hooked(h.Nft, "prerouting", desired.FamilyBridge), st); !ok {
 		t.drop(host, br, "%s", t.explain(d, in, ""))
-		return false
-	} else if t.isFiltered(h, in) {
+		return nil, false
+	}
+	if t.isFiltered(h, in) {
 		t.hop(host, br, "anti-spoofing of %s: source %s %s is the port's", in, t.p.srcMAC, t.p.src)
 	}
+	return st, true
+}
+
+// bridgeForward runs the forward chains for the frame going out by out:
+// the bridge-family ones (DVR's MAC rewrite, port dispatch) and, as
+// br_netfilter hands bridged IP packets on, the inet ones (the security
+// groups' rules). A drop ends the walk, naming the rule.
+func (t *walker) bridgeForward(h *desired.Host, st *nfState, in, out string) bool {
 	st.oif = out
 	chains := append(hooked(h.Nft, "forward", desired.FamilyBridge), hooked(h.Nft, "forward", desired.FamilyINet)...)
 	slices.SortStableFunc(chains, func(a, b baseChain) int { return a.c.Priority - b.c.Priority })
@@ -27,11 +35,11 @@ func (t *walker) bridgeFilters(h *desired.Host, host, br, in, out string) bool {
 		var d decision
 		t.runChain(bc.tb, bc.c.Name, st, &d, 0)
 		if d.verdict == "drop" {
-			t.drop(host, br, "%s", t.explain(d, in, out))
+			t.drop(st.host, st.where, "%s", t.explain(d, in, out))
 			return false
 		}
 		if d.verdict == "accept" && len(d.jumped) > 0 {
-			t.hop(host, br, "security groups: accepted by %q in chain %s", d.rule.String(), d.chain)
+			t.hop(st.host, st.where, "security groups: accepted by %q in chain %s", d.rule.String(), d.chain)
 		}
 	}
 	return true
