@@ -18,6 +18,7 @@ import (
 	"github.com/neutrino-net/neutrino/internal/agent"
 	"github.com/neutrino-net/neutrino/internal/agent/plan/sgview"
 	"github.com/neutrino-net/neutrino/internal/config"
+	"github.com/neutrino-net/neutrino/internal/version"
 )
 
 const defaultConfig = "/etc/neutrino/agent.ini"
@@ -37,11 +38,16 @@ func main() {
 	cfgPath := flag.String("config", defaultConfig, "agent INI file; read before any --config-file")
 	var cfgFiles config.Files
 	flag.Var(&cfgFiles, "config-file", "INI file, repeatable as upstream's agents (--config-file neutron.conf --config-file l3_agent.ini ...); later files override earlier ones")
+	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: neutrino-agent [--config FILE] [--config-file FILE]... [plan]\n")
+		fmt.Fprintf(os.Stderr, "usage: neutrino-agent [--config FILE] [--config-file FILE]... [plan]\n       neutrino-agent --version\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
+	if *showVersion {
+		fmt.Println(version.String("neutrino-agent"))
+		return
+	}
 	cfg, err := agent.LoadConfigFiles(configFiles(flag.CommandLine, *cfgPath, cfgFiles))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "neutrino-agent:", err)

@@ -122,3 +122,12 @@ func TestPlanSkipsUndecodable(t *testing.T) {
 		t.Errorf("poisoned object logged %d times:\n%s", n, out)
 	}
 }
+
+// --version prints the build's version and exits without reading a
+// config file.
+func TestVersion(t *testing.T) {
+	out, code := runMain(t, "--config", "/nonexistent.ini", "--version")
+	if code != 0 || !strings.HasPrefix(out, "neutrino-agent ") || strings.Count(out, "\n") != 1 {
+		t.Errorf("--version: exit %d, %q", code, out)
+	}
+}

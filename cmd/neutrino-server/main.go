@@ -14,6 +14,7 @@ import (
 
 	"github.com/neutrino-net/neutrino/internal/config"
 	"github.com/neutrino-net/neutrino/internal/server"
+	"github.com/neutrino-net/neutrino/internal/version"
 )
 
 func main() {
@@ -28,7 +29,12 @@ func main() {
 	etcdUser := flag.String("etcd-username", "", "etcd user (overrides [etcd] username); the password comes from [etcd] password or $NEUTRINO_ETCD_PASSWORD")
 	signingKey := flag.String("signing-key-file", "", "token signing key file of the built-in Keystone (overrides [identity] signing_key_file; default <data-dir>/signing-key)")
 	unixSocket := flag.String("unix-socket", "", "also serve the API on this Unix socket path")
+	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
+	if *showVersion {
+		fmt.Println(version.String("neutrino-server"))
+		return
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	cfg, err := config.LoadFiles(cfgFiles.After(*cfgPath))
 	if err != nil {

@@ -76,3 +76,11 @@ func TestConfigFiles(t *testing.T) {
 		}
 	}
 }
+
+// --version prints the build's version and exits without starting.
+func TestVersion(t *testing.T) {
+	out, code := runMain(t, "--version")
+	if code != 0 || !strings.HasPrefix(out, "neutrino-server ") || strings.Count(out, "\n") != 1 {
+		t.Errorf("--version: exit %d, %q", code, out)
+	}
+}

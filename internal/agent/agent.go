@@ -51,6 +51,7 @@ type Agent struct {
 	unbound map[string]string
 	// linkLocal keeps DVR's rfp-/fpr- addresses across restarts.
 	linkLocal *linklocal.Allocator
+	metrics   *agentMetrics
 }
 
 // openLinkLocal opens the DVR link-local allocations under state_path;
@@ -82,6 +83,7 @@ func New(cfg *Config, log *slog.Logger) *Agent {
 		sent:   map[string]string{},
 	}
 	a.services = newServices(a)
+	a.metrics = newAgentMetrics(a.model)
 	a.linkLocal = a.openLinkLocal()
 	a.planner = plan.NewPlanner(a.hostConfig())
 	a.skipped = map[syncproto.Key]string{}
@@ -98,6 +100,11 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 // Run runs the agent until ctx ends.
 func (a *Agent) Run(ctx context.Context) error {
 	a.startDebugListener()
+	ml, err := a.startMetrics()
+	if err != nil {
+		return err
+	}
+	defer ml.Close()
 	if err := a.authorize(ctx); err != nil {
 		return err
 	}
@@ -268,6 +275,7 @@ func (a *Agent) hostConfig() plan.HostConfig {
 }
 
 func (a *Agent) reconcile(ctx context.Context) error {
+	start := time.Now()
 	a.logSkipped()
 	snap, changes, ok := a.model.SnapshotSince(a.cfg.Host, a.planRev)
 	want, facts := a.planner.Plan(snap, changes, !ok)
@@ -286,10 +294,12 @@ func (a *Agent) reconcile(ctx context.Context) error {
 		// the kernel already as desired (changes=0) and touched nothing.
 		a.log.Info("initial apply", "changes", len(res.Changes), "rev", snap.Revision, "ok", applyErr == nil)
 		a.applied = true
+		a.metrics.firstApply.Store(true)
 	}
 	a.services.sync(snap, facts)
 	applied := func(ns string) bool { return res.HostErr == nil && a.converged(ns) }
 	statusErr := a.reportStatus(ctx, snap, res.Plugged, facts, applied)
+	a.metrics.record(a, snap, res, statusErr, time.Since(start))
 	// A namespace's failure is retried on its own (retry.go); only the
 	// host's own errors retry the whole reconcile.
 	return errors.Join(res.HostErr, statusErr)

@@ -68,6 +68,10 @@ type Config struct {
 	EnableSecurityGroup bool
 	PreventARPSpoofing  bool
 
+	// MetricsBind ([DEFAULT] metrics_bind, neutrino's own): host:port of
+	// the /metrics, /healthz and /readyz listener; empty = none.
+	MetricsBind string
+
 	Auth map[string]string // [agent_auth]; empty = noauth headers
 
 	// Ignored are the upstream options the files set that do not apply
@@ -84,7 +88,7 @@ var agentSchema = config.Schema{
 	Known: map[string][]string{
 		ini.DefaultSection: {"host", "agent_mode", "server_url", "namespace_suffix", "state_path", "report_interval",
 			"enable_isolated_metadata", "dns_domain", "enable_dhcp_agent", "enable_metadata_proxy", "nova_metadata_url",
-			"nova_metadata_host", "nova_metadata_ip", "nova_metadata_port", "metadata_proxy_shared_secret"},
+			"nova_metadata_host", "nova_metadata_ip", "nova_metadata_port", "metadata_proxy_shared_secret", "metrics_bind"},
 		"agent": {"tunnel_types", "l2_population", "arp_responder", "report_interval",
 			"enable_distributed_routing", "prevent_arp_spoofing"},
 		"vxlan":         {"local_ip", "enable_vxlan", "l2_population", "arp_responder"},
@@ -186,6 +190,7 @@ func (r *optReader) readDefault(d *ini.Section, c *Config) {
 	r.boolean(d, "enable_metadata_proxy", &c.EnableMetadataProxy)
 	r.boolean(d, "enable_dhcp_agent", &c.EnableDHCPAgent)
 	r.str(d, "metadata_proxy_shared_secret", &c.MetadataSecret)
+	r.str(d, "metrics_bind", &c.MetricsBind)
 	// nova_metadata_ip is the older name of nova_metadata_host (the
 	// walkthrough's metadata_agent.ini uses it).
 	var mdHost, mdPort string
@@ -310,6 +315,9 @@ func (c *Config) Validate() error {
 	}
 	if !c.EnableDistributedRouting && c.AgentMode != "legacy" {
 		return fmt.Errorf("[DEFAULT] agent_mode = %s needs [agent] enable_distributed_routing = True", c.AgentMode)
+	}
+	if err := config.ValidateBind("metrics_bind", c.MetricsBind); err != nil {
+		return err
 	}
 	if c.ServerURL == "" {
 		return fmt.Errorf("[DEFAULT] server_url is required")

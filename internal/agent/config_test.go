@@ -105,3 +105,13 @@ func btoi(b bool) int {
 	}
 	return 0
 }
+
+func TestLoadConfigMetricsBind(t *testing.T) {
+	c, err := LoadConfig(writeINI(t, baseINI+"metrics_bind = 0.0.0.0:9698\n[vxlan]\nlocal_ip = 10.0.1.21\n"))
+	if err != nil || c.MetricsBind != "0.0.0.0:9698" {
+		t.Fatalf("metrics_bind = %q, %v", c.MetricsBind, err)
+	}
+	if _, err := LoadConfig(writeINI(t, baseINI+"metrics_bind = nine\n[vxlan]\nlocal_ip = 10.0.1.21\n")); err == nil || !strings.Contains(err.Error(), "metrics_bind") {
+		t.Errorf("bad metrics_bind: %v", err)
+	}
+}

@@ -72,6 +72,33 @@ func New(o Options) (*API, error) {
 // returned function stops it and waits until it has.
 func (a *API) StartBookkeeping() (stop func()) { return a.ctl.Start() }
 
+// Control is the control plane behind the API (for the metrics).
+func (a *API) Control() *control.Control { return a.ctl }
+
+// Resource names what a request is about, for the metrics: the first
+// path segment of the route it matches ("networks", "routers", "agent"
+// for the agent protocol, "identity"), "watch" for an agent's watch
+// stream, "other" when no route matches. The routes are a fixed set, so
+// the label's values are bounded whatever clients send.
+func (a *API) Resource(r *http.Request) string {
+	_, pattern := a.mux.Handler(r)
+	if pattern == "" {
+		return "other"
+	}
+	if _, p, ok := strings.Cut(pattern, " "); ok {
+		pattern = p
+	}
+	if strings.HasSuffix(pattern, "/watch") {
+		return "watch"
+	}
+	p := strings.TrimPrefix(strings.TrimPrefix(pattern, "/v2.0"), "/")
+	seg, _, _ := strings.Cut(p, "/")
+	if seg == "" || seg == "{$}" {
+		return "versions"
+	}
+	return seg
+}
+
 // Decoders are the resource kinds the store must know.
 func Decoders() map[string]store.Decoder {
 	out := map[string]store.Decoder{}

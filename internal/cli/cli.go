@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/neutrino-net/neutrino/internal/bench"
+	"github.com/neutrino-net/neutrino/internal/version"
 	"github.com/spf13/cobra"
 )
 
@@ -34,8 +35,10 @@ func NewRoot() *cobra.Command {
 		Short:         "The Neutrino CLI: sandbox, topology and benchmarks",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version.String("neutrino"),
 	}
-	root.AddCommand(newBench(), newSandbox(), newConformance())
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.AddCommand(newBench(), newSandbox(), newConformance(), newTopology(), newTrace())
 	return root
 }
 

@@ -72,6 +72,9 @@ func newSandboxUp(dir, prefix *string) *cobra.Command {
 			fmt.Fprintf(out, "  source %s/admin-openrc   # or demo-openrc, then use the openstack CLI\n", st.Dir)
 			fmt.Fprintf(out, "  neutrino sandbox boot --network NET --host compute1 vm1\n")
 			fmt.Fprintf(out, "  neutrino sandbox exec vm1 -- ping %s\n", sandbox.InternetIP)
+			if m := st.MetricsURL("server"); m != "" {
+				fmt.Fprintf(out, "  curl %s/metrics   # the agents' listeners: neutrino sandbox status\n", m)
+			}
 			return nil
 		},
 	}
@@ -194,31 +197,35 @@ func newSandboxExec(load func() (*sandbox.State, error)) *cobra.Command {
 
 func newSandboxServe(dir *string) *cobra.Command {
 	var port int
+	var metricsBind string
 	cmd := &cobra.Command{
 		Use:    "serve",
 		Short:  "Run the sandbox's neutrino-server (started by up)",
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return sandbox.Serve(cmd.Context(), *dir, port, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+			return sandbox.Serve(cmd.Context(), *dir, port, metricsBind, slog.New(slog.NewTextHandler(os.Stderr, nil)))
 		},
 	}
 	cmd.Flags().IntVar(&port, "port", sandbox.DefaultPort, "API port on 127.0.0.1")
+	cmd.Flags().StringVar(&metricsBind, "metrics-bind", "", "host:port of the metrics listener ([DEFAULT] metrics_bind)")
 	return cmd
 }
 
 func newSandboxAgent() *cobra.Command {
 	var config string
+	var metricsFD int
 	cmd := &cobra.Command{
 		Use:    "agent",
 		Short:  "Run a sandbox host's neutrino-agent (started by up inside the host's namespace)",
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return sandbox.RunAgent(cmd.Context(), config, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+			return sandbox.RunAgent(cmd.Context(), config, metricsFD, slog.New(slog.NewTextHandler(os.Stderr, nil)))
 		},
 	}
 	cmd.Flags().StringVar(&config, "config", "", "agent INI file")
+	cmd.Flags().IntVar(&metricsFD, "metrics-fd", 0, "inherited listening socket for the metrics (opened by up in the root namespace)")
 	_ = cmd.MarkFlagRequired("config")
 	return cmd
 }

@@ -3,9 +3,11 @@ package cli
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/neutrino-net/neutrino/internal/sandbox"
+	"github.com/neutrino-net/neutrino/internal/topology"
 	"github.com/spf13/cobra"
 )
 
@@ -60,6 +62,9 @@ The sandbox stays up for exploring unless --down is given.`,
 				return err
 			}
 			runErr := run(st, cmd.Context(), cmd.OutOrStdout())
+			if runErr == nil && !down {
+				drawTopology(cmd, st)
+			}
 			if down {
 				if err := sandbox.Down(sandbox.DownOptions{Dir: o.Dir, Prefix: o.Prefix, Grace: 5 * time.Second}); err != nil {
 					fmt.Fprintln(os.Stderr, "down:", err)
@@ -76,4 +81,27 @@ The sandbox stays up for exploring unless --down is given.`,
 	f.BoolVar(&down, "down", false, "remove the sandbox when the demo ends")
 	f.DurationVar(&o.ReadyTimeout, "timeout", 60*time.Second, "wait this long for the server and the agents")
 	return cmd
+}
+
+// drawTopology writes the demo's cloud, as admin sees it, to
+// <dir>/topology.html and says where it is (a failure only warns: the
+// walkthrough itself passed).
+func drawTopology(cmd *cobra.Command, st *sandbox.State) {
+	path := filepath.Join(st.Dir, "topology.html")
+	err := func() error {
+		rc, err := st.OpenRC("admin")
+		if err != nil {
+			return err
+		}
+		c, err := topology.Fetch(cmd.Context(), topology.Credentials(rc))
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(path, []byte(topology.HTML(*c)), 0o644)
+	}()
+	if err != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "topology picture: %v\n", err)
+		return
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "\nThe picture of the cloud: %s (neutrino topology draws it again)\n", path)
 }

@@ -5,7 +5,9 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -42,17 +44,21 @@ type Server struct {
 	// guessing against the built-in Keystone.
 	LockoutFailureAttempts int
 	LockoutDuration        time.Duration
-	PublicURL              string // the network endpoint in the catalog; derived from bind_host:bind_port when empty
-	TypeDrivers            []string
-	TenantNetworkTypes     []string
-	VNIRanges              string
-	NetworkVLANRanges      string
-	FlatNetworks           []string // "*" = any
-	TunnelIDRanges         string
-	Quotas                 map[string]int
-	KeystoneAuthtoken      map[string]string // [keystone_authtoken], empty = built-in Keystone
-	MetadataSharedSecret   string
-	DefaultAvailabilityZn  string
+	// MetricsBind ([DEFAULT] metrics_bind, neutrino's own) is the
+	// host:port of the listener serving /metrics, /healthz and /readyz;
+	// empty = no such listener.
+	MetricsBind           string
+	PublicURL             string // the network endpoint in the catalog; derived from bind_host:bind_port when empty
+	TypeDrivers           []string
+	TenantNetworkTypes    []string
+	VNIRanges             string
+	NetworkVLANRanges     string
+	FlatNetworks          []string // "*" = any
+	TunnelIDRanges        string
+	Quotas                map[string]int
+	KeystoneAuthtoken     map[string]string // [keystone_authtoken], empty = built-in Keystone
+	MetadataSharedSecret  string
+	DefaultAvailabilityZn string
 	// Ignored are the upstream options the files set that do not apply
 	// to this server (see LogIgnored).
 	Ignored []Ignored
@@ -122,7 +128,8 @@ var serverSchema = Schema{
 		ini.DefaultSection: {"bind_host", "bind_port", "auth_strategy", "base_mac", "router_distributed",
 			"agent_down_time", "allow_automatic_l3agent_failover", "global_physnet_mtu", "max_request_body_size",
 			"pagination_max_limit", "max_dns_nameservers", "max_subnet_host_routes", "dhcp_agents_per_network",
-			"public_endpoint", "metadata_proxy_shared_secret", "default_availability_zones", "client_socket_timeout"},
+			"public_endpoint", "metadata_proxy_shared_secret", "default_availability_zones", "client_socket_timeout",
+			"metrics_bind"},
 		"ml2":                 {"type_drivers", "tenant_network_types", "path_mtu"},
 		"ml2_type_vxlan":      {"vni_ranges"},
 		"ml2_type_vlan":       {"network_vlan_ranges"},
@@ -207,6 +214,7 @@ func LoadFiles(paths []string) (Server, error) {
 	num(d, "max_subnet_host_routes", &c.MaxSubnetHostRoutes)
 	num(d, "dhcp_agents_per_network", &c.DHCPAgentsPerNetwork)
 	str(d, "public_endpoint", &c.PublicURL)
+	str(d, "metrics_bind", &c.MetricsBind)
 	str(d, "metadata_proxy_shared_secret", &c.MetadataSharedSecret)
 	r.security(f, &c)
 	ml2 := f.Section("ml2")
@@ -312,6 +320,9 @@ func (c Server) Validate() error {
 	if c.BindPort < 0 || c.BindPort > 65535 {
 		return fmt.Errorf("bind_port %d is out of range", c.BindPort)
 	}
+	if err := ValidateBind("metrics_bind", c.MetricsBind); err != nil {
+		return err
+	}
 	if c.AuthStrategy != "keystone" && c.AuthStrategy != "noauth" {
 		return fmt.Errorf("auth_strategy %q: must be keystone or noauth", c.AuthStrategy)
 	}
@@ -366,4 +377,22 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// ValidateBind checks a host:port listener option (empty = off).
+func ValidateBind(option, v string) error {
+	if v == "" {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return fmt.Errorf("[DEFAULT] %s = %q: want host:port (e.g. 127.0.0.1:9697)", option, v)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("[DEFAULT] %s = %q: port out of range", option, v)
+	}
+	if _, err := netip.ParseAddr(host); err != nil && host != "" && host != "localhost" {
+		return fmt.Errorf("[DEFAULT] %s = %q: host is not an IP address", option, v)
+	}
+	return nil
 }

@@ -128,3 +128,20 @@ lockout_duration = 1800
 		}
 	}
 }
+
+// metrics_bind is read as host:port and a malformed one is an error
+// naming the option.
+func TestMetricsBind(t *testing.T) {
+	c, err := Load(write(t, "[DEFAULT]\nmetrics_bind = 127.0.0.1:9697\n"))
+	if err != nil || c.MetricsBind != "127.0.0.1:9697" {
+		t.Fatalf("metrics_bind = %q, %v", c.MetricsBind, err)
+	}
+	if c, _ := Load(""); c.MetricsBind != "" {
+		t.Errorf("metrics listener on by default: %q", c.MetricsBind)
+	}
+	for _, bad := range []string{"9697", "127.0.0.1:99999", "host.example:9697"} {
+		if _, err := Load(write(t, "[DEFAULT]\nmetrics_bind = "+bad+"\n")); err == nil || !strings.Contains(err.Error(), "metrics_bind") {
+			t.Errorf("metrics_bind = %s: %v, want an error naming metrics_bind", bad, err)
+		}
+	}
+}

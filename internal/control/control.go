@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/neutrino-net/neutrino/internal/config"
@@ -60,11 +61,29 @@ type Control struct {
 	// hostUUIDs caches the uuid5 of host names (few, and asked on every
 	// bookkeeping pass).
 	hostUUIDs sync.Map
+	// streams counts the agents' watch streams running now; hostViews
+	// is told how long each host-view computation took (metrics).
+	streams   atomic.Int64
+	hostViews Observer
 }
+
+// Observer takes one measurement (a prometheus.Histogram is one).
+type Observer interface{ Observe(float64) }
+
+type noObserver struct{}
+
+func (noObserver) Observe(float64) {}
+
+// ObserveHostViews sends the duration in seconds of every host-view
+// computation to o. Call it before serving.
+func (c *Control) ObserveHostViews(o Observer) { c.hostViews = o }
+
+// Streams is how many agent watch streams run now.
+func (c *Control) Streams() int64 { return c.streams.Load() }
 
 // New builds the control plane; Start runs its bookkeeping loop.
 func New(o Options) *Control {
-	c := &Control{cfg: o.Config, st: o.Store, ports: o.Ports, log: o.Log, now: o.Now}
+	c := &Control{cfg: o.Config, st: o.Store, ports: o.Ports, log: o.Log, now: o.Now, hostViews: noObserver{}}
 	if c.log == nil {
 		c.log = slog.Default()
 	}

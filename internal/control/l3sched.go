@@ -176,3 +176,19 @@ func BindPort(p *model.Port) {
 }
 
 func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
+
+// AgentCounts counts the agents (rows of GET /v2.0/agents) that are
+// alive and dead now.
+func (c *Control) AgentCounts() (alive, dead int) {
+	c.st.View(func(v *store.View) {
+		v.Each(model.KindAgent, func(e *store.Entry) bool {
+			if c.Alive(v, e.ID) {
+				alive++
+			} else {
+				dead++
+			}
+			return true
+		})
+	})
+	return alive, dead
+}

@@ -30,7 +30,7 @@ func (c *Control) OpenStream(ctx context.Context, host string, since int64) (*St
 	if since == 0 {
 		return s, nil
 	}
-	err := c.st.ViewAt(ctx, since, func(v *store.View) { s.known = hostview.Revs(hostview.Compute(v, host)) })
+	err := c.st.ViewAt(ctx, since, func(v *store.View) { s.known = hostview.Revs(c.hostView(v, host)) })
 	switch {
 	case err == nil:
 		s.reset = false
@@ -46,6 +46,8 @@ func (c *Control) OpenStream(ctx context.Context, host string, since int64) (*St
 // everything), then every change as it happens, until ctx ends or send
 // fails (the agent went away).
 func (s *Stream) Run(ctx context.Context, send func(*syncproto.Event) error) {
+	s.c.streams.Add(1)
+	defer s.c.streams.Add(-1)
 	bookmark := time.NewTicker(bookmarkInterval)
 	defer bookmark.Stop()
 	first, lastRev := true, int64(0)
@@ -62,7 +64,7 @@ func (s *Stream) Run(ctx context.Context, send func(*syncproto.Event) error) {
 			if !s.reset && !v.Affects(reads) {
 				return
 			}
-			cur := hostview.Compute(v.Recording(reads), s.host)
+			cur := s.c.hostView(v.Recording(reads), s.host)
 			if s.reset {
 				s.known = nil
 			}
@@ -88,4 +90,12 @@ func (s *Stream) Run(ctx context.Context, send func(*syncproto.Event) error) {
 			return
 		}
 	}
+}
+
+// hostView computes host's view, timing it for the metrics.
+func (c *Control) hostView(v *store.View, host string) hostview.View {
+	start := time.Now()
+	hv := hostview.Compute(v, host)
+	c.hostViews.Observe(time.Since(start).Seconds())
+	return hv
 }

@@ -20,6 +20,8 @@ var pure = []string{
 	"github.com/neutrino-net/neutrino/internal/hostview",
 	"github.com/neutrino-net/neutrino/internal/ipam",
 	"github.com/neutrino-net/neutrino/internal/model",
+	"github.com/neutrino-net/neutrino/internal/trace",
+	"github.com/neutrino-net/neutrino/internal/traceworld",
 }
 
 var kernel = []string{

@@ -2,10 +2,16 @@ package sandbox
 
 import (
 	"fmt"
+	"maps"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/neutrino-net/neutrino/internal/freeport"
 )
 
 // AgentLog is the path of the log of host's agent. Every start of the
@@ -16,13 +22,17 @@ func (s *State) AgentLog(host string) string {
 
 // AgentProc returns the last recorded process of host's agent and
 // whether it is alive.
-func (s *State) AgentProc(host string) (ProcRecord, bool, error) {
+func (s *State) AgentProc(host string) (ProcRecord, bool, error) { return s.Proc("agent-" + host) }
+
+// Proc returns the last recorded process of that name ("server",
+// "agent-<host>") and whether it is alive.
+func (s *State) Proc(name string) (ProcRecord, bool, error) {
 	ps, err := readProcs(s.Dir)
 	if err != nil {
 		return ProcRecord{}, false, err
 	}
 	for i := len(ps) - 1; i >= 0; i-- {
-		if ps[i].Name == "agent-"+host {
+		if ps[i].Name == name {
 			return ps[i], ps[i].alive(), nil
 		}
 	}
@@ -84,5 +94,53 @@ func (s *State) startAgent(h Host) (ProcRecord, error) {
 			return ProcRecord{}, err
 		}
 	}
-	return start(s.Dir, Proc{Name: "agent-" + h.Name, NS: NodeNS(s.Prefix, h.Name), Argv: []string{exe, "sandbox", "agent", "--config", ini}, Env: s.Env})
+	p := Proc{Name: "agent-" + h.Name, NS: NodeNS(s.Prefix, h.Name), Argv: []string{exe, "sandbox", "agent", "--config", ini}, Env: s.Env}
+	if addr := s.Metrics[p.Name]; addr != "" {
+		// The agent lives in its host's namespace, whose loopback the
+		// root namespace cannot reach: its metrics listener is opened
+		// here, in the root namespace, and inherited as fd 3.
+		f, err := listenFile(addr)
+		if err != nil {
+			return ProcRecord{}, fmt.Errorf("metrics listener of %s: %w", p.Name, err)
+		}
+		defer f.Close()
+		p.Files = []*os.File{f}
+		p.Argv = append(p.Argv, "--metrics-fd", "3")
+	}
+	return start(s.Dir, p)
+}
+
+// listenFile opens a TCP listener on addr and returns it as a file to
+// pass to a child (the parent's copy is closed).
+func listenFile(addr string) (*os.File, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	defer ln.Close()
+	return ln.(*net.TCPListener).File()
+}
+
+// pickMetricsPorts picks free loopback ports for the metrics listeners
+// of the server and of every host's agent.
+func pickMetricsPorts(hosts []Host) (map[string]string, error) {
+	out := map[string]string{}
+	names := []string{"server"}
+	for _, h := range hosts {
+		names = append(names, "agent-"+h.Name)
+	}
+	for _, n := range names {
+		for {
+			port, err := freeport.Loopback()
+			if err != nil {
+				return nil, err
+			}
+			addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+			if !slices.Contains(slices.Collect(maps.Values(out)), addr) {
+				out[n] = addr
+				break
+			}
+		}
+	}
+	return out, nil
 }

@@ -264,3 +264,8 @@ func (c *apiClient) agents(ctx context.Context) ([]agentInfo, error) {
 	}
 	return out.Agents, nil
 }
+
+// OpenRC returns the exports of <dir>/<who>-openrc ("admin", "demo").
+func (s *State) OpenRC(who string) (map[string]string, error) {
+	return openRC(filepath.Join(s.Dir, who+"-openrc"))
+}

@@ -17,7 +17,10 @@
 //     suffix "@<prefix>-<host>". Down deletes exactly these, so several
 //     sandboxes with different prefixes coexist. Nothing is created in the
 //     root network namespace, except the server's loopback listener and
-//     its Unix socket.
+//     its Unix socket, and the loopback metrics listeners of the server
+//     and of every agent (an agent's is opened here and inherited as fd
+//     3, since the root namespace cannot reach the host namespace's
+//     loopback).
 //   - Every process it starts is recorded in <dir>/pids with its kernel
 //     start time, so Down ends only those (a recycled PID is left alone),
 //     also after the CLI crashed. Processes it cannot find there (pids

@@ -49,6 +49,9 @@ type Proc struct {
 	NS   string   // network namespace; empty = root
 	Argv []string // program and arguments
 	Env  []string // added to the environment
+	// Files are passed to the process as fds 3, 4, ... (a listener
+	// opened in the root namespace for a process in a host's).
+	Files []*os.File
 }
 
 // start starts p detached (own session, stdin /dev/null, output appended
@@ -65,6 +68,7 @@ func start(dir string, p Proc) (ProcRecord, error) {
 	cmd.Env = append(os.Environ(), p.Env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Dir = "/"
+	cmd.ExtraFiles = p.Files
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	closeInheritedOnExec()
 	if err := startIn(p.NS, cmd); err != nil {

@@ -115,6 +115,9 @@ func Up(ctx context.Context, o Options) (st *State, err error) {
 		}
 	}
 	st = &State{Prefix: o.Prefix, Dir: o.Dir, Port: o.Port, Computes: o.Computes, Agents: !o.NoAgents, Created: time.Now().UTC(), Exe: o.Exe, Env: o.Env}
+	if st.Metrics, err = pickMetricsPorts(st.Hosts()); err != nil {
+		return nil, err
+	}
 	// Recorded first, so that Down finds the prefix whatever fails next.
 	if err := st.save(); err != nil {
 		return nil, err
@@ -130,7 +133,8 @@ func Up(ctx context.Context, o Options) (st *State, err error) {
 		return nil, err
 	}
 	fmt.Fprintf(o.Out, "starting neutrino-server on %s and %s\n", st.URL(), st.Socket())
-	srv, err := start(o.Dir, Proc{Name: "server", Argv: []string{o.Exe, "sandbox", "serve", "--dir", o.Dir, "--port", strconv.Itoa(o.Port)}, Env: o.Env})
+	srv, err := start(o.Dir, Proc{Name: "server", Argv: []string{o.Exe, "sandbox", "serve", "--dir", o.Dir, "--port", strconv.Itoa(o.Port),
+		"--metrics-bind", st.Metrics["server"]}, Env: o.Env})
 	if err != nil {
 		return nil, err
 	}
@@ -264,6 +268,9 @@ func (s *State) writeAgentConfig(h Host) (string, error) {
 	}
 	if secret, err := os.ReadFile(filepath.Join(s.Dir, metadataSecretFile)); err == nil {
 		fmt.Fprintf(&b, "nova_metadata_url = unix://%s\nmetadata_proxy_shared_secret = %s\n\n", filepath.Join(s.Dir, metadataSocket), secret)
+	}
+	if m := s.Metrics["agent-"+h.Name]; m != "" {
+		fmt.Fprintf(&b, "# /metrics, /healthz, /readyz: the sandbox opens this address in the root\n# namespace and hands the agent the listening socket\nmetrics_bind = %s\n\n", m)
 	}
 	fmt.Fprintf(&b, "[agent]\ntunnel_types = vxlan\nl2_population = true\narp_responder = true\n\n")
 	fmt.Fprintf(&b, "[vxlan]\nlocal_ip = %s\n\n", h.TunnelIP)

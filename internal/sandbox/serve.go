@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 
@@ -28,11 +29,13 @@ import (
 // in <dir>/metadata-secret). Routers are distributed by default
 // (router_distributed = True), as in the DVR walkthrough; the legacy
 // walkthrough creates its router centralized as admin. The openrc files the
-// server writes (admin, demo and agent) are copied into dir.
-func Serve(ctx context.Context, dir string, port int, log *slog.Logger) error {
+// server writes (admin, demo and agent) are copied into dir. metricsBind
+// is the server's [DEFAULT] metrics_bind ("" = none).
+func Serve(ctx context.Context, dir string, port int, metricsBind string, log *slog.Logger) error {
 	cfg := config.Defaults()
 	cfg.BindHost = "127.0.0.1"
 	cfg.BindPort = port
+	cfg.MetricsBind = metricsBind
 	cfg.RouterDistributed = true
 	data := filepath.Join(dir, serverDir)
 	srv, err := server.Start(ctx, server.Options{Config: cfg, DataDir: data, UnixSocket: filepath.Join(dir, socketFile), Log: log})
@@ -83,13 +86,26 @@ func Serve(ctx context.Context, dir string, port int, log *slog.Logger) error {
 
 // RunAgent runs a neutrino-agent in this process with the INI file at
 // configPath until ctx ends (the hidden `neutrino sandbox agent` command,
-// started inside its host's namespace).
-func RunAgent(ctx context.Context, configPath string, log *slog.Logger) error {
+// started inside its host's namespace). metricsFD, if not 0, is an
+// inherited listening socket (opened by the sandbox in the root
+// namespace) on which the agent serves its metrics instead of binding
+// metrics_bind in the host's namespace.
+func RunAgent(ctx context.Context, configPath string, metricsFD int, log *slog.Logger) error {
 	cfg, err := agent.LoadConfig(configPath)
 	if err != nil {
 		return err
 	}
-	return agent.Run(ctx, cfg, log)
+	a := agent.New(cfg, log)
+	if metricsFD != 0 {
+		f := os.NewFile(uintptr(metricsFD), "metrics-listener")
+		ln, err := net.FileListener(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("metrics listener (fd %d): %w", metricsFD, err)
+		}
+		a.ServeMetricsOn(ln)
+	}
+	return a.Run(ctx)
 }
 
 // metadataSocket is where the sandbox's metadata backend listens.

@@ -42,6 +42,19 @@ type State struct {
 	// StartAgent starts an agent again the same way.
 	Exe string   `json:"exe,omitempty"`
 	Env []string `json:"env,omitempty"`
+	// Metrics are the loopback addresses (root namespace) of the
+	// metrics listeners ([DEFAULT] metrics_bind): "server" and
+	// "agent-<host>".
+	Metrics map[string]string `json:"metrics,omitempty"`
+}
+
+// MetricsURL is the base URL of a process's metrics listener ("server"
+// or "agent-<host>"); "" if it has none.
+func (s *State) MetricsURL(proc string) string {
+	if a := s.Metrics[proc]; a != "" {
+		return "http://" + a
+	}
+	return ""
 }
 
 // URL is the server's endpoint in the root namespace.

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -69,7 +72,17 @@ func (st *Status) Write(w io.Writer) {
 	s := st.State
 	fmt.Fprintf(w, "sandbox %s in %s: %d computes, API %s (unix %s), created %s\n",
 		s.Prefix, s.Dir, s.Computes, s.URL(), s.Socket(), s.Created.Local().Format(time.DateTime))
-	fmt.Fprintf(w, "credentials: source %s/admin-openrc (or demo-openrc)\n\n", s.Dir)
+	fmt.Fprintf(w, "credentials: source %s/admin-openrc (or demo-openrc)\n", s.Dir)
+	if len(s.Metrics) > 0 {
+		// /metrics, /healthz and /readyz of each process, from the root
+		// namespace.
+		var ms []string
+		for _, name := range slices.Sorted(maps.Keys(s.Metrics)) {
+			ms = append(ms, name+" "+s.MetricsURL(name))
+		}
+		fmt.Fprintf(w, "metrics: %s\n", strings.Join(ms, ", "))
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tNAMESPACE\tEXISTS\tADDRESS")
 	for _, n := range st.Nodes {

@@ -17,7 +17,9 @@ import (
 	"github.com/neutrino-net/neutrino/internal/config"
 	"github.com/neutrino-net/neutrino/internal/hostview"
 	"github.com/neutrino-net/neutrino/internal/identity"
+	"github.com/neutrino-net/neutrino/internal/metrics"
 	"github.com/neutrino-net/neutrino/internal/store"
+	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -36,6 +38,9 @@ type Options struct {
 	EtcdTimeout time.Duration
 	// StoreOptions are added to the store's (tests inject etcd faults).
 	StoreOptions []store.Option
+	// Registry receives the server's metrics (default: a new private
+	// one); they are served on [DEFAULT] metrics_bind when it is set.
+	Registry *prometheus.Registry
 }
 
 // Server is a running neutrino-server.
@@ -45,12 +50,16 @@ type Server struct {
 	Keystone *identity.Keystone // nil unless the built-in Keystone serves
 	// AgentCredentials is the agents' service user (built-in Keystone only).
 	AgentCredentials identity.UserCredentials
-	stopBookkeeping  func()
-	http             *http.Server
-	listener         net.Listener
-	embedded         *store.Embedded
-	client           *clientv3.Client
-	done             chan error
+	// Metrics is the listener of /metrics, /healthz and /readyz (nil
+	// unless metrics_bind is set); Registry holds the metrics.
+	Metrics         *metrics.Listener
+	Registry        *prometheus.Registry
+	stopBookkeeping func()
+	http            *http.Server
+	listener        net.Listener
+	embedded        *store.Embedded
+	client          *clientv3.Client
+	done            chan error
 }
 
 // kv adapts the store's plain keys to identity.KV.
@@ -198,7 +207,18 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		ln.Close()
 		return nil, err
 	}
-	s.http = newHTTPServer(a, cfg.ClientSocketTimeout)
+	s.Registry = o.Registry
+	if s.Registry == nil {
+		s.Registry = metrics.NewRegistry()
+	}
+	m := newServerMetrics(s.Registry, a, st)
+	s.http = newHTTPServer(m.instrument(a, a), cfg.ClientSocketTimeout)
+	if cfg.MetricsBind != "" {
+		if s.Metrics, err = metrics.Listen(cfg.MetricsBind, metrics.Handler(s.Registry, s.ready), o.Log); err != nil {
+			ln.Close()
+			return nil, err
+		}
+	}
 	if o.UnixSocket != "" {
 		// A socket file left by a crashed server would make Listen fail.
 		if fi, err := os.Lstat(o.UnixSocket); err == nil && fi.Mode()&os.ModeSocket != 0 {
@@ -218,7 +238,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	go func() { s.done <- s.http.Serve(ln) }()
 	s.stopBookkeeping = a.StartBookkeeping()
 	ok = true
-	o.Log.Info("neutrino-server listening", "url", s.URL, "unix_socket", o.UnixSocket, "etcd", etcdDesc(endpoints, o.DataDir), "auth", cfg.AuthStrategy)
+	o.Log.Info("neutrino-server listening", "url", s.URL, "unix_socket", o.UnixSocket, "metrics", cfg.MetricsBind, "etcd", etcdDesc(endpoints, o.DataDir), "auth", cfg.AuthStrategy)
 	return s, nil
 }
 
@@ -272,6 +292,7 @@ func (s *Server) Close() {
 	if s.stopBookkeeping != nil {
 		s.stopBookkeeping()
 	}
+	s.Metrics.Close()
 	if s.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		s.http.Shutdown(ctx)

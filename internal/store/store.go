@@ -101,6 +101,25 @@ type Store struct {
 	syncCur, syncNext *revCall
 	lastProgress      atomic.Int64 // unix ns of the last progress request
 	progressSafe      bool         // progress notifications can be trusted
+
+	stats txnCounters // what Update went through (TxnStats)
+}
+
+// txnCounters count Update's outcomes for the metrics.
+type txnCounters struct{ commits, conflicts, retries, gaveUp atomic.Uint64 }
+
+// TxnStats are the counts of Update's transactions since Open.
+type TxnStats struct {
+	Commits   uint64 // transactions committed
+	Conflicts uint64 // commits that lost a race (the guarded revisions had moved)
+	Retries   uint64 // re-plans after a lost race
+	GaveUp    uint64 // writes that lost maxAttempts races (ErrConflict)
+}
+
+// TxnStats returns the transaction counters.
+func (s *Store) TxnStats() TxnStats {
+	return TxnStats{Commits: s.stats.commits.Load(), Conflicts: s.stats.conflicts.Load(),
+		Retries: s.stats.retries.Load(), GaveUp: s.stats.gaveUp.Load()}
 }
 
 // ErrConflict is returned when a write kept losing races; callers map it
@@ -453,6 +472,9 @@ const maxAttempts = 64
 // Update returns the revision of the commit (0 if nothing was written).
 func (s *Store) Update(ctx context.Context, plan func(v *View, t *Txn) error) (int64, error) {
 	for attempt := 0; attempt < maxAttempts; attempt++ {
+		if attempt > 0 {
+			s.stats.retries.Add(1)
+		}
 		s.mu.RLock()
 		t := &Txn{s: s, readRev: s.rev, keys: map[string]bool{}, created: map[string]int{}}
 		err := plan(&View{s: s}, t)
@@ -479,13 +501,16 @@ func (s *Store) Update(ctx context.Context, plan func(v *View, t *Txn) error) (i
 			return 0, err
 		}
 		if ok {
+			s.stats.commits.Add(1)
 			return rev, nil
 		}
+		s.stats.conflicts.Add(1)
 		if attempt > 4 {
 			// Many writers on the same keys: spread them out.
 			time.Sleep(time.Duration(rand.IntN(1000*attempt)) * time.Microsecond)
 		}
 	}
+	s.stats.gaveUp.Add(1)
 	return 0, ErrConflict
 }
 

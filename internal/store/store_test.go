@@ -151,3 +151,42 @@ func mustGet(v *View, kind, id string) *Entry {
 	e, _ := v.Get(kind, id)
 	return e
 }
+
+// A write whose guarded key changes under it (here: written behind the
+// store's back while it plans) loses the race, is planned again and
+// commits; TxnStats counts each step (the servers' metrics read them).
+func TestTxnStatsCountConflicts(t *testing.T) {
+	e, s := openEmbedded(t, t.TempDir())
+	defer e.Close()
+	defer s.Close()
+	ctx := context.Background()
+	if _, err := s.Update(ctx, func(v *View, tx *Txn) error {
+		tx.Create("thing", "a", []byte(`{"name":"A"}`))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	before := s.TxnStats()
+	raced := false
+	_, err := s.Update(ctx, func(v *View, tx *Txn) error {
+		prev, ok := v.Get("thing", "a")
+		if !ok {
+			return fmt.Errorf("thing a missing")
+		}
+		if !raced {
+			raced = true
+			if _, err := s.Client().Put(ctx, s.Prefix()+"r/thing/a", `{"name":"behind"}`); err != nil {
+				return err
+			}
+		}
+		tx.Replace("thing", prev, []byte(`{"name":"B"}`))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := s.TxnStats()
+	if got.Commits != before.Commits+1 || got.Conflicts < before.Conflicts+1 || got.Retries < before.Retries+1 || got.GaveUp != before.GaveUp {
+		t.Errorf("stats %+v after %+v: want one more commit, at least one more conflict and retry, no give-up", got, before)
+	}
+}
