@@ -208,7 +208,7 @@ func TestSecurityGroupPackets(t *testing.T) {
 	l.snap.SGRules["icmp"] = &model.SecurityGroupRule{Standard: model.Standard{ID: "icmp"}, SecurityGroupID: "default",
 		Direction: "ingress", EtherType: "IPv4", Protocol: new("icmp")}
 	changes = l.apply(t)
-	if len(changes) != 1 || !strings.Contains(changes[0], "flush+fill chain sg-default-in") {
+	if len(changes) != 1 || !strings.Contains(changes[0], "nft add rule sg-default-in") {
 		t.Errorf("rule add: %v", changes)
 	}
 	l.reach(t, "c", "a", true)

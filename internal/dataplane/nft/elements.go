@@ -31,13 +31,27 @@ func (o *elemOp) size() int { return len(o.del) + len(o.add) }
 // follows in chunks of at most chunk elements.
 func (a *tableApply) flushElements() error {
 	var ops []*elemOp
-	for _, name := range a.w.names {
-		o, err := diffElements(a.w.sets[name], a.next.sets[name])
+	names := a.w.names
+	if a.fast {
+		names = a.w.dirtySets
+	}
+	for _, name := range names {
+		ws, hs := a.w.sets[name], a.next.sets[name]
+		if hs.applied == ws {
+			continue // made equal to this very compile before
+		}
+		o, err := diffElements(ws, hs)
 		if err != nil {
 			return err
 		}
 		ops = append(ops, o...)
 	}
+	defer func() {
+		// Every element change committed (or the state is dropped).
+		for _, name := range names {
+			a.next.sets[name].applied = a.w.sets[name]
+		}
+	}()
 	// Deletions first (a range that grows is deleted before the merged
 	// one is added), then by set and key for a stable order.
 	slices.SortStableFunc(ops, func(x, y *elemOp) int {

@@ -148,7 +148,11 @@ func decodeVerdict(b []byte) string {
 // checkVerdictTargets makes sure every verdict map element reaches a
 // regular chain of the table.
 func (w *wantTable) checkVerdictTargets(regular map[string]bool) error {
-	for _, name := range w.names {
+	names := w.names
+	if w.sameNames {
+		names = w.dirtySets // the others were checked against the same chains
+	}
+	for _, name := range names {
 		ws := w.sets[name]
 		if ws.raw == nil || !ws.raw.verdict {
 			continue

@@ -92,8 +92,10 @@ func icmp6(t uint8) desired.NftRule {
 func (g *groups) chains() []desired.NftChain {
 	var out []desired.NftChain
 	for id := range g.used {
-		in := desired.NftChain{Name: groupChain(id, "in")}
-		eg := desired.NftChain{Name: groupChain(id, "eg")}
+		// Every rule accepts: the order does not matter, and a rule
+		// added or removed is one rule in the kernel.
+		in := desired.NftChain{Name: groupChain(id, "in"), Unordered: true}
+		eg := desired.NftChain{Name: groupChain(id, "eg"), Unordered: true}
 		for _, r := range g.rules[id] {
 			nr, ok := g.rule(r)
 			if !ok {
