@@ -39,7 +39,7 @@ package nft
 import (
 	"cmp"
 	"fmt"
-		"net/netip"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync/atomic"
