@@ -89,7 +89,7 @@ type dirty struct {
 	// What changed in the output.
 	structural bool                         // a chain came or went
 	chains     map[string][]desired.NftRule // chains replanned: their new rules
-	portsOut   bool            // Filtered and Ports
+	portsOut   bool                         // Filtered and Ports
 	setsOut    bool
 	lost       map[string]bool // ports whose filtering lost a rule or an element
 }
