@@ -192,6 +192,7 @@ func compileFrom(want *desired.NftTable, prev *wantTable) (*wantTable, error) {
 	if err := w.checkVerdictTargets(regular); err != nil {
 		return nil, err
 	}
+	w.finish(want, prev)
 	return w, nil
 }
 
@@ -222,8 +223,10 @@ func compileChain(ch desired.NftChain, fam nftables.TableFamily, sets map[string
 		if ch.Type != "" || ch.Priority != 0 {
 			return nil, fmt.Errorf("nft chain %s: a regular chain has no type or priority", ch.Name)
 		}
-		wc := &wantChain{spec: ch, fp: chainFingerprint(ch), unordered: ch.Unordered}
-		if ch.Unordered {
+		wc := &wantChain{spec: ch, unordered: ch.Unordered}
+		if !ch.Unordered {
+			wc.fp = chainFingerprint(ch)
+		} else {
 			wc.rfps = make([]string, len(ch.Rules))
 			wc.fpIndex = make(map[string]int, len(ch.Rules))
 			for i, r := range ch.Rules {

@@ -62,8 +62,8 @@ func setID(s desired.NftSet) srcID {
 // start begins a compile from prev.
 func (w *wantTable) start(want *desired.NftTable, prev *wantTable) {
 	w.gen = compileGen.Add(1)
-	w.src = slices.Clone(want.Chains) // the headers: a caller may reuse its slice
 	if prev == nil || len(prev.src) != len(want.Chains) {
+		w.src = slices.Clone(want.Chains) // the headers: a caller may reuse its slice
 		return
 	}
 	for i := range want.Chains {
@@ -72,6 +72,16 @@ func (w *wantTable) start(want *desired.NftTable, prev *wantTable) {
 		}
 	}
 	w.from, w.sameNames, w.regular = prev.gen, true, prev.regular
+}
+
+// finish keeps the chain headers as given, in prev's array when it has
+// one of the right size (prev is done with: no allocation per compile).
+func (w *wantTable) finish(want *desired.NftTable, prev *wantTable) {
+	if prev == nil || w.src != nil || len(prev.src) != len(want.Chains) {
+		return
+	}
+	w.src = append(prev.src[:0], want.Chains...)
+	prev.src = nil
 }
 
 // reuseSet takes prev's compile of a set or map made from the same

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/nftables"
@@ -35,12 +36,37 @@ import (
 // unorderedTag starts the fingerprint of a rule of an unordered chain.
 const unorderedTag = "="
 
-// ruleFP is the fingerprint of one rule of an unordered chain.
+// ruleFP is the fingerprint of one rule of an unordered chain. Rules
+// are comparable values: the fingerprints are remembered by rule, since
+// printing a rule is what compiling a changed group chain would
+// otherwise spend its time on (the other rules of the group are the
+// same as last time).
 func ruleFP(r desired.NftRule) string {
+	fps.Lock()
+	fp, ok := fps.m[r]
+	fps.Unlock()
+	if ok {
+		return fp
+	}
 	h := sha256.New()
 	fmt.Fprintf(h, "%s|%+v\n", ruleVersion, ruleFields(r))
-	return unorderedTag + hex.EncodeToString(h.Sum(nil))[:16]
+	fp = unorderedTag + hex.EncodeToString(h.Sum(nil))[:16]
+	fps.Lock()
+	if len(fps.m) >= fpsMax {
+		clear(fps.m)
+	}
+	fps.m[r] = fp
+	fps.Unlock()
+	return fp
 }
+
+// fps remembers rule fingerprints, up to fpsMax rules.
+var fps = struct {
+	sync.Mutex
+	m map[desired.NftRule]string
+}{m: map[desired.NftRule]string{}}
+
+const fpsMax = 1 << 17
 
 // ruleOp is one rule to add to (rule set) or delete from (handle set)
 // an unordered chain.

@@ -83,6 +83,7 @@ func (p *Planner) buildChains(ts []desired.NftTable) {
 		desired.NftChain{Name: "zone", Type: "filter", Hook: "prerouting", Priority: zonePriority, Rules: zoneRules(p.bridges, p.zones)},
 		dispatch("egress", egressPrio, srcMask, "egress_ports"),
 		dispatch("ingress", ingressPrio, dstMask, "ingress_ports"))
+	in = append(in, sharedChains()...)
 	for g, m := range p.groups {
 		in = append(in, desired.NftChain{Name: groupChain(g, "in"), Rules: m.in, Unordered: true},
 			desired.NftChain{Name: groupChain(g, "eg"), Rules: m.eg, Unordered: true})
@@ -169,13 +170,21 @@ func (p *Planner) buildPorts() ([]string, []PortState) {
 	return ids, states
 }
 
-// flush turns the ports that lost something into conntrack deletions,
-// by zone.
+// flush turns what was lost into conntrack deletions, by zone: the
+// addresses of the ports that lost a rule, and the addresses that left
+// a member set in every zone of a filtered port (the entries between
+// any port and a former member: a flow that a rule still allows comes
+// back as a new one).
 func (p *Planner) flush(d *dirty) []Flush {
 	byZone := map[uint16][]netip.Addr{}
 	for id := range d.lost {
 		if m := p.local[id]; m != nil {
 			byZone[m.state.Zone] = append(byZone[m.state.Zone], m.state.Addrs...)
+		}
+	}
+	if len(d.gone) > 0 {
+		for z := range p.zoneUse {
+			byZone[uint16(z)] = append(byZone[uint16(z)], d.gone...)
 		}
 	}
 	return flushes(byZone)

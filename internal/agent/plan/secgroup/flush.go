@@ -32,7 +32,7 @@ func deps(tap string, chains map[string]desired.NftChain) []string {
 	for _, name := range []string{egChain(tap), inChain(tap)} {
 		out = append(out, "chain "+name)
 		for _, r := range chains[name].Rules {
-			if r.Jump == "" {
+			if r.Jump == "" || r.Jump == ctChain {
 				continue
 			}
 			out = append(out, "chain "+r.Jump)
@@ -89,13 +89,36 @@ func Shrunk(old, new Result) []Flush {
 	}
 	was, oldChains := contents(old)
 	is, newChains := contents(new)
+	// A member set that lost single addresses needs only the entries
+	// of those addresses deleted, in every zone of a filtered port; one
+	// that lost a prefix (an allowed address pair), or a chain that lost
+	// a rule, needs those of every port depending on it.
+	var members []netip.Addr
 	lost := func(name string) bool {
+		if _, ok := is[name]; !ok && strings.HasPrefix(name, "set ") {
+			return false // no longer referred to: its rule went
+		}
 		for line := range was[name] {
-			if !is[name][line] {
-				return true
+			if is[name][line] {
+				continue
 			}
+			p, err := netip.ParsePrefix(line)
+			if err == nil && p.IsSingleIP() {
+				continue
+			}
+			return true
 		}
 		return false
+	}
+	for name, lines := range was {
+		if _, ok := is[name]; !ok || !strings.HasPrefix(name, "set ") {
+			continue
+		}
+		for line := range lines {
+			if p, err := netip.ParsePrefix(line); err == nil && p.IsSingleIP() && !is[name][line] {
+				members = append(members, p.Addr())
+			}
+		}
 	}
 	before := map[string]PortState{}
 	for _, ps := range old.Ports {
@@ -110,6 +133,11 @@ func Shrunk(old, new Result) []Flush {
 		ds := slices.Concat(deps(prev.tap, oldChains), deps(ps.tap, newChains))
 		if slices.ContainsFunc(ds, func(d string) bool { return lost(d) }) || prev.Zone != ps.Zone {
 			byZone[ps.Zone] = append(byZone[ps.Zone], ps.Addrs...)
+		}
+	}
+	if len(members) > 0 {
+		for _, ps := range new.Ports {
+			byZone[ps.Zone] = append(byZone[ps.Zone], members...)
 		}
 	}
 	return flushes(byZone)

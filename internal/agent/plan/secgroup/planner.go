@@ -49,6 +49,7 @@ type Planner struct {
 	groups  map[string]*groupMemo      // groups with users
 	refs    map[string]int             // remote group -> groups referring to it
 	sets    map[string]*setMemo        // referred remote groups
+	zoneUse map[uint32]int             // zone -> filtered ports in it
 	out     assembly
 }
 
@@ -66,12 +67,22 @@ type groupMemo struct {
 	remote []string
 }
 
-type setMemo struct{ v4, v6 []netip.Prefix }
+type setMemo struct {
+	v4, v6 []netip.Prefix
+	by     map[string]member // the members' prefixes, by port id
+}
+
+// member is what one port puts in a member set.
+type member struct {
+	p      *model.Port
+	v4, v6 []netip.Prefix
+}
 
 // NewPlanner returns a planner that has planned nothing yet.
 func NewPlanner(opt Options) *Planner {
 	return &Planner{opt: opt, idx: map[string]uint32{}, taken: map[uint32]string{}, local: map[string]*portMemo{},
-		users: map[string]map[string]bool{}, groups: map[string]*groupMemo{}, refs: map[string]int{}, sets: map[string]*setMemo{}}
+		users: map[string]map[string]bool{}, groups: map[string]*groupMemo{}, refs: map[string]int{}, sets: map[string]*setMemo{},
+		zoneUse: map[uint32]int{}}
 }
 
 // Recover hands the planner the mark indexes the kernel's tables hold
@@ -91,7 +102,8 @@ type dirty struct {
 	chains     map[string][]desired.NftRule // chains replanned: their new rules
 	portsOut   bool                         // Filtered and Ports
 	setsOut    bool
-	lost       map[string]bool // ports whose filtering lost a rule or an element
+	lost       map[string]bool // ports whose filtering lost a rule or a prefix
+	gone       []netip.Addr    // single addresses that left a member set
 }
 
 // Plan returns the tables for snapshot s, given the changes since the
@@ -235,7 +247,7 @@ func (p *Planner) renderPort(lp Port, mp *model.Port, st bool, groups []string, 
 	m := &portMemo{lp: localPort{Port: lp, p: mp, idx: p.index(lp)}, stateful: st, groups: groups, zone: zone}
 	m.src = antiSpoof(m.lp, p.opt.AllowARPSpoofing)
 	m.dst = []desired.NftRule{{SetMarkOp: "or", SetMark: m.lp.idx}}
-	m.eg, m.in = portChains(m.lp, st, groups)
+	m.eg, m.in = portChains(st, groups)
 	m.state = PortState{ID: lp.ID, Zone: uint16(zone), tap: lp.Tap}
 	for _, s := range sources(m.lp) {
 		if s.prefix.IsSingleIP() {
@@ -249,7 +261,9 @@ func (p *Planner) renderPort(lp Port, mp *model.Port, st bool, groups []string, 
 func (p *Planner) setPort(old, m *portMemo, d *dirty) {
 	id := m.lp.ID
 	d.portsOut = true
+	p.zoneUse[m.zone]++
 	if old != nil {
+		p.unzone(old.zone)
 		for _, g := range old.groups {
 			p.leave(g, id, d)
 		}
@@ -287,6 +301,12 @@ func (p *Planner) setPort(old, m *portMemo, d *dirty) {
 	}
 }
 
+func (p *Planner) unzone(z uint32) {
+	if p.zoneUse[z]--; p.zoneUse[z] <= 0 {
+		delete(p.zoneUse, z)
+	}
+}
+
 // leave takes port id out of group g's users.
 func (p *Planner) leave(g, id string, d *dirty) {
 	delete(p.users[g], id)
@@ -302,6 +322,7 @@ func (p *Planner) dropPort(old *portMemo, d *dirty) {
 		p.leave(g, id, d)
 	}
 	delete(p.local, id)
+	p.unzone(old.zone)
 	delete(p.taken, old.lp.idx)
 	delete(p.idx, id)
 	d.structural, d.portsOut = true, true
@@ -415,20 +436,51 @@ func (p *Planner) planSets(d *dirty) {
 			}
 			continue
 		}
-		m := &setMemo{}
-		for _, pt := range p.members[r] {
-			v4, v6 := memberPrefixes(pt)
-			m.v4, m.v6 = append(m.v4, v4...), append(m.v6, v6...)
-		}
-		m.v6 = slices.DeleteFunc(m.v6, func(p netip.Prefix) bool { return p.Bits() != 128 })
-		m.v4, m.v6 = dedup(m.v4), dedup(m.v6)
+		m := p.renderSet(r, old)
 		if old != nil && slices.Equal(old.v4, m.v4) && slices.Equal(old.v6, m.v6) {
+			old.by = m.by
 			continue
 		}
 		p.sets[r] = m
 		d.setsOut = true
-		if old != nil && (lostPrefix(old.v4, m.v4) || lostPrefix(old.v6, m.v6)) {
-			p.lostMembers(r, d)
+		if old != nil {
+			p.lostFromSet(r, old, m, d)
+		}
+	}
+}
+
+// renderSet renders a remote group's member sets, reusing the prefixes
+// of the members that did not change.
+func (p *Planner) renderSet(r string, old *setMemo) *setMemo {
+	m := &setMemo{by: make(map[string]member, len(p.members[r]))}
+	for id, pt := range p.members[r] {
+		mb, ok := member{}, false
+		if old != nil {
+			mb, ok = old.by[id]
+		}
+		if !ok || mb.p != pt {
+			mb.p = pt
+			mb.v4, mb.v6 = memberPrefixes(pt)
+			mb.v6 = slices.DeleteFunc(mb.v6, func(p netip.Prefix) bool { return p.Bits() != 128 })
+		}
+		m.by[id] = mb
+		m.v4, m.v6 = append(m.v4, mb.v4...), append(m.v6, mb.v6...)
+	}
+	m.v4, m.v6 = dedup(m.v4), dedup(m.v6)
+	return m
+}
+
+// lostFromSet notes what a member set lost: single addresses are
+// flushed by themselves (in every zone, see flush); a lost prefix needs
+// every port that depends on the set flushed.
+func (p *Planner) lostFromSet(r string, old, m *setMemo, d *dirty) {
+	for _, l := range [][2][]netip.Prefix{{old.v4, m.v4}, {old.v6, m.v6}} {
+		for _, pf := range removedPrefixes(l[0], l[1]) {
+			if !pf.IsSingleIP() {
+				p.lostMembers(r, d)
+				continue
+			}
+			d.gone = append(d.gone, pf.Addr())
 		}
 	}
 }
@@ -459,17 +511,17 @@ func lost(was, now []desired.NftRule) bool {
 	return false
 }
 
-// lostPrefix reports whether a prefix of was (sorted) is not in now
-// (sorted).
-func lostPrefix(was, now []netip.Prefix) bool {
+// removedPrefixes are the prefixes of was (sorted) not in now (sorted).
+func removedPrefixes(was, now []netip.Prefix) []netip.Prefix {
+	var out []netip.Prefix
 	j := 0
 	for _, w := range was {
 		for j < len(now) && comparePrefix(now[j], w) < 0 {
 			j++
 		}
 		if j == len(now) || now[j] != w {
-			return true
+			out = append(out, w)
 		}
 	}
-	return false
+	return out
 }

@@ -36,30 +36,49 @@ func portGroups(s *hostmodel.Snapshot, p *model.Port) []string {
 	return slices.Compact(out)
 }
 
-// portChains returns the rules of the port's eg- and in- chains.
-func portChains(lp localPort, stateful bool, groups []string) (egress, ingress []desired.NftRule) {
-	if stateful {
-		ct := []desired.NftRule{
-			{CtState: "established,related", Accept: true},
-			{CtState: "invalid", Drop: true},
-		}
-		egress = append(egress, ct...)
-		ingress = append(ingress, ct...)
-	}
+// Shared chains every port chain jumps to: the conntrack state checks
+// (stateful ports) and the built-in allowances. Shared, so that a port
+// chain is a handful of rules: the kernel validates every chain a rule
+// change can reach, and a port's own rules are what grows with the host.
+const (
+	ctChain       = "ct-state"
+	builtinEgress = "builtin-eg"
+	builtinIngr   = "builtin-in"
+)
+
+// sharedChains are ctChain and the two built-in chains.
+func sharedChains() []desired.NftChain {
+	ct := desired.NftChain{Name: ctChain, Rules: []desired.NftRule{
+		{CtState: "established,related", Accept: true},
+		{CtState: "invalid", Drop: true},
+	}}
 	// Built in, as upstream: DHCP and DHCPv6 clients, the ICMPv6 a host
 	// needs (router and neighbour discovery, MLD).
-	egress = append(egress,
-		desired.NftRule{L3Proto: "ip", L4Proto: protoUDP, SportMin: dhcpClient, DportMin: dhcpServer, Accept: true},
-		desired.NftRule{L3Proto: "ip6", L4Proto: protoUDP, SportMin: dhcp6Client, DportMin: dhcp6Server, Accept: true})
-	ingress = append(ingress,
-		desired.NftRule{L3Proto: "ip", L4Proto: protoUDP, SportMin: dhcpServer, DportMin: dhcpClient, Accept: true},
-		desired.NftRule{L3Proto: "ip6", L4Proto: protoUDP, SportMin: dhcp6Server, DportMin: dhcp6Client, Accept: true})
+	eg := desired.NftChain{Name: builtinEgress, Rules: []desired.NftRule{
+		{L3Proto: "ip", L4Proto: protoUDP, SportMin: dhcpClient, DportMin: dhcpServer, Accept: true},
+		{L3Proto: "ip6", L4Proto: protoUDP, SportMin: dhcp6Client, DportMin: dhcp6Server, Accept: true}}}
+	in := desired.NftChain{Name: builtinIngr, Rules: []desired.NftRule{
+		{L3Proto: "ip", L4Proto: protoUDP, SportMin: dhcpServer, DportMin: dhcpClient, Accept: true},
+		{L3Proto: "ip6", L4Proto: protoUDP, SportMin: dhcp6Server, DportMin: dhcp6Client, Accept: true}}}
 	for _, t := range []uint8{icmp6RouterSol, icmp6NeighSol, icmp6NeighA, icmp6MLDReport, icmp6MLDDone, icmp6MLDv2Report} {
-		egress = append(egress, icmp6(t))
+		eg.Rules = append(eg.Rules, icmp6(t))
 	}
 	for _, t := range []uint8{icmp6MLDQuery, icmp6RouterAdvert, icmp6NeighSol, icmp6NeighA} {
-		ingress = append(ingress, icmp6(t))
+		in.Rules = append(in.Rules, icmp6(t))
 	}
+	return []desired.NftChain{ct, eg, in}
+}
+
+// portChains returns the rules of the port's eg- and in- chains: the
+// conntrack state (stateful ports), the built-in allowances, a jump to
+// each of its groups, drop.
+func portChains(stateful bool, groups []string) (egress, ingress []desired.NftRule) {
+	if stateful {
+		egress = append(egress, desired.NftRule{Jump: ctChain})
+		ingress = append(ingress, desired.NftRule{Jump: ctChain})
+	}
+	egress = append(egress, desired.NftRule{Jump: builtinEgress})
+	ingress = append(ingress, desired.NftRule{Jump: builtinIngr})
 	for _, id := range groups {
 		egress = append(egress, desired.NftRule{Jump: groupChain(id, "eg")})
 		ingress = append(ingress, desired.NftRule{Jump: groupChain(id, "in")})
