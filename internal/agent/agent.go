@@ -98,6 +98,7 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 // Run runs the agent until ctx ends.
 func (a *Agent) Run(ctx context.Context) error {
 	a.startDebugListener()
+	a.recoverMarks()
 	if err := a.authorize(ctx); err != nil {
 		return err
 	}

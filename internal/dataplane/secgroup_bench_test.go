@@ -7,36 +7,11 @@ import (
 	"github.com/neutrino-net/neutrino/internal/agent/hostmodel"
 	"github.com/neutrino-net/neutrino/internal/agent/plan/secgroup"
 	"github.com/neutrino-net/neutrino/internal/dataplane/nft"
+	"github.com/neutrino-net/neutrino/internal/desired"
 	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/syncproto"
 	"github.com/neutrino-net/neutrino/internal/testutil"
 )
-
-// sgBenchSnap: local ports in group "g", which has n rules (TCP ports)
-// and refers to remote group "m" with n members.
-func sgBenchSnap(n, local int) (*hostmodel.Snapshot, []secgroup.Port) {
-	s := hostmodel.NewSnapshot("h1")
-	s.SGs["g"] = &model.SecurityGroup{Standard: model.Standard{ID: "g"}, Stateful: true}
-	s.SGs["m"] = &model.SecurityGroup{Standard: model.Standard{ID: "m"}, Stateful: true}
-	s.SGRules["remote"] = &model.SecurityGroupRule{Standard: model.Standard{ID: "remote"}, SecurityGroupID: "g", Direction: "ingress",
-		EtherType: "IPv4", RemoteGroupID: new("m")}
-	for i := range n {
-		id := fmt.Sprintf("r%05d", i)
-		s.SGRules[id] = &model.SecurityGroupRule{Standard: model.Standard{ID: id}, SecurityGroupID: "g", Direction: "ingress",
-			EtherType: "IPv4", Protocol: new("tcp"), PortRangeMin: new(1000 + i), PortRangeMax: new(1000 + i)}
-		mid := fmt.Sprintf("member%05d", i)
-		s.Ports[mid] = &model.Port{Standard: model.Standard{ID: mid}, NetworkID: "n2", MACAddress: "fa:16:3e:00:00:01",
-			FixedIPs: []model.FixedIP{{IPAddress: u32Addr(0x0a400000 + 2*uint32(i)).String()}}, PortSecurityEnabled: true, SecurityGroups: []string{"m"}}
-	}
-	var ports []secgroup.Port
-	for i := range local {
-		id := fmt.Sprintf("local%03d", i)
-		s.Ports[id] = &model.Port{Standard: model.Standard{ID: id}, NetworkID: "n1", HostID: "h1", MACAddress: fmt.Sprintf("fa:16:3e:00:%02x:%02x", i/256, i%256),
-			FixedIPs: []model.FixedIP{{IPAddress: u32Addr(0x0a010000 + uint32(i)).String()}}, PortSecurityEnabled: true, SecurityGroups: []string{"g"}}
-		ports = append(ports, secgroup.Port{ID: id, Tap: fmt.Sprintf("tapbench%03d", i), Bridge: "brqbench"})
-	}
-	return s, ports
-}
 
 // sgHost is a host with filtered ports in realistic groups: 50 groups
 // of 100 rules (5,000 rules: TCP and UDP ports and ranges, ICMP, IPv6,
@@ -174,14 +149,15 @@ func BenchmarkSecGroupChange(b *testing.B) {
 	}
 }
 
-// A host with 200 filtered ports, a group of 1,000 rules and a remote
-// group of 1,000 members: the first apply is one large transaction (the
-// socket buffers must hold its acknowledgements), later applies change
-// nothing, also after a full read-back.
+// A host with 200 filtered ports and 5,000 rules (newSGHost): the first
+// apply is large (the socket buffers must hold its acknowledgements),
+// later applies change nothing, also for a restarted agent: a fresh
+// planner that recovers the mark indexes from the kernel, after a full
+// read-back.
 func TestSecGroupTablesAtScale(t *testing.T) {
 	ns := openNS(t, testutil.NewNetNS(t, "sgscale"))
-	s, ports := sgBenchSnap(1000, 200)
-	want := secgroup.Plan(s, ports, []string{"brqbench"}).Tables
+	h := newSGHost(200)
+	want := h.plan(nil).Tables
 	if _, err := nft.Apply(ns, want); err != nil {
 		t.Fatalf("first apply: %v", err)
 	}
@@ -190,7 +166,14 @@ func TestSecGroupTablesAtScale(t *testing.T) {
 		t.Fatalf("second apply: %v %v", r.Lines, err)
 	}
 	must(t, nft.Forget(ns))
-	if r, err = nft.Apply(ns, want); err != nil || len(r.Lines) != 0 {
-		t.Fatalf("apply after a full read-back: %v %v", r.Lines, err)
+	marks, err := nft.MarkVerdicts(ns, desired.FamilyINet, secgroup.Table, secgroup.EgressMap)
+	must(t, err)
+	if len(marks) != 200 {
+		t.Fatalf("%d marks in the kernel, want 200", len(marks))
+	}
+	restarted := newSGHost(200)
+	restarted.planner.Recover(secgroup.MarksByTap(marks))
+	if r, err = nft.Apply(ns, restarted.plan(nil).Tables); err != nil || len(r.Lines) != 0 {
+		t.Fatalf("restarted agent's apply after a full read-back: %v %v", r.Lines, err)
 	}
 }

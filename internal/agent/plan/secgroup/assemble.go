@@ -131,7 +131,7 @@ func (p *Planner) buildMaps(ts []desired.NftTable) {
 	n := len(p.local)
 	src := desired.NftMap{Name: "src_ports", KeyType: desired.TypeIfname, ValueType: desired.TypeVerdict, Verdicts: make(map[string]string, n)}
 	dst := desired.NftMap{Name: "dst_ports", KeyType: desired.TypeIfname, ValueType: desired.TypeVerdict, Verdicts: make(map[string]string, n)}
-	eg := desired.NftMap{Name: "egress_ports", KeyType: desired.TypeMark, ValueType: desired.TypeVerdict, Verdicts: make(map[string]string, n)}
+	eg := desired.NftMap{Name: EgressMap, KeyType: desired.TypeMark, ValueType: desired.TypeVerdict, Verdicts: make(map[string]string, n)}
 	in := desired.NftMap{Name: "ingress_ports", KeyType: desired.TypeMark, ValueType: desired.TypeVerdict, Verdicts: make(map[string]string, n)}
 	for _, m := range p.local {
 		tap, idx := m.lp.Tap, m.lp.idx

@@ -150,3 +150,19 @@ func dispatch(name string, prio int, mask uint32, vmap string) desired.NftChain 
 		{Drop: true},
 	}}
 }
+
+// EgressMap is the inet map whose elements (the high half of the mark
+// to "jump eg-<tap>") tell which index each tap has in the kernel.
+const EgressMap = "egress_ports"
+
+// MarksByTap turns the kernel's EgressMap elements into mark indexes by
+// tap, for Planner.Recover.
+func MarksByTap(elems map[uint32]string) map[string]uint32 {
+	out := map[string]uint32{}
+	for mark, verdict := range elems {
+		if tap, ok := strings.CutPrefix(verdict, "jump "+egChain("")); ok && tap != "" && mark&dstMask == 0 {
+			out[tap] = mark >> 16
+		}
+	}
+	return out
+}
