@@ -44,4 +44,3 @@ func MarkVerdicts(ns netns.NsHandle, family, table, name string) (map[uint32]str
 	}
 	return out, nil
 }
-
