@@ -21,7 +21,7 @@ const (
 // Element types of sets and maps.
 const (
 	TypeIPv4Addr = "ipv4_addr"
-	TypeIPv6Addr = "ipv6_addr" // sets of single addresses (no intervals)
+	TypeIPv6Addr = "ipv6_addr"
 	TypeIfname   = "ifname"    // map keys: an interface name
 	TypeMark     = "mark"      // map keys: a packet mark ("0x00010000")
 	TypeVerdict  = "verdict"   // map values: "jump <chain>" or "goto <chain>"
@@ -99,8 +99,8 @@ func (m *NftMap) Types() (key, value string) {
 	return orIPv4(m.KeyType), orIPv4(m.ValueType)
 }
 
-// NftSet is a typed set: Type "" or ipv4_addr is an interval set of
-// prefixes; ipv6_addr holds single addresses (/128 prefixes).
+// NftSet is a typed interval set of prefixes: Type "" or ipv4_addr, or
+// ipv6_addr.
 type NftSet struct {
 	Name     string
 	Type     string
@@ -127,15 +127,7 @@ func (t *NftTable) String() string {
 			els[i] = e.String()
 		}
 		slices.Sort(els)
-		flags := " flags interval;"
-		if s.Type == TypeIPv6Addr {
-			flags = ""
-			for i, e := range s.Elements {
-				els[i] = e.Addr().String()
-			}
-			slices.Sort(els)
-		}
-		fmt.Fprintf(&b, "  set %s { type %s;%s elements = { %s } }\n", s.Name, orIPv4(s.Type), flags, strings.Join(els, ", "))
+		fmt.Fprintf(&b, "  set %s { type %s; flags interval; elements = { %s } }\n", s.Name, orIPv4(s.Type), strings.Join(els, ", "))
 	}
 	for _, m := range t.Maps {
 		var els []string

@@ -468,6 +468,9 @@ func (a *tableApply) queueSetChanges(replaced, addSets []string) (map[string]uin
 			a.did("nft add %s %s", kindOf(ws.isMap), name)
 		}
 		ns := &setSnap{isMap: ws.isMap, interval: !ws.isMap, key: nftables.TypeIPAddr.GetNFTMagic()}
+		if ws.v6 {
+			ns.key = nftables.TypeIP6Addr.GetNFTMagic()
+		}
 		if ws.raw != nil {
 			ns = rawSnap(ws.raw)
 		} else if ws.isMap {

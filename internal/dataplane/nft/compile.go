@@ -88,6 +88,9 @@ type wantSet struct {
 	isMap  bool
 	elems  map[netip.Addr]netip.Addr // maps (IPv4, checked while diffing)
 	ranges []ipRange                 // interval sets, merged and sorted
+	// IPv6 interval sets (ipv6sets.go).
+	v6      bool
+	ranges6 []ip6Range
 	// raw sets and maps (rawsets.go): ipv6_addr sets and verdict maps;
 	// elements by key bytes, with the verdict text of maps as value.
 	raw    *rawType

@@ -98,6 +98,9 @@ func (a *tableApply) flushElements() error {
 
 func setFor(t *nftables.Table, ws *wantSet) *nftables.Set {
 	s := &nftables.Set{Table: t, Name: ws.name, KeyType: nftables.TypeIPAddr, KeyByteOrder: binaryutil.BigEndian}
+	if ws.v6 {
+		s.KeyType = nftables.TypeIP6Addr
+	}
 	if ws.isMap {
 		s.IsMap, s.DataType = true, nftables.TypeIPAddr
 	} else {
@@ -113,6 +116,9 @@ func diffElements(ws *wantSet, hs *setSnap) ([]*elemOp, error) {
 	}
 	if ws.isMap {
 		return diffMap(ws, hs)
+	}
+	if ws.v6 {
+		return diffRanges6(ws, hs), nil
 	}
 	var ops []*elemOp
 	wantR := map[ipRange]bool{}
@@ -218,6 +224,9 @@ func (a *tableApply) queueElems(ops []*elemOp) error {
 		p := bySet[name]
 		s := &nftables.Set{Table: a.t, Name: name, IsMap: a.next.sets[name].isMap, Interval: a.next.sets[name].interval,
 			KeyType: nftables.TypeIPAddr}
+		if a.w.sets[name].v6 {
+			s.KeyType = nftables.TypeIP6Addr
+		}
 		if rt := a.w.sets[name].raw; rt != nil {
 			s = rawSetFor(a.t, name, rt)
 		}

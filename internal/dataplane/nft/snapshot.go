@@ -54,6 +54,7 @@ type setSnap struct {
 	elems    map[uint32]*mapElem
 	epoch    uint32 // of the last diff, see mapElem
 	ranges   []ipRange
+	ranges6  []ip6Range
 	relems   map[string]string // raw sets and maps (rawsets.go)
 	applied  *wantSet          // the wanted set it was last made equal to
 }
@@ -67,6 +68,9 @@ func (s *setSnap) matches(w *wantSet) bool {
 	}
 	if w.isMap {
 		return s.isMap && !s.interval && s.key == nftables.TypeIPAddr.GetNFTMagic() && s.data == nftables.TypeIPAddr.GetNFTMagic()
+	}
+	if w.v6 {
+		return !s.isMap && s.interval && s.key == nftables.TypeIP6Addr.GetNFTMagic()
 	}
 	return !s.isMap && s.interval && s.key == nftables.TypeIPAddr.GetNFTMagic()
 }
@@ -288,6 +292,8 @@ func (c *conn) readSet(set *nftables.Set) (*setSnap, error) {
 				ss.elems[binary.BigEndian.Uint32(e.Key)] = &mapElem{val: binary.BigEndian.Uint32(e.Val)}
 			}
 		}
+	case ss.interval && ss.key == nftables.TypeIP6Addr.GetNFTMagic():
+		ss.ranges6 = decodeIntervals6(els)
 	case ss.interval:
 		ss.ranges = decodeIntervals(els)
 	}

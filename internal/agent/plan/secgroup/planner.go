@@ -461,7 +461,6 @@ func (p *Planner) renderSet(r string, old *setMemo) *setMemo {
 		if !ok || mb.p != pt {
 			mb.p = pt
 			mb.v4, mb.v6 = memberPrefixes(pt)
-			mb.v6 = slices.DeleteFunc(mb.v6, func(p netip.Prefix) bool { return p.Bits() != 128 })
 		}
 		m.by[id] = mb
 		m.v4, m.v6 = append(m.v4, mb.v4...), append(m.v6, mb.v6...)

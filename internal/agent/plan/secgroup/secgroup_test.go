@@ -56,7 +56,7 @@ func lab() (*hostmodel.Snapshot, []Port) {
 	port("vm3-port-cccc", "compute1", "fa:16:3e:00:00:03", "10.0.0.13").PortSecurityEnabled = false
 	vm4 := port("vm4-port-dddd", "compute1", "fa:16:3e:00:00:04", "10.0.0.14", "default")
 	vm4.FixedIPs = append(vm4.FixedIPs, model.FixedIP{SubnetID: "s6", IPAddress: "2001:db8::14"})
-	vm4.AllowedAddressPairs = []model.AddressPair{{IPAddress: "10.0.0.100"}, {IPAddress: "10.0.9.0/24", MACAddress: "FA:16:3E:00:00:99"}}
+	vm4.AllowedAddressPairs = []model.AddressPair{{IPAddress: "10.0.0.100"}, {IPAddress: "10.0.9.0/24", MACAddress: "FA:16:3E:00:00:99"}, {IPAddress: "2001:db8:1::/64"}}
 	port("vm5-port-eeee", "compute2", "fa:16:3e:00:00:05", "10.0.0.15", "default")
 	port("vm6-port-ffff", "compute1", "fa:16:3e:00:00:06", "10.0.0.16", "raw")
 	s.Ports["dhcp"] = &model.Port{Standard: model.Standard{ID: "dhcp"}, NetworkID: "n1", HostID: "compute1", DeviceOwner: model.OwnerDHCP,
