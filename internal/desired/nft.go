@@ -22,9 +22,9 @@ const (
 const (
 	TypeIPv4Addr = "ipv4_addr"
 	TypeIPv6Addr = "ipv6_addr"
-	TypeIfname   = "ifname"    // map keys: an interface name
-	TypeMark     = "mark"      // map keys: a packet mark ("0x00010000")
-	TypeVerdict  = "verdict"   // map values: "jump <chain>" or "goto <chain>"
+	TypeIfname   = "ifname"  // map keys: an interface name
+	TypeMark     = "mark"    // map keys: a packet mark ("0x00010000")
+	TypeVerdict  = "verdict" // map values: "jump <chain>" or "goto <chain>"
 )
 
 // NftTable is one nftables table the agent owns in a namespace: family
