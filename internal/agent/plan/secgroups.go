@@ -21,15 +21,15 @@ type sgState struct {
 }
 
 // sgChange reports whether a change can change the security group
-// tables: groups, rules, and ports (addresses, groups, port security,
-// remote group members).
+// tables: groups, rules, ports (addresses, groups, port security,
+// remote group members) and address groups.
 func sgChange(changes []hostmodel.Change) bool {
 	for _, c := range changes {
 		if c.StatusOnly {
 			continue
 		}
 		switch c.Key.Kind {
-		case model.KindSG, model.KindSGRule, model.KindPort:
+		case model.KindSG, model.KindSGRule, model.KindPort, model.KindAddressGroup:
 			return true
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/neutrino-net/neutrino/internal/agent/hostmodel"
 	"github.com/neutrino-net/neutrino/internal/desired"
@@ -44,12 +45,13 @@ type Planner struct {
 	// ports by group and id.
 	rules   map[string]map[string]*model.SecurityGroupRule
 	members map[string]map[string]*model.Port
-	local   map[string]*portMemo       // filtered ports of the host
-	users   map[string]map[string]bool // group -> filtered ports in it
-	groups  map[string]*groupMemo      // groups with users
-	refs    map[string]int             // remote group -> groups referring to it
-	sets    map[string]*setMemo        // referred remote groups
-	zoneUse map[uint32]int             // zone -> filtered ports in it
+	addrs   map[string]*model.AddressGroup // address groups by id
+	local   map[string]*portMemo           // filtered ports of the host
+	users   map[string]map[string]bool     // group -> filtered ports in it
+	groups  map[string]*groupMemo          // groups with users
+	refs    map[string]int                 // remote group -> groups referring to it
+	sets    map[string]*setMemo            // referred remote groups
+	zoneUse map[uint32]int                 // zone -> filtered ports in it
 	out     assembly
 }
 
@@ -150,6 +152,10 @@ func (p *Planner) reindex(s *hostmodel.Snapshot) {
 	for _, pt := range s.Ports {
 		p.addMember(pt)
 	}
+	p.addrs = maps.Clone(s.AddressGroups)
+	if p.addrs == nil {
+		p.addrs = map[string]*model.AddressGroup{}
+	}
 }
 
 func (p *Planner) addRule(r *model.SecurityGroupRule) {
@@ -202,6 +208,12 @@ func (p *Planner) absorb(changes []hostmodel.Change, d *dirty) {
 					d.members[g] = true
 				}
 			}
+		case model.KindAddressGroup:
+			delete(p.addrs, c.Key.ID)
+			if ag, ok := c.New.(*model.AddressGroup); ok && ag != nil {
+				p.addrs[c.Key.ID] = ag
+			}
+			d.members[addrGroupKey(c.Key.ID)] = true
 		case model.KindSG:
 			// Whether a group exists and is stateful is in its ports'
 			// chains (rare: replan them all).
@@ -452,6 +464,9 @@ func (p *Planner) planSets(d *dirty) {
 // renderSet renders a remote group's member sets, reusing the prefixes
 // of the members that did not change.
 func (p *Planner) renderSet(r string, old *setMemo) *setMemo {
+	if id, ok := strings.CutPrefix(r, agPrefix); ok {
+		return p.renderAddrGroup(id)
+	}
 	m := &setMemo{by: make(map[string]member, len(p.members[r]))}
 	for id, pt := range p.members[r] {
 		mb, ok := member{}, false
@@ -464,6 +479,23 @@ func (p *Planner) renderSet(r string, old *setMemo) *setMemo {
 		}
 		m.by[id] = mb
 		m.v4, m.v6 = append(m.v4, mb.v4...), append(m.v6, mb.v6...)
+	}
+	m.v4, m.v6 = dedup(m.v4), dedup(m.v6)
+	return m
+}
+
+// renderAddrGroup renders an address group's sets: its CIDRs (none
+// while the view lacks it: the rule then allows nothing).
+func (p *Planner) renderAddrGroup(id string) *setMemo {
+	m := &setMemo{}
+	if ag := p.addrs[id]; ag != nil {
+		for _, a := range ag.Addresses {
+			if pf, ok := parsePrefix(a); ok && pf.Addr().Is4() {
+				m.v4 = append(m.v4, pf)
+			} else if ok {
+				m.v6 = append(m.v6, pf)
+			}
+		}
 	}
 	m.v4, m.v6 = dedup(m.v4), dedup(m.v6)
 	return m

@@ -2,6 +2,7 @@ package secgroup
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/neutrino-net/neutrino/internal/agent/hostmodel"
@@ -33,6 +34,16 @@ func change(s *hostmodel.Snapshot, kind, id string, obj any) hostmodel.Change {
 			c.New = nil
 		} else {
 			s.SGRules[id] = obj.(*model.SecurityGroupRule)
+		}
+	case model.KindAddressGroup:
+		if old := s.AddressGroups[id]; old != nil {
+			c.Old = old
+		}
+		if obj == nil {
+			delete(s.AddressGroups, id)
+			c.New = nil
+		} else {
+			s.AddressGroups[id] = obj.(*model.AddressGroup)
 		}
 	case model.KindSG:
 		if old := s.SGs[id]; old != nil {
@@ -94,6 +105,11 @@ func TestPlannerIncremental(t *testing.T) {
 			p.SecurityGroups = []string{"web", "default"}
 			return []hostmodel.Change{change(s, model.KindPort, p.ID, p)}
 		}},
+		{"address group shrinks", func() []hostmodel.Change {
+			return []hostmodel.Change{change(s, model.KindAddressGroup, "ag1", &model.AddressGroup{Standard: model.Standard{ID: "ag1"},
+				Addresses: []string{"203.0.113.7/32", "2001:db8:2::/48"}})}
+		}},
+		{"address group rule removed", func() []hostmodel.Change { return []hostmodel.Change{change(s, model.KindSGRule, "w6", nil)} }},
 		{"nothing", func() []hostmodel.Change { return nil }},
 	}
 	for _, st := range steps {
@@ -105,7 +121,7 @@ func TestPlannerIncremental(t *testing.T) {
 		if g, w := flushText(got.Flush), flushText(Shrunk(prev, got)); g != w {
 			t.Errorf("%s: flush %q, Shrunk says %q", st.what, g, w)
 		}
-		if want := st.what == "rule removed" || st.what == "remote member left" || st.what == "port left a group" || st.what == "group stateless"; want != (len(got.Flush) > 0) {
+		if want := st.what == "rule removed" || st.what == "remote member left" || st.what == "port left a group" || st.what == "group stateless" || strings.HasPrefix(st.what, "address group"); want != (len(got.Flush) > 0) {
 			t.Errorf("%s: flush %q", st.what, flushText(got.Flush))
 		}
 		prev = got

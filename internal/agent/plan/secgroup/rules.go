@@ -133,15 +133,21 @@ func hasPorts(p uint8) bool {
 }
 
 // rule translates one group rule into one nft rule that accepts what it
-// allows, and the remote group it refers to; ok is false for rules this
-// data plane cannot express (remote address groups), which then allow
-// nothing.
+// allows, and the set it refers to (a remote group's id, or an address
+// group's addrGroupKey); ok is false for rules this data plane cannot
+// express, which then allow nothing.
 func rule(r *model.SecurityGroupRule) (nr desired.NftRule, remote string, ok bool) {
 	nr, ok = ruleMatch(r)
-	if !ok || r.RemoteGroupID == nil || *r.RemoteGroupID == "" {
-		return nr, "", ok
+	switch {
+	case !ok:
+		return nr, "", false
+	case r.RemoteGroupID != nil && *r.RemoteGroupID != "":
+		remote = *r.RemoteGroupID
+	case r.RemoteAddressGroupID != nil && *r.RemoteAddressGroupID != "":
+		remote = addrGroupKey(*r.RemoteAddressGroupID)
+	default:
+		return nr, "", true
 	}
-	remote = *r.RemoteGroupID
 	v6 := nr.L3Proto == "ip6"
 	set := remoteSet(remote, "v4")
 	if v6 {
@@ -166,9 +172,6 @@ func ruleMatch(r *model.SecurityGroupRule) (desired.NftRule, bool) {
 	nr := desired.NftRule{L3Proto: "ip", Accept: true, Comment: "rule " + r.ID}
 	if v6 {
 		nr.L3Proto = "ip6"
-	}
-	if r.RemoteAddressGroupID != nil && *r.RemoteAddressGroupID != "" {
-		return nr, false
 	}
 	if r.Protocol != nil {
 		p := strings.ToLower(*r.Protocol)

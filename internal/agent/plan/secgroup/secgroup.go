@@ -138,7 +138,18 @@ func inChain(tap string) string  { return "in-" + tap }
 
 // Chain and set names of a group.
 func groupChain(id, dir string) string { return "sg-" + id + "-" + dir }
-func remoteSet(id, v string) string    { return "rg-" + id + "-" + v }
+func remoteSet(key, v string) string {
+	if id, ok := strings.CutPrefix(key, agPrefix); ok {
+		return "ag-" + id + "-" + v
+	}
+	return "rg-" + key + "-" + v
+}
+
+// agPrefix marks an address group among the remote groups the planner
+// keeps sets of (group ids are UUIDs: no clash).
+const agPrefix = "ag:"
+
+func addrGroupKey(id string) string { return agPrefix + id }
 
 // dispatch is a forward base chain: traffic whose half of the mark is
 // zero is not this direction's business; the rest goes to its port's

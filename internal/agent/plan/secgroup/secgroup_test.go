@@ -45,6 +45,10 @@ func lab() (*hostmodel.Snapshot, []Port) {
 	rule("w3", "web", "egress", "IPv4", ptr("6"), ptr(443), ptr(443), nil, nil)
 	rule("w4", "web", "ingress", "IPv6", ptr("icmp"), ptr(128), ptr(0), ptr("2001:db8::/32"), nil)
 	rule("r1", "raw", "ingress", "IPv4", ptr("udp"), ptr(53), ptr(53), nil, nil)
+	// An address group: ssh from its CIDRs.
+	s.AddressGroups["ag1"] = &model.AddressGroup{Standard: model.Standard{ID: "ag1"}, Addresses: []string{"203.0.113.0/24", "2001:db8:2::/48"}}
+	s.SGRules["w6"] = &model.SecurityGroupRule{Standard: model.Standard{ID: "w6"}, SecurityGroupID: "web", Direction: "ingress", EtherType: "IPv4",
+		Protocol: ptr("tcp"), PortRangeMin: ptr(22), PortRangeMax: ptr(22), RemoteAddressGroupID: ptr("ag1")}
 	port := func(id, host, mac, ip string, groups ...string) *model.Port {
 		p := &model.Port{Standard: model.Standard{ID: id}, NetworkID: "n1", HostID: host, MACAddress: mac, DeviceOwner: "compute:nova",
 			FixedIPs: []model.FixedIP{{SubnetID: "s1", IPAddress: ip}}, AdminStateUp: true, PortSecurityEnabled: true, SecurityGroups: groups}
