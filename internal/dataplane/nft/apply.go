@@ -4,7 +4,8 @@
 //
 // Design (STYLE.md §2.6, KERNEL.md §3):
 //   - Chains are static and small; a chain whose rules differ from the
-//     desired ones is flushed and refilled in the same transaction. Rules
+//     desired ones is flushed and refilled in the same transaction
+//     (unordered chains excepted, see below). Rules
 //     are recognised by a fingerprint of the whole chain spec stored in
 //     every rule's comment ("<comment> #<hash>"), never by parsing bodies.
 //   - What grows with the cloud (floating IPs) lives in maps; an apply adds
@@ -30,10 +31,20 @@
 // state is checked out of the cache for the duration of an apply and put
 // back only on success.
 //
+// Unordered chains (a security group's rules) are not refilled: their
+// rules are added and deleted one by one, by kernel handle
+// (unordered.go). A compile reuses what the previous one compiled from
+// the same chains and sets, and an apply then looks only at what was
+// compiled anew (memo.go): one rule's change costs the same whatever the
+// size of the tables, on the Go side.
+//
 // The files: pool.go (sockets kept per namespace), compile.go (desired
-// tables validated), snapshot.go (kernel state read back and
-// remembered), apply.go and elements.go (the diff and its transactions),
-// exprs.go (rule expressions).
+// tables validated), memo.go (reuse of the previous compile),
+// snapshot.go (kernel state read back and remembered), apply.go and
+// elements.go (the diff and its transactions), unordered.go (rule by
+// rule changes), ipv6sets.go and rawsets.go (IPv6 interval sets, verdict
+// maps), exprs.go (rule expressions), readmap.go (a verdict map read for
+// the agent's start).
 package nft
 
 import (
