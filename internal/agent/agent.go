@@ -105,6 +105,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	defer ml.Close()
+	a.recoverMarks()
 	if err := a.authorize(ctx); err != nil {
 		return err
 	}
@@ -267,7 +268,8 @@ func (a *Agent) hostConfig() plan.HostConfig {
 	return plan.HostConfig{Host: a.cfg.Host, Mode: a.cfg.AgentMode, LocalIP: a.cfg.LocalIP, PhysicalInterfaces: a.cfg.PhysicalInterfaces,
 		Bridges: a.cfg.Bridges, ARPResponder: a.cfg.ARPResponder, L2Population: a.cfg.L2Population,
 		IsolatedMetadata: a.cfg.EnableIsolatedMetadata, DNSDomain: a.cfg.DNSDomain, NS: a.ns, SecurityGroups: a.cfg.EnableSecurityGroup,
-		LinkLocal: a.linkLocal.Get, ReleaseLinkLocal: func(id string) {
+		AllowARPSpoofing: !a.cfg.PreventARPSpoofing,
+		LinkLocal:        a.linkLocal.Get, ReleaseLinkLocal: func(id string) {
 			if err := a.linkLocal.Release(id); err != nil {
 				a.log.Warn("release DVR link-local pair", "router", id, "err", err)
 			}

@@ -62,8 +62,10 @@ type Config struct {
 	// agent_mode, and a dvr* agent_mode with it set to False is refused.
 	EnableDistributedRouting bool
 	// [securitygroup] enable_security_group (False, or firewall_driver
-	// noop, turns security groups off on this host) and [agent]
-	// prevent_arp_spoofing: reported to the server with the L2 agent's
+	// noop, turns security groups off on this host) and
+	// prevent_arp_spoofing ([securitygroup], or [agent] as upstream's
+	// linuxbridge agent had it; False drops only the ARP checks of the
+	// anti-spoofing); both are reported with the L2 agent's
 	// configuration.
 	EnableSecurityGroup bool
 	PreventARPSpoofing  bool
@@ -94,7 +96,7 @@ var agentSchema = config.Schema{
 		"vxlan":         {"local_ip", "enable_vxlan", "l2_population", "arp_responder"},
 		"ovs":           {"local_ip", "bridge_mappings"},
 		"linux_bridge":  {"physical_interface_mappings", "bridge_mappings"},
-		"securitygroup": {"enable_security_group", "firewall_driver"},
+		"securitygroup": {"enable_security_group", "firewall_driver", "prevent_arp_spoofing"},
 		"agent_auth":    {"auth_url", "username", "password", "project_name", "user_domain_id", "project_domain_id", "user_domain_name", "project_domain_name"},
 	},
 	Ignored: map[string]map[string]config.IgnoredOption{
@@ -287,6 +289,7 @@ func (r *optReader) mapping(sec *ini.Section, key string, dst map[string]string)
 // any other driver name is upstream's and means "on", with nftables.
 func (r *optReader) readSecurity(sg *ini.Section, c *Config) {
 	r.boolean(sg, "enable_security_group", &c.EnableSecurityGroup)
+	r.boolean(sg, "prevent_arp_spoofing", &c.PreventARPSpoofing)
 	var driver string
 	if !r.str(sg, "firewall_driver", &driver) {
 		return

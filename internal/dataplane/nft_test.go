@@ -597,3 +597,29 @@ func TestNftRouterTraffic(t *testing.T) {
 		t.Errorf("after disassociation outside saw %q (%v), want %s", peer, err, gwAddr)
 	}
 }
+
+// IPv6 interval sets (remote group members with allowed address pair
+// prefixes): merged like the IPv4 ones, diffed range by range, read
+// back equal.
+func TestApplyNftSetIntervals6(t *testing.T) {
+	name := testutil.NewNetNS(t, "nftset6")
+	ns := openNS(t, name)
+	p := netip.MustParsePrefix
+	want := &desired.NftTable{Family: desired.FamilyINet, Name: "neutrino-t6", Sets: []desired.NftSet{{Name: "m6", Type: desired.TypeIPv6Addr,
+		Elements: []netip.Prefix{p("2001:db8::14/128"), p("2001:db8:1::/64"), p("2001:db8:1::5/128"), p("2001:db8::15/128")}}}}
+	ch := applyNft(t, ns, want)
+	slices.Sort(ch)
+	if w := []string{"nft add element m6 2001:db8:1::/64", "nft add element m6 2001:db8::14/127", "nft add set m6 (table inet neutrino-t6)",
+		"nft add table inet neutrino-t6"}; !slices.Equal(ch, w) {
+		t.Fatalf("changes = %q, want %q", ch, w)
+	}
+	wantNoChanges(t, ns, want)
+	want.Sets[0].Elements = []netip.Prefix{p("2001:db8::14/128"), p("ffff::/16")}
+	ch = applyNft(t, ns, want)
+	slices.Sort(ch)
+	if w := []string{"nft add element m6 2001:db8::14", "nft add element m6 ffff::/16", "nft delete element m6 2001:db8:1::/64",
+		"nft delete element m6 2001:db8::14/127"}; !slices.Equal(ch, w) {
+		t.Fatalf("changes = %q, want %q", ch, w)
+	}
+	wantNoChanges(t, ns, want)
+}

@@ -208,7 +208,7 @@ func TestSecurityGroupPackets(t *testing.T) {
 	l.snap.SGRules["icmp"] = &model.SecurityGroupRule{Standard: model.Standard{ID: "icmp"}, SecurityGroupID: "default",
 		Direction: "ingress", EtherType: "IPv4", Protocol: new("icmp")}
 	changes = l.apply(t)
-	if len(changes) != 1 || !strings.Contains(changes[0], "flush+fill chain sg-default-in") {
+	if len(changes) != 1 || !strings.Contains(changes[0], "nft add rule sg-default-in") {
 		t.Errorf("rule add: %v", changes)
 	}
 	l.reach(t, "c", "a", true)
@@ -236,6 +236,21 @@ func TestSecurityGroupPackets(t *testing.T) {
 	if err := pingID(l.vm["c"], "0.0.0.0", sgAddrs["a"], flowID, 2); err == nil {
 		t.Error("flow c -> a still passes after the conntrack cleanup")
 	}
+
+	// An address group: ICMP from its CIDRs (c's address), then the
+	// group no longer has it.
+	l.snap.AddressGroups["agc"] = &model.AddressGroup{Standard: model.Standard{ID: "agc"}, Addresses: []string{sgAddrs["c"] + "/32"}}
+	l.snap.SGRules["ag"] = &model.SecurityGroupRule{Standard: model.Standard{ID: "ag"}, SecurityGroupID: "default",
+		Direction: "ingress", EtherType: "IPv4", Protocol: new("icmp"), RemoteAddressGroupID: new("agc")}
+	l.apply(t)
+	l.reach(t, "c", "a", true)
+	l.snap.AddressGroups["agc"] = &model.AddressGroup{Standard: model.Standard{ID: "agc"}, Addresses: []string{"198.51.100.0/24"}}
+	if changes = l.apply(t); !strings.Contains(strings.Join(changes, "\n"), "nft delete element ag-agc-v4 "+sgAddrs["c"]) {
+		t.Errorf("address group change: %v", changes)
+	}
+	l.reach(t, "c", "a", false)
+	delete(l.snap.SGRules, "ag")
+	l.apply(t)
 
 	// b leaves the group: a no longer lets it in; b's own port has no
 	// group now, so nothing passes either way (upstream: no group, no

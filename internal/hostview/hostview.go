@@ -296,8 +296,19 @@ func Compute(v *store.View, host string) View {
 			hv.add(model.KindSG, ge)
 			for _, re := range v.Index(model.KindSGRule, ByGroup, g) {
 				hv.add(model.KindSGRule, re)
-				if r, ok := store.As[*model.SecurityGroupRule](re); ok && r.RemoteGroupID != nil && !slices.Contains(remote, *r.RemoteGroupID) {
+				r, ok := store.As[*model.SecurityGroupRule](re)
+				if !ok {
+					continue
+				}
+				if r.RemoteGroupID != nil && !slices.Contains(remote, *r.RemoteGroupID) {
 					remote = append(remote, *r.RemoteGroupID)
+				}
+				// The address group a rule allows (its CIDRs fill the
+				// agent's address group sets).
+				if r.RemoteAddressGroupID != nil {
+					if ae, ok := v.Get(model.KindAddressGroup, *r.RemoteAddressGroupID); ok {
+						hv.add(model.KindAddressGroup, ae)
+					}
 				}
 			}
 		}

@@ -22,6 +22,9 @@ type Snapshot struct {
 	DVRMACs      map[string]*model.DVRMAC // by host
 	SGs          map[string]*model.SecurityGroup
 	SGRules      map[string]*model.SecurityGroupRule
+	// AddressGroups are the address groups the rules of the host's
+	// groups refer to (remote_address_group_id).
+	AddressGroups map[string]*model.AddressGroup
 
 	// Indexes, built on first use (see PortsOfDevice): planning one
 	// router must not scan every port and floating IP of the view.
@@ -36,7 +39,8 @@ func NewSnapshot(host string) *Snapshot {
 		Ports: map[string]*model.Port{}, Agents: map[string]*model.Agent{}, Routers: map[string]*model.Router{},
 		FloatingIPs: map[string]*model.FloatingIP{}, L3Bindings: map[string]*model.Binding{},
 		DHCPBindings: map[string]*model.Binding{}, DVRMACs: map[string]*model.DVRMAC{},
-		SGs: map[string]*model.SecurityGroup{}, SGRules: map[string]*model.SecurityGroupRule{}}
+		SGs: map[string]*model.SecurityGroup{}, SGRules: map[string]*model.SecurityGroupRule{},
+		AddressGroups: map[string]*model.AddressGroup{}}
 }
 
 // Snapshot returns the model's resources at its revision. It shares
@@ -120,6 +124,8 @@ func decodeObject(kind string, raw json.RawMessage) (any, error) {
 		v = new(model.SecurityGroup)
 	case model.KindSGRule:
 		v = new(model.SecurityGroupRule)
+	case model.KindAddressGroup:
+		v = new(model.AddressGroup)
 	default:
 		return nil, nil
 	}
@@ -159,6 +165,8 @@ func (s *Snapshot) add(id string, v any) {
 		s.SGs[id] = o
 	case *model.SecurityGroupRule:
 		s.SGRules[id] = o
+	case *model.AddressGroup:
+		s.AddressGroups[id] = o
 	}
 }
 

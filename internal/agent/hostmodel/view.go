@@ -27,6 +27,7 @@ const (
 	mDVRMACs
 	mSGs
 	mSGRules
+	mAddressGroups
 	mPortsByDevice
 	mPortsByNetwork
 	mFIPsByRouter
@@ -117,6 +118,8 @@ func (m *Model) viewSet(id string, old, v any) {
 		own(m, mSGs, &s.SGs)
 	case *model.SecurityGroupRule:
 		own(m, mSGRules, &s.SGRules)
+	case *model.AddressGroup:
+		own(m, mAddressGroups, &s.AddressGroups)
 	}
 	s.add(id, v)
 }
@@ -147,6 +150,8 @@ func (m *Model) viewDelete(id string, old any) {
 		drop(m, mSGs, &s.SGs, id)
 	case *model.SecurityGroupRule:
 		drop(m, mSGRules, &s.SGRules, id)
+	case *model.AddressGroup:
+		drop(m, mAddressGroups, &s.AddressGroups, id)
 	}
 }
 

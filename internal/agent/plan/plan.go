@@ -42,6 +42,9 @@ type HostConfig struct {
 	// SecurityGroups enforces security groups and port security on the
 	// host's instance ports ([securitygroup] enable_security_group).
 	SecurityGroups bool
+	// AllowARPSpoofing is prevent_arp_spoofing = False: the anti-spoofing
+	// lets any ARP through.
+	AllowARPSpoofing bool
 }
 
 func (c HostConfig) l2() l2.Config {

@@ -11,27 +11,42 @@ import (
 )
 
 // sgState is the security group share of the host as last planned, and
-// its inputs: the instance taps and bridges of the host.
+// its inputs: the instance taps and bridges of the host. The planner
+// keeps what it rendered: a change replans only what it touches.
 type sgState struct {
+	planner *secgroup.Planner
 	res     secgroup.Result
 	ports   []secgroup.Port
 	bridges []string
 }
 
 // sgChange reports whether a change can change the security group
-// tables: groups, rules, and ports (addresses, groups, port security,
-// remote group members).
+// tables: groups, rules, ports (addresses, groups, port security,
+// remote group members) and address groups.
 func sgChange(changes []hostmodel.Change) bool {
 	for _, c := range changes {
 		if c.StatusOnly {
 			continue
 		}
 		switch c.Key.Kind {
-		case model.KindSG, model.KindSGRule, model.KindPort:
+		case model.KindSG, model.KindSGRule, model.KindPort, model.KindAddressGroup:
 			return true
 		}
 	}
 	return false
+}
+
+// RecoverSecGroups hands the security group planner the mark indexes
+// found in the kernel (by tap), before the first plan.
+func (p *Planner) RecoverSecGroups(byTap map[string]uint32) {
+	p.sgPlanner().Recover(byTap)
+}
+
+func (p *Planner) sgPlanner() *secgroup.Planner {
+	if p.sg.planner == nil {
+		p.sg.planner = secgroup.NewPlanner(secgroup.Options{AllowARPSpoofing: p.cfg.AllowARPSpoofing})
+	}
+	return p.sg.planner
 }
 
 // addSecGroups puts the security group tables into the host (replanned
@@ -53,9 +68,9 @@ func (p *Planner) addSecGroups(s *hostmodel.Snapshot, changes []hostmodel.Change
 		ports = nil // nothing filtered: no tables, br_netfilter off
 	}
 	if first || sgChange(changes) || !slices.Equal(ports, p.sg.ports) || !slices.Equal(bridges, p.sg.bridges) {
-		res := secgroup.Plan(s, ports, bridges)
-		p.facts.ConntrackFlush = secgroup.Shrunk(p.sg.res, res)
-		p.sg = sgState{res: res, ports: ports, bridges: bridges}
+		res := p.sgPlanner().Plan(s, ports, bridges, changes, first)
+		p.facts.ConntrackFlush = res.Flush
+		p.sg = sgState{planner: p.sg.planner, res: res, ports: ports, bridges: bridges}
 	} else {
 		p.facts.ConntrackFlush = nil
 	}

@@ -4,7 +4,8 @@
 //
 // Design (STYLE.md §2.6, KERNEL.md §3):
 //   - Chains are static and small; a chain whose rules differ from the
-//     desired ones is flushed and refilled in the same transaction. Rules
+//     desired ones is flushed and refilled in the same transaction
+//     (unordered chains excepted, see below). Rules
 //     are recognised by a fingerprint of the whole chain spec stored in
 //     every rule's comment ("<comment> #<hash>"), never by parsing bodies.
 //   - What grows with the cloud (floating IPs) lives in maps; an apply adds
@@ -30,10 +31,20 @@
 // state is checked out of the cache for the duration of an apply and put
 // back only on success.
 //
+// Unordered chains (a security group's rules) are not refilled: their
+// rules are added and deleted one by one, by kernel handle
+// (unordered.go). A compile reuses what the previous one compiled from
+// the same chains and sets, and an apply then looks only at what was
+// compiled anew (memo.go): one rule's change costs the same whatever the
+// size of the tables, on the Go side.
+//
 // The files: pool.go (sockets kept per namespace), compile.go (desired
-// tables validated), snapshot.go (kernel state read back and
-// remembered), apply.go and elements.go (the diff and its transactions),
-// exprs.go (rule expressions).
+// tables validated), memo.go (reuse of the previous compile),
+// snapshot.go (kernel state read back and remembered), apply.go and
+// elements.go (the diff and its transactions), unordered.go (rule by
+// rule changes), ipv6sets.go and rawsets.go (IPv6 interval sets, verdict
+// maps), exprs.go (rule expressions), readmap.go (a verdict map read for
+// the agent's start).
 package nft
 
 import (
@@ -108,16 +119,19 @@ func Apply(ns netns.NsHandle, want []desired.NftTable) (*Result, error) {
 // in want are deleted (false: they are left as they are, as the host
 // namespace's tables are before the agent has its first full view).
 func ApplyTables(ns netns.NsHandle, want []desired.NftTable, removeOthers bool) (*Result, error) {
-	ws, err := compileAll(want)
-	if err != nil {
-		return &Result{}, err
-	}
 	e, err := acquire(ns)
 	if err != nil {
+		if _, cerr := compileAll(want); cerr != nil {
+			return &Result{}, cerr
+		}
 		return &Result{}, fmt.Errorf("nftables in netns: %w", err)
 	}
 	e.mu.Lock()
-	res, err := e.conn.applyAll(ws, removeOthers)
+	ws, err := compileAllIn(want, e.conn.cookie)
+	res := &Result{}
+	if err == nil {
+		res, err = e.conn.applyAll(ws, removeOthers)
+	}
 	e.mu.Unlock()
 	// A failed apply may leave queued messages or a sticky error in the
 	// connection: start the next one on a fresh socket. Tables deleted
@@ -238,6 +252,13 @@ type tableApply struct {
 	flushes int
 	queued  int      // change lines of structural changes queued
 	stale   []string // chains emptied, deleted last
+	// fast: the kernel has what the compile this one reused was applied
+	// to, so only what was compiled anew is looked at (memo.go).
+	fast bool
+	// ruleOps are the rule changes of unordered chains (unordered.go);
+	// gone are the sets no longer wanted, deleted last.
+	ruleOps []ruleOp
+	gone    []string
 }
 
 func (a *tableApply) did(format string, args ...any) {
@@ -262,18 +283,24 @@ func (a *tableApply) run(have *tableSnap) (*tableSnap, error) {
 		a.res.Lines = append(a.res.Lines, "nft add table "+a.w.key.String())
 		a.queued++
 	} else {
-		for k, v := range have.chains {
-			a.next.chains[k] = v
-		}
-		for k, v := range have.sets {
-			a.next.sets[k] = v
-		}
+		a.fast = have.gen != 0 && have.gen == a.w.from && a.w.sameNames
+		a.next.chains, a.next.sets = have.chains, have.sets // checked out: ours to change
 	}
 	delSets, addSets := a.setChanges()
-	// Rules must go before a set they use can be deleted, so any set
-	// deletion refills every chain.
-	work := a.queueChainChanges(len(delSets) > 0)
-	ids, err := a.queueSetChanges(have, delSets, addSets)
+	// A set that is replaced (its type changed) is deleted in the first
+	// transaction: every rule, which may refer to it, is refilled there.
+	// One that is only no longer wanted goes last, once the rules that
+	// referred to it are gone.
+	var replaced []string
+	for _, name := range delSets {
+		if slices.Contains(addSets, name) {
+			replaced = append(replaced, name)
+		} else {
+			a.gone = append(a.gone, name)
+		}
+	}
+	work := a.queueChainChanges(len(replaced) > 0)
+	ids, err := a.queueSetChanges(replaced, addSets)
 	if err != nil {
 		return nil, err
 	}
@@ -283,24 +310,36 @@ func (a *tableApply) run(have *tableSnap) (*tableSnap, error) {
 	if err := a.flushElements(); err != nil {
 		return nil, err
 	}
-	if err := a.deleteStaleChains(); err != nil {
+	if err := a.flushRules(); err != nil {
 		return nil, err
 	}
+	if err := a.deleteStale(); err != nil {
+		return nil, err
+	}
+	a.next.gen = a.w.gen
 	return a.next, nil
 }
 
-// deleteStaleChains deletes the chains queueChainChanges emptied, in a
-// transaction of their own now that no element refers to them.
-func (a *tableApply) deleteStaleChains() error {
-	if len(a.stale) == 0 {
+// deleteStale deletes the chains queueChainChanges emptied and the sets
+// no longer wanted, in a transaction of their own now that no rule or
+// element refers to them.
+func (a *tableApply) deleteStale() error {
+	if len(a.stale) == 0 && len(a.gone) == 0 {
 		return nil
 	}
 	for _, name := range a.stale {
 		a.c.DelChain(a.chain(name))
 		delete(a.next.chains, name)
 	}
+	for _, name := range a.gone {
+		ss := a.next.sets[name]
+		a.c.DelSet(&nftables.Set{Name: name, Table: a.t})
+		delete(a.next.sets, name)
+		a.res.Lines = append(a.res.Lines, a.line("nft delete %s %s", kindOf(ss.isMap), name))
+		a.res.Elements = append(a.res.Elements, allRemoved(a.w.key.String(), name, ss)...)
+	}
 	if err := a.c.Flush(); err != nil {
-		return fmt.Errorf("nft delete chains: %w", err)
+		return fmt.Errorf("nft delete chains and sets: %w", err)
 	}
 	a.flushes++
 	return nil
@@ -309,6 +348,18 @@ func (a *tableApply) deleteStaleChains() error {
 // setChanges lists the sets and maps that are missing, of the wrong
 // kind, or not wanted.
 func (a *tableApply) setChanges() (del, add []string) {
+	if a.fast {
+		// The same names as the kernel has: only a new compile can
+		// have changed a type.
+		for _, name := range a.w.dirtySets {
+			if !a.next.sets[name].matches(a.w.sets[name]) {
+				del = append(del, name)
+				add = append(add, name)
+			}
+		}
+		slices.Sort(del)
+		return del, slices.Clone(del)
+	}
 	for name, hs := range a.next.sets {
 		ws, ok := a.w.sets[name]
 		switch {
@@ -337,60 +388,78 @@ type chainWork struct {
 // queueChainChanges deletes chains nobody wants and decides which
 // wanted chains to create or refill.
 func (a *tableApply) queueChainChanges(refillAll bool) []chainWork {
-	wantChains := map[string]*wantChain{}
-	for _, wc := range a.w.chains {
-		wantChains[wc.spec.Name] = wc
+	chains := a.w.chains
+	if a.fast && !refillAll {
+		chains = a.w.dirtyChains // the others are as applied, and no chain is stale
+	} else {
+		a.queueStaleChains()
 	}
-	var stale []string
-	for name := range a.next.chains {
-		if _, ok := wantChains[name]; !ok {
-			stale = append(stale, name)
-		}
-	}
-	slices.Sort(stale)
-	// A chain can only be deleted once nothing refers to it: emptied
-	// here (its own jumps go), deleted after the element changes (a
-	// verdict map element may point at it) by deleteStaleChains.
-	for _, name := range stale {
-		a.c.FlushChain(a.chain(name))
-		a.did("nft delete chain %s", name)
-	}
-	a.stale = stale
 	var work []chainWork
-	for _, wc := range a.w.chains {
+	for _, wc := range chains {
 		hc, ok := a.next.chains[wc.spec.Name]
 		cw := chainWork{wc: wc}
 		s := wc.spec
 		switch {
 		case !ok:
-			cw.create, cw.refill = true, true
+			cw.create = true
 			a.did("nft add chain %s { type %s hook %s priority %d }", s.Name, s.Type, s.Hook, s.Priority)
 		case hc.hasH != wc.base || (wc.base && (hc.typ != wc.typ || hc.hook != wc.hook || hc.prio != int32(s.Priority))):
 			// Hooks cannot be changed in place: delete and recreate.
 			a.c.FlushChain(a.chain(s.Name))
 			a.c.DelChain(a.chain(s.Name))
-			cw.create, cw.refill = true, true
+			cw.create = true
 			a.did("nft replace chain %s { type %s hook %s priority %d }", s.Name, s.Type, s.Hook, s.Priority)
+		case wc.unordered:
+			if hc.applied == wc && !refillAll {
+				break
+			}
+			flush := refillAll || hc.rules == nil
+			if flush && hc.n > 0 {
+				a.c.FlushChain(a.chain(s.Name))
+				a.did("nft flush chain %s (its %d rules added one by one)", s.Name, len(s.Rules))
+			}
+			a.queueUnordered(wc, hc, flush)
 		case refillAll || hc.n != len(s.Rules) || (hc.n > 0 && hc.fp != wc.fp):
 			a.c.FlushChain(a.chain(s.Name))
 			cw.refill = true
 			a.did("nft flush+fill chain %s (%d rules)", s.Name, len(s.Rules))
+		}
+		if cw.create {
+			if wc.unordered {
+				a.queueUnordered(wc, nil, true)
+			} else {
+				cw.refill = true
+			}
 		}
 		work = append(work, cw)
 	}
 	return work
 }
 
+// queueStaleChains empties the chains nobody wants; deleteStale deletes
+// them after the element changes (a verdict map element may point at
+// one).
+func (a *tableApply) queueStaleChains() {
+	var stale []string
+	for name := range a.next.chains {
+		if _, ok := a.w.regular[name]; !ok {
+			stale = append(stale, name)
+		}
+	}
+	slices.Sort(stale)
+	for _, name := range stale {
+		a.c.FlushChain(a.chain(name))
+		a.did("nft delete chain %s", name)
+	}
+	a.stale = stale
+}
+
 // queueSetChanges deletes and (re)creates sets and maps; it returns the
 // transaction ids of the new ones (rules refer to them by id).
-func (a *tableApply) queueSetChanges(have *tableSnap, delSets, addSets []string) (map[string]uint32, error) {
-	for _, name := range delSets {
+func (a *tableApply) queueSetChanges(replaced, addSets []string) (map[string]uint32, error) {
+	for _, name := range replaced {
 		a.c.DelSet(&nftables.Set{Name: name, Table: a.t})
 		delete(a.next.sets, name)
-		if !slices.Contains(addSets, name) {
-			a.did("nft delete %s %s", kindOf(have.sets[name].isMap), name)
-			a.res.Elements = append(a.res.Elements, allRemoved(a.w.key.String(), name, have.sets[name])...)
-		}
 	}
 	ids := map[string]uint32{}
 	for _, name := range addSets {
@@ -404,12 +473,15 @@ func (a *tableApply) queueSetChanges(have *tableSnap, delSets, addSets []string)
 			return nil, fmt.Errorf("nft add %s %s: %w", kindOf(ws.isMap), name, err)
 		}
 		ids[name] = s.ID
-		if have != nil && have.sets[name] != nil {
+		if slices.Contains(replaced, name) {
 			a.did("nft replace %s %s (type differs)", kindOf(ws.isMap), name)
 		} else {
 			a.did("nft add %s %s", kindOf(ws.isMap), name)
 		}
 		ns := &setSnap{isMap: ws.isMap, interval: !ws.isMap, key: nftables.TypeIPAddr.GetNFTMagic()}
+		if ws.v6 {
+			ns.key = nftables.TypeIP6Addr.GetNFTMagic()
+		}
 		if ws.raw != nil {
 			ns = rawSnap(ws.raw)
 		} else if ws.isMap {
@@ -439,7 +511,7 @@ func (a *tableApply) queueRules(work []chainWork, ids map[string]uint32) error {
 	}
 	for i, cw := range work {
 		wc, ch := cw.wc, chains[i]
-		if !cw.refill {
+		if !cw.refill || wc.unordered {
 			continue
 		}
 		for i, r := range wc.spec.Rules {
@@ -449,7 +521,8 @@ func (a *tableApply) queueRules(work []chainWork, ids map[string]uint32) error {
 			}
 			a.c.AddRule(&nftables.Rule{Table: a.t, Chain: ch, Exprs: exprs, UserData: ruleComment(r.Comment, wc.fp)})
 		}
-		a.next.chains[wc.spec.Name] = &chainSnap{typ: wc.typ, hook: wc.hook, prio: int32(wc.spec.Priority), hasH: wc.base, fp: wc.fp, n: len(wc.spec.Rules)}
+		a.next.chains[wc.spec.Name] = &chainSnap{typ: wc.typ, hook: wc.hook, prio: int32(wc.spec.Priority), hasH: wc.base, fp: wc.fp,
+			n: len(wc.spec.Rules), applied: wc}
 	}
 	return nil
 }

@@ -67,6 +67,7 @@ type wantTable struct {
 	chains []*wantChain
 	sets   map[string]*wantSet
 	names  []string // set and map names, sorted
+	memo            // what a later compile of the same table reuses
 }
 
 type wantChain struct {
@@ -75,6 +76,11 @@ type wantChain struct {
 	typ  nftables.ChainType
 	hook nftables.ChainHook
 	fp   string // fingerprint of the chain spec
+	// Unordered chains: each rule's own fingerprint, and the index of
+	// each fingerprint.
+	unordered bool
+	rfps      []string
+	fpIndex   map[string]int
 }
 
 type wantSet struct {
@@ -82,10 +88,14 @@ type wantSet struct {
 	isMap  bool
 	elems  map[netip.Addr]netip.Addr // maps (IPv4, checked while diffing)
 	ranges []ipRange                 // interval sets, merged and sorted
+	// IPv6 interval sets (ipv6sets.go).
+	v6      bool
+	ranges6 []ip6Range
 	// raw sets and maps (rawsets.go): ipv6_addr sets and verdict maps;
 	// elements by key bytes, with the verdict text of maps as value.
 	raw    *rawType
 	relems map[string]string
+	src    srcID // what it was compiled from (memo.go)
 }
 
 // ipRange is an inclusive IPv4 address range.
@@ -134,7 +144,7 @@ func compileAll(want []desired.NftTable) ([]*wantTable, error) {
 			return nil, err
 		}
 		if seen[w.key] {
-			return nil, fmt.Errorf("nft table %s: listed twice", w.key)
+			return nil, errDuplicate(w.key)
 		}
 		seen[w.key] = true
 		out = append(out, w)
@@ -142,8 +152,14 @@ func compileAll(want []desired.NftTable) ([]*wantTable, error) {
 	return out, nil
 }
 
+func errDuplicate(k tableKey) error { return fmt.Errorf("nft table %s: listed twice", k) }
+
 // compile validates one table and precomputes what apply compares.
-func compile(want *desired.NftTable) (*wantTable, error) {
+func compile(want *desired.NftTable) (*wantTable, error) { return compileFrom(want, nil) }
+
+// compileFrom is compile reusing what prev (the same table's previous
+// compile, or nil) compiled from the same chains, maps and sets.
+func compileFrom(want *desired.NftTable, prev *wantTable) (*wantTable, error) {
 	fam, ok := families[want.FamilyOrIP()]
 	if !ok {
 		return nil, fmt.Errorf("nft table %s: unknown family %q", want.NameOrDefault(), want.Family)
@@ -152,47 +168,92 @@ func compile(want *desired.NftTable) (*wantTable, error) {
 	if !strings.HasPrefix(w.key.name, desired.NftOwnedPrefix) {
 		return nil, fmt.Errorf("nft table %s: name must start with %q", w.key, desired.NftOwnedPrefix)
 	}
-	if err := w.compileSets(want); err != nil {
+	if prev != nil && prev.key != w.key {
+		prev = nil
+	}
+	w.start(want, prev)
+	if err := w.compileSets(want, prev); err != nil {
 		return nil, err
 	}
-	seen := map[string]bool{}
+	w.sameNames = w.sameNames && slices.Equal(w.names, prev.names)
+	regular, err := w.regularChains(want, prev)
+	if err != nil {
+		return nil, err
+	}
+	for i, ch := range want.Chains {
+		if w.sameNames && sameChain(prev.src[i], ch) {
+			w.chains = append(w.chains, prev.chains[i])
+			continue
+		}
+		wc, err := compileChain(ch, fam, w.sets, regular)
+		if err != nil {
+			return nil, err
+		}
+		w.chains = append(w.chains, wc)
+		w.dirtyChains = append(w.dirtyChains, wc)
+	}
+	if err := w.checkVerdictTargets(regular); err != nil {
+		return nil, err
+	}
+	w.finish(want, prev)
+	return w, nil
+}
+
+// regularChains checks the chain names and returns which are regular
+// (true) or base (false) chains: reused from prev when the names are
+// the same.
+func (w *wantTable) regularChains(want *desired.NftTable, prev *wantTable) (map[string]bool, error) {
+	if w.sameNames {
+		return prev.regular, nil
+	}
+	seen := make(map[string]bool, len(want.Chains))
 	for _, ch := range want.Chains {
-		if seen[ch.Name] || ch.Name == "" {
+		if _, dup := seen[ch.Name]; dup || ch.Name == "" {
 			return nil, fmt.Errorf("nft chain %q: empty or duplicate name", ch.Name)
 		}
 		seen[ch.Name] = !ch.IsBase() // true: a regular chain (jump target)
 	}
-	for _, ch := range want.Chains {
-		if !ch.IsBase() {
-			if ch.Type != "" || ch.Priority != 0 {
-				return nil, fmt.Errorf("nft chain %s: a regular chain has no type or priority", ch.Name)
-			}
-			if err := checkRules(ch, fam, w.sets, seen); err != nil {
-				return nil, err
-			}
-			w.chains = append(w.chains, &wantChain{spec: ch, fp: chainFingerprint(ch)})
-			continue
-		}
-		typ, ok := chainTypes[ch.Type]
-		if !ok {
-			return nil, fmt.Errorf("nft chain %s: unknown type %q", ch.Name, ch.Type)
-		}
-		if typ == nftables.ChainTypeNAT && fam == nftables.TableFamilyBridge {
-			return nil, fmt.Errorf("nft chain %s: no nat chains in a bridge table", ch.Name)
-		}
-		hook, ok := chainHooks[ch.Hook]
-		if !ok {
-			return nil, fmt.Errorf("nft chain %s: unknown hook %q", ch.Name, ch.Hook)
-		}
-		if err := checkRules(ch, fam, w.sets, seen); err != nil {
-			return nil, err
-		}
-		w.chains = append(w.chains, &wantChain{spec: ch, base: true, typ: typ, hook: hook, fp: chainFingerprint(ch)})
-	}
-	if err := w.checkVerdictTargets(seen); err != nil {
+	w.regular = seen
+	return seen, nil
+}
+
+// compileChain validates one chain and computes its fingerprints.
+func compileChain(ch desired.NftChain, fam nftables.TableFamily, sets map[string]*wantSet, regular map[string]bool) (*wantChain, error) {
+	if err := checkRules(ch, fam, sets, regular); err != nil {
 		return nil, err
 	}
-	return w, nil
+	if !ch.IsBase() {
+		if ch.Type != "" || ch.Priority != 0 {
+			return nil, fmt.Errorf("nft chain %s: a regular chain has no type or priority", ch.Name)
+		}
+		wc := &wantChain{spec: ch, unordered: ch.Unordered}
+		if !ch.Unordered {
+			wc.fp = chainFingerprint(ch)
+		} else {
+			wc.rfps = make([]string, len(ch.Rules))
+			wc.fpIndex = make(map[string]int, len(ch.Rules))
+			for i, r := range ch.Rules {
+				wc.rfps[i] = ruleFP(r)
+				wc.fpIndex[wc.rfps[i]] = i
+			}
+		}
+		return wc, nil
+	}
+	if ch.Unordered {
+		return nil, fmt.Errorf("nft chain %s: a base chain cannot be unordered", ch.Name)
+	}
+	typ, ok := chainTypes[ch.Type]
+	if !ok {
+		return nil, fmt.Errorf("nft chain %s: unknown type %q", ch.Name, ch.Type)
+	}
+	if typ == nftables.ChainTypeNAT && fam == nftables.TableFamilyBridge {
+		return nil, fmt.Errorf("nft chain %s: no nat chains in a bridge table", ch.Name)
+	}
+	hook, ok := chainHooks[ch.Hook]
+	if !ok {
+		return nil, fmt.Errorf("nft chain %s: unknown hook %q", ch.Name, ch.Hook)
+	}
+	return &wantChain{spec: ch, base: true, typ: typ, hook: hook, fp: chainFingerprint(ch)}, nil
 }
 
 // checkRules validates a chain's rules; regular says which chain names
@@ -211,10 +272,13 @@ func checkRules(ch desired.NftChain, fam nftables.TableFamily, sets map[string]*
 	return nil
 }
 
-func (w *wantTable) compileSets(want *desired.NftTable) error {
+func (w *wantTable) compileSets(want *desired.NftTable, prev *wantTable) error {
 	for _, m := range want.Maps {
 		if _, dup := w.sets[m.Name]; dup || m.Name == "" {
 			return fmt.Errorf("nft map %q: empty or duplicate name", m.Name)
+		}
+		if w.reuseSet(m.Name, mapID(m), prev) {
+			continue
 		}
 		k, v := m.Types()
 		if k != desired.TypeIPv4Addr || v != desired.TypeIPv4Addr {
@@ -222,21 +286,24 @@ func (w *wantTable) compileSets(want *desired.NftTable) error {
 			if err != nil {
 				return err
 			}
-			w.sets[m.Name] = ws
+			w.addSet(ws, mapID(m))
 			continue
 		}
-		w.sets[m.Name] = &wantSet{name: m.Name, isMap: true, elems: m.Elements}
+		w.addSet(&wantSet{name: m.Name, isMap: true, elems: m.Elements}, mapID(m))
 	}
 	for _, s := range want.Sets {
 		if _, dup := w.sets[s.Name]; dup || s.Name == "" {
 			return fmt.Errorf("nft set %q: empty or duplicate name", s.Name)
+		}
+		if w.reuseSet(s.Name, setID(s), prev) {
+			continue
 		}
 		if s.Type == desired.TypeIPv6Addr {
 			ws, err := compileIPv6Set(s)
 			if err != nil {
 				return err
 			}
-			w.sets[s.Name] = ws
+			w.addSet(ws, setID(s))
 			continue
 		}
 		if s.Type != "" && s.Type != desired.TypeIPv4Addr {
@@ -246,7 +313,7 @@ func (w *wantTable) compileSets(want *desired.NftTable) error {
 		if err != nil {
 			return fmt.Errorf("nft set %s: %w", s.Name, err)
 		}
-		w.sets[s.Name] = &wantSet{name: s.Name, ranges: rs}
+		w.addSet(&wantSet{name: s.Name, ranges: rs}, setID(s))
 	}
 	for name := range w.sets {
 		w.names = append(w.names, name)

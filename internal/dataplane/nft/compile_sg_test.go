@@ -83,7 +83,6 @@ func TestCompileSGRules(t *testing.T) {
 	}
 	for name, tbl := range map[string]*desired.NftTable{
 		"v4 address in v6 set": {Name: "neutrino-t", Family: "inet", Sets: []desired.NftSet{{Name: "s", Type: desired.TypeIPv6Addr, Elements: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/32")}}}},
-		"v6 prefix in v6 set":  {Name: "neutrino-t", Family: "inet", Sets: []desired.NftSet{{Name: "s", Type: desired.TypeIPv6Addr, Elements: []netip.Prefix{netip.MustParsePrefix("2001:db8::/64")}}}},
 		"verdict to nowhere": {Name: "neutrino-t", Family: "inet", Maps: []desired.NftMap{{Name: "m", KeyType: desired.TypeMark, ValueType: desired.TypeVerdict,
 			Verdicts: map[string]string{"1": "jump nope"}}}},
 		"bad mark key": {Name: "neutrino-t", Family: "inet", Maps: []desired.NftMap{{Name: "m", KeyType: desired.TypeMark, ValueType: desired.TypeVerdict,

@@ -31,13 +31,27 @@ func (o *elemOp) size() int { return len(o.del) + len(o.add) }
 // follows in chunks of at most chunk elements.
 func (a *tableApply) flushElements() error {
 	var ops []*elemOp
-	for _, name := range a.w.names {
-		o, err := diffElements(a.w.sets[name], a.next.sets[name])
+	names := a.w.names
+	if a.fast {
+		names = a.w.dirtySets
+	}
+	for _, name := range names {
+		ws, hs := a.w.sets[name], a.next.sets[name]
+		if hs.applied == ws {
+			continue // made equal to this very compile before
+		}
+		o, err := diffElements(ws, hs)
 		if err != nil {
 			return err
 		}
 		ops = append(ops, o...)
 	}
+	defer func() {
+		// Every element change committed (or the state is dropped).
+		for _, name := range names {
+			a.next.sets[name].applied = a.w.sets[name]
+		}
+	}()
 	// Deletions first (a range that grows is deleted before the merged
 	// one is added), then by set and key for a stable order.
 	slices.SortStableFunc(ops, func(x, y *elemOp) int {
@@ -84,6 +98,9 @@ func (a *tableApply) flushElements() error {
 
 func setFor(t *nftables.Table, ws *wantSet) *nftables.Set {
 	s := &nftables.Set{Table: t, Name: ws.name, KeyType: nftables.TypeIPAddr, KeyByteOrder: binaryutil.BigEndian}
+	if ws.v6 {
+		s.KeyType = nftables.TypeIP6Addr
+	}
 	if ws.isMap {
 		s.IsMap, s.DataType = true, nftables.TypeIPAddr
 	} else {
@@ -99,6 +116,9 @@ func diffElements(ws *wantSet, hs *setSnap) ([]*elemOp, error) {
 	}
 	if ws.isMap {
 		return diffMap(ws, hs)
+	}
+	if ws.v6 {
+		return diffRanges6(ws, hs), nil
 	}
 	var ops []*elemOp
 	wantR := map[ipRange]bool{}
@@ -204,6 +224,9 @@ func (a *tableApply) queueElems(ops []*elemOp) error {
 		p := bySet[name]
 		s := &nftables.Set{Table: a.t, Name: name, IsMap: a.next.sets[name].isMap, Interval: a.next.sets[name].interval,
 			KeyType: nftables.TypeIPAddr}
+		if a.w.sets[name].v6 {
+			s.KeyType = nftables.TypeIP6Addr
+		}
 		if rt := a.w.sets[name].raw; rt != nil {
 			s = rawSetFor(a.t, name, rt)
 		}

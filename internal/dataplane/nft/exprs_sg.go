@@ -67,12 +67,12 @@ func checkSGFields(r desired.NftRule, fam nftables.TableFamily, sets map[string]
 		return errors.New("IPv6 match in an ip table")
 	}
 	for _, name := range []string{r.Saddr6Set, r.Daddr6Set} {
-		if name != "" && (sets[name].raw == nil || sets[name].raw.key != nftables.TypeIP6Addr) {
+		if name != "" && !sets[name].v6 {
 			return fmt.Errorf("%s is not an ipv6_addr set", name)
 		}
 	}
 	for _, name := range []string{r.SaddrSet, r.DaddrSet, r.NotDaddrSet} {
-		if name != "" && sets[name].raw != nil {
+		if name != "" && (sets[name].raw != nil || sets[name].v6) {
 			return fmt.Errorf("%s is not an ipv4_addr set", name)
 		}
 	}

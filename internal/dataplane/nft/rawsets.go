@@ -58,19 +58,6 @@ func compileRawMap(m desired.NftMap, k, v string) (*wantSet, error) {
 	return ws, nil
 }
 
-func compileIPv6Set(s desired.NftSet) (*wantSet, error) {
-	ws := &wantSet{name: s.Name, raw: &rawType{key: nftables.TypeIP6Addr, keyOrder: binaryutil.BigEndian},
-		relems: make(map[string]string, len(s.Elements))}
-	for _, p := range s.Elements {
-		if !p.IsValid() || !p.Addr().Is6() || p.Addr().Is4In6() || p.Bits() != 128 {
-			return nil, fmt.Errorf("nft set %s: %s is not a single IPv6 address", s.Name, p)
-		}
-		a := p.Addr().As16()
-		ws.relems[string(a[:])] = ""
-	}
-	return ws, nil
-}
-
 // keyBytes encodes a map key as the kernel compares it with what a
 // rule loads: an interface name NUL-padded to IFNAMSIZ, a mark in host
 // byte order (meta mark loads it so).
@@ -148,7 +135,11 @@ func decodeVerdict(b []byte) string {
 // checkVerdictTargets makes sure every verdict map element reaches a
 // regular chain of the table.
 func (w *wantTable) checkVerdictTargets(regular map[string]bool) error {
-	for _, name := range w.names {
+	names := w.names
+	if w.sameNames {
+		names = w.dirtySets // the others were checked against the same chains
+	}
+	for _, name := range names {
 		ws := w.sets[name]
 		if ws.raw == nil || !ws.raw.verdict {
 			continue
@@ -195,7 +186,7 @@ func (s *setSnap) matchesRaw(w *wantSet) bool {
 // the set is not one the agent writes raw.
 func readRaw(set *nftables.Set, els []nftables.SetElement) (map[string]string, bool) {
 	isVerdict := set.IsMap && set.KeyType.GetNFTMagic() == verdictMagic
-	if !isVerdict && (set.IsMap || set.KeyType.GetNFTMagic() != nftables.TypeIP6Addr.GetNFTMagic()) {
+	if !isVerdict && (set.IsMap || set.Interval || set.KeyType.GetNFTMagic() != nftables.TypeIP6Addr.GetNFTMagic()) {
 		return nil, false
 	}
 	out := make(map[string]string, len(els))

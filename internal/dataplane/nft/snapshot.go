@@ -24,6 +24,7 @@ import (
 type tableSnap struct {
 	chains map[string]*chainSnap
 	sets   map[string]*setSnap
+	gen    uint64 // the compile (memo.gen) last applied to it, 0 if read back
 }
 
 type chainSnap struct {
@@ -33,6 +34,11 @@ type chainSnap struct {
 	hasH bool   // a base chain
 	fp   string // the fingerprint all its rules carry, "" if they disagree
 	n    int    // number of rules
+	// rules are an unordered chain's rule handles by rule fingerprint
+	// (nil: not an unordered chain).
+	rules map[string][]uint64
+	// applied is the wanted chain it was last made equal to.
+	applied *wantChain
 }
 
 // mapElem is a map element's value and the epoch of the last diff that
@@ -48,7 +54,9 @@ type setSnap struct {
 	elems    map[uint32]*mapElem
 	epoch    uint32 // of the last diff, see mapElem
 	ranges   []ipRange
+	ranges6  []ip6Range
 	relems   map[string]string // raw sets and maps (rawsets.go)
+	applied  *wantSet          // the wanted set it was last made equal to
 }
 
 func (s *setSnap) matches(w *wantSet) bool {
@@ -60,6 +68,9 @@ func (s *setSnap) matches(w *wantSet) bool {
 	}
 	if w.isMap {
 		return s.isMap && !s.interval && s.key == nftables.TypeIPAddr.GetNFTMagic() && s.data == nftables.TypeIPAddr.GetNFTMagic()
+	}
+	if w.v6 {
+		return !s.isMap && s.interval && s.key == nftables.TypeIP6Addr.GetNFTMagic()
 	}
 	return !s.isMap && s.interval && s.key == nftables.TypeIPAddr.GetNFTMagic()
 }
@@ -238,6 +249,7 @@ func (c *conn) readTable(t *nftables.Table) (*tableSnap, error) {
 			return nil, fmt.Errorf("list rules of chain %s: %w", ch.Name, err)
 		}
 		cs.n = len(rules)
+		readUnordered(cs, rules)
 		for i, r := range rules {
 			fp := ruleFingerprint(r.UserData)
 			if i == 0 {
@@ -280,6 +292,8 @@ func (c *conn) readSet(set *nftables.Set) (*setSnap, error) {
 				ss.elems[binary.BigEndian.Uint32(e.Key)] = &mapElem{val: binary.BigEndian.Uint32(e.Val)}
 			}
 		}
+	case ss.interval && ss.key == nftables.TypeIP6Addr.GetNFTMagic():
+		ss.ranges6 = decodeIntervals6(els)
 	case ss.interval:
 		ss.ranges = decodeIntervals(els)
 	}

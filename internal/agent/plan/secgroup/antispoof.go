@@ -89,17 +89,24 @@ func linkLocal(mac string) (netip.Prefix, bool) {
 // through only what the instance may send (upstream's anti-spoofing):
 // ARP as itself, DHCP requests, IPv4/IPv6 from its addresses; never DHCP
 // server replies or router advertisements. Everything else is dropped.
-func antiSpoof(lp localPort) []desired.NftRule {
+//
+// allowARP ([securitygroup] prevent_arp_spoofing = False) accepts any
+// ARP instead of checking its sender.
+func antiSpoof(lp localPort, allowARP bool) []desired.NftRule {
 	mac := strings.ToLower(lp.p.MACAddress)
 	srcs := sources(lp)
 	rules := []desired.NftRule{{SetMarkOp: "set", SetMark: lp.idx << 16}}
-	for _, s := range srcs {
-		if s.prefix.Addr().Is4() {
-			rules = append(rules, desired.NftRule{L3Proto: "arp", EtherSaddr: s.mac, ARPSenderMAC: s.mac, ARPSenderIP: s.prefix, Accept: true})
+	if allowARP {
+		rules = append(rules, desired.NftRule{L3Proto: "arp", Accept: true, Comment: "ARP (prevent_arp_spoofing off)"})
+	} else {
+		for _, s := range srcs {
+			if s.prefix.Addr().Is4() {
+				rules = append(rules, desired.NftRule{L3Proto: "arp", EtherSaddr: s.mac, ARPSenderMAC: s.mac, ARPSenderIP: s.prefix, Accept: true})
+			}
 		}
+		rules = append(rules, desired.NftRule{L3Proto: "arp", Drop: true, Comment: "ARP spoofing"})
 	}
 	rules = append(rules,
-		desired.NftRule{L3Proto: "arp", Drop: true, Comment: "ARP spoofing"},
 		desired.NftRule{EtherSaddr: mac, Saddr: netip.MustParsePrefix("0.0.0.0/32"), Daddr: netip.MustParsePrefix("255.255.255.255/32"),
 			L4Proto: protoUDP, SportMin: dhcpClient, DportMin: dhcpServer, Accept: true, Comment: "DHCP discover"},
 		desired.NftRule{L3Proto: "ip", L4Proto: protoUDP, SportMin: dhcpServer, DportMin: dhcpClient, Drop: true, Comment: "DHCP server"},

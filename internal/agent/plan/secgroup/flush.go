@@ -10,13 +10,12 @@ import (
 )
 
 // PortState is what conntrack cleanup needs of a filtered port: the
-// zone of its bridge, its addresses, and the chains and sets its
-// filtering depends on.
+// zone of its bridge and its addresses.
 type PortState struct {
 	ID    string
 	Zone  uint16
 	Addrs []netip.Addr
-	deps  []string // chain and set names ("chain x", "set y")
+	tap   string
 }
 
 // Flush is a set of conntrack entries to delete: those in Zone that
@@ -26,51 +25,40 @@ type Flush struct {
 	Addrs []netip.Addr
 }
 
-// portStates fills Result.Ports once the inet table is planned.
-func portStates(ports []localPort, zones map[string]uint32, in desired.NftTable) []PortState {
-	chains := map[string]desired.NftChain{}
-	for _, c := range in.Chains {
-		chains[c.Name] = c
-	}
-	out := make([]PortState, 0, len(ports))
-	for _, lp := range ports {
-		ps := PortState{ID: lp.ID, Zone: uint16(zones[lp.Bridge])}
-		for _, s := range sources(lp) {
-			if s.prefix.IsSingleIP() {
-				ps.Addrs = append(ps.Addrs, s.prefix.Addr())
+// deps are the chains and sets a port's filtering depends on in a
+// result: its own inet chains, its groups' chains and their sets.
+func deps(tap string, chains map[string]desired.NftChain) []string {
+	var out []string
+	for _, name := range []string{egChain(tap), inChain(tap)} {
+		out = append(out, "chain "+name)
+		for _, r := range chains[name].Rules {
+			if r.Jump == "" || r.Jump == ctChain {
+				continue
 			}
-		}
-		for _, name := range []string{egChain(lp.Tap), inChain(lp.Tap)} {
-			ps.deps = append(ps.deps, "chain "+name)
-			for _, r := range chains[name].Rules {
-				if r.Jump == "" {
-					continue
-				}
-				ps.deps = append(ps.deps, "chain "+r.Jump)
-				for _, gr := range chains[r.Jump].Rules {
-					for _, set := range []string{gr.SaddrSet, gr.DaddrSet, gr.Saddr6Set, gr.Daddr6Set} {
-						if set != "" {
-							ps.deps = append(ps.deps, "set "+set)
-						}
+			out = append(out, "chain "+r.Jump)
+			for _, gr := range chains[r.Jump].Rules {
+				for _, set := range []string{gr.SaddrSet, gr.DaddrSet, gr.Saddr6Set, gr.Daddr6Set} {
+					if set != "" {
+						out = append(out, "set "+set)
 					}
 				}
 			}
 		}
-		slices.Sort(ps.deps)
-		ps.deps = slices.Compact(ps.deps)
-		out = append(out, ps)
 	}
 	return out
 }
 
-// contents are a table's chains and sets as lines, by "chain x" / "set y".
-func contents(r Result) map[string]map[string]bool {
+// contents are a result's inet chains and sets as lines, by "chain x" /
+// "set y", and its inet chains by name.
+func contents(r Result) (map[string]map[string]bool, map[string]desired.NftChain) {
 	out := map[string]map[string]bool{}
+	chains := map[string]desired.NftChain{}
 	for _, t := range r.Tables {
 		if t.Family != desired.FamilyINet {
 			continue
 		}
 		for _, c := range t.Chains {
+			chains[c.Name] = c
 			m := map[string]bool{}
 			for _, rule := range c.Rules {
 				m[rule.String()] = true
@@ -85,7 +73,7 @@ func contents(r Result) map[string]map[string]bool {
 			out["set "+s.Name] = m
 		}
 	}
-	return out
+	return out, chains
 }
 
 // Shrunk returns the conntrack entries to delete after going from old
@@ -99,14 +87,38 @@ func Shrunk(old, new Result) []Flush {
 	if len(old.Ports) == 0 {
 		return nil
 	}
-	was, is := contents(old), contents(new)
+	was, oldChains := contents(old)
+	is, newChains := contents(new)
+	// A member set that lost single addresses needs only the entries
+	// of those addresses deleted, in every zone of a filtered port; one
+	// that lost a prefix (an allowed address pair), or a chain that lost
+	// a rule, needs those of every port depending on it.
+	var members []netip.Addr
 	lost := func(name string) bool {
+		if _, ok := is[name]; !ok && strings.HasPrefix(name, "set ") {
+			return false // no longer referred to: its rule went
+		}
 		for line := range was[name] {
-			if !is[name][line] {
-				return true
+			if is[name][line] {
+				continue
 			}
+			p, err := netip.ParsePrefix(line)
+			if err == nil && p.IsSingleIP() {
+				continue
+			}
+			return true
 		}
 		return false
+	}
+	for name, lines := range was {
+		if _, ok := is[name]; !ok || !strings.HasPrefix(name, "set ") {
+			continue
+		}
+		for line := range lines {
+			if p, err := netip.ParsePrefix(line); err == nil && p.IsSingleIP() && !is[name][line] {
+				members = append(members, p.Addr())
+			}
+		}
 	}
 	before := map[string]PortState{}
 	for _, ps := range old.Ports {
@@ -118,11 +130,21 @@ func Shrunk(old, new Result) []Flush {
 		if !ok {
 			continue // newly filtered: it had no rules to lose
 		}
-		deps := slices.Concat(prev.deps, ps.deps)
-		if slices.ContainsFunc(deps, func(d string) bool { return lost(d) }) || prev.Zone != ps.Zone {
+		ds := slices.Concat(deps(prev.tap, oldChains), deps(ps.tap, newChains))
+		if slices.ContainsFunc(ds, func(d string) bool { return lost(d) }) || prev.Zone != ps.Zone {
 			byZone[ps.Zone] = append(byZone[ps.Zone], ps.Addrs...)
 		}
 	}
+	if len(members) > 0 {
+		for _, ps := range new.Ports {
+			byZone[ps.Zone] = append(byZone[ps.Zone], members...)
+		}
+	}
+	return flushes(byZone)
+}
+
+// flushes sorts the addresses to flush per zone.
+func flushes(byZone map[uint16][]netip.Addr) []Flush {
 	var out []Flush
 	for z, addrs := range byZone {
 		slices.SortFunc(addrs, netip.Addr.Compare)

@@ -11,76 +11,80 @@ import (
 	"github.com/neutrino-net/neutrino/internal/model"
 )
 
-// groups collects, while the ports' chains are planned, the groups they
-// use and the remote groups those groups' rules refer to.
-type groups struct {
-	s      *hostmodel.Snapshot
-	rules  map[string][]*model.SecurityGroupRule // by group, sorted by id
-	used   map[string]bool                       // groups of local ports
-	remote map[string]bool                       // remote_group_id of used groups' rules
-}
-
-func newGroups(s *hostmodel.Snapshot) *groups {
-	g := &groups{s: s, rules: map[string][]*model.SecurityGroupRule{}, used: map[string]bool{}, remote: map[string]bool{}}
-	for _, r := range s.SGRules {
-		g.rules[r.SecurityGroupID] = append(g.rules[r.SecurityGroupID], r)
-	}
-	for _, rs := range g.rules {
-		slices.SortFunc(rs, func(a, b *model.SecurityGroupRule) int { return strings.Compare(a.ID, b.ID) })
-	}
-	return g
-}
-
 // stateful reports whether a port's traffic is filtered statefully: a
 // port's groups are all stateful or all stateless (upstream refuses a
 // mix); an unknown group counts as stateful.
-func (g *groups) stateful(p *model.Port) bool {
+func stateful(s *hostmodel.Snapshot, p *model.Port) bool {
 	for _, id := range p.SecurityGroups {
-		if sg := g.s.SGs[id]; sg != nil && !sg.Stateful {
+		if sg := s.SGs[id]; sg != nil && !sg.Stateful {
 			return false
 		}
 	}
 	return true
 }
 
-// portChains returns the port's eg- and in- chains.
-func (g *groups) portChains(lp localPort) (egress, ingress desired.NftChain) {
-	egress = desired.NftChain{Name: egChain(lp.Tap)}
-	ingress = desired.NftChain{Name: inChain(lp.Tap)}
-	if g.stateful(lp.p) {
-		ct := []desired.NftRule{
-			{CtState: "established,related", Accept: true},
-			{CtState: "invalid", Drop: true},
+// portGroups are the port's groups that the view has, sorted: a group
+// not (yet) in the view has no rules and allows nothing.
+func portGroups(s *hostmodel.Snapshot, p *model.Port) []string {
+	var out []string
+	for _, id := range p.SecurityGroups {
+		if s.SGs[id] != nil {
+			out = append(out, id)
 		}
-		egress.Rules = append(egress.Rules, ct...)
-		ingress.Rules = append(ingress.Rules, ct...)
 	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// Shared chains every port chain jumps to: the conntrack state checks
+// (stateful ports) and the built-in allowances. Shared, so that a port
+// chain is a handful of rules: the kernel validates every chain a rule
+// change can reach, and a port's own rules are what grows with the host.
+const (
+	ctChain       = "ct-state"
+	builtinEgress = "builtin-eg"
+	builtinIngr   = "builtin-in"
+)
+
+// sharedChains are ctChain and the two built-in chains.
+func sharedChains() []desired.NftChain {
+	ct := desired.NftChain{Name: ctChain, Rules: []desired.NftRule{
+		{CtState: "established,related", Accept: true},
+		{CtState: "invalid", Drop: true},
+	}}
 	// Built in, as upstream: DHCP and DHCPv6 clients, the ICMPv6 a host
 	// needs (router and neighbour discovery, MLD).
-	egress.Rules = append(egress.Rules,
-		desired.NftRule{L3Proto: "ip", L4Proto: protoUDP, SportMin: dhcpClient, DportMin: dhcpServer, Accept: true},
-		desired.NftRule{L3Proto: "ip6", L4Proto: protoUDP, SportMin: dhcp6Client, DportMin: dhcp6Server, Accept: true})
-	ingress.Rules = append(ingress.Rules,
-		desired.NftRule{L3Proto: "ip", L4Proto: protoUDP, SportMin: dhcpServer, DportMin: dhcpClient, Accept: true},
-		desired.NftRule{L3Proto: "ip6", L4Proto: protoUDP, SportMin: dhcp6Server, DportMin: dhcp6Client, Accept: true})
+	eg := desired.NftChain{Name: builtinEgress, Rules: []desired.NftRule{
+		{L3Proto: "ip", L4Proto: protoUDP, SportMin: dhcpClient, DportMin: dhcpServer, Accept: true},
+		{L3Proto: "ip6", L4Proto: protoUDP, SportMin: dhcp6Client, DportMin: dhcp6Server, Accept: true}}}
+	in := desired.NftChain{Name: builtinIngr, Rules: []desired.NftRule{
+		{L3Proto: "ip", L4Proto: protoUDP, SportMin: dhcpServer, DportMin: dhcpClient, Accept: true},
+		{L3Proto: "ip6", L4Proto: protoUDP, SportMin: dhcp6Server, DportMin: dhcp6Client, Accept: true}}}
 	for _, t := range []uint8{icmp6RouterSol, icmp6NeighSol, icmp6NeighA, icmp6MLDReport, icmp6MLDDone, icmp6MLDv2Report} {
-		egress.Rules = append(egress.Rules, icmp6(t))
+		eg.Rules = append(eg.Rules, icmp6(t))
 	}
 	for _, t := range []uint8{icmp6MLDQuery, icmp6RouterAdvert, icmp6NeighSol, icmp6NeighA} {
-		ingress.Rules = append(ingress.Rules, icmp6(t))
+		in.Rules = append(in.Rules, icmp6(t))
 	}
-	ids := slices.Clone(lp.p.SecurityGroups)
-	slices.Sort(ids)
-	for _, id := range slices.Compact(ids) {
-		if g.s.SGs[id] == nil {
-			continue // not (yet) in the view: no rules, nothing allowed
-		}
-		g.used[id] = true
-		egress.Rules = append(egress.Rules, desired.NftRule{Jump: groupChain(id, "eg")})
-		ingress.Rules = append(ingress.Rules, desired.NftRule{Jump: groupChain(id, "in")})
+	return []desired.NftChain{ct, eg, in}
+}
+
+// portChains returns the rules of the port's eg- and in- chains: the
+// conntrack state (stateful ports), the built-in allowances, a jump to
+// each of its groups, drop.
+func portChains(stateful bool, groups []string) (egress, ingress []desired.NftRule) {
+	if stateful {
+		egress = append(egress, desired.NftRule{Jump: ctChain})
+		ingress = append(ingress, desired.NftRule{Jump: ctChain})
 	}
-	egress.Rules = append(egress.Rules, desired.NftRule{Drop: true})
-	ingress.Rules = append(ingress.Rules, desired.NftRule{Drop: true})
+	egress = append(egress, desired.NftRule{Jump: builtinEgress})
+	ingress = append(ingress, desired.NftRule{Jump: builtinIngr})
+	for _, id := range groups {
+		egress = append(egress, desired.NftRule{Jump: groupChain(id, "eg")})
+		ingress = append(ingress, desired.NftRule{Jump: groupChain(id, "in")})
+	}
+	egress = append(egress, desired.NftRule{Drop: true})
+	ingress = append(ingress, desired.NftRule{Drop: true})
 	return egress, ingress
 }
 
@@ -88,26 +92,32 @@ func icmp6(t uint8) desired.NftRule {
 	return desired.NftRule{L3Proto: "ip6", L4Proto: protoICMPv6, MatchICMPType: true, ICMPType: t, Accept: true}
 }
 
-// chains returns the chains of the used groups.
-func (g *groups) chains() []desired.NftChain {
-	var out []desired.NftChain
-	for id := range g.used {
-		in := desired.NftChain{Name: groupChain(id, "in")}
-		eg := desired.NftChain{Name: groupChain(id, "eg")}
-		for _, r := range g.rules[id] {
-			nr, ok := g.rule(r)
-			if !ok {
-				continue
-			}
-			if r.Direction == "egress" {
-				eg.Rules = append(eg.Rules, nr)
-			} else {
-				in.Rules = append(in.Rules, nr)
-			}
-		}
-		out = append(out, in, eg)
+// groupChains returns the rules of a group's -in and -eg chains and the
+// remote groups they refer to (sorted). Every rule accepts: the chains
+// are unordered, and a rule added or removed is one rule in the kernel.
+func groupChains(rules map[string]*model.SecurityGroupRule) (in, eg []desired.NftRule, remote []string) {
+	ids := make([]string, 0, len(rules))
+	for id := range rules {
+		ids = append(ids, id)
 	}
-	return out
+	slices.Sort(ids)
+	for _, id := range ids {
+		r := rules[id]
+		nr, rg, ok := rule(r)
+		if !ok {
+			continue
+		}
+		if rg != "" {
+			remote = append(remote, rg)
+		}
+		if r.Direction == "egress" {
+			eg = append(eg, nr)
+		} else {
+			in = append(in, nr)
+		}
+	}
+	slices.Sort(remote)
+	return in, eg, slices.Compact(remote)
 }
 
 // protocols maps upstream's protocol names to numbers.
@@ -123,16 +133,45 @@ func hasPorts(p uint8) bool {
 }
 
 // rule translates one group rule into one nft rule that accepts what it
-// allows; ok is false for rules this data plane cannot express (remote
-// address groups), which then allow nothing.
-func (g *groups) rule(r *model.SecurityGroupRule) (desired.NftRule, bool) {
+// allows, and the set it refers to (a remote group's id, or an address
+// group's addrGroupKey); ok is false for rules this data plane cannot
+// express, which then allow nothing.
+func rule(r *model.SecurityGroupRule) (nr desired.NftRule, remote string, ok bool) {
+	nr, ok = ruleMatch(r)
+	switch {
+	case !ok:
+		return nr, "", false
+	case r.RemoteGroupID != nil && *r.RemoteGroupID != "":
+		remote = *r.RemoteGroupID
+	case r.RemoteAddressGroupID != nil && *r.RemoteAddressGroupID != "":
+		remote = addrGroupKey(*r.RemoteAddressGroupID)
+	default:
+		return nr, "", true
+	}
+	v6 := nr.L3Proto == "ip6"
+	set := remoteSet(remote, "v4")
+	if v6 {
+		set = remoteSet(remote, "v6")
+	}
+	switch {
+	case r.Direction != "egress" && v6:
+		nr.Saddr6Set = set
+	case r.Direction != "egress":
+		nr.SaddrSet = set
+	case v6:
+		nr.Daddr6Set = set
+	default:
+		nr.DaddrSet = set
+	}
+	return nr, remote, true
+}
+
+// ruleMatch is a rule's protocol, ports and remote prefix.
+func ruleMatch(r *model.SecurityGroupRule) (desired.NftRule, bool) {
 	v6 := strings.EqualFold(r.EtherType, "IPv6")
 	nr := desired.NftRule{L3Proto: "ip", Accept: true, Comment: "rule " + r.ID}
 	if v6 {
 		nr.L3Proto = "ip6"
-	}
-	if r.RemoteAddressGroupID != nil && *r.RemoteAddressGroupID != "" {
-		return nr, false
 	}
 	if r.Protocol != nil {
 		p := strings.ToLower(*r.Protocol)
@@ -179,23 +218,6 @@ func (g *groups) rule(r *model.SecurityGroupRule) (desired.NftRule, bool) {
 			}
 		}
 	}
-	if r.RemoteGroupID != nil && *r.RemoteGroupID != "" {
-		g.remote[*r.RemoteGroupID] = true
-		set := remoteSet(*r.RemoteGroupID, "v4")
-		if v6 {
-			set = remoteSet(*r.RemoteGroupID, "v6")
-		}
-		switch {
-		case ingress && v6:
-			nr.Saddr6Set = set
-		case ingress:
-			nr.SaddrSet = set
-		case v6:
-			nr.Daddr6Set = set
-		default:
-			nr.DaddrSet = set
-		}
-	}
 	return nr, true
 }
 
@@ -206,41 +228,28 @@ func intOr(p *int) int {
 	return *p
 }
 
-// sets returns the member sets of the remote groups: the addresses
-// (fixed IPs and allowed address pairs) of every port in the view that
-// uses the group. IPv6 sets hold single addresses: an IPv6 allowed
-// address pair that is a prefix is left out.
-func (g *groups) sets() []desired.NftSet {
-	if len(g.remote) == 0 {
-		return nil
-	}
-	v4 := map[string][]netip.Prefix{}
-	v6 := map[string][]netip.Prefix{}
-	for _, p := range g.s.Ports {
-		for _, id := range p.SecurityGroups {
-			if !g.remote[id] {
-				continue
-			}
-			for _, s := range sources(localPort{p: p}) {
-				switch {
-				case s.prefix.Addr().Is4():
-					v4[id] = append(v4[id], s.prefix)
-				case s.prefix.Bits() == 128:
-					v6[id] = append(v6[id], s.prefix)
-				}
-			}
+// memberPrefixes are what a port adds to the member sets of its
+// groups: its fixed IPs and allowed address pairs.
+func memberPrefixes(p *model.Port) (v4, v6 []netip.Prefix) {
+	for _, s := range sources(localPort{p: p}) {
+		if s.prefix.Addr().Is4() {
+			v4 = append(v4, s.prefix)
+		} else {
+			v6 = append(v6, s.prefix)
 		}
 	}
-	var out []desired.NftSet
-	for id := range g.remote {
-		out = append(out,
-			desired.NftSet{Name: remoteSet(id, "v4"), Type: desired.TypeIPv4Addr, Elements: v4[id]},
-			desired.NftSet{Name: remoteSet(id, "v6"), Type: desired.TypeIPv6Addr, Elements: dedup(v6[id])})
-	}
-	return out
+	return v4, v6
 }
 
+// dedup sorts prefixes (comparePrefix) and drops duplicates.
 func dedup(ps []netip.Prefix) []netip.Prefix {
-	slices.SortFunc(ps, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
+	slices.SortFunc(ps, comparePrefix)
 	return slices.Compact(ps)
+}
+
+func comparePrefix(a, b netip.Prefix) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return a.Bits() - b.Bits()
 }

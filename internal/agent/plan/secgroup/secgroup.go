@@ -25,15 +25,16 @@
 //     the group, one rule per group rule), then drop.
 //
 // What changes with the cloud is small in the kernel: a rule added to a
-// group refills that group's two chains; a member joining a remote group
-// is one set element (rg-<id>-v4/-v6); a port is one element in each of
-// four maps and its own four chains.
+// group is one rule in its chain (the group chains are unordered); a
+// member joining a remote group is one set element (rg-<id>-v4/-v6); a
+// port is one element in each of four maps and its own four chains.
+// The Planner keeps the same small scale in Go: it replans only what a
+// change touches and hands the unchanged chains over as the same slices.
 package secgroup
 
 import (
 	"fmt"
 	"hash/fnv"
-	"slices"
 	"strings"
 
 	"github.com/neutrino-net/neutrino/internal/agent/hostmodel"
@@ -74,9 +75,13 @@ type Port struct {
 type Result struct {
 	Tables   []desired.NftTable
 	Filtered []string // ids of the filtered ports, sorted
-	// Ports are the filtered ports' zones, addresses and dependencies
-	// (for Shrunk), in Filtered's order.
+	// Ports are the filtered ports' zones and addresses (for Shrunk), in
+	// Filtered's order.
 	Ports []PortState
+	// Flush are the conntrack entries to delete after applying this
+	// result, going from the previous result of the same Planner: what
+	// Shrunk(previous, this) says (none after a first plan).
+	Flush []Flush
 }
 
 // Filtered reports whether a port is filtered here: port security on
@@ -87,42 +92,11 @@ func Filtered(p *model.Port) bool {
 
 // Plan computes the tables for the host's instance ports (ports) on its
 // bridges. Ports without port security are left out: unfiltered,
-// exactly like a router port. No filtered port: no tables.
+// exactly like a router port. No filtered port: no tables. It is a
+// fresh Planner's first plan (see Planner for planning change by
+// change).
 func Plan(s *hostmodel.Snapshot, ports []Port, bridges []string) Result {
-	var res Result
-	var local []localPort
-	for _, lp := range ports {
-		p := s.Ports[lp.ID]
-		if p == nil || !Filtered(p) {
-			continue
-		}
-		local = append(local, localPort{Port: lp, p: p})
-	}
-	if len(local) == 0 {
-		return res
-	}
-	slices.SortFunc(local, func(a, b localPort) int { return strings.Compare(a.ID, b.ID) })
-	ids := make([]string, len(local))
-	for i, lp := range local {
-		ids[i] = lp.ID
-		res.Filtered = append(res.Filtered, lp.ID)
-	}
-	idx := allocate(ids)
-	for i := range local {
-		local[i].idx = idx[local[i].ID]
-	}
-	bridges = slices.Clone(bridges)
-	slices.Sort(bridges)
-	bridges = slices.Compact(bridges)
-	zones := allocate(bridges)
-	br := planBridge(local)
-	in := planInet(s, local, bridges, zones)
-	res.Ports = portStates(local, zones, in)
-	res.Tables = []desired.NftTable{br, in}
-	for i := range res.Tables {
-		res.Tables[i].Normalize()
-	}
-	return res
+	return NewPlanner(Options{}).Plan(s, ports, bridges, nil, true)
 }
 
 type localPort struct {
@@ -132,17 +106,12 @@ type localPort struct {
 }
 
 // allocate gives each id a number in 1..0xffff from a hash of the id,
-// probing on in id order on a collision: a port keeps its number while
-// it stays (unless an earlier id collides with it later, which is rare
-// with a few hundred ports per host), so adding one port does not
-// renumber the others. Also used for conntrack zones.
+// probing on in id order on a collision (conntrack zones of bridges).
 func allocate(ids []string) map[string]uint32 {
 	out := make(map[string]uint32, len(ids))
 	used := map[uint32]bool{}
 	for _, id := range ids {
-		h := fnv.New32a()
-		h.Write([]byte(id))
-		n := h.Sum32()%0xffff + 1
+		n := hashIndex(id)
 		for used[n] {
 			n = n%0xffff + 1
 		}
@@ -150,6 +119,13 @@ func allocate(ids []string) map[string]uint32 {
 		out[id] = n
 	}
 	return out
+}
+
+// hashIndex is where an id's number in 1..0xffff starts.
+func hashIndex(id string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return h.Sum32()%0xffff + 1
 }
 
 func markKey(v uint32) string { return fmt.Sprintf("0x%08x", v) }
@@ -162,59 +138,18 @@ func inChain(tap string) string  { return "in-" + tap }
 
 // Chain and set names of a group.
 func groupChain(id, dir string) string { return "sg-" + id + "-" + dir }
-func remoteSet(id, v string) string    { return "rg-" + id + "-" + v }
-
-// planBridge is the stateless bridge table: classification and
-// anti-spoofing.
-func planBridge(ports []localPort) desired.NftTable {
-	t := desired.NftTable{Family: desired.FamilyBridge, Name: Table}
-	src := desired.NftMap{Name: "src_ports", KeyType: desired.TypeIfname, ValueType: desired.TypeVerdict, Verdicts: map[string]string{}}
-	dst := desired.NftMap{Name: "dst_ports", KeyType: desired.TypeIfname, ValueType: desired.TypeVerdict, Verdicts: map[string]string{}}
-	for _, lp := range ports {
-		src.Verdicts[lp.Tap] = "jump " + srcChain(lp.Tap)
-		dst.Verdicts[lp.Tap] = "jump " + dstChain(lp.Tap)
-		t.Chains = append(t.Chains,
-			desired.NftChain{Name: srcChain(lp.Tap), Rules: antiSpoof(lp)},
-			desired.NftChain{Name: dstChain(lp.Tap), Rules: []desired.NftRule{{SetMarkOp: "or", SetMark: lp.idx}}})
+func remoteSet(key, v string) string {
+	if id, ok := strings.CutPrefix(key, agPrefix); ok {
+		return "ag-" + id + "-" + v
 	}
-	t.Maps = []desired.NftMap{src, dst}
-	t.Chains = append(t.Chains,
-		desired.NftChain{Name: "prerouting", Type: "filter", Hook: "prerouting", Priority: bridgePriority, Rules: []desired.NftRule{
-			// The mark is ours in the host namespace: start from zero.
-			{SetMarkOp: "set", SetMark: 0},
-			{Vmap: "src_ports", VmapKey: "iifname"},
-		}},
-		desired.NftChain{Name: "forward", Type: "filter", Hook: "forward", Priority: bridgePriority, Rules: []desired.NftRule{
-			{Vmap: "dst_ports", VmapKey: "oifname"},
-		}})
-	return t
+	return "rg-" + key + "-" + v
 }
 
-// planInet is the stateful inet table: zones, dispatch, per-port and
-// per-group chains, remote group sets.
-func planInet(s *hostmodel.Snapshot, ports []localPort, bridges []string, zones map[string]uint32) desired.NftTable {
-	t := desired.NftTable{Family: desired.FamilyINet, Name: Table}
-	zone := desired.NftChain{Name: "zone", Type: "filter", Hook: "prerouting", Priority: zonePriority}
-	for _, b := range bridges {
-		zone.Rules = append(zone.Rules, desired.NftRule{IifName: b, SetCtZone: uint16(zones[b])})
-	}
-	eg := desired.NftMap{Name: "egress_ports", KeyType: desired.TypeMark, ValueType: desired.TypeVerdict, Verdicts: map[string]string{}}
-	in := desired.NftMap{Name: "ingress_ports", KeyType: desired.TypeMark, ValueType: desired.TypeVerdict, Verdicts: map[string]string{}}
-	g := newGroups(s)
-	for _, lp := range ports {
-		eg.Verdicts[markKey(lp.idx<<16)] = "jump " + egChain(lp.Tap)
-		in.Verdicts[markKey(lp.idx)] = "jump " + inChain(lp.Tap)
-		egress, ingress := g.portChains(lp)
-		t.Chains = append(t.Chains, egress, ingress)
-	}
-	t.Chains = append(t.Chains, zone,
-		dispatch("egress", egressPrio, srcMask, "egress_ports"),
-		dispatch("ingress", ingressPrio, dstMask, "ingress_ports"))
-	t.Chains = append(t.Chains, g.chains()...)
-	t.Sets = g.sets()
-	t.Maps = []desired.NftMap{eg, in}
-	return t
-}
+// agPrefix marks an address group among the remote groups the planner
+// keeps sets of (group ids are UUIDs: no clash).
+const agPrefix = "ag:"
+
+func addrGroupKey(id string) string { return agPrefix + id }
 
 // dispatch is a forward base chain: traffic whose half of the mark is
 // zero is not this direction's business; the rest goes to its port's
@@ -225,4 +160,20 @@ func dispatch(name string, prio int, mask uint32, vmap string) desired.NftChain 
 		{Vmap: vmap, VmapKey: "mark", VmapMask: mask},
 		{Drop: true},
 	}}
+}
+
+// EgressMap is the inet map whose elements (the high half of the mark
+// to "jump eg-<tap>") tell which index each tap has in the kernel.
+const EgressMap = "egress_ports"
+
+// MarksByTap turns the kernel's EgressMap elements into mark indexes by
+// tap, for Planner.Recover.
+func MarksByTap(elems map[uint32]string) map[string]uint32 {
+	out := map[string]uint32{}
+	for mark, verdict := range elems {
+		if tap, ok := strings.CutPrefix(verdict, "jump "+egChain("")); ok && tap != "" && mark&dstMask == 0 {
+			out[tap] = mark >> 16
+		}
+	}
+	return out
 }
