@@ -18,12 +18,14 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"syscall"
+
+	"github.com/vishvananda/netlink"
 
 	"github.com/neutrino-net/neutrino/internal/dataplane/nft"
 	"github.com/neutrino-net/neutrino/internal/desired"
 	"github.com/neutrino-net/neutrino/internal/netns"
-	"github.com/vishvananda/netlink"
 )
 
 // Options say what apply may do beyond adding.
@@ -108,7 +110,14 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 			hostErrs = append(hostErrs, err)
 		}
 	}
+	// Conntrack's keys exist only once nf_conntrack is loaded, which the
+	// host's tables may do: they are written after those tables.
+	var conntrackKeys []desired.Sysctl
 	for _, s := range h.Sysctls {
+		if strings.HasPrefix(s.Key, "net/netfilter/") {
+			conntrackKeys = append(conntrackKeys, s)
+			continue
+		}
 		keep(netns.WriteSysctl(s.Key, s.Value))
 	}
 	links, err := dump(nl.LinkList)
@@ -131,6 +140,9 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 	// the gateway MAC must be in place before a qr- port starts routing.
 	nftErr := applyHostNft(res, h, opts)
 	keep(nftErr)
+	for _, s := range conntrackKeys {
+		keep(netns.WriteSysctl(s.Key, s.Value))
+	}
 	// Existing interfaces into their bridges; without the host's tables
 	// (an instance tap's filter), a tap not in its bridge yet stays out
 	// until a later apply gets them in (fail closed).

@@ -250,15 +250,11 @@ func sgAgentRestart(t *testing.T, d *sgTopo, b *testbed.Bed) {
 // sgBusyCut: connections from vm2 (compute2) to vm3 (compute1) that
 // carry data both ways while the rule that admitted them is removed
 // must end too (eight request/response connections, each exchanging as
-// fast as it can). Known limit today: compute1's agent deletes vm3's
-// conntrack entries; when vm3's next packet (egress, open) comes before
-// the client's, compute1 picks the TCP flow up mid-stream from vm3's
-// side, compute2 still holds the established flow, and the client's
-// packets then pass compute1 as replies (docs/security-groups.md, Known
-// limits). On one host the client's own ingress filter drops vm3's
-// packet first, and the connection is cut.
+// fast as it can). compute1's agent deletes vm3's conntrack entries,
+// and with mid-stream pickup off (nf_conntrack_tcp_loose=0 on filtered
+// hosts) vm3's next packet is invalid instead of re-creating the flow
+// from its side, which would let the client's packets pass as replies.
 func sgBusyCut(t *testing.T, d *sgTopo, b *testbed.Bed) {
-	t.Skip("known limit: a busy connection survives the removal of its rule (loose TCP pickup from the instance's side after the conntrack flush); see docs/security-groups.md")
 	busy := b.CreateSecurityGroup("busy")
 	rule := b.AddRule(busy, "ingress", map[string]any{"protocol": "tcp", "port_range_min": 9000, "port_range_max": 9000})
 	b.ListenEcho("vm3", "0.0.0.0:9000")

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/neutrino-net/neutrino/internal/agent/hostmodel"
+	"github.com/neutrino-net/neutrino/internal/agent/plan/l2"
 	"github.com/neutrino-net/neutrino/internal/agent/plan/secgroup"
 	"github.com/neutrino-net/neutrino/internal/desired"
 	"github.com/neutrino-net/neutrino/internal/model"
@@ -86,14 +87,17 @@ func (p *Planner) addSecGroups(s *hostmodel.Snapshot, changes []hostmodel.Change
 		return strings.Compare(a.FamilyOrIP()+" "+a.NameOrDefault(), b.FamilyOrIP()+" "+b.NameOrDefault())
 	})
 	p.host.Nft = nft
-	on := "0"
+	on, loose := "0", "1"
 	if len(p.sg.res.Filtered) > 0 {
-		on = "1"
+		on, loose = "1", "0"
 	}
 	sysctls := slices.Clone(p.host.Sysctls)
 	for i, sc := range sysctls {
-		if sc.Key == "net/bridge/bridge-nf-call-iptables" || sc.Key == "net/bridge/bridge-nf-call-ip6tables" {
+		switch sc.Key {
+		case "net/bridge/bridge-nf-call-iptables", "net/bridge/bridge-nf-call-ip6tables":
 			sysctls[i].Value = on
+		case l2.TCPLooseSysctl:
+			sysctls[i].Value = loose
 		}
 	}
 	p.host.Sysctls = sysctls

@@ -27,8 +27,9 @@ func withSecGroups() []change {
 	return cs
 }
 
-// With security groups on, a host with a filtered port gets both tables
-// and br_netfilter on; off (or on a host without such ports), neither.
+// With security groups on, a host with a filtered port gets both tables,
+// br_netfilter on and no mid-stream TCP pickup; off (or on a host
+// without such ports), none of them.
 func TestPlanSecurityGroupsSwitch(t *testing.T) {
 	m := replay(t, withSecGroups())
 	for _, tc := range []struct {
@@ -41,8 +42,10 @@ func TestPlanSecurityGroupsSwitch(t *testing.T) {
 		h, _ := Plan(m.Snapshot(tc.host), cfg)
 		text := h.String()
 		has := strings.Contains(text, "table bridge neutrino-sg") && strings.Contains(text, "table inet neutrino-sg") &&
-			strings.Contains(text, "sysctl net/bridge/bridge-nf-call-iptables=1")
-		off := !strings.Contains(text, "neutrino-sg") && strings.Contains(text, "sysctl net/bridge/bridge-nf-call-iptables=0")
+			strings.Contains(text, "sysctl net/bridge/bridge-nf-call-iptables=1") &&
+			strings.Contains(text, "sysctl net/netfilter/nf_conntrack_tcp_loose=0")
+		off := !strings.Contains(text, "neutrino-sg") && strings.Contains(text, "sysctl net/bridge/bridge-nf-call-iptables=0") &&
+			strings.Contains(text, "sysctl net/netfilter/nf_conntrack_tcp_loose=1")
 		if has != tc.want || off == tc.want {
 			t.Errorf("%s with security groups %v: tables %v, want %v:\n%s", tc.host, tc.on, has, tc.want, text)
 		}

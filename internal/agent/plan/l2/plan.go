@@ -43,7 +43,16 @@ var HostSysctls = []desired.Sysctl{
 	{Key: "net/bridge/bridge-nf-call-iptables", Value: "0"},
 	{Key: "net/bridge/bridge-nf-call-ip6tables", Value: "0"},
 	{Key: "net/bridge/bridge-nf-call-arptables", Value: "0"},
+	{Key: TCPLooseSysctl, Value: "1"},
 }
+
+// TCPLooseSysctl is conntrack's mid-stream pickup of TCP flows in the
+// host namespace (the kernel's default, 1, while nothing is filtered).
+// Security groups turn it off: when a rule goes, the agent deletes the
+// flows it admitted, and with pickup on the instance's next packet
+// (egress is open) would re-create the flow from its side and the
+// peer's packets would pass back in as replies.
+const TCPLooseSysctl = "net/netfilter/nf_conntrack_tcp_loose"
 
 // IsRouterOwned reports whether a port is plugged by the L3 part (into a
 // router, SNAT or FIP namespace) rather than being an instance tap.

@@ -42,6 +42,7 @@ func TestPlanCompute1(t *testing.T) {
 	want := `sysctl net/bridge/bridge-nf-call-arptables=0
 sysctl net/bridge/bridge-nf-call-ip6tables=0
 sysctl net/bridge/bridge-nf-call-iptables=0
+sysctl net/netfilter/nf_conntrack_tcp_loose=1
 link brqn1-00000000 type bridge mtu 1450
 link vxlan-101 type vxlan id 101 local 10.0.1.21 dstport 4789 nolearning mtu 1450 master brqn1-00000000 learning off neigh_suppress true
 link tapvm1-port-aa master brqn1-00000000 mtu 1450 # port vm1-port-aaaa
