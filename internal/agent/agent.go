@@ -108,8 +108,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); a.heartbeat(ctx) }()
+	go func() { defer wg.Done(); a.haWatch(ctx) }()
 	go func() {
 		defer wg.Done()
 		a.client.Follow(ctx, a.model, func(*syncproto.Event) { a.wake() }, func(err error) {
@@ -147,14 +148,15 @@ func (a *Agent) agentStates() []syncproto.AgentState {
 		"enable_distributed_routing": a.cfg.AgentMode != "legacy",
 		"enable_security_group":      a.cfg.EnableSecurityGroup, "prevent_arp_spoofing": a.cfg.PreventARPSpoofing,
 	}
+	l3cfg := map[string]any{"agent_mode": a.cfg.AgentMode, "handle_internal_only_routers": true, "interface_driver": "linuxbridge",
+		"log_agent_heartbeats": false}
 	if a.cfg.LocalIP.IsValid() {
 		l2cfg["tunneling_ip"] = a.cfg.LocalIP.String()
+		l3cfg[haProbeKey] = a.cfg.LocalIP.String()
 	}
 	states := []syncproto.AgentState{
 		{AgentType: model.AgentTypeL2, Binary: "neutrino-agent", Topic: "N/A", Configurations: l2cfg},
-		{AgentType: model.AgentTypeL3, Binary: "neutrino-agent", Topic: "l3_agent", Configurations: map[string]any{
-			"agent_mode": a.cfg.AgentMode, "handle_internal_only_routers": true, "interface_driver": "linuxbridge",
-			"log_agent_heartbeats": false}},
+		{AgentType: model.AgentTypeL3, Binary: "neutrino-agent", Topic: "l3_agent", Configurations: l3cfg},
 	}
 	if a.cfg.EnableDHCPAgent {
 		states = append(states, syncproto.AgentState{AgentType: model.AgentTypeDHCP, Binary: "neutrino-agent", Topic: "dhcp_agent", Configurations: map[string]any{

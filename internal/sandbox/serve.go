@@ -34,6 +34,7 @@ func Serve(ctx context.Context, dir string, port int, log *slog.Logger) error {
 	cfg.BindHost = "127.0.0.1"
 	cfg.BindPort = port
 	cfg.RouterDistributed = true
+	cfg.AgentDownTime, cfg.L3HAFenceTime = AgentDownTime, HAFenceTime
 	data := filepath.Join(dir, serverDir)
 	srv, err := server.Start(ctx, server.Options{Config: cfg, DataDir: data, UnixSocket: filepath.Join(dir, socketFile), Log: log})
 	if err != nil {
@@ -64,6 +65,14 @@ func Serve(ctx context.Context, dir string, port int, log *slog.Logger) error {
 		<-ctx.Done()
 		srv.Close()
 	}()
+	st, err := LoadState(dir)
+	if err == nil {
+		err = relayHosts(ctx, st, log)
+	}
+	if err != nil {
+		srv.Close()
+		return fmt.Errorf("agent sockets: %w", err)
+	}
 	// admin-openrc comes last: Up takes its presence for "ready".
 	for _, name := range []string{"agent-openrc", "demo-openrc", "admin-openrc"} {
 		b, err := os.ReadFile(filepath.Join(data, name))

@@ -247,3 +247,19 @@ func (c *Capture) Stop() []Frame {
 	defer c.mu.Unlock()
 	return c.frames
 }
+
+// ARPAnswer returns who a frame says holds an address: the sender of an
+// ARP reply, or of a gratuitous ARP (request with sender = target).
+func ARPAnswer(f []byte) (sha net.HardwareAddr, spa netip.Addr, ok bool) {
+	op, sha, spa, ok := parseARP(f)
+	if !ok {
+		return nil, netip.Addr{}, false
+	}
+	if op == 2 {
+		return sha, spa, true
+	}
+	if _, tpa, isARP := IsARP(f); isARP && op == 1 && tpa == spa {
+		return sha, spa, true
+	}
+	return nil, netip.Addr{}, false
+}

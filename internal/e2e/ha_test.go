@@ -1,0 +1,195 @@
+package e2e_test
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/neutrino-net/neutrino/internal/sandbox"
+	"github.com/neutrino-net/neutrino/internal/testbed"
+	"github.com/neutrino-net/neutrino/internal/testbed/probe"
+)
+
+// haInterval is the ping interval of the HA tests (the 100 ms).
+const haInterval = 100 * time.Millisecond
+
+// haTopo is an HA router on network1 and network2 with one instance on
+// compute1.
+type haTopo struct {
+	ext    testbed.ExternalNetwork
+	r      testbed.Router
+	net    testbed.Network
+	vm     string
+	target netip.Addr // what vm's traffic reaches
+	from   string     // where the ping stream runs
+}
+
+// setupHA builds the topology: distributed decides DVR-HA or legacy HA.
+func setupHA(t *testing.T, b *testbed.Bed, distributed bool) *haTopo {
+	d := &haTopo{vm: "ha-vm1"}
+	d.ext = b.CreateExternalNetwork("ext-net", "203.0.113.0/24", "203.0.113.1", "203.0.113.101", "203.0.113.200")
+	d.r = b.CreateRouter("ha-router", d.ext.ID, map[string]any{"distributed": distributed, "ha": true})
+	d.net = b.CreateNetwork("ha-net", "192.168.1.0/24", map[string]any{"gateway_ip": "192.168.1.1"})
+	b.AddRouterInterface(d.r.ID, d.net.SubnetID)
+	b.AddIngressRules()
+	in := b.Boot(d.vm, "ha-net", "compute1")
+	d.from, d.target = d.vm, internetIP
+	if !distributed {
+		// Legacy: traffic from the external network to a floating IP.
+		fip := b.CreateFloatingIP(d.ext.ID, in.PortID, nil)
+		d.from, d.target = sandbox.NodeInternet, fip.Addr
+	}
+	if err := b.Ping(d.from, d.target, 60*time.Second); err != nil {
+		t.Fatalf("%s -> %s before any failure: %v", d.from, d.target, err)
+	}
+	return d
+}
+
+// TestHADVR: an HA distributed router on two network nodes. The active
+// node fails under a 100 ms ping stream from an instance without a
+// floating IP to the internet host: traffic resumes through the other
+// node (the gap is logged), the API reports it active; the failed node
+// comes back as standby without loss; a partition of the active node's
+// agent from the server loses nothing and never makes the standby
+// answer ARP for the gateway address.
+func TestHADVR(t *testing.T) { runHA(t, true) }
+
+// TestHALegacy: the same with a legacy HA router, and traffic from the
+// external network to an instance's floating IP.
+func TestHALegacy(t *testing.T) { runHA(t, false) }
+
+func runHA(t *testing.T, distributed bool) {
+	b := testbed.Up(t, 1, testbed.Options{Quiet: true, NetworkNodes: 2})
+	d := setupHA(t, b, distributed)
+	dumpOnFailure(t, b, sandbox.NodeNetwork1, "network2")
+	active, standby := b.ActiveHost(d.r.ID, 2)
+	t.Logf("router %s: active on %s, standby on %s", d.r.ID, active, standby[0])
+	t.Run("Failover", func(t *testing.T) { haFailover(t, b.With(t), d, active, standby[0]) })
+	if t.Failed() {
+		return
+	}
+	// The standby is active now; the healed node is the standby.
+	t.Run("Partition", func(t *testing.T) { haPartition(t, b.With(t), d, standby[0], active) })
+}
+
+// haFailover fails the active node under the ping stream, then heals it.
+func haFailover(t *testing.T, b *testbed.Bed, d *haTopo, active, standby string) {
+	s := b.PingStream(d.from, d.target, haInterval)
+	defer s.Stop(time.Second)
+	waitReplies(t, s, 20)
+	failSeq := s.Stats().Sent
+	t0 := time.Now()
+	b.Fail(active)
+	var apiAt time.Duration
+	testbed.Eventually(t, 30*time.Second, 50*time.Millisecond, "the API reports the standby active", func() error {
+		m, err := b.HAStates(d.r.ID)
+		if err == nil && m[standby] == "active" {
+			apiAt = time.Since(t0)
+			return nil
+		}
+		return fmt.Errorf("l3-agents %v (%v)", m, err)
+	})
+	// Traffic resumes: 20 answered requests in a row after the failure.
+	testbed.Eventually(t, 30*time.Second, haInterval, "traffic resumes through "+standby, func() error {
+		st := s.Stats()
+		if st.Sent-failSeq < 30 || testbed.LostAfter(st, st.Sent-20) > 2 {
+			return fmt.Errorf("%s", st)
+		}
+		return nil
+	})
+	st := s.Stats()
+	gap := testbed.LongestGap(slices.DeleteFunc(slices.Clone(st.Lost), func(q int) bool { return q < failSeq-2 || q > st.Sent-5 }), haInterval)
+	t.Logf("FAILOVER %s: gap %s (%d requests lost of %d), API reported %s active after %s",
+		b.Prefix, gap, testbed.LostAfter(st, failSeq-2)-testbed.LostAfter(st, st.Sent-5), st.Sent-failSeq, standby, apiAt.Round(10*time.Millisecond))
+
+	// Heal: the node returns as standby, without loss.
+	healSeq := s.Stats().Sent
+	b.Heal(active)
+	if m, _ := b.HAStates(d.r.ID); m[standby] != "active" || m[active] != "standby" {
+		t.Errorf("after heal: l3-agents %v, want %s active (non-preemptive)", m, standby)
+	}
+	time.Sleep(3 * time.Second)
+	st = s.Stop(2 * time.Second)
+	if n := testbed.LostAfter(st, healSeq); n > 0 {
+		t.Errorf("heal of %s: %d requests lost (%s), want none", active, n, st)
+	}
+	t.Logf("heal: %s", st)
+}
+
+// haPartition cuts the active node's agent from the server for longer
+// than agent_down_time: no loss, and only the active node answers ARP
+// for the gateway address on the external network.
+func haPartition(t *testing.T, b *testbed.Bed, d *haTopo, active, standby string) {
+	caps := b.CaptureHost(active, sandbox.HostExternalIf)
+	capStandby := b.CaptureHost(standby, sandbox.HostExternalIf)
+	s := b.PingStream(d.from, d.target, haInterval)
+	waitReplies(t, s, 10)
+	start := s.Stats().Sent
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); arpLoop(ctx, b, d.r.GatewayIP) }()
+	b.Partition(active)
+	time.Sleep(sandbox.AgentDownTime + 3*time.Second)
+	m, _ := b.HAStates(d.r.ID)
+	if err := b.State.Heal(context.Background(), active); err != nil {
+		t.Errorf("heal the partition: %v", err)
+	}
+	time.Sleep(2 * time.Second)
+	cancel()
+	wg.Wait()
+	st := s.Stop(2 * time.Second)
+	if n := testbed.LostAfter(st, start); n > 0 {
+		t.Errorf("partition of %s: %d requests lost (%s), want none", active, n, st)
+	}
+	if m[active] != "active" {
+		t.Errorf("during the partition: l3-agents %v, want %s still active", m, active)
+	}
+	owners := map[string]map[string]int{} // address → host → answers
+	for host, frames := range map[string][]probe.Frame{active: caps.Stop()[sandbox.HostExternalIf], standby: capStandby.Stop()[sandbox.HostExternalIf]} {
+		for _, f := range frames {
+			if !f.Outgoing {
+				continue
+			}
+			if _, spa, ok := probe.ARPAnswer(f.Data); ok {
+				if owners[spa.String()] == nil {
+					owners[spa.String()] = map[string]int{}
+				}
+				owners[spa.String()][host]++
+			}
+		}
+	}
+	t.Logf("partition: %s; ARP answers sent per address and host: %v", st, owners)
+	if n := owners[d.r.GatewayIP.String()][active]; n == 0 {
+		t.Errorf("no ARP answer for the gateway %s from %s: the capture saw nothing to judge", d.r.GatewayIP, active)
+	}
+	for addr, hosts := range owners {
+		if len(hosts) > 1 {
+			t.Errorf("%s was answered for by %d hosts: %v", addr, len(hosts), hosts)
+		}
+	}
+}
+
+// arpLoop asks the upstream's external interface for addr every 200ms
+// until ctx ends, so that every owner of the address answers.
+func arpLoop(ctx context.Context, b *testbed.Bed, addr netip.Addr) {
+	for ctx.Err() == nil {
+		c, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		probe.ARPRequest(c, sandbox.NodeNS(b.Prefix, sandbox.NodeUpstream), "eth0", addr, 100*time.Millisecond)
+		<-c.Done()
+		cancel()
+	}
+}
+
+func waitReplies(t *testing.T, s *probe.Stream, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.WaitReplies(ctx, n); err != nil {
+		t.Fatalf("ping stream: %v (%s)", err, s.Stats())
+	}
+}
