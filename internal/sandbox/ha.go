@@ -120,7 +120,7 @@ func (s *State) waitInitialApply(ctx context.Context, host string, timeout time.
 			return err
 		}
 		log := string(b)
-		if i := strings.LastIndex(log, " start agent-"+host+":"); i >= 0 && strings.Contains(log[i:], `"msg":"initial apply"`) {
+		if i := strings.LastIndex(log, " start agent-"+host+":"); i >= 0 && strings.Contains(log[i:], `msg="initial apply"`) {
 			return nil
 		}
 		if !s.procAlive("agent-" + host) {
