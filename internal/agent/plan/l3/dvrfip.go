@@ -189,9 +189,8 @@ func (d *dvr) snat() {
 	}
 	l.gatewayPart(d.cfg)
 	rt, f := l.finish()
-	if HAStandby(d.s, d.cfg.Host, d.r) {
+	if haNamespace(d.s, d.cfg.Host, d.r, &rt.Namespace) {
 		// The active copy serves and reports the central floating IPs.
-		stripAddrs(&rt.Namespace)
 		f.FIPStatus = nil
 	}
 	d.out.Extra = append(d.out.Extra, rt.Namespace)

@@ -40,3 +40,25 @@ func stripAddrs(ns *desired.Namespace) {
 	}
 	ns.Routes, ns.GARP = nil, nil
 }
+
+// haSysctls are set in every copy of an HA router's gateway namespace,
+// before its devices exist: they get no IPv6 link-local address. All
+// copies share each port's MAC, and a standby's link-local duplicate
+// address detection, router solicitations and MLD reports would teach
+// the switches that the active copy's MAC is on the standby's port
+// (upstream's keepalived keeps link-local addresses off standbys too).
+var haSysctls = []desired.Sysctl{{Key: "net/ipv6/conf/default/addr_gen_mode", Value: "1"}}
+
+// haNamespace adds what every copy of an HA gateway namespace needs,
+// and strips a standby's addresses.
+func haNamespace(s *hostmodel.Snapshot, host string, r *model.Router, ns *desired.Namespace) (standby bool) {
+	if !r.HA {
+		return false
+	}
+	ns.Sysctls = append(ns.Sysctls, haSysctls...)
+	if HAStandby(s, host, r) {
+		stripAddrs(ns)
+		return true
+	}
+	return false
+}
