@@ -186,6 +186,12 @@ func (d *dvrDemo) router(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	return d.wireRouter(ctx)
+}
+
+// wireRouter adds demo-router's interface on demo-subnet and its
+// gateway on ext-net, and lists its ports.
+func (d *dvrDemo) wireRouter(ctx context.Context) error {
 	d.step("neutron router-interface-add demo-router demo-subnet")
 	if err := d.user.Do(ctx, "PUT", "/v2.0/routers/"+d.routerID+"/add_router_interface", map[string]any{"subnet_id": d.subnet1}, nil); err != nil {
 		return err
