@@ -24,7 +24,7 @@ import (
 // real packets or reads the host's namespaces and prints ✓ or ✗. It
 // returns an error if any check failed.
 func (s *State) DemoDVR(ctx context.Context, out io.Writer) error {
-	d := &dvrDemo{demo: &demo{s: s, out: out}}
+	d := &dvrDemo{demo: &demo{s: s, out: out}, snatHost: NodeNetwork1}
 	var err error
 	if d.c, err = s.AdminClient(ctx); err != nil {
 		return err
@@ -63,6 +63,8 @@ type dvrDemo struct {
 	gatewayIP                                    netip.Addr
 	vm1, vm2                                     *Instance
 	fip                                          netip.Addr
+	// snatHost runs demo-router's (active) SNAT part.
+	snatHost string
 }
 
 const (
@@ -303,7 +305,10 @@ func (d *dvrDemo) instance(ctx context.Context) error {
 	if err := d.nsCheck(ctx, "compute1", []string{d.qrouter()}, []string{d.snat()}); err != nil {
 		return err
 	}
-	for _, h := range d.s.Hosts()[2:] {
+	for _, h := range d.s.Hosts() {
+		if h.Mode != ModeDVR || h.Name == "compute1" {
+			continue
+		}
 		if err := d.nsCheck(ctx, h.Name, nil, []string{d.qrouter()}); err != nil {
 			return err
 		}

@@ -101,6 +101,7 @@ func (h *haDemo) agents(ctx context.Context) error {
 		if len(m) != 2 || h.active == "" || h.standby == "" {
 			return "", fmt.Errorf("l3-agents: %v", m)
 		}
+		h.snatHost = h.active
 		return fmt.Sprintf("active %s, standby %s", h.active, h.standby), nil
 	}); err != nil {
 		return err
