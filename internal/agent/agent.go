@@ -148,8 +148,10 @@ func (a *Agent) agentStates() []syncproto.AgentState {
 		"enable_distributed_routing": a.cfg.AgentMode != "legacy",
 		"enable_security_group":      a.cfg.EnableSecurityGroup, "prevent_arp_spoofing": a.cfg.PreventARPSpoofing,
 	}
+	// report_interval lets the server fence HA claims by this agent's
+	// own heartbeat pace (docs/ha.md).
 	l3cfg := map[string]any{"agent_mode": a.cfg.AgentMode, "handle_internal_only_routers": true, "interface_driver": "linuxbridge",
-		"log_agent_heartbeats": false}
+		"log_agent_heartbeats": false, "report_interval": a.cfg.ReportInterval.Seconds()}
 	if a.cfg.LocalIP.IsValid() {
 		l2cfg["tunneling_ip"] = a.cfg.LocalIP.String()
 		l3cfg[haProbeKey] = a.cfg.LocalIP.String()

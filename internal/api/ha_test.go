@@ -109,3 +109,37 @@ func TestHARouterAPI(t *testing.T) {
 		return len(s) == 1 && s[h2.l3()] == nil && slices.Contains(ids, h2.l3()), jsonOf(s)
 	})
 }
+
+// TestHAFenceFollowsReportInterval: an active agent that says it
+// reports every second is fenced for three of them, even with a shorter
+// l3_ha_fence_time.
+func TestHAFenceFollowsReportInterval(t *testing.T) {
+	srv := noAuth(t, testutil.WithConfig(func(c *config.Server) {
+		c.MaxL3AgentsPerRouter, c.L3HAFenceTime, c.AgentDownTime = 2, 500*time.Millisecond, 30*time.Second
+	}))
+	slow := agState(model.AgentTypeL3, "legacy")
+	slow.Configurations["report_interval"] = 1.0
+	h1 := regHost(t, srv, "h1", slow)
+	h1.beat()
+	r := mkRouter(t, srv, admin, map[string]any{"name": "r", "ha": true})
+	eventually(t, "h1 active", func() (bool, string) {
+		s := haStates(t, srv, id(r))
+		return s[h1.l3()] == "active", jsonOf(s)
+	})
+	h2 := regHost(t, srv, "h2", agState(model.AgentTypeL3, "legacy"))
+	h2.beat()
+	eventually(t, "h2 standby", func() (bool, string) {
+		s := haStates(t, srv, id(r))
+		return s[h2.l3()] == "standby", jsonOf(s)
+	})
+	h1.pause()
+	time.Sleep(1200 * time.Millisecond)
+	ctx := context.Background()
+	if res, err := h2.client.ClaimHA(ctx, id(r), h2.l3()); err != nil || res.Granted {
+		t.Fatalf("claim 1.2 s after the last heartbeat of an agent reporting every 1 s: %+v %v", res, err)
+	}
+	time.Sleep(2 * time.Second)
+	if res, err := h2.client.ClaimHA(ctx, id(r), h2.l3()); err != nil || !res.Granted {
+		t.Fatalf("claim 3.2 s after: %+v %v", res, err)
+	}
+}

@@ -93,7 +93,7 @@ func (c *Control) ClaimHA(ctx context.Context, routerID, agentID string) (string
 		if active == agentID {
 			return nil
 		}
-		if active != "" && c.aliveWithin(v, active, c.cfg.L3HAFenceTime) {
+		if active != "" && c.aliveWithin(v, active, c.fenceTime(v, active)) {
 			return nil
 		}
 		_, ag, ok := store.GetAs[*model.Agent](v, model.KindAgent, agentID)
@@ -112,6 +112,20 @@ func (c *Control) ClaimHA(ctx context.Context, routerID, agentID string) (string
 		return "", false, err
 	}
 	return active, active == agentID, nil
+}
+
+// fenceTime is how long the active agent must have been silent before
+// a claim is granted: l3_ha_fence_time, but at least three of the
+// agent's own report intervals (it says them in its configurations), so
+// that an agent heartbeating slowly is not taken for a silent one.
+func (c *Control) fenceTime(v *store.View, agentID string) time.Duration {
+	fence := c.cfg.L3HAFenceTime
+	if _, ag, ok := store.GetAs[*model.Agent](v, model.KindAgent, agentID); ok {
+		if r, ok := ag.Configurations["report_interval"].(float64); ok && r > 0 {
+			fence = max(fence, time.Duration(3*r*float64(time.Second)))
+		}
+	}
+	return fence
 }
 
 // aliveWithin reports whether the agent heartbeated within d.

@@ -79,6 +79,7 @@ func runHA(t *testing.T, distributed bool) {
 		addrs = append(addrs, d.target)
 	}
 	own := watchOwners(t, b, addrs, active, standby[0])
+	t.Run("ActiveAgentRestart", func(t *testing.T) { haAgentRestart(t, b.With(t), d, active) })
 	t.Run("Failover", func(t *testing.T) { haFailover(t, b.With(t), d, active, standby[0]) })
 	if t.Failed() {
 		own.stop()
@@ -157,6 +158,27 @@ func (o *owners) check(t *testing.T, first, second string) {
 		if !slices.Equal(runs, []string{first, second}) {
 			t.Errorf("owners of %s in time order: %v, want %s then %s (one handover, no overlap)", a, runs, first, second)
 		}
+	}
+}
+
+// haAgentRestart restarts the active node's agent under the ping
+// stream: its kernel keeps answering the standby's probes, so nothing
+// moves and nothing is lost.
+func haAgentRestart(t *testing.T, b *testbed.Bed, d *haTopo, active string) {
+	s := b.PingStream(d.from, d.target, haInterval)
+	waitReplies(t, s, 10)
+	start := s.Stats().Sent
+	b.RestartAgent(active)
+	b.WaitInitialApply(active, 30*time.Second)
+	time.Sleep(2 * time.Second)
+	st := s.Stop(2 * time.Second)
+	m, _ := b.HAStates(d.r.ID)
+	t.Logf("restart of %s's agent: %s; l3-agents %v", active, st, m)
+	if n := testbed.LostAfter(st, start); n > 0 {
+		t.Errorf("restart of the active agent: %d requests lost, want none", n)
+	}
+	if m[active] != "active" {
+		t.Errorf("after the restart: l3-agents %v, want %s still active", m, active)
 	}
 }
 
