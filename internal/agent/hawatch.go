@@ -59,23 +59,28 @@ func (a *Agent) haTargets() (map[netip.Addr]*haTarget, string) {
 	if mine == "" {
 		return out, ""
 	}
+	// Collected first: the model's lock is held during Each, and taking
+	// it again inside (Decode) deadlocks once a writer waits.
+	var bindings []model.Binding
 	a.model.Each(model.KindL3Binding, func(o syncproto.Object) {
 		var b model.Binding
-		if json.Unmarshal(o.Data, &b) != nil || b.ActiveAgentID == "" || b.ActiveAgentID == mine || !slices.Contains(b.AgentIDs, mine) {
-			return
+		if json.Unmarshal(o.Data, &b) == nil && b.ActiveAgentID != "" && b.ActiveAgentID != mine && slices.Contains(b.AgentIDs, mine) {
+			bindings = append(bindings, b)
 		}
+	})
+	for _, b := range bindings {
 		var r model.Router
 		if ok, err := a.model.Decode(model.KindRouter, b.ID, &r); !ok || err != nil || !r.HA || !r.AdminStateUp {
-			return
+			continue
 		}
 		act := agents[b.ActiveAgentID]
 		if act == nil {
-			return
+			continue
 		}
 		s, _ := act.Configurations[haProbeKey].(string)
 		addr, err := netip.ParseAddr(s)
 		if err != nil {
-			return
+			continue
 		}
 		t := out[addr]
 		if t == nil {
@@ -83,7 +88,7 @@ func (a *Agent) haTargets() (map[netip.Addr]*haTarget, string) {
 			out[addr] = t
 		}
 		t.routers = append(t.routers, b.ID)
-	})
+	}
 	return out, mine
 }
 

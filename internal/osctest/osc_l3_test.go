@@ -134,22 +134,7 @@ func TestOpenStackCLIRouters(t *testing.T) {
 	if got := admin.list("network", "agent", "list", "--router", "osc-r1"); len(got) != 1 || str(got[0]["ID"]) != other {
 		t.Errorf("after add router: hosted by %v", got)
 	}
-	// The HA router is on both L3 agents, one active (--long shows the
-	// HA State column).
-	haStates := map[string]int{}
-	for _, a := range admin.list("network", "agent", "list", "--router", "osc-ha", "--long") {
-		haStates[str(a["HA State"])]++
-	}
-	if haStates["active"] != 1 || haStates["standby"] != 1 {
-		t.Errorf("network agent list --router osc-ha --long: HA states %v, want one active and one standby", haStates)
-	}
-	// ha changes only while the router is down.
-	if out := admin.fail("router", "set", "--no-ha", "osc-ha"); !strings.Contains(out, "admin_state_up") {
-		t.Errorf("router set --no-ha while up: %s", out)
-	}
-	admin.ok("router", "set", "--disable", "osc-ha")
-	admin.ok("router", "set", "--no-ha", "osc-ha")
-	check(t, "router set --no-ha", admin.obj("router", "show", "osc-ha"), map[string]any{"ha": false})
+	oscHARouter(t, admin)
 	admin.ok("network", "agent", "set", "--disable", other)
 	check(t, "agent after --disable", admin.obj("network", "agent", "show", other), map[string]any{"admin_state_up": false})
 
@@ -160,4 +145,24 @@ func TestOpenStackCLIRouters(t *testing.T) {
 	if rs := admin.list("router", "list"); len(rs) != 0 {
 		t.Errorf("routers left: %v", rs)
 	}
+}
+
+// oscHARouter: the HA router osc-ha is on both L3 agents, one active
+// (--long shows the HA State column); ha changes only while the router
+// is down.
+func oscHARouter(t *testing.T, admin *cli) {
+	t.Helper()
+	haStates := map[string]int{}
+	for _, a := range admin.list("network", "agent", "list", "--router", "osc-ha", "--long") {
+		haStates[str(a["HA State"])]++
+	}
+	if haStates["active"] != 1 || haStates["standby"] != 1 {
+		t.Errorf("network agent list --router osc-ha --long: HA states %v, want one active and one standby", haStates)
+	}
+	if out := admin.fail("router", "set", "--no-ha", "osc-ha"); !strings.Contains(out, "admin_state_up") {
+		t.Errorf("router set --no-ha while up: %s", out)
+	}
+	admin.ok("router", "set", "--disable", "osc-ha")
+	admin.ok("router", "set", "--no-ha", "osc-ha")
+	check(t, "router set --no-ha", admin.obj("router", "show", "osc-ha"), map[string]any{"ha": false})
 }
