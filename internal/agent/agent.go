@@ -116,8 +116,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); a.heartbeat(ctx) }()
+	go func() { defer wg.Done(); a.haWatch(ctx) }()
 	go func() {
 		defer wg.Done()
 		a.client.Follow(ctx, a.model, func(*syncproto.Event) { a.wake() }, func(err error) {
@@ -155,14 +156,17 @@ func (a *Agent) agentStates() []syncproto.AgentState {
 		"enable_distributed_routing": a.cfg.AgentMode != "legacy",
 		"enable_security_group":      a.cfg.EnableSecurityGroup, "prevent_arp_spoofing": a.cfg.PreventARPSpoofing,
 	}
+	// report_interval lets the server fence HA claims by this agent's
+	// own heartbeat pace (docs/ha.md).
+	l3cfg := map[string]any{"agent_mode": a.cfg.AgentMode, "handle_internal_only_routers": true, "interface_driver": "linuxbridge",
+		"log_agent_heartbeats": false, "report_interval": a.cfg.ReportInterval.Seconds()}
 	if a.cfg.LocalIP.IsValid() {
 		l2cfg["tunneling_ip"] = a.cfg.LocalIP.String()
+		l3cfg[haProbeKey] = a.cfg.LocalIP.String()
 	}
 	states := []syncproto.AgentState{
 		{AgentType: model.AgentTypeL2, Binary: "neutrino-agent", Topic: "N/A", Configurations: l2cfg},
-		{AgentType: model.AgentTypeL3, Binary: "neutrino-agent", Topic: "l3_agent", Configurations: map[string]any{
-			"agent_mode": a.cfg.AgentMode, "handle_internal_only_routers": true, "interface_driver": "linuxbridge",
-			"log_agent_heartbeats": false}},
+		{AgentType: model.AgentTypeL3, Binary: "neutrino-agent", Topic: "l3_agent", Configurations: l3cfg},
 	}
 	if a.cfg.EnableDHCPAgent {
 		states = append(states, syncproto.AgentState{AgentType: model.AgentTypeDHCP, Binary: "neutrino-agent", Topic: "dhcp_agent", Configurations: map[string]any{

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/neutrino-net/neutrino/internal/model"
+	"github.com/neutrino-net/neutrino/internal/store"
 	"github.com/neutrino-net/neutrino/internal/syncproto"
 )
 
@@ -15,6 +16,7 @@ import (
 func (a *API) agentRoutes(m *http.ServeMux) {
 	m.HandleFunc("POST "+syncproto.PathReport, a.wrap(a.agentOnly(a.agentReport)))
 	m.HandleFunc("POST "+syncproto.PathStatus, a.wrap(a.agentOnly(a.agentStatus)))
+	m.HandleFunc("POST "+syncproto.PathHAClaim, a.wrap(a.agentOnly(a.agentHAClaim)))
 	m.HandleFunc("GET "+syncproto.PathHosts+"{host}/watch", a.wrap(a.agentOnly(a.agentWatch)))
 }
 
@@ -113,5 +115,32 @@ func (a *API) agentWatch(w http.ResponseWriter, r *http.Request, c *reqCtx) erro
 		}
 		return nil
 	})
+	return nil
+}
+
+// agentHAClaim is a standby's claim of an HA router (docs/ha.md): the
+// claimant must be an L3 agent of the reporting host.
+func (a *API) agentHAClaim(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+	b, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	var req syncproto.HAClaim
+	if err := decode(b, &req); err != nil {
+		return err
+	}
+	if req.RouterID == "" || req.AgentID == "" {
+		return badRequest("A claim needs a router_id and an agent_id")
+	}
+	var owner *model.Agent
+	a.st.View(func(v *store.View) { _, owner, _ = store.GetAs[*model.Agent](v, model.KindAgent, req.AgentID) })
+	if owner == nil || owner.Host != req.Host || owner.AgentType != model.AgentTypeL3 {
+		return agentNotFound(req.AgentID)
+	}
+	active, granted, err := a.ctl.ClaimHA(c, req.RouterID, req.AgentID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, syncproto.HAClaimResult{ActiveAgentID: active, Granted: granted})
 	return nil
 }

@@ -58,11 +58,11 @@ func (a *API) agentAPIRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /v2.0/agents/{id}/l3-routers", h(a.listBoundTo(model.KindL3Binding, routerDef)))
 	m.HandleFunc("POST /v2.0/agents/{id}/l3-routers", h(a.addAgentRouter))
 	m.HandleFunc("DELETE /v2.0/agents/{id}/l3-routers/{rid}", h(a.removeAgentRouter))
-	m.HandleFunc("GET /v2.0/routers/{id}/l3-agents", h(a.listAgentsOf(model.KindL3Binding, routerDef, "get_l3-agents", map[string]any{"ha_state": nil})))
+	m.HandleFunc("GET /v2.0/routers/{id}/l3-agents", h(a.listAgentsOf(model.KindL3Binding, routerDef, "get_l3-agents", routerHAState)))
 	m.HandleFunc("GET /v2.0/agents/{id}/dhcp-networks", h(a.listBoundTo(model.KindDHCPBinding, networkDef)))
 	m.HandleFunc("POST /v2.0/agents/{id}/dhcp-networks", h(a.addAgentNetwork))
 	m.HandleFunc("DELETE /v2.0/agents/{id}/dhcp-networks/{nid}", h(a.removeAgentNetwork))
-	m.HandleFunc("GET /v2.0/networks/{id}/dhcp-agents", h(a.listAgentsOf(model.KindDHCPBinding, networkDef, "get_dhcp-agents", nil)))
+	m.HandleFunc("GET /v2.0/networks/{id}/dhcp-agents", h(a.listAgentsOf(model.KindDHCPBinding, networkDef, "get_dhcp-agents", func(*store.View, string, string) map[string]any { return nil })))
 }
 
 // agentFields is an agent as the API shows it: the stored record plus
@@ -239,7 +239,18 @@ func (a *API) deleteAgent(w http.ResponseWriter, r *http.Request, c *reqCtx) err
 
 // Sub-resources.
 
-func (a *API) renderAgentList(v *store.View, ids []string, extra map[string]any) [][]byte {
+// routerHAState is the ha_state of a router's agent: active or standby
+// for an HA router, null otherwise (as upstream).
+func routerHAState(v *store.View, routerID, agentID string) map[string]any {
+	_, r, ok := store.GetAs[*model.Router](v, model.KindRouter, routerID)
+	_, b, bound := store.GetAs[*model.Binding](v, model.KindL3Binding, routerID)
+	if !ok || !r.HA || !bound {
+		return map[string]any{"ha_state": nil}
+	}
+	return map[string]any{"ha_state": b.HAState(agentID)}
+}
+
+func (a *API) renderAgentList(v *store.View, ids []string, extra func(agentID string) map[string]any) [][]byte {
 	var bodies [][]byte
 	for _, id := range ids {
 		e, ok := v.Get(model.KindAgent, id)
@@ -247,7 +258,7 @@ func (a *API) renderAgentList(v *store.View, ids []string, extra map[string]any)
 			continue
 		}
 		f := a.agentFields(v, e)
-		for k, val := range extra {
+		for k, val := range extra(id) {
 			f[k] = mustJSON(val)
 		}
 		bodies = append(bodies, encodeFields(f, nil))
@@ -440,7 +451,7 @@ func (a *API) listBoundTo(kind string, def *resourceDef) handlerFunc {
 // listAgentsOf answers GET /routers/{id}/l3-agents and
 // /networks/{id}/dhcp-agents: the agents the binding of kind names for
 // a resource of def the caller may see (admin only, 403 otherwise).
-func (a *API) listAgentsOf(kind string, def *resourceDef, rule string, extra map[string]any) handlerFunc {
+func (a *API) listAgentsOf(kind string, def *resourceDef, rule string, extra func(v *store.View, id, agentID string) map[string]any) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
 		var err error
 		var bodies [][]byte
@@ -453,7 +464,7 @@ func (a *API) listAgentsOf(kind string, def *resourceDef, rule string, extra map
 				err = policyDenied(rule)
 				return
 			}
-			bodies = a.renderAgentList(v, bindingAgents(v, kind, e.ID), extra)
+			bodies = a.renderAgentList(v, bindingAgents(v, kind, e.ID), func(agentID string) map[string]any { return extra(v, e.ID, agentID) })
 		})
 		if err != nil {
 			return err

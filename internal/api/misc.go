@@ -95,8 +95,9 @@ var extensions = []extension{
 	{Alias: "network_availability_zone", Name: "Network Availability Zone", Description: "Availability zone support for network."},
 	// L3: /routers with its interface and extra-route actions, gateway
 	// info with enable_snat, routes, floating IPs with port_details.
-	// dvr and l3-ha are left out until distributed and HA routers are
-	// served as upstream does.
+	// l3-ha: the router's ha attribute and the agents' ha_state
+	// (docs/ha.md).
+	{Alias: "l3-ha", Name: "HA Router extension", Description: "Adds HA capability to routers."},
 	{Alias: "router", Name: "Neutron L3 Router", Description: "Router abstraction for basic L3 forwarding between L2 Neutron networks and access to external networks via a NAT gateway."},
 	{Alias: "ext-gw-mode", Name: "Neutron L3 Configurable external gateway mode", Description: "Extension of the router abstraction for specifying whether SNAT should occur on the external gateway"},
 	{Alias: "extraroute", Name: "Neutron Extra Route", Description: "Extra routes configuration for L3 router"},

@@ -129,7 +129,7 @@ func createRouter(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 		Status:                "ACTIVE",
 		Routes:                []model.Route{},
 		Distributed:           boolOr(req.Distributed, a.cfg.RouterDistributed),
-		HA:                    boolOr(req.HA, false),
+		HA:                    boolOr(req.HA, a.cfg.L3HA),
 		AvailabilityZoneHints: req.AvailabilityZoneHints,
 		AvailabilityZones:     []string{},
 	}
@@ -138,9 +138,6 @@ func createRouter(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 	}
 	if req.Name != nil {
 		r.Name = *req.Name
-	}
-	if r.HA {
-		return "", badRequest("L3 HA routers are not supported by this server")
 	}
 	rt := newRouterTxn(a, v, t, c, r)
 	rt.place()
@@ -183,8 +180,12 @@ func updateRouter(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry
 		r.AdminStateUp = bool(*req.AdminStateUp)
 	}
 	rt := newRouterTxn(a, v, t, c, &r)
-	if req.HA != nil && bool(*req.HA) != r.HA {
-		return badRequest("L3 HA routers are not supported by this server")
+	haChange := req.HA != nil && bool(*req.HA) != r.HA
+	if haChange {
+		if wasUp || r.AdminStateUp {
+			return badResource("router", "Cannot change HA attribute of active routers. Please set router admin_state_up to False prior to upgrade")
+		}
+		r.HA = bool(*req.HA)
 	}
 	if req.Distributed != nil && bool(*req.Distributed) != r.Distributed {
 		// Upstream refuses while the router is up before or after the

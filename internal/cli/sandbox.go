@@ -49,6 +49,9 @@ Needs root.`,
 		newSandboxBoot(load),
 		newSandboxRm(load),
 		newSandboxExec(load),
+		newSandboxFail(load),
+		newSandboxHeal(load),
+		newSandboxPartition(load),
 		newSandboxServe(&dir),
 		newSandboxAgent(),
 	)
@@ -68,7 +71,7 @@ func newSandboxUp(dir, prefix *string) *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "sandbox %s is up: API %s, hosts network1 and compute1..%d\n", st.Prefix, st.URL(), st.Computes)
+			fmt.Fprintf(out, "sandbox %s is up: API %s, hosts network1..%d and compute1..%d\n", st.Prefix, st.URL(), max(st.NetworkNodes, 1), st.Computes)
 			fmt.Fprintf(out, "  source %s/admin-openrc   # or demo-openrc, then use the openstack CLI\n", st.Dir)
 			fmt.Fprintf(out, "  neutrino sandbox boot --network NET --host compute1 vm1\n")
 			fmt.Fprintf(out, "  neutrino sandbox exec vm1 -- ping %s\n", sandbox.InternetIP)
@@ -80,6 +83,7 @@ func newSandboxUp(dir, prefix *string) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.IntVar(&o.Computes, "computes", o.Computes, "number of compute hosts")
+	f.IntVar(&o.NetworkNodes, "network-nodes", 1, "number of network nodes (dvr_snat hosts network1..N: HA routers need two)")
 	f.IntVar(&o.Port, "port", o.Port, "API port on 127.0.0.1")
 	f.BoolVar(&o.NoAgents, "no-agents", false, "start no agents (fabric and server only)")
 	f.DurationVar(&o.ReadyTimeout, "timeout", 60*time.Second, "wait this long for the server, and for the agents to register")

@@ -17,8 +17,8 @@ func newSandboxDemo(dir, prefix *string) *cobra.Command {
 	o := sandbox.Options{Computes: sandbox.DefaultComputes, Port: sandbox.DefaultPort}
 	var down bool
 	cmd := &cobra.Command{
-		Use:   "demo [legacy]",
-		Short: "Run the DVR walkthrough (or, with legacy, the Neutron L3 agent walkthrough) in a fresh sandbox",
+		Use:   "demo [legacy|ha]",
+		Short: "Run the DVR walkthrough (or, with legacy, the Neutron L3 agent walkthrough; with ha, an HA failover) in a fresh sandbox",
 		Long: `Builds a fresh sandbox (replacing one left in --dir), then runs a
 reference walkthrough in it. Every step prints the command it stands for,
 every check sends real packets or reads the hosts' namespaces.
@@ -39,16 +39,29 @@ external network, tenant networks APPS_NET and DMZ_NET, a centralized
 router with a gateway and both interfaces, one instance on each, a
 floating IP moved between them, and metadata through the router.
 
+With ha: two network nodes; demo-router is distributed and HA (active on
+one network node, standby on the other, as "openstack network agent list
+--router demo-router --long" shows); demo-instance1 pings the internet
+host every 100 ms while the active network node loses power (sandbox
+fail); the measured gap and the time until the API reports the other node
+active are printed; the node is healed and returns as standby without
+loss.
+
 The sandbox stays up for exploring unless --down is given.`,
 		Args:      cobra.MaximumNArgs(1),
-		ValidArgs: []string{"legacy"},
+		ValidArgs: []string{"legacy", "ha"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			run := (*sandbox.State).DemoDVR
 			if len(args) == 1 {
-				if args[0] != "legacy" {
-					return fmt.Errorf("unknown walkthrough %q (known: legacy; none for DVR)", args[0])
+				switch args[0] {
+				case "legacy":
+					run = (*sandbox.State).DemoLegacy
+				case "ha":
+					run = (*sandbox.State).DemoHA
+					o.NetworkNodes = max(o.NetworkNodes, 2)
+				default:
+					return fmt.Errorf("unknown walkthrough %q (known: legacy, ha; none for DVR)", args[0])
 				}
-				run = (*sandbox.State).DemoLegacy
 			}
 			o.Dir, o.Prefix, o.Out = *dir, *prefix, cmd.ErrOrStderr()
 			if _, err := sandbox.LoadState(o.Dir); err == nil {

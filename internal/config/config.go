@@ -17,13 +17,22 @@ import (
 
 // Server is the server's configuration.
 type Server struct {
-	BindHost             string
-	BindPort             int
-	AuthStrategy         string // keystone | noauth
-	BaseMAC              string
-	RouterDistributed    bool
-	AgentDownTime        time.Duration
-	AutoL3Failover       bool
+	BindHost          string
+	BindPort          int
+	AuthStrategy      string // keystone | noauth
+	BaseMAC           string
+	RouterDistributed bool
+	AgentDownTime     time.Duration
+	AutoL3Failover    bool
+	// L3HA ([DEFAULT] l3_ha) is the default of a new router's ha.
+	L3HA bool
+	// MaxL3AgentsPerRouter ([DEFAULT] max_l3_agents_per_router) bounds
+	// how many agents host one HA router (0 = every eligible agent).
+	MaxL3AgentsPerRouter int
+	// L3HAFenceTime ([DEFAULT] l3_ha_fence_time, ours) is how long the
+	// active agent of an HA router must have been silent before a
+	// standby's claim of the router is granted (docs/ha.md).
+	L3HAFenceTime        time.Duration
 	GlobalPhysnetMTU     int
 	MaxRequestBodySize   int64
 	PaginationMaxLimit   int
@@ -81,6 +90,8 @@ func Defaults() Server {
 		BaseMAC:               "fa:16:3e:00:00:00",
 		AgentDownTime:         15 * time.Second,
 		AutoL3Failover:        true,
+		MaxL3AgentsPerRouter:  3,
+		L3HAFenceTime:         2 * time.Second,
 		GlobalPhysnetMTU:      1500,
 		MaxRequestBodySize:    114688, // oslo.middleware's default
 		PaginationMaxLimit:    -1,
@@ -129,7 +140,7 @@ var serverSchema = Schema{
 			"agent_down_time", "allow_automatic_l3agent_failover", "global_physnet_mtu", "max_request_body_size",
 			"pagination_max_limit", "max_dns_nameservers", "max_subnet_host_routes", "dhcp_agents_per_network",
 			"public_endpoint", "metadata_proxy_shared_secret", "default_availability_zones", "client_socket_timeout",
-			"metrics_bind"},
+			"l3_ha", "max_l3_agents_per_router", "l3_ha_fence_time", "metrics_bind"},
 		"ml2":                 {"type_drivers", "tenant_network_types", "path_mtu"},
 		"ml2_type_vxlan":      {"vni_ranges"},
 		"ml2_type_vlan":       {"network_vlan_ranges"},
@@ -153,7 +164,8 @@ var serverSchema = Schema{
 			"core_plugin":           Skip("ML2 with Linux bridges and VXLAN is built in"),
 			"service_plugins":       Skip("the router (L3) service is built in"),
 			"allow_overlapping_ips": Must(true, "subnets of different networks may always overlap"),
-			"l3_ha":                 Must(false, "L3 HA routers are not supported"),
+			"l3_ha_net_cidr":        Skip("standbys probe the active host over the tunnel network (docs/ha.md)"),
+			"ha_vrrp_advert_int":    Skip("no keepalived: standbys probe the active host (docs/ha.md)"),
 		},
 		"ml2": {
 			"mechanism_drivers": Skip("the agents' Linux data plane and L2 population are built in"),
@@ -196,11 +208,12 @@ func LoadFiles(paths []string) (Server, error) {
 	str(d, "auth_strategy", &c.AuthStrategy)
 	str(d, "base_mac", &c.BaseMAC)
 	boolean(d, "router_distributed", &c.RouterDistributed)
-	var downTime int
-	num(d, "agent_down_time", &downTime)
-	if downTime > 0 {
-		c.AgentDownTime = time.Duration(downTime) * time.Second
-	}
+	// agent_down_time may be fractional (upstream: an integer): a
+	// sandbox detects a dead agent in a second or two.
+	r.fracSeconds(d, "agent_down_time", &c.AgentDownTime)
+	r.fracSeconds(d, "l3_ha_fence_time", &c.L3HAFenceTime)
+	boolean(d, "l3_ha", &c.L3HA)
+	num(d, "max_l3_agents_per_router", &c.MaxL3AgentsPerRouter)
 	boolean(d, "allow_automatic_l3agent_failover", &c.AutoL3Failover)
 	num(d, "global_physnet_mtu", &c.GlobalPhysnetMTU)
 	var body int
@@ -293,6 +306,19 @@ func (r *reader) seconds(sec *ini.Section, key string, dst *time.Duration) {
 	default:
 		*dst = time.Duration(v) * time.Second
 	}
+}
+
+// fracSeconds reads a positive, possibly fractional, number of seconds.
+func (r *reader) fracSeconds(sec *ini.Section, key string, dst *time.Duration) {
+	if !sec.HasKey(key) {
+		return
+	}
+	v, err := sec.Key(key).Float64()
+	if err != nil || v <= 0 {
+		r.errs = append(r.errs, fmt.Sprintf("[%s] %s = %q is not a positive number of seconds", sec.Name(), key, sec.Key(key).String()))
+		return
+	}
+	*dst = time.Duration(v * float64(time.Second))
 }
 
 // security reads the options that protect the store and the built-in

@@ -145,3 +145,18 @@ func TestMetricsBind(t *testing.T) {
 		}
 	}
 }
+
+// TestHAOptions: l3_ha, max_l3_agents_per_router, and fractional
+// agent_down_time and l3_ha_fence_time.
+func TestHAOptions(t *testing.T) {
+	c, err := Load(write(t, "[DEFAULT]\nl3_ha = True\nmax_l3_agents_per_router = 2\nagent_down_time = 1.5\nl3_ha_fence_time = 0.8\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.L3HA || c.MaxL3AgentsPerRouter != 2 || c.AgentDownTime != 1500*time.Millisecond || c.L3HAFenceTime != 800*time.Millisecond {
+		t.Errorf("got l3_ha %v, max %d, down %s, fence %s", c.L3HA, c.MaxL3AgentsPerRouter, c.AgentDownTime, c.L3HAFenceTime)
+	}
+	if _, err := Load(write(t, "[DEFAULT]\nagent_down_time = -1\n")); err == nil {
+		t.Error("agent_down_time = -1 accepted")
+	}
+}

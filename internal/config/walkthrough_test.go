@@ -143,7 +143,7 @@ func TestLoadFilesOrder(t *testing.T) {
 // its value asks for something this server does not do.
 func TestIgnoredNeedsItsValue(t *testing.T) {
 	for body, want := range map[string]string{
-		"[DEFAULT]\nl3_ha = True\n":                            `[DEFAULT] l3_ha = "True" is not supported: L3 HA routers are not supported`,
+		"[DEFAULT]\nl3_ha = maybe\n":                           `[DEFAULT] l3_ha = "maybe" is not a boolean`,
 		"[DEFAULT]\nallow_overlapping_ips = False\n":           `allow_overlapping_ips = "False" is not supported`,
 		"[securitygroup]\nenable_security_group = False\n":     `enable_security_group = "False" is not supported`,
 		"[securitygroup]\nenable_security_grup = True\n":       `unknown option "enable_security_grup" in [securitygroup]`,

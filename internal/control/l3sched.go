@@ -11,7 +11,8 @@ import (
 	"github.com/neutrino-net/neutrino/internal/store"
 )
 
-// heartbeatKey holds an agent's last heartbeat (unix seconds). Heartbeats
+// heartbeatKey holds an agent's last heartbeat (unix seconds, with
+// milliseconds: HA fencing and agent_down_time work below a second). Heartbeats
 // are plain keys, not agent records, so that they do not bump anything a
 // client sees and stay cheap.
 func heartbeatKey(agentID string) string { return "heartbeat/" + agentID }
@@ -22,11 +23,16 @@ func LastHeartbeat(v *store.View, agentID string) (time.Time, bool) {
 	if !ok {
 		return time.Time{}, false
 	}
-	n, err := strconv.ParseInt(string(b), 10, 64)
+	f, err := strconv.ParseFloat(string(b), 64)
 	if err != nil {
 		return time.Time{}, false
 	}
-	return time.Unix(n, 0), true
+	return time.UnixMilli(int64(f*1000 + 0.5)), true
+}
+
+// heartbeatValue is what heartbeatKey holds for a heartbeat at now.
+func heartbeatValue(now time.Time) []byte {
+	return []byte(strconv.FormatFloat(float64(now.UnixMilli())/1000, 'f', 3, 64))
 }
 
 // Alive reports whether the agent heartbeated within agent_down_time.
@@ -84,6 +90,9 @@ func (c *Control) l3Candidate(v *store.View, ag *model.Agent, r *model.Router) b
 // controller's writes require).
 func (c *Control) PlaceRouter(v *store.View, t *store.Txn, r *model.Router, keepUnscheduled bool) string {
 	be, b, bound := store.GetAs[*model.Binding](v, model.KindL3Binding, r.ID)
+	if r.HA {
+		return c.placeHA(v, t, r, be, b, keepUnscheduled)
+	}
 	var cur []string
 	if bound {
 		cur = b.AgentIDs
@@ -101,6 +110,13 @@ func (c *Control) PlaceRouter(v *store.View, t *store.Txn, r *model.Router, keep
 			keep = append(keep, id)
 		}
 	}
+	if len(keep) > 1 {
+		// Once HA: the router stays with the agent that was active.
+		if slices.Contains(keep, b.ActiveAgentID) {
+			keep = []string{b.ActiveAgentID}
+		}
+		keep = keep[:1]
+	}
 	if len(keep) == 0 {
 		if best := c.leastLoadedL3Agent(v, r, nil); best != "" {
 			keep = []string{best}
@@ -112,7 +128,7 @@ func (c *Control) PlaceRouter(v *store.View, t *store.Txn, r *model.Router, keep
 	case len(keep) == 0:
 	case !bound:
 		t.Create(model.KindL3Binding, r.ID, model.MustJSON(&model.Binding{ID: r.ID, AgentIDs: keep}))
-	case !slices.Equal(keep, cur):
+	case !slices.Equal(keep, cur) || b.ActiveAgentID != "":
 		t.Replace(model.KindL3Binding, be, model.MustJSON(&model.Binding{ID: r.ID, AgentIDs: keep}))
 	}
 	if len(keep) == 0 {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"slices"
-	"strconv"
 
 	"github.com/google/uuid"
 	"github.com/neutrino-net/neutrino/internal/claims"
@@ -34,7 +33,7 @@ func (c *Control) Report(ctx context.Context, req syncproto.ReportRequest) (sync
 			needDVRMAC = needDVRMAC || wantsDVRMAC(as)
 			info, revived := c.reportAgent(v, t, req, as, stamp)
 			resp.Revived = resp.Revived || revived
-			t.PutValue(heartbeatKey(info.ID), []byte(strconv.FormatInt(now.Unix(), 10)), false)
+			t.PutValue(heartbeatKey(info.ID), heartbeatValue(now), false)
 			resp.Agents = append(resp.Agents, info)
 		}
 		if needDVRMAC {

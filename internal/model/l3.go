@@ -93,6 +93,19 @@ const (
 type Binding struct {
 	ID       string   `json:"id"` // router or network id
 	AgentIDs []string `json:"agent_ids"`
+	// ActiveAgentID is, for an HA router, the agent holding its
+	// addresses (the others are standbys). It changes only by placement
+	// (the active agent left the binding) or by a standby's granted
+	// claim (docs/ha.md).
+	ActiveAgentID string `json:"active_agent_id,omitempty"`
+}
+
+// HAState is an HA router's ha_state on an agent of its binding.
+func (b *Binding) HAState(agentID string) string {
+	if b.ActiveAgentID == agentID {
+		return "active"
+	}
+	return "standby"
 }
 
 // Std lets bindings use the generic storage helpers.

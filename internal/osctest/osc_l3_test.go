@@ -70,6 +70,8 @@ func TestOpenStackCLIRouters(t *testing.T) {
 	check(t, "router create", r1, map[string]any{"name": "osc-r1", "status": "ACTIVE", "admin_state_up": true, "distributed": false, "ha": false})
 	dvr := admin.obj("router", "create", "--distributed", "osc-dvr")
 	check(t, "router create --distributed", dvr, map[string]any{"distributed": true})
+	ha := admin.obj("router", "create", "--centralized", "--ha", "osc-ha")
+	check(t, "router create --ha", ha, map[string]any{"ha": true})
 	admin.ok("router", "set", "--external-gateway", "osc-ext", "osc-r1")
 	admin.ok("router", "add", "subnet", "osc-r1", "osc-apps-sub")
 	port := admin.obj("port", "create", "--network", "osc-dmz", "osc-dmz-gw")
@@ -132,14 +134,35 @@ func TestOpenStackCLIRouters(t *testing.T) {
 	if got := admin.list("network", "agent", "list", "--router", "osc-r1"); len(got) != 1 || str(got[0]["ID"]) != other {
 		t.Errorf("after add router: hosted by %v", got)
 	}
+	oscHARouter(t, admin)
 	admin.ok("network", "agent", "set", "--disable", other)
 	check(t, "agent after --disable", admin.obj("network", "agent", "show", other), map[string]any{"admin_state_up": false})
 
 	// Deletion.
 	admin.ok("router", "remove", "port", "osc-r1", str(port["id"]))
 	admin.ok("floating", "ip", "delete", fipAddr)
-	admin.ok("router", "delete", "osc-r1", "osc-dvr")
+	admin.ok("router", "delete", "osc-r1", "osc-dvr", "osc-ha")
 	if rs := admin.list("router", "list"); len(rs) != 0 {
 		t.Errorf("routers left: %v", rs)
 	}
+}
+
+// oscHARouter: the HA router osc-ha is on both L3 agents, one active
+// (--long shows the HA State column); ha changes only while the router
+// is down.
+func oscHARouter(t *testing.T, admin *cli) {
+	t.Helper()
+	haStates := map[string]int{}
+	for _, a := range admin.list("network", "agent", "list", "--router", "osc-ha", "--long") {
+		haStates[str(a["HA State"])]++
+	}
+	if haStates["active"] != 1 || haStates["standby"] != 1 {
+		t.Errorf("network agent list --router osc-ha --long: HA states %v, want one active and one standby", haStates)
+	}
+	if out := admin.fail("router", "set", "--no-ha", "osc-ha"); !strings.Contains(out, "admin_state_up") {
+		t.Errorf("router set --no-ha while up: %s", out)
+	}
+	admin.ok("router", "set", "--disable", "osc-ha")
+	admin.ok("router", "set", "--no-ha", "osc-ha")
+	check(t, "router set --no-ha", admin.obj("router", "show", "osc-ha"), map[string]any{"ha": false})
 }

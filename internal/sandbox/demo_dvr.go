@@ -25,7 +25,7 @@ import (
 // real packets or reads the host's namespaces and prints ✓ or ✗. It
 // returns an error if any check failed.
 func (s *State) DemoDVR(ctx context.Context, out io.Writer) error {
-	d := &dvrDemo{demo: &demo{s: s, out: out}}
+	d := &dvrDemo{demo: &demo{s: s, out: out}, snatHost: NodeNetwork1}
 	var err error
 	if d.c, err = s.AdminClient(ctx); err != nil {
 		return err
@@ -65,6 +65,8 @@ type dvrDemo struct {
 	vm1, vm2                                     *Instance
 	fip                                          netip.Addr
 	ssh                                          *EchoServer // demo-instance1's port 22
+	// snatHost runs demo-router's (active) SNAT part.
+	snatHost string
 }
 
 const (
@@ -188,6 +190,12 @@ func (d *dvrDemo) router(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	return d.wireRouter(ctx)
+}
+
+// wireRouter adds demo-router's interface on demo-subnet and its
+// gateway on ext-net, and lists its ports.
+func (d *dvrDemo) wireRouter(ctx context.Context) error {
 	d.step("neutron router-interface-add demo-router demo-subnet")
 	if err := d.user.Do(ctx, "PUT", "/v2.0/routers/"+d.routerID+"/add_router_interface", map[string]any{"subnet_id": d.subnet1}, nil); err != nil {
 		return err
@@ -299,7 +307,10 @@ func (d *dvrDemo) instance(ctx context.Context) error {
 	if err := d.nsCheck(ctx, "compute1", []string{d.qrouter()}, []string{d.snat()}); err != nil {
 		return err
 	}
-	for _, h := range d.s.Hosts()[2:] {
+	for _, h := range d.s.Hosts() {
+		if h.Mode != ModeDVR || h.Name == "compute1" {
+			continue
+		}
 		if err := d.nsCheck(ctx, h.Name, nil, []string{d.qrouter()}); err != nil {
 			return err
 		}

@@ -21,7 +21,7 @@ func (d *dvrDemo) fromInstance(ctx context.Context) error {
 		return err
 	}
 	d.step("ping -c 4 " + InternetIP.String() + "   # on demo-instance1: the sandbox's internet host")
-	if err := d.check(ctx, "demo-instance1 reaches the internet host "+InternetIP.String()+" (SNAT on network1)", dvrPingWait, func() (string, error) {
+	if err := d.check(ctx, "demo-instance1 reaches the internet host "+InternetIP.String()+" (SNAT on "+d.snatHost+")", dvrPingWait, func() (string, error) {
 		return "", d.pingFrom(ctx, "demo-instance1", InternetIP)
 	}); err != nil {
 		return err

@@ -67,9 +67,16 @@ type Host struct {
 	DHCPAgent bool `json:"dhcp_agent"`
 }
 
-// Hosts returns network1 and compute1..n.
-func Hosts(computes int) []Host {
+// MaxNetworkNodes bounds --network-nodes (tunnel addresses 10.0.1.11..).
+const MaxNetworkNodes = 9
+
+// Hosts returns network1..networkNodes (0 counts as 1) and
+// compute1..computes. Only network1 runs a DHCP agent.
+func Hosts(networkNodes, computes int) []Host {
 	hs := []Host{{Name: NodeNetwork1, Mode: ModeDVRSNAT, TunnelIP: netip.MustParseAddr("10.0.1.11"), DHCPAgent: true}}
+	for i := 2; i <= networkNodes; i++ {
+		hs = append(hs, Host{Name: "network" + strconv.Itoa(i), Mode: ModeDVRSNAT, TunnelIP: netip.AddrFrom4([4]byte{10, 0, 1, byte(10 + i)})})
+	}
 	for i := 1; i <= computes; i++ {
 		hs = append(hs, Host{
 			Name:     "compute" + strconv.Itoa(i),

@@ -37,6 +37,7 @@ func Serve(ctx context.Context, dir string, port int, metricsBind string, log *s
 	cfg.BindPort = port
 	cfg.MetricsBind = metricsBind
 	cfg.RouterDistributed = true
+	cfg.AgentDownTime, cfg.L3HAFenceTime = AgentDownTime, HAFenceTime
 	data := filepath.Join(dir, serverDir)
 	srv, err := server.Start(ctx, server.Options{Config: cfg, DataDir: data, UnixSocket: filepath.Join(dir, socketFile), Log: log})
 	if err != nil {
@@ -67,6 +68,14 @@ func Serve(ctx context.Context, dir string, port int, metricsBind string, log *s
 		<-ctx.Done()
 		srv.Close()
 	}()
+	st, err := LoadState(dir)
+	if err == nil {
+		err = relayHosts(ctx, st, log)
+	}
+	if err != nil {
+		srv.Close()
+		return fmt.Errorf("agent sockets: %w", err)
+	}
 	// admin-openrc comes last: Up takes its presence for "ready".
 	for _, name := range []string{"agent-openrc", "demo-openrc", "admin-openrc"} {
 		b, err := os.ReadFile(filepath.Join(data, name))

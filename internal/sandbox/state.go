@@ -32,12 +32,14 @@ var openrcFiles = []string{"admin-openrc", "demo-openrc", "agent-openrc"}
 
 // State is what Up recorded about a sandbox (<dir>/sandbox.json).
 type State struct {
-	Prefix   string    `json:"prefix"`
-	Dir      string    `json:"dir"`
-	Port     int       `json:"port"`
-	Computes int       `json:"computes"`
-	Agents   bool      `json:"agents"`
-	Created  time.Time `json:"created"`
+	Prefix   string `json:"prefix"`
+	Dir      string `json:"dir"`
+	Port     int    `json:"port"`
+	Computes int    `json:"computes"`
+	// NetworkNodes are network1..N (0 in older states: one).
+	NetworkNodes int       `json:"network_nodes,omitempty"`
+	Agents       bool      `json:"agents"`
+	Created      time.Time `json:"created"`
 	// Exe and Env are how Up started the server and the agents, so that
 	// StartAgent starts an agent again the same way.
 	Exe string   `json:"exe,omitempty"`
@@ -64,7 +66,7 @@ func (s *State) URL() string { return "http://127.0.0.1:" + strconv.Itoa(s.Port)
 func (s *State) Socket() string { return filepath.Join(s.Dir, socketFile) }
 
 // Hosts are the sandbox's simulated hosts.
-func (s *State) Hosts() []Host { return Hosts(s.Computes) }
+func (s *State) Hosts() []Host { return Hosts(s.NetworkNodes, s.Computes) }
 
 // Host returns the named host.
 func (s *State) Host(name string) (Host, bool) {

@@ -70,8 +70,8 @@ func (s *State) GetStatus(ctx context.Context) (*Status, error) {
 // Write renders the status as tables.
 func (st *Status) Write(w io.Writer) {
 	s := st.State
-	fmt.Fprintf(w, "sandbox %s in %s: %d computes, API %s (unix %s), created %s\n",
-		s.Prefix, s.Dir, s.Computes, s.URL(), s.Socket(), s.Created.Local().Format(time.DateTime))
+	fmt.Fprintf(w, "sandbox %s in %s: %d network node(s), %d computes, API %s (unix %s), created %s\n",
+		s.Prefix, s.Dir, max(s.NetworkNodes, 1), s.Computes, s.URL(), s.Socket(), s.Created.Local().Format(time.DateTime))
 	fmt.Fprintf(w, "credentials: source %s/admin-openrc (or demo-openrc)\n", s.Dir)
 	if len(s.Metrics) > 0 {
 		// /metrics, /healthz and /readyz of each process, from the root
@@ -81,6 +81,17 @@ func (st *Status) Write(w io.Writer) {
 			ms = append(ms, name+" "+s.MetricsURL(name))
 		}
 		fmt.Fprintf(w, "metrics: %s\n", strings.Join(ms, ", "))
+
+	}
+	// Failure injection (docs/ha.md): hosts whose links are down (fail)
+	// or whose agent is cut from the server (partition).
+	for _, h := range s.Hosts() {
+		if up, err := s.LinksUp(h.Name); err == nil && !up {
+			fmt.Fprintf(w, "%s: failed (links down; `neutrino sandbox heal %s`)\n", h.Name, h.Name)
+		}
+	}
+	for _, h := range s.Partitioned() {
+		fmt.Fprintf(w, "%s: partitioned from the server (`neutrino sandbox heal %s`)\n", h, h)
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

@@ -15,6 +15,8 @@ import "encoding/json"
 const (
 	PathReport = "/agent/v1/report"
 	PathStatus = "/agent/v1/status"
+	// PathHAClaim is where a standby claims an HA router (docs/ha.md).
+	PathHAClaim = "/agent/v1/ha-claim"
 	// PathWatch is followed by the host name and "/watch".
 	PathHosts = "/agent/v1/hosts/"
 )
@@ -95,4 +97,19 @@ type StatusReport struct {
 	// ACTIVE for a floating IP disassociated meanwhile); the agent judges
 	// again from the newer object.
 	Seen map[string]int64 `json:"seen,omitempty"`
+}
+
+// HAClaim asks the server to make AgentID the active agent of the HA
+// router RouterID: the standby can no longer reach the active host.
+type HAClaim struct {
+	Host     string `json:"host"`
+	RouterID string `json:"router_id"`
+	AgentID  string `json:"agent_id"`
+}
+
+// HAClaimResult is the router's active agent after the claim: Granted
+// when it is the claimant.
+type HAClaimResult struct {
+	ActiveAgentID string `json:"active_agent_id"`
+	Granted       bool   `json:"granted"`
 }

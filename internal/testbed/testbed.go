@@ -80,6 +80,8 @@ func FreePort() (int, error) { return freeport.Loopback() }
 // Options configure Up.
 type Options struct {
 	NoAgents bool // fabric and server only
+	// NetworkNodes are the dvr_snat hosts network1..N (default 1).
+	NetworkNodes int
 	// LogLines is how many last lines of each log a failed test shows
 	// (default 60).
 	LogLines int
@@ -116,6 +118,7 @@ func Up(t testing.TB, computes int, o Options) *Bed {
 		Dir:          t.TempDir(),
 		Prefix:       UniquePrefix(),
 		Computes:     computes,
+		NetworkNodes: o.NetworkNodes,
 		Port:         port,
 		NoAgents:     o.NoAgents,
 		Exe:          exe,

@@ -211,6 +211,15 @@ func (c *Client) Status(ctx context.Context, rep *syncproto.StatusReport) error 
 	return c.do(ctx, "POST", syncproto.PathStatus, rep, nil)
 }
 
+// ClaimHA claims an HA router for the agent (docs/ha.md).
+func (c *Client) ClaimHA(ctx context.Context, routerID, agentID string) (*syncproto.HAClaimResult, error) {
+	var res syncproto.HAClaimResult
+	if err := c.do(ctx, "POST", syncproto.PathHAClaim, &syncproto.HAClaim{Host: c.Host, RouterID: routerID, AgentID: agentID}, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
 // Watch streams the host's view into m from m's revision, once: it
 // returns when the stream ends or fails. onEvent (optional) runs after
 // each applied event.

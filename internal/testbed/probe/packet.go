@@ -153,7 +153,8 @@ func parseARP(f []byte) (op uint16, sha net.HardwareAddr, spa netip.Addr, ok boo
 // Frame is one captured Ethernet frame.
 type Frame struct {
 	Data     []byte
-	Outgoing bool // sent by this interface (else received)
+	Outgoing bool      // sent by this interface (else received)
+	Time     time.Time // when the capture read it
 }
 
 // VXLANInner returns the inner Ethernet frame of a VXLAN packet (IPv4,
@@ -226,7 +227,7 @@ func (c *Capture) run() {
 			}
 			return
 		}
-		fr := Frame{Data: bytes.Clone(buf[:n])}
+		fr := Frame{Data: bytes.Clone(buf[:n]), Time: time.Now()}
 		if ll, ok := from.(*unix.SockaddrLinklayer); ok {
 			fr.Outgoing = ll.Pkttype == unix.PACKET_OUTGOING
 		}
@@ -246,4 +247,20 @@ func (c *Capture) Stop() []Frame {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.frames
+}
+
+// ARPAnswer returns who a frame says holds an address: the sender of an
+// ARP reply, or of a gratuitous ARP (request with sender = target).
+func ARPAnswer(f []byte) (sha net.HardwareAddr, spa netip.Addr, ok bool) {
+	op, sha, spa, ok := parseARP(f)
+	if !ok {
+		return nil, netip.Addr{}, false
+	}
+	if op == 2 {
+		return sha, spa, true
+	}
+	if _, tpa, isARP := IsARP(f); isARP && op == 1 && tpa == spa {
+		return sha, spa, true
+	}
+	return nil, netip.Addr{}, false
 }

@@ -189,6 +189,10 @@ func (d *dvr) snat() {
 	}
 	l.gatewayPart(d.cfg)
 	rt, f := l.finish()
+	if haNamespace(d.s, d.cfg.Host, d.r, &rt.Namespace) {
+		// The active copy serves and reports the central floating IPs.
+		f.FIPStatus = nil
+	}
 	d.out.Extra = append(d.out.Extra, rt.Namespace)
 	d.out.Networks = append(d.out.Networks, rt.Networks...)
 	for id, st := range f.FIPStatus {

@@ -274,6 +274,9 @@ func PlanRouter(s *hostmodel.Snapshot, cfg Config, r *model.Router) (Router, Fac
 	l.interfaces(model.OwnerRouterInterface, names.RouterInterface)
 	l.facts.MetadataNetworks = slices.Clone(l.out.Networks)
 	l.gatewayPart(cfg)
+	if haNamespace(s, cfg.Host, r, &l.ns) {
+		l.facts.FIPStatus = map[string]string{}
+	}
 	return l.finish()
 }
 
