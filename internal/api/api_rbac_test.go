@@ -38,6 +38,17 @@ func TestRBACSharedNetwork(t *testing.T) {
 	if num(n.Obj("network")["revision_number"]) <= rev || n.Obj("network")["neutrino:shared_with"] != nil {
 		t.Fatalf("shared network %s", n.Raw)
 	}
+	// "shared" is per caller, as upstream's _is_network_shared: true for
+	// the policy's target, false for the owner (no wildcard).
+	if n.Obj("network")["shared"] != true {
+		t.Fatalf("target sees shared=false: %s", n.Raw)
+	}
+	if l := srv.Do(other, "GET", "/v2.0/networks?fields=id&fields=shared", nil).List("networks"); len(l) != 1 || l[0]["shared"] != true {
+		t.Fatalf("target's list: %v", l)
+	}
+	if sh := srv.Do(demo, "GET", "/v2.0/networks/"+id(net), nil).Obj("network")["shared"]; sh != false {
+		t.Fatalf("owner sees shared=%v", sh)
+	}
 	expect(t, srv.Do(other, "GET", "/v2.0/subnets/"+id(sub), nil), 200, "")
 	refused(t, srv, third, "GET", "/v2.0/networks/"+id(net), nil, 404, "NetworkNotFound")
 	refused(t, srv, demo, "POST", "/v2.0/rbac-policies", rbac("network", id(net), "access_as_shared", "other"), 409, "DuplicateRbacPolicy")
