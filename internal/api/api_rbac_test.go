@@ -218,3 +218,42 @@ func TestRBACLegacySharedNetwork(t *testing.T) {
 		t.Fatal("legacy shared network unshared by a policy change")
 	}
 }
+
+// TestPortTrusted: port-trusted-vif's "trusted" is null until an admin
+// sets it, is refused to others without a change, and is mirrored into
+// binding:profile, as upstream's PortTrustedDbMixin.
+func TestPortTrusted(t *testing.T) {
+	srv := noAuth(t)
+	net := mkNet(t, srv, demo, "n")
+	mkSubnet(t, srv, demo, id(net), "10.0.0.0/24")
+	port := mkPort(t, srv, demo, id(net))
+	if v, ok := port["trusted"]; !ok || v != nil {
+		t.Fatalf("new port trusted=%v (present %v)", v, ok)
+	}
+	path := "/v2.0/ports/" + id(port)
+	refused(t, srv, demo, "PUT", path, map[string]any{"port": map[string]any{"trusted": true}}, 403, "")
+	refused(t, srv, demo, "POST", "/v2.0/ports", map[string]any{"port": map[string]any{"network_id": id(net), "trusted": true}}, 403, "")
+	refused(t, srv, admin, "PUT", path, map[string]any{"port": map[string]any{"trusted": "maybe"}}, 400, "")
+	if v := srv.Do(admin, "GET", path, nil).Obj("port")["trusted"]; v != nil {
+		t.Fatalf("refused updates changed trusted to %v", v)
+	}
+	up := srv.Do(admin, "PUT", path, map[string]any{"port": map[string]any{"trusted": true}})
+	expect(t, up, 200, "")
+	p := up.Obj("port")
+	if p["trusted"] != true || p["binding:profile"].(map[string]any)["trusted"] != true {
+		t.Fatalf("updated port %s", up.Raw)
+	}
+	// A new profile keeps the flag.
+	up = srv.Do(admin, "PUT", path, map[string]any{"port": map[string]any{"binding:profile": map[string]any{"a": "b"}}})
+	expect(t, up, 200, "")
+	if pr := up.Obj("port")["binding:profile"].(map[string]any); pr["trusted"] != true || pr["a"] != "b" {
+		t.Fatalf("profile %v", pr)
+	}
+	c := create(t, srv, admin, "ports", "port", map[string]any{"network_id": id(net), "trusted": false})
+	if c["trusted"] != false || c["binding:profile"].(map[string]any)["trusted"] != false {
+		t.Fatalf("created port %v", c)
+	}
+	if srv.Do(demo, "GET", path, nil).Obj("port")["trusted"] != true {
+		t.Fatal("owner does not read trusted")
+	}
+}

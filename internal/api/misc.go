@@ -75,6 +75,7 @@ var extensions = []extension{
 	{Alias: "network-ip-availability", Name: "Network IP Availability", Description: "Provides IP availability data for each network and subnet."},
 	{Alias: "pagination", Name: "Pagination support", Description: "Extension that indicates that pagination is enabled."},
 	{Alias: "port-security", Name: "Port Security", Description: "Provides port security"},
+	{Alias: "port-trusted-vif", Name: "Port trusted vif", Description: "Expose port 'trusted' attribute in the API"},
 	{Alias: "project-id", Name: "project_id field enabled", Description: "Extension that indicates that project_id field is enabled."},
 	{Alias: "provider", Name: "Provider Network", Description: "Expose mapping of virtual networks to physical networks"},
 	{Alias: "quota_details", Name: "Quota details management support", Description: "Expose functions for quotas usage statistics per project"},
