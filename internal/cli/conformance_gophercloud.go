@@ -53,6 +53,7 @@ is made when there is none. Needs the go command.`,
 	f.StringVar(&openrc, "openrc", "", "admin-openrc of the --server's built-in Keystone")
 	f.StringVar(&o.Version, "version", conformance.GophercloudVersion, "gophercloud release")
 	f.StringVar(&o.Run, "run", "", "go test -run: the tests to run (default: all)")
+	f.StringVar(&o.Skip, "skip", "", "go test -skip: tests not to run")
 	f.StringVar(&o.CacheDir, "cache", "", "module and build cache (default: <user cache dir>/neutrino/gophercloud)")
 	f.StringVar(&o.Branch, "branch", "master", "OS_BRANCH the tests see (some skip by release)")
 	f.StringVar(&physnet, "public-physnet", "public", "the server has no external network: make a flat one \"public\" (203.0.113.0/24) on this physical network (the sandbox's is \"external\")")

@@ -31,8 +31,8 @@ type GophercloudOptions struct {
 	// cache directory's neutrino/gophercloud), so that a second run does
 	// not download again. The module comes from the Go module proxy.
 	CacheDir string
-	// Run is go test's -run (default: all tests).
-	Run string
+	// Run and Skip are go test's -run and -skip (default: all tests).
+	Run, Skip string
 	// Branch is OS_BRANCH, which some tests read to skip what a release
 	// does not have (default "master").
 	Branch string
@@ -108,6 +108,9 @@ func RunGophercloud(ctx context.Context, o GophercloudOptions) (*GoTestResult, e
 	args := []string{"test", "-json", "-count=1", "-tags", "acceptance", "-p", "1", "-timeout", "30m"}
 	if o.Run != "" {
 		args = append(args, "-run", o.Run)
+	}
+	if o.Skip != "" {
+		args = append(args, "-skip", o.Skip)
 	}
 	args = append(args, GophercloudPackages)
 	cmd := exec.CommandContext(ctx, goBin, args...)
