@@ -154,11 +154,11 @@ func (a *Agent) agentStates() []syncproto.AgentState {
 		{AgentType: model.AgentTypeL2, Binary: "neutrino-agent", Topic: "N/A", Configurations: l2cfg},
 		{AgentType: model.AgentTypeL3, Binary: "neutrino-agent", Topic: "l3_agent", Configurations: map[string]any{
 			"agent_mode": a.cfg.AgentMode, "handle_internal_only_routers": true, "interface_driver": "linuxbridge",
-			"log_agent_heartbeats": false}},
+			"log_agent_heartbeats": false}, AvailabilityZone: a.cfg.AvailabilityZone},
 	}
 	if a.cfg.EnableDHCPAgent {
 		states = append(states, syncproto.AgentState{AgentType: model.AgentTypeDHCP, Binary: "neutrino-agent", Topic: "dhcp_agent", Configurations: map[string]any{
-			"dhcp_driver": "neutrino (in-process)", "enable_isolated_metadata": a.cfg.EnableIsolatedMetadata, "dns_domain": a.cfg.DNSDomain}})
+			"dhcp_driver": "neutrino (in-process)", "enable_isolated_metadata": a.cfg.EnableIsolatedMetadata, "dns_domain": a.cfg.DNSDomain}, AvailabilityZone: a.cfg.AvailabilityZone})
 	}
 	return append(states, syncproto.AgentState{AgentType: model.AgentTypeMetadata, Binary: "neutrino-agent", Topic: "N/A", Configurations: map[string]any{
 		"metadata_proxy_socket": "in-process"}})

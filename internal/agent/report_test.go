@@ -131,3 +131,18 @@ func TestReportDistributedInterface(t *testing.T) {
 		t.Fatalf("reports %+v", got)
 	}
 }
+
+// The L3 and DHCP agent rows carry the configured availability zone
+// ("nova" unless [AGENT] availability_zone says otherwise), as upstream's.
+func TestAgentStatesZone(t *testing.T) {
+	a := New(&Config{Host: "h1", AvailabilityZone: "az1", EnableDHCPAgent: true}, nil)
+	for _, st := range a.agentStates() {
+		want := ""
+		if st.AgentType == model.AgentTypeL3 || st.AgentType == model.AgentTypeDHCP {
+			want = "az1"
+		}
+		if st.AvailabilityZone != want {
+			t.Errorf("%s: zone %q, want %q", st.AgentType, st.AvailabilityZone, want)
+		}
+	}
+}
