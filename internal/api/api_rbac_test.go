@@ -257,3 +257,21 @@ func TestPortTrusted(t *testing.T) {
 		t.Fatal("owner does not read trusted")
 	}
 }
+
+// TestAvailabilityZoneHints: hints must name a zone of the resource's
+// agents or the server's default zone; others are AvailabilityZoneNotFound
+// (404) and create nothing.
+func TestAvailabilityZoneHints(t *testing.T) {
+	srv := noAuth(t)
+	zs := srv.Do(admin, "GET", "/v2.0/availability_zones", nil).List("availability_zones")
+	if len(zs) != 2 || zs[0]["name"] != "nova" || zs[0]["state"] != "available" {
+		t.Fatalf("zones %v", zs)
+	}
+	create(t, srv, demo, "networks", "network", map[string]any{"name": "n", "availability_zone_hints": []string{"nova"}})
+	create(t, srv, demo, "routers", "router", map[string]any{"name": "r", "availability_zone_hints": []string{"nova"}})
+	refused(t, srv, demo, "POST", "/v2.0/networks", map[string]any{"network": map[string]any{"name": "x", "availability_zone_hints": []string{"az9"}}}, 404, "AvailabilityZoneNotFound")
+	refused(t, srv, demo, "POST", "/v2.0/routers", map[string]any{"router": map[string]any{"name": "x", "availability_zone_hints": []string{"nova", "az9"}}}, 404, "AvailabilityZoneNotFound")
+	if n := len(srv.Do(demo, "GET", "/v2.0/networks?name=x", nil).List("networks")); n != 0 {
+		t.Fatalf("refused create left %d networks", n)
+	}
+}

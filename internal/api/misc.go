@@ -154,15 +154,6 @@ func (a *API) listServiceProviders(w http.ResponseWriter, r *http.Request, c *re
 	return nil
 }
 
-func (a *API) listAvailabilityZones(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
-	zone := a.cfg.DefaultAvailabilityZn
-	writeJSON(w, http.StatusOK, map[string]any{"availability_zones": []any{
-		map[string]string{"name": zone, "resource": "network", "state": "available"},
-		map[string]string{"name": zone, "resource": "router", "state": "available"},
-	}})
-	return nil
-}
-
 // ipAvailability is one network's address usage.
 func ipAvailability(v *store.View, n *model.Network) map[string]any {
 	var subs []map[string]any

@@ -136,6 +136,9 @@ func createNetwork(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.Raw
 	if err := req.validate(); err != nil {
 		return "", err
 	}
+	if err := a.checkZoneHints(v, "network", req.AvailabilityZoneHints); err != nil {
+		return "", err
+	}
 	project, err := projectFor(c, req.ProjectID, req.TenantID)
 	if err != nil {
 		return "", err
