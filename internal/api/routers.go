@@ -120,6 +120,9 @@ func createRouter(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 	if err := a.checkQuota(v, t, project, model.KindRouter, 1); err != nil {
 		return "", err
 	}
+	if err := a.checkZoneHints(v, "router", req.AvailabilityZoneHints); err != nil {
+		return "", err
+	}
 	if req.FlavorID.Set && !req.FlavorID.Null {
 		return "", notFound("FlavorNotFound", "Flavor %s could not be found.", req.FlavorID.V)
 	}
