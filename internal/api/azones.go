@@ -85,3 +85,22 @@ func (a *API) listAvailabilityZones(w http.ResponseWriter, r *http.Request, c *r
 	writeJSON(w, http.StatusOK, map[string]any{"availability_zones": out})
 	return nil
 }
+
+// boundZones renders a router's (L3 binding) or network's (DHCP
+// binding) availability_zones: the zones of the agents it is bound to,
+// as upstream derives them.
+func boundZones(bindingKind string) func(v *store.View, e *store.Entry) map[string]any {
+	return func(v *store.View, e *store.Entry) map[string]any {
+		zones := []string{}
+		if _, b, ok := store.GetAs[*model.Binding](v, bindingKind, e.ID); ok {
+			for _, id := range b.AgentIDs {
+				_, ag, ok := store.GetAs[*model.Agent](v, model.KindAgent, id)
+				if ok && ag.AvailabilityZone != nil && *ag.AvailabilityZone != "" && !slices.Contains(zones, *ag.AvailabilityZone) {
+					zones = append(zones, *ag.AvailabilityZone)
+				}
+			}
+		}
+		slices.Sort(zones)
+		return map[string]any{"availability_zones": zones}
+	}
+}

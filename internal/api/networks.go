@@ -41,6 +41,7 @@ var networkDef = &resourceDef{
 		return ok && networkVisible(c, n)
 	},
 	callerAttrs: networkCallerAttrs,
+	extra:       boundZones(model.KindDHCPBinding),
 	create:      createNetwork,
 	update:      updateNetwork,
 	delete:      deleteNetwork,
