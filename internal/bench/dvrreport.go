@@ -54,6 +54,13 @@ func (r *DVRReport) WriteTable(w io.Writer) {
 			}
 		}
 		fmt.Fprintln(w, "  (/ legacy: DVR E-W over legacy E-W, DVR FIP over legacy FIP)")
+		if u := t.Underlay; u != nil {
+			fmt.Fprintf(w, "  underlay %s %s during VXLAN: mtu %d, average tx frame %d bytes, offloads on: %s", u.Host, u.Dev, u.MTU, u.AvgTxBytes, strings.Join(u.Offloads, " "))
+			if u.Error != "" {
+				fmt.Fprintf(w, " (%s)", u.Error)
+			}
+			fmt.Fprintln(w)
+		}
 	}
 	fmt.Fprintf(w, "\n%-56s %5s %8s %8s %8s %8s\n", "measure", "n", "min ms", "p50 ms", "p99 ms", "max ms")
 	row := func(name string, d Dist) {

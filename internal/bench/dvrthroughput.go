@@ -41,10 +41,12 @@ type PathRate struct {
 
 // DVRThroughput is the iperf3 comparison.
 type DVRThroughput struct {
-	Skipped string     `json:"skipped,omitempty"`
-	Seconds float64    `json:"seconds,omitempty"`
-	Rounds  int        `json:"rounds,omitempty"`
-	Paths   []PathRate `json:"paths,omitempty"`
+	Skipped string  `json:"skipped,omitempty"`
+	Seconds float64 `json:"seconds,omitempty"`
+	Rounds  int     `json:"rounds,omitempty"`
+	// Underlay is compute1's tunnel interface during the first VXLAN run.
+	Underlay *Underlay  `json:"underlay,omitempty"`
+	Paths    []PathRate `json:"paths,omitempty"`
 }
 
 // path returns the named path (nil if it did not run).
@@ -125,7 +127,18 @@ func (b *dvrBed) throughput(ctx context.Context) DVRThroughput {
 				continue
 			}
 			b.logf("iperf3 %s, round %d, %s: %s", b.o.Throughput, round, p.name, p.what)
+			// The first VXLAN run also shows what crossed the underlay.
+			watch := p.name == PathVXLAN && res.Underlay == nil
+			var b0, p0 uint64
+			var uerr error
+			if watch {
+				b0, p0, uerr = underlayTx(b.st, "compute1")
+			}
 			g, err := iperf(ctx, p.server, p.client, dsts[i], b.o.Throughput)
+			if watch && err == nil && uerr == nil {
+				u := underlayReport(b.st, "compute1", b0, p0)
+				res.Underlay = &u
+			}
 			if err != nil {
 				r.Error = fmt.Sprintf("round %d: %v", round, err)
 				continue
