@@ -142,11 +142,12 @@ func parallelCtx(ctx context.Context, workers, n int, f func(i int) error) error
 	return first
 }
 
-// waitCaughtUp waits until network1 has a qrouter- namespace per router
-// (the probe's included) and a snat- one per distributed router, and its
-// agent's log has then been quiet for 3 s (no apply in progress).
+// waitCaughtUp waits until network1 has a qrouter- namespace per legacy
+// router (the probe's included) and a snat- one per distributed router,
+// and its agent's log has then been quiet for 3 s (no apply in
+// progress).
 func (b *netNodeBed) waitCaughtUp(ctx context.Context, timeout time.Duration) error {
-	wantQR, wantSNAT := b.o.Routers+1, b.o.Routers/2
+	wantQR, wantSNAT := (b.o.Routers+1)/2+1, b.o.Routers/2
 	var quietSince time.Time
 	var lastSize int64 = -1
 	return waitFor(ctx, timeout, func() error {
