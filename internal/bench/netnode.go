@@ -42,10 +42,12 @@ IPs between them (from 100.64.0.0/16), all while network1's agent runs;
 it waits until network1 has every router's namespace. Then:
   cold:   network1's agent is stopped, every namespace it made is deleted
           (a rebooted node), and it starts again: time from the fork to
-          its "initial apply" log line (the first complete apply), the
-          changes it applied, its RSS, and the kernel objects on network1;
+          its "initial apply" log line (its first reconcile) and to the
+          complete apply (every router's namespace back, then the last
+          log line before 3 s of quiet), the kernel changes it logged,
+          its RSS, and the kernel objects on network1;
   no-op:  the agent is stopped (SIGTERM) and started with everything in
-          place: time to the initial apply, which must change nothing,
+          place: the same times; it must log no kernel change,
           while A1 pings B1 (east-west through PROBE on network1) and the
           internet host pings A1's floating IP every 10 ms: lost
           replies and the longest gap;
@@ -61,6 +63,7 @@ type NetNodeReport struct {
 	FIPs        int          `json:"fips"`
 	Ports       int          `json:"ports"`
 	PopulateMs  float64      `json:"populate_ms"` // API calls and network1 catching up
+	Dup409      int          `json:"fip_create_409,omitempty"`
 	Cold        NodeStart    `json:"cold"`
 	NoOp        NodeStart    `json:"noop"`
 	FIPEmpty    Dist         `json:"fip_empty"`
@@ -71,8 +74,9 @@ type NetNodeReport struct {
 
 // NodeStart is one start of network1's agent.
 type NodeStart struct {
-	InitialApplyMs float64 `json:"initial_apply_ms"`
-	Changes        int     `json:"changes"`
+	InitialApplyMs float64 `json:"initial_apply_ms"` // the first reconcile
+	CompleteMs     float64 `json:"complete_ms"`      // every namespace there, the log quiet
+	Changes        int     `json:"changes"`          // kernel changes logged since the start
 	RSSMiB         float64 `json:"rss_mib"`
 	// Pings during a no-op restart (from SIGTERM to 1 s after the apply).
 	EastWest PingLoss `json:"east_west,omitempty"`
@@ -89,15 +93,15 @@ type PingLoss struct {
 // netNodeBed is the benchmark's sandbox and probe topology.
 type netNodeBed struct {
 	*benchBed
-	o                    NetNodeOptions
-	ext, extSub, bigSub  string
-	probeRouter          string
-	a1, b1               *sandbox.Instance
-	probeFIPID           string
-	probeFIP             netip.Addr
-	legacyNets           []string // network ids, for the ports
-	legacySubs           []string // their subnets
-	routersMade, nsWants int
+	o                   NetNodeOptions
+	ext, extSub, bigSub string
+	probeRouter         string
+	a1, b1              *sandbox.Instance
+	probeFIPID          string
+	probeFIP            netip.Addr
+	legacyNets          []string // network ids, for the ports
+	legacySubs          []string // their subnets
+	dup409              int
 }
 
 func (b *netNodeBed) logf(format string, args ...any) {
@@ -139,7 +143,7 @@ func RunNetNode(ctx context.Context, o NetNodeOptions) (*NetNodeReport, error) {
 	if err := b.populate(ctx); err != nil {
 		return rep, fmt.Errorf("populate: %w", err)
 	}
-	rep.PopulateMs = ms(time.Since(t0))
+	rep.PopulateMs, rep.Dup409 = ms(time.Since(t0)), b.dup409
 	var errs []error
 	if rep.Cold, err = b.start(ctx, true); err != nil {
 		errs = append(errs, fmt.Errorf("cold start: %w", err))

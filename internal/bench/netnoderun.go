@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -71,15 +72,26 @@ func (b *netNodeBed) populate(ctx context.Context) error {
 	b.logf("  %d ports (%d fixed IPs) in %s", o.Ports, len(ips), time.Since(t0).Round(time.Millisecond))
 	t0 = time.Now()
 	ips = ips[:min(len(ips), o.FIPs)]
+	// A create can be answered 409 "already has a floating IP" although
+	// this benchmark asks once per fixed IP (seen under load with eight
+	// creates in flight; the server's business, noted in the report):
+	// the fixed IP then has its floating IP, which is all we need.
+	var dup atomic.Int32
 	if err := parallelCtx(ctx, 8, len(ips), func(i int) error {
 		_, err := b.create(ctx, "floatingips", "floatingip", map[string]any{"floating_network_id": b.ext, "subnet_id": b.bigSub,
 			"port_id": ips[i].port, "fixed_ip_address": ips[i].ip})
+		if err != nil && strings.Contains(err.Error(), "already has a floating IP") {
+			dup.Add(1)
+			return nil
+		}
 		return err
 	}); err != nil {
 		return err
 	}
-	b.logf("  %d floating IPs in %s; waiting for network1", len(ips), time.Since(t0).Round(time.Millisecond))
-	return b.waitCaughtUp(ctx, 15*time.Minute)
+	b.dup409 = int(dup.Load())
+	b.logf("  %d floating IPs in %s (%d answered 409 already associated); waiting for network1", len(ips), time.Since(t0).Round(time.Millisecond), b.dup409)
+	_, err := b.waitCaughtUp(ctx, 15*time.Minute)
+	return err
 }
 
 // routerWithNet creates router i (odd: distributed) with a gateway and
@@ -146,11 +158,11 @@ func parallelCtx(ctx context.Context, workers, n int, f func(i int) error) error
 // router (the probe's included) and a snat- one per distributed router,
 // and its agent's log has then been quiet for 3 s (no apply in
 // progress).
-func (b *netNodeBed) waitCaughtUp(ctx context.Context, timeout time.Duration) error {
+func (b *netNodeBed) waitCaughtUp(ctx context.Context, timeout time.Duration) (lastLog time.Time, err error) {
 	wantQR, wantSNAT := (b.o.Routers+1)/2+1, b.o.Routers/2
 	var quietSince time.Time
 	var lastSize int64 = -1
-	return waitFor(ctx, timeout, func() error {
+	err = waitFor(ctx, timeout, func() error {
 		qr, snat := 0, 0
 		for _, n := range b.st.HostNamespaces(sandbox.NodeNetwork1) {
 			switch {
@@ -172,11 +184,12 @@ func (b *netNodeBed) waitCaughtUp(ctx context.Context, timeout time.Duration) er
 			lastSize, quietSince = fi.Size(), time.Now()
 		}
 		if time.Since(quietSince) < 3*time.Second {
-			time.Sleep(500 * time.Millisecond)
+			time.Sleep(200 * time.Millisecond)
 			return fmt.Errorf("network1's agent is still logging")
 		}
 		return nil
 	})
+	return quietSince, err
 }
 
 // start restarts network1's agent: cold deletes every namespace it made
@@ -229,7 +242,6 @@ func (b *netNodeBed) start(ctx context.Context, cold bool) (NodeStart, error) {
 			at = time.Now()
 		}
 		r.InitialApplyMs = ms(at.Sub(t0))
-		r.Changes, _ = l.Int("changes")
 		if l.Fields["ok"] != "true" {
 			return fmt.Errorf("initial apply failed: %s", l.Raw)
 		}
@@ -238,8 +250,21 @@ func (b *netNodeBed) start(ctx context.Context, cold bool) (NodeStart, error) {
 	if err != nil {
 		return r, err
 	}
+	// The first reconcile is not all of it on a big node: wait for every
+	// namespace and a quiet log; the last line before the quiet is when
+	// the apply completed.
+	last, err := b.waitCaughtUp(ctx, 10*time.Minute)
+	if err != nil {
+		return r, err
+	}
+	r.CompleteMs = ms(last.Sub(t0))
+	log, err := probe.AgentLogSinceStart(b.st.AgentLog(host), host)
+	if err != nil {
+		return r, err
+	}
+	r.Changes = strings.Count(log, `msg="kernel change"`)
 	r.RSSMiB = rssMiB(p.PID)
-	b.logf("%s: initial apply %.0f ms, %d changes, RSS %.0f MiB", map[bool]string{true: "cold start", false: "no-op restart"}[cold], r.InitialApplyMs, r.Changes, r.RSSMiB)
+	b.logf("%s: initial apply %.0f ms, complete %.0f ms, %d changes, RSS %.0f MiB", map[bool]string{true: "cold start", false: "no-op restart"}[cold], r.InitialApplyMs, r.CompleteMs, r.Changes, r.RSSMiB)
 	if !cold {
 		time.Sleep(time.Second)
 		r.EastWest = pingLoss(ew)
@@ -314,11 +339,15 @@ func countKernel(st *sandbox.State, host string) (KernelCounts, error) {
 // WriteTable prints the report.
 func (r *NetNodeReport) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "%s\n\n", r.Definition)
-	fmt.Fprintf(w, "size: %d routers, %d floating IPs, %d ports; populated (API + network1 catching up) in %.1f s\n\n", r.Routers, r.FIPs, r.Ports, r.PopulateMs/1000)
-	fmt.Fprintf(w, "%-8s %18s %8s %9s %24s %24s\n", "start", "initial apply (s)", "changes", "RSS MiB", "east-west lost/sent gap", "FIP lost/sent gap")
-	fmt.Fprintf(w, "%-8s %18.1f %8d %9.0f %24s %24s\n", "cold", r.Cold.InitialApplyMs/1000, r.Cold.Changes, r.Cold.RSSMiB, "-", "-")
+	fmt.Fprintf(w, "size: %d routers, %d floating IPs, %d ports; populated (API + network1 catching up) in %.1f s\n", r.Routers, r.FIPs, r.Ports, r.PopulateMs/1000)
+	if r.Dup409 > 0 {
+		fmt.Fprintf(w, "  %d floating IP creates answered 409 \"already has a floating IP\" (asked once per fixed IP)\n", r.Dup409)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "%-6s %14s %13s %8s %8s %24s %24s\n", "start", "first apply s", "complete s", "changes", "RSS MiB", "east-west lost/sent gap", "FIP lost/sent gap")
+	fmt.Fprintf(w, "%-6s %14.1f %13.1f %8d %8.0f %24s %24s\n", "cold", r.Cold.InitialApplyMs/1000, r.Cold.CompleteMs/1000, r.Cold.Changes, r.Cold.RSSMiB, "-", "-")
 	pl := func(p PingLoss) string { return fmt.Sprintf("%d/%d %.0fms", p.Lost, p.Sent, p.GapMs) }
-	fmt.Fprintf(w, "%-8s %18.1f %8d %9.0f %24s %24s\n", "no-op", r.NoOp.InitialApplyMs/1000, r.NoOp.Changes, r.NoOp.RSSMiB, pl(r.NoOp.EastWest), pl(r.NoOp.FIP))
+	fmt.Fprintf(w, "%-6s %14.1f %13.1f %8d %8.0f %24s %24s\n", "no-op", r.NoOp.InitialApplyMs/1000, r.NoOp.CompleteMs/1000, r.NoOp.Changes, r.NoOp.RSSMiB, pl(r.NoOp.EastWest), pl(r.NoOp.FIP))
 	k := r.KernelAfter
 	fmt.Fprintf(w, "\nkernel objects on network1 after the cold start: %d namespaces, %d links, %d addresses, %d routes, %d rules\n", k.Namespaces, k.Links, k.Addrs, k.Routes, k.Rules)
 	fmt.Fprintf(w, "\n%-44s %5s %8s %8s %8s\n", "floating IP associate -> first packet", "n", "min ms", "p50 ms", "max ms")
