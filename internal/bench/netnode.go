@@ -46,6 +46,7 @@ it waits until network1 has every router's namespace. Then:
           complete apply (every router's namespace back, then the last
           log line before 3 s of quiet), the kernel changes it logged,
           its RSS, and the kernel objects on network1;
+  (both: also the time the old agent took to exit after SIGTERM)
   no-op:  the agent is stopped (SIGTERM) and started with everything in
           place: the same times; it must log no kernel change,
           while A1 pings B1 (east-west through PROBE on network1) and the
@@ -74,6 +75,7 @@ type NetNodeReport struct {
 
 // NodeStart is one start of network1's agent.
 type NodeStart struct {
+	StopMs         float64 `json:"stop_ms"`          // SIGTERM -> the old agent gone
 	InitialApplyMs float64 `json:"initial_apply_ms"` // the first reconcile
 	CompleteMs     float64 `json:"complete_ms"`      // every namespace there, the log quiet
 	Changes        int     `json:"changes"`          // kernel changes logged since the start
