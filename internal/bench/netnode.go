@@ -42,9 +42,11 @@ IPs between them (from 100.64.0.0/16), all while network1's agent runs;
 it waits until network1 has every router's namespace. Then:
   cold:   network1's agent is stopped, every namespace it made is deleted
           (a rebooted node), and it starts again: time from the fork to
-          its "initial apply" log line (its first reconcile) and to the
-          complete apply (every router's namespace back, then the last
-          log line before 3 s of quiet), the kernel changes it logged,
+          its "initial apply" log line (its first reconcile) and to the end
+          of its first complete reconcile (every namespace converged and
+          nothing newer to apply: the agent's metrics
+          neutrino_agent_last_sync_age_seconds and _revision_lag), the
+          kernel changes it logged by then,
           its RSS, and the kernel objects on network1;
   (both: also the time the old agent took to exit after SIGTERM)
   no-op:  the agent is stopped (SIGTERM) and started with everything in
@@ -77,7 +79,7 @@ type NetNodeReport struct {
 type NodeStart struct {
 	StopMs         float64 `json:"stop_ms"`          // SIGTERM -> the old agent gone
 	InitialApplyMs float64 `json:"initial_apply_ms"` // the first reconcile
-	CompleteMs     float64 `json:"complete_ms"`      // every namespace there, the log quiet
+	CompleteMs     float64 `json:"complete_ms"`      // first complete reconcile (metrics)
 	Changes        int     `json:"changes"`          // kernel changes logged since the start
 	RSSMiB         float64 `json:"rss_mib"`
 	// Pings during a no-op restart (from SIGTERM to 1 s after the apply).

@@ -90,7 +90,10 @@ func (b *netNodeBed) populate(ctx context.Context) error {
 	}
 	b.dup409 = int(dup.Load())
 	b.logf("  %d floating IPs in %s (%d answered 409 already associated); waiting for network1", len(ips), time.Since(t0).Round(time.Millisecond), b.dup409)
-	_, err := b.waitCaughtUp(ctx, 15*time.Minute)
+	if _, err := b.waitCaughtUp(ctx, 15*time.Minute); err != nil {
+		return err
+	}
+	_, err := b.waitSynced(ctx, time.Now(), 15*time.Minute)
 	return err
 }
 
@@ -252,10 +255,9 @@ func (b *netNodeBed) start(ctx context.Context, cold bool) (NodeStart, error) {
 	if err != nil {
 		return r, err
 	}
-	// The first reconcile is not all of it on a big node: wait for every
-	// namespace and a quiet log; the last line before the quiet is when
-	// the apply completed.
-	last, err := b.waitCaughtUp(ctx, 10*time.Minute)
+	// The first reconcile is not all of it on a big node: wait for the
+	// first complete one (every namespace converged).
+	last, err := b.waitSynced(ctx, t0, 10*time.Minute)
 	if err != nil {
 		return r, err
 	}
