@@ -59,6 +59,7 @@ type DVROptions struct {
 	FIPRuns    int           // associations per scale
 	Scales     []int         // floating IPs already on the compute
 	Throughput time.Duration // iperf3 time per path; 0 = skip
+	Rounds     int           // iperf3 runs per path (the median is reported)
 	Chunk      int           // ports per bulk create while populating
 	Sandbox    SandboxOptions
 	Progress   io.Writer
@@ -66,7 +67,7 @@ type DVROptions struct {
 
 // DefaultDVR is the size the figures refer to.
 func DefaultDVR() DVROptions {
-	return DVROptions{IfaceRuns: 20, FIPRuns: 10, Scales: []int{1, 1000, 5000}, Throughput: 5 * time.Second, Chunk: 40}
+	return DVROptions{IfaceRuns: 20, FIPRuns: 10, Scales: []int{1, 1000, 5000}, Throughput: 5 * time.Second, Rounds: 3, Chunk: 40}
 }
 
 // dvrBed is the benchmark's topology (see setup).
@@ -79,8 +80,8 @@ type dvrBed struct {
 	// Instances: APPS (DVR) on both computes, WEB (DVR) and DMZ (DVR,
 	// attached only while measured) on compute2 and both, LA and LB
 	// (legacy router) on compute1 and compute2.
-	apps1, apps2, web2, dmz1, dmz2, la1, lb2 *sandbox.Instance
-	dmzGateway                               netip.Addr
+	apps1, apps1b, apps2, web2, dmz1, dmz2, la1, lb2 *sandbox.Instance
+	dmzGateway                                       netip.Addr
 	// APPS1's floating IP from EXT_SUBNET (throughput, then associate).
 	appsFIP   netip.Addr
 	appsFIPID string
@@ -209,7 +210,7 @@ func (b *dvrBed) setup(ctx context.Context) error {
 		name, net, host string
 		to              **sandbox.Instance
 	}{
-		{"APPS1", apps, "compute1", &b.apps1}, {"APPS2", apps, "compute2", &b.apps2},
+		{"APPS1", apps, "compute1", &b.apps1}, {"APPS1B", apps, "compute1", &b.apps1b}, {"APPS2", apps, "compute2", &b.apps2},
 		{"WEB2", web, "compute2", &b.web2},
 		{"DMZ1", dmz, "compute1", &b.dmz1}, {"DMZ2", dmz, "compute2", &b.dmz2},
 		{"LA1", la, "compute1", &b.la1}, {"LB2", lb, "compute2", &b.lb2},
@@ -283,6 +284,7 @@ func (b *dvrBed) ready(ctx context.Context) error {
 		from, to *sandbox.Instance
 	}{
 		{"same network APPS1 -> APPS2", b.apps1, b.apps2},
+		{"same network and host APPS1 -> APPS1B", b.apps1, b.apps1b},
 		{"legacy router LA1 -> LB2", b.la1, b.lb2},
 		{"distributed router APPS1 -> WEB2", b.apps1, b.web2},
 	} {

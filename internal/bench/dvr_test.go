@@ -54,7 +54,7 @@ func TestRunDVRTiny(t *testing.T) {
 		t.Fatalf("floating IP scales: %+v (ratio %v)", rep.FIP, rep.FIPRatio)
 	}
 	if tp := rep.Throughput; tp.Skipped == "" {
-		if len(tp.Paths) != 5 {
+		if len(tp.Paths) != 7 {
 			t.Fatalf("throughput paths: %+v", tp.Paths)
 		}
 		for _, p := range tp.Paths {

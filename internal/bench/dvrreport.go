@@ -41,7 +41,7 @@ func (r *DVRReport) WriteTable(w io.Writer) {
 	if t.Skipped != "" {
 		fmt.Fprintf(w, "throughput: skipped (%s)\n", t.Skipped)
 	} else {
-		fmt.Fprintf(w, "throughput (iperf3 TCP, %gs each, one run):\n", t.Seconds)
+		fmt.Fprintf(w, "throughput (iperf3 TCP, %gs each, median of %d interleaved rounds):\n", t.Seconds, max(1, t.Rounds))
 		fmt.Fprintf(w, "  %-11s %8s %9s %10s  %s\n", "path", "Gbit/s", "/ VXLAN", "/ legacy", "what")
 		for _, p := range t.Paths {
 			if p.Error != "" {
@@ -49,8 +49,18 @@ func (r *DVRReport) WriteTable(w io.Writer) {
 				continue
 			}
 			fmt.Fprintf(w, "  %-11s %8.2f %9s %10s  %s\n", p.Name, p.Gbps, ratio(p.VsVXLAN, p.Name == PathVXLAN), ratio(p.VsLegacy, false), p.What)
+			if len(p.Runs) > 1 {
+				fmt.Fprintf(w, "  %-11s %8s runs %s\n", "", "", fmtRuns(p.Runs))
+			}
 		}
 		fmt.Fprintln(w, "  (/ legacy: DVR E-W over legacy E-W, DVR FIP over legacy FIP)")
+		if u := t.Underlay; u != nil {
+			fmt.Fprintf(w, "  underlay %s %s during VXLAN: mtu %d, average tx frame %d bytes, offloads on: %s", u.Host, u.Dev, u.MTU, u.AvgTxBytes, strings.Join(u.Offloads, " "))
+			if u.Error != "" {
+				fmt.Fprintf(w, " (%s)", u.Error)
+			}
+			fmt.Fprintln(w)
+		}
 	}
 	fmt.Fprintf(w, "\n%-56s %5s %8s %8s %8s %8s\n", "measure", "n", "min ms", "p50 ms", "p99 ms", "max ms")
 	row := func(name string, d Dist) {
@@ -148,4 +158,13 @@ func (b *dvrBed) diagnose(part string) {
 		run(hostNS, "nft", "list", "ruleset")
 		run(hostNS, "bridge", "fdb", "show")
 	}
+}
+
+// fmtRuns prints rates as "[6.96 5.77 6.80]".
+func fmtRuns(xs []float64) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = fmt.Sprintf("%.2f", x)
+	}
+	return "[" + strings.Join(parts, " ") + "]"
 }

@@ -10,8 +10,8 @@ import (
 // rows, the floating IP ratio, and failures shown where they happened.
 func TestDVRReportTable(t *testing.T) {
 	r := &DVRReport{
-		Throughput: DVRThroughput{Seconds: 5, Paths: []PathRate{
-			{Name: PathVXLAN, What: "v", Gbps: 10},
+		Throughput: DVRThroughput{Seconds: 5, Rounds: 3, Paths: []PathRate{
+			{Name: PathVXLAN, What: "v", Gbps: 10, Runs: []float64{9, 10, 11.5}},
 			{Name: PathLegacyEW, What: "le", Gbps: 4},
 			{Name: PathLegacyFIP, What: "lf", Error: "no route"},
 			{Name: PathDVREW, What: "de", Legacy: PathLegacyEW, Gbps: 8},
@@ -35,9 +35,10 @@ func TestDVRReportTable(t *testing.T) {
 	r.ratios()
 	var b bytes.Buffer
 	r.WriteTable(&b)
-	want := `throughput (iperf3 TCP, 5s each, one run):
+	want := `throughput (iperf3 TCP, 5s each, median of 3 interleaved rounds):
   path          Gbit/s   / VXLAN   / legacy  what
   VXLAN          10.00      1.00          -  v
+                       runs [9.00 10.00 11.50]
   legacy E-W      4.00      0.40          -  le
   legacy FIP         -         -          -  FAILED: no route
   DVR E-W         8.00      0.80       2.00  de
@@ -59,5 +60,16 @@ FIP associate p50 ratios: 5000:1 = 1.50
 	}
 	if r.FIPRatio != 1.5 {
 		t.Errorf("FIPRatio %v", r.FIPRatio)
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, c := range []struct {
+		in   []float64
+		want float64
+	}{{nil, 0}, {[]float64{3}, 3}, {[]float64{5, 1, 3}, 3}, {[]float64{4, 1, 3, 2}, 2.5}} {
+		if got := median(c.in); got != c.want {
+			t.Errorf("median(%v) = %v, want %v", c.in, got, c.want)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os/exec"
+	"sort"
 	"time"
 
 	"github.com/neutrino-net/neutrino/internal/sandbox"
@@ -13,6 +14,8 @@ import (
 
 // Names of the throughput paths.
 const (
+	PathVeth      = "veth"
+	PathBridge    = "bridge"
 	PathVXLAN     = "VXLAN"
 	PathLegacyEW  = "legacy E-W"
 	PathLegacyFIP = "legacy FIP"
@@ -22,10 +25,14 @@ const (
 
 // PathRate is the iperf3 rate of one path.
 type PathRate struct {
-	Name  string  `json:"name"`
-	What  string  `json:"what"`
-	Gbps  float64 `json:"gbps,omitempty"`
-	Error string  `json:"error,omitempty"`
+	Name string  `json:"name"`
+	What string  `json:"what"`
+	Gbps float64 `json:"gbps,omitempty"` // median of Runs
+	// Runs are the rounds' rates: every round runs each path once, in
+	// turn, so a burst of load elsewhere on the machine hits one round of
+	// every path rather than every round of one.
+	Runs  []float64 `json:"runs,omitempty"`
+	Error string    `json:"error,omitempty"`
 	// Legacy names the legacy path a DVR path is compared with.
 	Legacy   string  `json:"legacy_counterpart,omitempty"`
 	VsVXLAN  float64 `json:"ratio_to_vxlan,omitempty"`
@@ -34,9 +41,12 @@ type PathRate struct {
 
 // DVRThroughput is the iperf3 comparison.
 type DVRThroughput struct {
-	Skipped string     `json:"skipped,omitempty"`
-	Seconds float64    `json:"seconds,omitempty"`
-	Paths   []PathRate `json:"paths,omitempty"`
+	Skipped string  `json:"skipped,omitempty"`
+	Seconds float64 `json:"seconds,omitempty"`
+	Rounds  int     `json:"rounds,omitempty"`
+	// Underlay is compute1's tunnel interface during the first VXLAN run.
+	Underlay *Underlay  `json:"underlay,omitempty"`
+	Paths    []PathRate `json:"paths,omitempty"`
 }
 
 // path returns the named path (nil if it did not run).
@@ -75,7 +85,7 @@ func (b *dvrBed) throughput(ctx context.Context) DVRThroughput {
 	if _, err := exec.LookPath("iperf3"); err != nil {
 		return DVRThroughput{Skipped: "iperf3 is not installed"}
 	}
-	res := DVRThroughput{Seconds: b.o.Throughput.Seconds()}
+	res := DVRThroughput{Seconds: b.o.Throughput.Seconds(), Rounds: max(1, b.o.Rounds)}
 	inet := sandbox.NodeNS(b.st.Prefix, sandbox.NodeInternet)
 	type path struct {
 		name, what, legacy string
@@ -85,7 +95,15 @@ func (b *dvrBed) throughput(ctx context.Context) DVRThroughput {
 	inst := func(in *sandbox.Instance) func() (netip.Addr, error) {
 		return func() (netip.Addr, error) { return addrOf(in) }
 	}
+	// The direct veth is the kernel's ceiling on this machine, outside
+	// the sandbox: two namespaces joined by one veth pair.
+	nsA, nsB := b.st.Prefix+"-iperfa", b.st.Prefix+"-iperfb"
+	defer probe.DeleteNS(nsA)
+	defer probe.DeleteNS(nsB)
+	veth := func() (netip.Addr, error) { return netip.MustParseAddr("192.168.77.2"), vethPair(nsA, nsB) }
 	paths := []path{
+		{PathVeth, "two namespaces joined by one veth pair (no sandbox)", "", nsA, nsB, veth},
+		{PathBridge, "one network, one host, APPS1 -> APPS1B on compute1 (through compute1's bridge)", "", b.apps1.Netns, b.apps1b.Netns, inst(b.apps1b)},
 		{PathVXLAN, "one network, APPS1 on compute1 -> APPS2 on compute2", "", b.apps1.Netns, b.apps2.Netns, inst(b.apps2)},
 		{PathLegacyEW, "legacy router on network1, LA1 on compute1 -> LB2 on compute2", "", b.la1.Netns, b.lb2.Netns, inst(b.lb2)},
 		{PathLegacyFIP, "internet -> floating IP of LA1 on compute1 via the legacy router on network1", "", inet, b.la1.Netns,
@@ -94,19 +112,45 @@ func (b *dvrBed) throughput(ctx context.Context) DVRThroughput {
 		{PathDVRFIP, "internet -> floating IP of APPS1 on compute1 (compute1's fip- and qrouter-)", PathLegacyFIP, inet, b.apps1.Netns,
 			func() (netip.Addr, error) { return b.associate(ctx, b.apps1, inet) }},
 	}
-	for _, p := range paths {
-		r := PathRate{Name: p.name, What: p.what, Legacy: p.legacy}
-		dst, err := p.dst()
-		if err == nil {
-			b.logf("iperf3 %s, %s: %s", b.o.Throughput, p.name, p.what)
-			r.Gbps, err = iperf(ctx, p.server, p.client, dst, b.o.Throughput)
+	dsts := make([]netip.Addr, len(paths))
+	for i, p := range paths {
+		res.Paths = append(res.Paths, PathRate{Name: p.name, What: p.what, Legacy: p.legacy})
+		var err error
+		if dsts[i], err = p.dst(); err != nil {
+			res.Paths[i].Error = err.Error()
 		}
-		if err != nil {
-			r.Error = err.Error()
-		} else {
-			b.logf("  %.2f Gbit/s", r.Gbps)
+	}
+	for round := 1; round <= res.Rounds; round++ {
+		for i, p := range paths {
+			r := &res.Paths[i]
+			if r.Error != "" {
+				continue
+			}
+			b.logf("iperf3 %s, round %d, %s: %s", b.o.Throughput, round, p.name, p.what)
+			// The first VXLAN run also shows what crossed the underlay.
+			watch := p.name == PathVXLAN && res.Underlay == nil
+			var b0, p0 uint64
+			var uerr error
+			if watch {
+				b0, p0, uerr = underlayTx(b.st, "compute1")
+			}
+			g, err := iperf(ctx, p.server, p.client, dsts[i], b.o.Throughput)
+			if watch && err == nil && uerr == nil {
+				u := underlayReport(b.st, "compute1", b0, p0)
+				res.Underlay = &u
+			}
+			if err != nil {
+				r.Error = fmt.Sprintf("round %d: %v", round, err)
+				continue
+			}
+			b.logf("  %.2f Gbit/s", g)
+			r.Runs = append(r.Runs, g)
 		}
-		res.Paths = append(res.Paths, r)
+	}
+	for i := range res.Paths {
+		if r := &res.Paths[i]; r.Error == "" {
+			r.Gbps = median(r.Runs)
+		}
 	}
 	res.ratios()
 	return res
@@ -130,4 +174,17 @@ func (b *dvrBed) associate(ctx context.Context, in *sandbox.Instance, inet strin
 		return netip.Addr{}, fmt.Errorf("internet -> floating IP %s of %s: %w", fip, in.Name, err)
 	}
 	return fip, nil
+}
+
+// median of xs (the mean of the middle two for an even count).
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if n := len(s); n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[len(s)/2]
 }

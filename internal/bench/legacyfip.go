@@ -73,14 +73,19 @@ func firstConnect(ctx context.Context, ns string, dst netip.AddrPort, interval, 
 // address left the gateway device. (Not the API status: the agent's
 // status reports can arrive out of phase with quick re-associations.)
 func (b *legacyBed) fipGone(ctx context.Context, fip netip.Addr) error {
-	out, err := exec.CommandContext(ctx, "nsenter", "--net=/run/netns/"+b.routerNS(), "nft", "list", "map", "ip", "neutrino", "fip_dnat").CombinedOutput()
+	return fipGoneIn(ctx, b.routerNS(), fip)
+}
+
+// fipGoneIn is fipGone for the legacy router namespace ns.
+func fipGoneIn(ctx context.Context, ns string, fip netip.Addr) error {
+	out, err := exec.CommandContext(ctx, "nsenter", "--net=/run/netns/"+ns, "nft", "list", "map", "ip", "neutrino", "fip_dnat").CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("nft list map: %v: %.200s", err, out)
 	}
 	if strings.Contains(string(out), fip.String()+" :") {
 		return fmt.Errorf("%s still in fip_dnat", fip)
 	}
-	h, err := probe.Handle(b.routerNS())
+	h, err := probe.Handle(ns)
 	if err != nil {
 		return err
 	}

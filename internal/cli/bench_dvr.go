@@ -30,6 +30,7 @@ func newBenchDVR() *cobra.Command {
 	f.IntVar(&o.FIPRuns, "fip-runs", o.FIPRuns, "floating IP associations at each scale")
 	f.IntSliceVar(&o.Scales, "scales", o.Scales, "floating IPs already on compute1, per measurement")
 	f.DurationVar(&o.Throughput, "throughput", o.Throughput, "iperf3 time per path (0: skip)")
+	f.IntVar(&o.Rounds, "rounds", o.Rounds, "iperf3 runs per path, interleaved (the median is reported)")
 	f.IntVar(&o.Chunk, "populate-chunk", o.Chunk, "ports per bulk create while populating floating IPs")
 	f.BoolVar(&o.Sandbox.Keep, "keep", false, "leave the sandbox running afterwards")
 	f.StringVar(&o.Sandbox.Dir, "dir", "", "state directory of the sandbox (default: a new temporary directory)")

@@ -131,8 +131,11 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 	for _, b := range h.Bridges {
 		keep(applyBridge(nl, res, byName, b))
 	}
+	// One dump of the bridge ports' flags for every VXLAN device (nil on
+	// an error: each device is then asked on its own).
+	flags, _ := dumpPortFlags()
 	for _, v := range h.VXLANs {
-		keep(applyVXLAN(nl, res, byName, v))
+		keep(applyVXLAN(nl, res, byName, flags, v))
 	}
 	// The host's tables before the bridge ports: a tap joins its bridge
 	// only once its security group filter is in place (until then its

@@ -78,7 +78,7 @@ func vtepDev(nl *netlink.Handle, local netip.Addr) (int, error) {
 	return 0, fmt.Errorf("no interface holds local_ip %s", local)
 }
 
-func applyVXLAN(nl *netlink.Handle, res *Result, byName map[string]netlink.Link, v desired.VXLAN) error {
+func applyVXLAN(nl *netlink.Handle, res *Result, byName map[string]netlink.Link, flags map[int]portFlags, v desired.VXLAN) error {
 	idx, err := vtepDev(nl, v.Local)
 	if err != nil {
 		return fmt.Errorf("vxlan %s: %w", v.Name, err)
@@ -119,7 +119,7 @@ func applyVXLAN(nl *netlink.Handle, res *Result, byName map[string]netlink.Link,
 		}
 		res.did("set %s master %s", v.Name, v.Bridge)
 	}
-	pi, err := netlink.LinkGetProtinfo(l)
+	pi, err := portFlagsOf(flags, l)
 	if err != nil {
 		return fmt.Errorf("bridge port flags of %s: %w", v.Name, err)
 	}

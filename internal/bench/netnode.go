@@ -1,0 +1,270 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/neutrino-net/neutrino/internal/sandbox"
+	"github.com/neutrino-net/neutrino/internal/testbed/probe"
+)
+
+// NetNodeOptions size the network node benchmark.
+type NetNodeOptions struct {
+	Routers  int // half legacy, half distributed (DVR SNAT on network1)
+	FIPs     int // on ports of the legacy routers' networks
+	Ports    int // bound to simulated remote hosts (no taps)
+	FIPRuns  int // associate -> first packet runs, empty node and full
+	Chunk    int // ports per bulk create
+	Sandbox  SandboxOptions
+	Progress io.Writer
+}
+
+// DefaultNetNode is the size of issue 15's target.
+func DefaultNetNode() NetNodeOptions {
+	return NetNodeOptions{Routers: 1000, FIPs: 10000, Ports: 5000, FIPRuns: 5, Chunk: 40}
+}
+
+// NetNodeDefinition says what RunNetNode measures.
+const NetNodeDefinition = `One network node (network1, dvr_snat) carrying many routers, in a fresh
+sandbox with network1 and compute1. A probe legacy router PROBE with
+networks PA and PB holds instances A1 and B1 on compute1 and a floating
+IP of A1 (203.0.113.0/24). Then the benchmark creates --routers routers
+with a gateway on EXT_NET (odd ones distributed: their SNAT namespace is
+on network1), each with one /24 network attached, and --ports ports on
+the legacy routers' networks bound to simulated remote hosts (sim1..sim8:
+no agent, no taps), each with enough fixed IPs to carry --fips floating
+IPs between them (from 100.64.0.0/16), all while network1's agent runs;
+it waits until network1 has every router's namespace. Then:
+  cold:   network1's agent is stopped, every namespace it made is deleted
+          (a rebooted node), and it starts again: time from the fork to
+          its "initial apply" log line (its first reconcile) and to the end
+          of its first complete reconcile (every namespace converged and
+          nothing newer to apply: the agent's metrics
+          neutrino_agent_last_sync_age_seconds and _revision_lag), the
+          kernel changes it logged by then,
+          its RSS, and the kernel objects on network1;
+  (both: also the time the old agent took to exit after SIGTERM)
+  no-op:  the agent is stopped (SIGTERM) and started with everything in
+          place: the same times; it must log no kernel change,
+          while A1 pings B1 (east-west through PROBE on network1) and the
+          internet host pings A1's floating IP every 10 ms: lost
+          replies and the longest gap;
+  FIP:    associate a floating IP to A1 -> first TCP connection from the
+          internet reaches A1 (a new one every 1 ms), --fip-runs times
+          before the routers are created (empty node) and after; the
+          ratio of the p50s.`
+
+// NetNodeReport is RunNetNode's result.
+type NetNodeReport struct {
+	Definition  string       `json:"definition"`
+	Routers     int          `json:"routers"`
+	FIPs        int          `json:"fips"`
+	Ports       int          `json:"ports"`
+	PopulateMs  float64      `json:"populate_ms"` // API calls and network1 catching up
+	Dup409      int          `json:"fip_create_409,omitempty"`
+	Cold        NodeStart    `json:"cold"`
+	NoOp        NodeStart    `json:"noop"`
+	FIPEmpty    Dist         `json:"fip_empty"`
+	FIPFull     Dist         `json:"fip_full"`
+	FIPRatio    float64      `json:"fip_ratio"`
+	KernelAfter KernelCounts `json:"kernel"`
+}
+
+// NodeStart is one start of network1's agent.
+type NodeStart struct {
+	StopMs         float64 `json:"stop_ms"`          // SIGTERM -> the old agent gone
+	InitialApplyMs float64 `json:"initial_apply_ms"` // the first reconcile
+	CompleteMs     float64 `json:"complete_ms"`      // first complete reconcile (metrics)
+	Changes        int     `json:"changes"`          // kernel changes logged since the start
+	RSSMiB         float64 `json:"rss_mib"`
+	// Pings during a no-op restart (from SIGTERM to 1 s after the apply).
+	EastWest PingLoss `json:"east_west,omitempty"`
+	FIP      PingLoss `json:"fip,omitempty"`
+}
+
+// PingLoss is what a ping stream saw.
+type PingLoss struct {
+	Sent  int     `json:"sent"`
+	Lost  int     `json:"lost"`
+	GapMs float64 `json:"longest_gap_ms"`
+}
+
+// netNodeBed is the benchmark's sandbox and probe topology.
+type netNodeBed struct {
+	*benchBed
+	o                   NetNodeOptions
+	ext, extSub, bigSub string
+	probeRouter         string
+	a1, b1              *sandbox.Instance
+	probeFIPID          string
+	probeFIP            netip.Addr
+	legacyNets          []string // network ids, for the ports
+	legacySubs          []string // their subnets
+	dup409              int
+}
+
+func (b *netNodeBed) logf(format string, args ...any) {
+	fmt.Fprintf(b.o.Progress, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
+}
+
+// RunNetNode runs the network node benchmark (see NetNodeDefinition).
+func RunNetNode(ctx context.Context, o NetNodeOptions) (*NetNodeReport, error) {
+	d := DefaultNetNode()
+	if o.Routers < 2 || o.Ports < 1 || o.FIPs < 1 || o.Routers > 5000 {
+		return nil, fmt.Errorf("--routers %d --ports %d --fips %d: want at least 2 routers (at most 5000), 1 port, 1 floating IP", o.Routers, o.Ports, o.FIPs)
+	}
+	if o.FIPRuns <= 0 {
+		o.FIPRuns = d.FIPRuns
+	}
+	if o.Chunk <= 0 {
+		o.Chunk = d.Chunk
+	}
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	if o.Sandbox.Out == nil {
+		o.Sandbox.Out = o.Progress
+	}
+	bb, cleanup, err := upSandbox(ctx, o.Sandbox, 1)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	b := &netNodeBed{benchBed: bb, o: o}
+	rep := &NetNodeReport{Definition: NetNodeDefinition, Routers: o.Routers, FIPs: o.FIPs, Ports: o.Ports}
+	if err := b.setup(ctx); err != nil {
+		return rep, fmt.Errorf("setup: %w", err)
+	}
+	if rep.FIPEmpty, err = b.fipRuns(ctx); err != nil {
+		return rep, fmt.Errorf("floating IP associate, empty node: %w", err)
+	}
+	t0 := time.Now()
+	if err := b.populate(ctx); err != nil {
+		return rep, fmt.Errorf("populate: %w", err)
+	}
+	rep.PopulateMs, rep.Dup409 = ms(time.Since(t0)), b.dup409
+	var errs []error
+	if rep.Cold, err = b.start(ctx, true); err != nil {
+		errs = append(errs, fmt.Errorf("cold start: %w", err))
+	}
+	if rep.KernelAfter, err = countKernel(b.st, sandbox.NodeNetwork1); err != nil {
+		errs = append(errs, fmt.Errorf("kernel objects: %w", err))
+	}
+	if rep.NoOp, err = b.start(ctx, false); err != nil {
+		errs = append(errs, fmt.Errorf("no-op restart: %w", err))
+	}
+	if rep.FIPFull, err = b.fipRuns(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("floating IP associate, full node: %w", err))
+	} else if rep.FIPEmpty.P50Ms > 0 {
+		rep.FIPRatio = rep.FIPFull.P50Ms / rep.FIPEmpty.P50Ms
+	}
+	return rep, errors.Join(errs...)
+}
+
+// setup: EXT_NET with 203.0.113.0/24, the probe router with PA and PB,
+// A1 and B1 on compute1, A1's floating IP (kept, disassociated), then
+// the scale subnet 100.64.0.0/16.
+func (b *netNodeBed) setup(ctx context.Context) error {
+	b.logf("setting up: external network, probe router PROBE, instances A1 and B1")
+	d := &dvrBed{benchBed: b.benchBed}
+	if err := d.external(ctx); err != nil {
+		return err
+	}
+	b.ext, b.extSub = d.ext, d.extSub
+	var err error
+	if b.probeRouter, err = d.router(ctx, "PROBE", false); err != nil {
+		return err
+	}
+	var pa, pb string
+	for _, n := range []struct {
+		name, cidr string
+		id         *string
+	}{{"PA", "10.250.1.0/24", &pa}, {"PB", "10.250.2.0/24", &pb}} {
+		id, sub, err := d.subnet(ctx, n.name, n.cidr, true)
+		if err != nil {
+			return err
+		}
+		*n.id = id
+		if err := b.api.Do(ctx, http.MethodPut, "/v2.0/routers/"+b.probeRouter+"/add_router_interface", map[string]any{"subnet_id": sub}, nil); err != nil {
+			return fmt.Errorf("attach %s: %w", n.name, err)
+		}
+	}
+	if b.a1, err = b.st.Boot(ctx, sandbox.BootOptions{Name: "A1", Network: pa, Host: "compute1"}); err != nil {
+		return err
+	}
+	if b.b1, err = b.st.Boot(ctx, sandbox.BootOptions{Name: "B1", Network: pb, Host: "compute1"}); err != nil {
+		return err
+	}
+	if err := b.openIngress(ctx); err != nil {
+		return err
+	}
+	if err := d.pingInstance(ctx, b.a1, b.b1, 60*time.Second); err != nil {
+		return fmt.Errorf("east-west through PROBE: %w", err)
+	}
+	f, err := b.create(ctx, "floatingips", "floatingip", map[string]any{"floating_network_id": b.ext, "subnet_id": b.extSub})
+	if err != nil {
+		return err
+	}
+	b.probeFIPID, b.probeFIP = f["id"].(string), netip.MustParseAddr(f["floating_ip_address"].(string))
+	s, err := b.create(ctx, "subnets", "subnet", map[string]any{"name": "EXT_SCALE", "network_id": b.ext, "ip_version": 4,
+		"cidr": "100.64.0.0/16", "gateway_ip": nil, "enable_dhcp": false})
+	if err != nil {
+		return err
+	}
+	b.bigSub = s["id"].(string)
+	return nil
+}
+
+// fipRuns associates the probe floating IP to A1 and times the first TCP
+// connection from the internet, o.FIPRuns times; it leaves the floating
+// IP associated (the no-op restart pings through it).
+func (b *netNodeBed) fipRuns(ctx context.Context) (Dist, error) {
+	srv, err := probe.ListenTCP(b.a1.Netns, "0.0.0.0:7777")
+	if err != nil {
+		return Dist{}, err
+	}
+	defer srv.Close()
+	inet := sandbox.NodeNS(b.st.Prefix, sandbox.NodeInternet)
+	routerNS := b.st.HostNS(sandbox.NodeNetwork1, "qrouter-"+b.probeRouter)
+	var lat []time.Duration
+	for i := range b.o.FIPRuns {
+		if i > 0 || b.probeAssociated(ctx) {
+			if err := b.api.Do(ctx, http.MethodPut, "/v2.0/floatingips/"+b.probeFIPID, map[string]any{"floatingip": map[string]any{"port_id": nil}}, nil); err != nil {
+				return Dist{}, err
+			}
+			if err := waitFor(ctx, 60*time.Second, func() error { return fipGoneIn(ctx, routerNS, b.probeFIP) }); err != nil {
+				return Dist{}, err
+			}
+		}
+		start := time.Now()
+		if err := b.api.Do(ctx, http.MethodPut, "/v2.0/floatingips/"+b.probeFIPID, map[string]any{"floatingip": map[string]any{"port_id": b.a1.PortID}}, nil); err != nil {
+			return Dist{}, err
+		}
+		at, err := firstConnect(ctx, inet, netip.AddrPortFrom(b.probeFIP, 7777), time.Millisecond, 60*time.Second)
+		if err != nil {
+			return Dist{}, fmt.Errorf("run %d: %w", i+1, err)
+		}
+		lat = append(lat, at.Sub(start))
+	}
+	d := distOf(lat)
+	b.logf("floating IP associate -> first packet: p50 %.1f ms (min %.1f, max %.1f)", d.P50Ms, d.MinMs, d.MaxMs)
+	return d, nil
+}
+
+// probeAssociated reports whether the probe floating IP has a port.
+func (b *netNodeBed) probeAssociated(ctx context.Context) bool {
+	var out struct {
+		FloatingIP struct {
+			PortID *string `json:"port_id"`
+		} `json:"floatingip"`
+	}
+	if err := b.api.Do(ctx, http.MethodGet, "/v2.0/floatingips/"+b.probeFIPID, nil, &out); err != nil {
+		return true // disassociating an unassociated one is harmless
+	}
+	return out.FloatingIP.PortID != nil
+}
