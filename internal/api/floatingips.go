@@ -29,9 +29,17 @@ var fipDef = &resourceDef{
 	notFound: func(id string) *Error { return notFound("FloatingIPNotFound", "Floating IP %s could not be found", id) },
 	visible:  func(v *store.View, c *reqCtx, e *store.Entry) bool { return c.admin || std(e).ProjectID == c.project },
 	extra:    fipPortDetails,
-	create:   createFIP,
-	update:   updateFIP,
-	delete:   deleteFIP,
+	deps: func(v *store.View, e *store.Entry) []*store.Entry {
+		if f, ok := store.As[*model.FloatingIP](e); ok && f.PortID != nil {
+			if pe, ok := v.Get(model.KindPort, *f.PortID); ok {
+				return []*store.Entry{pe}
+			}
+		}
+		return nil
+	},
+	create: createFIP,
+	update: updateFIP,
+	delete: deleteFIP,
 }
 
 func init() { register(fipDef) }
