@@ -157,6 +157,12 @@ func startServer(ctx context.Context) (*server.Server, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	return startServerDir(ctx, dir)
+}
+
+// startServerDir is startServer on the data in dir (removed if the
+// server cannot start).
+func startServerDir(ctx context.Context, dir string) (*server.Server, string, error) {
 	cfg := config.Defaults()
 	cfg.AuthStrategy = "noauth"
 	cfg.BindHost, cfg.BindPort = "127.0.0.1", 0
