@@ -157,13 +157,16 @@ func startServer(ctx context.Context) (*server.Server, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	return startServerDir(ctx, dir)
+	return startServerDir(ctx, dir, nil)
 }
 
 // startServerDir is startServer on the data in dir (removed if the
 // server cannot start).
-func startServerDir(ctx context.Context, dir string) (*server.Server, string, error) {
+func startServerDir(ctx context.Context, dir string, edit func(*config.Server)) (*server.Server, string, error) {
 	cfg := config.Defaults()
+	if edit != nil {
+		edit(&cfg)
+	}
 	cfg.AuthStrategy = "noauth"
 	cfg.BindHost, cfg.BindPort = "127.0.0.1", 0
 	srv, err := server.Start(ctx, server.Options{Config: cfg, DataDir: dir, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/neutrino-net/neutrino/internal/config"
 	"github.com/neutrino-net/neutrino/internal/server"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -89,8 +90,10 @@ func RunScale(ctx context.Context, o ScaleOptions) (*ScaleReport, error) {
 		return nil, fmt.Errorf("at least one port, at most 200 per network (one /24 each)")
 	case o.Routers < nets+spare:
 		return nil, fmt.Errorf("%d routers: need one per network of ports (%d) and one per measured interface add (%d)", o.Routers, nets, spare)
-	case o.FloatingIPs+o.Routers+spare > 65000:
-		return nil, fmt.Errorf("floating IPs, router gateways and measured associations must fit one /16")
+	case o.FloatingIPs > 65000-2048:
+		return nil, fmt.Errorf("the populated floating IPs must fit 100.64.8.0-100.64.255.254")
+	case nets+spare > 2000:
+		return nil, fmt.Errorf("router gateways (one per network of ports) and the measured floating IPs must fit 100.64.0.0/21")
 	case o.FloatingIPs > o.Ports:
 		return nil, fmt.Errorf("%d floating IPs for %d ports: each floating IP is on a port", o.FloatingIPs, o.Ports)
 	case nets+spare > 60000:
@@ -154,7 +157,9 @@ func scaleClient() *http.Client {
 
 // startServerIn runs neutrino-server in this process on the data in dir.
 func startServerIn(ctx context.Context, dir string) (*server.Server, error) {
-	srv, _, err := startServerDir(ctx, dir)
+	// One VXLAN network per 100 ports and per measured interface add:
+	// more than upstream's default VNI range (1:1000).
+	srv, _, err := startServerDir(ctx, dir, func(c *config.Server) { c.VNIRanges = "1:100000" })
 	return srv, err
 }
 

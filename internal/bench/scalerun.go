@@ -156,10 +156,14 @@ func (s *scaleRun) populatePorts() error {
 	return err
 }
 
-// populateFIPs puts the floating IPs on the first ports.
+// populateFIPs puts the floating IPs on the first ports. They name
+// their addresses (100.64.8.0 up; the router gateways took the lowest):
+// an automatic allocation walks past every address in use, which would
+// make populating quadratic (docs/performance.md).
 func (s *scaleRun) populateFIPs() error {
 	_, err := s.bulk("floatingips", "floatingips", items(s.o.FloatingIPs, func(i int) string {
-		return fmt.Sprintf(`{"floating_network_id":%q,"port_id":%q}`, s.ext, s.portIDs[i])
+		a := 8<<8 + i
+		return fmt.Sprintf(`{"floating_network_id":%q,"port_id":%q,"floating_ip_address":"100.64.%d.%d"}`, s.ext, s.portIDs[i], a>>8, a&255)
 	}))
 	return err
 }
