@@ -78,6 +78,10 @@ type Result struct {
 	// (upstream.go); Ratio is UpstreamMs over P50Ms.
 	UpstreamMs float64 `json:"upstream_ms,omitempty"`
 	Ratio      float64 `json:"ratio,omitempty"`
+	// Errors is how many requests failed (api-scale counts them and goes
+	// on; p50/p99 are of the others), FirstError the first one's.
+	Errors     int    `json:"errors,omitempty"`
+	FirstError string `json:"first_error,omitempty"`
 }
 
 // Report is the outcome of a run.

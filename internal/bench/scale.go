@@ -236,8 +236,17 @@ func (r *ScaleReport) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "etcd: database %.1f MiB (in use %.1f MiB), revision %d\ncompaction: %s\n\n", r.EtcdDBMiB, r.EtcdInUse, r.EtcdRev, r.Compaction)
 	fmt.Fprintf(w, "%-50s %6s %10s %10s %10s\n", "operation", "count", "ops/s", "p50", "p99")
 	fmt.Fprintln(w, strings.Repeat("-", 90))
+	var failures []string
 	for _, res := range r.Results {
-		fmt.Fprintf(w, "%-50s %6d %10.1f %8.2fms %8.2fms\n", res.Operation, res.Count, res.OpsPerSec, res.P50Ms, res.P99Ms)
+		fail := ""
+		if res.Errors > 0 {
+			fail = fmt.Sprintf("  %d FAILED", res.Errors)
+			failures = append(failures, res.Operation+": "+res.FirstError)
+		}
+		fmt.Fprintf(w, "%-50s %6d %10.1f %8.2fms %8.2fms%s\n", res.Operation, res.Count, res.OpsPerSec, res.P50Ms, res.P99Ms, fail)
+	}
+	for _, f := range failures {
+		fmt.Fprintf(w, "first failure of %s\n", f)
 	}
 }
 

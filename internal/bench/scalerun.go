@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -218,23 +219,45 @@ func (s *scaleRun) get(path string) error {
 }
 
 // round runs n requests of one operation from c clients and records
-// their latencies.
+// their latencies. A failed request is counted (and the first failure
+// kept) rather than ending the run: at scale, failures are a finding.
 func (s *scaleRun) round(rep *ScaleReport, name string, c, n int, op func(i int) error) error {
 	s.b.logf("%s: %d requests, %d clients", name, n, c)
 	lat := make([]time.Duration, n)
+	failed := make([]bool, n)
+	var mu sync.Mutex
+	var firstErr error
 	t0 := time.Now()
-	err := parallel(c, n, func(i int) error {
+	_ = parallel(c, n, func(i int) error {
 		t := time.Now()
 		if err := op(i); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+			mu.Lock()
+			failed[i] = true
+			if firstErr == nil {
+				firstErr = err
+			}
+			mu.Unlock()
 		}
 		lat[i] = time.Since(t)
 		return nil
 	})
-	if err != nil {
-		return err
+	wall := time.Since(t0)
+	var ok []time.Duration
+	for i, d := range lat {
+		if !failed[i] {
+			ok = append(ok, d)
+		}
 	}
-	rep.Results = append(rep.Results, result(fmt.Sprintf("%s (%d clients)", name, c), lat, time.Since(t0)))
+	if len(ok) == 0 {
+		return fmt.Errorf("%s: every request failed: %w", name, firstErr)
+	}
+	res := result(fmt.Sprintf("%s (%d clients)", name, c), ok, wall)
+	if firstErr != nil {
+		res.Errors = n - len(ok)
+		res.FirstError = firstErr.Error()
+		s.b.logf("  %d of %d failed, first: %v", res.Errors, n, firstErr)
+	}
+	rep.Results = append(rep.Results, res)
 	return nil
 }
 
@@ -267,6 +290,9 @@ func (s *scaleRun) measure(rep *ScaleReport, c int) error {
 		return err
 	}
 	if err := s.round(rep, "floating IP associate", c, o.Runs, func(i int) error {
+		if ports[i] == "" {
+			return fmt.Errorf("no port: its create failed")
+		}
 		_, err := s.b.call(s.ctx, "PUT", "/v2.0/floatingips/"+fips[i], fmt.Appendf(nil, `{"floatingip":{"port_id":%q}}`, ports[i]), false, 200)
 		return err
 	}); err != nil {
