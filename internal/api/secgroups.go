@@ -301,6 +301,12 @@ func updateSG(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, bo
 
 // sgUser returns a port using the group, or "".
 func sgUser(v *store.View, sgID string) string {
+	if v.HasIndex(model.KindPort, hostview.ByGroup) {
+		for id := range v.Index(model.KindPort, hostview.ByGroup, sgID) {
+			return id
+		}
+		return ""
+	}
 	found := ""
 	v.Each(model.KindPort, func(pe *store.Entry) bool {
 		if p, ok := store.As[*model.Port](pe); ok && slices.Contains(p.SecurityGroups, sgID) {
