@@ -96,11 +96,17 @@ func appendKey(out []byte, k string) []byte {
 	return append(out, '"')
 }
 
-// render encodes an entry for the caller, keeping only fields if given.
-// It must run inside a store view when the kind has derived attributes.
+// render encodes an entry for the caller, keeping only fields if given:
+// from the memo unless fields are asked for or an attribute depends on
+// the caller (callerAttrs). It must run inside a store view when the
+// kind has derived attributes.
 func (d *resourceDef) render(v *store.View, c *reqCtx, e *store.Entry, fields []string) []byte {
 	m := d.memoOf(e)
-	if len(fields) == 0 {
+	var own map[string]any
+	if d.callerAttrs != nil {
+		own = d.callerAttrs(c, e)
+	}
+	if len(fields) == 0 && own == nil {
 		if d.extra != nil {
 			r := d.derivedOf(v, e, m)
 			m = &memo{admin: r.admin, member: r.member}
@@ -111,13 +117,19 @@ func (d *resourceDef) render(v *store.View, c *reqCtx, e *store.Entry, fields []
 		return m.member
 	}
 	out := d.withExtra(v, e, m)
+	for k, val := range own {
+		b, _ := json.Marshal(val)
+		out[k] = b
+	}
 	var drop []string
 	if !c.admin {
 		drop = d.hidden
 	}
-	for k := range out {
-		if !slices.Contains(fields, k) {
-			delete(out, k)
+	if len(fields) > 0 {
+		for k := range out {
+			if !slices.Contains(fields, k) {
+				delete(out, k)
+			}
 		}
 	}
 	return encodeSorted(out, drop)

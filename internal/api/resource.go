@@ -39,6 +39,10 @@ type resourceDef struct {
 	// until they change (render.go).
 	extra func(v *store.View, e *store.Entry) map[string]any
 	deps  func(v *store.View, e *store.Entry) []*store.Entry
+	// callerAttrs overrides attributes whose value depends on who asks
+	// (a network's "shared" for a project it is shared with); nil when
+	// nothing does, so that the memo serves the common case.
+	callerAttrs func(c *reqCtx, e *store.Entry) map[string]any
 	// boolFilters are list filters that are not attributes but derive
 	// from other resources (a subnet's "shared" is its network's).
 	boolFilters map[string]func(v *store.View, e *store.Entry) bool
