@@ -29,9 +29,17 @@ var fipDef = &resourceDef{
 	notFound: func(id string) *Error { return notFound("FloatingIPNotFound", "Floating IP %s could not be found", id) },
 	visible:  func(v *store.View, c *reqCtx, e *store.Entry) bool { return c.admin || std(e).ProjectID == c.project },
 	extra:    fipPortDetails,
-	create:   createFIP,
-	update:   updateFIP,
-	delete:   deleteFIP,
+	deps: func(v *store.View, e *store.Entry) []*store.Entry {
+		if f, ok := store.As[*model.FloatingIP](e); ok && f.PortID != nil {
+			if pe, ok := v.Get(model.KindPort, *f.PortID); ok {
+				return []*store.Entry{pe}
+			}
+		}
+		return nil
+	},
+	create: createFIP,
+	update: updateFIP,
+	delete: deleteFIP,
 }
 
 func init() { register(fipDef) }
@@ -119,7 +127,7 @@ func createFIP(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMess
 		// Only IPv4: a floating IP is one IPv4 address.
 		for _, s := range hostview.SubnetsOf(v, n) {
 			if s.IPVersion == 4 && s.AllowsOwner(model.OwnerFloatingIP) {
-				if _, ok := a.pickFree(v, t, s, false); ok {
+				if a.hasFree(v, t, s) {
 					reqIPs = []fixedIPReq{{SubnetID: s.ID}}
 					break
 				}
@@ -156,18 +164,12 @@ func createFIP(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMess
 	return f.ID, nil
 }
 
-// pickFree reports whether a subnet has a free address.
-func (a *API) pickFree(v *store.View, t *store.Txn, s *model.Subnet, lowest bool) (string, bool) {
-	for _, pool := range poolsOf(s) {
-		used := v.Claims(claims.IP(s.ID))
-		for ip := pool.Start; ip.IsValid() && !pool.End.Less(ip); ip = ip.Next() {
-			str := ip.String()
-			if _, u := used[str]; !u && !t.Claimed(claims.IP(s.ID), str) {
-				return str, true
-			}
-		}
-	}
-	return "", false
+// hasFree reports whether a subnet has a free address (the allocator's
+// own walk, which formats no address it passes).
+func (a *API) hasFree(v *store.View, t *store.Txn, s *model.Subnet) bool {
+	al := &ipAllocator{v: v, t: t, lowest: true}
+	_, ok := al.pick(s)
+	return ok
 }
 
 // associateFIP binds the floating IP to a port's fixed IP through a

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"net/http"
@@ -318,6 +319,9 @@ func (a *API) list(w http.ResponseWriter, r *http.Request, c *reqCtx, d *resourc
 			return
 		}
 		var hits []*store.Entry
+		if len(lq.filters) == 0 {
+			hits = make([]*store.Entry, 0, v.Count(d.kind))
+		}
 		lq.eachCandidate(v, d, func(e *store.Entry) bool {
 			// Filters first: they reject most entries of a filtered
 			// list, and visibility may look up other resources.
@@ -329,6 +333,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request, c *reqCtx, d *resourc
 		})
 		page, hasMore := lq.paginate(d, hits, marker)
 		more = hasMore
+		bodies = make([][]byte, 0, len(page))
 		for _, e := range page {
 			bodies = append(bodies, d.render(v, c, e, lq.fields))
 		}
@@ -385,12 +390,8 @@ func matchChangedSince(lq *listQuery, e *store.Entry) bool {
 func (lq *listQuery) paginate(d *resourceDef, hits []*store.Entry, marker *store.Entry) ([]*store.Entry, bool) {
 	var less func(x, y *store.Entry) bool
 	if len(lq.sortKeys) == 0 {
-		less = func(x, y *store.Entry) bool {
-			if x.CreateRev != y.CreateRev {
-				return x.CreateRev < y.CreateRev
-			}
-			return x.ID < y.ID
-		}
+		less = func(x, y *store.Entry) bool { return byCreation(x, y) < 0 }
+		slices.SortFunc(hits, byCreation)
 	} else {
 		vals := make(map[*store.Entry][]any, len(hits)+1)
 		row := func(e *store.Entry) {
@@ -419,8 +420,8 @@ func (lq *listQuery) paginate(d *resourceDef, hits []*store.Entry, marker *store
 			}
 			return x.ID < y.ID
 		}
+		sort.Slice(hits, func(i, j int) bool { return less(hits[i], hits[j]) })
 	}
-	sort.Slice(hits, func(i, j int) bool { return less(hits[i], hits[j]) })
 	if marker != nil {
 		if lq.pageReverse {
 			hits = hits[:sort.Search(len(hits), func(i int) bool { return !less(hits[i], marker) })]
@@ -516,28 +517,37 @@ func cloneQuery(q url.Values) url.Values {
 	return out
 }
 
+// writeCollection writes the list from the entries' own encodings,
+// without copying them into one buffer first (a list of 10,000 ports is
+// megabytes).
 func writeCollection(w http.ResponseWriter, key string, bodies [][]byte, links []map[string]string) {
-	size := len(key) + 16
-	for _, b := range bodies {
-		size += len(b) + 1
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, size))
-	buf.WriteString(`{"` + key + `":[`)
-	for i, b := range bodies {
-		if i > 0 {
-			buf.WriteByte(',')
-		}
-		buf.Write(b)
-	}
-	buf.WriteByte(']')
+	head := `{"` + key + `":[`
+	var tail []byte
+	tail = append(tail, ']')
 	if links != nil {
 		lb, _ := json.Marshal(links)
-		buf.WriteString(`,"` + key + `_links":`)
-		buf.Write(lb)
+		tail = append(tail, `,"`+key+`_links":`...)
+		tail = append(tail, lb...)
 	}
-	buf.WriteByte('}')
+	tail = append(tail, '}')
+	size := len(head) + len(tail)
+	for i, b := range bodies {
+		if i > 0 {
+			size++
+		}
+		size += len(b)
+	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.Header().Set("Content-Length", strconv.Itoa(size))
 	w.WriteHeader(http.StatusOK)
-	w.Write(buf.Bytes())
+	bw := bufio.NewWriterSize(w, 32<<10)
+	bw.WriteString(head)
+	for i, b := range bodies {
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		bw.Write(b)
+	}
+	bw.Write(tail)
+	bw.Flush()
 }

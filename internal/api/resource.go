@@ -3,7 +3,6 @@ package api
 import (
 	"encoding/json"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/neutrino-net/neutrino/internal/model"
@@ -35,9 +34,11 @@ type resourceDef struct {
 	notFound   func(id string) *Error
 	// visible reports whether the caller may see the resource.
 	visible func(v *store.View, c *reqCtx, e *store.Entry) bool
-	// extra adds attributes derived from other resources; kinds with it
-	// are rendered each time instead of from the entry's memo.
+	// extra adds attributes derived from other resources. deps names
+	// the entries extra reads: the rendering is kept on the entry's memo
+	// until they change (render.go).
 	extra func(v *store.View, e *store.Entry) map[string]any
+	deps  func(v *store.View, e *store.Entry) []*store.Entry
 	// callerAttrs overrides attributes whose value depends on who asks
 	// (a network's "shared" for a project it is shared with); nil when
 	// nothing does, so that the memo serves the common case.
@@ -115,92 +116,6 @@ func std(e *store.Entry) *model.Standard {
 		return r.Std()
 	}
 	return &model.Standard{}
-}
-
-// memo is what an entry's rendering costs once: its attributes as raw
-// JSON, and its full encodings for admins and for others.
-type memo struct {
-	fields        map[string]json.RawMessage
-	admin, member []byte
-}
-
-func (d *resourceDef) memoOf(e *store.Entry) *memo {
-	if p := e.Memo.Load(); p != nil {
-		if m, ok := (*p).(*memo); ok {
-			return m
-		}
-	}
-	m := &memo{fields: map[string]json.RawMessage{}}
-	_ = json.Unmarshal(e.Raw, &m.fields)
-	for _, k := range d.internal {
-		delete(m.fields, k)
-	}
-	if d.extra == nil {
-		m.admin, _ = json.Marshal(m.fields)
-		if len(d.hidden) > 0 {
-			m.member = encodeWithout(m.fields, d.hidden)
-		} else {
-			m.member = m.admin
-		}
-	}
-	var anyM any = m
-	e.Memo.Store(&anyM)
-	return m
-}
-
-func encodeWithout(fields map[string]json.RawMessage, drop []string) []byte {
-	cp := make(map[string]json.RawMessage, len(fields))
-	for k, v := range fields {
-		if !slices.Contains(drop, k) {
-			cp[k] = v
-		}
-	}
-	b, _ := json.Marshal(cp)
-	return b
-}
-
-// render encodes an entry for the caller, keeping only fields if given.
-// It must run inside a store view when the kind has derived attributes.
-func (d *resourceDef) render(v *store.View, c *reqCtx, e *store.Entry, fields []string) []byte {
-	m := d.memoOf(e)
-	var own map[string]any
-	if d.callerAttrs != nil {
-		own = d.callerAttrs(c, e)
-	}
-	if d.extra == nil && len(fields) == 0 && own == nil {
-		if c.admin {
-			return m.admin
-		}
-		return m.member
-	}
-	out := make(map[string]json.RawMessage, len(m.fields)+2)
-	for k, val := range m.fields {
-		out[k] = val
-	}
-	if d.extra != nil {
-		for k, val := range d.extra(v, e) {
-			b, _ := json.Marshal(val)
-			out[k] = b
-		}
-	}
-	for k, val := range own {
-		b, _ := json.Marshal(val)
-		out[k] = b
-	}
-	if !c.admin {
-		for _, k := range d.hidden {
-			delete(out, k)
-		}
-	}
-	if len(fields) > 0 {
-		for k := range out {
-			if !slices.Contains(fields, k) {
-				delete(out, k)
-			}
-		}
-	}
-	b, _ := json.Marshal(out)
-	return b
 }
 
 // lookup finds a resource the caller may see, or the kind's 404.

@@ -46,20 +46,25 @@ func newRouterTxn(a *API, v *store.View, t *store.Txn, c *reqCtx, r *model.Route
 	return &routerTxn{a: a, v: v, t: t, c: c, r: r}
 }
 
-// routerPorts returns the ports owned by the router with one of owners.
+// routerPorts returns the ports owned by the router with one of owners,
+// found through the store's index of ports by device (not a scan of
+// every port: 100,000 of them made an interface add take milliseconds).
 func (rt *routerTxn) routerPorts(owners ...string) []*store.Entry {
 	var out []*store.Entry
-	rt.v.Each(model.KindPort, func(pe *store.Entry) bool {
-		p, ok := store.As[*model.Port](pe)
-		if !ok {
-			return true
-		}
-		if p.DeviceID == rt.r.ID && slices.Contains(owners, p.DeviceOwner) {
+	add := func(pe *store.Entry) bool {
+		if p, ok := store.As[*model.Port](pe); ok && p.DeviceID == rt.r.ID && slices.Contains(owners, p.DeviceOwner) {
 			out = append(out, pe)
 		}
 		return true
-	})
-	slices.SortFunc(out, func(a, b *store.Entry) int { return int(a.CreateRev - b.CreateRev) })
+	}
+	if rt.v.HasIndex(model.KindPort, hostview.ByDevice) {
+		for _, pe := range rt.v.Index(model.KindPort, hostview.ByDevice, rt.r.ID) {
+			add(pe)
+		}
+	} else {
+		rt.v.Each(model.KindPort, add)
+	}
+	slices.SortFunc(out, byCreation)
 	return out
 }
 

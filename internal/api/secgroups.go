@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"encoding/json"
 	"net/netip"
 	"slices"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/neutrino-net/neutrino/internal/claims"
+	"github.com/neutrino-net/neutrino/internal/hostview"
 	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/store"
 )
@@ -31,6 +33,7 @@ var sgDef = &resourceDef{
 		return c.admin || std(e).ProjectID == c.project || rbacShared(v, c, model.KindSG, e.ID)
 	},
 	extra:      sgRules,
+	deps:       func(v *store.View, e *store.Entry) []*store.Entry { return rulesOf(v, e.ID) },
 	beforeRead: func(a *API, c *reqCtx) error { return a.ensureDefaultSGNow(c) },
 	create:     createSG,
 	update:     updateSG,
@@ -89,16 +92,33 @@ func sgRules(v *store.View, e *store.Entry) map[string]any {
 	return map[string]any{"security_group_rules": out}
 }
 
+// rulesOf returns a group's rules in creation order (id breaks ties:
+// a bulk create makes rules of one revision), through the store's index
+// of rules by group.
 func rulesOf(v *store.View, sgID string) []*store.Entry {
 	var out []*store.Entry
-	v.Each(model.KindSGRule, func(re *store.Entry) bool {
-		if r, ok := store.As[*model.SecurityGroupRule](re); ok && r.SecurityGroupID == sgID {
+	if v.HasIndex(model.KindSGRule, hostview.ByGroup) {
+		for _, re := range v.Index(model.KindSGRule, hostview.ByGroup, sgID) {
 			out = append(out, re)
 		}
-		return true
-	})
-	slices.SortFunc(out, func(a, b *store.Entry) int { return int(a.CreateRev - b.CreateRev) })
+	} else {
+		v.Each(model.KindSGRule, func(re *store.Entry) bool {
+			if r, ok := store.As[*model.SecurityGroupRule](re); ok && r.SecurityGroupID == sgID {
+				out = append(out, re)
+			}
+			return true
+		})
+	}
+	slices.SortFunc(out, byCreation)
 	return out
+}
+
+// byCreation orders entries as lists do by default.
+func byCreation(a, b *store.Entry) int {
+	if a.CreateRev != b.CreateRev {
+		return cmp.Compare(a.CreateRev, b.CreateRev)
+	}
+	return strings.Compare(a.ID, b.ID)
 }
 
 // defaultSGFor returns the project's default group, creating it in t if
@@ -281,6 +301,12 @@ func updateSG(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, bo
 
 // sgUser returns a port using the group, or "".
 func sgUser(v *store.View, sgID string) string {
+	if v.HasIndex(model.KindPort, hostview.ByGroup) {
+		for id := range v.Index(model.KindPort, hostview.ByGroup, sgID) {
+			return id
+		}
+		return ""
+	}
 	found := ""
 	v.Each(model.KindPort, func(pe *store.Entry) bool {
 		if p, ok := store.As[*model.Port](pe); ok && slices.Contains(p.SecurityGroups, sgID) {

@@ -30,9 +30,10 @@ import (
 
 // Options say what to measure and against which server.
 type Options struct {
-	URL     string // a running server; empty = start one in-process
-	Token   string // X-Auth-Token for URL; empty = noauth headers
-	Project string // noauth project (default "bench")
+	URL     string      // a running server; empty = start one in-process (or the catalog's, with Creds)
+	Token   string      // X-Auth-Token for URL; empty = Creds, else noauth headers
+	Creds   Credentials // Keystone credentials (an openrc's); used when AuthURL is set
+	Project string      // noauth project (default "bench")
 
 	Networks    int   // sequential network creates, and subnet creates (one per network)
 	Ports       int   // sequential port creates, and concurrent port creates
@@ -42,6 +43,14 @@ type Options struct {
 	FilterRuns  int   // runs of each filtered list
 	Chunk       int   // ports per bulk create while populating
 
+	// The other collections (objects.go): security groups with rules,
+	// routers, floating IPs.
+	Groups          int    // security groups created (besides the default one)
+	RulesPerGroup   int    // rules each group ends with (its defaults included)
+	Routers         int    // routers created
+	FloatingIPs     int    // floating IPs created
+	ExternalNetwork string // id of the external network of the floating IPs; empty = create one (needs admin)
+
 	Progress io.Writer // progress lines; nil = silent
 }
 
@@ -50,6 +59,7 @@ func Defaults() Options {
 	return Options{
 		Project: "bench", Networks: 200, Ports: 1000, Concurrency: 8,
 		ListSizes: []int{5000, 10000}, ListRuns: 20, FilterRuns: 100, Chunk: 100,
+		Groups: 50, RulesPerGroup: 10, Routers: 50, FloatingIPs: 100,
 	}
 }
 
@@ -63,6 +73,15 @@ type Result struct {
 	Target    string  `json:"target,omitempty"`
 	Met       *bool   `json:"target_met,omitempty"`
 	Upstream  string  `json:"upstream_neutron,omitempty"`
+	// UpstreamMs is upstream Neutron's time for the same operation at
+	// about the same size, from an earlier run on the same machine
+	// (upstream.go); Ratio is UpstreamMs over P50Ms.
+	UpstreamMs float64 `json:"upstream_ms,omitempty"`
+	Ratio      float64 `json:"ratio,omitempty"`
+	// Errors is how many requests failed (api-scale counts them and goes
+	// on; p50/p99 are of the others), FirstError the first one's.
+	Errors     int    `json:"errors,omitempty"`
+	FirstError string `json:"first_error,omitempty"`
 }
 
 // Report is the outcome of a run.
@@ -102,6 +121,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		o.Chunk = d.Chunk
 	}
 	rep := &Report{GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), Concurrency: o.Concurrency}
+	if err := authenticate(ctx, &o, http.DefaultClient); err != nil {
+		return nil, err
+	}
 	base := o.URL
 	if base == "" {
 		srv, dir, err := startServer(ctx)
@@ -139,7 +161,16 @@ func startServer(ctx context.Context) (*server.Server, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	return startServerDir(ctx, dir, nil)
+}
+
+// startServerDir is startServer on the data in dir (removed if the
+// server cannot start).
+func startServerDir(ctx context.Context, dir string, edit func(*config.Server)) (*server.Server, string, error) {
 	cfg := config.Defaults()
+	if edit != nil {
+		edit(&cfg)
+	}
 	cfg.AuthStrategy = "noauth"
 	cfg.BindHost, cfg.BindPort = "127.0.0.1", 0
 	srv, err := server.Start(ctx, server.Options{Config: cfg, DataDir: dir, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -151,11 +182,12 @@ func startServer(ctx context.Context) (*server.Server, string, error) {
 }
 
 type bencher struct {
-	o    Options
-	base string
-	hc   *http.Client
-	tag  uint32       // tells this run's device ids from earlier runs' on a shared server
-	seq  atomic.Int64 // makes device ids unique within the run
+	o     Options
+	base  string
+	hc    *http.Client
+	tag   uint32       // tells this run's device ids from earlier runs' on a shared server
+	seq   atomic.Int64 // makes device ids unique within the run
+	rules int          // security group rules of the listed groups (objects.go)
 }
 
 func (b *bencher) logf(format string, args ...any) {
@@ -249,7 +281,11 @@ func (b *bencher) run(ctx context.Context, rep *Report) error {
 	existing := o.Ports // ports on the server made by this run
 	res.target("p50 < 5 ms", res.P50Ms < 5)
 	res.Upstream = "p50 148 ms"
+	res.compare("port create (sequential)", 0)
 	rep.add(res)
+	if err := b.listAll(ctx, rep, "ports", "port", o.ListRuns); err != nil {
+		return err
+	}
 
 	// Concurrent port creates.
 	b.logf("creating %d ports with %d clients", o.Ports, o.Concurrency)
@@ -293,7 +329,7 @@ func (b *bencher) run(ctx context.Context, rep *Report) error {
 		res.target("p50 < 5 ms", res.P50Ms < 5)
 		rep.add(res)
 	}
-	return nil
+	return b.objects(ctx, rep)
 }
 
 // setupPortNetwork creates the network of the ports, with a /16 subnet,
@@ -326,7 +362,8 @@ func (b *bencher) setupPortNetwork(ctx context.Context, maxList int) (string, er
 		return "", err
 	}
 	need := before + max(maxList, 2*o.Ports) + o.Ports + 10
-	quota := fmt.Sprintf(`{"quota":{"network":%d,"subnet":%d,"port":%d}}`, 10*(o.Networks+10), 10*(o.Networks+10), 2*need)
+	quota := fmt.Sprintf(`{"quota":{"network":%d,"subnet":%d,"port":%d,"security_group":%d,"security_group_rule":%d,"router":%d,"floatingip":%d}}`,
+		10*(o.Networks+10), 10*(o.Networks+10), 2*need+2*o.FloatingIPs, 10*(o.Groups+10), 10*(o.Groups+10)*max(o.RulesPerGroup, 10), 10*(o.Routers+10), 10*(o.FloatingIPs+10))
 	if _, err := b.call(ctx, "PUT", "/v2.0/quotas/"+pn.Network.ProjectID, []byte(quota), true, 200); err != nil {
 		b.logf("warning: could not raise the quotas (%v); the default quotas may stop the run", err)
 	}
@@ -354,7 +391,7 @@ func (b *bencher) createNetworks(ctx context.Context, rep *Report) ([]string, er
 		netIDs = append(netIDs, id)
 	}
 	rep.add(result("network create (sequential)", lat, time.Since(start)))
-	return netIDs, nil
+	return netIDs, b.listAll(ctx, rep, "networks", "network", o.ListRuns)
 }
 
 // createSubnets times sequential subnet creates, one per network.
@@ -395,10 +432,8 @@ func (b *bencher) lists(ctx context.Context, rep *Report, devices []string) erro
 	res.Count = o.ListRuns
 	if total <= 5000 {
 		res.target("< 50 ms", res.P50Ms < 50)
-		if total == 5000 {
-			res.Upstream = "1.8 s"
-		}
 	}
+	res.compare("list all ports", total)
 	rep.add(res)
 
 	// One check of a filtered reply, then the timed runs.

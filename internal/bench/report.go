@@ -68,9 +68,14 @@ func (r *Report) WriteTable(w io.Writer) {
 				status = "MISSED"
 			}
 		}
-		fmt.Fprintf(w, "%-34s %6d %10.1f %8.2fms %8.2fms  %-12s %-6s %s\n", res.Operation, res.Count, res.OpsPerSec, res.P50Ms, res.P99Ms, res.Target, status, res.Upstream)
+		up := res.Upstream
+		if res.Ratio > 0 {
+			up += fmt.Sprintf(" (×%.0f)", res.Ratio)
+		}
+		fmt.Fprintf(w, "%-34s %6d %10.1f %8.2fms %8.2fms  %-12s %-6s %s\n", res.Operation, res.Count, res.OpsPerSec, res.P50Ms, res.P99Ms, res.Target, status, up)
 	}
-	fmt.Fprintln(w, "\nupstream Neutron figures were measured on this machine; list ops/s is 1/mean latency.")
+	fmt.Fprintln(w, "\nupstream Neutron figures were measured earlier on this machine with this harness (docs/performance.md);")
+	fmt.Fprintln(w, "(×N) is upstream's time over this run's p50. List ops/s is 1/mean latency.")
 }
 
 // WriteJSON prints the report for programs.

@@ -47,14 +47,14 @@ func newBench() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure Neutrino",
 	}
-	cmd.AddCommand(newBenchAPI(), newBenchL3(), newBenchFanout(), newBenchBoot(), newBenchAgentSync(), newBenchLegacy(), newBenchDVR(), newBenchSG(), newBenchNetNode(), newBenchGuard())
+	cmd.AddCommand(newBenchAPI(), newBenchAPIScale(), newBenchL3(), newBenchFanout(), newBenchBoot(), newBenchAgentSync(), newBenchLegacy(), newBenchDVR(), newBenchSG(), newBenchNetNode(), newBenchGuard())
 	return cmd
 }
 
 func newBenchAPI() *cobra.Command {
 	o := bench.Defaults()
 	var asJSON bool
-	var cpuProfile string
+	var cpuProfile, openrc string
 	cmd := &cobra.Command{
 		Use:   "api",
 		Short: "Measure the Networking API through HTTP (creates and lists)",
@@ -65,7 +65,15 @@ figures.
 
 By default a neutrino-server is started in this process (embedded etcd in
 a temporary directory, auth_strategy noauth). With --url a running server
-is measured instead; it keeps the resources created (named bench-*).`,
+is measured instead; it keeps the resources created (named bench-*).
+
+The same run measures any Networking API endpoint, upstream Neutron
+included: give --url and --token, or Keystone credentials (--os-* flags,
+an --openrc file, or the OS_* variables of a sourced openrc; the endpoint
+is then the catalog's "network" one unless --url is given). Without admin
+rights give --external-network; the quota raise is then skipped with a
+warning. Each result shows upstream Neutron's time from an earlier run
+on the development machine and the ratio to it (docs/performance.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cpuProfile != "" {
@@ -82,6 +90,11 @@ is measured instead; it keeps the resources created (named bench-*).`,
 			if !asJSON {
 				o.Progress = cmd.ErrOrStderr()
 			}
+			if openrc != "" {
+				if err := bench.ReadOpenRC(openrc, &o.Creds, cmd.Flags().Changed); err != nil {
+					return err
+				}
+			}
 			rep, err := bench.Run(cmd.Context(), o)
 			if err != nil {
 				return err
@@ -90,8 +103,23 @@ is measured instead; it keeps the resources created (named bench-*).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.URL, "url", "", "endpoint of a running neutrino-server (default: start one in-process)")
-	f.StringVar(&o.Token, "token", "", "X-Auth-Token for --url (default: noauth headers)")
+	f.StringVar(&o.URL, "url", "", "Networking API endpoint to measure, neutrino-server or upstream Neutron (default: the catalog's with --os-auth-url, else start a neutrino-server in-process)")
+	f.StringVar(&o.Token, "token", "", "X-Auth-Token for --url (default: from the --os-* credentials, else noauth headers)")
+	f.StringVar(&openrc, "openrc", "", "read the OS_* credentials from this openrc file (export OS_...=... lines)")
+	env := bench.CredentialsFromEnv()
+	o.Creds = env
+	f.StringVar(&o.Creds.AuthURL, "os-auth-url", env.AuthURL, "Keystone URL (default $OS_AUTH_URL)")
+	f.StringVar(&o.Creds.Username, "os-username", env.Username, "user (default $OS_USERNAME)")
+	f.StringVar(&o.Creds.Password, "os-password", env.Password, "password (default $OS_PASSWORD)")
+	f.StringVar(&o.Creds.ProjectName, "os-project-name", env.ProjectName, "project (default $OS_PROJECT_NAME)")
+	f.StringVar(&o.Creds.UserDomain, "os-user-domain-name", env.UserDomain, "user's domain (default $OS_USER_DOMAIN_NAME, else Default)")
+	f.StringVar(&o.Creds.ProjectDomain, "os-project-domain-name", env.ProjectDomain, "project's domain (default $OS_PROJECT_DOMAIN_NAME, else Default)")
+	f.StringVar(&o.Creds.Region, "os-region-name", env.Region, "catalog region (default $OS_REGION_NAME)")
+	f.IntVar(&o.Groups, "groups", o.Groups, "security groups created sequentially (then listed with the default one)")
+	f.IntVar(&o.RulesPerGroup, "rules-per-group", o.RulesPerGroup, "rules each listed group ends with (created sequentially)")
+	f.IntVar(&o.Routers, "routers", o.Routers, "routers created sequentially")
+	f.IntVar(&o.FloatingIPs, "floating-ips", o.FloatingIPs, "floating IPs created sequentially, then listed")
+	f.StringVar(&o.ExternalNetwork, "external-network", "", "id of the external network for the floating IPs (default: create one, which needs admin)")
 	f.StringVar(&o.Project, "project", o.Project, "project of the noauth headers")
 	f.IntVar(&o.Ports, "ports", o.Ports, "ports created sequentially, and again concurrently")
 	f.IntVar(&o.Networks, "networks", o.Networks, "networks (and subnets) created sequentially")
