@@ -71,6 +71,9 @@ func New(cfg *Config, log *slog.Logger) *Agent {
 	if log == nil {
 		log = slog.Default()
 	}
+	if cfg.ReportInterval <= 0 {
+		cfg.ReportInterval = DefaultReportInterval(cfg.AgentMode)
+	}
 	hc, base := newHTTPClient(cfg.ServerURL)
 	a := &Agent{
 		cfg:    cfg,
@@ -177,7 +180,7 @@ func (a *Agent) agentStates() []syncproto.AgentState {
 }
 
 func (a *Agent) report(ctx context.Context, start bool) (*syncproto.ReportResponse, error) {
-	return a.client.Report(ctx, &syncproto.ReportRequest{Agents: a.agentStates(), StartFlag: start})
+	return a.client.Report(ctx, &syncproto.ReportRequest{Agents: a.agentStates(), StartFlag: start, ReportInterval: a.cfg.ReportInterval.Seconds()})
 }
 
 func (a *Agent) heartbeat(ctx context.Context) {

@@ -115,14 +115,17 @@ func (c *Control) ClaimHA(ctx context.Context, routerID, agentID string) (string
 }
 
 // fenceTime is how long the active agent must have been silent before
-// a claim is granted: l3_ha_fence_time, but at least three of the
-// agent's own report intervals (it says them in its configurations), so
-// that an agent heartbeating slowly is not taken for a silent one.
+// a claim is granted: l3_ha_fence_time, but at least its down time (three
+// of the agent's own report intervals, which it says with every
+// heartbeat and in its configurations), so that an agent heartbeating
+// slowly is not taken for a silent one.
 func (c *Control) fenceTime(v *store.View, agentID string) time.Duration {
 	fence := c.cfg.L3HAFenceTime
-	if _, ag, ok := store.GetAs[*model.Agent](v, model.KindAgent, agentID); ok {
+	if hb, ok := readHeartbeat(v, agentID); ok && hb.interval > 0 {
+		fence = max(fence, livenessReports*hb.interval)
+	} else if _, ag, ok := store.GetAs[*model.Agent](v, model.KindAgent, agentID); ok {
 		if r, ok := ag.Configurations["report_interval"].(float64); ok && r > 0 {
-			fence = max(fence, time.Duration(3*r*float64(time.Second)))
+			fence = max(fence, time.Duration(livenessReports*r*float64(time.Second)))
 		}
 	}
 	return fence

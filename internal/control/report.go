@@ -33,7 +33,7 @@ func (c *Control) Report(ctx context.Context, req syncproto.ReportRequest) (sync
 			needDVRMAC = needDVRMAC || wantsDVRMAC(as)
 			info, revived := c.reportAgent(v, t, req, as, stamp)
 			resp.Revived = resp.Revived || revived
-			t.PutValue(heartbeatKey(info.ID), heartbeatValue(now), false)
+			t.PutValue(heartbeatKey(info.ID), heartbeatValue(now, req.ReportInterval), false)
 			resp.Agents = append(resp.Agents, info)
 		}
 		if needDVRMAC {

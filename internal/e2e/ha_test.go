@@ -231,22 +231,26 @@ func haFailover(t *testing.T, b *testbed.Bed, d *haTopo, active, standby string)
 	t.Logf("heal: %s", st)
 }
 
+// partitionTime is how long haPartition cuts the active node: well
+// beyond its down time and the HA fence (defaults: 1.5 s, 2 s).
+const partitionTime = 6 * time.Second
+
 // haPartition cuts the active node's agent from the server for longer
-// than agent_down_time: no loss, and the router stays where it is (the
+// than its down time and the fence: no loss, and the router stays where it is (the
 // ARP answers are judged by runHA).
 func haPartition(t *testing.T, b *testbed.Bed, d *haTopo, active, standby string) {
 	s := b.PingStream(d.from, d.target, haInterval)
 	waitReplies(t, s, 10)
 	start := s.Stats().Sent
 	b.Partition(active)
-	time.Sleep(sandbox.AgentDownTime + 3*time.Second)
+	time.Sleep(partitionTime)
 	m, _ := b.HAStates(d.r.ID)
 	if err := b.State.Heal(context.Background(), active); err != nil {
 		t.Errorf("heal the partition: %v", err)
 	}
 	time.Sleep(2 * time.Second)
 	st := s.Stop(2 * time.Second)
-	t.Logf("partition of %s for %s: %s; l3-agents during it %v", active, sandbox.AgentDownTime+3*time.Second, st, m)
+	t.Logf("partition of %s for %s: %s; l3-agents during it %v", active, partitionTime, st, m)
 	if n := testbed.LostAfter(st, start); n > 0 {
 		t.Errorf("partition of %s: %d requests lost (%s), want none", active, n, st)
 	}
@@ -319,7 +323,8 @@ func reportTCP(t *testing.T, s *probe.EchoStream, t0 time.Time) {
 }
 
 // TestNonHAReschedule: a non-HA legacy router whose network node fails
-// is rescheduled to the other one after agent_down_time; the outage of
+// is rescheduled to the other one once its agents are dead (default
+// timings: 1.5 s after its last heartbeat); the outage of
 // traffic from the external network to a floating IP is logged.
 func TestNonHAReschedule(t *testing.T) {
 	b := testbed.Up(t, 1, testbed.Options{Quiet: true, NetworkNodes: 2})
@@ -360,7 +365,7 @@ func TestNonHAReschedule(t *testing.T) {
 	})
 	st := s.Stop(2 * time.Second)
 	gap := testbed.LongestGap(slices.DeleteFunc(slices.Clone(st.Lost), func(q int) bool { return q < failSeq-2 }), haInterval)
-	t.Logf("NON-HA RESCHEDULE %s: %s failed, outage %s (agent_down_time %s); %s", b.Prefix, host, gap, sandbox.AgentDownTime, st)
+	t.Logf("NON-HA RESCHEDULE %s: %s failed, outage %s (down time %s); %s", b.Prefix, host, gap, sandbox.NetworkNodeDownTime, st)
 	reportTCP(t, tcp, t0)
 	b.Heal(host)
 }
