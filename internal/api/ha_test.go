@@ -143,3 +143,88 @@ func TestHAFenceFollowsReportInterval(t *testing.T) {
 		t.Fatalf("claim 3.2 s after: %+v %v", res, err)
 	}
 }
+
+// TestHANetworkAndPorts: the hidden HA network of a project appears with
+// its first HA router (owned by nobody, admin-only, l3_ha_net_cidr, no
+// gateway, no DHCP), each HA router has one HA port per bound agent on
+// that agent's host, members see none of it, and the network goes with
+// the project's last HA router (deleted or turned non-HA).
+func TestHANetworkAndPorts(t *testing.T) {
+	srv := noAuth(t, testutil.WithConfig(func(c *config.Server) { c.MaxL3AgentsPerRouter = 2 }))
+	h1 := regHost(t, srv, "h1", agState(model.AgentTypeL3, "legacy"))
+	h1.beat()
+	h2 := regHost(t, srv, "h2", agState(model.AgentTypeL3, "legacy"))
+	h2.beat()
+	haNets := func() []map[string]any {
+		return getList(t, srv, admin, "/v2.0/networks?name=HA+network+tenant+demo", "networks")
+	}
+	haPorts := func(c testutil.Caller, rid string) []map[string]any {
+		return getList(t, srv, c, "/v2.0/ports?device_owner=network:router_ha_interface&device_id="+rid, "ports")
+	}
+	r1 := mkRouter(t, srv, admin, map[string]any{"name": "r1", "ha": true, "project_id": "demo"})
+	nets := haNets()
+	if len(nets) != 1 {
+		t.Fatalf("HA networks after the first HA router: %s", jsonOf(nets))
+	}
+	n := nets[0]
+	if n["project_id"] != "" || n["tenant_id"] != "" || n["provider:network_type"] != "vxlan" || n["shared"] != false {
+		t.Errorf("HA network: %s", jsonOf(n))
+	}
+	subs := getList(t, srv, admin, "/v2.0/subnets?network_id="+id(n), "subnets")
+	if len(subs) != 1 || subs[0]["cidr"] != "169.254.192.0/18" || subs[0]["gateway_ip"] != nil || subs[0]["enable_dhcp"] != false || subs[0]["name"] != "HA subnet tenant demo" {
+		t.Errorf("HA subnet: %s", jsonOf(subs))
+	}
+	eventually(t, "an HA port per agent", func() (bool, string) {
+		ps := haPorts(admin, id(r1))
+		hosts := []string{}
+		for _, p := range ps {
+			if p["network_id"] != id(n) || p["project_id"] != "" || p["status"] != "ACTIVE" || p["name"] != "HA port tenant demo" {
+				return false, jsonOf(ps)
+			}
+			hosts = append(hosts, p["binding:host_id"].(string))
+		}
+		slices.Sort(hosts)
+		return slices.Equal(hosts, []string{"h1", "h2"}), jsonOf(ps)
+	})
+	// Members see neither the network nor the ports.
+	if got := getList(t, srv, demo, "/v2.0/networks", "networks"); len(got) != 0 {
+		t.Errorf("a member sees %s", jsonOf(got))
+	}
+	if got := haPorts(demo, id(r1)); len(got) != 0 {
+		t.Errorf("a member sees HA ports %s", jsonOf(got))
+	}
+	// A second HA router shares the network; deleting the first keeps
+	// it (and its segment) and takes the first router's ports.
+	r2 := mkRouter(t, srv, admin, map[string]any{"name": "r2", "ha": true, "project_id": "demo"})
+	if got := haNets(); len(got) != 1 || id(got[0]) != id(n) || got[0]["provider:segmentation_id"] != n["provider:segmentation_id"] {
+		t.Errorf("second HA router: networks %s", jsonOf(got))
+	}
+	eventually(t, "r2's HA ports", func() (bool, string) { ps := haPorts(admin, id(r2)); return len(ps) == 2, jsonOf(ps) })
+	expect(t, srv.Do(admin, "DELETE", "/v2.0/routers/"+id(r1), nil), 204, "")
+	if got := haNets(); len(got) != 1 || got[0]["provider:segmentation_id"] != n["provider:segmentation_id"] {
+		t.Errorf("after deleting r1: %s", jsonOf(got))
+	}
+	if got := haPorts(admin, id(r1)); len(got) != 0 {
+		t.Errorf("r1's HA ports after its deletion: %s", jsonOf(got))
+	}
+	// Turning the last HA router non-HA takes its ports and the network.
+	expect(t, srv.Do(admin, "PUT", "/v2.0/routers/"+id(r2), map[string]any{"router": map[string]any{"admin_state_up": false}}), 200, "")
+	expect(t, srv.Do(admin, "PUT", "/v2.0/routers/"+id(r2), map[string]any{"router": map[string]any{"ha": false}}), 200, "")
+	if got := haNets(); len(got) != 0 {
+		t.Errorf("after the last HA router went non-HA: %s", jsonOf(got))
+	}
+	if got := haPorts(admin, id(r2)); len(got) != 0 {
+		t.Errorf("r2's HA ports: %s", jsonOf(got))
+	}
+	// Back to HA: a new network, new ports; deleting the router takes
+	// both.
+	expect(t, srv.Do(admin, "PUT", "/v2.0/routers/"+id(r2), map[string]any{"router": map[string]any{"ha": true}}), 200, "")
+	eventually(t, "r2's HA ports again", func() (bool, string) { ps := haPorts(admin, id(r2)); return len(ps) == 2, jsonOf(ps) })
+	expect(t, srv.Do(admin, "DELETE", "/v2.0/routers/"+id(r2), nil), 204, "")
+	if got := haNets(); len(got) != 0 {
+		t.Errorf("after the last HA router: %s", jsonOf(got))
+	}
+	if got := getList(t, srv, admin, "/v2.0/ports?device_owner=network:router_ha_interface", "ports"); len(got) != 0 {
+		t.Errorf("HA ports left: %s", jsonOf(got))
+	}
+}
