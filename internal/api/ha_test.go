@@ -228,3 +228,65 @@ func TestHANetworkAndPorts(t *testing.T) {
 		t.Errorf("HA ports left: %s", jsonOf(got))
 	}
 }
+
+// TestHADemotionIsFenced: disabling or deleting the active agent of an
+// HA router does not hand the role over at once: no agent is active
+// until the old one's host acknowledges (reports a view applied after
+// the demotion) or has been silent for the fence time.
+func TestHADemotionIsFenced(t *testing.T) {
+	srv := noAuth(t, testutil.WithConfig(func(c *config.Server) {
+		c.MaxL3AgentsPerRouter, c.L3HAFenceTime = 2, time.Second
+	}))
+	h1 := regHost(t, srv, "h1", agState(model.AgentTypeL3, "legacy"))
+	h1.beat()
+	r := mkRouter(t, srv, admin, map[string]any{"name": "r", "ha": true})
+	eventually(t, "h1 active", func() (bool, string) {
+		s := haStates(t, srv, id(r))
+		return s[h1.l3()] == "active", jsonOf(s)
+	})
+	h2 := regHost(t, srv, "h2", agState(model.AgentTypeL3, "legacy"))
+	h2.beat()
+	eventually(t, "h2 standby", func() (bool, string) {
+		s := haStates(t, srv, id(r))
+		return s[h2.l3()] == "standby", jsonOf(s)
+	})
+	noActive := func(what string) {
+		t.Helper()
+		for k, st := range haStates(t, srv, id(r)) {
+			if st == "active" {
+				t.Fatalf("%s: %s active before the demoted agent let go", what, k)
+			}
+		}
+	}
+	// Disabled while it heartbeats without acknowledging: nobody is
+	// active (h1 still holds the addresses as far as anyone knows).
+	expect(t, srv.Do(admin, "PUT", "/v2.0/agents/"+h1.l3(), map[string]any{"agent": map[string]any{"admin_state_up": false}}), 200, "")
+	eventually(t, "h1 out of the binding", func() (bool, string) {
+		s := haStates(t, srv, id(r))
+		_, in := s[h1.l3()]
+		return !in, jsonOf(s)
+	})
+	noActive("right after h1 left the binding")
+	time.Sleep(300 * time.Millisecond)
+	noActive("h1 heartbeating, not acknowledging")
+	// h1 reports a view applied after the demotion: h2 takes over.
+	h1.applied.Store(1 << 40)
+	eventually(t, "h2 active after h1's acknowledgement", func() (bool, string) {
+		s := haStates(t, srv, id(r))
+		return s[h2.l3()] == "active", jsonOf(s)
+	})
+	// h1 back as standby; then h2, the active one, is deleted and its
+	// host is silent: h1 takes over only after the fence time.
+	expect(t, srv.Do(admin, "PUT", "/v2.0/agents/"+h1.l3(), map[string]any{"agent": map[string]any{"admin_state_up": true}}), 200, "")
+	eventually(t, "h1 standby again", func() (bool, string) {
+		s := haStates(t, srv, id(r))
+		return s[h1.l3()] == "standby" && s[h2.l3()] == "active", jsonOf(s)
+	})
+	h2.pause()
+	expect(t, srv.Do(admin, "DELETE", "/v2.0/agents/"+h2.l3(), nil), 204, "")
+	noActive("right after deleting h2")
+	eventually(t, "h1 active after h2's host was silent for the fence time", func() (bool, string) {
+		s := haStates(t, srv, id(r))
+		return s[h1.l3()] == "active", jsonOf(s)
+	})
+}

@@ -33,6 +33,9 @@ const (
 	// bookkeepingBatch is how many items are dry-run under one read lock.
 	bookkeepingBatch = 256
 	maxRetryDelay    = 30 * time.Second
+	// demotionPoll is how often a pass runs while an HA router waits
+	// for its demoted active agent.
+	demotionPoll = 100 * time.Millisecond
 )
 
 type workItem struct {
@@ -91,9 +94,11 @@ func (k *controller) run(ctx context.Context) {
 		var changed <-chan struct{}
 		var deadline time.Time
 		var alive map[string]bool
+		var pending bool
 		k.ctl.st.View(func(v *store.View) {
 			changed = v.Changed()
 			deadline, alive = k.ctl.livenessDeadline(v)
+			pending = pendingDemotions(v)
 		})
 		last = time.Now()
 		var wrote bool
@@ -101,6 +106,13 @@ func (k *controller) run(ctx context.Context) {
 		if wrote {
 			// Claim releases and the like wake nobody: look again.
 			continue
+		}
+		if pending {
+			// Demoted HA agents acknowledge by heartbeat, or fall
+			// silent: look again soon (demote.go).
+			if d := time.Now().Add(demotionPoll); deadline.IsZero() || d.Before(deadline) {
+				deadline, alive = d, nil
+			}
 		}
 		if !k.waitForWork(ctx, changed, ticker.C, deadline, alive) {
 			return
@@ -134,7 +146,7 @@ func (k *controller) waitForWork(ctx context.Context, changed <-chan struct{}, t
 		}
 		var now map[string]bool
 		k.ctl.st.View(func(v *store.View) { deadline, now = k.ctl.livenessDeadline(v) })
-		if !maps.Equal(now, alive) {
+		if alive == nil || !maps.Equal(now, alive) {
 			return true
 		}
 	}

@@ -45,8 +45,20 @@ func (c *Control) placeHA(v *store.View, t *store.Txn, r *model.Router, be *stor
 		}
 		keep = append(keep, best)
 	}
-	if !slices.Contains(keep, active) {
-		active = ""
+	var demoted *model.Demotion
+	if b != nil {
+		demoted = b.Demoted
+	}
+	if active != "" && !slices.Contains(keep, active) {
+		// The active agent left: demote it first (demote.go).
+		nb := &model.Binding{ActiveAgentID: active}
+		c.demoteActive(v, nb, active)
+		active, demoted = "", nb.Demoted
+	}
+	if demoted != nil && c.released(v, demoted) {
+		demoted = nil
+	}
+	if active == "" && demoted == nil {
 		for _, id := range keep {
 			if c.Alive(v, id) {
 				active = id
@@ -57,15 +69,20 @@ func (c *Control) placeHA(v *store.View, t *store.Txn, r *model.Router, be *stor
 			active = keep[0]
 		}
 	}
-	nb := &model.Binding{ID: r.ID, AgentIDs: keep, ActiveAgentID: active}
+	nb := &model.Binding{ID: r.ID, AgentIDs: keep, ActiveAgentID: active, Demoted: demoted}
 	switch {
 	case len(keep) == 0 && b != nil:
 		t.Delete(model.KindL3Binding, be)
 	case len(keep) == 0:
 	case b == nil:
 		t.Create(model.KindL3Binding, r.ID, model.MustJSON(nb))
-	case !slices.Equal(keep, cur) || active != b.ActiveAgentID:
+	case !slices.Equal(keep, cur) || active != b.ActiveAgentID || (demoted == nil) != (b.Demoted == nil):
 		t.Replace(model.KindL3Binding, be, model.MustJSON(nb))
+	}
+	if demoted != nil {
+		// Nobody holds the addresses meanwhile: the ports stay where
+		// they were until the next active is chosen.
+		return demoted.Host
 	}
 	if _, ag, ok := store.GetAs[*model.Agent](v, model.KindAgent, active); ok {
 		return ag.Host
@@ -96,12 +113,15 @@ func (c *Control) ClaimHA(ctx context.Context, routerID, agentID string) (string
 		if active != "" && c.aliveWithin(v, active, c.fenceTime(v, active)) {
 			return nil
 		}
+		if b.Demoted != nil && !c.released(v, b.Demoted) {
+			return nil // the demoted agent may still hold the addresses
+		}
 		_, ag, ok := store.GetAs[*model.Agent](v, model.KindAgent, agentID)
 		if !ok {
 			return nil
 		}
 		nb := *b
-		nb.ActiveAgentID = agentID
+		nb.ActiveAgentID, nb.Demoted = agentID, nil
 		t.Replace(model.KindL3Binding, be, model.MustJSON(&nb))
 		t.Require(model.KindRouter, re)
 		c.BindRouterPorts(v, t, r, ag.Host)

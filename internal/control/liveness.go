@@ -23,8 +23,9 @@ import (
 const livenessReports = 3
 
 // heartbeatKey holds an agent's last heartbeat: unix seconds with
-// milliseconds, then "/" and the host's report interval in seconds when
-// it said one. Heartbeats are plain keys, not agent records, so that
+// milliseconds, then "/" and the host's report interval in seconds (0:
+// not said), then "/" and the revision of the host's view it last
+// applied in full. Heartbeats are plain keys, not agent records, so that
 // they do not bump anything a client sees and stay cheap.
 func heartbeatKey(agentID string) string { return "heartbeat/" + agentID }
 
@@ -32,6 +33,7 @@ func heartbeatKey(agentID string) string { return "heartbeat/" + agentID }
 type heartbeat struct {
 	at       time.Time
 	interval time.Duration // 0 = not reported
+	applied  int64
 }
 
 func readHeartbeat(v *store.View, agentID string) (heartbeat, bool) {
@@ -43,14 +45,19 @@ func readHeartbeat(v *store.View, agentID string) (heartbeat, bool) {
 }
 
 func parseHeartbeat(b []byte) (heartbeat, bool) {
-	ts, iv, _ := strings.Cut(string(b), "/")
-	f, err := strconv.ParseFloat(ts, 64)
+	parts := strings.SplitN(string(b), "/", 3)
+	f, err := strconv.ParseFloat(parts[0], 64)
 	if err != nil {
 		return heartbeat{}, false
 	}
 	hb := heartbeat{at: time.UnixMilli(int64(f*1000 + 0.5))}
-	if r, err := strconv.ParseFloat(iv, 64); err == nil && r > 0 {
-		hb.interval = time.Duration(r * float64(time.Second))
+	if len(parts) > 1 {
+		if r, err := strconv.ParseFloat(parts[1], 64); err == nil && r > 0 {
+			hb.interval = time.Duration(r * float64(time.Second))
+		}
+	}
+	if len(parts) > 2 {
+		hb.applied, _ = strconv.ParseInt(parts[2], 10, 64)
 	}
 	return hb, true
 }
@@ -62,11 +69,15 @@ func LastHeartbeat(v *store.View, agentID string) (time.Time, bool) {
 }
 
 // heartbeatValue is what heartbeatKey holds for a heartbeat at now from
-// a host reporting every interval seconds (0: unknown).
-func heartbeatValue(now time.Time, interval float64) []byte {
+// a host reporting every interval seconds (0: unknown) that applied its
+// view up to revision applied.
+func heartbeatValue(now time.Time, interval float64, applied int64) []byte {
 	s := strconv.FormatFloat(float64(now.UnixMilli())/1000, 'f', 3, 64)
-	if interval > 0 {
+	if interval > 0 || applied > 0 {
 		s += "/" + strconv.FormatFloat(interval, 'f', -1, 64)
+	}
+	if applied > 0 {
+		s += "/" + strconv.FormatInt(applied, 10)
 	}
 	return []byte(s)
 }

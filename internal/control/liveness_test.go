@@ -29,17 +29,20 @@ func TestHeartbeatValue(t *testing.T) {
 	for _, c := range []struct {
 		raw      string
 		interval time.Duration
+		applied  int64
 	}{
-		{string(heartbeatValue(at, 0.5)), 500 * time.Millisecond},
-		{string(heartbeatValue(at, 0)), 0},
-		{"1800000000.123", 0},
+		{string(heartbeatValue(at, 0.5, 0)), 500 * time.Millisecond, 0},
+		{string(heartbeatValue(at, 0.5, 42)), 500 * time.Millisecond, 42},
+		{string(heartbeatValue(at, 0, 7)), 0, 7},
+		{string(heartbeatValue(at, 0, 0)), 0, 0},
+		{"1800000000.123", 0, 0},
 	} {
 		hb, ok := parseHeartbeat([]byte(c.raw))
-		if !ok || !hb.at.Equal(at) || hb.interval != c.interval {
-			t.Errorf("%q: got %v %s %v, want %v %s", c.raw, hb.at, hb.interval, ok, at, c.interval)
+		if !ok || !hb.at.Equal(at) || hb.interval != c.interval || hb.applied != c.applied {
+			t.Errorf("%q: got %v %s %d %v, want %v %s %d", c.raw, hb.at, hb.interval, hb.applied, ok, at, c.interval, c.applied)
 		}
 	}
-	if got := string(heartbeatValue(at, 0.5)); got != "1800000000.123/0.5" {
+	if got := string(heartbeatValue(at, 0.5, 42)); got != "1800000000.123/0.5/42" {
 		t.Errorf("heartbeatValue = %q", got)
 	}
 	if _, ok := parseHeartbeat([]byte("garbage")); ok {
