@@ -58,7 +58,8 @@ func setupHA(t *testing.T, b *testbed.Bed, distributed bool) *haTopo {
 // node (the gap is logged), the API reports it active; the failed node
 // comes back as standby without loss; a partition of the active node's
 // agent from the server loses nothing and never makes the standby
-// answer ARP for the gateway address.
+// answer ARP for the gateway address; disabling the active node's agent
+// moves the router back with one handover (the gap is logged).
 func TestHADVR(t *testing.T) { runHA(t, true) }
 
 // TestHALegacy: the same with a legacy HA router, and traffic from the
@@ -87,7 +88,8 @@ func runHA(t *testing.T, distributed bool) {
 	}
 	// The standby is active now; the healed node is the standby.
 	t.Run("Partition", func(t *testing.T) { haPartition(t, b.With(t), d, standby[0], active) })
-	own.check(t, active, standby[0])
+	t.Run("DisableActive", func(t *testing.T) { haDisableActive(t, b.With(t), d, standby[0], active) })
+	own.check(t, active, standby[0], active)
 }
 
 // owners captures the ARP answers of the network nodes for addresses.
@@ -123,11 +125,11 @@ func (o *owners) stop() map[string][]probe.Frame {
 }
 
 // check: for each address, the hosts that sent ARP answers (replies or
-// gratuitous ARP), in time order, change exactly once — from the first
-// active to the standby at the failover: never back (the healed node
-// stays standby), never to the standby during the partition, never two
-// at once.
-func (o *owners) check(t *testing.T, first, second string) {
+// gratuitous ARP), in time order, are want: the first active, the
+// standby from the failover on (never back at the heal, never to the
+// other during the partition), and the first again once the second's
+// agent is disabled — one handover each time, never two at once.
+func (o *owners) check(t *testing.T, want ...string) {
 	type answer struct {
 		at   time.Time
 		host string
@@ -155,8 +157,8 @@ func (o *owners) check(t *testing.T, first, second string) {
 			}
 		}
 		t.Logf("ARP answers for %s on the external network: %v, owners in time order %v", a, counts, runs)
-		if !slices.Equal(runs, []string{first, second}) {
-			t.Errorf("owners of %s in time order: %v, want %s then %s (one handover, no overlap)", a, runs, first, second)
+		if !slices.Equal(runs, want) {
+			t.Errorf("owners of %s in time order: %v, want %v (one handover each, no overlap)", a, runs, want)
 		}
 	}
 }
