@@ -19,7 +19,7 @@ import (
 
 // demote records in b that its active agent ag is being demoted.
 func (c *Control) demote(v *store.View, b *model.Binding, ag *model.Agent) {
-	d := &model.Demotion{AgentID: ag.ID, Host: ag.Host, AfterRev: v.Rev(), FenceMS: c.fenceTime(v, ag.ID).Milliseconds()}
+	d := &model.Demotion{AgentID: ag.ID, Host: ag.Host, FenceMS: c.fenceTime(v, ag.ID).Milliseconds()}
 	if hb, ok := LastHeartbeat(v, ag.ID); ok {
 		d.Heartbeat = hb.UnixMilli()
 	}
@@ -39,18 +39,21 @@ func (c *Control) demoteActive(v *store.View, b *model.Binding, agentID string) 
 	}
 }
 
-// released reports whether a demotion is over: the demoted host applied
-// a view after it, or it has been silent for the fence time (the agent
-// may have been deleted and re-registered under a new id: any agent of
-// the host counts).
-func (c *Control) released(v *store.View, d *model.Demotion) bool {
+// released reports whether a demotion recorded in a binding stored at
+// revision rev is over: the demoted host applied a view as of rev or
+// later (the stream sends each host its view at store revisions, so
+// that view lacks the host's copy of the router, or has it standby),
+// or it has been silent for the fence time (the agent may have been
+// deleted and re-registered under a new id: any agent of the host
+// counts). A demotion not stored yet (rev 0) waits for silence alone.
+func (c *Control) released(v *store.View, d *model.Demotion, rev int64) bool {
 	last := time.UnixMilli(d.Heartbeat)
 	for _, ae := range v.Index(model.KindAgent, hostview.ByHost, d.Host) {
 		hb, ok := readHeartbeat(v, ae.ID)
 		if !ok {
 			continue
 		}
-		if hb.applied > d.AfterRev {
+		if rev > 0 && hb.applied >= rev {
 			return true
 		}
 		if hb.at.After(last) {

@@ -46,16 +46,17 @@ func (c *Control) placeHA(v *store.View, t *store.Txn, r *model.Router, be *stor
 		keep = append(keep, best)
 	}
 	var demoted *model.Demotion
-	if b != nil {
-		demoted = b.Demoted
+	var demotedAt int64 // the binding's revision holding demoted
+	if b != nil && b.Demoted != nil {
+		demoted, demotedAt = b.Demoted, be.ModRev
 	}
 	if active != "" && !slices.Contains(keep, active) {
 		// The active agent left: demote it first (demote.go).
 		nb := &model.Binding{ActiveAgentID: active}
 		c.demoteActive(v, nb, active)
-		active, demoted = "", nb.Demoted
+		active, demoted, demotedAt = "", nb.Demoted, 0
 	}
-	if demoted != nil && c.released(v, demoted) {
+	if demoted != nil && c.released(v, demoted, demotedAt) {
 		demoted = nil
 	}
 	if active == "" && demoted == nil {
@@ -113,7 +114,7 @@ func (c *Control) ClaimHA(ctx context.Context, routerID, agentID string) (string
 		if active != "" && c.aliveWithin(v, active, c.fenceTime(v, active)) {
 			return nil
 		}
-		if b.Demoted != nil && !c.released(v, b.Demoted) {
+		if b.Demoted != nil && !c.released(v, b.Demoted, be.ModRev) {
 			return nil // the demoted agent may still hold the addresses
 		}
 		_, ag, ok := store.GetAs[*model.Agent](v, model.KindAgent, agentID)

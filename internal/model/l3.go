@@ -101,7 +101,8 @@ type Binding struct {
 	// Demoted is the active agent that left the binding (disabled,
 	// deleted, unassigned) while no other holds the role yet: nobody
 	// holds the router's addresses until that agent's host has applied
-	// the change or been silent for the fence time (docs/ha.md).
+	// a view as of this binding's revision or been silent for the fence
+	// time (docs/ha.md).
 	Demoted *Demotion `json:"demoted,omitempty"`
 }
 
@@ -109,9 +110,6 @@ type Binding struct {
 type Demotion struct {
 	AgentID string `json:"agent_id"`
 	Host    string `json:"host"`
-	// AfterRev is the store revision the demotion was planned at: the
-	// host acknowledges it by reporting a view applied after it.
-	AfterRev int64 `json:"after_rev"`
 	// Heartbeat (unix ms) is the agent's last heartbeat then, and
 	// FenceMS the fence time its host must be silent for.
 	Heartbeat int64 `json:"heartbeat_ms"`
