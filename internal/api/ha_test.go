@@ -235,7 +235,9 @@ func TestHANetworkAndPorts(t *testing.T) {
 // the demotion) or has been silent for the fence time.
 func TestHADemotionIsFenced(t *testing.T) {
 	srv := noAuth(t, testutil.WithConfig(func(c *config.Server) {
-		c.MaxL3AgentsPerRouter, c.L3HAFenceTime = 2, time.Second
+		// A fence well above the heartbeats' pace (200 ms), so that a
+		// loaded machine's late heartbeat or slow request is not silence.
+		c.MaxL3AgentsPerRouter, c.L3HAFenceTime = 2, 3*time.Second
 	}))
 	h1 := regHost(t, srv, "h1", agState(model.AgentTypeL3, "legacy"))
 	h1.beat()
