@@ -173,11 +173,11 @@ func (a *Agent) agentStates() []syncproto.AgentState {
 	}
 	states := []syncproto.AgentState{
 		{AgentType: model.AgentTypeL2, Binary: "neutrino-agent", Topic: "N/A", Configurations: l2cfg},
-		{AgentType: model.AgentTypeL3, Binary: "neutrino-agent", Topic: "l3_agent", Configurations: l3cfg},
+		{AgentType: model.AgentTypeL3, Binary: "neutrino-agent", Topic: "l3_agent", Configurations: l3cfg, AvailabilityZone: a.cfg.AvailabilityZone},
 	}
 	if a.cfg.EnableDHCPAgent {
 		states = append(states, syncproto.AgentState{AgentType: model.AgentTypeDHCP, Binary: "neutrino-agent", Topic: "dhcp_agent", Configurations: map[string]any{
-			"dhcp_driver": "neutrino (in-process)", "enable_isolated_metadata": a.cfg.EnableIsolatedMetadata, "dns_domain": a.cfg.DNSDomain}})
+			"dhcp_driver": "neutrino (in-process)", "enable_isolated_metadata": a.cfg.EnableIsolatedMetadata, "dns_domain": a.cfg.DNSDomain}, AvailabilityZone: a.cfg.AvailabilityZone})
 	}
 	return append(states, syncproto.AgentState{AgentType: model.AgentTypeMetadata, Binary: "neutrino-agent", Topic: "N/A", Configurations: map[string]any{
 		"metadata_proxy_socket": "in-process"}})
@@ -323,6 +323,19 @@ func (a *Agent) reconcile(ctx context.Context) error {
 	return errors.Join(res.HostErr, statusErr)
 }
 
+// distributedActive reports ACTIVE the DVR router interfaces this host
+// has in place. Such a port has no host of its own (every host routing
+// for the router plugs its qr- device): as upstream's
+// generate_distributed_port_status, it is ACTIVE when any host has it,
+// and no host reports it DOWN, so that hosts do not undo each other.
+func distributedActive(s *hostmodel.Snapshot, plugged map[string]bool, rep *syncproto.StatusReport) {
+	for id := range plugged {
+		if p := s.Ports[id]; p != nil && p.DeviceOwner == model.OwnerRouterInterfaceD && p.AdminStateUp && p.Status != "ACTIVE" {
+			rep.Ports[id] = "ACTIVE"
+		}
+	}
+}
+
 // bindingFailed adds the ports this host cannot plug to the report
 // (DOWN, binding failed) until the server shows them so, and logs each
 // once with the physical network it does not map: no retry storm.
@@ -392,6 +405,7 @@ func (a *Agent) reportStatus(ctx context.Context, s *hostmodel.Snapshot, plugged
 			rep.Ports[id] = want
 		}
 	}
+	distributedActive(s, plugged, rep)
 	a.bindingFailed(s, facts, rep)
 	// Judge each object at the revision the model holds; skip what was
 	// already reported at that revision (the server's answer is on its

@@ -42,6 +42,10 @@ type Config struct {
 
 	EnableIsolatedMetadata bool
 	DNSDomain              string
+	// AvailabilityZone ([AGENT] availability_zone, default "nova" as
+	// upstream's L3 and DHCP agents) is the zone the L3 and DHCP agent
+	// rows report.
+	AvailabilityZone string
 
 	// EnableDHCPAgent ([DEFAULT] enable_dhcp_agent, neutrino's own,
 	// default True): one process plays every agent type, so False is how
@@ -92,7 +96,7 @@ var agentSchema = config.Schema{
 			"enable_isolated_metadata", "dns_domain", "enable_dhcp_agent", "enable_metadata_proxy", "nova_metadata_url",
 			"nova_metadata_host", "nova_metadata_ip", "nova_metadata_port", "metadata_proxy_shared_secret", "metrics_bind"},
 		"agent": {"tunnel_types", "l2_population", "arp_responder", "report_interval",
-			"enable_distributed_routing", "prevent_arp_spoofing"},
+			"enable_distributed_routing", "prevent_arp_spoofing", "availability_zone"},
 		"vxlan":         {"local_ip", "enable_vxlan", "l2_population", "arp_responder"},
 		"ovs":           {"local_ip", "bridge_mappings"},
 		"linux_bridge":  {"physical_interface_mappings", "bridge_mappings"},
@@ -134,7 +138,7 @@ func LoadConfigFiles(paths []string) (*Config, error) {
 		return nil, err
 	}
 	c := &Config{AgentMode: "legacy", StatePath: "/var/lib/neutrino", L2Population: true, ARPResponder: true,
-		TunnelTypes: []string{"vxlan"}, EnableIsolatedMetadata: true, DNSDomain: "openstacklocal", EnableMetadataProxy: true,
+		TunnelTypes: []string{"vxlan"}, EnableIsolatedMetadata: true, DNSDomain: "openstacklocal", AvailabilityZone: "nova", EnableMetadataProxy: true,
 		EnableSecurityGroup: true, PreventARPSpoofing: true, EnableDistributedRouting: true, EnableDHCPAgent: true,
 		PhysicalInterfaces: map[string]string{}, Bridges: map[string]string{}, Auth: map[string]string{}, Ignored: ignored}
 	r := &optReader{}
@@ -258,6 +262,7 @@ func (r *optReader) readL2(f *ini.File, c *Config) {
 	r.boolean(ag, "arp_responder", &c.ARPResponder)
 	r.boolean(ag, "enable_distributed_routing", &c.EnableDistributedRouting)
 	r.boolean(ag, "prevent_arp_spoofing", &c.PreventARPSpoofing)
+	r.str(ag, "availability_zone", &c.AvailabilityZone)
 	vx := f.Section("vxlan")
 	r.boolean(vx, "l2_population", &c.L2Population)
 	r.boolean(vx, "arp_responder", &c.ARPResponder)

@@ -97,3 +97,52 @@ func TestReportBindingFailed(t *testing.T) {
 		t.Fatalf("reported again after the server recorded the failure: %+v", got[1:])
 	}
 }
+
+// A DVR router interface this host has plugged is reported ACTIVE (it
+// has no host of its own); one it has not is not reported at all.
+func TestReportDistributedInterface(t *testing.T) {
+	var mu sync.Mutex
+	var got []syncproto.StatusReport
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var rep syncproto.StatusReport
+		json.NewDecoder(r.Body).Decode(&rep)
+		mu.Lock()
+		got = append(got, rep)
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	a := New(&Config{Host: "h1", ServerURL: srv.URL}, nil)
+	a.client.URL = srv.URL
+	var ups []syncproto.Object
+	for _, id := range []string{"qr1", "qr2"} {
+		b, _ := json.Marshal(model.Port{Standard: model.Standard{ID: id}, DeviceOwner: model.OwnerRouterInterfaceD, Status: "DOWN", AdminStateUp: true})
+		ups = append(ups, syncproto.Object{Kind: model.KindPort, ID: id, Rev: 5, Data: b})
+	}
+	a.model.Apply(&syncproto.Event{Revision: 5, Upserts: ups})
+	s := a.model.Snapshot("h1")
+	if s.Ports["qr1"] == nil {
+		t.Skip("the host snapshot leaves out unbound distributed ports")
+	}
+	if err := a.reportStatus(context.Background(), s, map[string]bool{"qr1": true}, plan.Facts{}, func(string) bool { return true }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Ports["qr1"] != "ACTIVE" || len(got[0].Ports) != 1 {
+		t.Fatalf("reports %+v", got)
+	}
+}
+
+// The L3 and DHCP agent rows carry the configured availability zone
+// ("nova" unless [AGENT] availability_zone says otherwise), as upstream's.
+func TestAgentStatesZone(t *testing.T) {
+	a := New(&Config{Host: "h1", AvailabilityZone: "az1", EnableDHCPAgent: true}, nil)
+	for _, st := range a.agentStates() {
+		want := ""
+		if st.AgentType == model.AgentTypeL3 || st.AgentType == model.AgentTypeDHCP {
+			want = "az1"
+		}
+		if st.AvailabilityZone != want {
+			t.Errorf("%s: zone %q, want %q", st.AgentType, st.AvailabilityZone, want)
+		}
+	}
+}

@@ -38,6 +38,17 @@ func TestRBACSharedNetwork(t *testing.T) {
 	if num(n.Obj("network")["revision_number"]) <= rev || n.Obj("network")["neutrino:shared_with"] != nil {
 		t.Fatalf("shared network %s", n.Raw)
 	}
+	// "shared" is per caller, as upstream's _is_network_shared: true for
+	// the policy's target, false for the owner (no wildcard).
+	if n.Obj("network")["shared"] != true {
+		t.Fatalf("target sees shared=false: %s", n.Raw)
+	}
+	if l := srv.Do(other, "GET", "/v2.0/networks?fields=id&fields=shared", nil).List("networks"); len(l) != 1 || l[0]["shared"] != true {
+		t.Fatalf("target's list: %v", l)
+	}
+	if sh := srv.Do(demo, "GET", "/v2.0/networks/"+id(net), nil).Obj("network")["shared"]; sh != false {
+		t.Fatalf("owner sees shared=%v", sh)
+	}
 	expect(t, srv.Do(other, "GET", "/v2.0/subnets/"+id(sub), nil), 200, "")
 	refused(t, srv, third, "GET", "/v2.0/networks/"+id(net), nil, 404, "NetworkNotFound")
 	refused(t, srv, demo, "POST", "/v2.0/rbac-policies", rbac("network", id(net), "access_as_shared", "other"), 409, "DuplicateRbacPolicy")
@@ -205,5 +216,62 @@ func TestRBACLegacySharedNetwork(t *testing.T) {
 	}
 	if srv.Do(other, "GET", "/v2.0/networks/"+id(net), nil).Obj("network")["shared"] != true {
 		t.Fatal("legacy shared network unshared by a policy change")
+	}
+}
+
+// TestPortTrusted: port-trusted-vif's "trusted" is null until an admin
+// sets it, is refused to others without a change, and is mirrored into
+// binding:profile, as upstream's PortTrustedDbMixin.
+func TestPortTrusted(t *testing.T) {
+	srv := noAuth(t)
+	net := mkNet(t, srv, demo, "n")
+	mkSubnet(t, srv, demo, id(net), "10.0.0.0/24")
+	port := mkPort(t, srv, demo, id(net))
+	if v, ok := port["trusted"]; !ok || v != nil {
+		t.Fatalf("new port trusted=%v (present %v)", v, ok)
+	}
+	path := "/v2.0/ports/" + id(port)
+	refused(t, srv, demo, "PUT", path, map[string]any{"port": map[string]any{"trusted": true}}, 403, "")
+	refused(t, srv, demo, "POST", "/v2.0/ports", map[string]any{"port": map[string]any{"network_id": id(net), "trusted": true}}, 403, "")
+	refused(t, srv, admin, "PUT", path, map[string]any{"port": map[string]any{"trusted": "maybe"}}, 400, "")
+	if v := srv.Do(admin, "GET", path, nil).Obj("port")["trusted"]; v != nil {
+		t.Fatalf("refused updates changed trusted to %v", v)
+	}
+	up := srv.Do(admin, "PUT", path, map[string]any{"port": map[string]any{"trusted": true}})
+	expect(t, up, 200, "")
+	p := up.Obj("port")
+	if p["trusted"] != true || p["binding:profile"].(map[string]any)["trusted"] != true {
+		t.Fatalf("updated port %s", up.Raw)
+	}
+	// A new profile keeps the flag.
+	up = srv.Do(admin, "PUT", path, map[string]any{"port": map[string]any{"binding:profile": map[string]any{"a": "b"}}})
+	expect(t, up, 200, "")
+	if pr := up.Obj("port")["binding:profile"].(map[string]any); pr["trusted"] != true || pr["a"] != "b" {
+		t.Fatalf("profile %v", pr)
+	}
+	c := create(t, srv, admin, "ports", "port", map[string]any{"network_id": id(net), "trusted": false})
+	if c["trusted"] != false || c["binding:profile"].(map[string]any)["trusted"] != false {
+		t.Fatalf("created port %v", c)
+	}
+	if srv.Do(demo, "GET", path, nil).Obj("port")["trusted"] != true {
+		t.Fatal("owner does not read trusted")
+	}
+}
+
+// TestAvailabilityZoneHints: hints must name a zone of the resource's
+// agents or the server's default zone; others are AvailabilityZoneNotFound
+// (404) and create nothing.
+func TestAvailabilityZoneHints(t *testing.T) {
+	srv := noAuth(t)
+	zs := srv.Do(admin, "GET", "/v2.0/availability_zones", nil).List("availability_zones")
+	if len(zs) != 2 || zs[0]["name"] != "nova" || zs[0]["state"] != "available" {
+		t.Fatalf("zones %v", zs)
+	}
+	create(t, srv, demo, "networks", "network", map[string]any{"name": "n", "availability_zone_hints": []string{"nova"}})
+	create(t, srv, demo, "routers", "router", map[string]any{"name": "r", "availability_zone_hints": []string{"nova"}})
+	refused(t, srv, demo, "POST", "/v2.0/networks", map[string]any{"network": map[string]any{"name": "x", "availability_zone_hints": []string{"az9"}}}, 404, "AvailabilityZoneNotFound")
+	refused(t, srv, demo, "POST", "/v2.0/routers", map[string]any{"router": map[string]any{"name": "x", "availability_zone_hints": []string{"nova", "az9"}}}, 404, "AvailabilityZoneNotFound")
+	if n := len(srv.Do(demo, "GET", "/v2.0/networks?name=x", nil).List("networks")); n != 0 {
+		t.Fatalf("refused create left %d networks", n)
 	}
 }

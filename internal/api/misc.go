@@ -75,6 +75,7 @@ var extensions = []extension{
 	{Alias: "network-ip-availability", Name: "Network IP Availability", Description: "Provides IP availability data for each network and subnet."},
 	{Alias: "pagination", Name: "Pagination support", Description: "Extension that indicates that pagination is enabled."},
 	{Alias: "port-security", Name: "Port Security", Description: "Provides port security"},
+	{Alias: "port-trusted-vif", Name: "Port trusted vif", Description: "Expose port 'trusted' attribute in the API"},
 	{Alias: "project-id", Name: "project_id field enabled", Description: "Extension that indicates that project_id field is enabled."},
 	{Alias: "provider", Name: "Provider Network", Description: "Expose mapping of virtual networks to physical networks"},
 	{Alias: "quota_details", Name: "Quota details management support", Description: "Expose functions for quotas usage statistics per project"},
@@ -151,15 +152,6 @@ func (a *API) showExtension(w http.ResponseWriter, r *http.Request) error {
 // Neutrino has no pluggable service drivers, so there are none.
 func (a *API) listServiceProviders(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
 	writeJSON(w, http.StatusOK, map[string]any{"service_providers": []any{}})
-	return nil
-}
-
-func (a *API) listAvailabilityZones(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
-	zone := a.cfg.DefaultAvailabilityZn
-	writeJSON(w, http.StatusOK, map[string]any{"availability_zones": []any{
-		map[string]string{"name": zone, "resource": "network", "state": "available"},
-		map[string]string{"name": zone, "resource": "router", "state": "available"},
-	}})
 	return nil
 }
 

@@ -40,9 +40,11 @@ var networkDef = &resourceDef{
 		n, ok := store.As[*model.Network](e)
 		return ok && networkVisible(c, n)
 	},
-	create: createNetwork,
-	update: updateNetwork,
-	delete: deleteNetwork,
+	callerAttrs: networkCallerAttrs,
+	extra:       boundZones(model.KindDHCPBinding),
+	create:      createNetwork,
+	update:      updateNetwork,
+	delete:      deleteNetwork,
 }
 
 func init() { register(networkDef) }
@@ -51,6 +53,18 @@ func init() { register(networkDef) }
 // is shared with or external to (RBAC policies, rbac.go).
 func networkVisible(c *reqCtx, n *model.Network) bool {
 	return c.admin || n.ProjectID == c.project || n.SharedTo(c.project) || n.ExternalFor(c.project)
+}
+
+// networkCallerAttrs: "shared" says whether the network is shared with
+// the caller's project, by a wildcard or by a policy targeting it, as
+// upstream's _is_network_shared (so the target of an access_as_shared
+// policy sees shared: true and the owner does not).
+func networkCallerAttrs(c *reqCtx, e *store.Entry) map[string]any {
+	n, ok := store.As[*model.Network](e)
+	if !ok || n.Shared || c.project == "" || !slices.Contains(n.SharedWith, c.project) {
+		return nil
+	}
+	return map[string]any{"shared": true}
 }
 
 type networkReq struct {
@@ -121,6 +135,9 @@ func createNetwork(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.Raw
 		return "", err
 	}
 	if err := req.validate(); err != nil {
+		return "", err
+	}
+	if err := a.checkZoneHints(v, "network", req.AvailabilityZoneHints); err != nil {
 		return "", err
 	}
 	project, err := projectFor(c, req.ProjectID, req.TenantID)

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -34,6 +35,7 @@ var portDef = &resourceDef{
 		"binding:vif_type":      {typ: 's'},
 		"binding:vif_details":   {typ: 'o'},
 		"binding:profile":       {typ: 'o', post: true, put: true, adminSet: true},
+		"trusted":               {typ: 'b', post: true, put: true, adminSet: true},
 		"ip_allocation":         {typ: 's'},
 		"dns_name":              {typ: 's', post: true, put: true},
 		"dns_assignment":        {typ: 'o'},
@@ -88,11 +90,33 @@ type portReq struct {
 	HostID              *string                       `json:"binding:host_id"`
 	VNICType            *string                       `json:"binding:vnic_type"`
 	Profile             optional[map[string]any]      `json:"binding:profile"`
+	Trusted             *flexBool                     `json:"trusted"`
 	DNSName             *string                       `json:"dns_name"`
 	Description         *string                       `json:"description"`
 	ProjectID           string                        `json:"project_id"`
 	TenantID            string                        `json:"tenant_id"`
 	Tags                []string                      `json:"tags"`
+}
+
+// setTrusted applies port-trusted-vif's "trusted" (null or absent: no
+// change) and mirrors it into binding:profile, as upstream's
+// PortTrustedDbMixin does for nova. The profile is copied: p may share
+// it with the stored port.
+func setTrusted(p *model.Port, v *flexBool) {
+	if v == nil {
+		if p.Trusted != nil && p.Profile["trusted"] == nil {
+			p.Profile = maps.Clone(p.Profile)
+			p.Profile["trusted"] = *p.Trusted // a new profile keeps it
+		}
+		return
+	}
+	b := bool(*v)
+	p.Trusted = &b
+	p.Profile = maps.Clone(p.Profile)
+	if p.Profile == nil {
+		p.Profile = map[string]any{}
+	}
+	p.Profile["trusted"] = b
 }
 
 type fixedIPReq struct {
@@ -188,6 +212,7 @@ func createPort(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMes
 	if req.Profile.Set && !req.Profile.Null {
 		p.Profile = req.Profile.V
 	}
+	setTrusted(p, req.Trusted)
 	if req.HostID != nil {
 		p.HostID = *req.HostID
 	}
@@ -372,6 +397,7 @@ func updatePort(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, 
 			p.Profile = req.Profile.V
 		}
 	}
+	setTrusted(&p, req.Trusted)
 	if req.HostID != nil {
 		p.HostID = *req.HostID
 	}

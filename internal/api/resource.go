@@ -38,6 +38,10 @@ type resourceDef struct {
 	// extra adds attributes derived from other resources; kinds with it
 	// are rendered each time instead of from the entry's memo.
 	extra func(v *store.View, e *store.Entry) map[string]any
+	// callerAttrs overrides attributes whose value depends on who asks
+	// (a network's "shared" for a project it is shared with); nil when
+	// nothing does, so that the memo serves the common case.
+	callerAttrs func(c *reqCtx, e *store.Entry) map[string]any
 	// boolFilters are list filters that are not attributes but derive
 	// from other resources (a subnet's "shared" is its network's).
 	boolFilters map[string]func(v *store.View, e *store.Entry) bool
@@ -159,7 +163,11 @@ func encodeWithout(fields map[string]json.RawMessage, drop []string) []byte {
 // It must run inside a store view when the kind has derived attributes.
 func (d *resourceDef) render(v *store.View, c *reqCtx, e *store.Entry, fields []string) []byte {
 	m := d.memoOf(e)
-	if d.extra == nil && len(fields) == 0 {
+	var own map[string]any
+	if d.callerAttrs != nil {
+		own = d.callerAttrs(c, e)
+	}
+	if d.extra == nil && len(fields) == 0 && own == nil {
 		if c.admin {
 			return m.admin
 		}
@@ -174,6 +182,10 @@ func (d *resourceDef) render(v *store.View, c *reqCtx, e *store.Entry, fields []
 			b, _ := json.Marshal(val)
 			out[k] = b
 		}
+	}
+	for k, val := range own {
+		b, _ := json.Marshal(val)
+		out[k] = b
 	}
 	if !c.admin {
 		for _, k := range d.hidden {

@@ -38,6 +38,7 @@ var routerDef = &resourceDef{
 	decode:   decoderOf[model.Router](),
 	notFound: func(id string) *Error { return notFound("RouterNotFound", "Router %s could not be found", id) },
 	visible:  func(v *store.View, c *reqCtx, e *store.Entry) bool { return c.admin || std(e).ProjectID == c.project },
+	extra:    boundZones(model.KindL3Binding),
 	create:   createRouter,
 	update:   updateRouter,
 	delete:   deleteRouter,
@@ -118,6 +119,9 @@ func createRouter(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 		return "", err
 	}
 	if err := a.checkQuota(v, t, project, model.KindRouter, 1); err != nil {
+		return "", err
+	}
+	if err := a.checkZoneHints(v, "router", req.AvailabilityZoneHints); err != nil {
 		return "", err
 	}
 	if req.FlavorID.Set && !req.FlavorID.Null {

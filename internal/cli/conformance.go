@@ -19,12 +19,11 @@ func newConformance() *cobra.Command {
 		Use:   "conformance",
 		Short: "Run upstream's API test suites against a neutrino-server",
 	}
-	cmd.AddCommand(newConformanceTempest())
+	cmd.AddCommand(newConformanceTempest(), newConformanceGophercloud())
 	return cmd
 }
 
 func newConformanceTempest() *cobra.Command {
-	var a conformance.Admin
 	var o conformance.RunOptions
 	var serverURL, openrc string
 	var noPublic bool
@@ -49,27 +48,15 @@ tested; --openrc names the admin-openrc of its built-in Keystone (default
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			if serverURL == "" {
-				stop, admin, err := startOwnServer(ctx)
-				if err != nil {
-					return err
-				}
-				defer stop()
-				a = admin
-			} else {
-				if openrc == "" {
-					return fmt.Errorf("--server needs --openrc (the admin-openrc the server wrote)")
-				}
-				admin, err := readOpenRC(openrc)
-				if err != nil {
-					return err
-				}
-				a = admin
+			physnet := "public" // the in-process server's: API only
+			if serverURL != "" || noPublic {
+				physnet = ""
 			}
-			t, err := conformance.Discover(ctx, a, serverURL == "" && !noPublic)
+			t, stop, err := conformanceTarget(ctx, serverURL, openrc, physnet)
 			if err != nil {
 				return err
 			}
+			defer stop()
 			o.Target = t
 			o.Output = cmd.ErrOrStderr()
 			res, err := conformance.Run(ctx, o)
@@ -91,6 +78,34 @@ tested; --openrc names the admin-openrc of its built-in Keystone (default
 	f.BoolVar(&o.Keep, "keep", false, "keep the temporary workspace (tempest.log, trace.txt)")
 	f.BoolVar(&noPublic, "no-public-network", false, "do not create the external network in the in-process server")
 	return cmd
+}
+
+// conformanceTarget starts an in-process server (serverURL "") or reads
+// the admin-openrc of a running one, and discovers what it serves.
+// publicPhysnet, if not "", is where an external network is made when
+// the server has none.
+func conformanceTarget(ctx context.Context, serverURL, openrc, publicPhysnet string) (conformance.Target, func(), error) {
+	stop := func() {}
+	var a conformance.Admin
+	var err error
+	if serverURL == "" {
+		if stop, a, err = startOwnServer(ctx); err != nil {
+			return conformance.Target{}, nil, err
+		}
+	} else {
+		if openrc == "" {
+			return conformance.Target{}, nil, fmt.Errorf("--server needs --openrc (the admin-openrc the server wrote)")
+		}
+		if a, err = readOpenRC(openrc); err != nil {
+			return conformance.Target{}, nil, err
+		}
+	}
+	t, err := conformance.Discover(ctx, a, publicPhysnet)
+	if err != nil {
+		stop()
+		return t, nil, err
+	}
+	return t, stop, nil
 }
 
 // startOwnServer starts a neutrino-server with the built-in Keystone on a

@@ -99,6 +99,8 @@ func TempestConf(t Target) string {
 		"available_type_drivers", strings.Join(t.TypeDrivers, ","),
 		"specify_floating_ip_address_available", "True",
 		"create_shared_resources", "True",
+		// The zone agents report by default (upstream's devstack too).
+		"agent_availability_zone", "nova",
 	}
 	if t.VLANPhysnet != "" {
 		plugin = append(plugin, "provider_vlans", t.VLANPhysnet)

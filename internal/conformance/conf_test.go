@@ -70,6 +70,7 @@ port_security = True
 available_type_drivers = flat,vxlan
 specify_floating_ip_address_available = True
 create_shared_resources = True
+agent_availability_zone = nova
 provider_vlans = physnet1
 
 [validation]

@@ -102,9 +102,10 @@ func (c *client) do(ctx context.Context, method, url string, in, out any) (http.
 }
 
 // Discover builds the Target for the server a logs in to: its extensions
-// and its external network. With createPublic, a flat external network
-// "public" (203.0.113.0/24, API only) is made when there is none.
-func Discover(ctx context.Context, a Admin, createPublic bool) (Target, error) {
+// and its external network. With publicPhysnet, a flat external network
+// "public" on that physical network (203.0.113.0/24) is made when there
+// is none; "" makes none.
+func Discover(ctx context.Context, a Admin, publicPhysnet string) (Target, error) {
 	c, err := login(ctx, a)
 	if err != nil {
 		return Target{}, err
@@ -139,8 +140,8 @@ func Discover(ctx context.Context, a Admin, createPublic bool) (Target, error) {
 	}
 	if len(nets.Networks) > 0 {
 		t.PublicNetworkID, t.PublicNetworkName = nets.Networks[0].ID, nets.Networks[0].Name
-	} else if createPublic {
-		if t.PublicNetworkID, err = c.createPublic(ctx); err != nil {
+	} else if publicPhysnet != "" {
+		if t.PublicNetworkID, err = c.createPublic(ctx, publicPhysnet); err != nil {
 			return Target{}, err
 		}
 		t.PublicNetworkName = "public"
@@ -148,7 +149,7 @@ func Discover(ctx context.Context, a Admin, createPublic bool) (Target, error) {
 	return t, nil
 }
 
-func (c *client) createPublic(ctx context.Context) (string, error) {
+func (c *client) createPublic(ctx context.Context, physnet string) (string, error) {
 	var net struct {
 		Network struct {
 			ID string `json:"id"`
@@ -156,7 +157,7 @@ func (c *client) createPublic(ctx context.Context) (string, error) {
 	}
 	if _, err := c.do(ctx, "POST", c.network+"/v2.0/networks", map[string]any{"network": map[string]any{
 		"name": "public", "router:external": true,
-		"provider:network_type": "flat", "provider:physical_network": "public",
+		"provider:network_type": "flat", "provider:physical_network": physnet,
 	}}, &net); err != nil {
 		return "", err
 	}

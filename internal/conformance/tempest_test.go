@@ -82,7 +82,7 @@ func TestTempestSubset(t *testing.T) {
 	target, err := Discover(ctx, Admin{
 		IdentityURL: s.URL + "/identity/v3", Region: c.Region,
 		User: c.Admin.UserName, Password: c.Admin.Password, Project: c.Admin.ProjectName,
-	}, true)
+	}, "public")
 	if err != nil {
 		t.Fatal(err)
 	}

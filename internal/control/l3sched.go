@@ -42,7 +42,18 @@ func (c *Control) L3Suitable(ag *model.Agent, r *model.Router) bool {
 // l3Candidate reports whether an agent may be given the router now: a
 // suitable, live, enabled L3 agent.
 func (c *Control) l3Candidate(v *store.View, ag *model.Agent, r *model.Router) bool {
-	return ag.AdminStateUp && c.L3Suitable(ag, r) && c.Alive(v, ag.ID)
+	return ag.AdminStateUp && c.L3Suitable(ag, r) && InZones(ag, r.AvailabilityZoneHints) && c.Alive(v, ag.ID)
+}
+
+// InZones reports whether an agent may take a resource with these
+// availability_zone_hints: any agent when there are none, else only one
+// reporting one of the hinted zones (upstream's AZ-aware schedulers; a
+// resource whose zones have no usable agent stays unscheduled).
+func InZones(ag *model.Agent, hints []string) bool {
+	if len(hints) == 0 {
+		return true
+	}
+	return ag.AvailabilityZone != nil && slices.Contains(hints, *ag.AvailabilityZone)
 }
 
 // PlaceRouter keeps the router where it is, or binds it to the suitable

@@ -83,9 +83,9 @@ func dhcpSubnets(v *store.View, n *model.Network) []*model.Subnet {
 
 // dhcpAgentsFor returns the agents that should serve the network: those
 // already bound that are Alive and enabled, topped up to
-// dhcp_agents_per_network with the usable agents serving the fewest
-// networks.
-func (c *Control) dhcpAgentsFor(v *store.View, cur []string) []string {
+// dhcp_agents_per_network with the usable agents (in the network's
+// hinted zones, if any) serving the fewest networks.
+func (c *Control) dhcpAgentsFor(v *store.View, n *model.Network, cur []string) []string {
 	var want []string
 	for _, id := range cur {
 		if _, ag, ok := store.GetAs[*model.Agent](v, model.KindAgent, id); ok && c.dhcpUsable(v, ag) {
@@ -96,7 +96,7 @@ func (c *Control) dhcpAgentsFor(v *store.View, cur []string) []string {
 		best, bestLoad := "", 0
 		v.Each(model.KindAgent, func(e *store.Entry) bool {
 			ag, ok := store.As[*model.Agent](e)
-			if !ok || slices.Contains(want, ag.ID) || !c.dhcpUsable(v, ag) {
+			if !ok || slices.Contains(want, ag.ID) || !c.dhcpUsable(v, ag) || !InZones(ag, n.AvailabilityZoneHints) {
 				return true
 			}
 			n := len(v.Index(model.KindDHCPBinding, hostview.ByAgent, ag.ID))
@@ -131,7 +131,7 @@ func (c *Control) dhcpPlanner(netID string) planner {
 			cur = b.AgentIDs
 		}
 		if len(subnets) > 0 {
-			want = c.dhcpAgentsFor(v, cur)
+			want = c.dhcpAgentsFor(v, n, cur)
 		}
 		switch {
 		case slices.Equal(cur, want):

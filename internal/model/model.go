@@ -173,26 +173,30 @@ type DHCPOpt struct {
 // and extra_dhcp_opt attributes.
 type Port struct {
 	Standard
-	Name                string            `json:"name"`
-	NetworkID           string            `json:"network_id"`
-	AdminStateUp        bool              `json:"admin_state_up"`
-	MACAddress          string            `json:"mac_address"`
-	FixedIPs            []FixedIP         `json:"fixed_ips"`
-	DeviceID            string            `json:"device_id"`
-	DeviceOwner         string            `json:"device_owner"`
-	Status              string            `json:"status"`
-	SecurityGroups      []string          `json:"security_groups"`
-	AllowedAddressPairs []AddressPair     `json:"allowed_address_pairs"`
-	PortSecurityEnabled bool              `json:"port_security_enabled"`
-	ExtraDHCPOpts       []DHCPOpt         `json:"extra_dhcp_opts"`
-	HostID              string            `json:"binding:host_id"`
-	VNICType            string            `json:"binding:vnic_type"`
-	VIFType             string            `json:"binding:vif_type"`
-	VIFDetails          map[string]any    `json:"binding:vif_details"`
-	Profile             map[string]any    `json:"binding:profile"`
-	IPAllocation        string            `json:"ip_allocation"`
-	DNSName             string            `json:"dns_name"`
-	DNSAssignment       []json.RawMessage `json:"dns_assignment,omitempty"`
+	Name                string         `json:"name"`
+	NetworkID           string         `json:"network_id"`
+	AdminStateUp        bool           `json:"admin_state_up"`
+	MACAddress          string         `json:"mac_address"`
+	FixedIPs            []FixedIP      `json:"fixed_ips"`
+	DeviceID            string         `json:"device_id"`
+	DeviceOwner         string         `json:"device_owner"`
+	Status              string         `json:"status"`
+	SecurityGroups      []string       `json:"security_groups"`
+	AllowedAddressPairs []AddressPair  `json:"allowed_address_pairs"`
+	PortSecurityEnabled bool           `json:"port_security_enabled"`
+	ExtraDHCPOpts       []DHCPOpt      `json:"extra_dhcp_opts"`
+	HostID              string         `json:"binding:host_id"`
+	VNICType            string         `json:"binding:vnic_type"`
+	VIFType             string         `json:"binding:vif_type"`
+	VIFDetails          map[string]any `json:"binding:vif_details"`
+	Profile             map[string]any `json:"binding:profile"`
+	// Trusted is port-trusted-vif's admin-set flag (SR-IOV trusted VFs);
+	// nil until set, and mirrored into Profile["trusted"] as upstream
+	// does for nova.
+	Trusted       *bool             `json:"trusted"`
+	IPAllocation  string            `json:"ip_allocation"`
+	DNSName       string            `json:"dns_name"`
+	DNSAssignment []json.RawMessage `json:"dns_assignment,omitempty"`
 }
 
 // SecurityGroup is a Neutron security group; its rules are separate
