@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/neutrino-net/neutrino/internal/agent/hostmodel"
@@ -30,6 +31,9 @@ type Agent struct {
 	ns     names.Namespaces
 
 	kick chan struct{} // wakes the reconcile loop
+	// appliedRev is the revision of the last view applied in full
+	// (reported with heartbeats).
+	appliedRev atomic.Int64
 
 	mu       sync.Mutex
 	sent     map[string]string // object id -> "<rev> <status>" last reported
@@ -70,6 +74,9 @@ func (a *Agent) openLinkLocal() *linklocal.Allocator {
 func New(cfg *Config, log *slog.Logger) *Agent {
 	if log == nil {
 		log = slog.Default()
+	}
+	if cfg.ReportInterval <= 0 {
+		cfg.ReportInterval = DefaultReportInterval(cfg.AgentMode)
 	}
 	hc, base := newHTTPClient(cfg.ServerURL)
 	a := &Agent{
@@ -177,7 +184,7 @@ func (a *Agent) agentStates() []syncproto.AgentState {
 }
 
 func (a *Agent) report(ctx context.Context, start bool) (*syncproto.ReportResponse, error) {
-	return a.client.Report(ctx, &syncproto.ReportRequest{Agents: a.agentStates(), StartFlag: start})
+	return a.client.Report(ctx, &syncproto.ReportRequest{Agents: a.agentStates(), StartFlag: start, ReportInterval: a.cfg.ReportInterval.Seconds(), AppliedRevision: a.appliedRev.Load()})
 }
 
 func (a *Agent) heartbeat(ctx context.Context) {
@@ -291,6 +298,11 @@ func (a *Agent) reconcile(ctx context.Context) error {
 		return ok
 	}})
 	a.noteNamespaces(res)
+	if res.HostErr == nil && len(a.retry) == 0 {
+		// Everything of this view is in the kernel: heartbeats say so
+		// (a demoted HA router's old active acknowledges with it).
+		a.appliedRev.Store(snap.Revision)
+	}
 	for _, c := range res.Changes {
 		a.log.Info("kernel change", "op", c, "rev", snap.Revision)
 	}

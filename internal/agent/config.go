@@ -137,7 +137,7 @@ func LoadConfigFiles(paths []string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Config{AgentMode: "legacy", StatePath: "/var/lib/neutrino", ReportInterval: 4 * time.Second, L2Population: true, ARPResponder: true,
+	c := &Config{AgentMode: "legacy", StatePath: "/var/lib/neutrino", L2Population: true, ARPResponder: true,
 		TunnelTypes: []string{"vxlan"}, EnableIsolatedMetadata: true, DNSDomain: "openstacklocal", AvailabilityZone: "nova", EnableMetadataProxy: true,
 		EnableSecurityGroup: true, PreventARPSpoofing: true, EnableDistributedRouting: true, EnableDHCPAgent: true,
 		PhysicalInterfaces: map[string]string{}, Bridges: map[string]string{}, Auth: map[string]string{}, Ignored: ignored}
@@ -153,6 +153,9 @@ func LoadConfigFiles(paths []string) (*Config, error) {
 	if len(r.errs) > 0 {
 		return nil, fmt.Errorf("agent config %s: %s", where, strings.Join(r.errs, "; "))
 	}
+	if c.ReportInterval == 0 {
+		c.ReportInterval = DefaultReportInterval(c.AgentMode)
+	}
 	if c.Host == "" {
 		// Upstream's default: the host name.
 		c.Host, _ = os.Hostname()
@@ -161,6 +164,27 @@ func LoadConfigFiles(paths []string) (*Config, error) {
 		return nil, fmt.Errorf("agent config %s: %w", where, err)
 	}
 	return c, nil
+}
+
+// Default report_interval by agent_mode (docs/ha.md, "Failure
+// detection"). A host whose L3 agent may carry centralized routers
+// (legacy, dvr_snat: network nodes) reports every 0.5 s, so that the
+// server notices its death in 1.5 s: an HA router's standby takes over
+// within l3_ha_fence_time (2 s) and a non-HA router is rescheduled. DVR
+// computes (dvr, dvr_no_external), the many, keep 4 s: 5,000 of them
+// write 1,250 heartbeats a second, not 10,000, and a dead compute takes
+// only its own instances down whenever it is noticed.
+const (
+	NetworkNodeReportInterval = 500 * time.Millisecond
+	ComputeReportInterval     = 4 * time.Second
+)
+
+// DefaultReportInterval is report_interval when the files do not set it.
+func DefaultReportInterval(agentMode string) time.Duration {
+	if agentMode == "legacy" || agentMode == "dvr_snat" {
+		return NetworkNodeReportInterval
+	}
+	return ComputeReportInterval
 }
 
 // optReader reads typed options, collecting every malformed value.

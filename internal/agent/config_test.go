@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func writeINI(t *testing.T, body string) string {
@@ -113,5 +114,30 @@ func TestLoadConfigMetricsBind(t *testing.T) {
 	}
 	if _, err := LoadConfig(writeINI(t, baseINI+"metrics_bind = nine\n[vxlan]\nlocal_ip = 10.0.1.21\n")); err == nil || !strings.Contains(err.Error(), "metrics_bind") {
 		t.Errorf("bad metrics_bind: %v", err)
+	}
+}
+
+// TestDefaultReportInterval: unset, report_interval follows agent_mode
+// (network nodes 0.5 s, DVR computes 4 s); set, it wins.
+func TestDefaultReportInterval(t *testing.T) {
+	for _, tc := range []struct {
+		extra string
+		want  time.Duration
+	}{
+		{"agent_mode = legacy\n", 500 * time.Millisecond},
+		{"agent_mode = dvr_snat\n", 500 * time.Millisecond},
+		{"agent_mode = dvr\n", 4 * time.Second},
+		{"agent_mode = dvr_no_external\n", 4 * time.Second},
+		{"agent_mode = dvr\n[agent]\nreport_interval = 1.5\n", 1500 * time.Millisecond},
+		{"agent_mode = dvr_snat\n[agent]\nreport_interval = 30\n", 30 * time.Second},
+	} {
+		base := strings.Replace(baseINI, "agent_mode = dvr\n", "", 1)
+		c, err := LoadConfig(writeINI(t, base+tc.extra+"[vxlan]\nlocal_ip = 10.0.1.21\n"))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.extra, err)
+		}
+		if c.ReportInterval != tc.want {
+			t.Errorf("%q: report_interval %s, want %s", tc.extra, c.ReportInterval, tc.want)
+		}
 	}
 }

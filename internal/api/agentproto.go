@@ -35,6 +35,9 @@ func (a *API) agentOnly(fn handlerFunc) handlerFunc {
 	}
 }
 
+// maxReportInterval bounds a reported heartbeat pace (seconds): a day.
+const maxReportInterval = 86400
+
 func (a *API) agentReport(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
 	b, err := readBody(r)
 	if err != nil {
@@ -46,6 +49,9 @@ func (a *API) agentReport(w http.ResponseWriter, r *http.Request, c *reqCtx) err
 	}
 	if req.Host == "" || len(req.Host) > 255 || len(req.Agents) == 0 {
 		return badRequest("A report needs a host and at least one agent")
+	}
+	if !(req.ReportInterval >= 0 && req.ReportInterval <= maxReportInterval) {
+		return badRequest("report_interval must be between 0 and %d seconds", maxReportInterval)
 	}
 	for _, as := range req.Agents {
 		switch as.AgentType {

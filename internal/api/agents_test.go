@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,6 +38,10 @@ type agentHost struct {
 	client *hostmodel.Client
 	states []syncproto.AgentState
 	ids    map[string]string // agent type → id
+	// interval is the report_interval the host says (seconds; 0: none),
+	// applied the revision of its view it says it applied.
+	interval float64
+	applied  atomic.Int64
 
 	mu   sync.Mutex
 	stop chan struct{}
@@ -74,7 +79,7 @@ func regHost(t *testing.T, srv *testutil.Server, name string, states ...syncprot
 }
 
 func (h *agentHost) report() error {
-	_, err := h.client.Report(context.Background(), &syncproto.ReportRequest{Agents: h.states})
+	_, err := h.client.Report(context.Background(), &syncproto.ReportRequest{Agents: h.states, ReportInterval: h.interval, AppliedRevision: h.applied.Load()})
 	return err
 }
 

@@ -23,3 +23,7 @@ func (p controlPorts) AllocateIPs(v *store.View, t *store.Txn, n *model.Network,
 }
 
 func (p controlPorts) DeletePort(t *store.Txn, e *store.Entry) { deletePortTxn(t, e) }
+
+func (p controlPorts) EnsureHANetwork(v *store.View, t *store.Txn, project string) (*model.Network, error) {
+	return p.a.ensureHANetwork(v, t, project)
+}

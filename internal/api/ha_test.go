@@ -143,3 +143,152 @@ func TestHAFenceFollowsReportInterval(t *testing.T) {
 		t.Fatalf("claim 3.2 s after: %+v %v", res, err)
 	}
 }
+
+// TestHANetworkAndPorts: the hidden HA network of a project appears with
+// its first HA router (owned by nobody, admin-only, l3_ha_net_cidr, no
+// gateway, no DHCP), each HA router has one HA port per bound agent on
+// that agent's host, members see none of it, and the network goes with
+// the project's last HA router (deleted or turned non-HA).
+func TestHANetworkAndPorts(t *testing.T) {
+	srv := noAuth(t, testutil.WithConfig(func(c *config.Server) { c.MaxL3AgentsPerRouter = 2 }))
+	h1 := regHost(t, srv, "h1", agState(model.AgentTypeL3, "legacy"))
+	h1.beat()
+	h2 := regHost(t, srv, "h2", agState(model.AgentTypeL3, "legacy"))
+	h2.beat()
+	haNets := func() []map[string]any {
+		return getList(t, srv, admin, "/v2.0/networks?name=HA+network+tenant+demo", "networks")
+	}
+	haPorts := func(c testutil.Caller, rid string) []map[string]any {
+		return getList(t, srv, c, "/v2.0/ports?device_owner=network:router_ha_interface&device_id="+rid, "ports")
+	}
+	r1 := mkRouter(t, srv, admin, map[string]any{"name": "r1", "ha": true, "project_id": "demo"})
+	nets := haNets()
+	if len(nets) != 1 {
+		t.Fatalf("HA networks after the first HA router: %s", jsonOf(nets))
+	}
+	n := nets[0]
+	if n["project_id"] != "" || n["tenant_id"] != "" || n["provider:network_type"] != "vxlan" || n["shared"] != false {
+		t.Errorf("HA network: %s", jsonOf(n))
+	}
+	subs := getList(t, srv, admin, "/v2.0/subnets?network_id="+id(n), "subnets")
+	if len(subs) != 1 || subs[0]["cidr"] != "169.254.192.0/18" || subs[0]["gateway_ip"] != nil || subs[0]["enable_dhcp"] != false || subs[0]["name"] != "HA subnet tenant demo" {
+		t.Errorf("HA subnet: %s", jsonOf(subs))
+	}
+	eventually(t, "an HA port per agent", func() (bool, string) {
+		ps := haPorts(admin, id(r1))
+		hosts := []string{}
+		for _, p := range ps {
+			if p["network_id"] != id(n) || p["project_id"] != "" || p["status"] != "ACTIVE" || p["name"] != "HA port tenant demo" {
+				return false, jsonOf(ps)
+			}
+			hosts = append(hosts, p["binding:host_id"].(string))
+		}
+		slices.Sort(hosts)
+		return slices.Equal(hosts, []string{"h1", "h2"}), jsonOf(ps)
+	})
+	// Members see neither the network nor the ports.
+	if got := getList(t, srv, demo, "/v2.0/networks", "networks"); len(got) != 0 {
+		t.Errorf("a member sees %s", jsonOf(got))
+	}
+	if got := haPorts(demo, id(r1)); len(got) != 0 {
+		t.Errorf("a member sees HA ports %s", jsonOf(got))
+	}
+	// A second HA router shares the network; deleting the first keeps
+	// it (and its segment) and takes the first router's ports.
+	r2 := mkRouter(t, srv, admin, map[string]any{"name": "r2", "ha": true, "project_id": "demo"})
+	if got := haNets(); len(got) != 1 || id(got[0]) != id(n) || got[0]["provider:segmentation_id"] != n["provider:segmentation_id"] {
+		t.Errorf("second HA router: networks %s", jsonOf(got))
+	}
+	eventually(t, "r2's HA ports", func() (bool, string) { ps := haPorts(admin, id(r2)); return len(ps) == 2, jsonOf(ps) })
+	expect(t, srv.Do(admin, "DELETE", "/v2.0/routers/"+id(r1), nil), 204, "")
+	if got := haNets(); len(got) != 1 || got[0]["provider:segmentation_id"] != n["provider:segmentation_id"] {
+		t.Errorf("after deleting r1: %s", jsonOf(got))
+	}
+	if got := haPorts(admin, id(r1)); len(got) != 0 {
+		t.Errorf("r1's HA ports after its deletion: %s", jsonOf(got))
+	}
+	// Turning the last HA router non-HA takes its ports and the network.
+	expect(t, srv.Do(admin, "PUT", "/v2.0/routers/"+id(r2), map[string]any{"router": map[string]any{"admin_state_up": false}}), 200, "")
+	expect(t, srv.Do(admin, "PUT", "/v2.0/routers/"+id(r2), map[string]any{"router": map[string]any{"ha": false}}), 200, "")
+	if got := haNets(); len(got) != 0 {
+		t.Errorf("after the last HA router went non-HA: %s", jsonOf(got))
+	}
+	if got := haPorts(admin, id(r2)); len(got) != 0 {
+		t.Errorf("r2's HA ports: %s", jsonOf(got))
+	}
+	// Back to HA: a new network, new ports; deleting the router takes
+	// both.
+	expect(t, srv.Do(admin, "PUT", "/v2.0/routers/"+id(r2), map[string]any{"router": map[string]any{"ha": true}}), 200, "")
+	eventually(t, "r2's HA ports again", func() (bool, string) { ps := haPorts(admin, id(r2)); return len(ps) == 2, jsonOf(ps) })
+	expect(t, srv.Do(admin, "DELETE", "/v2.0/routers/"+id(r2), nil), 204, "")
+	if got := haNets(); len(got) != 0 {
+		t.Errorf("after the last HA router: %s", jsonOf(got))
+	}
+	if got := getList(t, srv, admin, "/v2.0/ports?device_owner=network:router_ha_interface", "ports"); len(got) != 0 {
+		t.Errorf("HA ports left: %s", jsonOf(got))
+	}
+}
+
+// TestHADemotionIsFenced: disabling or deleting the active agent of an
+// HA router does not hand the role over at once: no agent is active
+// until the old one's host acknowledges (reports a view applied after
+// the demotion) or has been silent for the fence time.
+func TestHADemotionIsFenced(t *testing.T) {
+	srv := noAuth(t, testutil.WithConfig(func(c *config.Server) {
+		// A fence well above the heartbeats' pace (200 ms), so that a
+		// loaded machine's late heartbeat or slow request is not silence.
+		c.MaxL3AgentsPerRouter, c.L3HAFenceTime = 2, 3*time.Second
+	}))
+	h1 := regHost(t, srv, "h1", agState(model.AgentTypeL3, "legacy"))
+	h1.beat()
+	r := mkRouter(t, srv, admin, map[string]any{"name": "r", "ha": true})
+	eventually(t, "h1 active", func() (bool, string) {
+		s := haStates(t, srv, id(r))
+		return s[h1.l3()] == "active", jsonOf(s)
+	})
+	h2 := regHost(t, srv, "h2", agState(model.AgentTypeL3, "legacy"))
+	h2.beat()
+	eventually(t, "h2 standby", func() (bool, string) {
+		s := haStates(t, srv, id(r))
+		return s[h2.l3()] == "standby", jsonOf(s)
+	})
+	noActive := func(what string) {
+		t.Helper()
+		for k, st := range haStates(t, srv, id(r)) {
+			if st == "active" {
+				t.Fatalf("%s: %s active before the demoted agent let go", what, k)
+			}
+		}
+	}
+	// Disabled while it heartbeats without acknowledging: nobody is
+	// active (h1 still holds the addresses as far as anyone knows).
+	expect(t, srv.Do(admin, "PUT", "/v2.0/agents/"+h1.l3(), map[string]any{"agent": map[string]any{"admin_state_up": false}}), 200, "")
+	eventually(t, "h1 out of the binding", func() (bool, string) {
+		s := haStates(t, srv, id(r))
+		_, in := s[h1.l3()]
+		return !in, jsonOf(s)
+	})
+	noActive("right after h1 left the binding")
+	time.Sleep(300 * time.Millisecond)
+	noActive("h1 heartbeating, not acknowledging")
+	// h1 reports a view applied after the demotion: h2 takes over.
+	h1.applied.Store(1 << 40)
+	eventually(t, "h2 active after h1's acknowledgement", func() (bool, string) {
+		s := haStates(t, srv, id(r))
+		return s[h2.l3()] == "active", jsonOf(s)
+	})
+	// h1 back as standby; then h2, the active one, is deleted and its
+	// host is silent: h1 takes over only after the fence time.
+	expect(t, srv.Do(admin, "PUT", "/v2.0/agents/"+h1.l3(), map[string]any{"agent": map[string]any{"admin_state_up": true}}), 200, "")
+	eventually(t, "h1 standby again", func() (bool, string) {
+		s := haStates(t, srv, id(r))
+		return s[h1.l3()] == "standby" && s[h2.l3()] == "active", jsonOf(s)
+	})
+	h2.pause()
+	expect(t, srv.Do(admin, "DELETE", "/v2.0/agents/"+h2.l3(), nil), 204, "")
+	noActive("right after deleting h2")
+	eventually(t, "h1 active after h2's host was silent for the fence time", func() (bool, string) {
+		s := haStates(t, srv, id(r))
+		return s[h1.l3()] == "active", jsonOf(s)
+	})
+}

@@ -342,6 +342,7 @@ func deleteNetwork(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entr
 		t.Release(seg.group(), seg.member())
 	}
 	deleteRBACOf(v, t, model.KindNetwork, n.ID)
+	releaseHANetworkClaim(v, t, n.ID)
 	t.Delete(model.KindNetwork, e)
 	return nil
 }

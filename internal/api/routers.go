@@ -143,6 +143,11 @@ func createRouter(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 	if req.Name != nil {
 		r.Name = *req.Name
 	}
+	if r.HA {
+		if _, err := a.ensureHANetwork(v, t, project); err != nil {
+			return "", err
+		}
+	}
 	rt := newRouterTxn(a, v, t, c, r)
 	rt.place()
 	if req.ExternalGatewayInfo.Set {
@@ -190,6 +195,15 @@ func updateRouter(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry
 			return badResource("router", "Cannot change HA attribute of active routers. Please set router admin_state_up to False prior to upgrade")
 		}
 		r.HA = bool(*req.HA)
+		var err error
+		if r.HA {
+			_, err = a.ensureHANetwork(v, t, r.ProjectID)
+		} else {
+			err = dropHA(a, v, t, c, curR)
+		}
+		if err != nil {
+			return err
+		}
 	}
 	if req.Distributed != nil && bool(*req.Distributed) != r.Distributed {
 		// Upstream refuses while the router is up before or after the
@@ -252,6 +266,11 @@ func deleteRouter(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry
 	}
 	if err := rt.clearGateway(); err != nil {
 		return err
+	}
+	if r.HA {
+		if err := dropHA(a, v, t, c, r); err != nil {
+			return err
+		}
 	}
 	if be, ok := v.Get(model.KindL3Binding, r.ID); ok {
 		t.Delete(model.KindL3Binding, be)

@@ -81,3 +81,11 @@ const DVRMAC = "dvrmac"
 // DefaultSG holds each project's default security group (member:
 // project).
 const DefaultSG = "defaultsg"
+
+// HANetwork holds each project's hidden HA network (member: project,
+// owner: network id).
+const HANetwork = "hanet"
+
+// HAPort holds an HA router's HA port on each agent (member:
+// HAPortMember, owner: port id).
+func HAPort(routerID string) string { return "haport:" + routerID }

@@ -19,6 +19,7 @@ func TestNamesAreStable(t *testing.T) {
 		DHCPPort("n1"):                   "dhcpport:n1",
 		FGMember("h@x", "n1"):            "h@x@n1",
 		AgentMember("L3 agent", "h"):     "L3 agent@h",
+		HAPort("r1"):                     "haport:r1",
 	} {
 		if got != want {
 			t.Errorf("got %q, want %q", got, want)

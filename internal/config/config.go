@@ -32,7 +32,10 @@ type Server struct {
 	// L3HAFenceTime ([DEFAULT] l3_ha_fence_time, ours) is how long the
 	// active agent of an HA router must have been silent before a
 	// standby's claim of the router is granted (docs/ha.md).
-	L3HAFenceTime        time.Duration
+	L3HAFenceTime time.Duration
+	// L3HANetCIDR ([DEFAULT] l3_ha_net_cidr) is the subnet of each
+	// project's hidden HA network (docs/ha.md).
+	L3HANetCIDR          netip.Prefix
 	GlobalPhysnetMTU     int
 	MaxRequestBodySize   int64
 	PaginationMaxLimit   int
@@ -92,6 +95,7 @@ func Defaults() Server {
 		AutoL3Failover:        true,
 		MaxL3AgentsPerRouter:  3,
 		L3HAFenceTime:         2 * time.Second,
+		L3HANetCIDR:           netip.MustParsePrefix("169.254.192.0/18"),
 		GlobalPhysnetMTU:      1500,
 		MaxRequestBodySize:    114688, // oslo.middleware's default
 		PaginationMaxLimit:    -1,
@@ -140,7 +144,7 @@ var serverSchema = Schema{
 			"agent_down_time", "allow_automatic_l3agent_failover", "global_physnet_mtu", "max_request_body_size",
 			"pagination_max_limit", "max_dns_nameservers", "max_subnet_host_routes", "dhcp_agents_per_network",
 			"public_endpoint", "metadata_proxy_shared_secret", "default_availability_zones", "client_socket_timeout",
-			"l3_ha", "max_l3_agents_per_router", "l3_ha_fence_time", "metrics_bind"},
+			"l3_ha", "max_l3_agents_per_router", "l3_ha_fence_time", "l3_ha_net_cidr", "metrics_bind"},
 		"ml2":                 {"type_drivers", "tenant_network_types", "path_mtu"},
 		"ml2_type_vxlan":      {"vni_ranges"},
 		"ml2_type_vlan":       {"network_vlan_ranges"},
@@ -164,7 +168,6 @@ var serverSchema = Schema{
 			"core_plugin":           Skip("ML2 with Linux bridges and VXLAN is built in"),
 			"service_plugins":       Skip("the router (L3) service is built in"),
 			"allow_overlapping_ips": Must(true, "subnets of different networks may always overlap"),
-			"l3_ha_net_cidr":        Skip("standbys probe the active host over the tunnel network (docs/ha.md)"),
 			"ha_vrrp_advert_int":    Skip("no keepalived: standbys probe the active host (docs/ha.md)"),
 		},
 		"ml2": {
@@ -214,6 +217,15 @@ func LoadFiles(paths []string) (Server, error) {
 	r.fracSeconds(d, "l3_ha_fence_time", &c.L3HAFenceTime)
 	boolean(d, "l3_ha", &c.L3HA)
 	num(d, "max_l3_agents_per_router", &c.MaxL3AgentsPerRouter)
+	var haNet string
+	if str(d, "l3_ha_net_cidr", &haNet); haNet != "" {
+		p, err := netip.ParsePrefix(haNet)
+		if err != nil || !p.Addr().Is4() || p.Bits() > 29 || p.Masked() != p {
+			r.errs = append(r.errs, fmt.Sprintf("[DEFAULT] l3_ha_net_cidr = %q is not an IPv4 network of /29 or larger", haNet))
+		} else {
+			c.L3HANetCIDR = p
+		}
+	}
 	boolean(d, "allow_automatic_l3agent_failover", &c.AutoL3Failover)
 	num(d, "global_physnet_mtu", &c.GlobalPhysnetMTU)
 	var body int

@@ -40,6 +40,9 @@ type Ports interface {
 	AllocateIPs(v *store.View, t *store.Txn, n *model.Network, p *model.Port, req []IPReq, keep []model.FixedIP) ([]model.FixedIP, error)
 	// DeletePort removes a port and releases its claims.
 	DeletePort(t *store.Txn, e *store.Entry)
+	// EnsureHANetwork returns the project's hidden HA network, planning
+	// it into t when missing.
+	EnsureHANetwork(v *store.View, t *store.Txn, project string) (*model.Network, error)
 }
 
 // Options wires the control plane to its collaborators.

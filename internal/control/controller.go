@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"errors"
+	"maps"
 	"sync"
 	"time"
 
@@ -32,6 +33,9 @@ const (
 	// bookkeepingBatch is how many items are dry-run under one read lock.
 	bookkeepingBatch = 256
 	maxRetryDelay    = 30 * time.Second
+	// demotionPoll is how often a pass runs while an HA router waits
+	// for its demoted active agent.
+	demotionPoll = 100 * time.Millisecond
 )
 
 type workItem struct {
@@ -88,7 +92,14 @@ func (k *controller) run(ctx context.Context) {
 			}
 		}
 		var changed <-chan struct{}
-		k.ctl.st.View(func(v *store.View) { changed = v.Changed() })
+		var deadline time.Time
+		var alive map[string]bool
+		var pending bool
+		k.ctl.st.View(func(v *store.View) {
+			changed = v.Changed()
+			deadline, alive = k.ctl.livenessDeadline(v)
+			pending = pendingDemotions(v)
+		})
 		last = time.Now()
 		var wrote bool
 		wrote, cost = k.pass(ctx)
@@ -96,11 +107,47 @@ func (k *controller) run(ctx context.Context) {
 			// Claim releases and the like wake nobody: look again.
 			continue
 		}
+		if pending {
+			// Demoted HA agents acknowledge by heartbeat, or fall
+			// silent: look again soon (demote.go).
+			if d := time.Now().Add(demotionPoll); deadline.IsZero() || d.Before(deadline) {
+				deadline, alive = d, nil
+			}
+		}
+		if !k.waitForWork(ctx, changed, ticker.C, deadline, alive) {
+			return
+		}
+	}
+}
+
+// waitForWork waits until a resource changes, the periodic tick, or an
+// agent's liveness changes (heartbeats are plain keys and wake nobody:
+// at the earliest moment an agent alive at the last pass could turn
+// dead, it compares who is alive). It returns false when ctx ends.
+func (k *controller) waitForWork(ctx context.Context, changed <-chan struct{}, tick <-chan time.Time, deadline time.Time, alive map[string]bool) bool {
+	for {
+		var timer <-chan time.Time
+		stop := func() {}
+		if !deadline.IsZero() {
+			t := time.NewTimer(max(time.Until(deadline), time.Millisecond))
+			timer, stop = t.C, func() { t.Stop() }
+		}
 		select {
 		case <-ctx.Done():
-			return
+			stop()
+			return false
 		case <-changed:
-		case <-ticker.C:
+			stop()
+			return true
+		case <-tick:
+			stop()
+			return true
+		case <-timer:
+		}
+		var now map[string]bool
+		k.ctl.st.View(func(v *store.View) { deadline, now = k.ctl.livenessDeadline(v) })
+		if alive == nil || !maps.Equal(now, alive) {
+			return true
 		}
 	}
 }

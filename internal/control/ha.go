@@ -45,8 +45,21 @@ func (c *Control) placeHA(v *store.View, t *store.Txn, r *model.Router, be *stor
 		}
 		keep = append(keep, best)
 	}
-	if !slices.Contains(keep, active) {
-		active = ""
+	var demoted *model.Demotion
+	var demotedAt int64 // the binding's revision holding demoted
+	if b != nil && b.Demoted != nil {
+		demoted, demotedAt = b.Demoted, be.ModRev
+	}
+	if active != "" && !slices.Contains(keep, active) {
+		// The active agent left: demote it first (demote.go).
+		nb := &model.Binding{ActiveAgentID: active}
+		c.demoteActive(v, nb, active)
+		active, demoted, demotedAt = "", nb.Demoted, 0
+	}
+	if demoted != nil && c.released(v, demoted, demotedAt) {
+		demoted = nil
+	}
+	if active == "" && demoted == nil {
 		for _, id := range keep {
 			if c.Alive(v, id) {
 				active = id
@@ -57,15 +70,20 @@ func (c *Control) placeHA(v *store.View, t *store.Txn, r *model.Router, be *stor
 			active = keep[0]
 		}
 	}
-	nb := &model.Binding{ID: r.ID, AgentIDs: keep, ActiveAgentID: active}
+	nb := &model.Binding{ID: r.ID, AgentIDs: keep, ActiveAgentID: active, Demoted: demoted}
 	switch {
 	case len(keep) == 0 && b != nil:
 		t.Delete(model.KindL3Binding, be)
 	case len(keep) == 0:
 	case b == nil:
 		t.Create(model.KindL3Binding, r.ID, model.MustJSON(nb))
-	case !slices.Equal(keep, cur) || active != b.ActiveAgentID:
+	case !slices.Equal(keep, cur) || active != b.ActiveAgentID || (demoted == nil) != (b.Demoted == nil):
 		t.Replace(model.KindL3Binding, be, model.MustJSON(nb))
+	}
+	if demoted != nil {
+		// Nobody holds the addresses meanwhile: the ports stay where
+		// they were until the next active is chosen.
+		return demoted.Host
 	}
 	if _, ag, ok := store.GetAs[*model.Agent](v, model.KindAgent, active); ok {
 		return ag.Host
@@ -96,12 +114,15 @@ func (c *Control) ClaimHA(ctx context.Context, routerID, agentID string) (string
 		if active != "" && c.aliveWithin(v, active, c.fenceTime(v, active)) {
 			return nil
 		}
+		if b.Demoted != nil && !c.released(v, b.Demoted, be.ModRev) {
+			return nil // the demoted agent may still hold the addresses
+		}
 		_, ag, ok := store.GetAs[*model.Agent](v, model.KindAgent, agentID)
 		if !ok {
 			return nil
 		}
 		nb := *b
-		nb.ActiveAgentID = agentID
+		nb.ActiveAgentID, nb.Demoted = agentID, nil
 		t.Replace(model.KindL3Binding, be, model.MustJSON(&nb))
 		t.Require(model.KindRouter, re)
 		c.BindRouterPorts(v, t, r, ag.Host)
@@ -115,14 +136,17 @@ func (c *Control) ClaimHA(ctx context.Context, routerID, agentID string) (string
 }
 
 // fenceTime is how long the active agent must have been silent before
-// a claim is granted: l3_ha_fence_time, but at least three of the
-// agent's own report intervals (it says them in its configurations), so
-// that an agent heartbeating slowly is not taken for a silent one.
+// a claim is granted: l3_ha_fence_time, but at least its down time (three
+// of the agent's own report intervals, which it says with every
+// heartbeat and in its configurations), so that an agent heartbeating
+// slowly is not taken for a silent one.
 func (c *Control) fenceTime(v *store.View, agentID string) time.Duration {
 	fence := c.cfg.L3HAFenceTime
-	if _, ag, ok := store.GetAs[*model.Agent](v, model.KindAgent, agentID); ok {
+	if hb, ok := readHeartbeat(v, agentID); ok && hb.interval > 0 {
+		fence = max(fence, livenessReports*hb.interval)
+	} else if _, ag, ok := store.GetAs[*model.Agent](v, model.KindAgent, agentID); ok {
 		if r, ok := ag.Configurations["report_interval"].(float64); ok && r > 0 {
-			fence = max(fence, time.Duration(3*r*float64(time.Second)))
+			fence = max(fence, time.Duration(livenessReports*r*float64(time.Second)))
 		}
 	}
 	return fence

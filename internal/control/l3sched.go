@@ -3,43 +3,11 @@ package control
 import (
 	"maps"
 	"slices"
-	"strconv"
-	"time"
 
 	"github.com/neutrino-net/neutrino/internal/hostview"
 	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/store"
 )
-
-// heartbeatKey holds an agent's last heartbeat (unix seconds, with
-// milliseconds: HA fencing and agent_down_time work below a second). Heartbeats
-// are plain keys, not agent records, so that they do not bump anything a
-// client sees and stay cheap.
-func heartbeatKey(agentID string) string { return "heartbeat/" + agentID }
-
-// LastHeartbeat returns when the agent last reported.
-func LastHeartbeat(v *store.View, agentID string) (time.Time, bool) {
-	b, ok := v.Value(heartbeatKey(agentID))
-	if !ok {
-		return time.Time{}, false
-	}
-	f, err := strconv.ParseFloat(string(b), 64)
-	if err != nil {
-		return time.Time{}, false
-	}
-	return time.UnixMilli(int64(f*1000 + 0.5)), true
-}
-
-// heartbeatValue is what heartbeatKey holds for a heartbeat at now.
-func heartbeatValue(now time.Time) []byte {
-	return []byte(strconv.FormatFloat(float64(now.UnixMilli())/1000, 'f', 3, 64))
-}
-
-// Alive reports whether the agent heartbeated within agent_down_time.
-func (c *Control) Alive(v *store.View, agentID string) bool {
-	hb, ok := LastHeartbeat(v, agentID)
-	return ok && c.now().Sub(hb) < c.cfg.AgentDownTime
-}
 
 // AgentMode is the L3 agent's agent_mode (legacy when unset).
 func AgentMode(ag *model.Agent) string {

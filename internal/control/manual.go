@@ -77,10 +77,16 @@ func (c *Control) UnassignRouter(v *store.View, t *store.Txn, ag *model.Agent, r
 	}
 	b := *cur
 	b.AgentIDs = slices.DeleteFunc(slices.Clone(b.AgentIDs), func(x string) bool { return x == ag.ID })
+	host := ""
+	if b.ActiveAgentID == ag.ID && len(b.AgentIDs) > 0 {
+		// An HA router's active agent: the others wait until it has
+		// dropped the addresses (demote.go); the ports stay meanwhile.
+		c.demote(v, &b, ag)
+		host = ag.Host
+	}
 	// An empty binding marks the router as deliberately unscheduled.
 	t.Replace(model.KindL3Binding, be, model.MustJSON(&b))
-	host := ""
-	if len(b.AgentIDs) > 0 {
+	if len(b.AgentIDs) > 0 && host == "" {
 		if _, other, ok := store.GetAs[*model.Agent](v, model.KindAgent, b.AgentIDs[0]); ok {
 			host = other.Host
 		}

@@ -30,10 +30,16 @@ func (c *Control) routerPlanner(rid string) planner {
 			if be, bound := v.Get(model.KindL3Binding, rid); bound {
 				t.Delete(model.KindL3Binding, be)
 			}
-			return nil
+			return c.planHAPorts(v, t, &model.Router{Standard: model.Standard{ID: rid}})
 		}
 		host := c.PlaceRouter(v, t, r, true)
 		c.BindRouterPorts(v, t, r, host)
+		if !t.Empty() {
+			// HA ports follow the binding: the next pass, once it is
+			// written.
+		} else if err := c.planHAPorts(v, t, r); err != nil {
+			return err
+		}
 		if !t.Empty() {
 			// Guards only when writing: dry runs of settled items stay
 			// cheap.

@@ -33,7 +33,7 @@ func (c *Control) Report(ctx context.Context, req syncproto.ReportRequest) (sync
 			needDVRMAC = needDVRMAC || wantsDVRMAC(as)
 			info, revived := c.reportAgent(v, t, req, as, stamp)
 			resp.Revived = resp.Revived || revived
-			t.PutValue(heartbeatKey(info.ID), heartbeatValue(now), false)
+			t.PutValue(heartbeatKey(info.ID), heartbeatValue(now, req.ReportInterval, req.AppliedRevision), false)
 			resp.Agents = append(resp.Agents, info)
 		}
 		if needDVRMAC {
@@ -150,6 +150,11 @@ func (c *Control) DeleteAgent(v *store.View, t *store.Txn, e *store.Entry, ag *m
 			}
 			b := *cur
 			b.AgentIDs = slices.DeleteFunc(slices.Clone(b.AgentIDs), func(x string) bool { return x == ag.ID })
+			if kind == model.KindL3Binding && b.ActiveAgentID == ag.ID {
+				// The router's addresses move only once the host
+				// dropped them or went silent (demote.go).
+				c.demote(v, &b, ag)
+			}
 			if len(b.AgentIDs) == 0 {
 				t.Delete(kind, be)
 			} else {

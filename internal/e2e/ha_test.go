@@ -58,7 +58,8 @@ func setupHA(t *testing.T, b *testbed.Bed, distributed bool) *haTopo {
 // node (the gap is logged), the API reports it active; the failed node
 // comes back as standby without loss; a partition of the active node's
 // agent from the server loses nothing and never makes the standby
-// answer ARP for the gateway address.
+// answer ARP for the gateway address; disabling the active node's agent
+// moves the router back with one handover (the gap is logged).
 func TestHADVR(t *testing.T) { runHA(t, true) }
 
 // TestHALegacy: the same with a legacy HA router, and traffic from the
@@ -87,7 +88,8 @@ func runHA(t *testing.T, distributed bool) {
 	}
 	// The standby is active now; the healed node is the standby.
 	t.Run("Partition", func(t *testing.T) { haPartition(t, b.With(t), d, standby[0], active) })
-	own.check(t, active, standby[0])
+	t.Run("DisableActive", func(t *testing.T) { haDisableActive(t, b.With(t), d, standby[0], active) })
+	own.check(t, active, standby[0], active)
 }
 
 // owners captures the ARP answers of the network nodes for addresses.
@@ -123,11 +125,11 @@ func (o *owners) stop() map[string][]probe.Frame {
 }
 
 // check: for each address, the hosts that sent ARP answers (replies or
-// gratuitous ARP), in time order, change exactly once — from the first
-// active to the standby at the failover: never back (the healed node
-// stays standby), never to the standby during the partition, never two
-// at once.
-func (o *owners) check(t *testing.T, first, second string) {
+// gratuitous ARP), in time order, are want: the first active, the
+// standby from the failover on (never back at the heal, never to the
+// other during the partition), and the first again once the second's
+// agent is disabled — one handover each time, never two at once.
+func (o *owners) check(t *testing.T, want ...string) {
 	type answer struct {
 		at   time.Time
 		host string
@@ -155,8 +157,8 @@ func (o *owners) check(t *testing.T, first, second string) {
 			}
 		}
 		t.Logf("ARP answers for %s on the external network: %v, owners in time order %v", a, counts, runs)
-		if !slices.Equal(runs, []string{first, second}) {
-			t.Errorf("owners of %s in time order: %v, want %s then %s (one handover, no overlap)", a, runs, first, second)
+		if !slices.Equal(runs, want) {
+			t.Errorf("owners of %s in time order: %v, want %v (one handover each, no overlap)", a, runs, want)
 		}
 	}
 }
@@ -231,22 +233,26 @@ func haFailover(t *testing.T, b *testbed.Bed, d *haTopo, active, standby string)
 	t.Logf("heal: %s", st)
 }
 
+// partitionTime is how long haPartition cuts the active node: well
+// beyond its down time and the HA fence (defaults: 1.5 s, 2 s).
+const partitionTime = 6 * time.Second
+
 // haPartition cuts the active node's agent from the server for longer
-// than agent_down_time: no loss, and the router stays where it is (the
+// than its down time and the fence: no loss, and the router stays where it is (the
 // ARP answers are judged by runHA).
 func haPartition(t *testing.T, b *testbed.Bed, d *haTopo, active, standby string) {
 	s := b.PingStream(d.from, d.target, haInterval)
 	waitReplies(t, s, 10)
 	start := s.Stats().Sent
 	b.Partition(active)
-	time.Sleep(sandbox.AgentDownTime + 3*time.Second)
+	time.Sleep(partitionTime)
 	m, _ := b.HAStates(d.r.ID)
 	if err := b.State.Heal(context.Background(), active); err != nil {
 		t.Errorf("heal the partition: %v", err)
 	}
 	time.Sleep(2 * time.Second)
 	st := s.Stop(2 * time.Second)
-	t.Logf("partition of %s for %s: %s; l3-agents during it %v", active, sandbox.AgentDownTime+3*time.Second, st, m)
+	t.Logf("partition of %s for %s: %s; l3-agents during it %v", active, partitionTime, st, m)
 	if n := testbed.LostAfter(st, start); n > 0 {
 		t.Errorf("partition of %s: %d requests lost (%s), want none", active, n, st)
 	}
@@ -319,7 +325,8 @@ func reportTCP(t *testing.T, s *probe.EchoStream, t0 time.Time) {
 }
 
 // TestNonHAReschedule: a non-HA legacy router whose network node fails
-// is rescheduled to the other one after agent_down_time; the outage of
+// is rescheduled to the other one once its agents are dead (default
+// timings: 1.5 s after its last heartbeat); the outage of
 // traffic from the external network to a floating IP is logged.
 func TestNonHAReschedule(t *testing.T) {
 	b := testbed.Up(t, 1, testbed.Options{Quiet: true, NetworkNodes: 2})
@@ -360,7 +367,7 @@ func TestNonHAReschedule(t *testing.T) {
 	})
 	st := s.Stop(2 * time.Second)
 	gap := testbed.LongestGap(slices.DeleteFunc(slices.Clone(st.Lost), func(q int) bool { return q < failSeq-2 }), haInterval)
-	t.Logf("NON-HA RESCHEDULE %s: %s failed, outage %s (agent_down_time %s); %s", b.Prefix, host, gap, sandbox.AgentDownTime, st)
+	t.Logf("NON-HA RESCHEDULE %s: %s failed, outage %s (down time %s); %s", b.Prefix, host, gap, sandbox.NetworkNodeDownTime, st)
 	reportTCP(t, tcp, t0)
 	b.Heal(host)
 }

@@ -174,8 +174,15 @@ func Compute(v *store.View, host string) View {
 	nets := map[string]bool{}
 	var groups []string
 	addPort := func(pe *store.Entry) {
-		hv.add(model.KindPort, pe)
 		p, ok := store.As[*model.Port](pe)
+		if ok && p.DeviceOwner == model.OwnerRouterHA {
+			// HA ports are API bookkeeping: no agent plugs them (the
+			// standbys probe the active host over the tunnel network,
+			// docs/ha.md), so no host's view carries them or their
+			// hidden network.
+			return
+		}
+		hv.add(model.KindPort, pe)
 		if !ok {
 			return
 		}

@@ -98,6 +98,22 @@ type Binding struct {
 	// (the active agent left the binding) or by a standby's granted
 	// claim (docs/ha.md).
 	ActiveAgentID string `json:"active_agent_id,omitempty"`
+	// Demoted is the active agent that left the binding (disabled,
+	// deleted, unassigned) while no other holds the role yet: nobody
+	// holds the router's addresses until that agent's host has applied
+	// a view as of this binding's revision or been silent for the fence
+	// time (docs/ha.md).
+	Demoted *Demotion `json:"demoted,omitempty"`
+}
+
+// Demotion is an HA router's active agent being demoted.
+type Demotion struct {
+	AgentID string `json:"agent_id"`
+	Host    string `json:"host"`
+	// Heartbeat (unix ms) is the agent's last heartbeat then, and
+	// FenceMS the fence time its host must be silent for.
+	Heartbeat int64 `json:"heartbeat_ms"`
+	FenceMS   int64 `json:"fence_ms"`
 }
 
 // HAState is an HA router's ha_state on an agent of its binding.

@@ -252,6 +252,9 @@ const (
 	OwnerFIPAgentGateway   = "network:floatingip_agent_gateway"
 	OwnerDistributed       = "network:distributed"
 	OwnerHARouterInterface = "network:ha_router_replicated_interface"
+	// OwnerRouterHA is an HA router's port on its project's hidden HA
+	// network, one per (router, agent) (docs/ha.md).
+	OwnerRouterHA = "network:router_ha_interface"
 )
 
 // DVRServiceable reports whether a port makes its host serve the
@@ -264,5 +267,5 @@ func DVRServiceable(owner string) bool {
 // AutoDeletedOwner reports whether ports with this owner are removed with
 // their network or subnet instead of blocking the delete.
 func AutoDeletedOwner(owner string) bool {
-	return owner == OwnerDHCP || owner == OwnerDistributed || owner == OwnerFIPAgentGateway
+	return owner == OwnerDHCP || owner == OwnerDistributed || owner == OwnerFIPAgentGateway || owner == OwnerRouterHA
 }

@@ -281,10 +281,9 @@ func (s *State) writeAgentConfig(h Host) (string, error) {
 		fmt.Fprintf(&b, "# /metrics, /healthz, /readyz: the sandbox opens this address in the root\n# namespace and hands the agent the listening socket\nmetrics_bind = %s\n\n", m)
 	}
 
-	// Heartbeats every half second: the server sees a dead agent within
-	// agent_down_time and fences HA routers within l3_ha_fence_time
+	// report_interval is left to its default, which follows agent_mode
 	// (docs/ha.md).
-	fmt.Fprintf(&b, "[agent]\ntunnel_types = vxlan\nl2_population = true\narp_responder = true\nreport_interval = %g\n\n", ReportInterval.Seconds())
+	fmt.Fprintf(&b, "[agent]\ntunnel_types = vxlan\nl2_population = true\narp_responder = true\n\n")
 	fmt.Fprintf(&b, "[vxlan]\nlocal_ip = %s\n\n", h.TunnelIP)
 	fmt.Fprintf(&b, "[linux_bridge]\nphysical_interface_mappings = %s:%s\n", Physnet, HostExternalIf)
 	rc, err := openRC(filepath.Join(s.Dir, "agent-openrc"))

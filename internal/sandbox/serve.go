@@ -37,7 +37,6 @@ func Serve(ctx context.Context, dir string, port int, metricsBind string, log *s
 	cfg.BindPort = port
 	cfg.MetricsBind = metricsBind
 	cfg.RouterDistributed = true
-	cfg.AgentDownTime, cfg.L3HAFenceTime = AgentDownTime, HAFenceTime
 	data := filepath.Join(dir, serverDir)
 	srv, err := server.Start(ctx, server.Options{Config: cfg, DataDir: data, UnixSocket: filepath.Join(dir, socketFile), Log: log})
 	if err != nil {

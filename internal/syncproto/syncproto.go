@@ -28,6 +28,16 @@ type ReportRequest struct {
 	Host      string       `json:"host"`
 	Agents    []AgentState `json:"agents"`
 	StartFlag bool         `json:"start_flag,omitempty"`
+	// ReportInterval is the host's heartbeat pace in seconds (its
+	// report_interval). The server takes the host's agents for dead
+	// after three of them without a report (at most agent_down_time);
+	// 0 = unknown: agent_down_time alone.
+	ReportInterval float64 `json:"report_interval,omitempty"`
+	// AppliedRevision is the revision of the last view of the host that
+	// the agent applied in full: a demoted HA router's old active host
+	// acknowledges with it that it dropped the router's addresses
+	// (docs/ha.md).
+	AppliedRevision int64 `json:"applied_revision,omitempty"`
 }
 
 // AgentState is what an agent says about itself.
