@@ -473,10 +473,12 @@ func TestL3SchedulingAndFailover(t *testing.T) {
 		t.Errorf("dead agents: %v", got)
 	}
 
-	// No live agent at all: unscheduled, ports unbound; a new agent takes
-	// the router.
+	// No live agent at all: the router stays where it is (an agent that
+	// is only restarting finds its routers still bound); a new agent
+	// takes it.
 	h1.pause()
-	routerOn(t, srv, id(r), nil)
+	time.Sleep(3 * time.Second) // past agent_down_time: h1 is dead
+	routerOn(t, srv, id(r), h1)
 	h3 := regHost(t, srv, "h3", agState(model.AgentTypeL3, "legacy"))
 	h3.beat()
 	routerOn(t, srv, id(r), h3)

@@ -79,14 +79,16 @@ func (c *Control) PlaceRouter(v *store.View, t *store.Txn, r *model.Router, keep
 			return ""
 		}
 	}
-	var keep []string
+	var keep, stranded []string
 	for _, id := range cur {
 		_, ag, ok := store.GetAs[*model.Agent](v, model.KindAgent, id)
-		if !ok {
+		if !ok || !c.L3Suitable(ag, r) {
 			continue
 		}
-		if c.L3Suitable(ag, r) && (!c.cfg.AutoL3Failover || ag.AdminStateUp && c.Alive(v, id)) {
+		if !c.cfg.AutoL3Failover || ag.AdminStateUp && c.Alive(v, id) {
 			keep = append(keep, id)
+		} else {
+			stranded = append(stranded, id)
 		}
 	}
 	if len(keep) > 1 {
@@ -99,6 +101,14 @@ func (c *Control) PlaceRouter(v *store.View, t *store.Txn, r *model.Router, keep
 	if len(keep) == 0 {
 		if best := c.leastLoadedL3Agent(v, r, nil); best != "" {
 			keep = []string{best}
+		} else if len(stranded) > 0 {
+			// Nowhere to move it: the router stays with its dead or
+			// disabled agent rather than being unscheduled. An agent
+			// that is only restarting (or slow to report) then finds
+			// its routers still bound and changes nothing, instead of
+			// deleting every namespace and rebuilding them once they
+			// are scheduled back.
+			keep = stranded[:1]
 		}
 	}
 	switch {
