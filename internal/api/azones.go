@@ -104,3 +104,24 @@ func boundZones(bindingKind string) func(v *store.View, e *store.Entry) map[stri
 		return map[string]any{"availability_zones": zones}
 	}
 }
+
+// bindingDeps are the entries boundZones reads (the binding and its
+// agents), so that a router's or network's rendering is kept until one
+// of them changes (heartbeats do not change agent entries).
+func bindingDeps(bindingKind string) func(v *store.View, e *store.Entry) []*store.Entry {
+	return func(v *store.View, e *store.Entry) []*store.Entry {
+		be, ok := v.Get(bindingKind, e.ID)
+		if !ok {
+			return nil
+		}
+		out := []*store.Entry{be}
+		if b, ok := store.As[*model.Binding](be); ok {
+			for _, id := range b.AgentIDs {
+				if ae, ok := v.Get(model.KindAgent, id); ok {
+					out = append(out, ae)
+				}
+			}
+		}
+		return out
+	}
+}

@@ -42,6 +42,7 @@ var networkDef = &resourceDef{
 	},
 	callerAttrs: networkCallerAttrs,
 	extra:       boundZones(model.KindDHCPBinding),
+	deps:        bindingDeps(model.KindDHCPBinding),
 	create:      createNetwork,
 	update:      updateNetwork,
 	delete:      deleteNetwork,

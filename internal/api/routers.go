@@ -39,6 +39,7 @@ var routerDef = &resourceDef{
 	notFound: func(id string) *Error { return notFound("RouterNotFound", "Router %s could not be found", id) },
 	visible:  func(v *store.View, c *reqCtx, e *store.Entry) bool { return c.admin || std(e).ProjectID == c.project },
 	extra:    boundZones(model.KindL3Binding),
+	deps:     bindingDeps(model.KindL3Binding),
 	create:   createRouter,
 	update:   updateRouter,
 	delete:   deleteRouter,
