@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -84,6 +85,25 @@ func (s *State) RestartAgent(host string) (ProcRecord, error) {
 }
 
 func (s *State) startAgent(h Host) (ProcRecord, error) {
+	name := "agent-" + h.Name
+	var metrics *os.File
+	if addr := s.Metrics[name]; addr != "" {
+		// The agent lives in its host's namespace, whose loopback the
+		// root namespace cannot reach: its metrics listener is opened
+		// here, in the root namespace, and inherited as fd 3. It is
+		// opened before the agent's INI file is written, which names it.
+		f, err := listenFile(addr)
+		if errors.Is(err, syscall.EADDRINUSE) {
+			// Another process took the port while the agent was down:
+			// the agent gets a new one (sandbox status shows it).
+			f, err = s.moveMetrics(name)
+		}
+		if err != nil {
+			return ProcRecord{}, fmt.Errorf("metrics listener of %s: %w", name, err)
+		}
+		defer f.Close()
+		metrics = f
+	}
 	ini, err := s.writeAgentConfig(h)
 	if err != nil {
 		return ProcRecord{}, err
@@ -94,31 +114,51 @@ func (s *State) startAgent(h Host) (ProcRecord, error) {
 			return ProcRecord{}, err
 		}
 	}
-	p := Proc{Name: "agent-" + h.Name, NS: NodeNS(s.Prefix, h.Name), Argv: []string{exe, "sandbox", "agent", "--config", ini}, Env: s.Env}
-	if addr := s.Metrics[p.Name]; addr != "" {
-		// The agent lives in its host's namespace, whose loopback the
-		// root namespace cannot reach: its metrics listener is opened
-		// here, in the root namespace, and inherited as fd 3.
-		f, err := listenFile(addr)
-		if err != nil {
-			return ProcRecord{}, fmt.Errorf("metrics listener of %s: %w", p.Name, err)
-		}
-		defer f.Close()
-		p.Files = []*os.File{f}
+	p := Proc{Name: name, NS: NodeNS(s.Prefix, h.Name), Argv: []string{exe, "sandbox", "agent", "--config", ini}, Env: s.Env}
+	if metrics != nil {
+		p.Files = []*os.File{metrics}
 		p.Argv = append(p.Argv, "--metrics-fd", "3")
 	}
 	return start(s.Dir, p)
 }
 
-// listenFile opens a TCP listener on addr and returns it as a file to
-// pass to a child (the parent's copy is closed).
-func listenFile(addr string) (*os.File, error) {
-	ln, err := net.Listen("tcp", addr)
+// moveMetrics gives a process's metrics listener a new free port,
+// records it, and returns the listener as a file.
+func (s *State) moveMetrics(name string) (*os.File, error) {
+	port, err := freeport.Loopback()
 	if err != nil {
 		return nil, err
 	}
-	defer ln.Close()
-	return ln.(*net.TCPListener).File()
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	f, err := listenFile(addr)
+	if err != nil {
+		return nil, err
+	}
+	s.Metrics[name] = addr
+	if err := s.save(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// listenFile opens a TCP listener on addr and returns it as a file to
+// pass to a child (the parent's copy is closed). An agent restarted
+// right after a kill may find its address still held while the old
+// process exits: the bind is retried for a few seconds.
+func listenFile(addr string) (*os.File, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ln, err := net.Listen("tcp", addr)
+		if err == nil {
+			defer ln.Close()
+			return ln.(*net.TCPListener).File()
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(deadline) {
+			return nil, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // pickMetricsPorts picks free loopback ports for the metrics listeners
