@@ -80,18 +80,18 @@ func TestExtraDHCPOptsUpdateMergesAndNullRemoves(t *testing.T) {
 }
 
 // The L3 API is served, so its extensions are advertised (tempest and
-// neutron-tempest-plugin skip their router tests otherwise), l3-ha too;
-// dvr is not.
+// neutron-tempest-plugin skip their router tests otherwise), l3-ha and
+// dvr too; router flavors are not served.
 func TestExtensionsAdvertiseL3(t *testing.T) {
 	srv := noAuth(t)
-	for _, alias := range []string{"router", "ext-gw-mode", "extraroute", "extraroute-atomic", "fip-port-details", "router_availability_zone", "l2_adjacency", "floatingip-pools", "l3-ha"} {
+	for _, alias := range []string{"router", "ext-gw-mode", "extraroute", "extraroute-atomic", "fip-port-details", "router_availability_zone", "l2_adjacency", "floatingip-pools", "l3-ha", "dvr"} {
 		r := srv.Do(demo, "GET", "/v2.0/extensions/"+alias, nil)
 		expect(t, r, http.StatusOK, "")
 		if r.Obj("extension")["alias"] != alias {
 			t.Fatalf("GET extension %s: %s", alias, r.Raw)
 		}
 	}
-	for _, alias := range []string{"dvr", "l3-flavors"} {
+	for _, alias := range []string{"l3-flavors"} {
 		expect(t, srv.Do(demo, "GET", "/v2.0/extensions/"+alias, nil), http.StatusNotFound, "")
 	}
 }

@@ -99,6 +99,8 @@ var extensions = []extension{
 	// l3-ha: the router's ha attribute and the agents' ha_state
 	// (docs/ha.md).
 	{Alias: "l3-ha", Name: "HA Router extension", Description: "Adds HA capability to routers."},
+	// dvr: the router's distributed attribute (docs/dvr.md).
+	{Alias: "dvr", Name: "Distributed Virtual Router", Description: "Enables configuration of Distributed Virtual Routers."},
 	{Alias: "router", Name: "Neutron L3 Router", Description: "Router abstraction for basic L3 forwarding between L2 Neutron networks and access to external networks via a NAT gateway."},
 	{Alias: "ext-gw-mode", Name: "Neutron L3 Configurable external gateway mode", Description: "Extension of the router abstraction for specifying whether SNAT should occur on the external gateway"},
 	{Alias: "extraroute", Name: "Neutron Extra Route", Description: "Extra routes configuration for L3 router"},
