@@ -171,14 +171,7 @@ func deleteAddressGroup(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store
 // (body {"addresses": [...]}, answer {"address_group": {...}}).
 func (a *API) addressGroupAction(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
 	id, action := r.PathValue("id"), r.PathValue("action")
-	if action != "add_addresses" && action != "remove_addresses" {
-		return errResourceNotFound
-	}
-	b, err := readBody(r)
-	if err != nil {
-		return err
-	}
-	top, err := parseObject(b)
+	top, err := actionBody(r, action, "add_addresses", "remove_addresses")
 	if err != nil {
 		return err
 	}

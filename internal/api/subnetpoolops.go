@@ -16,14 +16,7 @@ import (
 // (same checks); removing refuses prefixes subnets use.
 func (a *API) subnetPoolAction(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
 	id, action := r.PathValue("id"), r.PathValue("action")
-	if action != "add_prefixes" && action != "remove_prefixes" {
-		return errResourceNotFound
-	}
-	b, err := readBody(r)
-	if err != nil {
-		return err
-	}
-	top, err := parseObject(b)
+	top, err := actionBody(r, action, "add_prefixes", "remove_prefixes")
 	if err != nil {
 		return err
 	}
@@ -102,4 +95,18 @@ func removePrefixes(v *store.View, p *model.SubnetPool, given []string) ([]strin
 		return nil, newErr(400, "IllegalSubnetPoolPrefixUpdate", "Illegal update to prefixes: One or more the prefixes to be removed is in use by a subnet.")
 	}
 	return prefixStrings(ipam.Subtract(all, removed)), nil
+}
+
+// actionBody checks that action is one of a resource's PUT actions
+// (404 otherwise, as for an unknown path) and reads the request's JSON
+// object.
+func actionBody(r *http.Request, action string, actions ...string) (map[string]json.RawMessage, error) {
+	if !slices.Contains(actions, action) {
+		return nil, errResourceNotFound
+	}
+	b, err := readBody(r)
+	if err != nil {
+		return nil, err
+	}
+	return parseObject(b)
 }
