@@ -72,7 +72,10 @@ func TestARPSuppression(t *testing.T) {
 	}
 
 	// Control: nobody has this address, so the request is flooded.
-	nobody := netip.MustParseAddr("192.168.1.250")
+	// IPAM picks addresses at random, so the address is chosen among
+	// those no port of the network holds (every port has a permanent
+	// entry on the bridge).
+	nobody := unusedAddress(t, compute1, n.Bridge(), ip1, ip2)
 	ctx, cancel = context.WithTimeout(context.Background(), 600*time.Millisecond)
 	if mac, err := probe.ARPRequest(ctx, vm1.Netns, "eth0", nobody, 200*time.Millisecond); err == nil {
 		t.Errorf("ARP for %s answered by %s", nobody, mac)
@@ -105,4 +108,30 @@ func TestARPSuppression(t *testing.T) {
 	if flooded < 2 {
 		t.Errorf("the capture saw %d flooded ARP requests for %s, want at least 2", flooded, nobody)
 	}
+}
+
+// unusedAddress returns an address of 192.168.1.0/24, from the top
+// down, that neither the given addresses nor any neighbour entry on the
+// host's bridge of the network holds.
+func unusedAddress(t *testing.T, host, bridge string, taken ...netip.Addr) netip.Addr {
+	t.Helper()
+	entries, err := probe.Neighbours(host, bridge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := map[netip.Addr]bool{}
+	for _, a := range taken {
+		used[a] = true
+	}
+	for _, e := range entries {
+		used[e.IP] = true
+	}
+	for last := 250; last > 100; last-- {
+		a := netip.AddrFrom4([4]byte{192, 168, 1, byte(last)})
+		if !used[a] {
+			return a
+		}
+	}
+	t.Fatal("no unused address in 192.168.1.101-250")
+	return netip.Addr{}
 }
