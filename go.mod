@@ -17,6 +17,8 @@ require (
 	gopkg.in/ini.v1 v1.67.3
 )
 
+require github.com/cavaliergopher/cpio v1.0.1 // indirect
+
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect

@@ -1,0 +1,106 @@
+// Package vmproto is what the full-kernel test tier's two halves agree
+// on: the host-side test (internal/vmtier) writes a Config into the
+// initramfs, the VM's init (internal/vmtier/vminit) reads it, runs the
+// test binary and prints its `go test -v` output and the markers below
+// on the serial console, and the host parses that output back into one
+// result per top-level test (ParseGoTest).
+package vmproto
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Paths inside the VM.
+const (
+	ConfigPath = "/vmtier/config.json"
+	TestBinary = "/e2e.test"
+)
+
+// Console markers the init prints, each at the start of its own line.
+const (
+	// InitMarker is followed by the seconds since the kernel started
+	// (/proc/uptime) when init began.
+	InitMarker = "VMTIER-INIT"
+	// ModulesMarker is followed by the seconds the module preload took
+	// and the number of modules loaded.
+	ModulesMarker = "VMTIER-MODULES"
+	// ExitMarker is followed by the test binary's exit code (or -1 if it
+	// could not be run); the VM powers off right after.
+	ExitMarker = "VMTIER-EXIT"
+)
+
+// Config is the run the init performs.
+type Config struct {
+	// Run is the -test.run pattern.
+	Run string
+	// Timeout is the test binary's -test.timeout ("7m").
+	Timeout string
+	// Preload are the modules loaded (with their dependencies) before the
+	// tests start; the rest come on the kernel's demand.
+	Preload []string
+	// Env is added to the test binary's environment.
+	Env []string
+	// Args are extra test binary arguments (e.g. -test.short).
+	Args []string
+}
+
+// Result is one top-level test of a `go test -v` run.
+type Result struct {
+	Name string
+	// Status is "PASS", "FAIL", "SKIP", or "" when the run ended (panic,
+	// timeout, crash) before the test reported.
+	Status   string
+	Duration time.Duration
+	// Output are the lines printed while it ran, its subtests' included.
+	Output []string
+}
+
+var (
+	runLine    = regexp.MustCompile(`^=== (RUN|CONT|PAUSE|NAME)\s+(\S+)`)
+	resultLine = regexp.MustCompile(`^--- (PASS|FAIL|SKIP): (\S+) \(([0-9.]+)s\)`)
+)
+
+// ParseGoTest splits `go test -v` output (possibly with kernel messages
+// mixed in) into its top-level tests, in the order they started. Lines
+// are attributed to the top-level test that ran last; lines before the
+// first test and after the final PASS/FAIL are dropped.
+func ParseGoTest(lines []string) []Result {
+	var out []Result
+	index := map[string]int{}
+	cur := -1
+	get := func(name string) int {
+		top, _, _ := strings.Cut(name, "/")
+		i, ok := index[top]
+		if !ok {
+			i = len(out)
+			index[top] = i
+			out = append(out, Result{Name: top})
+		}
+		return i
+	}
+	for _, line := range lines {
+		line = strings.TrimRight(line, "\r")
+		if m := runLine.FindStringSubmatch(line); m != nil {
+			cur = get(m[2])
+			continue
+		}
+		if m := resultLine.FindStringSubmatch(line); m != nil && !strings.Contains(m[2], "/") {
+			cur = get(m[2])
+			out[cur].Status = m[1]
+			secs, _ := strconv.ParseFloat(m[3], 64)
+			out[cur].Duration = time.Duration(secs * float64(time.Second))
+			continue
+		}
+		if line == "PASS" || line == "FAIL" {
+			cur = -1
+			continue
+		}
+		if cur >= 0 {
+			out[cur].Output = append(out[cur].Output, line)
+		}
+	}
+	return out
+}
