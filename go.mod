@@ -3,6 +3,7 @@ module github.com/neutrino-net/neutrino
 go 1.26.8
 
 require (
+	github.com/cavaliergopher/cpio v1.0.1
 	github.com/google/go-cmp v0.7.0
 	github.com/google/uuid v1.6.0
 	github.com/gophercloud/gophercloud/v2 v2.15.0
@@ -16,8 +17,6 @@ require (
 	golang.org/x/sys v0.49.0
 	gopkg.in/ini.v1 v1.67.3
 )
-
-require github.com/cavaliergopher/cpio v1.0.1 // indirect
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect

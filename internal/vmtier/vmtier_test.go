@@ -162,4 +162,3 @@ func intEnv(t *testing.T, key string, def int) int {
 	}
 	return n
 }
-
