@@ -5,6 +5,7 @@ import (
 	"context"
 	"debug/elf"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -118,6 +119,9 @@ func (vm VM) Run(ctx context.Context, line func(string)) (Console, error) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, vm.QEMU, vm.Args()...)
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGKILL) }
+	// If the test process itself dies (go test's own timeout), QEMU must
+	// not run on with nobody reading its console.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.WaitDelay = 5 * time.Second
 	cmd.Stdin = nil
 	out, err := cmd.StdoutPipe()
@@ -153,6 +157,9 @@ func (vm VM) Run(ctx context.Context, line func(string)) (Console, error) {
 				}
 			}
 		}
+	}
+	if sc.Err() != nil { // a line too long: keep QEMU from blocking on the pipe
+		io.Copy(io.Discard, out)
 	}
 	err = cmd.Wait()
 	c.Total = time.Since(start)

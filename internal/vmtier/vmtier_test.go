@@ -50,7 +50,7 @@ func TestFullKernel(t *testing.T) {
 		Run: run,
 		// The tests' own timeout fires first, so a hung test is named
 		// with its goroutines instead of the VM just being killed.
-		Timeout: (timeout - time.Minute).Round(time.Second).String(),
+		Timeout: inVMTimeout(timeout).String(),
 		Preload: Preload,
 		Args:    strings.Fields(os.Getenv(envArgs)),
 	})
@@ -130,6 +130,17 @@ func report(t *testing.T, c Console) {
 	if skipped == len(results) {
 		t.Skip("every in-VM test skipped")
 	}
+}
+
+// inVMTimeout is the test binary's -test.timeout: a minute less than the
+// VM's (booting and reporting take less), or three quarters of a short
+// one.
+func inVMTimeout(vm time.Duration) time.Duration {
+	d := vm - time.Minute
+	if d < vm*3/4 {
+		d = vm * 3 / 4
+	}
+	return d.Round(time.Second)
 }
 
 func envOr(key, def string) string {
