@@ -41,12 +41,14 @@ func TestFullKernel(t *testing.T) {
 	}
 	run := envOr(envRun, DefaultRun)
 	timeout := durationEnv(t, envTimeout, 8*time.Minute)
+	dir := t.TempDir()
+	start := time.Now()
+	init, test := buildBinaries(t, dir)
+	// Measured after the build, which may take minutes on a cold cache.
 	if dl, ok := t.Deadline(); ok && time.Until(dl)-30*time.Second < timeout {
 		timeout = time.Until(dl) - 30*time.Second
 	}
-	dir := t.TempDir()
-	start := time.Now()
-	initrd := buildInitramfs(t, dir, k, vmproto.Config{
+	initrd := writeInitramfs(t, dir, k, init, test, vmproto.Config{
 		Run: run,
 		// The tests' own timeout fires first, so a hung test is named
 		// with its goroutines instead of the VM just being killed.
@@ -67,15 +69,21 @@ func TestFullKernel(t *testing.T) {
 	report(t, c)
 }
 
-// buildInitramfs builds the static binaries and writes the initramfs.
-func buildInitramfs(t *testing.T, dir string, k Kernel, cfg vmproto.Config) string {
+// buildBinaries builds the static init and e2e test binary into dir.
+func buildBinaries(t *testing.T, dir string) (init, test string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	init, test := filepath.Join(dir, "init"), filepath.Join(dir, "e2e.test")
+	init, test = filepath.Join(dir, "init"), filepath.Join(dir, "e2e.test")
 	if err := BuildStatic(ctx, init, test); err != nil {
 		t.Fatal(err)
 	}
+	return init, test
+}
+
+// writeInitramfs writes the VM's initramfs into dir.
+func writeInitramfs(t *testing.T, dir string, k Kernel, init, test string, cfg vmproto.Config) string {
+	t.Helper()
 	busybox, _ := exec.LookPath("busybox")
 	if busybox != "" && !IsStatic(busybox) {
 		t.Logf("%s is not static: the VM gets no shell tools (install busybox-static)", busybox)
