@@ -2,6 +2,7 @@ package vmtier
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -126,9 +127,9 @@ func report(t *testing.T, c Console) {
 				skipped++
 				t.Skipf("skipped in the VM:\n%s", strings.Join(r.Output, "\n"))
 			case "FAIL":
-				t.Errorf("failed in the VM after %s:\n%s", r.Duration, strings.Join(r.Output, "\n"))
+				t.Errorf("failed in the VM after %s:\n%s", r.Duration, tail(r.Output))
 			default:
-				t.Errorf("did not finish in the VM (timeout or crash):\n%s", strings.Join(r.Output, "\n"))
+				t.Errorf("did not finish in the VM (timeout or crash):\n%s", tail(r.Output))
 			}
 		})
 	}
@@ -138,6 +139,16 @@ func report(t *testing.T, c Console) {
 	if skipped == len(results) {
 		t.Skip("every in-VM test skipped")
 	}
+}
+
+// tail is the end of an in-VM test's output for its failure message
+// (the whole of it is in the log above, as vm| lines).
+func tail(lines []string) string {
+	const max = 150
+	if len(lines) <= max {
+		return strings.Join(lines, "\n")
+	}
+	return fmt.Sprintf("(%d lines before these are in the vm| lines above)\n%s", len(lines)-max, strings.Join(lines[len(lines)-max:], "\n"))
 }
 
 // inVMTimeout is the test binary's -test.timeout: a minute less than the
