@@ -44,8 +44,26 @@ var Preload = []string{
 }
 
 // Busybox applets linked into /bin: the few tools a test or a debug
-// dump may shell out to, and a shell for looking around.
-var busyboxApplets = []string{"sh", "ip", "ls", "cat", "ps", "mount", "ping", "sleep", "dmesg", "ss", "netstat", "sysctl"}
+// dump may shell out to, and a shell for looking around. ip is ipScript.
+var busyboxApplets = []string{"sh", "ls", "cat", "ps", "mount", "ping", "sleep", "dmesg", "ss", "netstat", "sysctl", "nsenter"}
+
+// ipScript is /bin/ip: busybox's ip has neither -n (iproute2's "in this
+// named namespace", which the DVR failure dump uses) nor -br, so -n
+// enters the namespace with nsenter first and -br is dropped.
+const ipScript = `#!/bin/sh
+ns=
+while [ $# -gt 0 ]; do
+	case "$1" in
+	-n) ns=$2; shift 2 ;;
+	-br|-brief) shift ;;
+	*) break ;;
+	esac
+done
+if [ -n "$ns" ]; then
+	exec /bin/busybox nsenter --net=/run/netns/"$ns" /bin/busybox ip "$@"
+fi
+exec /bin/busybox ip "$@"
+`
 
 // Layout is what goes into the VM.
 type Layout struct {
@@ -72,6 +90,7 @@ func (l Layout) Build() (*Archive, error) {
 		for _, app := range busyboxApplets {
 			a.Symlink("/bin/"+app, "busybox")
 		}
+		a.Data("/bin/ip", []byte(ipScript), 0o755)
 	}
 	l.etc(a)
 	if err := l.modules(a); err != nil {
