@@ -20,8 +20,10 @@ import (
 //
 // Every server runs it. A pass lists the items (routers, networks, hosts
 // with external networks, DVR MACs: few compared with ports), dry-runs
-// each item's planner against the cache to find those that need work,
-// and commits each of those as its own guarded transaction. Two servers
+// each item's planner against the cache to find those that need work
+// (after a resource change only the items whose reads it changed:
+// settled, below), and commits each of those as its own guarded
+// transaction. Two servers
 // doing the same item race on the same keys and claims: one commits, the
 // other re-plans against the result and finds nothing left to do. A
 // failing item is logged and retried later with backoff; it does not
