@@ -5,24 +5,30 @@ import (
 	"testing"
 )
 
-func TestReadSetAffects(t *testing.T) {
+// thingStore is a store of things indexed by name, and a function that
+// writes to it.
+func thingStore(t *testing.T) (*Store, func(fn func(v *View, tx *Txn))) {
 	ctx := context.Background()
 	e, err := StartEmbedded(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.Close()
+	t.Cleanup(e.Close)
 	s, err := Open(ctx, e.Client, "/test/", decoders, WithIndex("thing", "name", func(o any) []string { return []string{o.(*thing).Name} }))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	write := func(fn func(v *View, tx *Txn)) {
+	t.Cleanup(s.Close)
+	return s, func(fn func(v *View, tx *Txn)) {
 		t.Helper()
 		if _, err := s.Update(ctx, func(v *View, tx *Txn) error { fn(v, tx); return nil }); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+func TestReadSetAffects(t *testing.T) {
+	s, write := thingStore(t)
 	write(func(v *View, tx *Txn) {
 		tx.Create("thing", "a", []byte(`{"name":"A"}`))
 		tx.Create("thing", "b", []byte(`{"name":"B"}`))
@@ -90,23 +96,7 @@ func TestReadSetAffects(t *testing.T) {
 // move an unaffected set up to their view, and leave plain key and claim
 // reads out of a RecordingResources set.
 func TestReadSetAffectedBy(t *testing.T) {
-	ctx := context.Background()
-	e, err := StartEmbedded(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	s, err := Open(ctx, e.Client, "/test/", decoders, WithIndex("thing", "name", func(o any) []string { return []string{o.(*thing).Name} }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	write := func(fn func(v *View, tx *Txn)) {
-		t.Helper()
-		if _, err := s.Update(ctx, func(v *View, tx *Txn) error { fn(v, tx); return nil }); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s, write := thingStore(t)
 	write(func(v *View, tx *Txn) { tx.Create("thing", "a", []byte(`{"name":"A"}`)) })
 	var base int64
 	s.View(func(v *View) { base = v.Rev() })
