@@ -105,3 +105,14 @@ func (b *benchBed) fipPorts(ctx context.Context, netID, host string, from, to, c
 	}
 	return nil
 }
+
+// checkScales refuses floating IP scales that do not grow or do not fit
+// 100.64.0.0/16.
+func checkScales(scales []int) error {
+	for i, s := range scales {
+		if s < 0 || s > 60000 || (i > 0 && s < scales[i-1]) {
+			return fmt.Errorf("scales %v: want increasing counts up to 60000", scales)
+		}
+	}
+	return nil
+}
