@@ -66,7 +66,11 @@ func (a *API) allocateIPs(v *store.View, t *store.Txn, c *reqCtx, n *model.Netwo
 		if al.owned(s, ip.IPAddress) {
 			continue
 		}
-		t.Claim(claims.IP(s.ID), ip.IPAddress, p.ID)
+		// A claim this transaction already holds (false) would give
+		// the address twice: refuse rather than store it.
+		if !t.Claim(claims.IP(s.ID), ip.IPAddress, p.ID) {
+			return nil, conflict("IpAddressAlreadyAllocated", "IP address %s already allocated in subnet %s", ip.IPAddress, s.ID)
+		}
 	}
 	return out, nil
 }
@@ -81,6 +85,11 @@ type ipAllocator struct {
 	subnets []*model.Subnet
 	byID    map[string]*model.Subnet
 	lowest  bool // DHCP and distributed ports take the lowest free address
+	// chosen is what the port was given so far in this request: not
+	// claimed until the whole request is resolved, so pick must skip
+	// it itself (a port asking twice for "any address of subnet S" got
+	// the same address twice).
+	chosen []model.FixedIP
 }
 
 // pick returns a free address of the subnet's pools.
@@ -96,9 +105,20 @@ func (al *ipAllocator) pick(s *model.Subnet) (string, bool) {
 		if _, u := used[string(b)]; u {
 			return true
 		}
-		return al.t.Claimed(group, string(b))
+		return al.t.Claimed(group, string(b)) || al.isChosen(s.ID, b)
 	}, al.lowest, rand.IntN)
 	return addr.String(), ok
+}
+
+// isChosen reports whether the port was given the address (formatted
+// in b) earlier in this request.
+func (al *ipAllocator) isChosen(subnetID string, b []byte) bool {
+	for _, c := range al.chosen {
+		if c.SubnetID == subnetID && c.IPAddress == string(b) {
+			return true
+		}
+	}
+	return false
 }
 
 // owned reports whether the port already has the address.
@@ -177,33 +197,43 @@ func (al *ipAllocator) automatic() ([]model.FixedIP, error) {
 	return out, nil
 }
 
-// requested resolves the fixed_ips a port asked for.
+// requested resolves the fixed_ips a port asked for: the given addresses
+// first, so that "any address" never takes one the port asks for by
+// name later in its list; the result keeps the request's order.
 func (al *ipAllocator) requested(reqIPs []fixedIPReq, netOwner bool) ([]model.FixedIP, error) {
-	var out []model.FixedIP
-	for _, r := range reqIPs {
-		var s *model.Subnet
+	subnets := make([]*model.Subnet, len(reqIPs))
+	out := make([]model.FixedIP, len(reqIPs))
+	for i, r := range reqIPs {
 		if r.SubnetID != "" {
-			s = al.byID[r.SubnetID]
+			s := al.byID[r.SubnetID]
 			if s == nil {
 				if _, exists := al.v.Get(model.KindSubnet, r.SubnetID); !exists {
 					return nil, notFound("SubnetNotFound", "Subnet %s could not be found.", r.SubnetID)
 				}
 				return nil, invalidInput("Failed to create port on network %s, because fixed_ips included invalid subnet %s", al.n.ID, r.SubnetID)
 			}
+			subnets[i] = s
 		}
 		if r.IPAddress == "" {
-			ip, err := al.anyOn(s)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, ip)
 			continue
 		}
-		ip, err := al.given(s, r.IPAddress, out, netOwner)
+		ip, err := al.given(subnets[i], r.IPAddress, al.chosen, netOwner)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, ip)
+		out[i] = ip
+		al.chosen = append(al.chosen, ip)
+	}
+	for i, r := range reqIPs {
+		if r.IPAddress != "" {
+			continue
+		}
+		ip, err := al.anyOn(subnets[i])
+		if err != nil {
+			return nil, err
+		}
+		out[i] = ip
+		al.chosen = append(al.chosen, ip)
 	}
 	return out, nil
 }

@@ -79,19 +79,7 @@ func createSGRule(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 	if err := decode(body, &req); err != nil {
 		return "", err
 	}
-	sge, err := a.lookup(v, c, sgDef, req.SecurityGroupID)
-	if err != nil {
-		return "", err
-	}
-	if !c.admin && std(sge).ProjectID != c.project {
-		// Shared through RBAC, a group's rules stay its owner's.
-		return "", sgDef.notFound(sge.ID)
-	}
-	// The group as this request leaves it (a bulk create changes it once
-	// per rule, written once).
-	viewed := sge
-	sge, _ = t.Get(v, model.KindSG, sge.ID)
-	sg, err := obj[*model.SecurityGroup](sge)
+	viewed, sge, sg, err := a.ruleGroup(v, t, c, req.SecurityGroupID)
 	if err != nil {
 		return "", err
 	}
@@ -102,73 +90,12 @@ func createSGRule(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 	if req.ProjectID == "" && req.TenantID == "" {
 		project = sg.ProjectID
 	}
-	r := &model.SecurityGroupRule{
-		Standard:           newStandard(a, project, req.Description, nil),
-		SecurityGroupID:    sg.ID,
-		BelongsToDefaultSG: sg.Default,
-	}
-	switch req.Direction {
-	case "ingress", "egress":
-		r.Direction = req.Direction
-	default:
-		return "", invalidInput("'%s' is not in ['ingress', 'egress']", req.Direction)
-	}
-	r.EtherType = "IPv4"
-	if req.EtherType != nil {
-		switch strings.ToLower(*req.EtherType) {
-		case "ipv4":
-		case "ipv6":
-			r.EtherType = "IPv6"
-		default:
-			return "", newErr(400, "SecurityGroupRuleInvalidEtherType", "Security group rule for ethertype '%s' not supported. Allowed values are ['IPv4', 'IPv6'].", *req.EtherType)
-		}
-	}
-	if r.Protocol, err = normalizeProtocol(req.Protocol); err != nil {
+	r, err := ruleOf(a, sg, project, req)
+	if err != nil {
 		return "", err
 	}
-	if r.Protocol != nil && r.EtherType == "IPv4" && slices.Contains(ipv6OnlyProtocols, *r.Protocol) {
-		return "", newErr(400, "SecurityGroupEthertypeConflictWithProtocol", "Invalid ethertype %s for protocol %s.", r.EtherType, *r.Protocol)
-	}
-	if req.PortRangeMin.Set && !req.PortRangeMin.Null {
-		n := int(req.PortRangeMin.V)
-		r.PortRangeMin = &n
-	}
-	if req.PortRangeMax.Set && !req.PortRangeMax.Null {
-		n := int(req.PortRangeMax.V)
-		r.PortRangeMax = &n
-	}
-	if err := validateRulePorts(r); err != nil {
+	if err := setRuleRemotes(v, t, c, r, req); err != nil {
 		return "", err
-	}
-	if err := oneRemote(req); err != nil {
-		return "", err
-	}
-	if req.RemoteIPPrefix.Set && !req.RemoteIPPrefix.Null {
-		if err := setRemoteIPPrefix(r, req.RemoteIPPrefix.V); err != nil {
-			return "", err
-		}
-	}
-	if req.RemoteGroupID.Set && !req.RemoteGroupID.Null {
-		rg, ok := v.Get(model.KindSG, req.RemoteGroupID.V)
-		if !ok || !sgDef.visible(v, c, rg) {
-			return "", notFound("SecurityGroupNotFound", "Security group %s does not exist", req.RemoteGroupID.V)
-		}
-		id := rg.ID
-		r.RemoteGroupID = &id
-	}
-	if req.RemoteAddressGroupID.Set && !req.RemoteAddressGroupID.Null {
-		// Upstream (check_address_group) looks the group up as the rule's
-		// project: its own, or shared with it through RBAC.
-		ag, ok := v.Get(model.KindAddressGroup, req.RemoteAddressGroupID.V)
-		if !ok || !addressGroupDef.visible(v, &reqCtx{Context: c, admin: false, project: project}, ag) {
-			return "", notFound("AddressGroupNotFound", "Address group %s could not be found.", req.RemoteAddressGroupID.V)
-		}
-		t.Require(model.KindAddressGroup, ag)
-		// A policy removal that would take the group away serializes
-		// with this use (rbacindex.go boundProjects).
-		t.Serialize("address-group/" + ag.ID)
-		id := ag.ID
-		r.RemoteAddressGroupID = &id
 	}
 	bulk := bulkRules(t)
 	if err := bulk.admit(r); err != nil {
@@ -190,6 +117,107 @@ func createSGRule(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawM
 	t.Replace(model.KindSG, sge, mustJSON(&ng))
 	t.Create(model.KindSGRule, r.ID, mustJSON(r))
 	return r.ID, nil
+}
+
+// ruleGroup finds the security group a new rule goes into: viewed is the
+// group as the view has it, sge as this request leaves it so far (a bulk
+// create changes it once per rule, written once).
+func (a *API) ruleGroup(v *store.View, t *store.Txn, c *reqCtx, id string) (viewed, sge *store.Entry, sg *model.SecurityGroup, err error) {
+	viewed, err = a.lookup(v, c, sgDef, id)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if !c.admin && std(viewed).ProjectID != c.project {
+		// Shared through RBAC, a group's rules stay its owner's.
+		return nil, nil, nil, sgDef.notFound(viewed.ID)
+	}
+	sge, _ = t.Get(v, model.KindSG, viewed.ID)
+	sg, err = obj[*model.SecurityGroup](sge)
+	return viewed, sge, sg, err
+}
+
+// ruleOf is the rule a request asks for in sg, but for its remote end:
+// direction, ethertype, protocol and ports checked.
+func ruleOf(a *API, sg *model.SecurityGroup, project string, req sgRuleReq) (*model.SecurityGroupRule, error) {
+	r := &model.SecurityGroupRule{
+		Standard:           newStandard(a, project, req.Description, nil),
+		SecurityGroupID:    sg.ID,
+		BelongsToDefaultSG: sg.Default,
+	}
+	switch req.Direction {
+	case "ingress", "egress":
+		r.Direction = req.Direction
+	default:
+		return nil, invalidInput("'%s' is not in ['ingress', 'egress']", req.Direction)
+	}
+	r.EtherType = "IPv4"
+	if req.EtherType != nil {
+		switch strings.ToLower(*req.EtherType) {
+		case "ipv4":
+		case "ipv6":
+			r.EtherType = "IPv6"
+		default:
+			return nil, newErr(400, "SecurityGroupRuleInvalidEtherType", "Security group rule for ethertype '%s' not supported. Allowed values are ['IPv4', 'IPv6'].", *req.EtherType)
+		}
+	}
+	var err error
+	if r.Protocol, err = normalizeProtocol(req.Protocol); err != nil {
+		return nil, err
+	}
+	if r.Protocol != nil && r.EtherType == "IPv4" && slices.Contains(ipv6OnlyProtocols, *r.Protocol) {
+		return nil, newErr(400, "SecurityGroupEthertypeConflictWithProtocol", "Invalid ethertype %s for protocol %s.", r.EtherType, *r.Protocol)
+	}
+	r.PortRangeMin, r.PortRangeMax = intOrNil(req.PortRangeMin), intOrNil(req.PortRangeMax)
+	if err := validateRulePorts(r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// intOrNil is a port range bound as the rule stores it.
+func intOrNil(o optional[flexInt]) *int {
+	if !o.Set || o.Null {
+		return nil
+	}
+	n := int(o.V)
+	return &n
+}
+
+// setRuleRemotes checks and sets the rule's remote end: at most one of
+// an IP prefix, a security group the caller sees and an address group
+// the rule's project sees.
+func setRuleRemotes(v *store.View, t *store.Txn, c *reqCtx, r *model.SecurityGroupRule, req sgRuleReq) error {
+	if err := oneRemote(req); err != nil {
+		return err
+	}
+	if req.RemoteIPPrefix.Set && !req.RemoteIPPrefix.Null {
+		if err := setRemoteIPPrefix(r, req.RemoteIPPrefix.V); err != nil {
+			return err
+		}
+	}
+	if req.RemoteGroupID.Set && !req.RemoteGroupID.Null {
+		rg, ok := v.Get(model.KindSG, req.RemoteGroupID.V)
+		if !ok || !sgDef.visible(v, c, rg) {
+			return notFound("SecurityGroupNotFound", "Security group %s does not exist", req.RemoteGroupID.V)
+		}
+		id := rg.ID
+		r.RemoteGroupID = &id
+	}
+	if req.RemoteAddressGroupID.Set && !req.RemoteAddressGroupID.Null {
+		// Upstream (check_address_group) looks the group up as the rule's
+		// project: its own, or shared with it through RBAC.
+		ag, ok := v.Get(model.KindAddressGroup, req.RemoteAddressGroupID.V)
+		if !ok || !addressGroupDef.visible(v, &reqCtx{Context: c, admin: false, project: r.ProjectID}, ag) {
+			return notFound("AddressGroupNotFound", "Address group %s could not be found.", req.RemoteAddressGroupID.V)
+		}
+		t.Require(model.KindAddressGroup, ag)
+		// A policy removal that would take the group away serializes
+		// with this use (rbacindex.go boundProjects).
+		t.Serialize("address-group/" + ag.ID)
+		id := ag.ID
+		r.RemoteAddressGroupID = &id
+	}
+	return nil
 }
 
 // oneRemote refuses a rule with more than one of remote_ip_prefix,

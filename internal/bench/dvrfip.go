@@ -109,38 +109,8 @@ func (b *dvrBed) populate(ctx context.Context, from, to int) error {
 	}
 	b.logf("associating floating IPs %d..%d to ports bound to %s (ports in bulk, %d a request)", from+1, to, fipHost, b.o.Chunk)
 	t0 := time.Now()
-	for i := from; i < to; i += b.o.Chunk {
-		n := min(b.o.Chunk, to-i)
-		ports := make([]map[string]any, n)
-		for j := range n {
-			ports[j] = map[string]any{"network_id": b.bigNet, "device_owner": "compute:nova", "device_id": fmt.Sprintf("bench-vm-%d", i+j),
-				"name": fmt.Sprintf("bench-%d", i+j), "binding:host_id": fipHost}
-		}
-		var out struct {
-			Ports []struct {
-				ID string `json:"id"`
-			} `json:"ports"`
-		}
-		if err := b.api.Do(ctx, http.MethodPost, "/v2.0/ports", map[string]any{"ports": ports}, &out); err != nil {
-			return fmt.Errorf("bulk ports %d..%d: %w", i, i+n, err)
-		}
-		if len(out.Ports) != n {
-			return fmt.Errorf("bulk ports: %d created, want %d", len(out.Ports), n)
-		}
-		errc := make(chan error, n)
-		sem := make(chan struct{}, 8)
-		for _, p := range out.Ports {
-			sem <- struct{}{}
-			go func(id string) {
-				defer func() { <-sem }()
-				errc <- b.associateNew(ctx, id)
-			}(p.ID)
-		}
-		for range n {
-			if err := <-errc; err != nil {
-				return err
-			}
-		}
+	if err := b.fipPorts(ctx, b.bigNet, fipHost, from, to, b.o.Chunk, b.associateNew); err != nil {
+		return err
 	}
 	b.logf("  %d floating IPs associated in %s", to-from, time.Since(t0).Round(time.Millisecond))
 	return nil

@@ -72,3 +72,47 @@ func (r *fipScaleRun) measure(ctx context.Context, scales []int) ([]FIPScale, er
 	}
 	return out, nil
 }
+
+// fipPorts is the population step of the legacy and DVR floating IP
+// scales: it creates ports from..to-1 on netID (bound to host unless
+// ""), chunk a bulk request, and gives each a floating IP with
+// associate, eight at a time.
+func (b *benchBed) fipPorts(ctx context.Context, netID, host string, from, to, chunk int, associate func(ctx context.Context, port string) error) error {
+	for i := from; i < to; i += chunk {
+		n := min(chunk, to-i)
+		ports := make([]map[string]any, n)
+		for j := range n {
+			ports[j] = map[string]any{"network_id": netID, "device_owner": "compute:nova", "device_id": fmt.Sprintf("bench-vm-%d", i+j),
+				"name": fmt.Sprintf("bench-%d", i+j)}
+			if host != "" {
+				ports[j]["binding:host_id"] = host
+			}
+		}
+		var out struct {
+			Ports []struct {
+				ID string `json:"id"`
+			} `json:"ports"`
+		}
+		if err := b.api.Do(ctx, http.MethodPost, "/v2.0/ports", map[string]any{"ports": ports}, &out); err != nil {
+			return fmt.Errorf("bulk ports %d..%d: %w", i, i+n, err)
+		}
+		if len(out.Ports) != n {
+			return fmt.Errorf("bulk ports: %d created, want %d", len(out.Ports), n)
+		}
+		if err := parallelCtx(ctx, 8, n, func(k int) error { return associate(ctx, out.Ports[k].ID) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkScales refuses floating IP scales that do not grow or do not fit
+// 100.64.0.0/16.
+func checkScales(scales []int) error {
+	for i, s := range scales {
+		if s < 0 || s > 60000 || (i > 0 && s < scales[i-1]) {
+			return fmt.Errorf("scales %v: want increasing counts up to 60000", scales)
+		}
+	}
+	return nil
+}

@@ -114,10 +114,8 @@ func RunLegacy(ctx context.Context, o LegacyOptions) (*LegacyReport, error) {
 	if o.Chunk <= 0 {
 		o.Chunk = d.Chunk
 	}
-	for i, s := range o.Scales {
-		if s < 0 || s > 60000 || (i > 0 && s < o.Scales[i-1]) {
-			return nil, fmt.Errorf("scales %v: want increasing counts up to 60000", o.Scales)
-		}
+	if err := checkScales(o.Scales); err != nil {
+		return nil, err
 	}
 	if o.Sandbox.Out == nil {
 		o.Sandbox.Out = o.Progress

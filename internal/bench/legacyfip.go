@@ -110,40 +110,11 @@ func (b *legacyBed) populateFIPs(ctx context.Context, from, to int) error {
 	}
 	b.logf("associating floating IPs %d..%d (ports in bulk, %d a request)", from+1, to, b.o.Chunk)
 	t0 := time.Now()
-	for i := from; i < to; i += b.o.Chunk {
-		n := min(b.o.Chunk, to-i)
-		ports := make([]map[string]any, n)
-		for j := range n {
-			ports[j] = map[string]any{"network_id": b.bigNet, "device_owner": "compute:nova", "device_id": fmt.Sprintf("bench-vm-%d", i+j),
-				"name": fmt.Sprintf("bench-%d", i+j)}
-		}
-		var out struct {
-			Ports []struct {
-				ID string `json:"id"`
-			} `json:"ports"`
-		}
-		if err := b.api.Do(ctx, http.MethodPost, "/v2.0/ports", map[string]any{"ports": ports}, &out); err != nil {
-			return fmt.Errorf("bulk ports %d..%d: %w", i, i+n, err)
-		}
-		if len(out.Ports) != n {
-			return fmt.Errorf("bulk ports: %d created, want %d", len(out.Ports), n)
-		}
-		// Floating IPs, a few at a time.
-		errc := make(chan error, n)
-		sem := make(chan struct{}, 8)
-		for _, p := range out.Ports {
-			sem <- struct{}{}
-			go func(id string) {
-				defer func() { <-sem }()
-				_, err := b.create(ctx, "floatingips", "floatingip", map[string]any{"floating_network_id": b.ext, "subnet_id": b.bigExtSub, "port_id": id})
-				errc <- err
-			}(p.ID)
-		}
-		for range n {
-			if err := <-errc; err != nil {
-				return err
-			}
-		}
+	if err := b.fipPorts(ctx, b.bigNet, "", from, to, b.o.Chunk, func(ctx context.Context, port string) error {
+		_, err := b.create(ctx, "floatingips", "floatingip", map[string]any{"floating_network_id": b.ext, "subnet_id": b.bigExtSub, "port_id": port})
+		return err
+	}); err != nil {
+		return err
 	}
 	b.logf("  %d floating IPs associated in %s", to-from, time.Since(t0).Round(time.Millisecond))
 	return nil

@@ -33,6 +33,9 @@ type ScaleOptions struct {
 	Chunk           int   // objects per bulk create while populating
 	Compact         bool  // compact etcd at the end and report the size again
 	Progress        io.Writer
+	// CreateProfile receives a CPU profile of the first round of port
+	// creates (server and client: one process), if not nil.
+	CreateProfile io.Writer
 }
 
 // DefaultScale is the size of issue 15's item 2.

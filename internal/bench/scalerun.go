@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -28,7 +29,8 @@ type scaleRun struct {
 	routerIDs []string
 	devices   []string
 	portIDs   []string
-	nextSpare int // next spare network/router for an interface add
+	nextSpare int  // next spare network/router for an interface add
+	profiled  bool // CreateProfile was written
 }
 
 // bulk creates items (JSON objects) through bulk POSTs of up to Chunk,
@@ -227,6 +229,14 @@ func (s *scaleRun) round(rep *ScaleReport, name string, c, n int, op func(i int)
 	failed := make([]bool, n)
 	var mu sync.Mutex
 	var firstErr error
+	if w := s.o.CreateProfile; w != nil && name == "port create" && !s.profiled {
+		// One window: the first round of port creates.
+		s.profiled = true
+		if err := pprof.StartCPUProfile(w); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	t0 := time.Now()
 	_ = parallel(c, n, func(i int) error {
 		t := time.Now()

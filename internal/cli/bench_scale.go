@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"os"
+
 	"github.com/neutrino-net/neutrino/internal/bench"
 	"github.com/spf13/cobra"
 )
@@ -8,6 +10,7 @@ import (
 func newBenchAPIScale() *cobra.Command {
 	o := bench.DefaultScale()
 	var asJSON bool
+	var createProfile string
 	cmd := &cobra.Command{
 		Use:   "api-scale",
 		Short: "Measure the Networking API at scale (start-up, RSS, latency with 8 and 32 clients, etcd size)",
@@ -29,6 +32,14 @@ The defaults are the sizes of issue 15 (100,000 ports, 10,000 routers,
 			if !asJSON {
 				o.Progress = cmd.ErrOrStderr()
 			}
+			if createProfile != "" {
+				f, err := os.Create(createProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				o.CreateProfile = f
+			}
 			rep, err := bench.RunScale(cmd.Context(), o)
 			if err != nil {
 				return err
@@ -48,6 +59,7 @@ The defaults are the sizes of issue 15 (100,000 ports, 10,000 routers,
 	f.IntVar(&o.ListRuns, "list-runs", o.ListRuns, "requests of list all ports per round")
 	f.IntVar(&o.Chunk, "populate-chunk", o.Chunk, "objects per bulk create while populating")
 	f.BoolVar(&o.Compact, "compact", false, "compact etcd at the end and report the size in use again")
+	f.StringVar(&createProfile, "create-profile", "", "write a CPU profile of the first round of port creates to this file")
 	f.BoolVar(&asJSON, "json", false, "print the results as JSON")
 	return cmd
 }

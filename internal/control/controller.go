@@ -20,8 +20,10 @@ import (
 //
 // Every server runs it. A pass lists the items (routers, networks, hosts
 // with external networks, DVR MACs: few compared with ports), dry-runs
-// each item's planner against the cache to find those that need work,
-// and commits each of those as its own guarded transaction. Two servers
+// each item's planner against the cache to find those that need work
+// (after a resource change only the items whose reads it changed:
+// settled, below), and commits each of those as its own guarded
+// transaction. Two servers
 // doing the same item race on the same keys and claims: one commits, the
 // other re-plans against the result and finds nothing left to do. A
 // failing item is logged and retried later with backoff; it does not
@@ -52,13 +54,25 @@ type retryState struct {
 type controller struct {
 	ctl     *Control
 	retries map[string]*retryState
+	// settled holds, per item whose last dry run found nothing to do,
+	// what that dry run read (heartbeats and claims left out). A pass
+	// woken by a resource change dry-runs only the items whose reads
+	// changed since: with 10,000 routers, a port create no longer costs
+	// 10,000 router dry runs. A full pass (the periodic tick, a change
+	// of the agents alive, pending HA demotions, the first pass) drops
+	// them all, so what depends on time and heartbeats is seen at the
+	// same moments as before.
+	settled map[string]*store.ReadSet
+	// base is a revision no settled read set is older than: the first
+	// view of the last pass.
+	base int64
 }
 
 // Start starts the controller; the returned function stops it
 // and waits until it has.
 func (c *Control) Start() (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
-	k := &controller{ctl: c, retries: map[string]*retryState{}}
+	k := &controller{ctl: c, retries: map[string]*retryState{}, settled: map[string]*store.ReadSet{}}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -80,6 +94,7 @@ func (k *controller) run(ctx context.Context) {
 	defer ticker.Stop()
 	var last time.Time
 	var cost time.Duration
+	full := true
 	for {
 		// At most one pass per bookkeepingMinInterval, and finding the
 		// work takes at most a fifth of the time while changes keep
@@ -102,9 +117,11 @@ func (k *controller) run(ctx context.Context) {
 		})
 		last = time.Now()
 		var wrote bool
-		wrote, cost = k.pass(ctx)
+		wrote, cost = k.pass(ctx, full || pending)
 		if wrote {
-			// Claim releases and the like wake nobody: look again.
+			// Claim releases and the like wake nobody: look again (the
+			// write itself is in the change log).
+			full = false
 			continue
 		}
 		if pending {
@@ -114,7 +131,8 @@ func (k *controller) run(ctx context.Context) {
 				deadline, alive = d, nil
 			}
 		}
-		if !k.waitForWork(ctx, changed, ticker.C, deadline, alive) {
+		var ok bool
+		if ok, full = k.waitForWork(ctx, changed, ticker.C, deadline, alive); !ok {
 			return
 		}
 	}
@@ -123,8 +141,9 @@ func (k *controller) run(ctx context.Context) {
 // waitForWork waits until a resource changes, the periodic tick, or an
 // agent's liveness changes (heartbeats are plain keys and wake nobody:
 // at the earliest moment an agent alive at the last pass could turn
-// dead, it compares who is alive). It returns false when ctx ends.
-func (k *controller) waitForWork(ctx context.Context, changed <-chan struct{}, tick <-chan time.Time, deadline time.Time, alive map[string]bool) bool {
+// dead, it compares who is alive). It returns false when ctx ends, and
+// whether the next pass must be full (anything but a resource change).
+func (k *controller) waitForWork(ctx context.Context, changed <-chan struct{}, tick <-chan time.Time, deadline time.Time, alive map[string]bool) (ok, full bool) {
 	for {
 		var timer <-chan time.Time
 		stop := func() {}
@@ -135,19 +154,19 @@ func (k *controller) waitForWork(ctx context.Context, changed <-chan struct{}, t
 		select {
 		case <-ctx.Done():
 			stop()
-			return false
+			return false, false
 		case <-changed:
 			stop()
-			return true
+			return true, false
 		case <-tick:
 			stop()
-			return true
+			return true, true
 		case <-timer:
 		}
 		var now map[string]bool
 		k.ctl.st.View(func(v *store.View) { deadline, now = k.ctl.livenessDeadline(v) })
 		if alive == nil || !maps.Equal(now, alive) {
-			return true
+			return true, true
 		}
 	}
 }
@@ -202,21 +221,35 @@ func (c *Control) bookkeepingItems(v *store.View) []workItem {
 	return out
 }
 
-// pass does one round of bookkeeping. It reports whether it wrote, and
-// how long finding the work took.
-func (k *controller) pass(ctx context.Context) (bool, time.Duration) {
+// pass does one round of bookkeeping: every item (full) or those whose
+// reads changed since they were last found settled. It reports whether
+// it wrote, and how long finding the work took.
+func (k *controller) pass(ctx context.Context, full bool) (bool, time.Duration) {
 	now := time.Now()
+	if full {
+		clear(k.settled)
+	}
 	var items []workItem
-	k.ctl.st.View(func(v *store.View) { items = k.ctl.bookkeepingItems(v) })
+	base := k.base
+	k.ctl.st.View(func(v *store.View) { items, k.base = k.ctl.bookkeepingItems(v), v.Rev() })
 	var todo []workItem
 	for i := 0; i < len(items); i += bookkeepingBatch {
 		batch := items[i:min(i+bookkeepingBatch, len(items))]
 		k.ctl.st.View(func(v *store.View) {
+			var changes *store.Changes
+			if len(k.settled) > 0 {
+				changes = v.ChangesSince(base)
+			}
 			for _, it := range batch {
 				if r := k.retries[it.key]; r != nil && now.Before(r.until) {
 					continue
 				}
-				need, err := v.WouldChange(it.plan)
+				if rs := k.settled[it.key]; rs != nil && !v.AffectedBy(rs, changes) {
+					continue
+				}
+				rs := store.NewReadSet()
+				need, err := v.RecordingResources(rs).WouldChange(it.plan)
+				delete(k.settled, it.key)
 				if err != nil {
 					k.failed(it.key, err)
 					continue
@@ -225,6 +258,7 @@ func (k *controller) pass(ctx context.Context) (bool, time.Duration) {
 					todo = append(todo, it)
 				} else {
 					delete(k.retries, it.key)
+					k.settled[it.key] = rs
 				}
 			}
 		})
@@ -245,19 +279,29 @@ func (k *controller) pass(ctx context.Context) (bool, time.Duration) {
 		delete(k.retries, it.key)
 		wrote = wrote || rev > 0
 	}
-	// Forget retry state of items that are gone.
-	if len(k.retries) > 0 {
-		live := make(map[string]bool, len(items))
-		for _, it := range items {
-			live[it.key] = true
-		}
-		for key := range k.retries {
-			if !live[key] {
-				delete(k.retries, key)
-			}
+	k.forgetGone(items)
+	return wrote, checked
+}
+
+// forgetGone drops the retry state and read sets of items that are gone.
+func (k *controller) forgetGone(items []workItem) {
+	if len(k.retries) == 0 && len(k.settled) <= len(items) {
+		return
+	}
+	live := make(map[string]bool, len(items))
+	for _, it := range items {
+		live[it.key] = true
+	}
+	for key := range k.retries {
+		if !live[key] {
+			delete(k.retries, key)
 		}
 	}
-	return wrote, checked
+	for key := range k.settled {
+		if !live[key] {
+			delete(k.settled, key)
+		}
+	}
 }
 
 func (k *controller) failed(key string, err error) {

@@ -10,9 +10,11 @@ import "sort"
 // thousand streams, each change then costs a recompute only on the
 // streams it concerns.
 //
-// Tracked reads are Get, Each and Index. Any other read through a
-// recording view (Value, Claims, Claim, Count, CountOwned) makes the set
-// opaque: Affects then always says yes.
+// Tracked reads are Get, Each and Index (Count and CountOwned count as
+// an Each of their kind). Reads of plain keys and claims (Value, Values,
+// Claims, Claim) are not in the change log: through a Recording view they
+// make the set opaque, and Affects then always says yes; through a
+// RecordingResources view they are not recorded at all.
 
 // maxChanges bounds the change log; a reader further behind recomputes.
 const maxChanges = 16384
@@ -34,6 +36,9 @@ type ReadSet struct {
 	each   map[string]struct{}
 	opaque bool
 	valid  bool
+	// resourcesOnly: plain key and claim reads are left out
+	// (RecordingResources).
+	resourcesOnly bool
 }
 
 // NewReadSet returns an empty read set; Affects reports true for it
@@ -45,6 +50,17 @@ func NewReadSet() *ReadSet { return &ReadSet{} }
 func (v *View) Recording(rs *ReadSet) *View {
 	*rs = ReadSet{rev: v.s.rev, gets: map[[2]string]struct{}{}, idx: map[[3]string]struct{}{}, each: map[string]struct{}{}, valid: true}
 	return &View{s: v.s, rec: rs}
+}
+
+// RecordingResources is Recording that leaves reads of plain keys and
+// claims out of the set instead of making it opaque. For a caller that
+// re-reads on its own schedule whatever depends on them (the bookkeeping
+// controller: agent heartbeats, at its periodic full pass); claims
+// change with the resources that hold them.
+func (v *View) RecordingResources(rs *ReadSet) *View {
+	rv := v.Recording(rs)
+	rs.resourcesOnly = true
+	return rv
 }
 
 // Affects reports whether a resource changed after rs was recorded (up
@@ -78,6 +94,67 @@ func (v *View) Affects(rs *ReadSet) bool {
 	return false
 }
 
+// Changes are the resource changes of the log after one revision up to
+// a view, gathered once so that many read sets can be checked against
+// them (AffectedBy): with thousands of sets, Affects would walk the log
+// once per set.
+type Changes struct {
+	from, to int64
+	all      bool // the log does not reach back to from: everything changed
+	kinds    map[string]struct{}
+	ids      map[[2]string]struct{}
+	idx      map[[3]string]struct{}
+}
+
+// ChangesSince gathers the resource changes after rev up to this view.
+func (v *View) ChangesSince(rev int64) *Changes {
+	s := v.s
+	c := &Changes{from: rev, to: s.rev, kinds: map[string]struct{}{}, ids: map[[2]string]struct{}{}, idx: map[[3]string]struct{}{}}
+	if rev < s.changesFloor {
+		c.all = true
+		return c
+	}
+	i := sort.Search(len(s.changes), func(i int) bool { return s.changes[i].rev > rev })
+	for _, ch := range s.changes[i:] {
+		c.kinds[ch.kind] = struct{}{}
+		c.ids[[2]string{ch.kind, ch.id}] = struct{}{}
+		for name, keys := range ch.keys {
+			for _, k := range keys {
+				c.idx[[3]string{ch.kind, name, k}] = struct{}{}
+			}
+		}
+	}
+	return c
+}
+
+// AffectedBy reports whether the changes touch a read of rs (true when
+// it cannot tell, as Affects). When they do not, rs is moved up to the
+// changes' view: it then stands for a recording made there.
+func (v *View) AffectedBy(rs *ReadSet, c *Changes) bool {
+	if rs == nil || !rs.valid || rs.opaque || c.all || rs.rev < c.from {
+		return true
+	}
+	if len(c.kinds) > 0 && (intersects(rs.each, c.kinds) || intersects(rs.gets, c.ids) || intersects(rs.idx, c.idx)) {
+		return true
+	}
+	rs.rev = max(rs.rev, c.to)
+	return false
+}
+
+// intersects reports whether two sets share a member, walking the
+// smaller one.
+func intersects[K comparable](a, b map[K]struct{}) bool {
+	if len(b) < len(a) {
+		a, b = b, a
+	}
+	for k := range a {
+		if _, ok := b[k]; ok {
+			return true
+		}
+	}
+	return false
+}
+
 func (v *View) recordGet(kind, id string) {
 	if v.rec != nil {
 		v.rec.gets[[2]string{kind, id}] = struct{}{}
@@ -96,8 +173,9 @@ func (v *View) recordIndex(kind, name, key string) {
 	}
 }
 
+// recordOpaque records a read of plain keys or claims.
 func (v *View) recordOpaque() {
-	if v.rec != nil {
+	if v.rec != nil && !v.rec.resourcesOnly {
 		v.rec.opaque = true
 	}
 }

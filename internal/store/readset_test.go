@@ -5,24 +5,30 @@ import (
 	"testing"
 )
 
-func TestReadSetAffects(t *testing.T) {
+// thingStore is a store of things indexed by name, and a function that
+// writes to it.
+func thingStore(t *testing.T) (*Store, func(fn func(v *View, tx *Txn))) {
 	ctx := context.Background()
 	e, err := StartEmbedded(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.Close()
+	t.Cleanup(e.Close)
 	s, err := Open(ctx, e.Client, "/test/", decoders, WithIndex("thing", "name", func(o any) []string { return []string{o.(*thing).Name} }))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	write := func(fn func(v *View, tx *Txn)) {
+	t.Cleanup(s.Close)
+	return s, func(fn func(v *View, tx *Txn)) {
 		t.Helper()
 		if _, err := s.Update(ctx, func(v *View, tx *Txn) error { fn(v, tx); return nil }); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+func TestReadSetAffects(t *testing.T) {
+	s, write := thingStore(t)
 	write(func(v *View, tx *Txn) {
 		tx.Create("thing", "a", []byte(`{"name":"A"}`))
 		tx.Create("thing", "b", []byte(`{"name":"B"}`))
@@ -83,5 +89,48 @@ func TestReadSetAffects(t *testing.T) {
 	s.mu.Unlock()
 	if !affects(getZ) {
 		t.Fatal("read set older than the log")
+	}
+}
+
+// TestReadSetAffectedBy: the gathered changes answer as Affects does,
+// move an unaffected set up to their view, and leave plain key and claim
+// reads out of a RecordingResources set.
+func TestReadSetAffectedBy(t *testing.T) {
+	s, write := thingStore(t)
+	write(func(v *View, tx *Txn) { tx.Create("thing", "a", []byte(`{"name":"A"}`)) })
+	var base int64
+	s.View(func(v *View) { base = v.Rev() })
+	record := func(read func(v *View)) *ReadSet {
+		rs := NewReadSet()
+		s.View(func(v *View) { read(v.RecordingResources(rs)) })
+		return rs
+	}
+	affected := func(rs *ReadSet) (yes bool) {
+		s.View(func(v *View) { yes = v.AffectedBy(rs, v.ChangesSince(base)) })
+		return
+	}
+	getA := record(func(v *View) { v.Get("thing", "a"); v.Value("hb/x"); v.Claims("g") })
+	byNameB := record(func(v *View) { v.Index("thing", "name", "B") })
+	count := record(func(v *View) { v.Count("thing") })
+	if affected(getA) || affected(byNameB) || affected(count) {
+		t.Fatal("nothing changed yet (plain keys and claims are not recorded)")
+	}
+	write(func(v *View, tx *Txn) { tx.Create("thing", "b", []byte(`{"name":"B"}`)) })
+	if affected(getA) || !affected(byNameB) || !affected(count) {
+		t.Fatal("b created")
+	}
+	// getA was moved up past b's creation: from then on, changes since
+	// a later base serve it.
+	s.View(func(v *View) { base = v.Rev() })
+	write(func(v *View, tx *Txn) { e, _ := v.Get("thing", "a"); tx.Replace("thing", e, []byte(`{"name":"A2"}`)) })
+	if !affected(getA) {
+		t.Fatal("a changed")
+	}
+	// A set older than the changes' start cannot be told.
+	old := NewReadSet()
+	s.View(func(v *View) { v.RecordingResources(old).Get("thing", "zz") })
+	s.View(func(v *View) { base = v.Rev() + 1 })
+	if !affected(old) {
+		t.Fatal("a set older than the changes must say yes")
 	}
 }

@@ -256,12 +256,12 @@ func (v *View) Each(kind string, fn func(e *Entry) bool) {
 }
 
 // Count is the number of resources of kind.
-func (v *View) Count(kind string) int { v.recordOpaque(); return len(v.s.objs[kind]) }
+func (v *View) Count(kind string) int { v.recordEach(kind); return len(v.s.objs[kind]) }
 
 // CountOwned is the number of resources of kind whose value is Owned by
 // owner. It is kept up to date with the cache (no scan).
 func (v *View) CountOwned(kind, owner string) int {
-	v.recordOpaque()
+	v.recordEach(kind)
 	return v.s.owned[kind][owner]
 }
 
