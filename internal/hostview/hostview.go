@@ -16,7 +16,7 @@
 //   - for every network present on the host: all ports of that network
 //     and the L2 agents of the hosts holding them (l2population: FDB and
 //     ARP entries, tunnel endpoints);
-//   - all DVR host MACs.
+//   - its own DVR host MAC.
 package hostview
 
 import (
@@ -172,6 +172,7 @@ func RoutersOfHost(v *store.View, host string) []string {
 func Compute(v *store.View, host string) View {
 	hv := View{}
 	nets := map[string]bool{}
+	served := map[string]bool{} // networks this host's DHCP agent serves
 	var groups []string
 	addPort := func(pe *store.Entry) {
 		p, ok := store.As[*model.Port](pe)
@@ -202,7 +203,7 @@ func Compute(v *store.View, host string) View {
 		if ag.AgentType == model.AgentTypeDHCP {
 			for _, be := range v.Index(model.KindDHCPBinding, ByAgent, ag.ID) {
 				hv.add(model.KindDHCPBinding, be)
-				nets[be.ID] = true
+				nets[be.ID], served[be.ID] = true, true
 			}
 		}
 	}
@@ -221,9 +222,12 @@ func Compute(v *store.View, host string) View {
 		}
 		if be, b, ok := store.GetAs[*model.Binding](v, model.KindL3Binding, rid); ok {
 			hv.add(model.KindL3Binding, be)
-			// The agents hosting the router (where its SNAT lives).
+			// The agents hosting the router where its SNAT lives: a
+			// distributed router is also bound to the dvr agent of every
+			// host it has a port on, which no other host needs (each
+			// would make every view grow with the router's hosts).
 			for _, id := range b.AgentIDs {
-				if ae, ok := v.Get(model.KindAgent, id); ok {
+				if ae, ag, ok := store.GetAs[*model.Agent](v, model.KindAgent, id); ok && !(r.Distributed && ag.Host != host && dvrOnly(ag)) {
 					hv.add(model.KindAgent, ae)
 				}
 			}
@@ -279,6 +283,9 @@ func Compute(v *store.View, host string) View {
 				hv.add(model.KindSubnet, se)
 			}
 		}
+		if ownPortsOnly(n, served[nid]) {
+			continue
+		}
 		for _, pe := range v.Index(model.KindPort, ByNetwork, nid) {
 			p, ok := store.As[*model.Port](pe)
 			if !ok || p.DeviceOwner == model.OwnerFloatingIP {
@@ -328,11 +335,33 @@ func Compute(v *store.View, host string) View {
 			hv.add(model.KindPort, pe)
 		}
 	}
-	v.Each(model.KindDVRMAC, func(e *store.Entry) bool {
+	// The host's own DVR MAC: the others' are of no use to a Linux
+	// bridge agent (it rewrites no source MACs of other hosts), and with
+	// them every view would grow with the number of hosts.
+	if e, ok := v.Get(model.KindDVRMAC, host); ok {
 		hv.add(model.KindDVRMAC, e)
-		return true
-	})
+	}
 	return hv
+}
+
+// ownPortsOnly reports whether the host needs none of the other hosts'
+// ports on network n (its own ports and its routers' are in the view
+// already): an external network that is not tunnelled (flat or VLAN: no
+// l2population entries; no router interface, so no DVR ARP entries)
+// and whose DHCP this host does not serve. Every DVR host is on the
+// external network through its floating IP agent gateway port: with
+// the other hosts' such ports (and their L2 agents), each view would
+// grow with the number of hosts, and each gateway port created would
+// make every stream recompute its view.
+func ownPortsOnly(n *model.Network, dhcp bool) bool {
+	return n.External && n.NetworkType != "vxlan" && !dhcp
+}
+
+// dvrOnly reports whether ag is an L3 agent that runs no central SNAT
+// (mode dvr or dvr_no_external).
+func dvrOnly(ag *model.Agent) bool {
+	mode, _ := ag.Configurations["agent_mode"].(string)
+	return ag.AgentType == model.AgentTypeL3 && (mode == model.ModeDVR || mode == model.ModeDVRNoExternal)
 }
 
 // snatHost reports whether the host runs the central SNAT part of the
