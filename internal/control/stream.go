@@ -18,7 +18,7 @@ const bookmarkInterval = 10 * time.Second
 type Stream struct {
 	c     *Control
 	host  string
-	known map[syncproto.Key]int64
+	known hostview.Known
 	reset bool
 }
 

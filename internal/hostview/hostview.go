@@ -395,17 +395,44 @@ func centralFIP(v *store.View, host string, f *model.FloatingIP) bool {
 	return ph == "" || (mode != model.ModeDVR && mode != model.ModeDVRSNAT)
 }
 
-// Diff returns the changes that turn a model holding old (key → mod
-// revision) into the view cur.
-func Diff(old map[syncproto.Key]int64, cur View) (upserts []syncproto.Object, deletes []syncproto.Key) {
+// Known is what a watcher remembers of the view it sent: each object's
+// key and mod revision, sorted by key. A slice, not a map: it is kept
+// per watcher, and a map of the same entries costs twice the memory.
+type Known []KnownObject
+
+// KnownObject is one remembered object.
+type KnownObject struct {
+	Key syncproto.Key
+	Rev int64
+}
+
+func compareKeys(a, b syncproto.Key) int {
+	if c := strings.Compare(a.Kind, b.Kind); c != 0 {
+		return c
+	}
+	return strings.Compare(a.ID, b.ID)
+}
+
+// rev returns the remembered mod revision of k.
+func (kn Known) rev(k syncproto.Key) (int64, bool) {
+	i, ok := slices.BinarySearchFunc(kn, k, func(o KnownObject, k syncproto.Key) int { return compareKeys(o.Key, k) })
+	if !ok {
+		return 0, false
+	}
+	return kn[i].Rev, true
+}
+
+// Diff returns the changes that turn a model holding old into the view
+// cur.
+func Diff(old Known, cur View) (upserts []syncproto.Object, deletes []syncproto.Key) {
 	for k, e := range cur {
-		if rev, ok := old[k]; !ok || rev != e.ModRev {
+		if rev, ok := old.rev(k); !ok || rev != e.ModRev {
 			upserts = append(upserts, syncproto.Object{Kind: k.Kind, ID: k.ID, Rev: e.ModRev, Data: e.Raw})
 		}
 	}
-	for k := range old {
-		if _, ok := cur[k]; !ok {
-			deletes = append(deletes, k)
+	for _, o := range old {
+		if _, ok := cur[o.Key]; !ok {
+			deletes = append(deletes, o.Key)
 		}
 	}
 	slices.SortFunc(upserts, func(a, b syncproto.Object) int { return strings.Compare(a.Kind+"/"+a.ID, b.Kind+"/"+b.ID) })
@@ -414,11 +441,12 @@ func Diff(old map[syncproto.Key]int64, cur View) (upserts []syncproto.Object, de
 }
 
 // Revs reduces a view to what a watcher remembers of it.
-func Revs(hv View) map[syncproto.Key]int64 {
-	out := make(map[syncproto.Key]int64, len(hv))
+func Revs(hv View) Known {
+	out := make(Known, 0, len(hv))
 	for k, e := range hv {
-		out[k] = e.ModRev
+		out = append(out, KnownObject{k, e.ModRev})
 	}
+	slices.SortFunc(out, func(a, b KnownObject) int { return compareKeys(a.Key, b.Key) })
 	return out
 }
 

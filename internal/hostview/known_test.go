@@ -1,0 +1,33 @@
+package hostview
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/neutrino-net/neutrino/internal/store"
+	"github.com/neutrino-net/neutrino/internal/syncproto"
+)
+
+// TestDiffAgainstKnown: a new or changed object is an upsert, a gone
+// one a delete, an unchanged one nothing; both come sorted.
+func TestDiffAgainstKnown(t *testing.T) {
+	view := func(revs map[string]int64) View {
+		v := View{}
+		for id, rev := range revs {
+			kind, oid := id[:1], id[1:]
+			v[syncproto.Key{Kind: kind, ID: oid}] = &store.Entry{ID: oid, ModRev: rev, Raw: []byte("{}")}
+		}
+		return v
+	}
+	old := Revs(view(map[string]int64{"pa": 1, "pb": 2, "nc": 3, "pd": 4}))
+	up, del := Diff(old, view(map[string]int64{"pa": 1, "pb": 5, "ne": 6, "pd": 4, "nf": 7}))
+	if got := fmt.Sprint(up); got != "[{n e 6 [123 125]} {n f 7 [123 125]} {p b 5 [123 125]}]" {
+		t.Errorf("upserts %s", got)
+	}
+	if got := fmt.Sprint(del); got != "[{n c}]" {
+		t.Errorf("deletes %s", got)
+	}
+	if up, del := Diff(nil, view(map[string]int64{"pa": 1})); len(up) != 1 || len(del) != 0 {
+		t.Errorf("from nothing: %v %v", up, del)
+	}
+}
