@@ -63,16 +63,18 @@ func (a *simAgent) plan() {
 	a.model.Forget(a.planRev)
 }
 
-// watch follows the host's view until ctx ends, planning each event
-// that changes something, then calling planned with the event and the
-// time its plan was done.
-func (a *simAgent) watch(ctx context.Context, planned func(*simAgent, *syncproto.Event, time.Time)) error {
-	return a.client.Watch(ctx, a.model, func(ev *syncproto.Event) {
+// watch follows the host's view until ctx ends, reconnecting as an
+// agent does (hostmodel.Client.Follow: resume from the model's revision,
+// jittered backoff), planning each event that changes something, then
+// calling planned with the event and the time its plan was done;
+// failed calls, whatever ended them, go to failed.
+func (a *simAgent) watch(ctx context.Context, planned func(*simAgent, *syncproto.Event, time.Time), failed func(error)) {
+	a.client.Follow(ctx, a.model, func(ev *syncproto.Event) {
 		if ev.Reset || len(ev.Upserts)+len(ev.Deletes) > 0 {
 			a.plan()
 		}
 		planned(a, ev, time.Now())
-	})
+	}, failed)
 }
 
 // fanOp is the change in flight: what marks it in an event, which hosts

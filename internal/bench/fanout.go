@@ -62,6 +62,10 @@ type FanoutReport struct {
 	TopologySec float64 `json:"topology_s"`       // networks, routers, ports, floating IPs
 	SyncSec     float64 `json:"sync_s"`           // all streams connected, every host planned its view
 	ViewObjects int     `json:"avg_view_objects"` // per host, after the initial sync
+	// Failed watch calls (the agents reconnect and resume) during the
+	// initial sync and during the operations.
+	SyncRetries int `json:"sync_failed_watch_calls"`
+	OpsRetries  int `json:"ops_failed_watch_calls"`
 
 	Series []FanSeries `json:"series"`
 
@@ -127,7 +131,7 @@ func RunFanout(ctx context.Context, o FanoutOptions) (*FanoutReport, error) {
 	tr := &http.Transport{MaxConnsPerHost: 0, MaxIdleConns: o.Hosts + 100, MaxIdleConnsPerHost: o.Hosts + 100, IdleConnTimeout: 5 * time.Minute, DisableCompression: true}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Timeout: 2 * time.Minute, Transport: tr}
-	f := &fanout{o: o, rep: rep, srv: srv, url: srv.URL, hc: hc, streamErr: make(chan error, o.Hosts), shared: hostmodel.NewShared(),
+	f := &fanout{o: o, rep: rep, srv: srv, url: srv.URL, hc: hc, shared: hostmodel.NewShared(),
 		b: &bencher{o: Options{Project: "bench"}, base: srv.URL, hc: hc}}
 
 	if err := f.registerHosts(ctx); err != nil {
@@ -264,7 +268,8 @@ func (r *FanoutReport) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "\nserver process alone: RSS %.0f MB before the watchers, %.0f MB with %d watchers synced (peak %.0f MB): %.1f KB per watcher  target ≤ %d MB %s\n",
 		r.ServerRSSBeforeMB, r.ServerRSSMB, o.Hosts, r.ServerHWMMB, r.ServerPerWatcherKB, FanoutTargetRSSMB, verdict(r.ServerRSSMB <= FanoutTargetRSSMB))
 	fmt.Fprintf(w, "simulated agents (benchmark process): heap %.0f MB, RSS %.0f MB: %.0f KB per agent\n", r.AgentsHeapMB, r.AgentsRSSMB, r.AgentsPerAgentKB)
-	fmt.Fprintf(w, "operations sequential, %v apart\n", o.Interval)
+	fmt.Fprintf(w, "operations sequential, %v apart; failed watch calls (the agents reconnected): %d during the initial sync, %d during the operations\n",
+		o.Interval, r.SyncRetries, r.OpsRetries)
 }
 
 // WriteJSON prints the report for programs.

@@ -32,8 +32,10 @@ type fanout struct {
 	fips   []string // unassociated floating IPs
 	common string   // the security group every port is in
 	// cur is the operation in flight, which the streams look for.
-	cur       atomic.Pointer[fanOp]
-	streamErr chan error
+	cur atomic.Pointer[fanOp]
+	// retries counts watch calls that failed (the agents reconnect).
+	retries  atomic.Int64
+	lastFail atomic.Pointer[string]
 }
 
 func (f *fanout) logf(format string, args ...any) {
@@ -194,47 +196,47 @@ func (f *fanout) routedNetworks(ctx context.Context) ([]string, error) {
 	return nets, nil
 }
 
-// connectStreams connects every host's watch stream (living until
-// streamCtx ends) and waits until each has planned its first event.
+// connectStreams connects every host's watch stream (living, with
+// reconnections, until streamCtx ends) and waits until each has planned
+// its first event.
 func (f *fanout) connectStreams(ctx, streamCtx context.Context) error {
 	f.logf("connecting %d watch streams", f.o.Hosts)
 	var synced sync.WaitGroup
 	start := time.Now()
-	planned := func(h *simAgent, ev *syncproto.Event, at time.Time) {
-		if op := f.cur.Load(); op != nil && op.match(ev) {
-			op.arrived(h.idx, at)
-		}
+	failed := func(err error) {
+		f.retries.Add(1)
+		msg := err.Error()
+		f.lastFail.Store(&msg)
 	}
 	for _, h := range f.hosts {
 		synced.Add(1)
 		var first sync.Once
-		go func() {
-			err := h.watch(streamCtx, func(h *simAgent, ev *syncproto.Event, at time.Time) {
-				first.Do(synced.Done)
-				planned(h, ev, at)
-			})
-			if streamCtx.Err() == nil {
-				f.streamErr <- fmt.Errorf("%s: stream ended: %v", h.name, err)
-				first.Do(synced.Done)
+		go h.watch(streamCtx, func(h *simAgent, ev *syncproto.Event, at time.Time) {
+			first.Do(synced.Done)
+			if op := f.cur.Load(); op != nil && op.match(ev) {
+				op.arrived(h.idx, at)
 			}
-		}()
+		}, failed)
 	}
 	waitSynced := make(chan struct{})
 	go func() { synced.Wait(); close(waitSynced) }()
 	select {
 	case <-waitSynced:
-	case err := <-f.streamErr:
-		return err
+	case <-time.After(8 * time.Minute):
+		return fmt.Errorf("not every host synced within 8 minutes (%d failed watch calls; last: %s)", f.retries.Load(), f.lastFailure())
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	select {
-	case err := <-f.streamErr:
-		return err
-	default:
-	}
 	f.rep.SyncSec = time.Since(start).Seconds()
+	f.rep.SyncRetries = int(f.retries.Load())
 	return nil
+}
+
+func (f *fanout) lastFailure() string {
+	if p := f.lastFail.Load(); p != nil {
+		return *p
+	}
+	return "none"
 }
 
 // measureMemory records the size of the hosts' views, the server
@@ -366,8 +368,6 @@ func (f *fanout) runOp(ctx context.Context, op *fanOp, method, path, body string
 	api := time.Since(op.t0)
 	select {
 	case <-op.done:
-	case err := <-f.streamErr:
-		return fanDone{}, nil, err
 	case <-time.After(60 * time.Second):
 		op.mu.Lock()
 		missing := op.missing
@@ -378,6 +378,7 @@ func (f *fanout) runOp(ctx context.Context, op *fanOp, method, path, body string
 	}
 	time.Sleep(max(f.o.Interval, 20*time.Millisecond))
 	f.cur.Store(nil)
+	f.rep.OpsRetries = int(f.retries.Load()) - f.rep.SyncRetries
 	return fanDone{api: api, lat: op.seal()}, raw, nil
 }
 
