@@ -36,6 +36,10 @@ type FanoutOptions struct {
 	// the simulated agents'.
 	ServerHeapProfile io.Writer `json:"-"`
 	AgentsHeapProfile io.Writer `json:"-"`
+	// ServerCPUProfile (a file the server process creates) and
+	// AgentsCPUProfile, if set, receive CPU profiles of the operations.
+	ServerCPUProfile string    `json:"-"`
+	AgentsCPUProfile io.Writer `json:"-"`
 }
 
 // DefaultFanout is the size the targets refer to: 5,000 hosts, 100 per
@@ -151,7 +155,13 @@ func RunFanout(ctx context.Context, o FanoutOptions) (*FanoutReport, error) {
 	if err := f.measureMemory(ctx); err != nil {
 		return nil, err
 	}
-	if err := f.operations(ctx); err != nil {
+	stopProfiles, err := f.cpuProfiles(ctx)
+	if err != nil {
+		return nil, err
+	}
+	err = f.operations(ctx)
+	stopProfiles()
+	if err != nil {
 		return nil, err
 	}
 	rep.Met = rep.ServerRSSMB <= FanoutTargetRSSMB

@@ -3,8 +3,10 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -270,6 +272,29 @@ func (f *fanout) measureMemory(ctx context.Context) error {
 	f.logf("%d hosts synced in %.1fs, %d objects per view; server RSS %.0f MB (%.0f MB before the watchers), agents RSS %.0f MB",
 		f.o.Hosts, rep.SyncSec, rep.ViewObjects, rep.ServerRSSMB, rep.ServerRSSBeforeMB, rep.AgentsRSSMB)
 	return nil
+}
+
+// cpuProfiles starts the CPU profiles asked for; the function returned
+// stops them.
+func (f *fanout) cpuProfiles(ctx context.Context) (func(), error) {
+	var stops []func()
+	if f.o.ServerCPUProfile != "" {
+		if err := f.srv.get(ctx, "/debug/cpu/start?file="+url.QueryEscape(f.o.ServerCPUProfile), io.Discard); err != nil {
+			return nil, err
+		}
+		stops = append(stops, func() { f.srv.get(context.Background(), "/debug/cpu/stop", io.Discard) })
+	}
+	if f.o.AgentsCPUProfile != nil {
+		if err := pprof.StartCPUProfile(f.o.AgentsCPUProfile); err != nil {
+			return nil, err
+		}
+		stops = append(stops, pprof.StopCPUProfile)
+	}
+	return func() {
+		for _, stop := range stops {
+			stop()
+		}
+	}, nil
 }
 
 // operations runs the floating IP series, then the rule series.

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime/debug"
+	rpprof "runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -72,6 +73,29 @@ func ServeFanout(ctx context.Context, in io.Reader, out io.Writer, o FanoutServe
 	// holds rather than what its collector has yet to give back; the
 	// second collection drops what sync.Pools kept through the first.
 	mux.HandleFunc("/debug/free", func(w http.ResponseWriter, _ *http.Request) { debug.FreeOSMemory(); debug.FreeOSMemory() })
+	// A CPU profile of a phase the benchmark chooses (the operations),
+	// written to a file the benchmark names.
+	var cpu *os.File
+	mux.HandleFunc("/debug/cpu/start", func(w http.ResponseWriter, r *http.Request) {
+		f, err := os.Create(r.URL.Query().Get("file"))
+		if err == nil {
+			if err = rpprof.StartCPUProfile(f); err != nil {
+				f.Close()
+			}
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		cpu = f
+	})
+	mux.HandleFunc("/debug/cpu/stop", func(w http.ResponseWriter, _ *http.Request) {
+		if cpu != nil {
+			rpprof.StopCPUProfile()
+			cpu.Close()
+			cpu = nil
+		}
+	})
 	go http.Serve(ln, mux)
 	if err := json.NewEncoder(out).Encode(fanoutReady{URL: srv.URL, PProf: ln.Addr().String()}); err != nil {
 		return err

@@ -11,7 +11,7 @@ import (
 func newBenchFanout() *cobra.Command {
 	o := bench.DefaultFanout()
 	var asJSON bool
-	var serverProfile, agentsProfile string
+	var serverProfile, agentsProfile, agentsCPU string
 	cmd := &cobra.Command{
 		Use:   "fanout",
 		Short: "Measure how fast changes reach thousands of agents, and the server's memory per watcher",
@@ -37,7 +37,7 @@ synced; per watcher is the difference divided by --hosts.
 Targets: p99 ≤ 200 ms, server ≤ 2 GB with 5,000 watchers.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			for path, dst := range map[string]*io.Writer{serverProfile: &o.ServerHeapProfile, agentsProfile: &o.AgentsHeapProfile} {
+			for path, dst := range map[string]*io.Writer{serverProfile: &o.ServerHeapProfile, agentsProfile: &o.AgentsHeapProfile, agentsCPU: &o.AgentsCPUProfile} {
 				if path == "" {
 					continue
 				}
@@ -68,6 +68,8 @@ Targets: p99 ≤ 200 ms, server ≤ 2 GB with 5,000 watchers.`,
 	f.BoolVar(&asJSON, "json", false, "print the results as JSON")
 	f.StringVar(&serverProfile, "server-memprofile", "", "write the server process's heap profile (all hosts synced) to this file")
 	f.StringVar(&agentsProfile, "agents-memprofile", "", "write the simulated agents' heap profile (all hosts synced) to this file")
+	f.StringVar(&o.ServerCPUProfile, "server-cpuprofile", "", "write the server process's CPU profile of the operations to this file")
+	f.StringVar(&agentsCPU, "agents-cpuprofile", "", "write the simulated agents' CPU profile of the operations to this file")
 	return cmd
 }
 

@@ -440,6 +440,24 @@ func Diff(old Known, cur View) (upserts []syncproto.Object, deletes []syncproto.
 	return upserts, deletes
 }
 
+// Update returns kn after the changes Diff found were sent (cur is the
+// view they came from). When every change is a new revision of a known
+// object (most changes: one floating IP, one rule), it updates kn in
+// place instead of building it anew from the whole view.
+func (kn Known) Update(cur View, upserts []syncproto.Object, deletes []syncproto.Key) Known {
+	if len(deletes) > 0 || kn == nil {
+		return Revs(cur)
+	}
+	for _, o := range upserts {
+		i, ok := slices.BinarySearchFunc(kn, syncproto.Key{Kind: o.Kind, ID: o.ID}, func(e KnownObject, k syncproto.Key) int { return compareKeys(e.Key, k) })
+		if !ok {
+			return Revs(cur)
+		}
+		kn[i].Rev = o.Rev
+	}
+	return kn
+}
+
 // Revs reduces a view to what a watcher remembers of it.
 func Revs(hv View) Known {
 	out := make(Known, 0, len(hv))

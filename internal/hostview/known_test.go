@@ -31,3 +31,29 @@ func TestDiffAgainstKnown(t *testing.T) {
 		t.Errorf("from nothing: %v %v", up, del)
 	}
 }
+
+// TestKnownUpdate: after any diff, the updated Known equals Revs of the
+// new view, whether it was patched in place or rebuilt.
+func TestKnownUpdate(t *testing.T) {
+	view := func(revs map[string]int64) View {
+		v := View{}
+		for id, rev := range revs {
+			v[syncproto.Key{Kind: id[:1], ID: id[1:]}] = &store.Entry{ID: id[1:], ModRev: rev}
+		}
+		return v
+	}
+	base := map[string]int64{"pa": 1, "pb": 2, "nc": 3}
+	for _, next := range []map[string]int64{
+		{"pa": 1, "pb": 5, "nc": 3},          // in place
+		{"pa": 1, "pb": 2, "nc": 3, "pd": 6}, // insert
+		{"pa": 1, "nc": 3},                   // delete
+		{"pa": 1, "pb": 2, "nc": 3},          // nothing
+	} {
+		old := Revs(view(base))
+		cur := view(next)
+		up, del := Diff(old, cur)
+		if got, want := fmt.Sprint(old.Update(cur, up, del)), fmt.Sprint(Revs(cur)); got != want {
+			t.Errorf("%v: got %s, want %s", next, got, want)
+		}
+	}
+}
