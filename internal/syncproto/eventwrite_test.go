@@ -20,6 +20,9 @@ func TestWriteLineIsEncoderOutput(t *testing.T) {
 		{Revision: 8, Deletes: []Key{{Kind: "floatingip", ID: "f1"}, {Kind: "port", ID: "p2"}}},
 		{Revision: 9, Upserts: []Object{{Kind: "network", ID: "n1", Rev: 3, Data: json.RawMessage(`{"a":1}`)}}, Deletes: []Key{{Kind: "port", ID: "x"}}},
 		big,
+		// Escapes in kinds and IDs, whitespace and HTML in data.
+		{Revision: 10, Upserts: []Object{{Kind: "k\"<", ID: "é\n", Rev: 1, Data: json.RawMessage(" { \"a\" : [1, 2],\n \"b\":\"x\u2028<\" } ")}, {Kind: "n", ID: "1", Data: nil}},
+			Deletes: []Key{{Kind: "a&b", ID: "\u0001"}}},
 	} {
 		var want, got bytes.Buffer
 		if err := json.NewEncoder(&want).Encode(&ev); err != nil {
