@@ -59,15 +59,15 @@ func (m *Model) SnapshotSince(host string, since int64) (s *Snapshot, changes []
 func (m *Model) Forget(rev int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if rev <= m.floor {
-		return
-	}
 	i := 0
 	for i < len(m.changes) && m.changes[i].Rev <= rev {
 		i++
 	}
+	if i == 0 {
+		return
+	}
 	m.changes = append([]Change(nil), m.changes[i:]...)
-	m.floor = rev
+	m.floor = max(m.floor, rev)
 }
 
 // ignoredFields change without changing anything planning reads.

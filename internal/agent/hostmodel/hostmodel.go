@@ -63,7 +63,6 @@ func (m *Model) Apply(ev *syncproto.Event) {
 		m.view, m.lent = newView(), [nViewMaps]bool{}
 	}
 	for _, o := range ev.Upserts {
-		k := syncproto.Key{Kind: o.Kind, ID: o.ID}
 		var v any
 		var err error
 		if m.shared != nil {
@@ -71,6 +70,8 @@ func (m *Model) Apply(ev *syncproto.Event) {
 		} else {
 			v, err = decodeObject(o.Kind, o.Data)
 		}
+		// After sharing: the key's strings are then the shared ones.
+		k := syncproto.Key{Kind: o.Kind, ID: o.ID}
 		m.objects[k] = o
 		delete(m.bad, k)
 		old := m.decoded[k]
