@@ -69,7 +69,7 @@ func (s *Stream) Run(ctx context.Context, send func(*syncproto.Event) error) {
 				s.known = nil
 			}
 			ev.Upserts, ev.Deletes = hostview.Diff(s.known, cur)
-			s.known = s.known.Update(cur, ev.Upserts, ev.Deletes)
+			s.known = s.known.Update(ev.Upserts, ev.Deletes)
 		})
 		if first || len(ev.Upserts)+len(ev.Deletes) > 0 {
 			if send(&ev) != nil {

@@ -445,23 +445,50 @@ func Diff(old Known, cur View) (upserts []syncproto.Object, deletes []syncproto.
 	return upserts, deletes
 }
 
-// Update returns kn after the changes Diff found were sent (cur is the
-// view they came from). When every change is a new revision of a known
-// object (most changes: one floating IP, one rule), it updates kn in
-// place instead of building it anew from the whole view.
-func (kn Known) Update(cur View, upserts []syncproto.Object, deletes []syncproto.Key) Known {
-	if len(deletes) > 0 || kn == nil {
-		return Revs(cur)
-	}
+// Update returns kn after the changes Diff found were sent (sorted by
+// key, as Diff returns them). When every change is a new revision of a
+// known object (most changes: one floating IP) it updates kn in place;
+// else it merges them in, without sorting or reading the whole view.
+func (kn Known) Update(upserts []syncproto.Object, deletes []syncproto.Key) Known {
+	inPlace := len(deletes) == 0
 	for _, o := range upserts {
-		i, ok := slices.BinarySearchFunc(kn, syncproto.Key{Kind: o.Kind, ID: o.ID}, func(e KnownObject, k syncproto.Key) int { return compareKeys(e.Key, k) })
-		if !ok {
-			return Revs(cur)
+		if !inPlace {
+			break
 		}
-		kn[i].Rev = o.Rev
+		i, ok := slices.BinarySearchFunc(kn, syncproto.Key{Kind: o.Kind, ID: o.ID}, func(e KnownObject, k syncproto.Key) int { return compareKeys(e.Key, k) })
+		if ok {
+			kn[i].Rev = o.Rev
+		}
+		inPlace = ok
 	}
-	return kn
+	if inPlace {
+		return kn
+	}
+	out := make(Known, 0, len(kn)+len(upserts))
+	j, d := 0, 0
+	for _, e := range kn {
+		for ; j < len(upserts) && compareKeys(keyOf(upserts[j]), e.Key) < 0; j++ {
+			out = append(out, KnownObject{keyOf(upserts[j]), upserts[j].Rev})
+		}
+		for ; d < len(deletes) && compareKeys(deletes[d], e.Key) < 0; d++ {
+		}
+		switch {
+		case j < len(upserts) && keyOf(upserts[j]) == e.Key:
+			out = append(out, KnownObject{e.Key, upserts[j].Rev})
+			j++
+		case d < len(deletes) && deletes[d] == e.Key:
+			d++
+		default:
+			out = append(out, e)
+		}
+	}
+	for ; j < len(upserts); j++ {
+		out = append(out, KnownObject{keyOf(upserts[j]), upserts[j].Rev})
+	}
+	return out
 }
+
+func keyOf(o syncproto.Object) syncproto.Key { return syncproto.Key{Kind: o.Kind, ID: o.ID} }
 
 // Revs reduces a view to what a watcher remembers of it.
 func Revs(hv View) Known {

@@ -48,11 +48,14 @@ func TestKnownUpdate(t *testing.T) {
 		{"pa": 1, "pb": 2, "nc": 3, "pd": 6}, // insert
 		{"pa": 1, "nc": 3},                   // delete
 		{"pa": 1, "pb": 2, "nc": 3},          // nothing
+		{"pa": 2, "nb": 1, "pz": 4},          // all at once
+		{},                                   // all gone
+		{"a0": 1, "pa": 1, "pb": 3, "zz": 9}, // before, between, after
 	} {
 		old := Revs(view(base))
 		cur := view(next)
 		up, del := Diff(old, cur)
-		if got, want := fmt.Sprint(old.Update(cur, up, del)), fmt.Sprint(Revs(cur)); got != want {
+		if got, want := fmt.Sprint(old.Update(up, del)), fmt.Sprint(Revs(cur)); got != want {
 			t.Errorf("%v: got %s, want %s", next, got, want)
 		}
 	}
