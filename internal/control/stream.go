@@ -58,6 +58,12 @@ func (s *Stream) Run(ctx context.Context, send func(*syncproto.Event) error) {
 	for {
 		var ev syncproto.Event
 		var changed <-chan struct{}
+		// A few streams compute at a time: the work is CPU-bound
+		// anyway, and thousands of views half-computed at once (all
+		// streams connecting, or a change every view read) were the
+		// server's peak memory. Taken before the store's read lock, so
+		// that waiting streams do not hold writers off.
+		s.c.computing <- struct{}{}
 		s.c.st.View(func(v *store.View) {
 			ev.Revision, ev.Reset = v.Rev(), s.reset
 			changed = v.Changed()
@@ -71,6 +77,7 @@ func (s *Stream) Run(ctx context.Context, send func(*syncproto.Event) error) {
 			ev.Upserts, ev.Deletes = hostview.Diff(s.known, cur)
 			s.known = s.known.Update(ev.Upserts, ev.Deletes)
 		})
+		<-s.c.computing
 		if first || len(ev.Upserts)+len(ev.Deletes) > 0 {
 			if send(&ev) != nil {
 				return
