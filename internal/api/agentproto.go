@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"net/http"
 	"strconv"
 
@@ -111,9 +110,8 @@ func (a *API) agentWatch(w http.ResponseWriter, r *http.Request, c *reqCtx) erro
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	enc := json.NewEncoder(w)
 	stream.Run(r.Context(), func(ev *syncproto.Event) error {
-		if err := enc.Encode(ev); err != nil {
+		if err := ev.WriteLine(w); err != nil {
 			return err
 		}
 		if flusher != nil {

@@ -47,7 +47,7 @@ func newBench() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure Neutrino",
 	}
-	cmd.AddCommand(newBenchAPI(), newBenchAPIScale(), newBenchL3(), newBenchFanout(), newBenchBoot(), newBenchAgentSync(), newBenchLegacy(), newBenchDVR(), newBenchSG(), newBenchNetNode(), newBenchGuard())
+	cmd.AddCommand(newBenchAPI(), newBenchAPIScale(), newBenchL3(), newBenchFanout(), newBenchFanoutServer(), newBenchBoot(), newBenchAgentSync(), newBenchLegacy(), newBenchDVR(), newBenchSG(), newBenchNetNode(), newBenchGuard())
 	return cmd
 }
 

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -68,6 +69,8 @@ type Control struct {
 	// is told how long each host-view computation took (metrics).
 	streams   atomic.Int64
 	hostViews Observer
+	// computing bounds the streams computing a view at once (stream.go).
+	computing chan struct{}
 }
 
 // Observer takes one measurement (a prometheus.Histogram is one).
@@ -86,7 +89,8 @@ func (c *Control) Streams() int64 { return c.streams.Load() }
 
 // New builds the control plane; Start runs its bookkeeping loop.
 func New(o Options) *Control {
-	c := &Control{cfg: o.Config, st: o.Store, ports: o.Ports, log: o.Log, now: o.Now, hostViews: noObserver{}}
+	c := &Control{cfg: o.Config, st: o.Store, ports: o.Ports, log: o.Log, now: o.Now, hostViews: noObserver{},
+		computing: make(chan struct{}, max(4, 2*runtime.GOMAXPROCS(0)))}
 	if c.log == nil {
 		c.log = slog.Default()
 	}

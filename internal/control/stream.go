@@ -18,7 +18,7 @@ const bookmarkInterval = 10 * time.Second
 type Stream struct {
 	c     *Control
 	host  string
-	known map[syncproto.Key]int64
+	known hostview.Known
 	reset bool
 }
 
@@ -58,19 +58,15 @@ func (s *Stream) Run(ctx context.Context, send func(*syncproto.Event) error) {
 	for {
 		var ev syncproto.Event
 		var changed <-chan struct{}
+		affected := false
 		s.c.st.View(func(v *store.View) {
 			ev.Revision, ev.Reset = v.Rev(), s.reset
 			changed = v.Changed()
-			if !s.reset && !v.Affects(reads) {
-				return
-			}
-			cur := s.c.hostView(v.Recording(reads), s.host)
-			if s.reset {
-				s.known = nil
-			}
-			ev.Upserts, ev.Deletes = hostview.Diff(s.known, cur)
-			s.known = hostview.Revs(cur)
+			affected = s.reset || v.Affects(reads)
 		})
+		if affected {
+			s.compute(&ev, &changed, reads)
+		}
 		if first || len(ev.Upserts)+len(ev.Deletes) > 0 {
 			if send(&ev) != nil {
 				return
@@ -90,6 +86,29 @@ func (s *Stream) Run(ctx context.Context, send func(*syncproto.Event) error) {
 			return
 		}
 	}
+}
+
+// compute computes the host's view anew into ev (at the store's
+// current revision) and what changed since the view last sent. A few
+// streams compute at a time: the work is CPU-bound anyway, and
+// thousands of views half-computed at once (all streams connecting, or
+// a change every view read) were the server's peak memory. The slot is
+// taken before the store's read lock, so that waiting streams do not
+// hold writers off, and only by streams the change affects, so that a
+// change for one host does not queue behind every other stream.
+func (s *Stream) compute(ev *syncproto.Event, changed *<-chan struct{}, reads *store.ReadSet) {
+	s.c.computing <- struct{}{}
+	defer func() { <-s.c.computing }()
+	s.c.st.View(func(v *store.View) {
+		ev.Revision, ev.Reset = v.Rev(), s.reset
+		*changed = v.Changed()
+		cur := s.c.hostView(v.Recording(reads), s.host)
+		if s.reset {
+			s.known = nil
+		}
+		ev.Upserts, ev.Deletes = hostview.Diff(s.known, cur)
+		s.known = s.known.Update(ev.Upserts, ev.Deletes)
+	})
 }
 
 // hostView computes host's view, timing it for the metrics.

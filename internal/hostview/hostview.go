@@ -16,7 +16,7 @@
 //   - for every network present on the host: all ports of that network
 //     and the L2 agents of the hosts holding them (l2population: FDB and
 //     ARP entries, tunnel endpoints);
-//   - all DVR host MACs.
+//   - its own DVR host MAC.
 package hostview
 
 import (
@@ -172,6 +172,7 @@ func RoutersOfHost(v *store.View, host string) []string {
 func Compute(v *store.View, host string) View {
 	hv := View{}
 	nets := map[string]bool{}
+	served := map[string]bool{} // networks this host's DHCP agent serves
 	var groups []string
 	addPort := func(pe *store.Entry) {
 		p, ok := store.As[*model.Port](pe)
@@ -202,7 +203,7 @@ func Compute(v *store.View, host string) View {
 		if ag.AgentType == model.AgentTypeDHCP {
 			for _, be := range v.Index(model.KindDHCPBinding, ByAgent, ag.ID) {
 				hv.add(model.KindDHCPBinding, be)
-				nets[be.ID] = true
+				nets[be.ID], served[be.ID] = true, true
 			}
 		}
 	}
@@ -221,9 +222,12 @@ func Compute(v *store.View, host string) View {
 		}
 		if be, b, ok := store.GetAs[*model.Binding](v, model.KindL3Binding, rid); ok {
 			hv.add(model.KindL3Binding, be)
-			// The agents hosting the router (where its SNAT lives).
+			// The agents hosting the router where its SNAT lives: a
+			// distributed router is also bound to the dvr agent of every
+			// host it has a port on, which no other host needs (each
+			// would make every view grow with the router's hosts).
 			for _, id := range b.AgentIDs {
-				if ae, ok := v.Get(model.KindAgent, id); ok {
+				if ae, ag, ok := store.GetAs[*model.Agent](v, model.KindAgent, id); ok && !(r.Distributed && ag.Host != host && dvrOnly(ag)) {
 					hv.add(model.KindAgent, ae)
 				}
 			}
@@ -279,6 +283,9 @@ func Compute(v *store.View, host string) View {
 				hv.add(model.KindSubnet, se)
 			}
 		}
+		if ownPortsOnly(n, served[nid]) {
+			continue
+		}
 		for _, pe := range v.Index(model.KindPort, ByNetwork, nid) {
 			p, ok := store.As[*model.Port](pe)
 			if !ok || p.DeviceOwner == model.OwnerFloatingIP {
@@ -328,11 +335,33 @@ func Compute(v *store.View, host string) View {
 			hv.add(model.KindPort, pe)
 		}
 	}
-	v.Each(model.KindDVRMAC, func(e *store.Entry) bool {
+	// The host's own DVR MAC: the others' are of no use to a Linux
+	// bridge agent (it rewrites no source MACs of other hosts), and with
+	// them every view would grow with the number of hosts.
+	if e, ok := v.Get(model.KindDVRMAC, host); ok {
 		hv.add(model.KindDVRMAC, e)
-		return true
-	})
+	}
 	return hv
+}
+
+// ownPortsOnly reports whether the host needs none of the other hosts'
+// ports on network n (its own ports and its routers' are in the view
+// already): an external network that is not tunnelled (flat or VLAN: no
+// l2population entries; no router interface, so no DVR ARP entries)
+// and whose DHCP this host does not serve. Every DVR host is on the
+// external network through its floating IP agent gateway port: with
+// the other hosts' such ports (and their L2 agents), each view would
+// grow with the number of hosts, and each gateway port created would
+// make every stream recompute its view.
+func ownPortsOnly(n *model.Network, dhcp bool) bool {
+	return n.External && n.NetworkType != "vxlan" && !dhcp
+}
+
+// dvrOnly reports whether ag is an L3 agent that runs no central SNAT
+// (mode dvr or dvr_no_external).
+func dvrOnly(ag *model.Agent) bool {
+	mode, _ := ag.Configurations["agent_mode"].(string)
+	return ag.AgentType == model.AgentTypeL3 && (mode == model.ModeDVR || mode == model.ModeDVRNoExternal)
 }
 
 // snatHost reports whether the host runs the central SNAT part of the
@@ -366,30 +395,108 @@ func centralFIP(v *store.View, host string, f *model.FloatingIP) bool {
 	return ph == "" || (mode != model.ModeDVR && mode != model.ModeDVRSNAT)
 }
 
-// Diff returns the changes that turn a model holding old (key → mod
-// revision) into the view cur.
-func Diff(old map[syncproto.Key]int64, cur View) (upserts []syncproto.Object, deletes []syncproto.Key) {
+// Known is what a watcher remembers of the view it sent: each object's
+// key and mod revision, sorted by key. A slice, not a map: it is kept
+// per watcher, and a map of the same entries costs twice the memory.
+type Known []KnownObject
+
+// KnownObject is one remembered object.
+type KnownObject struct {
+	Key syncproto.Key
+	Rev int64
+}
+
+func compareKeys(a, b syncproto.Key) int {
+	if c := strings.Compare(a.Kind, b.Kind); c != 0 {
+		return c
+	}
+	return strings.Compare(a.ID, b.ID)
+}
+
+// rev returns the remembered mod revision of k.
+func (kn Known) rev(k syncproto.Key) (int64, bool) {
+	i, ok := slices.BinarySearchFunc(kn, k, func(o KnownObject, k syncproto.Key) int { return compareKeys(o.Key, k) })
+	if !ok {
+		return 0, false
+	}
+	return kn[i].Rev, true
+}
+
+// Diff returns the changes that turn a model holding old into the view
+// cur.
+func Diff(old Known, cur View) (upserts []syncproto.Object, deletes []syncproto.Key) {
 	for k, e := range cur {
-		if rev, ok := old[k]; !ok || rev != e.ModRev {
+		if rev, ok := old.rev(k); !ok || rev != e.ModRev {
 			upserts = append(upserts, syncproto.Object{Kind: k.Kind, ID: k.ID, Rev: e.ModRev, Data: e.Raw})
 		}
 	}
-	for k := range old {
-		if _, ok := cur[k]; !ok {
-			deletes = append(deletes, k)
+	for _, o := range old {
+		if _, ok := cur[o.Key]; !ok {
+			deletes = append(deletes, o.Key)
 		}
 	}
-	slices.SortFunc(upserts, func(a, b syncproto.Object) int { return strings.Compare(a.Kind+"/"+a.ID, b.Kind+"/"+b.ID) })
-	slices.SortFunc(deletes, func(a, b syncproto.Key) int { return strings.Compare(a.Kind+"/"+a.ID, b.Kind+"/"+b.ID) })
+	// By kind, then ID (the order of "kind/id": kinds are [a-z_], all
+	// after '/'), without building strings: with thousands of initial
+	// views that garbage was the server's largest allocation.
+	slices.SortFunc(upserts, func(a, b syncproto.Object) int {
+		return compareKeys(syncproto.Key{Kind: a.Kind, ID: a.ID}, syncproto.Key{Kind: b.Kind, ID: b.ID})
+	})
+	slices.SortFunc(deletes, compareKeys)
 	return upserts, deletes
 }
 
-// Revs reduces a view to what a watcher remembers of it.
-func Revs(hv View) map[syncproto.Key]int64 {
-	out := make(map[syncproto.Key]int64, len(hv))
-	for k, e := range hv {
-		out[k] = e.ModRev
+// Update returns kn after the changes Diff found were sent (sorted by
+// key, as Diff returns them). When every change is a new revision of a
+// known object (most changes: one floating IP) it updates kn in place;
+// else it merges them in, without sorting or reading the whole view.
+func (kn Known) Update(upserts []syncproto.Object, deletes []syncproto.Key) Known {
+	inPlace := len(deletes) == 0
+	for _, o := range upserts {
+		if !inPlace {
+			break
+		}
+		i, ok := slices.BinarySearchFunc(kn, syncproto.Key{Kind: o.Kind, ID: o.ID}, func(e KnownObject, k syncproto.Key) int { return compareKeys(e.Key, k) })
+		if ok {
+			kn[i].Rev = o.Rev
+		}
+		inPlace = ok
 	}
+	if inPlace {
+		return kn
+	}
+	out := make(Known, 0, len(kn)+len(upserts))
+	j, d := 0, 0
+	for _, e := range kn {
+		for ; j < len(upserts) && compareKeys(keyOf(upserts[j]), e.Key) < 0; j++ {
+			out = append(out, KnownObject{keyOf(upserts[j]), upserts[j].Rev})
+		}
+		for ; d < len(deletes) && compareKeys(deletes[d], e.Key) < 0; d++ {
+		}
+		switch {
+		case j < len(upserts) && keyOf(upserts[j]) == e.Key:
+			out = append(out, KnownObject{e.Key, upserts[j].Rev})
+			j++
+		case d < len(deletes) && deletes[d] == e.Key:
+			d++
+		default:
+			out = append(out, e)
+		}
+	}
+	for ; j < len(upserts); j++ {
+		out = append(out, KnownObject{keyOf(upserts[j]), upserts[j].Rev})
+	}
+	return out
+}
+
+func keyOf(o syncproto.Object) syncproto.Key { return syncproto.Key{Kind: o.Kind, ID: o.ID} }
+
+// Revs reduces a view to what a watcher remembers of it.
+func Revs(hv View) Known {
+	out := make(Known, 0, len(hv))
+	for k, e := range hv {
+		out = append(out, KnownObject{k, e.ModRev})
+	}
+	slices.SortFunc(out, func(a, b KnownObject) int { return compareKeys(a.Key, b.Key) })
 	return out
 }
 

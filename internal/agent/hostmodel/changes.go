@@ -53,6 +53,23 @@ func (m *Model) SnapshotSince(host string, since int64) (s *Snapshot, changes []
 	return s, append([]Change(nil), m.changes[i:]...), true
 }
 
+// Forget drops the logged changes up to revision rev, once a planner
+// planned rev and will only ask for later ones: the log otherwise keeps
+// every replaced value alive until it fills (maxChanges).
+func (m *Model) Forget(rev int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	i := 0
+	for i < len(m.changes) && m.changes[i].Rev <= rev {
+		i++
+	}
+	if i == 0 {
+		return
+	}
+	m.changes = append([]Change(nil), m.changes[i:]...)
+	m.floor = max(m.floor, rev)
+}
+
 // ignoredFields change without changing anything planning reads.
 var ignoredFields = map[string]bool{"Status": true, "RevisionNumber": true, "UpdatedAt": true, "HeartbeatTimestamp": true}
 

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -41,6 +42,8 @@ type Model struct {
 	// view.go); lent marks its maps that snapshots share.
 	view *Snapshot
 	lent [nViewMaps]bool
+	// shared, if set, holds one copy of objects for many models.
+	shared *Shared
 }
 
 // New returns an empty model.
@@ -60,11 +63,18 @@ func (m *Model) Apply(ev *syncproto.Event) {
 		m.view, m.lent = newView(), [nViewMaps]bool{}
 	}
 	for _, o := range ev.Upserts {
+		var v any
+		var err error
+		if m.shared != nil {
+			o, v, err = m.shared.decode(o)
+		} else {
+			v, err = decodeObject(o.Kind, o.Data)
+		}
+		// After sharing: the key's strings are then the shared ones.
 		k := syncproto.Key{Kind: o.Kind, ID: o.ID}
 		m.objects[k] = o
 		delete(m.bad, k)
 		old := m.decoded[k]
-		v, err := decodeObject(o.Kind, o.Data)
 		if err != nil {
 			m.bad[k] = err
 			delete(m.decoded, k)
@@ -244,11 +254,17 @@ func (c *Client) Watch(ctx context.Context, m *Model, onEvent func(*syncproto.Ev
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return fmt.Errorf("watch %s: %s: %s", c.Host, resp.Status, bytes.TrimSpace(b))
 	}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 256<<20)
-	for sc.Scan() {
+	// A small reader, and each line in a buffer of its own: a scanner
+	// would keep, for the stream's whole life, a buffer as large as the
+	// largest event (the initial view).
+	rd := bufio.NewReaderSize(resp.Body, 4<<10)
+	for {
+		line, err := readLine(rd, maxEvent)
+		if err != nil {
+			return err
+		}
 		var ev syncproto.Event
-		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+		if err := json.Unmarshal(line, &ev); err != nil {
 			return fmt.Errorf("watch %s: bad event: %w", c.Host, err)
 		}
 		m.Apply(&ev)
@@ -256,10 +272,32 @@ func (c *Client) Watch(ctx context.Context, m *Model, onEvent func(*syncproto.Ev
 			onEvent(&ev)
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return err
+}
+
+// maxEvent bounds one stream event (a whole view).
+const maxEvent = 256 << 20
+
+// readLine reads one newline-terminated line of at most max bytes; a
+// stream that ends is io.ErrUnexpectedEOF (streams do not end).
+func readLine(rd *bufio.Reader, max int) ([]byte, error) {
+	var line []byte
+	for {
+		part, err := rd.ReadSlice('\n')
+		if len(line)+len(part) > max {
+			return nil, fmt.Errorf("stream event over %d bytes", max)
+		}
+		line = append(line, part...)
+		switch {
+		case err == nil:
+			return line, nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case errors.Is(err, io.EOF):
+			return nil, io.ErrUnexpectedEOF
+		default:
+			return nil, err
+		}
 	}
-	return io.ErrUnexpectedEOF
 }
 
 // Follow keeps m in sync until ctx ends, reconnecting with jittered

@@ -1,0 +1,62 @@
+package hostview
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/neutrino-net/neutrino/internal/store"
+	"github.com/neutrino-net/neutrino/internal/syncproto"
+)
+
+// TestDiffAgainstKnown: a new or changed object is an upsert, a gone
+// one a delete, an unchanged one nothing; both come sorted.
+func TestDiffAgainstKnown(t *testing.T) {
+	view := func(revs map[string]int64) View {
+		v := View{}
+		for id, rev := range revs {
+			kind, oid := id[:1], id[1:]
+			v[syncproto.Key{Kind: kind, ID: oid}] = &store.Entry{ID: oid, ModRev: rev, Raw: []byte("{}")}
+		}
+		return v
+	}
+	old := Revs(view(map[string]int64{"pa": 1, "pb": 2, "nc": 3, "pd": 4}))
+	up, del := Diff(old, view(map[string]int64{"pa": 1, "pb": 5, "ne": 6, "pd": 4, "nf": 7}))
+	if got := fmt.Sprint(up); got != "[{n e 6 [123 125]} {n f 7 [123 125]} {p b 5 [123 125]}]" {
+		t.Errorf("upserts %s", got)
+	}
+	if got := fmt.Sprint(del); got != "[{n c}]" {
+		t.Errorf("deletes %s", got)
+	}
+	if up, del := Diff(nil, view(map[string]int64{"pa": 1})); len(up) != 1 || len(del) != 0 {
+		t.Errorf("from nothing: %v %v", up, del)
+	}
+}
+
+// TestKnownUpdate: after any diff, the updated Known equals Revs of the
+// new view, whether it was patched in place or rebuilt.
+func TestKnownUpdate(t *testing.T) {
+	view := func(revs map[string]int64) View {
+		v := View{}
+		for id, rev := range revs {
+			v[syncproto.Key{Kind: id[:1], ID: id[1:]}] = &store.Entry{ID: id[1:], ModRev: rev}
+		}
+		return v
+	}
+	base := map[string]int64{"pa": 1, "pb": 2, "nc": 3}
+	for _, next := range []map[string]int64{
+		{"pa": 1, "pb": 5, "nc": 3},          // in place
+		{"pa": 1, "pb": 2, "nc": 3, "pd": 6}, // insert
+		{"pa": 1, "nc": 3},                   // delete
+		{"pa": 1, "pb": 2, "nc": 3},          // nothing
+		{"pa": 2, "nb": 1, "pz": 4},          // all at once
+		{},                                   // all gone
+		{"a0": 1, "pa": 1, "pb": 3, "zz": 9}, // before, between, after
+	} {
+		old := Revs(view(base))
+		cur := view(next)
+		up, del := Diff(old, cur)
+		if got, want := fmt.Sprint(old.Update(up, del)), fmt.Sprint(Revs(cur)); got != want {
+			t.Errorf("%v: got %s, want %s", next, got, want)
+		}
+	}
+}
