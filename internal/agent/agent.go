@@ -14,8 +14,10 @@ import (
 	"github.com/neutrino-net/neutrino/internal/agent/linklocal"
 	"github.com/neutrino-net/neutrino/internal/agent/names"
 	"github.com/neutrino-net/neutrino/internal/agent/plan"
+	"github.com/neutrino-net/neutrino/internal/agent/plan/l2"
 	"github.com/neutrino-net/neutrino/internal/dataplane"
 	"github.com/neutrino-net/neutrino/internal/desired"
+	"github.com/neutrino-net/neutrino/internal/kernelfeat"
 	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/syncproto"
 	"github.com/vishvananda/netlink"
@@ -53,6 +55,9 @@ type Agent struct {
 	plugged map[string][]string
 	// unbound are the ports logged as impossible to bind, with why.
 	unbound map[string]string
+	// lacksVLAN and lacksGRE are what the kernel probe at start found
+	// missing (see probeKernel).
+	lacksVLAN, lacksGRE bool
 	// linkLocal keeps DVR's rfp-/fpr- addresses across restarts.
 	linkLocal *linklocal.Allocator
 	metrics   *agentMetrics
@@ -113,6 +118,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	defer ml.Close()
 	a.recoverMarks()
+	a.probeKernel()
 	if err := a.authorize(ctx); err != nil {
 		return err
 	}
@@ -279,8 +285,8 @@ func (a *Agent) hostConfig() plan.HostConfig {
 	return plan.HostConfig{Host: a.cfg.Host, Mode: a.cfg.AgentMode, LocalIP: a.cfg.LocalIP, PhysicalInterfaces: a.cfg.PhysicalInterfaces,
 		Bridges: a.cfg.Bridges, ARPResponder: a.cfg.ARPResponder, L2Population: a.cfg.L2Population,
 		IsolatedMetadata: a.cfg.EnableIsolatedMetadata, DNSDomain: a.cfg.DNSDomain, NS: a.ns, SecurityGroups: a.cfg.EnableSecurityGroup,
-		AllowARPSpoofing: !a.cfg.PreventARPSpoofing,
-		LinkLocal:        a.linkLocal.Get, ReleaseLinkLocal: func(id string) {
+		AllowARPSpoofing: !a.cfg.PreventARPSpoofing, LacksVLAN: a.lacksVLAN, LacksGRE: a.lacksGRE,
+		LinkLocal: a.linkLocal.Get, ReleaseLinkLocal: func(id string) {
 			if err := a.linkLocal.Release(id); err != nil {
 				a.log.Warn("release DVR link-local pair", "router", id, "err", err)
 			}
@@ -336,13 +342,41 @@ func distributedActive(s *hostmodel.Snapshot, plugged map[string]bool, rep *sync
 	}
 }
 
+// probeKernel finds out, once at start, whether the kernel makes 802.1Q
+// sub-interfaces and GRE taps (kernelfeat), logs one line per missing
+// one, and plans with what it found: networks needing a missing one are
+// not plugged and their ports' binding fails with it as the reason.
+func (a *Agent) probeKernel() {
+	f := kernelfeat.Probe()
+	for _, x := range []struct {
+		err    error
+		lacks  *bool
+		reason string
+	}{{f.VLAN, &a.lacksVLAN, l2.LacksVLANReason}, {f.GRE, &a.lacksGRE, l2.LacksGREReason}} {
+		switch {
+		case kernelfeat.Missing(x.err):
+			*x.lacks = true
+			a.log.Error(x.reason+": ports of networks that need it fail to bind on this host", "err", x.err)
+		case x.err != nil:
+			// Another failure (permissions, a name clash) says nothing
+			// about the kernel: plug, and let the apply report errors.
+			a.log.Warn("kernel feature probe failed", "feature", x.reason, "err", x.err)
+		}
+	}
+	a.planner = plan.NewPlanner(a.hostConfig())
+}
+
 // bindingFailed adds the ports this host cannot plug to the report
 // (DOWN, binding failed) until the server shows them so, and logs each
 // once with the physical network it does not map: no retry storm.
 func (a *Agent) bindingFailed(s *hostmodel.Snapshot, facts plan.Facts, rep *syncproto.StatusReport) {
 	for id, physnet := range facts.BindingFailed {
 		if a.unbound[id] != physnet {
-			a.log.Error("port cannot be bound on this host: physical network not mapped", "port", id, "physical_network", physnet)
+			// A missing kernel feature was logged once at start
+			// (probeKernel), not per port.
+			if !l2.KernelReason(physnet) {
+				a.log.Error("port cannot be bound on this host: physical network not mapped", "port", id, "physical_network", physnet)
+			}
 			a.unbound[id] = physnet
 		}
 		if p := s.Ports[id]; p != nil && p.VIFType != model.VIFTypeBindingFailed {

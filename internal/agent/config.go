@@ -245,18 +245,7 @@ func (r *optReader) readL2(f *ini.File, c *Config) {
 	ag := f.Section("agent")
 	var types string
 	if r.str(ag, "tunnel_types", &types) {
-		c.TunnelTypes = nil
-		list := splitList(types)
-		for _, t := range list {
-			// GRE networks are not plugged by this agent (no gretap):
-			// with VXLAN beside it, gre is an upstream leftover.
-			if t == "gre" && slices.Contains(list, "vxlan") {
-				c.Ignored = append(c.Ignored, config.Ignored{Section: "agent", Name: "tunnel_types",
-					Why: "gre: this agent tunnels with VXLAN only; GRE networks are not plugged"})
-				continue
-			}
-			c.TunnelTypes = append(c.TunnelTypes, t)
-		}
+		c.TunnelTypes = splitList(types)
 	}
 	r.boolean(ag, "l2_population", &c.L2Population)
 	r.boolean(ag, "arp_responder", &c.ARPResponder)
@@ -358,8 +347,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("[DEFAULT] server_url = %q: must be http://, https:// or unix://", c.ServerURL)
 	}
 	for _, t := range c.TunnelTypes {
-		if t != "vxlan" {
-			return fmt.Errorf("[agent] tunnel_types: %q is not supported (vxlan only)", t)
+		if t != "vxlan" && t != "gre" {
+			return fmt.Errorf("[agent] tunnel_types: %q is not supported (vxlan, gre)", t)
 		}
 	}
 	if len(c.TunnelTypes) > 0 && !c.LocalIP.IsValid() {

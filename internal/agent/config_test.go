@@ -50,8 +50,8 @@ func TestLoadConfigRejects(t *testing.T) {
 			[]string{`use_namespaces = "False" is not supported`}},
 		{"DVR without distributed routing", baseINI + "[agent]\nenable_distributed_routing = False\n[vxlan]\nlocal_ip = 10.0.1.21\n",
 			[]string{"agent_mode = dvr needs [agent] enable_distributed_routing = True"}},
-		{"GRE only", baseINI + "[agent]\ntunnel_types = gre\n[vxlan]\nlocal_ip = 10.0.1.21\n",
-			[]string{`tunnel_types: "gre" is not supported`}},
+		{"Geneve", baseINI + "[agent]\ntunnel_types = geneve\n[vxlan]\nlocal_ip = 10.0.1.21\n",
+			[]string{`tunnel_types: "geneve" is not supported`}},
 		{"bad local_ip", baseINI + "[vxlan]\nlocal_ip = 10.0.1.300\n",
 			[]string{"[vxlan] local_ip", `"10.0.1.300"`, "not an IPv4 address"}},
 		{"IPv6 local_ip", baseINI + "[vxlan]\nlocal_ip = fd00::1\n",
@@ -139,5 +139,16 @@ func TestDefaultReportInterval(t *testing.T) {
 		if c.ReportInterval != tc.want {
 			t.Errorf("%q: report_interval %s, want %s", tc.extra, c.ReportInterval, tc.want)
 		}
+	}
+}
+
+// GRE is a tunnel type of its own beside VXLAN (issue 16).
+func TestConfigGRE(t *testing.T) {
+	c, err := LoadConfig(writeINI(t, baseINI+"[agent]\ntunnel_types = vxlan, gre\n[vxlan]\nlocal_ip = 10.0.1.21\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.TunnelTypes, []string{"vxlan", "gre"}) || len(c.Ignored) != 0 {
+		t.Errorf("tunnel_types %v, ignored %v", c.TunnelTypes, c.Ignored)
 	}
 }

@@ -67,7 +67,7 @@ func TestWalkthroughAgents(t *testing.T) {
 			if c.Host != tc.host || c.AgentMode != tc.mode || c.LocalIP != netip.MustParseAddr(tc.tunnelIP) || c.ServerURL != "http://controller:9696" {
 				t.Errorf("host %s mode %s local_ip %s server %s", c.Host, c.AgentMode, c.LocalIP, c.ServerURL)
 			}
-			if !slices.Equal(c.TunnelTypes, []string{"vxlan"}) || !c.L2Population || !c.ARPResponder || !c.EnableDistributedRouting {
+			if !slices.Equal(c.TunnelTypes, []string{"gre", "vxlan"}) || !c.L2Population || !c.ARPResponder || !c.EnableDistributedRouting {
 				t.Errorf("[agent]: tunnel_types %v l2_population %v arp_responder %v enable_distributed_routing %v",
 					c.TunnelTypes, c.L2Population, c.ARPResponder, c.EnableDistributedRouting)
 			}
@@ -81,7 +81,7 @@ func TestWalkthroughAgents(t *testing.T) {
 				t.Errorf("metadata %s secret %q", c.MetadataURL, c.MetadataSecret)
 			}
 			want := append([]string{"[DEFAULT] verbose", "[DEFAULT] interface_driver", "[DEFAULT] use_namespaces",
-				"[DEFAULT] external_network_bridge", "[agent] tunnel_types", "[securitygroup] firewall_driver"}, tc.ignored...)
+				"[DEFAULT] external_network_bridge", "[securitygroup] firewall_driver"}, tc.ignored...)
 			var got []string
 			for _, ig := range c.Ignored {
 				got = append(got, ig.String())

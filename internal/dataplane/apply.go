@@ -2,11 +2,13 @@
 // the host's actual state back through netlink and changes only what
 // differs from the desired state (internal/desired). Every change is
 // idempotent: EEXIST/ENOENT mean "already so". It owns only what carries
-// its names: bridges "brq*", VXLAN devices "vxlan-*", namespaces of its
-// agent's suffix, and the entries it put on those devices.
+// its names: bridges "brq*", VXLAN devices "vxlan-*", GRE taps "gre-*",
+// VLAN sub-interfaces in its bridges, namespaces of its agent's suffix,
+// and the entries it put on those devices.
 //
 // The files follow the kernel's tables: links.go (bridges, VXLAN
-// devices, bridge ports, veth pairs), addrs.go, routes.go (routes in any
+// devices, bridge ports, veth pairs), tunnels.go (VLAN sub-interfaces,
+// GRE taps), addrs.go, routes.go (routes in any
 // table and ip rules), neigh.go (FDB and neighbours), namespace.go (one
 // agent namespace: sysctls, nftables through package nft, links, routes),
 // sysctl.go (global keys first, per-device keys once their devices
@@ -136,6 +138,12 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 	flags, _ := dumpPortFlags()
 	for _, v := range h.VXLANs {
 		keep(applyVXLAN(nl, res, byName, flags, v))
+	}
+	for _, v := range h.VLANs {
+		keep(applyVLAN(nl, res, byName, v))
+	}
+	for _, g := range h.GRETaps {
+		keep(applyGRETap(nl, res, byName, flags, g))
 	}
 	// The host's tables before the bridge ports: a tap joins its bridge
 	// only once its security group filter is in place (until then its

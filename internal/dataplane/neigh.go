@@ -29,6 +29,9 @@ func fdbDevices(h *desired.Host) map[string]bool {
 	for _, v := range h.VXLANs {
 		devs[v.Name] = true
 	}
+	for _, g := range h.GRETaps {
+		devs[g.Name] = true
+	}
 	for _, p := range h.BridgePorts {
 		devs[p.Name] = true
 	}

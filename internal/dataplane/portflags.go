@@ -8,9 +8,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// portFlags are the bridge port flags the agent manages on a VXLAN port.
+// portFlags are the bridge port flags the agent manages on a tunnel
+// port (VXLAN device, GRE tap).
 type portFlags struct {
-	Learning, NeighSuppress bool
+	Learning, NeighSuppress, Isolated bool
 }
 
 // dumpPortFlags reads every bridge port's flags, by link index, in one
@@ -56,6 +57,8 @@ func dumpPortFlags() (map[int]portFlags, error) {
 					f.Learning = in.Value[0] != 0
 				case in.Attr.Type == nl.IFLA_BRPORT_NEIGH_SUPPRESS:
 					f.NeighSuppress = in.Value[0] != 0
+				case in.Attr.Type == nl.IFLA_BRPORT_ISOLATED:
+					f.Isolated = in.Value[0] != 0
 				}
 			}
 			out[int(ans.Index)] = f
@@ -75,5 +78,5 @@ func portFlagsOf(dumped map[int]portFlags, l netlink.Link) (portFlags, error) {
 	if err != nil {
 		return portFlags{}, err
 	}
-	return portFlags{Learning: pi.Learning, NeighSuppress: pi.NeighSuppress}, nil
+	return portFlags{Learning: pi.Learning, NeighSuppress: pi.NeighSuppress, Isolated: pi.Isolated}, nil
 }

@@ -35,6 +35,11 @@ func TestDumpPortFlags(t *testing.T) {
 	if err := h.LinkSetBrNeighSuppress(b, true); err != nil {
 		t.Fatal(err)
 	}
+	// Isolation (GRE taps) is a bridge port flag like the others: it
+	// needs no module, so it is tested here on veths.
+	if err := h.LinkSetIsolated(b, true); err != nil {
+		t.Fatal(err)
+	}
 	var got map[int]portFlags
 	var want [2]netlink.Protinfo
 	if err := netns.In(ns, func() error {
@@ -53,11 +58,11 @@ func TestDumpPortFlags(t *testing.T) {
 	}
 	for i, l := range []netlink.Link{a, b} {
 		f, ok := got[l.Attrs().Index]
-		if !ok || f.Learning != want[i].Learning || f.NeighSuppress != want[i].NeighSuppress {
+		if !ok || f.Learning != want[i].Learning || f.NeighSuppress != want[i].NeighSuppress || f.Isolated != want[i].Isolated {
 			t.Errorf("%s: dumped %+v (present %v), LinkGetProtinfo learning %v neigh_suppress %v", l.Attrs().Name, f, ok, want[i].Learning, want[i].NeighSuppress)
 		}
 	}
-	if got[a.Attrs().Index].Learning || !got[b.Attrs().Index].NeighSuppress {
+	if got[a.Attrs().Index].Learning || !got[b.Attrs().Index].NeighSuppress || !got[b.Attrs().Index].Isolated || got[a.Attrs().Index].Isolated {
 		t.Errorf("flags not as set: %+v", got)
 	}
 	if _, ok := got[br.Attrs().Index]; ok {

@@ -13,7 +13,8 @@ import (
 )
 
 // prune deletes what is ours and no longer desired: namespaces of this
-// agent, bridges and VXLAN devices (reverse order of creation).
+// agent, bridges and their tunnel ports (VXLAN devices, GRE taps, VLAN
+// sub-interfaces), in reverse order of creation.
 func prune(nl *netlink.Handle, res *Result, h *desired.Host, opts Options) error {
 	var errs []error
 	if opts.OwnsNamespace != nil {
@@ -52,6 +53,12 @@ func prune(nl *netlink.Handle, res *Result, h *desired.Host, opts Options) error
 	for _, v := range h.VXLANs {
 		wantLink[v.Name] = true
 	}
+	for _, v := range h.VLANs {
+		wantLink[v.Name] = true
+	}
+	for _, g := range h.GRETaps {
+		wantLink[g.Name] = true
+	}
 	for _, p := range h.BridgePorts {
 		wantLink[p.Name] = true
 	}
@@ -60,11 +67,20 @@ func prune(nl *netlink.Handle, res *Result, h *desired.Host, opts Options) error
 			wantLink[v.Outer] = true
 		}
 	}
-	// VXLAN devices first, then bridges.
-	for _, pass := range []string{"vxlan-", "brq"} {
+	bridges := map[int]bool{}
+	for _, l := range links {
+		if l.Type() == "bridge" && strings.HasPrefix(l.Attrs().Name, "brq") {
+			bridges[l.Attrs().Index] = true
+		}
+	}
+	// Tunnel ports first, then bridges.
+	for _, pass := range []string{"tunnel", "vxlan-", "brq"} {
 		for _, l := range links {
 			name := l.Attrs().Name
-			if !strings.HasPrefix(name, pass) || wantLink[name] {
+			if wantLink[name] {
+				continue
+			}
+			if pass == "tunnel" && !prunableTunnel(l, bridges) || pass != "tunnel" && !strings.HasPrefix(name, pass) {
 				continue
 			}
 			if err := nl.LinkDel(l); err != nil {

@@ -25,6 +25,8 @@ import (
 type Host struct {
 	Bridges     []Bridge
 	VXLANs      []VXLAN
+	VLANs       []VLAN
+	GRETaps     []GRETap
 	BridgePorts []BridgePort
 	FDB         []FDB
 	Neighs      []Neigh
@@ -51,6 +53,32 @@ type VXLAN struct {
 	Name          string
 	VNI           int
 	Local         netip.Addr
+	Bridge        string
+	MTU           int
+	NeighSuppress bool
+}
+
+// VLAN is an 802.1Q sub-interface of a physical interface (the one its
+// physical network maps to) enslaved to a VLAN network's bridge: frames
+// of the bridge leave the host tagged with VID.
+type VLAN struct {
+	Name   string
+	Parent string
+	VID    int
+	Bridge string
+	MTU    int
+}
+
+// GRETap is an Ethernet-over-GRE tunnel to one remote host of a GRE
+// network, keyed by the network's segmentation id and enslaved to its
+// bridge with learning off (l2population's FDB entries point remote MACs
+// at it) and isolated: the bridge never forwards from one tunnel port to
+// another, so that a frame flooded to every remote host is not flooded
+// back. NeighSuppress is the ARP responder, as on a VXLAN port.
+type GRETap struct {
+	Name          string
+	GREKey        int
+	Local, Remote netip.Addr
 	Bridge        string
 	MTU           int
 	NeighSuppress bool
@@ -170,6 +198,8 @@ type Sysctl struct {
 func (h *Host) Normalize() {
 	h.Bridges = sortDedup(h.Bridges, Bridge.Key)
 	h.VXLANs = sortDedup(h.VXLANs, VXLAN.Key)
+	h.VLANs = sortDedup(h.VLANs, VLAN.Key)
+	h.GRETaps = sortDedup(h.GRETaps, GRETap.Key)
 	h.BridgePorts = sortDedup(h.BridgePorts, BridgePort.Key)
 	h.FDB = sortDedup(h.FDB, FDB.Key)
 	h.Neighs = sortDedup(h.Neighs, Neigh.Key)

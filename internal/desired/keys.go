@@ -10,6 +10,12 @@ func (b Bridge) Key() string { return b.Name }
 // Key identifies a VXLAN device.
 func (v VXLAN) Key() string { return v.Name }
 
+// Key identifies a VLAN sub-interface.
+func (v VLAN) Key() string { return v.Name }
+
+// Key identifies a GRE tap.
+func (g GRETap) Key() string { return g.Name }
+
 // Key identifies a bridge port.
 func (p BridgePort) Key() string { return p.Name }
 

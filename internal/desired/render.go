@@ -19,6 +19,13 @@ func (h *Host) String() string {
 	for _, v := range h.VXLANs {
 		fmt.Fprintf(&b, "link %s type vxlan id %d local %s dstport 4789 nolearning mtu %d master %s learning off neigh_suppress %v\n", v.Name, v.VNI, v.Local, v.MTU, v.Bridge, v.NeighSuppress)
 	}
+	for _, v := range h.VLANs {
+		fmt.Fprintf(&b, "link %s link %s type vlan id %d mtu %d master %s\n", v.Name, v.Parent, v.VID, v.MTU, v.Bridge)
+	}
+	for _, g := range h.GRETaps {
+		fmt.Fprintf(&b, "link %s type gretap key %d local %s remote %s mtu %d master %s learning off isolated on neigh_suppress %v\n",
+			g.Name, g.GREKey, g.Local, g.Remote, g.MTU, g.Bridge, g.NeighSuppress)
+	}
 	for _, p := range h.BridgePorts {
 		fmt.Fprintf(&b, "link %s master %s mtu %d", p.Name, p.Bridge, p.MTU)
 		if p.PortID != "" {

@@ -35,6 +35,13 @@ type Options struct {
 	Exe string
 	Env []string
 
+	// VLANPhysnets are more physical networks, mapped on every host to
+	// its external interface beside Physnet (so VLAN sub-interfaces of it
+	// carry them) and known to the server as VLAN physical networks for
+	// provider networks (network_vlan_ranges without a tenant range).
+	// None by default.
+	VLANPhysnets []string
+
 	// Out receives progress lines (nil: none).
 	Out io.Writer
 	// ReadyTimeout bounds the wait for the server and for the agents
@@ -122,7 +129,8 @@ func Up(ctx context.Context, o Options) (st *State, err error) {
 			return nil, err
 		}
 	}
-	st = &State{Prefix: o.Prefix, Dir: o.Dir, Port: o.Port, Computes: o.Computes, NetworkNodes: o.NetworkNodes, Agents: !o.NoAgents, Created: time.Now().UTC(), Exe: o.Exe, Env: o.Env}
+	st = &State{Prefix: o.Prefix, Dir: o.Dir, Port: o.Port, Computes: o.Computes, NetworkNodes: o.NetworkNodes, Agents: !o.NoAgents, Created: time.Now().UTC(), Exe: o.Exe, Env: o.Env,
+		VLANPhysnets: o.VLANPhysnets}
 	if st.Metrics, err = pickMetricsPorts(st.Hosts()); err != nil {
 		return nil, err
 	}
@@ -285,7 +293,11 @@ func (s *State) writeAgentConfig(h Host) (string, error) {
 	// (docs/ha.md).
 	fmt.Fprintf(&b, "[agent]\ntunnel_types = vxlan\nl2_population = true\narp_responder = true\n\n")
 	fmt.Fprintf(&b, "[vxlan]\nlocal_ip = %s\n\n", h.TunnelIP)
-	fmt.Fprintf(&b, "[linux_bridge]\nphysical_interface_mappings = %s:%s\n", Physnet, HostExternalIf)
+	mappings := []string{Physnet + ":" + HostExternalIf}
+	for _, pn := range s.VLANPhysnets {
+		mappings = append(mappings, pn+":"+HostExternalIf)
+	}
+	fmt.Fprintf(&b, "[linux_bridge]\nphysical_interface_mappings = %s\n", strings.Join(mappings, ","))
 	rc, err := openRC(filepath.Join(s.Dir, "agent-openrc"))
 	if err == nil {
 		// The agent dials server_url's socket for every request, its

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/neutrino-net/neutrino/internal/agent"
 	"github.com/neutrino-net/neutrino/internal/agent/metadata"
@@ -37,6 +38,10 @@ func Serve(ctx context.Context, dir string, port int, metricsBind string, log *s
 	cfg.BindPort = port
 	cfg.MetricsBind = metricsBind
 	cfg.RouterDistributed = true
+	st, stErr := LoadState(dir)
+	if stErr == nil {
+		cfg.NetworkVLANRanges = strings.Join(st.VLANPhysnets, ",")
+	}
 	data := filepath.Join(dir, serverDir)
 	srv, err := server.Start(ctx, server.Options{Config: cfg, DataDir: data, UnixSocket: filepath.Join(dir, socketFile), Log: log})
 	if err != nil {
@@ -67,7 +72,7 @@ func Serve(ctx context.Context, dir string, port int, metricsBind string, log *s
 		<-ctx.Done()
 		srv.Close()
 	}()
-	st, err := LoadState(dir)
+	err = stErr
 	if err == nil {
 		err = relayHosts(ctx, st, log)
 	}

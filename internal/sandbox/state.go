@@ -48,6 +48,8 @@ type State struct {
 	// metrics listeners ([DEFAULT] metrics_bind): "server" and
 	// "agent-<host>".
 	Metrics map[string]string `json:"metrics,omitempty"`
+	// VLANPhysnets: see Options.VLANPhysnets.
+	VLANPhysnets []string `json:"vlan_physnets,omitempty"`
 }
 
 // MetricsURL is the base URL of a process's metrics listener ("server"

@@ -87,6 +87,8 @@ type Options struct {
 	LogLines int
 	// Quiet drops the sandbox's progress lines from the test log.
 	Quiet bool
+	// VLANPhysnets: see sandbox.Options.VLANPhysnets.
+	VLANPhysnets []string
 }
 
 // Bed is one running sandbox owned by a test.
@@ -124,6 +126,7 @@ func Up(t testing.TB, computes int, o Options) *Bed {
 		Exe:          exe,
 		Env:          Env(),
 		ReadyTimeout: 60 * time.Second,
+		VLANPhysnets: o.VLANPhysnets,
 	}
 	if !o.Quiet {
 		so.Out = logWriter{t}

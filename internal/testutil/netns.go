@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/neutrino-net/neutrino/internal/kernelfeat"
 	"github.com/neutrino-net/neutrino/internal/netns"
 )
 
@@ -37,4 +38,39 @@ func NewNetNS(t testing.TB, tag string) string {
 	}
 	t.Cleanup(func() { netns.Delete(name) })
 	return name
+}
+
+// RequireKernel skips a test when the kernel cannot make a link kind it
+// needs ("vlan": 802.1Q, "gretap": GRE), naming the missing feature; it
+// probes in a throwaway namespace.
+func RequireKernel(t testing.TB, kinds ...string) {
+	t.Helper()
+	ns := NewNetNS(t, "kprobe")
+	h, err := netns.Open(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	var f kernelfeat.Features
+	if err := netns.RunIn(h, func() error { f = kernelfeat.Probe(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range kinds {
+		var err error
+		var what string
+		switch k {
+		case "vlan":
+			err, what = f.VLAN, kernelfeat.VLANName
+		case "gretap":
+			err, what = f.GRE, kernelfeat.GREName
+		default:
+			t.Fatalf("RequireKernel: unknown kind %q", k)
+		}
+		if kernelfeat.Missing(err) {
+			t.Skipf("kernel lacks %s: %v", what, err)
+		}
+		if err != nil {
+			t.Fatalf("probe %s: %v", what, err)
+		}
+	}
 }

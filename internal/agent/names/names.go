@@ -7,6 +7,9 @@
 package names
 
 import (
+	"crypto/sha1"
+	"encoding/hex"
+	"net/netip"
 	"strconv"
 	"strings"
 )
@@ -60,6 +63,56 @@ func Bridge(networkID string) string { return "brq" + short(networkID) }
 
 // VXLAN is a network's VXLAN device (upstream linuxbridge: "vxlan-<vni>").
 func VXLAN(vni int) string { return "vxlan-" + strconv.Itoa(vni) }
+
+// maxDev is the longest device name the kernel takes (IFNAMSIZ-1).
+const maxDev = 15
+
+// hashLen is how many hex digits of a SHA-1 stand for a name too long
+// to keep (upstream's INTERFACE_HASH_LEN).
+const hashLen = 6
+
+// VLANSub is the 802.1Q sub-interface of a physical interface for a VLAN
+// id, as upstream's linuxbridge agent names it (get_subinterface_name):
+// "<dev>.<vid>", or, when that is longer than 15 characters, the
+// device's name cut short and followed by 6 hex digits of its SHA-1, so
+// that two long interface names sharing a prefix stay apart.
+func VLANSub(dev string, vid int) string {
+	post := "." + strconv.Itoa(vid)
+	if len(dev)+len(post) <= maxDev {
+		return dev + post
+	}
+	sum := sha1.Sum([]byte(dev))
+	keep := maxDev - len(post) - hashLen
+	return dev[:keep] + hex.EncodeToString(sum[:])[:hashLen] + post
+}
+
+// VLANSubPrefixes are the name prefixes (each ending in ".") of dev's
+// VLAN sub-interfaces, one per VLAN id length that yields a different
+// prefix (a hashed name's prefix depends on the id's length): nftables
+// matches "prefix*" on them.
+func VLANSubPrefixes(dev string) []string {
+	var out []string
+	for _, vid := range []int{1, 10, 100, 1000} {
+		name := VLANSub(dev, vid)
+		pre := name[:len(name)-len(strconv.Itoa(vid))]
+		if len(out) == 0 || out[len(out)-1] != pre {
+			out = append(out, pre)
+		}
+	}
+	return out
+}
+
+// PrefixGRE starts the name of every GRE tap device of the agent.
+const PrefixGRE = "gre-"
+
+// GRE is the gretap device of a GRE network (its segmentation id, the
+// tunnel key) towards one remote host: upstream's linuxbridge had no
+// GRE, and a tunnel per (key, remote) does not fit "gre-<key>-<ip>" in
+// 15 characters, so "gre-" and 11 hex digits of a SHA-1 of both.
+func GRE(key int, remote netip.Addr) string {
+	sum := sha1.Sum([]byte(strconv.Itoa(key) + "/" + remote.String()))
+	return PrefixGRE + hex.EncodeToString(sum[:])[:devLen]
+}
 
 // Namespaces builds and parses namespace names with one agent's suffix.
 type Namespaces struct{ Suffix string }

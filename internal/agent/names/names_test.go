@@ -1,6 +1,12 @@
 package names
 
-import "testing"
+import (
+	"crypto/sha1"
+	"encoding/hex"
+	"net/netip"
+	"slices"
+	"testing"
+)
 
 func TestNamespaces(t *testing.T) {
 	host1 := Namespaces{Suffix: "@compute1"}
@@ -32,4 +38,57 @@ func TestDeviceNamesFit(t *testing.T) {
 			t.Errorf("%q is longer than 15", n)
 		}
 	}
+}
+
+// VLAN sub-interfaces are named as upstream's linuxbridge agent names
+// them: "<dev>.<vid>" while it fits, else a cut name and a SHA-1 prefix.
+func TestVLANSub(t *testing.T) {
+	for _, c := range []struct {
+		dev  string
+		vid  int
+		want string
+	}{
+		{"eth1", 1998, "eth1.1998"},
+		{"eth1", 1, "eth1.1"},
+		{"mix_interface", 1, "mix_interface.1"},
+		{"mix_interface", 11, "mix_in" + sha6("mix_interface") + ".11"},
+		{"mix_interface", 1111, "mix_" + sha6("mix_interface") + ".1111"},
+		{"very_long_interface", 4094, "very" + sha6("very_long_interface") + ".4094"},
+	} {
+		if got := VLANSub(c.dev, c.vid); got != c.want || len(got) > 15 {
+			t.Errorf("VLANSub(%q, %d) = %q, want %q", c.dev, c.vid, got, c.want)
+		}
+	}
+	if got := VLANSubPrefixes("eth1"); !slices.Equal(got, []string{"eth1."}) {
+		t.Errorf("prefixes of eth1: %v", got)
+	}
+	// mix_interface keeps its name up to 1-digit ids, then hashes with
+	// a shorter cut as the id grows.
+	h := sha6("mix_interface")
+	want := []string{"mix_interface.", "mix_in" + h + ".", "mix_i" + h + ".", "mix_" + h + "."}
+	if got := VLANSubPrefixes("mix_interface"); !slices.Equal(got, want) {
+		t.Errorf("prefixes of mix_interface: %v, want %v", got, want)
+	}
+}
+
+// A GRE tap's name fits, and differs per key and per remote host.
+func TestGRE(t *testing.T) {
+	a, b := netip.MustParseAddr("10.0.1.21"), netip.MustParseAddr("10.0.1.22")
+	names := map[string]bool{GRE(10, a): true, GRE(10, b): true, GRE(20, a): true, GRE(20, b): true}
+	if len(names) != 4 {
+		t.Fatalf("names collide: %v", names)
+	}
+	for n := range names {
+		if len(n) != 15 || n[:4] != PrefixGRE {
+			t.Errorf("%q: want gre- and 11 hex digits", n)
+		}
+	}
+	if GRE(10, a) != GRE(10, a) {
+		t.Error("not stable")
+	}
+}
+
+func sha6(s string) string {
+	sum := sha1.Sum([]byte(s))
+	return hex.EncodeToString(sum[:])[:6]
 }

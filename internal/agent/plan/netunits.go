@@ -109,7 +109,7 @@ func (p *Planner) networkFacts(s *hostmodel.Snapshot, u *netUnit) {
 		}
 		f.Ports[pt.ID] = pt.AdminStateUp
 		if n != nil && !l2.IsRouterOwned(pt.DeviceOwner) {
-			if why := l2.UnmappedPhysnet(l2cfg, n); why != "" {
+			if why := l2.Unpluggable(l2cfg, n); why != "" {
 				f.BindingFailed[pt.ID] = why
 			}
 		}
@@ -193,6 +193,8 @@ func (p *Planner) spliceNetworks() bool {
 			h := &x.u.l2.Host
 			x.dst.Bridges = append(x.dst.Bridges, h.Bridges...)
 			x.dst.VXLANs = append(x.dst.VXLANs, h.VXLANs...)
+			x.dst.VLANs = append(x.dst.VLANs, h.VLANs...)
+			x.dst.GRETaps = append(x.dst.GRETaps, h.GRETaps...)
 			x.dst.BridgePorts = append(x.dst.BridgePorts, h.BridgePorts...)
 			x.dst.FDB = append(x.dst.FDB, h.FDB...)
 			x.dst.Neighs = append(x.dst.Neighs, h.Neighs...)
@@ -201,10 +203,10 @@ func (p *Planner) spliceNetworks() bool {
 	}
 	// Units' elements have distinct keys unless two units planned the
 	// same one: then the host is rebuilt (see rebuild).
-	n := len(add.Bridges) + len(add.VXLANs) + len(add.BridgePorts) + len(add.FDB) + len(add.Neighs) + len(add.Namespaces)
+	n := len(add.Bridges) + len(add.VXLANs) + len(add.VLANs) + len(add.GRETaps) + len(add.BridgePorts) + len(add.FDB) + len(add.Neighs) + len(add.Namespaces)
 	del.Normalize()
 	add.Normalize()
-	if n != len(add.Bridges)+len(add.VXLANs)+len(add.BridgePorts)+len(add.FDB)+len(add.Neighs)+len(add.Namespaces) {
+	if n != len(add.Bridges)+len(add.VXLANs)+len(add.VLANs)+len(add.GRETaps)+len(add.BridgePorts)+len(add.FDB)+len(add.Neighs)+len(add.Namespaces) {
 		return false
 	}
 	h, ok := p.host, true
@@ -213,6 +215,10 @@ func (p *Planner) spliceNetworks() bool {
 	h.Bridges, o = splice(h.Bridges, del.Bridges, add.Bridges, desired.Bridge.Key)
 	step(o)
 	h.VXLANs, o = splice(h.VXLANs, del.VXLANs, add.VXLANs, desired.VXLAN.Key)
+	step(o)
+	h.VLANs, o = splice(h.VLANs, del.VLANs, add.VLANs, desired.VLAN.Key)
+	step(o)
+	h.GRETaps, o = splice(h.GRETaps, del.GRETaps, add.GRETaps, desired.GRETap.Key)
 	step(o)
 	h.BridgePorts, o = splice(h.BridgePorts, del.BridgePorts, add.BridgePorts, desired.BridgePort.Key)
 	step(o)
@@ -243,15 +249,17 @@ func (p *Planner) rebuild() {
 		u := &p.netUnits[id].l2.Host
 		h.Bridges = append(h.Bridges, u.Bridges...)
 		h.VXLANs = append(h.VXLANs, u.VXLANs...)
+		h.VLANs = append(h.VLANs, u.VLANs...)
+		h.GRETaps = append(h.GRETaps, u.GRETaps...)
 		h.BridgePorts = append(h.BridgePorts, u.BridgePorts...)
 		h.FDB = append(h.FDB, u.FDB...)
 		h.Neighs = append(h.Neighs, u.Neighs...)
 		h.Namespaces = append(h.Namespaces, u.Namespaces...)
 	}
 	p.addRouterHostParts(&h)
-	n := len(h.Bridges) + len(h.VXLANs) + len(h.BridgePorts) + len(h.FDB) + len(h.Neighs) + len(h.Namespaces)
+	n := len(h.Bridges) + len(h.VXLANs) + len(h.VLANs) + len(h.GRETaps) + len(h.BridgePorts) + len(h.FDB) + len(h.Neighs) + len(h.Namespaces)
 	h.Normalize()
-	p.dupes = n != len(h.Bridges)+len(h.VXLANs)+len(h.BridgePorts)+len(h.FDB)+len(h.Neighs)+len(h.Namespaces)
+	p.dupes = n != len(h.Bridges)+len(h.VXLANs)+len(h.VLANs)+len(h.GRETaps)+len(h.BridgePorts)+len(h.FDB)+len(h.Neighs)+len(h.Namespaces)
 	p.host = h
 	p.mergeRouters()
 }

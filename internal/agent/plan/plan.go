@@ -45,30 +45,43 @@ type HostConfig struct {
 	// AllowARPSpoofing is prevent_arp_spoofing = False: the anti-spoofing
 	// lets any ARP through.
 	AllowARPSpoofing bool
+	// LacksVLAN and LacksGRE: the kernel cannot make 802.1Q
+	// sub-interfaces or GRE taps (see l2.Config).
+	LacksVLAN, LacksGRE bool
 }
 
 func (c HostConfig) l2() l2.Config {
 	return l2.Config{Host: c.Host, LocalIP: c.LocalIP, PhysicalInterfaces: c.PhysicalInterfaces, Bridges: c.Bridges,
-		ARPResponder: c.ARPResponder, L2Population: c.L2Population, IsolatedMetadata: c.IsolatedMetadata, NS: c.NS}
+		ARPResponder: c.ARPResponder, L2Population: c.L2Population, IsolatedMetadata: c.IsolatedMetadata, NS: c.NS,
+		LacksVLAN: c.LacksVLAN, LacksGRE: c.LacksGRE}
 }
 
 func (c HostConfig) l3() l3.Config {
 	l2cfg := c.l2()
-	return l3.Config{Host: c.Host, Mode: c.Mode, NS: c.NS, Unplugged: func(n *model.Network) string { return l2.UnmappedPhysnet(l2cfg, n) },
+	return l3.Config{Host: c.Host, Mode: c.Mode, NS: c.NS, Unplugged: func(n *model.Network) string { return l2.Unpluggable(l2cfg, n) },
 		LinkLocal: c.LinkLocal, TunnelPorts: c.tunnelPorts()}
 }
 
-// tunnelPorts are the bridge ports that leave the host: VXLAN devices
-// and the physical interfaces of flat networks.
+// tunnelPorts are the bridge ports that leave the host: VXLAN devices,
+// GRE taps, the physical interfaces of flat networks and their VLAN
+// sub-interfaces (nftables matches "prefix*").
 func (c HostConfig) tunnelPorts() []string {
 	out := []string{"vxlan-*"}
+	var rest []string
+	if !c.LacksGRE {
+		rest = append(rest, names.PrefixGRE+"*")
+	}
 	for _, dev := range c.PhysicalInterfaces {
-		if !slices.Contains(out, dev) {
-			out = append(out, dev)
+		rest = append(rest, dev)
+		if c.LacksVLAN {
+			continue
+		}
+		for _, pre := range names.VLANSubPrefixes(dev) {
+			rest = append(rest, pre+"*")
 		}
 	}
-	slices.Sort(out[1:])
-	return out
+	slices.Sort(rest)
+	return append(out, slices.Compact(rest)...)
 }
 
 // Facts are what the agent reports and serves, never part of the
@@ -93,8 +106,9 @@ type Facts struct {
 	// DHCP are the networks served by DHCP, by namespace.
 	DHCP map[string]DHCPServer
 	// BindingFailed are the host's ports that cannot be bound here, with
-	// the physical network this host does not map: they stay DOWN with
-	// binding:vif_type binding_failed.
+	// the physical network this host does not map or the kernel feature
+	// it lacks (l2.KernelReason): they stay DOWN with binding:vif_type
+	// binding_failed.
 	BindingFailed map[string]string
 	// ConntrackFlush are the host namespace's conntrack entries to delete
 	// once this plan is applied: security group filtering that lost a
@@ -155,8 +169,12 @@ func (f Facts) String() string {
 	for ns, net := range f.IsolatedMetadata {
 		add("metadata %s isolated network %s", ns, net)
 	}
-	for id, physnet := range f.BindingFailed {
-		add("port %s binding_failed: physical network %s not mapped", id, physnet)
+	for id, why := range f.BindingFailed {
+		if l2.KernelReason(why) {
+			add("port %s binding_failed: %s", id, why)
+		} else {
+			add("port %s binding_failed: physical network %s not mapped", id, why)
+		}
 	}
 	for ns, d := range f.DHCP {
 		add("dhcp %s dev %s subnets %d leases %d", ns, d.Device, len(d.Network.Subnets), len(d.Network.Leases))

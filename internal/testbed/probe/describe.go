@@ -9,17 +9,24 @@ import (
 )
 
 // Describe renders a captured frame in one line for reports: direction,
-// the VXLAN VNI if it is one (then the inner frame is described), and
-// the payload kind with its addresses (ARP, ICMP, TCP, UDP, other).
+// its 802.1Q VLAN if tagged, the VXLAN VNI or GRE key if it is a tunnel
+// packet (then the inner frame is described), and the payload kind with
+// its addresses (ARP, ICMP, TCP, UDP, other).
 func Describe(f Frame) string {
 	dir := "in"
 	if f.Outgoing {
 		dir = "out"
 	}
+	if vid, ok := f.VLANTag(); ok {
+		dir += fmt.Sprintf(" vlan %d", vid)
+	}
 	if inner, vni, ok := f.VXLANInner(); ok {
 		return fmt.Sprintf("%s vxlan %d: %s", dir, vni, describeEth(inner))
 	}
-	return dir + " " + describeEth(f.Data)
+	if inner, key, _, ok := f.GREInner(); ok {
+		return fmt.Sprintf("%s gre key %d: %s", dir, key, describeEth(inner))
+	}
+	return dir + " " + describeEth(f.untagged())
 }
 
 func describeEth(d []byte) string {

@@ -152,7 +152,10 @@ func parseARP(f []byte) (op uint16, sha net.HardwareAddr, spa netip.Addr, ok boo
 
 // Frame is one captured Ethernet frame.
 type Frame struct {
-	Data     []byte
+	Data []byte
+	// VLAN is the 802.1Q VLAN id the kernel took out of the frame into
+	// its metadata (0: none; see VLANTag).
+	VLAN     int
 	Outgoing bool      // sent by this interface (else received)
 	Time     time.Time // when the capture read it
 }
@@ -205,6 +208,11 @@ func StartCapture(ns, ifName string) (*Capture, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The VLAN tag of an offloaded frame is only in the auxiliary data.
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_AUXDATA, 1); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("PACKET_AUXDATA on %s: %w", ifName, err)
+	}
 	c := &Capture{fd: fd, done: make(chan struct{})}
 	go c.run()
 	return c, nil
@@ -212,7 +220,7 @@ func StartCapture(ns, ifName string) (*Capture, error) {
 
 func (c *Capture) run() {
 	defer close(c.done)
-	buf := make([]byte, 1<<16)
+	buf, oob := make([]byte, 1<<16), make([]byte, 256)
 	for {
 		if !readable(c.fd, 50*time.Millisecond) {
 			if c.stop.Load() {
@@ -220,14 +228,14 @@ func (c *Capture) run() {
 			}
 			continue
 		}
-		n, from, err := unix.Recvfrom(c.fd, buf, unix.MSG_DONTWAIT)
+		n, oobn, _, from, err := unix.Recvmsg(c.fd, buf, oob, unix.MSG_DONTWAIT)
 		if err != nil {
 			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
 				continue
 			}
 			return
 		}
-		fr := Frame{Data: bytes.Clone(buf[:n]), Time: time.Now()}
+		fr := Frame{Data: bytes.Clone(buf[:n]), Time: time.Now(), VLAN: auxVLAN(oob[:oobn])}
 		if ll, ok := from.(*unix.SockaddrLinklayer); ok {
 			fr.Outgoing = ll.Pkttype == unix.PACKET_OUTGOING
 		}

@@ -29,7 +29,24 @@ type Config struct {
 	L2Population       bool
 	IsolatedMetadata   bool
 	NS                 names.Namespaces
+	// LacksVLAN and LacksGRE say that the host's kernel cannot make
+	// 802.1Q sub-interfaces or GRE taps (the agent's probe at start):
+	// networks that need them are not plugged and their ports' binding
+	// fails with LacksVLANReason / LacksGREReason.
+	LacksVLAN, LacksGRE bool
 }
+
+// Why a network's ports cannot be bound on a host whose kernel lacks
+// what the network type needs (the binding failure's reason, logged
+// once per feature by the agent).
+const (
+	LacksVLANReason = "kernel lacks 802.1Q VLAN support (8021q module)"
+	LacksGREReason  = "kernel lacks GRE support (ip_gre module)"
+)
+
+// KernelReason reports whether a binding failure's reason is a missing
+// kernel feature (else it names an unmapped physical network).
+func KernelReason(why string) bool { return why == LacksVLANReason || why == LacksGREReason }
 
 // MetadataIP is the link-local metadata address.
 var MetadataIP = netip.MustParsePrefix("169.254.169.254/32")
@@ -125,6 +142,8 @@ func Plan(s *hostmodel.Snapshot, cfg Config, extraNetworks []string) *desired.Ho
 		nw := PlanNetwork(s, cfg, agentID, netID, true)
 		h.Bridges = append(h.Bridges, nw.Host.Bridges...)
 		h.VXLANs = append(h.VXLANs, nw.Host.VXLANs...)
+		h.VLANs = append(h.VLANs, nw.Host.VLANs...)
+		h.GRETaps = append(h.GRETaps, nw.Host.GRETaps...)
 		h.BridgePorts = append(h.BridgePorts, nw.Host.BridgePorts...)
 		h.FDB = append(h.FDB, nw.Host.FDB...)
 		h.Neighs = append(h.Neighs, nw.Host.Neighs...)
@@ -201,25 +220,44 @@ func Bridged(cfg Config, n *model.Network) bool {
 	switch n.NetworkType {
 	case "vxlan":
 		return cfg.LocalIP.IsValid()
+	case "gre":
+		return cfg.LocalIP.IsValid() && !cfg.LacksGRE
 	case "flat":
 		phys := physnetOf(n)
 		return cfg.PhysicalInterfaces[phys] != "" || cfg.Bridges[phys] != ""
+	case "vlan":
+		// A sub-interface needs an interface to hang from: a physnet
+		// mapped only to a bridge (bridge_mappings) carries flat only.
+		return cfg.PhysicalInterfaces[physnetOf(n)] != "" && !cfg.LacksVLAN
 	case "local":
 		return true
 	}
-	// VLAN and GRE need kernel modules this agent does not use (802.1Q,
-	// gretap); such networks are accepted by the API but not plugged.
 	return false
 }
 
-// UnmappedPhysnet returns the physical network of a flat network that
-// this host does not map to an interface or bridge ("" if the network
-// is not such a one): its ports cannot be bound here.
-func UnmappedPhysnet(cfg Config, n *model.Network) string {
-	if n.NetworkType != "flat" || Bridged(cfg, n) {
+// Unpluggable returns why this host cannot bind ports of the network
+// ("" if it can, or if the network is not one this host could ever
+// plug): the physical network of a flat or VLAN network that it does
+// not map, or the kernel feature a VLAN or GRE network needs that its
+// kernel lacks.
+func Unpluggable(cfg Config, n *model.Network) string {
+	if Bridged(cfg, n) {
 		return ""
 	}
-	return physnetOf(n)
+	switch n.NetworkType {
+	case "flat":
+		return physnetOf(n)
+	case "vlan":
+		if cfg.PhysicalInterfaces[physnetOf(n)] == "" {
+			return physnetOf(n)
+		}
+		return LacksVLANReason
+	case "gre":
+		if cfg.LocalIP.IsValid() {
+			return LacksGREReason
+		}
+	}
+	return ""
 }
 
 func physnetOf(n *model.Network) string {
@@ -227,6 +265,13 @@ func physnetOf(n *model.Network) string {
 		return ""
 	}
 	return *n.PhysicalNetwork
+}
+
+func segmentOf(n *model.Network) int {
+	if n.SegmentationID == nil {
+		return 0
+	}
+	return *n.SegmentationID
 }
 
 func planNetwork(h *desired.Host, s *hostmodel.Snapshot, cfg Config, n *model.Network, ports []*model.Port) {
@@ -240,19 +285,31 @@ func planNetwork(h *desired.Host, s *hostmodel.Snapshot, cfg Config, n *model.Ne
 		if dev := cfg.PhysicalInterfaces[physnetOf(n)]; dev != "" {
 			h.BridgePorts = append(h.BridgePorts, desired.BridgePort{Name: dev, Bridge: br, MTU: n.MTU})
 		}
-		return
-	case "local":
-		return
+	case "vlan":
+		// As upstream's linuxbridge agent: the bridge gets the
+		// sub-interface, the physical interface itself stays out.
+		dev, vid := cfg.PhysicalInterfaces[physnetOf(n)], segmentOf(n)
+		h.VLANs = append(h.VLANs, desired.VLAN{Name: names.VLANSub(dev, vid), Parent: dev, VID: vid, Bridge: br, MTU: n.MTU})
+	case "vxlan":
+		planVXLAN(h, s, cfg, n, ports)
+	case "gre":
+		planGRE(h, s, cfg, n, ports)
 	}
-	vni := 0
-	if n.SegmentationID != nil {
-		vni = *n.SegmentationID
-	}
-	vx := names.VXLAN(vni)
-	h.VXLANs = append(h.VXLANs, desired.VXLAN{Name: vx, VNI: vni, Local: cfg.LocalIP, Bridge: br, MTU: n.MTU, NeighSuppress: cfg.ARPResponder})
-	if !cfg.L2Population {
-		return
-	}
+}
+
+// remotePort is a port of the network on another host, with that host's
+// tunnel address.
+type remotePort struct {
+	port *model.Port
+	vtep netip.Addr
+}
+
+// remotePorts are the network's ports on other hosts with a known tunnel
+// address (l2population's view): not DVR router interfaces, which every
+// routing host has with the same MAC, and not hosts sharing this one's
+// address.
+func remotePorts(s *hostmodel.Snapshot, cfg Config, ports []*model.Port) []remotePort {
+	var out []remotePort
 	vteps := map[string]netip.Addr{}
 	for _, p := range ports {
 		if p.HostID == "" || p.HostID == cfg.Host || p.DeviceOwner == model.OwnerRouterInterfaceD {
@@ -269,16 +326,56 @@ func planNetwork(h *desired.Host, s *hostmodel.Snapshot, cfg Config, n *model.Ne
 		if err != nil || vtep == cfg.LocalIP {
 			continue
 		}
+		out = append(out, remotePort{p, vtep})
+	}
+	return out
+}
+
+// arpResponder adds the bridge's permanent neighbours for a remote
+// port's IPv4 addresses.
+func arpResponder(h *desired.Host, br string, p *model.Port) {
+	for _, ip := range p.FixedIPs {
+		if a, err := netip.ParseAddr(ip.IPAddress); err == nil && a.Is4() {
+			h.Neighs = append(h.Neighs, desired.Neigh{Dev: br, IP: a, MAC: p.MACAddress})
+		}
+	}
+}
+
+func planVXLAN(h *desired.Host, s *hostmodel.Snapshot, cfg Config, n *model.Network, ports []*model.Port) {
+	br, vni := names.Bridge(n.ID), segmentOf(n)
+	vx := names.VXLAN(vni)
+	h.VXLANs = append(h.VXLANs, desired.VXLAN{Name: vx, VNI: vni, Local: cfg.LocalIP, Bridge: br, MTU: n.MTU, NeighSuppress: cfg.ARPResponder})
+	if !cfg.L2Population {
+		return
+	}
+	for _, r := range remotePorts(s, cfg, ports) {
 		h.FDB = append(h.FDB,
-			desired.FDB{Dev: vx, MAC: flood, Dst: vtep},
-			desired.FDB{Dev: vx, MAC: p.MACAddress, Dst: vtep},
-			desired.FDB{Dev: vx, MAC: p.MACAddress, Master: true})
+			desired.FDB{Dev: vx, MAC: flood, Dst: r.vtep},
+			desired.FDB{Dev: vx, MAC: r.port.MACAddress, Dst: r.vtep},
+			desired.FDB{Dev: vx, MAC: r.port.MACAddress, Master: true})
 		if cfg.ARPResponder {
-			for _, ip := range p.FixedIPs {
-				if a, err := netip.ParseAddr(ip.IPAddress); err == nil && a.Is4() {
-					h.Neighs = append(h.Neighs, desired.Neigh{Dev: br, IP: a, MAC: p.MACAddress})
-				}
-			}
+			arpResponder(h, br, r.port)
+		}
+	}
+}
+
+// planGRE makes a GRE tap per remote host with a port on the network
+// (the hosts l2population would put in a VXLAN flood list), keyed by
+// the segmentation id, and points each remote port's MAC at its host's
+// tap. A gretap has no FDB of its own: the bridge floods to every tap
+// (head-end replication) and the taps' isolation keeps it from flooding
+// a frame that came in from one tunnel out to the others. Without
+// l2population there is no other source of remote hosts, so GRE uses
+// its view either way.
+func planGRE(h *desired.Host, s *hostmodel.Snapshot, cfg Config, n *model.Network, ports []*model.Port) {
+	br, key := names.Bridge(n.ID), segmentOf(n)
+	for _, r := range remotePorts(s, cfg, ports) {
+		tap := names.GRE(key, r.vtep)
+		h.GRETaps = append(h.GRETaps, desired.GRETap{Name: tap, GREKey: key, Local: cfg.LocalIP, Remote: r.vtep, Bridge: br, MTU: n.MTU,
+			NeighSuppress: cfg.ARPResponder})
+		h.FDB = append(h.FDB, desired.FDB{Dev: tap, MAC: r.port.MACAddress, Master: true})
+		if cfg.ARPResponder {
+			arpResponder(h, br, r.port)
 		}
 	}
 }
@@ -305,8 +402,10 @@ func dhcpNamespace(s *hostmodel.Snapshot, cfg Config, n *model.Network, p *model
 
 var errNoVTEP = errors.New("no tunnel address")
 
-// owned reports whether a host-namespace link name is one this plan
-// manages (for removal of leftovers): bridges and VXLAN devices.
+// Owned reports whether a host-namespace link name is one this plan
+// manages (for removal of leftovers): bridges, VXLAN devices and GRE
+// taps. VLAN sub-interfaces carry their parent's name: the dataplane
+// recognises its own by kind and parent, not by name.
 func Owned(name string) bool {
-	return strings.HasPrefix(name, "brq") || strings.HasPrefix(name, "vxlan-")
+	return strings.HasPrefix(name, "brq") || strings.HasPrefix(name, "vxlan-") || strings.HasPrefix(name, names.PrefixGRE)
 }

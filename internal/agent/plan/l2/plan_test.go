@@ -108,3 +108,104 @@ func TestPlanDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// vlanGRE: a VLAN network (physnet "vlan", VLAN 1998) and a GRE network
+// (key 10) with ports on compute1, compute2 and network1.
+func vlanGRE() *hostmodel.Snapshot {
+	s := twoHosts()
+	s.Networks["nv-0000000000"] = &model.Network{Standard: model.Standard{ID: "nv-0000000000"}, NetworkType: "vlan",
+		PhysicalNetwork: ptr("vlan"), SegmentationID: ptr(1998), MTU: 1500}
+	s.Networks["ng-0000000000"] = &model.Network{Standard: model.Standard{ID: "ng-0000000000"}, NetworkType: "gre", SegmentationID: ptr(10), MTU: 1458}
+	port := func(id, net, host, mac, ip string) {
+		s.Ports[id] = &model.Port{Standard: model.Standard{ID: id}, NetworkID: net, HostID: host, MACAddress: mac, DeviceOwner: "compute:nova",
+			FixedIPs: []model.FixedIP{{SubnetID: "s1", IPAddress: ip}}, AdminStateUp: true}
+	}
+	port("vv1-port-aaaa", "nv-0000000000", "compute1", "fa:16:3e:00:01:01", "192.168.100.11")
+	port("vv2-port-bbbb", "nv-0000000000", "compute2", "fa:16:3e:00:01:02", "192.168.100.12")
+	port("gg1-port-aaaa", "ng-0000000000", "compute1", "fa:16:3e:00:02:01", "10.241.0.11")
+	port("gg2-port-bbbb", "ng-0000000000", "compute2", "fa:16:3e:00:02:02", "10.241.0.12")
+	port("gg3-port-cccc", "ng-0000000000", "compute2", "fa:16:3e:00:02:03", "10.241.0.13")
+	port("gg4-port-dddd", "ng-0000000000", "network1", "fa:16:3e:00:02:04", "10.241.0.2")
+	// A DVR router interface is on every routing host with one MAC: it
+	// is never pointed at a remote host.
+	s.Ports["qr-dvr-eeeee"] = &model.Port{Standard: model.Standard{ID: "qr-dvr-eeeee"}, NetworkID: "ng-0000000000", HostID: "compute2",
+		MACAddress: "fa:16:3e:00:02:ff", DeviceOwner: model.OwnerRouterInterfaceD}
+	return s
+}
+
+// The VLAN network's bridge gets eth1's sub-interface for VLAN 1998;
+// the GRE network gets one isolated tap per remote host with key 10,
+// the remote ports' MACs pinned to their host's tap and the ARP
+// responder's neighbours.
+func TestPlanVLANAndGRE(t *testing.T) {
+	c := cfg("compute1", "10.0.1.21")
+	c.PhysicalInterfaces = map[string]string{"vlan": "eth1"}
+	got := Plan(vlanGRE(), c, nil).String()
+	// gre-b83d4822879 = names.GRE(10, 10.0.1.22), gre-d705d87514b = names.GRE(10, 10.0.1.11).
+	want := `sysctl net/bridge/bridge-nf-call-arptables=0
+sysctl net/bridge/bridge-nf-call-ip6tables=0
+sysctl net/bridge/bridge-nf-call-iptables=0
+sysctl net/netfilter/nf_conntrack_tcp_loose=1
+link brqn1-00000000 type bridge mtu 1450
+link brqng-00000000 type bridge mtu 1458
+link brqnv-00000000 type bridge mtu 1500
+link vxlan-101 type vxlan id 101 local 10.0.1.21 dstport 4789 nolearning mtu 1450 master brqn1-00000000 learning off neigh_suppress true
+link eth1.1998 link eth1 type vlan id 1998 mtu 1500 master brqnv-00000000
+link gre-b83d4822879 type gretap key 10 local 10.0.1.21 remote 10.0.1.22 mtu 1458 master brqng-00000000 learning off isolated on neigh_suppress true
+link gre-d705d87514b type gretap key 10 local 10.0.1.21 remote 10.0.1.11 mtu 1458 master brqng-00000000 learning off isolated on neigh_suppress true
+link tapgg1-port-aa master brqng-00000000 mtu 1458 # port gg1-port-aaaa
+link tapvm1-port-aa master brqn1-00000000 mtu 1450 # port vm1-port-aaaa
+link tapvv1-port-aa master brqnv-00000000 mtu 1500 # port vv1-port-aaaa
+fdb fa:16:3e:00:02:02 dev gre-b83d4822879 master static
+fdb fa:16:3e:00:02:03 dev gre-b83d4822879 master static
+fdb fa:16:3e:00:02:04 dev gre-d705d87514b master static
+fdb 00:00:00:00:00:00 dev vxlan-101 dst 10.0.1.11 self permanent
+fdb 00:00:00:00:00:00 dev vxlan-101 dst 10.0.1.22 self permanent
+fdb fa:16:3e:00:00:02 dev vxlan-101 dst 10.0.1.22 self permanent
+fdb fa:16:3e:00:00:02 dev vxlan-101 master static
+fdb fa:16:3e:00:00:04 dev vxlan-101 dst 10.0.1.11 self permanent
+fdb fa:16:3e:00:00:04 dev vxlan-101 master static
+neigh 10.0.0.12 lladdr fa:16:3e:00:00:02 dev brqn1-00000000 nud permanent
+neigh 10.0.0.2 lladdr fa:16:3e:00:00:04 dev brqn1-00000000 nud permanent
+neigh 10.241.0.12 lladdr fa:16:3e:00:02:02 dev brqng-00000000 nud permanent
+neigh 10.241.0.13 lladdr fa:16:3e:00:02:03 dev brqng-00000000 nud permanent
+neigh 10.241.0.2 lladdr fa:16:3e:00:02:04 dev brqng-00000000 nud permanent
+`
+	if got != want {
+		t.Errorf("plan for compute1:\n%s\nwant:\n%s", got, want)
+	}
+	if names.GRE(10, netip.MustParseAddr("10.0.1.22")) != "gre-b83d4822879" {
+		t.Error("GRE names changed: update this test's text")
+	}
+}
+
+// A kernel without 802.1Q or GRE: the networks are not plugged and their
+// ports' binding fails with the missing feature; an unmapped physnet is
+// still reported as such.
+func TestPlanKernelLacks(t *testing.T) {
+	c := cfg("compute1", "10.0.1.21")
+	c.PhysicalInterfaces = map[string]string{"vlan": "eth1"}
+	c.LacksVLAN, c.LacksGRE = true, true
+	got := Plan(vlanGRE(), c, nil).String()
+	if strings.Contains(got, "brqnv") || strings.Contains(got, "brqng") || strings.Contains(got, "gre-") || strings.Contains(got, "eth1.") {
+		t.Errorf("VLAN/GRE plugged on a kernel without them:\n%s", got)
+	}
+	s := vlanGRE()
+	if why := Unpluggable(c, s.Networks["nv-0000000000"]); why != LacksVLANReason {
+		t.Errorf("vlan: %q", why)
+	}
+	if why := Unpluggable(c, s.Networks["ng-0000000000"]); why != LacksGREReason {
+		t.Errorf("gre: %q", why)
+	}
+	if why := Unpluggable(c, s.Networks["n1-0000000000"]); why != "" {
+		t.Errorf("vxlan: %q", why)
+	}
+	c.PhysicalInterfaces = nil
+	if why := Unpluggable(c, s.Networks["nv-0000000000"]); why != "vlan" {
+		t.Errorf("unmapped vlan physnet: %q", why)
+	}
+	c.LacksVLAN, c.LacksGRE = false, false
+	if why := Unpluggable(cfg("compute1", "10.0.1.21"), s.Networks["ng-0000000000"]); why != "" {
+		t.Errorf("gre with the module: %q", why)
+	}
+}
