@@ -10,6 +10,16 @@ import (
 // DVRBridgeTable is the host's bridge-family table of DVR rules.
 const DVRBridgeTable = "neutrino-dvr"
 
+// DVRForwardPriority is its forward chain's priority: below 0, where
+// br_netfilter's bridge forward hook sits. With bridge-nf-call-iptables
+// on (a host with filtered ports), br_netfilter takes IP frames at
+// priority 0 to the inet hooks and, when it gives them back, runs only
+// the bridge hooks above 0: a chain at 0 registered after it (Debian's
+// 6.1 kernel, where br_netfilter's hooks exist before the table) never
+// sees routed IPv4 and IPv6 frames, which then leave with the gateway
+// MAC. Found by the full-kernel tier (TestDVRVLANTenant).
+const DVRForwardPriority = -100
+
 // normalizeHostParts sorts a router's host entries (bridge rules keep
 // their order: they are read in order).
 func normalizeHostParts(h *l3.HostParts) {
@@ -50,7 +60,7 @@ func (p *Planner) addRouterHostParts(h *desired.Host) {
 		return dup
 	})
 	h.Nft = []desired.NftTable{{Family: desired.FamilyBridge, Name: DVRBridgeTable, Chains: []desired.NftChain{
-		{Name: "forward", Type: "filter", Hook: "forward", Priority: 0, Rules: rules},
+		{Name: "forward", Type: "filter", Hook: "forward", Priority: DVRForwardPriority, Rules: rules},
 	}}}
 }
 
