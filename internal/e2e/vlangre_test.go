@@ -286,3 +286,53 @@ func requireKernelWithout(t *testing.T) {
 			kernelfeat.VLANName, kernelfeat.GREName, f.VLAN, f.GRE)
 	}
 }
+
+// TestDVRVLANExternal: a distributed router whose external network is
+// VLAN 1998 on ph-eth0 (the upstream router's sub-interface holds
+// 192.168.100.1), a VXLAN tenant network with an instance on each
+// compute. compute1's instance has a floating IP, served by compute1's
+// fip- namespace: upstream reaches it and its frames leave compute1's
+// external interface tagged 1998. compute2's instance has none: its
+// traffic leaves through the SNAT namespace on network1 with the
+// router's gateway address, tagged 1998 on network1.
+func TestDVRVLANExternal(t *testing.T) {
+	testutil.RequireKernel(t, "vlan")
+	b := testbed.Up(t, 2, testbed.Options{Quiet: true, VLANPhysnets: []string{walkthroughPhysnet}})
+	dumpOnFailure(t, b, sandbox.NodeNetwork1, "compute1", "compute2")
+	b.UpstreamVLAN(1998, netip.MustParsePrefix("192.168.100.1/22"))
+	ext := b.CreateVLANExternalNetwork("GATEWAY_NET", walkthroughPhysnet, 1998, "192.168.100.0/22", "192.168.100.1", "192.168.101.1", "192.168.103.254")
+	r := b.CreateDistributedRouter("dvr-vlan-ext", ext.ID)
+	if !r.GatewayIP.IsValid() || !ext.CIDR.Contains(r.GatewayIP) {
+		t.Fatalf("router %s gateway address %s, want one in %s", r.ID, r.GatewayIP, ext.CIDR)
+	}
+	n := b.CreateNetwork("net1", "192.168.1.0/24", nil)
+	b.AddRouterInterface(r.ID, n.SubnetID)
+	vm1 := b.Boot("vm1", "net1", "compute1")
+	b.Boot("vm2", "net1", "compute2")
+	openIngress(b, vm1.PortID)
+	fip := b.CreateFloatingIP(ext.ID, vm1.PortID, nil)
+
+	c1 := b.CaptureHost("compute1", sandbox.HostExternalIf)
+	nn := b.CaptureHost(sandbox.NodeNetwork1, sandbox.HostExternalIf)
+	if err := b.Ping(sandbox.NodeUpstream, fip.Addr, 30*time.Second); err != nil {
+		t.Fatalf("upstream -> vm1's floating IP %s: %v", fip.Addr, err)
+	}
+	srv := b.ListenTCP(sandbox.NodeInternet, "0.0.0.0:0")
+	if got := sourceSeen(t, b, srv, "vm1", 10*time.Second); got != fip.Addr {
+		t.Errorf("vm1 -> internet: source %s, want its floating IP %s", got, fip.Addr)
+	}
+	if got := sourceSeen(t, b, srv, "vm2", 10*time.Second); got != r.GatewayIP {
+		t.Errorf("vm2 -> internet: source %s, want the router's gateway address %s (SNAT on network1)", got, r.GatewayIP)
+	}
+	f1, fn := c1.Stop()[sandbox.HostExternalIf], nn.Stop()[sandbox.HostExternalIf]
+	fipFrames := testbed.Matching(f1, "vlan 1998", fip.Addr.String())
+	snatFrames := testbed.Matching(fn, "vlan 1998", r.GatewayIP.String())
+	t.Logf("compute1 %s: %d frames of the floating IP tagged 1998; network1: %d frames of the SNAT address tagged 1998",
+		sandbox.HostExternalIf, fipFrames, snatFrames)
+	if fipFrames == 0 {
+		t.Errorf("no frame of the floating IP %s tagged 1998 on compute1's %s:\n%s", fip.Addr, sandbox.HostExternalIf, probe.Summarize(f1))
+	}
+	if snatFrames == 0 {
+		t.Errorf("no frame of the SNAT address %s tagged 1998 on network1's %s:\n%s", r.GatewayIP, sandbox.HostExternalIf, probe.Summarize(fn))
+	}
+}
