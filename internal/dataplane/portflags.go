@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
@@ -12,6 +13,9 @@ import (
 // port (VXLAN device, GRE tap).
 type portFlags struct {
 	Learning, NeighSuppress, Isolated bool
+	// NoFlood: unicast, broadcast and multicast flooding are all off
+	// (a GRE receive tap); any of them on reads as false.
+	NoFlood bool
 }
 
 // dumpPortFlags reads every bridge port's flags, by link index, in one
@@ -49,7 +53,7 @@ func dumpPortFlags() (map[int]portFlags, error) {
 			if err != nil {
 				return nil, err
 			}
-			var f portFlags
+			f := portFlags{NoFlood: true}
 			for _, in := range infos {
 				switch {
 				case len(in.Value) == 0:
@@ -59,6 +63,9 @@ func dumpPortFlags() (map[int]portFlags, error) {
 					f.NeighSuppress = in.Value[0] != 0
 				case in.Attr.Type == nl.IFLA_BRPORT_ISOLATED:
 					f.Isolated = in.Value[0] != 0
+				case in.Attr.Type == nl.IFLA_BRPORT_UNICAST_FLOOD, in.Attr.Type == nl.IFLA_BRPORT_BCAST_FLOOD,
+					in.Attr.Type == nl.IFLA_BRPORT_MCAST_FLOOD:
+					f.NoFlood = f.NoFlood && in.Value[0] == 0
 				}
 			}
 			out[int(ans.Index)] = f
@@ -78,5 +85,42 @@ func portFlagsOf(dumped map[int]portFlags, l netlink.Link) (portFlags, error) {
 	if err != nil {
 		return portFlags{}, err
 	}
+	// Protinfo has no broadcast or multicast flood flags: a port not in
+	// the dump counts as flooding (setFlood then sets all three).
 	return portFlags{Learning: pi.Learning, NeighSuppress: pi.NeighSuppress, Isolated: pi.Isolated}, nil
+}
+
+// setFlood turns a bridge port's unicast, broadcast and multicast
+// flooding on (flood) or off. Only GRE receive taps have it off, so an
+// ordinary port is left alone unless its flooding is off.
+func setFlood(res *Result, l netlink.Link, have portFlags, flood bool) error {
+	if have.NoFlood == !flood {
+		return nil
+	}
+	for _, attr := range []uint16{nl.IFLA_BRPORT_UNICAST_FLOOD, nl.IFLA_BRPORT_BCAST_FLOOD, nl.IFLA_BRPORT_MCAST_FLOOD} {
+		if err := setBridgePortFlag(l, attr, flood); err != nil {
+			return fmt.Errorf("flood %v on %s: %w", flood, l.Attrs().Name, err)
+		}
+	}
+	res.did("set %s flood %v", l.Attrs().Name, flood)
+	return nil
+}
+
+// setBridgePortFlag sets one boolean bridge port attribute (netlink has
+// setters for a few of them only) in the calling thread's namespace, the
+// one dumpPortFlags reads.
+func setBridgePortFlag(l netlink.Link, attr uint16, on bool) error {
+	req := nl.NewNetlinkRequest(unix.RTM_SETLINK, unix.NLM_F_ACK)
+	msg := nl.NewIfInfomsg(unix.AF_BRIDGE)
+	msg.Index = int32(l.Attrs().Index)
+	req.AddData(msg)
+	v := byte(0)
+	if on {
+		v = 1
+	}
+	pi := nl.NewRtAttr(unix.IFLA_PROTINFO|unix.NLA_F_NESTED, nil)
+	pi.AddRtAttr(int(attr), []byte{v})
+	req.AddData(pi)
+	_, err := req.Execute(unix.NETLINK_ROUTE, 0)
+	return err
 }

@@ -3,6 +3,7 @@ package dataplane
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 
 	"github.com/neutrino-net/neutrino/internal/desired"
@@ -64,7 +65,16 @@ func applyVLAN(nl *netlink.Handle, res *Result, byName map[string]netlink.Link, 
 func greMatches(l netlink.Link, g desired.GRETap) bool {
 	x, ok := l.(*netlink.Gretap)
 	return ok && x.IKey == uint32(g.GREKey) && x.OKey == uint32(g.GREKey) &&
-		x.Local.Equal(net.IP(g.Local.AsSlice())) && x.Remote.Equal(net.IP(g.Remote.AsSlice()))
+		x.Local.Equal(net.IP(g.Local.AsSlice())) && sameRemote(x.Remote, g.Remote)
+}
+
+// sameRemote compares a gretap's remote with the wanted one; the kernel
+// reports a receive tap's (none wanted) as absent or 0.0.0.0.
+func sameRemote(have net.IP, want netip.Addr) bool {
+	if !want.IsValid() {
+		return have == nil || have.IsUnspecified()
+	}
+	return have.Equal(net.IP(want.AsSlice()))
 }
 
 // applyGRETap makes a GRE network's tunnel to one remote host: a gretap
@@ -91,11 +101,15 @@ func applyGRETap(nl *netlink.Handle, res *Result, byName map[string]netlink.Link
 		// an underlay smaller than the network's MTU shows as an error,
 		// not as fragments.
 		x := &netlink.Gretap{LinkAttrs: netlink.LinkAttrs{Name: g.Name, MTU: g.MTU}, IKey: uint32(g.GREKey), OKey: uint32(g.GREKey),
-			Local: net.IP(g.Local.AsSlice()), Remote: net.IP(g.Remote.AsSlice()), PMtuDisc: 1}
+			Local: net.IP(g.Local.AsSlice()), PMtuDisc: 1}
+		remote := "any"
+		if g.Remote.IsValid() {
+			x.Remote, remote = net.IP(g.Remote.AsSlice()), g.Remote.String()
+		}
 		if err := ignoreExist(nl.LinkAdd(x)); err != nil {
 			return fmt.Errorf("add gretap %s: %w", g.Name, err)
 		}
-		res.did("add gretap %s key %d local %s remote %s", g.Name, g.GREKey, g.Local, g.Remote)
+		res.did("add gretap %s key %d local %s remote %s", g.Name, g.GREKey, g.Local, remote)
 		var err error
 		if l, err = nl.LinkByName(g.Name); err != nil {
 			return err
@@ -120,6 +134,9 @@ func applyGRETap(nl *netlink.Handle, res *Result, byName map[string]netlink.Link
 			return fmt.Errorf("isolated on %s: %w", g.Name, err)
 		}
 		res.did("set %s isolated on", g.Name)
+	}
+	if err := setFlood(res, l, pi, g.Remote.IsValid()); err != nil {
+		return err
 	}
 	if pi.NeighSuppress != g.NeighSuppress {
 		if err := nl.LinkSetBrNeighSuppress(l, g.NeighSuppress); err != nil {

@@ -75,6 +75,13 @@ type VLAN struct {
 // at it) and isolated: the bridge never forwards from one tunnel port to
 // another, so that a frame flooded to every remote host is not flooded
 // back. NeighSuppress is the ARP responder, as on a VXLAN port.
+//
+// A GRETap without Remote is the network's receive tap ("remote any"):
+// the kernel hands it the network's GRE packets from hosts that have no
+// tap of their own here, such as a compute whose distributed router
+// routes into the network while none of its instances are on it. It
+// never sends (flooding off on its bridge port: a gretap without a
+// remote cannot transmit).
 type GRETap struct {
 	Name          string
 	GREKey        int

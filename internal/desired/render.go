@@ -23,6 +23,11 @@ func (h *Host) String() string {
 		fmt.Fprintf(&b, "link %s link %s type vlan id %d mtu %d master %s\n", v.Name, v.Parent, v.VID, v.MTU, v.Bridge)
 	}
 	for _, g := range h.GRETaps {
+		if !g.Remote.IsValid() {
+			fmt.Fprintf(&b, "link %s type gretap key %d local %s remote any mtu %d master %s learning off isolated on flood off neigh_suppress %v\n",
+				g.Name, g.GREKey, g.Local, g.MTU, g.Bridge, g.NeighSuppress)
+			continue
+		}
 		fmt.Fprintf(&b, "link %s type gretap key %d local %s remote %s mtu %d master %s learning off isolated on neigh_suppress %v\n",
 			g.Name, g.GREKey, g.Local, g.Remote, g.MTU, g.Bridge, g.NeighSuppress)
 	}

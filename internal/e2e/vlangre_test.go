@@ -336,3 +336,60 @@ func TestDVRVLANExternal(t *testing.T) {
 		t.Errorf("no frame of the SNAT address %s tagged 1998 on network1's %s:\n%s", r.GatewayIP, sandbox.HostExternalIf, probe.Summarize(fn))
 	}
 }
+
+// TestDVRGRETenant: a distributed router between two GRE tenant
+// networks (keys 30 and 31) with an instance on each of two computes:
+// east-west works both ways, and the routed frames each compute sends
+// into a GRE tunnel carry that compute's DVR MAC as inner source, never
+// a gateway MAC (the rewrite covers the gre- taps as it does VXLAN).
+func TestDVRGRETenant(t *testing.T) {
+	testutil.RequireKernel(t, "gretap")
+	b := testbed.Up(t, 2, testbed.Options{Quiet: true})
+	dumpOnFailure(t, b, sandbox.NodeNetwork1, "compute1", "compute2")
+	ext := b.CreateExternalNetwork("ext-net", "203.0.113.0/24", "203.0.113.1", "203.0.113.101", "203.0.113.200")
+	r := b.CreateDistributedRouter("dvr-gre-router", ext.ID)
+	net1 := b.CreateProviderNetwork("gre-net1", "gre", "", 30, "192.168.1.0/24")
+	net2 := b.CreateProviderNetwork("gre-net2", "gre", "", 31, "192.168.2.0/24")
+	if1 := b.AddRouterInterface(r.ID, net1.SubnetID)
+	if2 := b.AddRouterInterface(r.ID, net2.SubnetID)
+	vm1 := b.Boot("gre-instance1", "gre-net1", "compute1")
+	vm2 := b.Boot("gre-instance2", "gre-net2", "compute2")
+	openIngress(b, vm1.PortID)
+	ip1, ip2 := testbed.Addr(vm1), testbed.Addr(vm2)
+	gw1, gw2 := b.Port(if1).MAC, b.Port(if2).MAC
+
+	c1 := b.CaptureHost("compute1", sandbox.HostTunnelIf)
+	c2 := b.CaptureHost("compute2", sandbox.HostTunnelIf)
+	if err := b.Ping("gre-instance1", ip2, 20*time.Second); err != nil {
+		t.Fatalf("gre-instance1 -> gre-instance2: %v", err)
+	}
+	b.MustPing("gre-instance2", ip1)
+	out1, out2 := c1.Stop()[sandbox.HostTunnelIf], c2.Stop()[sandbox.HostTunnelIf]
+	// compute1 routes the requests (into key 31), compute2 the replies
+	// (into key 30).
+	mac1 := greRoutedSources(out1, 31, ip1, ip2)
+	mac2 := greRoutedSources(out2, 30, ip2, ip1)
+	t.Logf("routed inner sources: compute1 in key 31 %v, compute2 in key 30 %v (gateway MACs %s, %s)", mac1, mac2, gw1, gw2)
+	checkDVRSources(t, "compute1", mac1, gw1, gw2)
+	checkDVRSources(t, "compute2", mac2, gw1, gw2)
+	if len(mac1) == 1 && len(mac2) == 1 && mac1[0] == mac2[0] {
+		t.Errorf("compute1 and compute2 route with the same source MAC %s: want each host's own DVR MAC", mac1[0])
+	}
+}
+
+// greRoutedSources are the distinct inner source MACs of the ICMP
+// frames from src to dst a host sent into GRE with key.
+func greRoutedSources(frames []probe.Frame, key uint32, src, dst netip.Addr) []string {
+	var out []string
+	want := "ICMP " + src.String() + " > " + dst.String()
+	for _, f := range frames {
+		inner, k, hasKey, ok := f.GREInner()
+		if !f.Outgoing || !ok || !hasKey || k != key || len(inner) < 14 || !strings.Contains(probe.Describe(f), want) {
+			continue
+		}
+		if mac := net.HardwareAddr(inner[6:12]).String(); !containsStr(out, mac) {
+			out = append(out, mac)
+		}
+	}
+	return out
+}

@@ -16,7 +16,7 @@ import (
 
 // DefaultRun is the e2e tests the tier runs: those that need 802.1Q or
 // GRE, which the machine's own kernel lacks.
-const DefaultRun = "TestVLANGRE|TestDVRVLAN|TestFullKernelSmoke"
+const DefaultRun = "TestVLANGRE|TestDVRVLAN|TestDVRGRE|TestFullKernelSmoke"
 
 // Environment knobs (docs/vmtier.md).
 const (

@@ -114,6 +114,13 @@ func GRE(key int, remote netip.Addr) string {
 	return PrefixGRE + hex.EncodeToString(sum[:])[:devLen]
 }
 
+// GREAny is the receive tap of a GRE network (remote any, see
+// desired.GRETap): named as GRE's taps, from the key alone.
+func GREAny(key int) string {
+	sum := sha1.Sum([]byte(strconv.Itoa(key) + "/any"))
+	return PrefixGRE + hex.EncodeToString(sum[:])[:devLen]
+}
+
 // Namespaces builds and parses namespace names with one agent's suffix.
 type Namespaces struct{ Suffix string }
 

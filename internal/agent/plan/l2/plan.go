@@ -369,6 +369,12 @@ func planVXLAN(h *desired.Host, s *hostmodel.Snapshot, cfg Config, n *model.Netw
 // its view either way.
 func planGRE(h *desired.Host, s *hostmodel.Snapshot, cfg Config, n *model.Network, ports []*model.Port) {
 	br, key := names.Bridge(n.ID), segmentOf(n)
+	// A host that routes into the network without a port on it (a
+	// distributed router's qr- on a compute serving the router's other
+	// networks) is in no one's list, yet sends here: the receive tap
+	// takes its packets.
+	h.GRETaps = append(h.GRETaps, desired.GRETap{Name: names.GREAny(key), GREKey: key, Local: cfg.LocalIP, Bridge: br, MTU: n.MTU,
+		NeighSuppress: cfg.ARPResponder})
 	for _, r := range remotePorts(s, cfg, ports) {
 		tap := names.GRE(key, r.vtep)
 		h.GRETaps = append(h.GRETaps, desired.GRETap{Name: tap, GREKey: key, Local: cfg.LocalIP, Remote: r.vtep, Bridge: br, MTU: n.MTU,

@@ -151,6 +151,7 @@ link brqng-00000000 type bridge mtu 1458
 link brqnv-00000000 type bridge mtu 1500
 link vxlan-101 type vxlan id 101 local 10.0.1.21 dstport 4789 nolearning mtu 1450 master brqn1-00000000 learning off neigh_suppress true
 link eth1.1998 link eth1 type vlan id 1998 mtu 1500 master brqnv-00000000
+link gre-681749bb39b type gretap key 10 local 10.0.1.21 remote any mtu 1458 master brqng-00000000 learning off isolated on flood off neigh_suppress true
 link gre-b83d4822879 type gretap key 10 local 10.0.1.21 remote 10.0.1.22 mtu 1458 master brqng-00000000 learning off isolated on neigh_suppress true
 link gre-d705d87514b type gretap key 10 local 10.0.1.21 remote 10.0.1.11 mtu 1458 master brqng-00000000 learning off isolated on neigh_suppress true
 link tapgg1-port-aa master brqng-00000000 mtu 1458 # port gg1-port-aaaa
