@@ -142,7 +142,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	}()
 	go func() { defer wg.Done(); a.watchLinks(ctx) }()
 	a.reconcileLoop(ctx)
+	stopping := time.Now()
+	a.log.Info("stopping")
 	a.services.stopAll()
+	cancel()
+	wg.Wait()
+	a.log.Info("stopped", "took", time.Since(stopping))
 	return nil
 }
 
@@ -321,7 +326,7 @@ func (a *Agent) reconcile(ctx context.Context, verify bool) error {
 	a.planRev = snap.Revision
 	res, applyErr := dataplane.Apply(&want, a.applyOptions(ctx, verify))
 	a.noteNamespaces(res)
-	if res.Stopped {
+	if res.Stopped || ctx.Err() != nil {
 		a.log.Info("reconcile stopped", "changes", len(res.Changes), "rev", snap.Revision)
 		return errors.Join(ctx.Err(), dataplane.ErrStopped)
 	}

@@ -164,6 +164,9 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 		res.Plugged[id] = true
 	}
 	errs = append(errs, applyNamespaces(nl, res, h, opts)...)
+	if !res.Stopped && opts.Stop != nil && opts.Stop() {
+		res.Stopped = true // the host's parts below take long on a big node
+	}
 	if res.Stopped {
 		res.HostErr = errors.Join(hostErrs...)
 		return res, errors.Join(append(errs, ErrStopped)...)

@@ -200,3 +200,27 @@ func TestApplyIncremental(t *testing.T) {
 	}
 	wantConverged(t, host, plan(ip("203.0.113.22")), Options{Prune: true, OwnsNamespace: owns})
 }
+
+// TestToAnnounceAfterRestart: the first apply of a namespace that
+// existed announces what it added and what is on no device, not the
+// addresses already in place; a created namespace announces everything.
+func TestToAnnounceAfterRestart(t *testing.T) {
+	name := fmt.Sprintf("qrouter-announce-%d", os.Getpid())
+	t.Cleanup(func() { forgetAnnounced(name) })
+	onQG := desired.GARP{Dev: "qg-a", Addr: ip("203.0.113.20")}
+	added := desired.GARP{Dev: "qg-a", Addr: ip("203.0.113.21")}
+	proxy := desired.GARP{Dev: "fg-a", Addr: ip("203.0.113.22")}
+	ns := desired.Namespace{Name: name, GARP: []desired.GARP{onQG, added, proxy},
+		Veths: []desired.Veth{{Inner: "qg-a", Addrs: []netip.Prefix{pfx("203.0.113.20/32"), pfx("203.0.113.21/32")}}}}
+	got := toAnnounce(ns, &NamespaceResult{Added: []netip.Prefix{pfx("203.0.113.21/32")}}, true)
+	if !slices.Equal(got, []desired.GARP{added, proxy}) {
+		t.Fatalf("first apply after a restart announces %v, want %v", got, []desired.GARP{added, proxy})
+	}
+	if got := toAnnounce(ns, &NamespaceResult{}, true); len(got) != 0 {
+		t.Fatalf("an unchanged namespace announces %v", got)
+	}
+	forgetAnnounced(name)
+	if got := toAnnounce(ns, &NamespaceResult{Created: true}, true); len(got) != 3 {
+		t.Fatalf("a created namespace announces %v, want all 3", got)
+	}
+}

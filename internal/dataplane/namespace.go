@@ -156,10 +156,19 @@ func forgetAnnounced(name string) {
 // The memory is updated only after a clean apply, so that what a failed
 // apply could not announce (its device missing) is announced by the
 // retry.
+//
+// The first apply in this process of a namespace that existed (an agent
+// restart) does not announce the addresses already on their devices:
+// whoever added them announced them, and announcing every floating IP
+// of a big node again (each GARP flooded to every router on the
+// external network, three times) kept a restarted agent's CPU busy for
+// seconds. What it adds, and what is on no device (proxy ARP), it
+// announces.
 func toAnnounce(ns desired.Namespace, nr *NamespaceResult, clean bool) []desired.GARP {
 	announced.Lock()
 	defer announced.Unlock()
-	prev := announced.m[ns.Name]
+	prev, restart := announced.m[ns.Name]
+	restart = !restart && !nr.Created
 	if nr.Created {
 		prev = nil // deleted behind our back: everything is new
 	}
@@ -170,7 +179,8 @@ func toAnnounce(ns desired.Namespace, nr *NamespaceResult, clean bool) []desired
 			continue
 		}
 		cur[g] = true
-		if !prev[g] || slices.ContainsFunc(nr.Added, func(p netip.Prefix) bool { return p.Addr() == g.Addr }) {
+		added := slices.ContainsFunc(nr.Added, func(p netip.Prefix) bool { return p.Addr() == g.Addr })
+		if added || !prev[g] && !(restart && onDevice(ns, g)) {
 			out = append(out, g)
 		}
 	}
@@ -178,6 +188,17 @@ func toAnnounce(ns desired.Namespace, nr *NamespaceResult, clean bool) []desired
 		announced.m[ns.Name] = cur
 	}
 	return out
+}
+
+// onDevice reports whether a GARP entry's address is a desired address
+// of its device in the namespace.
+func onDevice(ns desired.Namespace, g desired.GARP) bool {
+	for _, v := range ns.Veths {
+		if v.Inner == g.Dev && slices.ContainsFunc(v.Addrs, func(p netip.Prefix) bool { return p.Addr() == g.Addr }) {
+			return true
+		}
+	}
+	return false
 }
 
 // announce queues gratuitous ARPs, sent in the background once the
