@@ -355,11 +355,16 @@ func (a *Agent) reconcile(ctx context.Context, verify bool) error {
 	return errors.Join(res.HostErr, statusErr)
 }
 
+// applyWorkers is how many namespaces an apply reconciles side by side:
+// a namespace's apply waits on the kernel (creating the namespace, the
+// veth pairs) much of the time.
+const applyWorkers = 4
+
 // applyOptions are a reconcile's: incremental (a.memory), pruning this
 // agent's namespaces, holding those that wait for their retry, and
 // stopping with ctx.
 func (a *Agent) applyOptions(ctx context.Context, verify bool) dataplane.Options {
-	o := dataplane.Options{Prune: true, Hold: a.held, Memory: a.memory, OwnsNamespace: func(name string) bool {
+	o := dataplane.Options{Prune: true, Hold: a.held, Memory: a.memory, Workers: applyWorkers, OwnsNamespace: func(name string) bool {
 		_, _, ok := a.ns.Parse(name)
 		return ok
 	}}

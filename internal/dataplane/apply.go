@@ -55,6 +55,10 @@ type Options struct {
 	// the host's parts after them are not applied, and Apply returns
 	// ErrStopped.
 	Stop func() bool
+	// Workers is how many namespaces are applied side by side (0: one
+	// at a time). Pair owners (DVR's qrouter- with its rfp-/fpr- pair)
+	// are applied first, one at a time, and verifications too.
+	Workers int
 	// Yield is asked before each verification: true leaves the
 	// remaining ones for later (a change waits to be applied).
 	Yield func() bool

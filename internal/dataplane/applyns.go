@@ -1,6 +1,9 @@
 package dataplane
 
 import (
+	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/neutrino-net/neutrino/internal/desired"
@@ -34,12 +37,21 @@ func applyNamespaces(nl *netlink.Handle, res *Result, h *desired.Host, opts Opti
 			verify = append(verify, in)
 		}
 	}
-	var errs []error
-	apply := func(in nsInput) {
-		nr := res.Namespaces[in.ns.Name]
-		nr.Unchanged, nr.Plugged = false, nil
-		plugged, err := applyNamespace(nl, res, nr, in.ns, in.peers, in.neighs)
-		nr.Plugged, nr.Err = plugged, err
+	var (
+		mu   sync.Mutex
+		errs []error
+	)
+	// apply reconciles one namespace into a result of its own (workers
+	// run side by side) and merges it.
+	apply := func(nl *netlink.Handle, in nsInput) {
+		nr, sub := res.Namespaces[in.ns.Name], &Result{}
+		plugged, err := applyNamespace(nl, sub, nr, in.ns, in.peers, in.neighs)
+		mu.Lock()
+		defer mu.Unlock()
+		res.Changes = append(res.Changes, sub.Changes...)
+		res.announcements = append(res.announcements, sub.announcements...)
+		res.vethsAdded += sub.vethsAdded
+		nr.Unchanged, nr.Plugged, nr.Err = false, plugged, err
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -55,15 +67,24 @@ func applyNamespaces(nl *netlink.Handle, res *Result, h *desired.Host, opts Opti
 		}
 	}
 	stopped := func() bool { return opts.Stop != nil && opts.Stop() }
-	for i, in := range todo {
-		if stopped() {
-			res.Stopped = true
-			for _, rest := range todo[i:] {
-				res.Namespaces[rest.ns.Name].Deferred = true
-			}
-			return errs
+	// Pair owners one by one (two may create their shared peer
+	// namespace), then the others with the workers.
+	owners := 0
+	for owners < len(todo) && ownsPair(todo[owners].ns) {
+		owners++
+	}
+	left := runNamespaces(nl, todo[:owners], 1, stopped, apply)
+	if len(left) == 0 {
+		left = runNamespaces(nl, todo[owners:], opts.Workers, stopped, apply)
+	} else {
+		left = append(left, todo[owners:]...)
+	}
+	if len(left) > 0 {
+		res.Stopped = true
+		for _, in := range left {
+			res.Namespaces[in.ns.Name].Deferred = true
 		}
-		apply(in)
+		return errs
 	}
 	for _, in := range verify {
 		if stopped() {
@@ -73,9 +94,59 @@ func applyNamespaces(nl *netlink.Handle, res *Result, h *desired.Host, opts Opti
 		if opts.Yield != nil && opts.Yield() {
 			break
 		}
-		apply(in)
+		apply(nl, in)
 	}
 	return errs
+}
+
+// ownsPair reports whether a namespace has a pair whose outer end lives
+// in another agent namespace.
+func ownsPair(ns desired.Namespace) bool {
+	return slices.ContainsFunc(ns.Veths, func(v desired.Veth) bool { return v.PeerNamespace != "" })
+}
+
+// runNamespaces applies items with up to workers goroutines (each with
+// a netlink handle of the host namespace: nl, or one opened here, in
+// the namespace Apply runs in), asking stop before each. It returns the
+// items not started.
+func runNamespaces(nl *netlink.Handle, items []nsInput, workers int, stop func() bool, apply func(*netlink.Handle, nsInput)) []nsInput {
+	workers = max(1, min(workers, len(items)))
+	handles := []*netlink.Handle{nl}
+	for len(handles) < workers {
+		h, err := netlink.NewHandle()
+		if err != nil {
+			break
+		}
+		defer h.Close()
+		handles = append(handles, h)
+	}
+	var (
+		next    atomic.Int64
+		wg      sync.WaitGroup
+		stopped atomic.Bool
+	)
+	for _, h := range handles {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stopped.Load() {
+				if stop() {
+					stopped.Store(true)
+					return
+				}
+				i := int(next.Add(1)) - 1
+				if i >= len(items) {
+					return
+				}
+				apply(h, items[i])
+			}
+		}()
+	}
+	wg.Wait()
+	if n := int(next.Load()); n < len(items) {
+		return items[n:]
+	}
+	return nil
 }
 
 // remember updates the Memory after an apply that ran to its end: the

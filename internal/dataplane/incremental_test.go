@@ -124,7 +124,7 @@ func TestApplyIncremental(t *testing.T) {
 	}
 	owns := func(n string) bool { return n == r1 || n == r2 }
 	mem := NewMemory()
-	opts := Options{Prune: true, OwnsNamespace: owns, Memory: mem}
+	opts := Options{Prune: true, OwnsNamespace: owns, Memory: mem, Workers: 2}
 	plan := func(fip1 netip.Addr) *desired.Host {
 		h := sampleHost()
 		h.Bridges = append(h.Bridges, desired.Bridge{Name: "brqext-000000", MTU: 1500})
