@@ -47,7 +47,8 @@ type nsMemo struct {
 // hostInput is what the host namespace's own parts depend on: the
 // host's lists but the namespaces, of which only the names (pruning)
 // and the outer ends in bridges (their FDB entries are the host's)
-// count. Copies: the planner may change its host lists in place.
+// count. Copies: the planner may change its host lists in place (not
+// the tables' own lists).
 type hostInput struct {
 	prune   bool
 	sysctls []desired.Sysctl
@@ -56,9 +57,12 @@ type hostInput struct {
 	ports   []desired.BridgePort
 	fdb     []desired.FDB
 	neighs  []desired.Neigh // the host namespace's
-	nft     string          // rendered tables
-	names   []string
-	outers  []string
+	// nft are the host's tables: like the applier's (see
+	// desired.NftTable), compared by the identity of their lists, which
+	// the planner never changes once handed over.
+	nft    []desired.NftTable
+	names  []string
+	outers []string
 }
 
 type hostMemo struct {
@@ -126,7 +130,7 @@ func (m *Memory) keepOnly(h *desired.Host) {
 
 func (m *Memory) hostUnchanged(in *hostInput) bool {
 	old := m.host
-	return old != nil && old.in.prune == in.prune && old.in.nft == in.nft &&
+	return old != nil && old.in.prune == in.prune && reflect.DeepEqual(old.in.nft, in.nft) &&
 		slices.Equal(old.in.sysctls, in.sysctls) && slices.Equal(old.in.bridges, in.bridges) &&
 		slices.Equal(old.in.vxlans, in.vxlans) && slices.Equal(old.in.ports, in.ports) &&
 		slices.Equal(old.in.fdb, in.fdb) && slices.Equal(old.in.neighs, in.neighs) &&
@@ -142,11 +146,7 @@ func hostInputOf(h *desired.Host, prune bool) *hostInput {
 			in.neighs = append(in.neighs, n)
 		}
 	}
-	var b strings.Builder
-	for i := range h.Nft {
-		b.WriteString(h.Nft[i].String())
-	}
-	in.nft = b.String()
+	in.nft = slices.Clone(h.Nft)
 	for _, ns := range h.Namespaces {
 		in.names = append(in.names, ns.Name)
 		for _, v := range ns.Veths {

@@ -109,6 +109,11 @@ func TestMemoryHostInput(t *testing.T) {
 	if m.hostUnchanged(hostInputOf(sampleHost(), false)) {
 		t.Fatal("prune off is the same input")
 	}
+	h.Namespaces = h.Namespaces[:1]
+	h.Nft = []desired.NftTable{*routerTable("qg-a", nil)}
+	if m.hostUnchanged(hostInputOf(h, true)) {
+		t.Fatal("a new host table leaves the host's parts unchanged")
+	}
 }
 
 // TestApplyIncremental applies two router namespaces with a Memory and
