@@ -56,9 +56,9 @@ type Agent struct {
 	// linkLocal keeps DVR's rfp-/fpr- addresses across restarts.
 	linkLocal *linklocal.Allocator
 	metrics   *agentMetrics
-	// applied is what the kernel holds per namespace since its last
+	// memory is what the kernel holds per namespace since its last
 	// clean apply: a reconcile applies only what changed (see
-	// dataplane.Memory). linksChanged is set when an interface came or
+	// dataplane.Memory); owned by the reconcile loop. linksChanged is set when an interface came or
 	// went: the host's bridge ports are applied again.
 	memory       *dataplane.Memory
 	linksChanged atomic.Bool
