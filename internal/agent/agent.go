@@ -19,6 +19,7 @@ import (
 	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/syncproto"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // Agent is one running neutrino-agent.
@@ -223,7 +224,10 @@ func (a *Agent) heartbeat(ctx context.Context) {
 }
 
 // watchLinks wakes the reconciler when interfaces come and go (an
-// instance's tap appearing is what plugs it).
+// instance's tap appearing is what plugs it) or leave their bridge.
+// Other updates of a tap are not news: after a restart on a node with
+// hundreds of routers, one update per tap kept arriving for seconds, and
+// each made a reconcile apply the host's parts again.
 func (a *Agent) watchLinks(ctx context.Context) {
 	ch := make(chan netlink.LinkUpdate, 64)
 	done := make(chan struct{})
@@ -231,6 +235,14 @@ func (a *Agent) watchLinks(ctx context.Context) {
 	if err := netlink.LinkSubscribe(ch, done); err != nil {
 		a.log.Warn("link updates unavailable; relying on periodic resync", "err", err)
 		return
+	}
+	taps := map[string]int{} // tap name -> its master's index
+	if links, err := netlink.LinkList(); err == nil {
+		for _, l := range links {
+			if strings.HasPrefix(l.Attrs().Name, "tap") {
+				taps[l.Attrs().Name] = l.Attrs().MasterIndex
+			}
+		}
 	}
 	for {
 		select {
@@ -240,12 +252,28 @@ func (a *Agent) watchLinks(ctx context.Context) {
 			if !ok {
 				return
 			}
-			if strings.HasPrefix(u.Attrs().Name, "tap") {
+			if tapNews(taps, u) {
 				a.linksChanged.Store(true)
 				a.wake()
 			}
 		}
 	}
+}
+
+// tapNews reports whether a link update is a tap that appeared, went or
+// changed bridge, and notes it in taps (name -> master index).
+func tapNews(taps map[string]int, u netlink.LinkUpdate) bool {
+	name := u.Attrs().Name
+	if !strings.HasPrefix(name, "tap") {
+		return false
+	}
+	if u.Header.Type == unix.RTM_DELLINK {
+		delete(taps, name)
+		return true
+	}
+	master, seen := taps[name]
+	taps[name] = u.Attrs().MasterIndex
+	return !seen || master != u.Attrs().MasterIndex
 }
 
 // resyncInterval paces the checks for kernel drift (something deleted
