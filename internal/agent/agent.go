@@ -21,6 +21,7 @@ import (
 	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/syncproto"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // Agent is one running neutrino-agent.
@@ -61,6 +62,12 @@ type Agent struct {
 	// linkLocal keeps DVR's rfp-/fpr- addresses across restarts.
 	linkLocal *linklocal.Allocator
 	metrics   *agentMetrics
+	// memory is what the kernel holds per namespace since its last
+	// clean apply: a reconcile applies only what changed (see
+	// dataplane.Memory); owned by the reconcile loop. linksChanged is set when an interface came or
+	// went: the host's bridge ports are applied again.
+	memory       *dataplane.Memory
+	linksChanged atomic.Bool
 }
 
 // openLinkLocal opens the DVR link-local allocations under state_path;
@@ -98,6 +105,7 @@ func New(cfg *Config, log *slog.Logger) *Agent {
 	a.metrics = newAgentMetrics(a.model)
 	a.linkLocal = a.openLinkLocal()
 	a.planner = plan.NewPlanner(a.hostConfig())
+	a.memory = dataplane.NewMemory()
 	a.skipped = map[syncproto.Key]string{}
 	a.retry, a.plugged, a.unbound = map[string]*nsRetry{}, map[string][]string{}, map[string]string{}
 	return a
@@ -141,7 +149,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	}()
 	go func() { defer wg.Done(); a.watchLinks(ctx) }()
 	a.reconcileLoop(ctx)
+	stopping := time.Now()
+	a.log.Info("stopping")
 	a.services.stopAll()
+	cancel()
+	wg.Wait()
+	a.log.Info("stopped", "took", time.Since(stopping))
 	return nil
 }
 
@@ -217,7 +230,10 @@ func (a *Agent) heartbeat(ctx context.Context) {
 }
 
 // watchLinks wakes the reconciler when interfaces come and go (an
-// instance's tap appearing is what plugs it).
+// instance's tap appearing is what plugs it) or leave their bridge.
+// Other updates of a tap are not news: after a restart on a node with
+// hundreds of routers, one update per tap kept arriving for seconds, and
+// each made a reconcile apply the host's parts again.
 func (a *Agent) watchLinks(ctx context.Context) {
 	ch := make(chan netlink.LinkUpdate, 64)
 	done := make(chan struct{})
@@ -225,6 +241,14 @@ func (a *Agent) watchLinks(ctx context.Context) {
 	if err := netlink.LinkSubscribe(ch, done); err != nil {
 		a.log.Warn("link updates unavailable; relying on periodic resync", "err", err)
 		return
+	}
+	taps := map[string]int{} // tap name -> its master's index
+	if links, err := netlink.LinkList(); err == nil {
+		for _, l := range links {
+			if strings.HasPrefix(l.Attrs().Name, "tap") {
+				taps[l.Attrs().Name] = l.Attrs().MasterIndex
+			}
+		}
 	}
 	for {
 		select {
@@ -234,32 +258,63 @@ func (a *Agent) watchLinks(ctx context.Context) {
 			if !ok {
 				return
 			}
-			if strings.HasPrefix(u.Attrs().Name, "tap") {
+			if tapNews(taps, u) {
+				a.linksChanged.Store(true)
 				a.wake()
 			}
 		}
 	}
 }
 
-// resyncInterval bounds how long kernel drift (something deleted behind
-// our back) can last.
-const resyncInterval = 10 * time.Second
+// tapNews reports whether a link update is a tap that appeared, went or
+// changed bridge, and notes it in taps (name -> master index).
+func tapNews(taps map[string]int, u netlink.LinkUpdate) bool {
+	name := u.Attrs().Name
+	if !strings.HasPrefix(name, "tap") {
+		return false
+	}
+	if u.Header.Type == unix.RTM_DELLINK {
+		delete(taps, name)
+		return true
+	}
+	master, seen := taps[name]
+	taps[name] = u.Attrs().MasterIndex
+	return !seen || master != u.Attrs().MasterIndex
+}
+
+// resyncInterval paces the checks for kernel drift (something deleted
+// behind our back): each one verifies the host's own parts and the
+// namespaces verified longest ago, at least resyncMin of them and all of
+// them within resyncRounds checks. A small host is thus checked whole
+// every resyncInterval; one with a thousand routers within five minutes,
+// a few dozen namespaces at a time, so that a check never holds a change
+// up for long.
+const (
+	resyncInterval = 10 * time.Second
+	resyncMin      = 16
+	resyncRounds   = 30
+)
 
 func (a *Agent) reconcileLoop(ctx context.Context) {
 	resync := time.NewTicker(resyncInterval)
 	defer resync.Stop()
 	backoff := time.Duration(0)
 	for {
+		verify := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-a.kick:
 		case <-resync.C:
+			verify = true
 		}
 		if !a.model.Synced() {
 			continue // no writes before the first full view
 		}
-		if err := a.reconcile(ctx); err != nil {
+		if err := a.reconcile(ctx, verify); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
 			a.log.Warn("reconcile incomplete; will retry", "err", err)
 			backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
 			time.AfterFunc(backoff, a.wake)
@@ -293,17 +348,22 @@ func (a *Agent) hostConfig() plan.HostConfig {
 		}}
 }
 
-func (a *Agent) reconcile(ctx context.Context) error {
+// reconcile plans the host from the changes since the last plan and
+// applies what changed; verify also checks some unchanged namespaces
+// for drift (see resyncInterval). A stop (ctx) ends it between two
+// namespaces.
+func (a *Agent) reconcile(ctx context.Context, verify bool) error {
 	start := time.Now()
 	a.logSkipped()
 	snap, changes, ok := a.model.SnapshotSince(a.cfg.Host, a.planRev)
 	want, facts := a.planner.Plan(snap, changes, !ok)
 	a.planRev = snap.Revision
-	res, applyErr := dataplane.Apply(&want, dataplane.Options{Prune: true, Hold: a.held, OwnsNamespace: func(name string) bool {
-		_, _, ok := a.ns.Parse(name)
-		return ok
-	}})
+	res, applyErr := dataplane.Apply(&want, a.applyOptions(ctx, verify))
 	a.noteNamespaces(res)
+	if res.Stopped || ctx.Err() != nil {
+		a.log.Info("reconcile stopped", "changes", len(res.Changes), "rev", snap.Revision)
+		return errors.Join(ctx.Err(), dataplane.ErrStopped)
+	}
 	if res.HostErr == nil && len(a.retry) == 0 {
 		// Everything of this view is in the kernel: heartbeats say so
 		// (a demoted HA router's old active acknowledges with it).
@@ -327,6 +387,37 @@ func (a *Agent) reconcile(ctx context.Context) error {
 	// A namespace's failure is retried on its own (retry.go); only the
 	// host's own errors retry the whole reconcile.
 	return errors.Join(res.HostErr, statusErr)
+}
+
+// applyWorkers is how many namespaces an apply reconciles side by side:
+// a namespace's apply waits on the kernel (creating the namespace, the
+// veth pairs) much of the time.
+const applyWorkers = 4
+
+// applyOptions are a reconcile's: incremental (a.memory), pruning this
+// agent's namespaces, holding those that wait for their retry, and
+// stopping with ctx.
+func (a *Agent) applyOptions(ctx context.Context, verify bool) dataplane.Options {
+	o := dataplane.Options{Prune: true, Hold: a.held, Memory: a.memory, Workers: applyWorkers, OwnsNamespace: func(name string) bool {
+		_, _, ok := a.ns.Parse(name)
+		return ok
+	}}
+	o.Stop = func() bool { return ctx.Err() != nil }
+	if a.linksChanged.Swap(false) {
+		a.memory.ForgetHost()
+	}
+	if verify {
+		a.memory.ForgetHost()
+		check := map[string]bool{}
+		for _, name := range a.memory.Oldest(max(resyncMin, (a.memory.Len()+resyncRounds-1)/resyncRounds)) {
+			check[name] = true
+		}
+		o.Verify = func(name string) bool { return check[name] }
+		// A change waiting is applied first; the check goes on at the
+		// next tick with what it did not reach.
+		o.Yield = func() bool { return len(a.kick) > 0 }
+	}
+	return o
 }
 
 // distributedActive reports ACTIVE the DVR router interfaces this host

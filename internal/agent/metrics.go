@@ -77,7 +77,7 @@ func newAgentMetrics(m *hostmodel.Model) *agentMetrics {
 // objects served; complete means nothing is left to retry.
 func (am *agentMetrics) record(a *Agent, snap *hostmodel.Snapshot, res *dataplane.Result, statusErr error, took time.Duration) {
 	am.duration.Observe(took.Seconds())
-	complete := res.HostErr == nil && statusErr == nil
+	complete := res.HostErr == nil && statusErr == nil && !res.Stopped
 	if res.HostErr != nil {
 		am.applyErrs.WithLabelValues("host").Inc()
 	}

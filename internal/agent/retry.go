@@ -37,7 +37,7 @@ func (a *Agent) converged(name string) bool { return a.retry[name] == nil }
 func (a *Agent) noteNamespaces(res *dataplane.Result) {
 	now := time.Now()
 	for name, nr := range res.Namespaces {
-		if nr.Held {
+		if nr.Held || nr.Deferred {
 			for _, id := range a.plugged[name] {
 				res.Plugged[id] = true
 			}

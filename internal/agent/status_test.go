@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/neutrino-net/neutrino/internal/syncproto"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 func TestSplitStatus(t *testing.T) {
@@ -36,5 +38,30 @@ func TestSplitStatus(t *testing.T) {
 	}
 	if got := splitStatus(&syncproto.StatusReport{Ports: map[string]string{"p": "DOWN"}}, 500); len(got) != 1 || got[0].Ports["p"] != "DOWN" {
 		t.Errorf("small report split into %+v", got)
+	}
+}
+
+func TestTapNews(t *testing.T) {
+	taps := map[string]int{"tapold": 7}
+	upd := func(name string, master int, typ uint16) netlink.LinkUpdate {
+		u := netlink.LinkUpdate{Link: &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name, MasterIndex: master}}}
+		u.Header.Type = typ
+		return u
+	}
+	for i, c := range []struct {
+		u    netlink.LinkUpdate
+		news bool
+	}{
+		{upd("tapold", 7, unix.RTM_NEWLINK), false}, // known, same bridge
+		{upd("tapnew", 0, unix.RTM_NEWLINK), true},  // appeared
+		{upd("tapnew", 0, unix.RTM_NEWLINK), false}, // again: no news
+		{upd("tapnew", 9, unix.RTM_NEWLINK), true},  // joined a bridge
+		{upd("tapold", 0, unix.RTM_NEWLINK), true},  // left its bridge
+		{upd("tapold", 0, unix.RTM_DELLINK), true},  // went
+		{upd("qg-x", 0, unix.RTM_NEWLINK), false},   // not a tap
+	} {
+		if got := tapNews(taps, c.u); got != c.news {
+			t.Errorf("update %d (%s): news %v, want %v", i, c.u.Attrs().Name, got, c.news)
+		}
 	}
 }

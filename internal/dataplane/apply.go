@@ -42,6 +42,28 @@ type Options struct {
 	// this time (it failed and waits for its retry): it is neither
 	// changed nor pruned.
 	Hold func(name string) bool
+	// Memory, when set, makes the apply incremental: a namespace whose
+	// desired state (with the peer ends and neighbours it holds) is the
+	// one of its last clean apply recorded there is left alone
+	// (NamespaceResult.Unchanged), and so are the host namespace's own
+	// parts when they are (Result.HostSkipped). What applies cleanly is
+	// recorded; what fails is forgotten (see incremental.go).
+	Memory *Memory
+	// Verify names unchanged namespaces to reconcile all the same (a
+	// check for drift), after the changed ones.
+	Verify func(name string) bool
+	// Stop is asked before each namespace: true ends the apply there
+	// (the agent is stopping). The namespaces not reached are Deferred,
+	// the host's parts after them are not applied, and Apply returns
+	// ErrStopped.
+	Stop func() bool
+	// Workers is how many namespaces are applied side by side (0: one
+	// at a time). Pair owners (DVR's qrouter- with its rfp-/fpr- pair)
+	// are applied first, one at a time, and verifications too.
+	Workers int
+	// Yield is asked before each verification: true leaves the
+	// remaining ones for later (a change waits to be applied).
+	Yield func() bool
 }
 
 // Result reports what an apply did.
@@ -54,6 +76,11 @@ type Result struct {
 	HostErr error
 	// Namespaces are the structured results per agent namespace.
 	Namespaces map[string]*NamespaceResult
+	// HostSkipped is set when the host namespace's own parts were
+	// unchanged since the Memory's last apply and left alone.
+	HostSkipped bool
+	// Stopped is set when Options.Stop ended the apply early.
+	Stopped bool
 	// NeighsSet are the permanent neighbour entries on the host's bridges
 	// (ARP responder) this apply added or whose MAC it changed; each is
 	// announced on its bridge (see applyNeighs).
@@ -64,6 +91,9 @@ type Result struct {
 	// reaches nobody beyond this host, and the next round comes only
 	// GARPInterval later.
 	announcements []func()
+	// vethsAdded counts the veth pairs made (their outer ends' FDB
+	// entries are the host's to restore).
+	vethsAdded int
 }
 
 // NamespaceResult is what an apply did in one agent namespace.
@@ -82,6 +112,12 @@ type NamespaceResult struct {
 	Plugged []string
 	// Held is set when the namespace was left alone (Options.Hold).
 	Held bool
+	// Unchanged is set when the namespace was left alone because its
+	// desired state is the one of its last clean apply (Options.Memory);
+	// Plugged is then what that apply plugged.
+	Unchanged bool
+	// Deferred is set when Options.Stop ended the apply before it.
+	Deferred bool
 	// Err is the namespace's apply error (nil: converged).
 	Err error
 
@@ -97,7 +133,8 @@ func (r *Result) did(format string, args ...any) {
 // Apply reconciles the host namespace (the one this process runs in) and
 // the agent's namespaces to h. Failures of one object are collected and
 // the rest still applied; each namespace's own outcome is in
-// Result.Namespaces.
+// Result.Namespaces. With Options.Memory, only what changed since its
+// last clean apply is reconciled (incremental.go).
 func Apply(h *desired.Host, opts Options) (*Result, error) {
 	res := &Result{Plugged: map[string]bool{}, Namespaces: map[string]*NamespaceResult{}}
 	nl, err := netlink.NewHandle()
@@ -112,6 +149,72 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 			hostErrs = append(hostErrs, err)
 		}
 	}
+	mem := opts.Memory
+	var hostIn *hostInput
+	doHost := true
+	if mem != nil {
+		hostIn = hostInputOf(h, opts.Prune)
+		doHost = !mem.hostUnchanged(hostIn)
+	}
+	var hostPlugged []string
+	if doHost {
+		hostPlugged, err = applyHostLinks(nl, res, h, opts, keep)
+		if err != nil {
+			return res, err
+		}
+	} else {
+		res.HostSkipped = true
+		hostPlugged = mem.host.plugged
+	}
+	for _, id := range hostPlugged {
+		res.Plugged[id] = true
+	}
+	errs = append(errs, applyNamespaces(nl, res, h, opts)...)
+	if !res.Stopped && opts.Stop != nil && opts.Stop() {
+		res.Stopped = true // the host's parts below take long on a big node
+	}
+	if res.Stopped {
+		res.HostErr = errors.Join(hostErrs...)
+		return res, errors.Join(append(errs, ErrStopped)...)
+	}
+	late := map[string][]desired.Sysctl{}
+	for name, nr := range res.Namespaces {
+		if len(nr.lateSysctls) > 0 {
+			late[name], nr.lateSysctls = nr.lateSysctls, nil
+		}
+	}
+	if err := applyLateSysctls(res, late); err != nil {
+		errs = append(errs, err)
+	}
+	// A veth pair made anew (its namespace was deleted behind our back)
+	// lost the FDB entries on its outer end: the host's lists then too.
+	if doHost || res.vethsAdded > 0 {
+		keep(applyFDB(nl, res, h))
+		keep(applyNeighs(nl, res, h))
+		announceNeighs(res)
+		if opts.Prune {
+			keep(prune(nl, res, h, opts))
+		}
+	}
+	for _, a := range res.announcements {
+		go a()
+	}
+	res.announcements = nil
+	res.HostErr = errors.Join(hostErrs...)
+	if mem != nil {
+		remember(mem, h, res, hostIn, hostPlugged, doHost)
+	}
+	return res, errors.Join(errs...)
+}
+
+// ErrStopped is the error of an apply that Options.Stop ended early.
+var ErrStopped = errors.New("apply stopped before its end")
+
+// applyHostLinks reconciles the host namespace's own parts that the
+// agent namespaces build on: sysctls, bridges, VXLAN devices, nftables
+// tables and bridge ports. It returns the ports plugged; an error is
+// one that leaves nothing to do (the links cannot be listed).
+func applyHostLinks(nl *netlink.Handle, res *Result, h *desired.Host, opts Options, keep func(error)) ([]string, error) {
 	// Conntrack's keys exist only once nf_conntrack is loaded, which the
 	// host's tables may do: they are written after those tables.
 	var conntrackKeys []desired.Sysctl
@@ -124,7 +227,7 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 	}
 	links, err := dump(nl.LinkList)
 	if err != nil {
-		return res, fmt.Errorf("list links: %w", err)
+		return nil, fmt.Errorf("list links: %w", err)
 	}
 	byName := map[string]netlink.Link{}
 	for _, l := range links {
@@ -157,51 +260,15 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 	// Existing interfaces into their bridges; without the host's tables
 	// (an instance tap's filter), a tap not in its bridge yet stays out
 	// until a later apply gets them in (fail closed).
+	var plugged []string
 	for _, p := range h.BridgePorts {
 		ok, err := applyBridgePort(nl, res, byName, p, nftErr != nil && p.PortID != "")
 		keep(err)
 		if ok && p.PortID != "" {
-			res.Plugged[p.PortID] = true
+			plugged = append(plugged, p.PortID)
 		}
 	}
-	peers := peerEnds(h)
-	for _, ns := range pairOwnersFirst(h.Namespaces) {
-		nr := &NamespaceResult{}
-		res.Namespaces[ns.Name] = nr
-		if opts.Hold != nil && opts.Hold(ns.Name) {
-			nr.Held = true
-			continue
-		}
-		plugged, err := applyNamespace(nl, res, nr, ns, peers[ns.Name], neighsIn(h, ns.Name))
-		nr.Plugged, nr.Err = plugged, err
-		if err != nil {
-			errs = append(errs, err)
-		}
-		for _, id := range plugged {
-			res.Plugged[id] = true
-		}
-	}
-	late := map[string][]desired.Sysctl{}
-	for name, nr := range res.Namespaces {
-		if len(nr.lateSysctls) > 0 {
-			late[name], nr.lateSysctls = nr.lateSysctls, nil
-		}
-	}
-	if err := applyLateSysctls(res, late); err != nil {
-		errs = append(errs, err)
-	}
-	keep(applyFDB(nl, res, h))
-	keep(applyNeighs(nl, res, h))
-	announceNeighs(res)
-	if opts.Prune {
-		keep(prune(nl, res, h, opts))
-	}
-	for _, a := range res.announcements {
-		go a()
-	}
-	res.announcements = nil
-	res.HostErr = errors.Join(hostErrs...)
-	return res, errors.Join(errs...)
+	return plugged, nil
 }
 
 // applyHostNft reconciles the nftables tables of the namespace Apply

@@ -249,6 +249,7 @@ func applyVeth(nl, inner *netlink.Handle, nsh netns.Handle, res *Result, nsName 
 		if err := outer.h.LinkAdd(pair); err != nil {
 			return false, nil, fmt.Errorf("add veth %s/%s in %s: %w", v.Outer, v.Inner, nsName, err)
 		}
+		res.vethsAdded++
 		if outer.ns == "" {
 			res.did("add veth %s in %s (outer %s)", v.Inner, nsName, v.Outer)
 		} else {

@@ -229,17 +229,6 @@ func announceNeighs(res *Result) {
 	})
 }
 
-// neighsIn returns the desired neighbours inside namespace name.
-func neighsIn(h *desired.Host, name string) []desired.Neigh {
-	var out []desired.Neigh
-	for _, n := range h.Neighs {
-		if n.Namespace == name {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
 // applyNamespaceNeighs makes the permanent IPv4 neighbour entries of an
 // agent namespace exactly the desired ones: the namespace is the
 // agent's, so every permanent entry in it is too.

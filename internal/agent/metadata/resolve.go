@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/neutrino-net/neutrino/internal/agent/hostmodel"
 	"github.com/neutrino-net/neutrino/internal/agent/plan/l3"
@@ -24,9 +25,23 @@ type candidate struct {
 // several such ports share the address (overlapping subnets on different
 // networks) the one whose subnet holds the local address the request
 // arrived on wins; if that does not single one out, the caller is
-// unknown. The index is built once; the resolver does not read snap
-// afterwards.
+// unknown. The index is built at the first request (snapshots do not
+// change): each reconcile makes a resolver per router, and building
+// them all up front cost every reconcile of a node with a thousand
+// routers a pass over every port per router.
 func ResolverFor(snap *hostmodel.Snapshot, networks []string) func(remote, local netip.Addr) (Instance, bool) {
+	var (
+		once sync.Once
+		idx  map[netip.Addr][]candidate
+	)
+	return func(remote, local netip.Addr) (Instance, bool) {
+		once.Do(func() { idx = resolverIndex(snap, networks) })
+		return resolve(idx, remote, local)
+	}
+}
+
+// resolverIndex indexes the callers on networks by address.
+func resolverIndex(snap *hostmodel.Snapshot, networks []string) map[netip.Addr][]candidate {
 	idx := map[netip.Addr][]candidate{}
 	for _, p := range snap.Ports {
 		if !slices.Contains(networks, p.NetworkID) || strings.HasPrefix(p.DeviceOwner, "network:") || p.DeviceID == "" {
@@ -51,25 +66,28 @@ func ResolverFor(snap *hostmodel.Snapshot, networks []string) func(remote, local
 			idx[addr] = append(idx[addr], c)
 		}
 	}
-	return func(remote, local netip.Addr) (Instance, bool) {
-		cs := idx[remote.Unmap()]
-		if len(cs) == 1 {
-			return cs[0].inst, true
-		}
-		var found *Instance
-		for i := range cs {
-			if cs[i].subnet.IsValid() && local.IsValid() && cs[i].subnet.Contains(local.Unmap()) {
-				if found != nil && *found != cs[i].inst {
-					return Instance{}, false
-				}
-				found = &cs[i].inst
-			}
-		}
-		if found == nil {
-			return Instance{}, false
-		}
-		return *found, true
+	return idx
+}
+
+// resolve picks the caller of remote (see ResolverFor).
+func resolve(idx map[netip.Addr][]candidate, remote, local netip.Addr) (Instance, bool) {
+	cs := idx[remote.Unmap()]
+	if len(cs) == 1 {
+		return cs[0].inst, true
 	}
+	var found *Instance
+	for i := range cs {
+		if cs[i].subnet.IsValid() && local.IsValid() && cs[i].subnet.Contains(local.Unmap()) {
+			if found != nil && *found != cs[i].inst {
+				return Instance{}, false
+			}
+			found = &cs[i].inst
+		}
+	}
+	if found == nil {
+		return Instance{}, false
+	}
+	return *found, true
 }
 
 // RouterTargets returns the listeners the routers need, keyed by their

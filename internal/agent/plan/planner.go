@@ -22,7 +22,10 @@ import (
 //
 // The Host and Facts a Plan returns share their contents with the
 // planner: read them, do not change them, and do not use them after the
-// next call to Plan.
+// next call to Plan. A Namespace's own lists and maps are the exception:
+// they are never changed once returned (a replanned namespace is a new
+// value), so that the agent can keep the namespaces it applied and
+// recognise an unchanged one by identity (dataplane.Memory).
 type Planner struct {
 	cfg     HostConfig
 	planned bool

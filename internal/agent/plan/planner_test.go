@@ -252,3 +252,40 @@ func TestPortChangeReplansOnlyItsNetwork(t *testing.T) {
 		t.Error("the VTEP change did not replan dmz-net alone")
 	}
 }
+
+// TestNamespacesNotChangedInPlace: a namespace a Plan returned is never
+// changed by a later Plan (a replanned namespace is a new value). The
+// agent relies on it: it keeps the namespaces it applied and compares
+// the next plan's with them (dataplane.Memory).
+func TestNamespacesNotChangedInPlace(t *testing.T) {
+	for seed := range uint64(4) {
+		r := rand.New(rand.NewPCG(seed, 11))
+		cs := walkthrough()
+		r.Shuffle(len(cs), func(i, j int) { cs[i], cs[j] = cs[j], cs[i] })
+		cs = withChurn(r, cs)
+		m := hostmodel.New()
+		in := newIncremental()
+		prev := map[string]struct {
+			ns   []desired.Namespace
+			text string
+		}{}
+		for i, c := range cs {
+			apply(t, m, int64(i+1), c)
+			for _, h := range walkHosts {
+				s, changes, ok := m.SnapshotSince(h.name, in.rev[h.name])
+				in.rev[h.name] = s.Revision
+				want, _ := in.planners[h.name].Plan(s, changes, !ok)
+				if p, seen := prev[h.name]; seen {
+					if now := (&desired.Host{Namespaces: p.ns}).String(); now != p.text {
+						t.Fatalf("seed %d, event %d (%s %s), host %s: the previous plan's namespaces changed:\n--- then\n%s--- now\n%s", seed, i, c.kind, c.id, h.name, p.text, now)
+					}
+				}
+				ns := slices.Clone(want.Namespaces)
+				prev[h.name] = struct {
+					ns   []desired.Namespace
+					text string
+				}{ns, (&desired.Host{Namespaces: ns}).String()}
+			}
+		}
+	}
+}

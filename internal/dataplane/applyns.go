@@ -1,0 +1,168 @@
+package dataplane
+
+import (
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/neutrino-net/neutrino/internal/desired"
+	"github.com/vishvananda/netlink"
+)
+
+// applyNamespaces reconciles the agent namespaces, pair owners first:
+// with a Memory, the changed ones, then those to verify; each one's
+// outcome goes to res.Namespaces. It returns the namespaces' errors.
+func applyNamespaces(nl *netlink.Handle, res *Result, h *desired.Host, opts Options) []error {
+	peers, neighs := peerEnds(h), neighsByNamespace(h)
+	mem := opts.Memory
+	var todo, verify []nsInput
+	for _, ns := range pairOwnersFirst(h.Namespaces) {
+		nr := &NamespaceResult{}
+		res.Namespaces[ns.Name] = nr
+		if opts.Hold != nil && opts.Hold(ns.Name) {
+			nr.Held = true
+			continue
+		}
+		in := nsInput{ns: ns, peers: peers[ns.Name], neighs: neighs[ns.Name]}
+		if mem == nil || !mem.unchanged(in) {
+			todo = append(todo, in)
+			continue
+		}
+		nr.Unchanged, nr.Plugged = true, mem.ns[ns.Name].plugged
+		for _, id := range nr.Plugged {
+			res.Plugged[id] = true
+		}
+		if opts.Verify != nil && opts.Verify(ns.Name) {
+			verify = append(verify, in)
+		}
+	}
+	var (
+		mu   sync.Mutex
+		errs []error
+	)
+	// apply reconciles one namespace into a result of its own (workers
+	// run side by side) and merges it.
+	apply := func(nl *netlink.Handle, in nsInput) {
+		nr, sub := res.Namespaces[in.ns.Name], &Result{}
+		plugged, err := applyNamespace(nl, sub, nr, in.ns, in.peers, in.neighs)
+		mu.Lock()
+		defer mu.Unlock()
+		res.Changes = append(res.Changes, sub.Changes...)
+		res.announcements = append(res.announcements, sub.announcements...)
+		res.vethsAdded += sub.vethsAdded
+		nr.Unchanged, nr.Plugged, nr.Err = false, plugged, err
+		if err != nil {
+			errs = append(errs, err)
+		}
+		for _, id := range plugged {
+			res.Plugged[id] = true
+		}
+		if mem != nil {
+			if err == nil {
+				mem.record(in, plugged, time.Now())
+			} else {
+				mem.Forget(in.ns.Name)
+			}
+		}
+	}
+	stopped := func() bool { return opts.Stop != nil && opts.Stop() }
+	// Pair owners one by one (two may create their shared peer
+	// namespace), then the others with the workers.
+	owners := 0
+	for owners < len(todo) && ownsPair(todo[owners].ns) {
+		owners++
+	}
+	left := runNamespaces(nl, todo[:owners], 1, stopped, apply)
+	if len(left) == 0 {
+		left = runNamespaces(nl, todo[owners:], opts.Workers, stopped, apply)
+	} else {
+		left = append(left, todo[owners:]...)
+	}
+	if len(left) > 0 {
+		res.Stopped = true
+		for _, in := range left {
+			res.Namespaces[in.ns.Name].Deferred = true
+		}
+		return errs
+	}
+	for _, in := range verify {
+		if stopped() {
+			res.Stopped = true
+			return errs
+		}
+		if opts.Yield != nil && opts.Yield() {
+			break
+		}
+		apply(nl, in)
+	}
+	return errs
+}
+
+// ownsPair reports whether a namespace has a pair whose outer end lives
+// in another agent namespace.
+func ownsPair(ns desired.Namespace) bool {
+	return slices.ContainsFunc(ns.Veths, func(v desired.Veth) bool { return v.PeerNamespace != "" })
+}
+
+// runNamespaces applies items with up to workers goroutines (each with
+// a netlink handle of the host namespace: nl, or one opened here, in
+// the namespace Apply runs in), asking stop before each. It returns the
+// items not started.
+func runNamespaces(nl *netlink.Handle, items []nsInput, workers int, stop func() bool, apply func(*netlink.Handle, nsInput)) []nsInput {
+	workers = max(1, min(workers, len(items)))
+	handles := []*netlink.Handle{nl}
+	for len(handles) < workers {
+		h, err := netlink.NewHandle()
+		if err != nil {
+			break
+		}
+		defer h.Close()
+		handles = append(handles, h)
+	}
+	var (
+		next    atomic.Int64
+		wg      sync.WaitGroup
+		stopped atomic.Bool
+	)
+	for _, h := range handles {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stopped.Load() {
+				if stop() {
+					stopped.Store(true)
+					return
+				}
+				i := int(next.Add(1)) - 1
+				if i >= len(items) {
+					return
+				}
+				apply(h, items[i])
+			}
+		}()
+	}
+	wg.Wait()
+	if n := int(next.Load()); n < len(items) {
+		return items[n:]
+	}
+	return nil
+}
+
+// remember updates the Memory after an apply that ran to its end: the
+// late sysctls' failures are forgotten, namespaces no longer desired
+// dropped, and the host's parts recorded when they were applied cleanly.
+func remember(mem *Memory, h *desired.Host, res *Result, hostIn *hostInput, hostPlugged []string, didHost bool) {
+	for name, nr := range res.Namespaces {
+		if nr.Err != nil {
+			mem.Forget(name)
+		}
+	}
+	mem.keepOnly(h)
+	switch {
+	case res.HostErr != nil:
+		mem.ForgetHost()
+	case didHost:
+		mem.host = &hostMemo{in: *hostIn, plugged: hostPlugged}
+	}
+}

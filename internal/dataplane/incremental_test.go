@@ -1,0 +1,231 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/neutrino-net/neutrino/internal/desired"
+	"github.com/neutrino-net/neutrino/internal/netns"
+	"github.com/vishvananda/netlink"
+)
+
+func routerNS(name, qg string, fips map[netip.Addr]netip.Addr) desired.Namespace {
+	var addrs []netip.Prefix
+	for f := range fips {
+		addrs = append(addrs, netip.PrefixFrom(f, 32))
+	}
+	addrs = append(addrs, pfx("203.0.113.2/24"))
+	slices.SortFunc(addrs, netip.Prefix.Compare)
+	return desired.Namespace{Name: name,
+		Veths: []desired.Veth{{Inner: qg, Outer: "tap" + qg[2:], Bridge: "brqext-000000", MTU: 1500, Addrs: addrs}},
+		Nft:   []desired.NftTable{*routerTable(qg, fips)}}
+}
+
+func TestMemoryUnchanged(t *testing.T) {
+	m := NewMemory()
+	a := routerNS("qrouter-a", "qg-a", map[netip.Addr]netip.Addr{ip("203.0.113.20"): ip("10.0.0.5")})
+	in := nsInput{ns: a, peers: map[string]bool{"fpr-x": true}, neighs: []desired.Neigh{{Namespace: "qrouter-a", Dev: "qr-a", IP: ip("10.0.0.9"), MAC: "fa:16:3e:00:00:09"}}}
+	if m.unchanged(in) {
+		t.Fatal("an empty memory says unchanged")
+	}
+	m.record(in, []string{"p1"}, time.Now())
+	if !m.unchanged(in) {
+		t.Fatal("the same input is not unchanged")
+	}
+	// Structural equality: a new plan of the same thing is unchanged.
+	again := in
+	again.ns = routerNS("qrouter-a", "qg-a", map[netip.Addr]netip.Addr{ip("203.0.113.20"): ip("10.0.0.5")})
+	again.peers = map[string]bool{"fpr-x": true}
+	if !m.unchanged(again) {
+		t.Fatal("an equal plan built anew is not unchanged")
+	}
+	for what, c := range map[string]nsInput{
+		"floating IP": {ns: routerNS("qrouter-a", "qg-a", map[netip.Addr]netip.Addr{ip("203.0.113.20"): ip("10.0.0.6")}), peers: in.peers, neighs: in.neighs},
+		"peer":        {ns: a, peers: map[string]bool{}, neighs: in.neighs},
+		"neighbour":   {ns: a, peers: in.peers},
+	} {
+		if m.unchanged(c) {
+			t.Errorf("a changed %s is unchanged", what)
+		}
+	}
+	m.Forget("qrouter-a")
+	if m.unchanged(in) {
+		t.Fatal("a forgotten namespace is unchanged")
+	}
+}
+
+func TestMemoryOldestAndKeepOnly(t *testing.T) {
+	m := NewMemory()
+	t0 := time.Now()
+	for i, name := range []string{"c", "a", "b", "d"} {
+		m.record(nsInput{ns: desired.Namespace{Name: name}}, nil, t0.Add(time.Duration(i%3)*time.Second))
+	}
+	// c and d at t0, a at +1 s, b at +2 s.
+	if got := m.Oldest(3); !slices.Equal(got, []string{"c", "d", "a"}) {
+		t.Fatalf("Oldest(3) = %v", got)
+	}
+	if got := m.Oldest(10); len(got) != 4 {
+		t.Fatalf("Oldest(10) = %v", got)
+	}
+	m.keepOnly(&desired.Host{Namespaces: []desired.Namespace{{Name: "a"}, {Name: "d"}}})
+	if got := m.Oldest(10); !slices.Equal(got, []string{"d", "a"}) {
+		t.Fatalf("after keepOnly: %v", got)
+	}
+}
+
+func TestMemoryHostInput(t *testing.T) {
+	h := sampleHost()
+	h.Namespaces = []desired.Namespace{routerNS("qrouter-a", "qg-a", nil)}
+	m := NewMemory()
+	in := hostInputOf(h, true)
+	if m.hostUnchanged(in) {
+		t.Fatal("an empty memory says the host is unchanged")
+	}
+	m.host = &hostMemo{in: *in}
+	if !m.hostUnchanged(hostInputOf(h, true)) {
+		t.Fatal("the same host is not unchanged")
+	}
+	// The planner changes its host lists in place: the memory has
+	// copies.
+	h.FDB[0].Dst = ip("10.0.1.99")
+	if m.hostUnchanged(hostInputOf(h, true)) {
+		t.Fatal("an FDB entry changed in place is unchanged")
+	}
+	h = sampleHost()
+	h.Namespaces = []desired.Namespace{routerNS("qrouter-a", "qg-a", map[netip.Addr]netip.Addr{ip("203.0.113.20"): ip("10.0.0.5")})}
+	if !m.hostUnchanged(hostInputOf(h, true)) {
+		t.Fatal("a namespace's floating IP changes the host's parts")
+	}
+	h.Namespaces = append(h.Namespaces, desired.Namespace{Name: "qrouter-b"})
+	if m.hostUnchanged(hostInputOf(h, true)) {
+		t.Fatal("a new namespace (pruning) leaves the host's parts unchanged")
+	}
+	if m.hostUnchanged(hostInputOf(sampleHost(), false)) {
+		t.Fatal("prune off is the same input")
+	}
+	h.Namespaces = h.Namespaces[:1]
+	h.Nft = []desired.NftTable{*routerTable("qg-a", nil)}
+	if m.hostUnchanged(hostInputOf(h, true)) {
+		t.Fatal("a new host table leaves the host's parts unchanged")
+	}
+}
+
+// TestApplyIncremental applies two router namespaces with a Memory and
+// checks that a floating IP change touches only its namespace, that an
+// unchanged namespace is left alone even when it drifted until it is
+// verified, and that Stop ends an apply between namespaces.
+func TestApplyIncremental(t *testing.T) {
+	host, _ := hostNS(t)
+	r1 := fmt.Sprintf("qrouter-inc1-%d@test", os.Getpid())
+	r2 := fmt.Sprintf("qrouter-inc2-%d@test", os.Getpid())
+	for _, n := range []string{r1, r2} {
+		t.Cleanup(func() { netns.Delete(n) })
+	}
+	owns := func(n string) bool { return n == r1 || n == r2 }
+	mem := NewMemory()
+	opts := Options{Prune: true, OwnsNamespace: owns, Memory: mem, Workers: 2}
+	plan := func(fip1 netip.Addr) *desired.Host {
+		h := sampleHost()
+		h.Bridges = append(h.Bridges, desired.Bridge{Name: "brqext-000000", MTU: 1500})
+		h.Namespaces = []desired.Namespace{
+			routerNS(r1, "qg-inc1", map[netip.Addr]netip.Addr{fip1: ip("10.0.0.5")}),
+			routerNS(r2, "qg-inc2", map[netip.Addr]netip.Addr{ip("203.0.113.30"): ip("10.0.0.5")}),
+		}
+		h.Normalize()
+		return h
+	}
+	res := applyIn(t, host, plan(ip("203.0.113.20")), opts)
+	if len(res.Changes) == 0 || res.HostSkipped || res.Namespaces[r1].Unchanged || res.Namespaces[r2].Unchanged {
+		t.Fatalf("first apply: host skipped %v, %d changes", res.HostSkipped, len(res.Changes))
+	}
+	if !res.Plugged["vm1-port"] {
+		t.Fatal("first apply: vm1-port not plugged")
+	}
+
+	// An unchanged plan touches nothing, not even the kernel's reads.
+	res = applyIn(t, host, plan(ip("203.0.113.20")), opts)
+	if len(res.Changes) != 0 || !res.HostSkipped || !res.Namespaces[r1].Unchanged || !res.Namespaces[r2].Unchanged {
+		t.Fatalf("same plan: host skipped %v, changes %q", res.HostSkipped, res.Changes)
+	}
+	if !res.Plugged["vm1-port"] {
+		t.Fatal("same plan: vm1-port no longer reported plugged")
+	}
+
+	// A floating IP moved in r1: only r1 is applied.
+	res = applyIn(t, host, plan(ip("203.0.113.21")), opts)
+	if res.Namespaces[r1].Unchanged || !res.Namespaces[r2].Unchanged || !res.HostSkipped {
+		t.Fatalf("FIP change: r1 unchanged %v, r2 unchanged %v, host skipped %v", res.Namespaces[r1].Unchanged, res.Namespaces[r2].Unchanged, res.HostSkipped)
+	}
+	if len(res.Changes) == 0 {
+		t.Fatal("FIP change applied nothing")
+	}
+	for _, c := range res.Changes {
+		if !strings.Contains(c, r1) {
+			t.Errorf("FIP change of %s changed %q", r1, c)
+		}
+	}
+	t.Logf("FIP change: %d kernel changes, all in %s", len(res.Changes), r1)
+
+	// Drift in r2 (its floating IP address deleted behind our back) is
+	// not seen by an incremental apply, and repaired by a verification.
+	h2, err := netns.NetlinkAt(r2)
+	must(t, err)
+	defer h2.Close()
+	qg, err := h2.LinkByName("qg-inc2")
+	must(t, err)
+	must(t, h2.AddrDel(qg, &netlink.Addr{IPNet: ipNet(pfx("203.0.113.30/32"))}))
+	want := plan(ip("203.0.113.21"))
+	if res = applyIn(t, host, want, opts); len(res.Changes) != 0 {
+		t.Fatalf("incremental apply after drift changed %q", res.Changes)
+	}
+	vopts := opts
+	vopts.Verify = func(name string) bool { return name == r2 }
+	res = applyIn(t, host, want, vopts)
+	if res.Namespaces[r2].Unchanged || !slices.ContainsFunc(res.Changes, func(c string) bool { return strings.Contains(c, "203.0.113.30/32") }) {
+		t.Fatalf("verification of %s: changes %q", r2, res.Changes)
+	}
+
+	// Stop before the first namespace: both deferred, ErrStopped, and
+	// the next apply does them.
+	sopts := opts
+	sopts.Stop = func() bool { return true }
+	res, err = applyErr(host, plan(ip("203.0.113.22")), sopts)
+	if !errors.Is(err, ErrStopped) || !res.Stopped || !res.Namespaces[r1].Deferred {
+		t.Fatalf("stopped apply: err %v, stopped %v, r1 deferred %v", err, res.Stopped, res.Namespaces[r1].Deferred)
+	}
+	res = applyIn(t, host, plan(ip("203.0.113.22")), opts)
+	if res.Namespaces[r1].Unchanged || len(res.Changes) == 0 {
+		t.Fatalf("apply after a stop: r1 unchanged %v, changes %q", res.Namespaces[r1].Unchanged, res.Changes)
+	}
+	wantConverged(t, host, plan(ip("203.0.113.22")), Options{Prune: true, OwnsNamespace: owns})
+}
+
+// TestToAnnounceAfterRestart: the first apply of a namespace that
+// existed announces what it added and what is on no device, not the
+// addresses already in place; a created namespace announces everything.
+func TestToAnnounceAfterRestart(t *testing.T) {
+	name := fmt.Sprintf("qrouter-announce-%d", os.Getpid())
+	t.Cleanup(func() { forgetAnnounced(name) })
+	onQG := desired.GARP{Dev: "qg-a", Addr: ip("203.0.113.20")}
+	added := desired.GARP{Dev: "qg-a", Addr: ip("203.0.113.21")}
+	proxy := desired.GARP{Dev: "fg-a", Addr: ip("203.0.113.22")}
+	ns := desired.Namespace{Name: name, GARP: []desired.GARP{onQG, added, proxy},
+		Veths: []desired.Veth{{Inner: "qg-a", Addrs: []netip.Prefix{pfx("203.0.113.20/32"), pfx("203.0.113.21/32")}}}}
+	got := toAnnounce(ns, &NamespaceResult{Added: []netip.Prefix{pfx("203.0.113.21/32")}}, true)
+	if !slices.Equal(got, []desired.GARP{added, proxy}) {
+		t.Fatalf("first apply after a restart announces %v, want %v", got, []desired.GARP{added, proxy})
+	}
+	if got := toAnnounce(ns, &NamespaceResult{}, true); len(got) != 0 {
+		t.Fatalf("an unchanged namespace announces %v", got)
+	}
+	forgetAnnounced(name)
+	if got := toAnnounce(ns, &NamespaceResult{Created: true}, true); len(got) != 3 {
+		t.Fatalf("a created namespace announces %v, want all 3", got)
+	}
+}
