@@ -124,53 +124,31 @@ func TestVLANGRELegacyWalkthrough(t *testing.T) {
 func TestDVRVLANTenant(t *testing.T) {
 	testutil.RequireKernel(t, "vlan")
 	b := testbed.Up(t, 2, testbed.Options{Quiet: true, VLANPhysnets: []string{tenantVLANPhysnet}})
-	dumpOnFailure(t, b, sandbox.NodeNetwork1, "compute1", "compute2")
-	ext := b.CreateExternalNetwork("ext-net", "203.0.113.0/24", "203.0.113.1", "203.0.113.101", "203.0.113.200")
-	r := b.CreateDistributedRouter("dvr-vlan-router", ext.ID)
-	net1 := b.CreateProviderNetwork("vlan-net1", "vlan", tenantVLANPhysnet, 2001, "192.168.1.0/24")
-	net2 := b.CreateProviderNetwork("vlan-net2", "vlan", tenantVLANPhysnet, 2002, "192.168.2.0/24")
-	if1 := b.AddRouterInterface(r.ID, net1.SubnetID)
-	if2 := b.AddRouterInterface(r.ID, net2.SubnetID)
 	b.AddIngressRules()
-	vm1 := b.Boot("vlan-instance1", "vlan-net1", "compute1")
-	vm2 := b.Boot("vlan-instance2", "vlan-net2", "compute2")
-	openIngress(b, vm1.PortID)
-	ip1, ip2 := testbed.Addr(vm1), testbed.Addr(vm2)
-	gw1, gw2 := b.Port(if1).MAC, b.Port(if2).MAC
-
-	c1 := b.CaptureHost("compute1", sandbox.HostExternalIf)
-	c2 := b.CaptureHost("compute2", sandbox.HostExternalIf)
-	if err := b.Ping("vlan-instance1", ip2, 20*time.Second); err != nil {
-		t.Fatalf("vlan-instance1 -> vlan-instance2: %v", err)
-	}
-	b.MustPing("vlan-instance2", ip1)
-	st := pingCount(t, b, "vlan-instance1", ip2, 20, 50*time.Millisecond)
+	p := dvrAcross(t, b, "vlan", tenantVLANPhysnet, 2001, 2002, sandbox.HostExternalIf)
+	st := pingCount(t, b, "vlan-instance1", p.ip2, 20, 50*time.Millisecond)
 	if len(st.Lost) > 0 {
 		t.Errorf("east-west: %s", st)
 	}
-	out1, out2 := c1.Stop()[sandbox.HostExternalIf], c2.Stop()[sandbox.HostExternalIf]
+	out1, out2 := p.stop()
 	// compute1 routes the requests (onto VLAN 2002), compute2 the
 	// replies (onto VLAN 2001).
-	mac1 := routedSources(out1, 2002, ip1, ip2)
-	mac2 := routedSources(out2, 2001, ip2, ip1)
-	t.Logf("routed sources: compute1 on VLAN 2002 %v, compute2 on VLAN 2001 %v (gateway MACs %s, %s)", mac1, mac2, gw1, gw2)
-	checkDVRSources(t, "compute1", mac1, gw1, gw2)
-	checkDVRSources(t, "compute2", mac2, gw1, gw2)
-	if len(mac1) == 1 && len(mac2) == 1 && mac1[0] == mac2[0] {
-		t.Errorf("compute1 and compute2 route with the same source MAC %s: want each host's own DVR MAC", mac1[0])
-	}
+	mac1 := routedSources(out1, 2002, p.ip1, p.ip2)
+	mac2 := routedSources(out2, 2001, p.ip2, p.ip1)
+	t.Logf("routed sources: compute1 on VLAN 2002 %v, compute2 on VLAN 2001 %v (gateway MACs %s, %s)", mac1, mac2, p.gw1, p.gw2)
+	p.checkSources(t, mac1, mac2)
 	for host, frames := range map[string][]probe.Frame{"compute1": out1, "compute2": out2} {
 		for _, f := range frames {
 			if !f.Outgoing || len(f.Data) < 12 {
 				continue
 			}
-			if src := net.HardwareAddr(f.Data[6:12]).String(); src == gw1 || src == gw2 {
+			if src := net.HardwareAddr(f.Data[6:12]).String(); src == p.gw1 || src == p.gw2 {
 				t.Errorf("%s sent a frame with the gateway MAC %s as source: %s", host, src, probe.Describe(f))
 			}
 		}
 	}
 
-	fip := b.CreateFloatingIP(ext.ID, vm1.PortID, nil)
+	fip := b.CreateFloatingIP(p.extID, p.vm1PortID, nil)
 	if err := b.Ping(sandbox.NodeInternet, fip.Addr, 20*time.Second); err != nil {
 		t.Errorf("internet -> floating IP %s of vlan-instance1: %v", fip.Addr, err)
 	}
@@ -345,33 +323,63 @@ func TestDVRVLANExternal(t *testing.T) {
 func TestDVRGRETenant(t *testing.T) {
 	testutil.RequireKernel(t, "gretap")
 	b := testbed.Up(t, 2, testbed.Options{Quiet: true})
-	dumpOnFailure(t, b, sandbox.NodeNetwork1, "compute1", "compute2")
-	ext := b.CreateExternalNetwork("ext-net", "203.0.113.0/24", "203.0.113.1", "203.0.113.101", "203.0.113.200")
-	r := b.CreateDistributedRouter("dvr-gre-router", ext.ID)
-	net1 := b.CreateProviderNetwork("gre-net1", "gre", "", 30, "192.168.1.0/24")
-	net2 := b.CreateProviderNetwork("gre-net2", "gre", "", 31, "192.168.2.0/24")
-	if1 := b.AddRouterInterface(r.ID, net1.SubnetID)
-	if2 := b.AddRouterInterface(r.ID, net2.SubnetID)
-	vm1 := b.Boot("gre-instance1", "gre-net1", "compute1")
-	vm2 := b.Boot("gre-instance2", "gre-net2", "compute2")
-	openIngress(b, vm1.PortID)
-	ip1, ip2 := testbed.Addr(vm1), testbed.Addr(vm2)
-	gw1, gw2 := b.Port(if1).MAC, b.Port(if2).MAC
-
-	c1 := b.CaptureHost("compute1", sandbox.HostTunnelIf)
-	c2 := b.CaptureHost("compute2", sandbox.HostTunnelIf)
-	if err := b.Ping("gre-instance1", ip2, 20*time.Second); err != nil {
-		t.Fatalf("gre-instance1 -> gre-instance2: %v", err)
-	}
-	b.MustPing("gre-instance2", ip1)
-	out1, out2 := c1.Stop()[sandbox.HostTunnelIf], c2.Stop()[sandbox.HostTunnelIf]
+	p := dvrAcross(t, b, "gre", "", 30, 31, sandbox.HostTunnelIf)
+	out1, out2 := p.stop()
 	// compute1 routes the requests (into key 31), compute2 the replies
 	// (into key 30).
-	mac1 := greRoutedSources(out1, 31, ip1, ip2)
-	mac2 := greRoutedSources(out2, 30, ip2, ip1)
-	t.Logf("routed inner sources: compute1 in key 31 %v, compute2 in key 30 %v (gateway MACs %s, %s)", mac1, mac2, gw1, gw2)
-	checkDVRSources(t, "compute1", mac1, gw1, gw2)
-	checkDVRSources(t, "compute2", mac2, gw1, gw2)
+	mac1 := greRoutedSources(out1, 31, p.ip1, p.ip2)
+	mac2 := greRoutedSources(out2, 30, p.ip2, p.ip1)
+	t.Logf("routed inner sources: compute1 in key 31 %v, compute2 in key 30 %v (gateway MACs %s, %s)", mac1, mac2, p.gw1, p.gw2)
+	p.checkSources(t, mac1, mac2)
+}
+
+// dvrPair is a distributed router between two tenant networks of one
+// type, <type>-net1 (192.168.1.0/24) and <type>-net2 (192.168.2.0/24),
+// with <type>-instance1 on compute1 and <type>-instance2 on compute2,
+// and captures of both computes' dev running.
+type dvrPair struct {
+	extID, vm1PortID string
+	ip1, ip2         netip.Addr
+	gw1, gw2         string // the router interfaces' (gateway) MACs
+	dev              string
+	c1, c2           *testbed.HostCapture
+}
+
+// dvrAcross builds a dvrPair with segmentation ids seg1 and seg2 and
+// checks east-west both ways (the first ping waits for the data plane).
+func dvrAcross(t *testing.T, b *testbed.Bed, kind, physnet string, seg1, seg2 int, dev string) dvrPair {
+	t.Helper()
+	dumpOnFailure(t, b, sandbox.NodeNetwork1, "compute1", "compute2")
+	ext := b.CreateExternalNetwork("ext-net", "203.0.113.0/24", "203.0.113.1", "203.0.113.101", "203.0.113.200")
+	r := b.CreateDistributedRouter("dvr-"+kind+"-router", ext.ID)
+	net1 := b.CreateProviderNetwork(kind+"-net1", kind, physnet, seg1, "192.168.1.0/24")
+	net2 := b.CreateProviderNetwork(kind+"-net2", kind, physnet, seg2, "192.168.2.0/24")
+	if1 := b.AddRouterInterface(r.ID, net1.SubnetID)
+	if2 := b.AddRouterInterface(r.ID, net2.SubnetID)
+	vm1 := b.Boot(kind+"-instance1", kind+"-net1", "compute1")
+	vm2 := b.Boot(kind+"-instance2", kind+"-net2", "compute2")
+	openIngress(b, vm1.PortID)
+	p := dvrPair{extID: ext.ID, vm1PortID: vm1.PortID, ip1: testbed.Addr(vm1), ip2: testbed.Addr(vm2),
+		gw1: b.Port(if1).MAC, gw2: b.Port(if2).MAC, dev: dev,
+		c1: b.CaptureHost("compute1", dev), c2: b.CaptureHost("compute2", dev)}
+	if err := b.Ping(kind+"-instance1", p.ip2, 20*time.Second); err != nil {
+		t.Fatalf("%s-instance1 -> %s-instance2: %v", kind, kind, err)
+	}
+	b.MustPing(kind+"-instance2", p.ip1)
+	return p
+}
+
+// stop ends the captures and returns compute1's and compute2's frames.
+func (p dvrPair) stop() (out1, out2 []probe.Frame) {
+	return p.c1.Stop()[p.dev], p.c2.Stop()[p.dev]
+}
+
+// checkSources wants each compute's routed frames to carry one DVR MAC,
+// its own: not a gateway MAC, not the other compute's.
+func (p dvrPair) checkSources(t *testing.T, mac1, mac2 []string) {
+	t.Helper()
+	checkDVRSources(t, "compute1", mac1, p.gw1, p.gw2)
+	checkDVRSources(t, "compute2", mac2, p.gw1, p.gw2)
 	if len(mac1) == 1 && len(mac2) == 1 && mac1[0] == mac2[0] {
 		t.Errorf("compute1 and compute2 route with the same source MAC %s: want each host's own DVR MAC", mac1[0])
 	}
