@@ -341,7 +341,8 @@ func (a *Agent) hostConfig() plan.HostConfig {
 		Bridges: a.cfg.Bridges, ARPResponder: a.cfg.ARPResponder, L2Population: a.cfg.L2Population,
 		IsolatedMetadata: a.cfg.EnableIsolatedMetadata, DNSDomain: a.cfg.DNSDomain, NS: a.ns, SecurityGroups: a.cfg.EnableSecurityGroup,
 		AllowARPSpoofing: !a.cfg.PreventARPSpoofing, LacksVLAN: a.lacksVLAN, LacksGRE: a.lacksGRE,
-		LinkLocal: a.linkLocal.Get, ReleaseLinkLocal: func(id string) {
+		TunnelTypes: append([]string{}, a.cfg.TunnelTypes...),
+		LinkLocal:   a.linkLocal.Get, ReleaseLinkLocal: func(id string) {
 			if err := a.linkLocal.Release(id); err != nil {
 				a.log.Warn("release DVR link-local pair", "router", id, "err", err)
 			}

@@ -291,7 +291,7 @@ func (s *State) writeAgentConfig(h Host) (string, error) {
 
 	// report_interval is left to its default, which follows agent_mode
 	// (docs/ha.md).
-	fmt.Fprintf(&b, "[agent]\ntunnel_types = vxlan\nl2_population = true\narp_responder = true\n\n")
+	fmt.Fprintf(&b, "[agent]\ntunnel_types = vxlan, gre\nl2_population = true\narp_responder = true\n\n")
 	fmt.Fprintf(&b, "[vxlan]\nlocal_ip = %s\n\n", h.TunnelIP)
 	mappings := []string{Physnet + ":" + HostExternalIf}
 	for _, pn := range s.VLANPhysnets {

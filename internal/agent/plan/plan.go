@@ -48,12 +48,14 @@ type HostConfig struct {
 	// LacksVLAN and LacksGRE: the kernel cannot make 802.1Q
 	// sub-interfaces or GRE taps (see l2.Config).
 	LacksVLAN, LacksGRE bool
+	// TunnelTypes: see l2.Config (nil: every type).
+	TunnelTypes []string
 }
 
 func (c HostConfig) l2() l2.Config {
 	return l2.Config{Host: c.Host, LocalIP: c.LocalIP, PhysicalInterfaces: c.PhysicalInterfaces, Bridges: c.Bridges,
 		ARPResponder: c.ARPResponder, L2Population: c.L2Population, IsolatedMetadata: c.IsolatedMetadata, NS: c.NS,
-		LacksVLAN: c.LacksVLAN, LacksGRE: c.LacksGRE}
+		LacksVLAN: c.LacksVLAN, LacksGRE: c.LacksGRE, TunnelTypes: c.TunnelTypes}
 }
 
 func (c HostConfig) l3() l3.Config {

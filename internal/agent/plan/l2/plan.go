@@ -9,6 +9,7 @@ package l2
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -34,6 +35,12 @@ type Config struct {
 	// networks that need them are not plugged and their ports' binding
 	// fails with LacksVLANReason / LacksGREReason.
 	LacksVLAN, LacksGRE bool
+	// TunnelTypes are the tunnel network types the agent serves ([agent]
+	// tunnel_types); nil: every type (plans made without an agent's
+	// configuration). A VXLAN or GRE network of a type not listed is not
+	// plugged, and its ports fail to bind, as upstream's mechanism
+	// drivers refuse a segment type the agent does not report.
+	TunnelTypes []string
 }
 
 // Why a network's ports cannot be bound on a host whose kernel lacks
@@ -219,9 +226,9 @@ func DHCPPort(s *hostmodel.Snapshot, host, agentID, netID string) (*model.Port, 
 func Bridged(cfg Config, n *model.Network) bool {
 	switch n.NetworkType {
 	case "vxlan":
-		return cfg.LocalIP.IsValid()
+		return cfg.LocalIP.IsValid() && cfg.tunnels("vxlan")
 	case "gre":
-		return cfg.LocalIP.IsValid() && !cfg.LacksGRE
+		return cfg.LocalIP.IsValid() && cfg.tunnels("gre") && !cfg.LacksGRE
 	case "flat":
 		phys := physnetOf(n)
 		return cfg.PhysicalInterfaces[phys] != "" || cfg.Bridges[phys] != ""
@@ -252,12 +259,21 @@ func Unpluggable(cfg Config, n *model.Network) string {
 			return physnetOf(n)
 		}
 		return LacksVLANReason
-	case "gre":
-		if cfg.LocalIP.IsValid() {
+	case "vxlan", "gre":
+		switch {
+		case !cfg.LocalIP.IsValid():
+		case !cfg.tunnels(n.NetworkType):
+			return fmt.Sprintf("tunnel type %s not in [agent] tunnel_types %v", n.NetworkType, cfg.TunnelTypes)
+		case n.NetworkType == "gre":
 			return LacksGREReason
 		}
 	}
 	return ""
+}
+
+// tunnels reports whether the agent serves networks of a tunnel type.
+func (cfg Config) tunnels(typ string) bool {
+	return cfg.TunnelTypes == nil || slices.Contains(cfg.TunnelTypes, typ)
 }
 
 func physnetOf(n *model.Network) string {

@@ -210,3 +210,30 @@ func TestPlanKernelLacks(t *testing.T) {
 		t.Errorf("gre with the module: %q", why)
 	}
 }
+
+// An agent plugs only the tunnel types it lists in tunnel_types; the
+// others' ports fail to bind with the reason naming the type.
+func TestPlanTunnelTypes(t *testing.T) {
+	c := cfg("compute1", "10.0.1.21")
+	c.TunnelTypes = []string{"vxlan"}
+	s := vlanGRE()
+	got := Plan(s, c, nil).String()
+	if strings.Contains(got, "brqng") || strings.Contains(got, "gre-") {
+		t.Errorf("GRE plugged by an agent with tunnel_types [vxlan]:\n%s", got)
+	}
+	if !strings.Contains(got, "vxlan-101") {
+		t.Errorf("VXLAN not plugged by an agent with tunnel_types [vxlan]:\n%s", got)
+	}
+	want := "tunnel type gre not in [agent] tunnel_types [vxlan]"
+	if why := Unpluggable(c, s.Networks["ng-0000000000"]); why != want {
+		t.Errorf("gre: %q, want %q", why, want)
+	}
+	c.TunnelTypes = []string{}
+	if why := Unpluggable(c, s.Networks["n1-0000000000"]); why != "tunnel type vxlan not in [agent] tunnel_types []" {
+		t.Errorf("vxlan with no tunnel types: %q", why)
+	}
+	c.TunnelTypes = []string{"gre", "vxlan"}
+	if why := Unpluggable(c, s.Networks["ng-0000000000"]); why != "" {
+		t.Errorf("gre listed: %q", why)
+	}
+}
