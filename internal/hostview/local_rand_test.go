@@ -127,6 +127,9 @@ func oneChange(rng *rand.Rand, v *store.View, tx *store.Txn) string {
 			if rng.IntN(4) == 0 {
 				n.External = !n.External
 			}
+			if rng.IntN(4) == 0 {
+				n.NetworkType = oneOf(rng, "vxlan", "flat")
+			}
 		})
 		return "network " + nid
 	case 14:
