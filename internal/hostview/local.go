@@ -148,7 +148,13 @@ func eqPtr(a, b *string) bool {
 // change may alter the view's membership, or the log does not tell;
 // recompute (kn and rs are then as they were, or rs is only stale).
 func Follow(v *store.View, rs *store.ReadSet, kn Known) (upserts []syncproto.Object, deletes []syncproto.Key, out Known, ok bool) {
-	pending := map[syncproto.Key]*store.Entry{} // nil: gone
+	var pending map[syncproto.Key]*store.Entry // nil: gone; made on first use (most changes concern few streams)
+	set := func(k syncproto.Key, e *store.Entry) {
+		if pending == nil {
+			pending = map[syncproto.Key]*store.Entry{}
+		}
+		pending[k] = e
+	}
 	holds := func(k syncproto.Key) bool {
 		if e, ok := pending[k]; ok {
 			return e != nil
@@ -165,15 +171,15 @@ func Follow(v *store.View, rs *store.ReadSet, kn Known) (upserts []syncproto.Obj
 		switch eff {
 		case Revise:
 			if holds(k) {
-				pending[k] = c.Cur
+				set(k, c.Cur)
 			}
 		case Join:
 			if holds(anchor) {
-				pending[k] = c.Cur
+				set(k, c.Cur)
 			}
 		case Leave:
 			if holds(k) {
-				pending[k] = nil
+				set(k, nil)
 			}
 		default:
 			return false
