@@ -62,7 +62,7 @@ func (s *Stream) Run(ctx context.Context, send func(*syncproto.Event) error) {
 		s.c.st.View(func(v *store.View) {
 			ev.Revision, ev.Reset = v.Rev(), s.reset
 			changed = v.Changed()
-			affected = s.reset || v.Affects(reads)
+			affected = s.reset || !s.follow(v, &ev, reads)
 		})
 		if affected {
 			s.compute(&ev, &changed, reads)
@@ -86,6 +86,19 @@ func (s *Stream) Run(ctx context.Context, send func(*syncproto.Event) error) {
 			return
 		}
 	}
+}
+
+// follow applies to what the stream knows the changes since its view
+// was computed, when none can alter which objects the view holds
+// (hostview.Follow): a rule of a group every port is in concerns every
+// host, and recomputing thousands of views for it took seconds. It
+// reports false when the view must be recomputed.
+func (s *Stream) follow(v *store.View, ev *syncproto.Event, reads *store.ReadSet) bool {
+	up, del, kn, ok := hostview.Follow(v, reads, s.known)
+	if ok {
+		ev.Upserts, ev.Deletes, s.known = up, del, kn
+	}
+	return ok
 }
 
 // compute computes the host's view anew into ev (at the store's

@@ -51,6 +51,7 @@ func TestKnownUpdate(t *testing.T) {
 		{"pa": 2, "nb": 1, "pz": 4},          // all at once
 		{},                                   // all gone
 		{"a0": 1, "pa": 1, "pb": 3, "zz": 9}, // before, between, after
+		{"p0": 1, "p1": 1, "p2": 1, "p3": 1, "p4": 1, "p5": 1, "p6": 1, "p7": 1, "p8": 1, "pa": 7, "nc": 3}, // many: merged
 	} {
 		old := Revs(view(base))
 		cur := view(next)

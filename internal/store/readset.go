@@ -26,6 +26,9 @@ type change struct {
 	// keys are, per index of the kind, the keys of the old and the new
 	// value (a change moves the resource between index keys).
 	keys map[string][]string
+	// old and cur are the entries before and after (nil: none): a
+	// follower (Follow) may apply the change without recomputing.
+	old, cur *Entry
 }
 
 // ReadSet records the reads of one computation over a view.
@@ -77,21 +80,58 @@ func (v *View) Affects(rs *ReadSet) bool {
 	}
 	i := sort.Search(len(s.changes), func(i int) bool { return s.changes[i].rev > rs.rev })
 	for _, c := range s.changes[i:] {
-		if _, ok := rs.each[c.kind]; ok {
+		if rs.touches(&c) {
 			return true
 		}
-		if _, ok := rs.gets[[2]string{c.kind, c.id}]; ok {
-			return true
-		}
-		for name, keys := range c.keys {
-			for _, k := range keys {
-				if _, ok := rs.idx[[3]string{c.kind, name, k}]; ok {
-					return true
-				}
+	}
+	return false
+}
+
+// touches reports whether c changes what one of rs's reads returns.
+func (rs *ReadSet) touches(c *change) bool {
+	if _, ok := rs.each[c.kind]; ok {
+		return true
+	}
+	if _, ok := rs.gets[[2]string{c.kind, c.id}]; ok {
+		return true
+	}
+	for name, keys := range c.keys {
+		for _, k := range keys {
+			if _, ok := rs.idx[[3]string{c.kind, name, k}]; ok {
+				return true
 			}
 		}
 	}
 	return false
+}
+
+// Change is one resource change: Old is nil for a creation, Cur for a
+// deletion.
+type Change struct {
+	Kind, ID string
+	Old, Cur *Entry
+}
+
+// Follow hands fn, in order, every change after rs was recorded (up to
+// this view) that touches one of its reads, and stops at the first one
+// fn refuses. It reports whether fn took them all; it answers false when
+// it cannot tell, as Affects. When it answers true, rs is moved up to
+// this view: by taking a change, fn vouches that a computation made now
+// would read the same things (only what some reads return changed, and
+// the caller has applied that to what it derived).
+func (v *View) Follow(rs *ReadSet, fn func(Change) bool) bool {
+	s := v.s
+	if rs == nil || !rs.valid || rs.opaque || rs.rev < s.changesFloor {
+		return false
+	}
+	i := sort.Search(len(s.changes), func(i int) bool { return s.changes[i].rev > rs.rev })
+	for _, c := range s.changes[i:] {
+		if rs.touches(&c) && !fn(Change{Kind: c.kind, ID: c.id, Old: c.old, Cur: c.cur}) {
+			return false
+		}
+	}
+	rs.rev = max(rs.rev, s.rev)
+	return true
 }
 
 // Changes are the resource changes of the log after one revision up to
@@ -198,7 +238,7 @@ func (s *Store) logChange(rev int64, kind, id string, old, cur *Entry) {
 			keys[name] = ks
 		}
 	}
-	s.changes = append(s.changes, change{rev: rev, kind: kind, id: id, keys: keys})
+	s.changes = append(s.changes, change{rev: rev, kind: kind, id: id, keys: keys, old: old, cur: cur})
 	if n := len(s.changes); n > maxChanges {
 		drop := n - maxChanges/2
 		s.changesFloor = s.changes[drop-1].rev

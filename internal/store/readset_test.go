@@ -134,3 +134,40 @@ func TestReadSetAffectedBy(t *testing.T) {
 		t.Fatal("a set older than the changes must say yes")
 	}
 }
+
+// TestReadSetFollow: Follow hands over, in order and with both entries,
+// only the changes that touch the reads; the set moves up only when all
+// were taken.
+func TestReadSetFollow(t *testing.T) {
+	s, write := thingStore(t)
+	write(func(v *View, tx *Txn) { tx.Create("thing", "a", []byte(`{"name":"A"}`)) })
+	rs := NewReadSet()
+	s.View(func(v *View) { v.Recording(rs).Get("thing", "a") })
+	write(func(v *View, tx *Txn) { tx.Create("thing", "b", []byte(`{"name":"B"}`)) })
+	write(func(v *View, tx *Txn) { e, _ := v.Get("thing", "a"); tx.Replace("thing", e, []byte(`{"name":"A2"}`)) })
+	follow := func(take bool) (got []string, ok bool) {
+		s.View(func(v *View) {
+			ok = v.Follow(rs, func(c Change) bool {
+				got = append(got, c.ID+":"+string(c.Old.Raw)+">"+string(c.Cur.Raw))
+				return take
+			})
+		})
+		return got, ok
+	}
+	if got, ok := follow(false); ok || len(got) != 1 || got[0] != `a:{"name":"A"}>{"name":"A2"}` {
+		t.Fatalf("refused: %v %v", got, ok)
+	}
+	if got, ok := follow(true); !ok || len(got) != 1 {
+		t.Fatalf("taken: %v %v", got, ok)
+	}
+	if got, ok := follow(false); !ok || len(got) != 0 {
+		t.Fatalf("moved up: nothing left, got %v %v", got, ok)
+	}
+	opaque := NewReadSet()
+	s.View(func(v *View) { v.Recording(opaque).Value("x") })
+	s.View(func(v *View) {
+		if v.Follow(opaque, func(Change) bool { return true }) {
+			t.Error("an opaque set cannot be followed")
+		}
+	})
+}

@@ -1,0 +1,202 @@
+package hostview
+
+import (
+	"slices"
+
+	"github.com/neutrino-net/neutrino/internal/model"
+	"github.com/neutrino-net/neutrino/internal/store"
+	"github.com/neutrino-net/neutrino/internal/syncproto"
+)
+
+// Incremental views. Most changes leave every view's membership as it
+// was: a port's status, a floating IP's fixed address, an agent's
+// heartbeat, a rule added to a group. Recomputing thousands of views
+// for one of them (a rule of a group every port is in concerns every
+// host) was the server's whole cost: such a change is applied to what
+// each watcher knows instead, and only a change that can alter which
+// objects a view holds makes it recompute.
+//
+// Why that is exact: Compute is a function of what its reads return
+// (store.ReadSet). A local change (below) changes none of the fields
+// Compute branches on or indexes by, so a recompute would walk the same
+// path, make the same reads and hold the same keys; the one difference
+// is the changed entry itself (a new revision where it was held) or,
+// for a rule without remote group or address group, one more or one
+// fewer rule under a group the view already holds. Changes that touch
+// none of the reads cannot change the view at all.
+
+// Effect is what a change does to every view.
+type Effect int
+
+const (
+	// Recompute: the change may alter which objects a view holds.
+	Recompute Effect = iota
+	// Revise: a new revision of the object, in every view holding it.
+	Revise
+	// Join: a new object, in every view holding its anchor.
+	Join
+	// Leave: the object goes from every view holding it.
+	Leave
+)
+
+// Local returns the effect of a change (old, cur: the entries before and
+// after, nil for none) on every view, and for Join the key of the object
+// whose presence in a view brings the new one in.
+func Local(kind string, old, cur *store.Entry) (Effect, syncproto.Key) {
+	switch {
+	case old != nil && cur != nil:
+		if sameShape(kind, old.Obj, cur.Obj) {
+			return Revise, syncproto.Key{}
+		}
+	case old == nil && cur != nil && kind == model.KindSGRule:
+		// A rule is in a view exactly when its group is (Compute reads
+		// a held group's rules by index); one that names no remote group
+		// or address group brings nothing else in.
+		if r, ok := store.As[*model.SecurityGroupRule](cur); ok && plainRule(r) {
+			return Join, syncproto.Key{Kind: model.KindSG, ID: r.SecurityGroupID}
+		}
+	case old != nil && cur == nil && kind == model.KindSGRule:
+		if r, ok := store.As[*model.SecurityGroupRule](old); ok && plainRule(r) {
+			return Leave, syncproto.Key{}
+		}
+	}
+	return Recompute, syncproto.Key{}
+}
+
+// plainRule reports whether a rule's presence pulls nothing else into a
+// view (no remote group's members, no address group).
+func plainRule(r *model.SecurityGroupRule) bool {
+	return r.SecurityGroupID != "" && r.RemoteGroupID == nil && r.RemoteAddressGroupID == nil
+}
+
+// sameShape reports whether two values of an object agree on every
+// field that Compute (and the store's indexes) read to decide what a
+// view holds: a change between them is a Revise. A kind Compute reads
+// nothing of (subnets, groups, address groups, DVR MACs) always agrees;
+// an object that does not decode never does (Compute keeps it but reads
+// nothing through it, and the indexes skip it).
+func sameShape(kind string, a, b any) bool {
+	switch kind {
+	case model.KindPort:
+		return same(a, b, func(p, q *model.Port) bool {
+			return p.NetworkID == q.NetworkID && p.DeviceID == q.DeviceID && p.DeviceOwner == q.DeviceOwner &&
+				p.HostID == q.HostID && slices.Equal(p.SecurityGroups, q.SecurityGroups) &&
+				slices.EqualFunc(p.FixedIPs, q.FixedIPs, func(x, y model.FixedIP) bool { return x.SubnetID == y.SubnetID })
+		})
+	case model.KindFIP:
+		return same(a, b, func(f, g *model.FloatingIP) bool {
+			return eqPtr(f.PortID, g.PortID) && eqPtr(f.RouterID, g.RouterID)
+		})
+	case model.KindAgent:
+		return same(a, b, func(x, y *model.Agent) bool {
+			mx, _ := x.Configurations["agent_mode"].(string)
+			my, _ := y.Configurations["agent_mode"].(string)
+			return x.Host == y.Host && x.AgentType == y.AgentType && mx == my
+		})
+	case model.KindRouter:
+		return same(a, b, func(r, s *model.Router) bool {
+			gw := func(r *model.Router) *string {
+				if r.ExternalGatewayInfo == nil {
+					return nil
+				}
+				return &r.ExternalGatewayInfo.NetworkID
+			}
+			return r.Distributed == s.Distributed && eqPtr(gw(r), gw(s))
+		})
+	case model.KindNetwork:
+		return same(a, b, func(n, m *model.Network) bool {
+			return slices.Equal(n.Subnets, m.Subnets) && n.External == m.External && n.NetworkType == m.NetworkType
+		})
+	case model.KindL3Binding, model.KindDHCPBinding:
+		return same(a, b, func(x, y *model.Binding) bool { return slices.Equal(x.AgentIDs, y.AgentIDs) })
+	case model.KindSGRule:
+		return same(a, b, func(r, s *model.SecurityGroupRule) bool {
+			return r.SecurityGroupID == s.SecurityGroupID && eqPtr(r.RemoteGroupID, s.RemoteGroupID) &&
+				eqPtr(r.RemoteAddressGroupID, s.RemoteAddressGroupID)
+		})
+	case model.KindSubnet:
+		return same(a, b, func(*model.Subnet, *model.Subnet) bool { return true })
+	case model.KindSG:
+		return same(a, b, func(*model.SecurityGroup, *model.SecurityGroup) bool { return true })
+	case model.KindAddressGroup:
+		return same(a, b, func(*model.AddressGroup, *model.AddressGroup) bool { return true })
+	case model.KindDVRMAC:
+		return same(a, b, func(*model.DVRMAC, *model.DVRMAC) bool { return true })
+	}
+	// A kind Compute does not know: it may read it some day.
+	return false
+}
+
+// same applies eq when both values are Ts.
+func same[T any](a, b any, eq func(x, y T) bool) bool {
+	x, ok1 := a.(T)
+	y, ok2 := b.(T)
+	return ok1 && ok2 && eq(x, y)
+}
+
+func eqPtr(a, b *string) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+// Follow brings what a watcher knows of its view up to v without
+// recomputing it, when every change since rs was recorded (by the
+// computation that gave kn) is local: it returns the changes to send,
+// as Diff would, and kn updated (in place where it can). ok false: a
+// change may alter the view's membership, or the log does not tell;
+// recompute (kn and rs are then as they were, or rs is only stale).
+func Follow(v *store.View, rs *store.ReadSet, kn Known) (upserts []syncproto.Object, deletes []syncproto.Key, out Known, ok bool) {
+	var pending map[syncproto.Key]*store.Entry // nil: gone; made on first use (most changes concern few streams)
+	set := func(k syncproto.Key, e *store.Entry) {
+		if pending == nil {
+			pending = map[syncproto.Key]*store.Entry{}
+		}
+		pending[k] = e
+	}
+	holds := func(k syncproto.Key) bool {
+		if e, ok := pending[k]; ok {
+			return e != nil
+		}
+		_, ok := kn.rev(k)
+		return ok
+	}
+	ok = v.Follow(rs, func(c store.Change) bool {
+		k := syncproto.Key{Kind: c.Kind, ID: c.ID}
+		if c.Old == c.Cur {
+			return true // a value the cache could not decode: nothing changed
+		}
+		eff, anchor := Local(c.Kind, c.Old, c.Cur)
+		switch eff {
+		case Revise:
+			if holds(k) {
+				set(k, c.Cur)
+			}
+		case Join:
+			if holds(anchor) {
+				set(k, c.Cur)
+			}
+		case Leave:
+			if holds(k) {
+				set(k, nil)
+			}
+		default:
+			return false
+		}
+		return true
+	})
+	if !ok {
+		return nil, nil, kn, false
+	}
+	for k, e := range pending {
+		if e != nil {
+			upserts = append(upserts, syncproto.Object{Kind: k.Kind, ID: k.ID, Rev: e.ModRev, Data: e.Raw})
+		} else if _, had := kn.rev(k); had {
+			deletes = append(deletes, k)
+		}
+	}
+	slices.SortFunc(upserts, func(a, b syncproto.Object) int { return compareKeys(keyOf(a), keyOf(b)) })
+	slices.SortFunc(deletes, compareKeys)
+	return upserts, deletes, kn.Update(upserts, deletes), true
+}
