@@ -408,7 +408,7 @@ func (a *Agent) applyOptions(ctx context.Context, verify bool) dataplane.Options
 		a.memory.ForgetHost()
 	}
 	if verify {
-		a.memory.ForgetHost()
+		o.VerifyHost = true
 		check := map[string]bool{}
 		for _, name := range a.memory.Oldest(max(resyncMin, (a.memory.Len()+resyncRounds-1)/resyncRounds)) {
 			check[name] = true

@@ -61,6 +61,11 @@ type Options struct {
 	// at a time). Pair owners (DVR's qrouter- with its rfp-/fpr- pair)
 	// are applied first, one at a time, and verifications too.
 	Workers int
+	// VerifyHost reconciles the host namespace's own parts even when
+	// Memory has them unchanged (a check for drift). Unlike a change, the
+	// check yields: it is not begun, and its FDB, neighbours and pruning
+	// after the namespaces are left out, when Yield says so.
+	VerifyHost bool
 	// Yield is asked before each verification: true leaves the
 	// remaining ones for later (a change waits to be applied).
 	Yield func() bool
@@ -150,11 +155,16 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 		}
 	}
 	mem := opts.Memory
+	yield := func() bool { return opts.Yield != nil && opts.Yield() }
 	var hostIn *hostInput
-	doHost := true
+	// checkHost: the host's parts are applied only as a drift check.
+	doHost, checkHost := true, false
 	if mem != nil {
 		hostIn = hostInputOf(h, opts.Prune)
 		doHost = !mem.hostUnchanged(hostIn)
+		if !doHost && opts.VerifyHost && !yield() {
+			doHost, checkHost = true, true
+		}
 	}
 	var hostPlugged []string
 	if doHost {
@@ -162,6 +172,8 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 		if err != nil {
 			return res, err
 		}
+		// A check that found drift repairs all of it.
+		checkHost = checkHost && len(res.Changes) == 0
 	} else {
 		res.HostSkipped = true
 		hostPlugged = mem.host.plugged
@@ -188,9 +200,19 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 	}
 	// A veth pair made anew (its namespace was deleted behind our back)
 	// lost the FDB entries on its outer end: the host's lists then too.
-	if doHost || res.vethsAdded > 0 {
-		keep(applyFDB(nl, res, h))
-		keep(applyNeighs(nl, res, h))
+	// A check's rest (nothing found so far) waits for the next one when
+	// a change is waiting.
+	if checkHost && res.vethsAdded == 0 && yield() {
+		doHost = false
+	} else if doHost || res.vethsAdded > 0 {
+		// One link dump names the ports of both (a lookup per port and
+		// per bridge cost a request each: thousands on a network node).
+		if byName, err := linksByName(nl); err != nil {
+			keep(fmt.Errorf("list links: %w", err))
+		} else {
+			keep(applyFDB(nl, res, h, byName))
+			keep(applyNeighs(nl, res, h, byName))
+		}
 		announceNeighs(res)
 		if opts.Prune {
 			keep(prune(nl, res, h, opts))
@@ -225,13 +247,9 @@ func applyHostLinks(nl *netlink.Handle, res *Result, h *desired.Host, opts Optio
 		}
 		keep(netns.WriteSysctl(s.Key, s.Value))
 	}
-	links, err := dump(nl.LinkList)
+	byName, err := linksByName(nl)
 	if err != nil {
 		return nil, fmt.Errorf("list links: %w", err)
-	}
-	byName := map[string]netlink.Link{}
-	for _, l := range links {
-		byName[l.Attrs().Name] = l
 	}
 	for _, b := range h.Bridges {
 		keep(applyBridge(nl, res, byName, b))
@@ -239,8 +257,9 @@ func applyHostLinks(nl *netlink.Handle, res *Result, h *desired.Host, opts Optio
 	// One dump of the bridge ports' flags for every VXLAN device (nil on
 	// an error: each device is then asked on its own).
 	flags, _ := dumpPortFlags()
+	vtep := &vtepFinder{nl: nl}
 	for _, v := range h.VXLANs {
-		keep(applyVXLAN(nl, res, byName, flags, v))
+		keep(applyVXLAN(nl, res, byName, flags, vtep, v))
 	}
 	for _, v := range h.VLANs {
 		keep(applyVLAN(nl, res, byName, v))
@@ -293,6 +312,19 @@ func applyHostNft(res *Result, h *desired.Host, opts Options) error {
 		return fmt.Errorf("host nftables: %w", err)
 	}
 	return nil
+}
+
+// linksByName lists the links of nl's namespace by name.
+func linksByName(nl *netlink.Handle) (map[string]netlink.Link, error) {
+	links, err := dump(nl.LinkList)
+	if err != nil {
+		return nil, err
+	}
+	byName := make(map[string]netlink.Link, len(links))
+	for _, l := range links {
+		byName[l.Attrs().Name] = l
+	}
+	return byName, nil
 }
 
 func ignoreExist(err error) error {

@@ -67,6 +67,7 @@ func applyNamespaces(nl *netlink.Handle, res *Result, h *desired.Host, opts Opti
 		}
 	}
 	stopped := func() bool { return opts.Stop != nil && opts.Stop() }
+	prepareNew(nl, res, todo, opts.Workers, stopped)
 	// Pair owners one by one (two may create their shared peer
 	// namespace), then the others with the workers.
 	owners := 0

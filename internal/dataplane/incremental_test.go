@@ -191,6 +191,18 @@ func TestApplyIncremental(t *testing.T) {
 		t.Fatalf("verification of %s: changes %q", r2, res.Changes)
 	}
 
+	// A check of the host's parts applies them (nothing to change), and
+	// is not begun while a change waits.
+	hopts := opts
+	hopts.VerifyHost = true
+	if res = applyIn(t, host, want, hopts); res.HostSkipped || len(res.Changes) != 0 {
+		t.Fatalf("host check: host skipped %v, changes %q", res.HostSkipped, res.Changes)
+	}
+	hopts.Yield = func() bool { return true }
+	if res = applyIn(t, host, want, hopts); !res.HostSkipped || len(res.Changes) != 0 {
+		t.Fatalf("host check with a change waiting: host skipped %v, changes %q", res.HostSkipped, res.Changes)
+	}
+
 	// Stop before the first namespace: both deferred, ErrStopped, and
 	// the next apply does them.
 	sopts := opts

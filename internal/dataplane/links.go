@@ -64,13 +64,25 @@ func vxlanMatches(l netlink.Link, v desired.VXLAN, vtepIdx int) bool {
 	return x.VxlanId == v.VNI && x.SrcAddr.Equal(net.IP(v.Local.AsSlice())) && !x.Learning && x.Port == 4789 && x.VtepDevIndex == vtepIdx && !x.Proxy
 }
 
-// vtepDev finds the interface holding the local tunnel address.
-func vtepDev(nl *netlink.Handle, local netip.Addr) (int, error) {
-	addrs, err := dump2(nl.AddrList, nil, netlink.FAMILY_V4)
-	if err != nil {
-		return 0, err
+// vtepFinder finds the interface holding a local tunnel address. The
+// host's addresses are dumped once per apply, on the first VXLAN device
+// (one dump per device made a host apply cost networks x addresses).
+type vtepFinder struct {
+	nl    *netlink.Handle
+	addrs []netlink.Addr
+	err   error
+	done  bool
+}
+
+func (f *vtepFinder) dev(local netip.Addr) (int, error) {
+	if !f.done {
+		f.addrs, f.err = dump2(f.nl.AddrList, nil, netlink.FAMILY_V4)
+		f.done = true
 	}
-	for _, a := range addrs {
+	if f.err != nil {
+		return 0, f.err
+	}
+	for _, a := range f.addrs {
 		if a.IP.Equal(net.IP(local.AsSlice())) {
 			return a.LinkIndex, nil
 		}
@@ -78,8 +90,8 @@ func vtepDev(nl *netlink.Handle, local netip.Addr) (int, error) {
 	return 0, fmt.Errorf("no interface holds local_ip %s", local)
 }
 
-func applyVXLAN(nl *netlink.Handle, res *Result, byName map[string]netlink.Link, flags map[int]portFlags, v desired.VXLAN) error {
-	idx, err := vtepDev(nl, v.Local)
+func applyVXLAN(nl *netlink.Handle, res *Result, byName map[string]netlink.Link, flags map[int]portFlags, vtep *vtepFinder, v desired.VXLAN) error {
+	idx, err := vtep.dev(v.Local)
 	if err != nil {
 		return fmt.Errorf("vxlan %s: %w", v.Name, err)
 	}

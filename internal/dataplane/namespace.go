@@ -58,7 +58,7 @@ func applyNamespace(nl *netlink.Handle, res *Result, nr *NamespaceResult, ns des
 		}
 		nr.Created = true
 		res.did("add netns %s", ns.Name)
-	}
+	} // else made by prepareNew (nr.Created says so)
 	inner, nsh, err := netns.Netlink(ns.Name)
 	if err != nil {
 		return nil, err

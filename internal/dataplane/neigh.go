@@ -50,8 +50,9 @@ func fdbDevices(h *desired.Host) map[string]bool {
 
 // applyFDB makes the FDB entries of the agent's bridge ports exactly the
 // desired ones: "self" entries with a destination, and "master" static
-// ones. One dump of the whole bridge FDB serves every port.
-func applyFDB(nl *netlink.Handle, res *Result, h *desired.Host) error {
+// ones. One dump of the whole bridge FDB serves every port; byName holds
+// the namespace's links (listed after its bridges and ports were made).
+func applyFDB(nl *netlink.Handle, res *Result, h *desired.Host, byName map[string]netlink.Link) error {
 	want := map[string]map[fdbKey]bool{}
 	for dev := range fdbDevices(h) {
 		want[dev] = map[fdbKey]bool{}
@@ -73,8 +74,8 @@ func applyFDB(nl *netlink.Handle, res *Result, h *desired.Host) error {
 	}
 	var errs []error
 	for dev, keys := range want {
-		l, err := nl.LinkByName(dev)
-		if err != nil {
+		l, ok := byName[dev]
+		if !ok {
 			continue // reported by applyVXLAN; a tap not there yet
 		}
 		errs = append(errs, applyPortFDB(nl, res, l, keys, byIndex[l.Attrs().Index]))
@@ -138,8 +139,11 @@ func applyPortFDB(nl *netlink.Handle, res *Result, l netlink.Link, keys map[fdbK
 
 // applyNeighs makes the permanent neighbour entries on our bridges
 // exactly the desired ones (host namespace only). The IPv4 entries it
-// adds or changes are listed in res.NeighsSet, for announceNeighs.
-func applyNeighs(nl *netlink.Handle, res *Result, h *desired.Host) error {
+// adds or changes are listed in res.NeighsSet, for announceNeighs. One
+// dump of the namespace's IPv4 neighbours serves every bridge (a dump
+// per bridge read every entry of the namespace once per network); byName
+// holds the namespace's links.
+func applyNeighs(nl *netlink.Handle, res *Result, h *desired.Host, byName map[string]netlink.Link) error {
 	want := map[string]map[string]string{} // dev -> ip -> mac
 	for _, b := range h.Bridges {
 		want[b.Name] = map[string]string{}
@@ -149,47 +153,58 @@ func applyNeighs(nl *netlink.Handle, res *Result, h *desired.Host) error {
 			want[n.Dev][n.IP.String()] = n.MAC
 		}
 	}
+	all, err := dump2(nl.NeighList, 0, netlink.FAMILY_V4)
+	if err != nil {
+		return fmt.Errorf("neighbours: %w", err)
+	}
+	byIndex := map[int][]netlink.Neigh{}
+	for _, n := range all {
+		if n.State&netlink.NUD_PERMANENT != 0 {
+			byIndex[n.LinkIndex] = append(byIndex[n.LinkIndex], n)
+		}
+	}
 	var errs []error
 	for dev, ips := range want {
-		l, err := nl.LinkByName(dev)
-		if err != nil {
+		l, ok := byName[dev]
+		if !ok {
 			continue
 		}
-		entries, err := nl.NeighList(l.Attrs().Index, netlink.FAMILY_V4)
-		if err != nil {
-			errs = append(errs, err)
+		errs = append(errs, applyBridgeNeighs(nl, res, l, ips, byIndex[l.Attrs().Index]))
+	}
+	return errors.Join(errs...)
+}
+
+// applyBridgeNeighs makes one bridge's permanent entries (entries: its
+// current ones) exactly ips (ip -> mac).
+func applyBridgeNeighs(nl *netlink.Handle, res *Result, l netlink.Link, ips map[string]string, entries []netlink.Neigh) error {
+	dev := l.Attrs().Name
+	have := map[string]netlink.Neigh{}
+	for _, n := range entries {
+		have[n.IP.String()] = n
+	}
+	var errs []error
+	for ip, mac := range ips {
+		if n, ok := have[ip]; ok && n.HardwareAddr.String() == mac {
 			continue
 		}
-		have := map[string]netlink.Neigh{}
-		for _, n := range entries {
-			if n.State&netlink.NUD_PERMANENT != 0 {
-				have[n.IP.String()] = n
-			}
+		hw, _ := net.ParseMAC(mac)
+		n := &netlink.Neigh{LinkIndex: l.Attrs().Index, Family: netlink.FAMILY_V4, State: netlink.NUD_PERMANENT, IP: net.ParseIP(ip), HardwareAddr: hw}
+		if err := nl.NeighSet(n); err != nil {
+			errs = append(errs, fmt.Errorf("neigh %s dev %s: %w", ip, dev, err))
+			continue
 		}
-		for ip, mac := range ips {
-			if n, ok := have[ip]; ok && n.HardwareAddr.String() == mac {
+		res.did("neigh %s lladdr %s dev %s", ip, mac, dev)
+		if a, err := netip.ParseAddr(ip); err == nil && a.Is4() {
+			res.NeighsSet = append(res.NeighsSet, desired.Neigh{Dev: dev, IP: a, MAC: mac})
+		}
+	}
+	for ip, n := range have {
+		if _, ok := ips[ip]; !ok {
+			if err := nl.NeighDel(&n); err != nil {
+				errs = append(errs, err)
 				continue
 			}
-			hw, _ := net.ParseMAC(mac)
-			n := &netlink.Neigh{LinkIndex: l.Attrs().Index, Family: netlink.FAMILY_V4, State: netlink.NUD_PERMANENT, IP: net.ParseIP(ip), HardwareAddr: hw}
-			if err := nl.NeighSet(n); err != nil {
-				errs = append(errs, fmt.Errorf("neigh %s dev %s: %w", ip, dev, err))
-				continue
-			}
-			res.did("neigh %s lladdr %s dev %s", ip, mac, dev)
-			if a, err := netip.ParseAddr(ip); err == nil && a.Is4() {
-				res.NeighsSet = append(res.NeighsSet, desired.Neigh{Dev: dev, IP: a, MAC: mac})
-			}
-		}
-		for ip, n := range have {
-			if _, ok := ips[ip]; !ok {
-				n := n
-				if err := nl.NeighDel(&n); err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				res.did("neigh del %s dev %s", ip, dev)
-			}
+			res.did("neigh del %s dev %s", ip, dev)
 		}
 	}
 	return errors.Join(errs...)

@@ -3,6 +3,7 @@ package dataplane
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,17 +40,26 @@ func splitSysctls(all []desired.Sysctl) (global, perDev []desired.Sysctl) {
 
 // setSysctl writes /proc/sys/<key> of the calling thread's namespace if
 // its value differs; ok=false: the key does not exist (a device not
-// there, a protocol the kernel lacks).
+// there, a protocol the kernel lacks). The file is opened once for both
+// (read, then write at offset 0): /proc/sys keeps one dentry per
+// namespace under the same name and parent, so each lookup walks all of
+// them, and a node with hundreds of namespaces paid that twice per key.
 func setSysctl(key, value string) (changed, ok bool, err error) {
 	path := filepath.Join("/proc/sys", key)
-	cur, err := os.ReadFile(path)
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return false, false, nil
 	}
-	if err == nil && strings.TrimRight(string(cur), "\n ") == value {
+	if err != nil {
+		return false, true, fmt.Errorf("sysctl %s=%s: %w", key, value, err)
+	}
+	defer f.Close()
+	buf := make([]byte, 256)
+	n, rerr := f.ReadAt(buf, 0)
+	if (rerr == nil || errors.Is(rerr, io.EOF)) && strings.TrimRight(string(buf[:n]), "\n ") == value {
 		return false, true, nil
 	}
-	if err := os.WriteFile(path, []byte(value), 0o644); err != nil {
+	if _, err := f.WriteAt([]byte(value), 0); err != nil {
 		return false, true, fmt.Errorf("sysctl %s=%s: %w", key, value, err)
 	}
 	return true, true, nil
