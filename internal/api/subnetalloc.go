@@ -202,13 +202,6 @@ func networkScopeAfterDelete(v *store.View, n *model.Network, gone *model.Subnet
 	setNetworkScope(n, gone.IPVersion, nil)
 }
 
-func poolScope(v *store.View, poolID string) *string {
-	if _, p, ok := store.GetAs[*model.SubnetPool](v, model.KindSubnetPool, poolID); ok {
-		return p.AddressScopeID
-	}
-	return nil
-}
-
 // setNetworkScope records on the network the address scope of a subnet's
 // pool (its ipv4_address_scope / ipv6_address_scope).
 func setNetworkScope(n *model.Network, version int, scope *string) {

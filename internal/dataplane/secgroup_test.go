@@ -33,7 +33,6 @@ type sgLab struct {
 	vm       map[string]netns.Handle // by port id
 	snap     *hostmodel.Snapshot
 	ports    []secgroup.Port
-	sysctls  []desired.Sysctl
 }
 
 const sgBridge = "brqsgtest"

@@ -354,7 +354,6 @@ func (a *tableApply) setChanges() (del, add []string) {
 		for _, name := range a.w.dirtySets {
 			if !a.next.sets[name].matches(a.w.sets[name]) {
 				del = append(del, name)
-				add = append(add, name)
 			}
 		}
 		slices.Sort(del)

@@ -11,9 +11,8 @@ import (
 // assembly is the last output: the next one is the same tables with the
 // replanned chains patched in, unless chains came or went.
 type assembly struct {
-	res    Result
-	pos    map[string]int // chain name -> its index in its table's Chains
-	static struct{ bridge, inet []desired.NftChain }
+	res Result
+	pos map[string]int // chain name -> its index in its table's Chains
 }
 
 // Indexes of the two tables in Result.Tables.
