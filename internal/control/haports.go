@@ -27,23 +27,7 @@ func (c *Control) planHAPorts(v *store.View, t *store.Txn, r *model.Router) erro
 			want = b.AgentIDs
 		}
 	}
-	stale := false
-	for _, agentID := range sortedKeys(held) {
-		pe, ok := v.Get(model.KindPort, held[agentID])
-		if ok && slices.Contains(want, agentID) {
-			c.haPortStatus(v, t, pe, agentID)
-			continue
-		}
-		if ok {
-			c.ports.DeletePort(t, pe)
-		} else {
-			stale = true
-		}
-		t.Release(group, agentID)
-	}
-	if stale {
-		t.NoNewClaims(group)
-	}
+	c.dropUnwantedAgentPorts(v, t, group, want, func(pe *store.Entry, agentID string) { c.haPortStatus(v, t, pe, agentID) })
 	var n *model.Network
 	for _, agentID := range want {
 		if _, ok := held[agentID]; ok {
@@ -109,5 +93,36 @@ func (c *Control) haPortStatus(v *store.View, t *store.Txn, pe *store.Entry, age
 	if p, ok := store.As[*model.Port](pe); ok {
 		cp := *p
 		c.setStatus(t, model.KindPort, pe, &cp, &cp.Status, &cp.Standard, haStatus(c.Alive(v, agentID)))
+	}
+}
+
+// dropUnwantedAgentPorts keeps one port per wanted agent of a claim
+// group (claim member = agent id, value = the port's id: DHCP ports of a
+// network, HA ports of a router): ports of agents not in want are
+// deleted and their claims released; a claim whose port vanished
+// (deleted with its subnet or network) is released too, and the port
+// comes back on the next pass. kept, if set, sees each port that stays.
+func (c *Control) dropUnwantedAgentPorts(v *store.View, t *store.Txn, group string, want []string, kept func(pe *store.Entry, agentID string)) {
+	held := v.Claims(group)
+	stale := false
+	for _, agentID := range sortedKeys(held) {
+		pe, ok := v.Get(model.KindPort, held[agentID])
+		if ok && slices.Contains(want, agentID) {
+			if kept != nil {
+				kept(pe, agentID)
+			}
+			continue
+		}
+		if ok {
+			c.ports.DeletePort(t, pe)
+		} else {
+			stale = true
+		}
+		t.Release(group, agentID)
+	}
+	if stale {
+		// Releasing is unguarded: make sure no server re-created the
+		// port meanwhile.
+		t.NoNewClaims(group)
 	}
 }

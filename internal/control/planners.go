@@ -143,27 +143,7 @@ func (c *Control) dhcpPlanner(netID string) planner {
 		default:
 			t.Create(model.KindDHCPBinding, netID, model.MustJSON(&model.Binding{ID: netID, AgentIDs: want}))
 		}
-		// Ports of agents that no longer serve the network go; claims
-		// whose port vanished (deleted with its subnet) are released, and
-		// the port comes back on the next pass.
-		stale := false
-		for _, agentID := range sortedKeys(held) {
-			pe, ok := v.Get(model.KindPort, held[agentID])
-			if ok && slices.Contains(want, agentID) {
-				continue
-			}
-			if ok {
-				c.ports.DeletePort(t, pe)
-			} else {
-				stale = true
-			}
-			t.Release(group, agentID)
-		}
-		if stale {
-			// Releasing is unguarded: make sure no server re-created
-			// the port meanwhile.
-			t.NoNewClaims(group)
-		}
+		c.dropUnwantedAgentPorts(v, t, group, want, nil)
 		for _, agentID := range want {
 			_, ag, ok := store.GetAs[*model.Agent](v, model.KindAgent, agentID)
 			if !ok {

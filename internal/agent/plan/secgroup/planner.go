@@ -1,6 +1,7 @@
 package secgroup
 
 import (
+	"iter"
 	"maps"
 	"net/netip"
 	"slices"
@@ -361,16 +362,7 @@ func (p *Planner) index(lp Port) uint32 {
 
 // planGroups replans the groups whose rules or users changed.
 func (p *Planner) planGroups(d *dirty) {
-	ids := d.groups
-	if d.all {
-		ids = maps.Clone(d.groups)
-		for g := range p.users {
-			ids[g] = true
-		}
-		for g := range p.groups {
-			ids[g] = true
-		}
-	}
+	ids := dirtyOrAll(d.groups, d.all, maps.Keys(p.users), maps.Keys(p.groups))
 	for g := range ids {
 		old := p.groups[g]
 		if len(p.users[g]) == 0 {
@@ -429,16 +421,7 @@ func (p *Planner) unref(remote []string, d *dirty) {
 // planSets replans the member sets of the remote groups whose members
 // changed, or that are referred to anew or no more.
 func (p *Planner) planSets(d *dirty) {
-	ids := d.members
-	if d.all {
-		ids = maps.Clone(d.members)
-		for r := range p.refs {
-			ids[r] = true
-		}
-		for r := range p.sets {
-			ids[r] = true
-		}
-	}
+	ids := dirtyOrAll(d.members, d.all, maps.Keys(p.refs), maps.Keys(p.sets))
 	for r := range ids {
 		old := p.sets[r]
 		if p.refs[r] == 0 {
@@ -555,4 +538,22 @@ func removedPrefixes(was, now []netip.Prefix) []netip.Prefix {
 		}
 	}
 	return out
+}
+
+// dirtyOrAll returns the dirty ids, or, on a full replan, a new set of
+// them and every id the given key sequences hold.
+func dirtyOrAll(dirty map[string]bool, all bool, known ...iter.Seq[string]) map[string]bool {
+	if !all {
+		return dirty
+	}
+	ids := maps.Clone(dirty)
+	if ids == nil {
+		ids = map[string]bool{}
+	}
+	for _, keys := range known {
+		for id := range keys {
+			ids[id] = true
+		}
+	}
+	return ids
 }
