@@ -74,6 +74,11 @@ func StartEmbedded(ctx context.Context, dir string) (*Embedded, error) {
 	return &Embedded{etcd: e, Client: v3client.New(e.Server)}, nil
 }
 
+// Revision is the embedded member's current revision. The member is the
+// whole cluster, so this is the revision a quorum read would return
+// (WithLocalRevision), read without one.
+func (e *Embedded) Revision() int64 { return e.etcd.Server.KV().Rev() }
+
 // Close stops etcd; it waits for in-flight writes to be persisted.
 func (e *Embedded) Close() {
 	e.Client.Close()
