@@ -19,32 +19,44 @@ import (
 // not above the cache's revision). When the cache is behind rev-1 (other
 // writes in flight), the write waits for the watch as before.
 
-// awaitOwn makes the cache reflect t, committed at rev.
+// awaitOwn makes the cache reflect t, committed at rev. While the cache
+// is further behind (other writes in flight, from this server or
+// another), it waits for the revision before ours, which the watch or
+// the other writes' own applyOwn bring, and then applies t itself.
 func (s *Store) awaitOwn(ctx context.Context, t *Txn, rev int64) error {
-	if s.applyOwn(t, rev) {
-		return nil
+	for {
+		applied, translatable := s.applyOwn(t, rev)
+		if applied {
+			return nil
+		}
+		if !translatable {
+			return s.WaitRev(ctx, rev)
+		}
+		if err := s.WaitRev(ctx, rev-1); err != nil {
+			return err
+		}
 	}
-	return s.WaitRev(ctx, rev)
 }
 
 // applyOwn applies t as the events of revision rev if the cache stands
-// right before it; it reports whether the cache now reflects rev.
-func (s *Store) applyOwn(t *Txn, rev int64) bool {
+// right before it. It reports whether the cache now reflects rev, and
+// whether t could be applied at all (see ownEvents).
+func (s *Store) applyOwn(t *Txn, rev int64) (applied, translatable bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.rev >= rev {
-		return true
+		return true, true
 	}
 	if s.rev != rev-1 {
-		return false
+		return false, true
 	}
 	events, ok := s.ownEvents(t, rev)
 	if !ok {
-		return false
+		return false, false
 	}
 	s.applyLocked(events, rev)
 	s.stats.ownApplied.Add(1)
-	return true
+	return true, true
 }
 
 // ownEvents are the watch events t's operations make at rev, as etcd
