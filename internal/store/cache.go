@@ -73,6 +73,7 @@ func (s *Store) applyEvents(resp clientv3.WatchResponse) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.applyLocked(resp.Events, resp.Header.Revision)
+	s.drainOwnLocked()
 }
 
 // applyLocked applies events (those at or below the cache's revision

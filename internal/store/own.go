@@ -16,76 +16,89 @@ import (
 // When the cache stands at rev-1, nothing else happened in between, so
 // applying those operations as events of rev gives the very state the
 // watch will report; its own copies of them are then skipped (they are
-// not above the cache's revision). When the cache is behind rev-1 (other
-// writes in flight), the write waits for the watch as before.
+// not above the cache's revision).
+//
+// Commits come back from etcd in bursts (one raft batch for many
+// writers), and each can only be applied after the one before it. So a
+// committed write is registered by revision (Store.own) while it waits,
+// and whoever moves the cache (another write, or the watch) applies
+// every registered commit that follows in a row: a burst is applied by
+// the first writer to get the lock, not one goroutine wake-up after
+// another. The watch still brings whatever is not registered (other
+// servers' writes) and would bring the registered ones too; draining is
+// only a shortcut, never needed for correctness.
 
-// awaitOwn makes the cache reflect t, committed at rev. While the cache
-// is further behind (other writes in flight, from this server or
-// another), it waits for the revision before ours, which the watch or
-// the other writes' own applyOwn bring, and then applies t itself.
+// awaitOwn makes the cache reflect t, committed at rev.
 func (s *Store) awaitOwn(ctx context.Context, t *Txn, rev int64) error {
+	if !translatable(t) {
+		return s.WaitRev(ctx, rev)
+	}
+	s.mu.Lock()
+	if s.rev < rev {
+		if s.own == nil {
+			s.own = map[int64]*Txn{}
+		}
+		s.own[rev] = t
+		s.drainOwnLocked()
+	}
+	done := s.rev >= rev
+	s.mu.Unlock()
+	if done {
+		return nil
+	}
+	defer func() {
+		s.mu.Lock()
+		delete(s.own, rev)
+		s.mu.Unlock()
+	}()
+	return s.WaitRev(ctx, rev)
+}
+
+// drainOwnLocked applies the registered commits that follow the cache's
+// revision in a row. Called with s.mu held for writing, after anything
+// that moves the cache.
+func (s *Store) drainOwnLocked() {
 	for {
-		applied, translatable := s.applyOwn(t, rev)
-		if applied {
-			return nil
+		t, ok := s.own[s.rev+1]
+		if !ok {
+			return
 		}
-		if !translatable {
-			return s.WaitRev(ctx, rev)
-		}
-		if err := s.WaitRev(ctx, rev-1); err != nil {
-			return err
-		}
+		rev := s.rev + 1
+		delete(s.own, rev)
+		s.applyLocked(s.ownEvents(t, rev), rev)
+		s.stats.ownApplied.Add(1)
 	}
 }
 
-// applyOwn applies t as the events of revision rev if the cache stands
-// right before it. It reports whether the cache now reflects rev, and
-// whether t could be applied at all (see ownEvents).
-func (s *Store) applyOwn(t *Txn, rev int64) (applied, translatable bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.rev >= rev {
-		return true, true
+// translatable reports whether every operation of t is a put or delete
+// of one key (Txn builds no others; a range would need etcd to say
+// which keys it removed).
+func translatable(t *Txn) bool {
+	for _, op := range t.ops {
+		if len(op.RangeBytes()) > 0 || !(op.IsPut() || op.IsDelete()) {
+			return false
+		}
 	}
-	if s.rev != rev-1 {
-		return false, true
-	}
-	events, ok := s.ownEvents(t, rev)
-	if !ok {
-		return false, false
-	}
-	s.applyLocked(events, rev)
-	s.stats.ownApplied.Add(1)
-	return true, true
+	return true
 }
 
 // ownEvents are the watch events t's operations make at rev, as etcd
 // reports them: a put of each key written, a delete of each existing key
-// removed (etcd reports nothing for deleting an absent key). It answers
-// false for an operation it cannot translate (a range), which Txn never
-// builds. Called with s.mu held.
-func (s *Store) ownEvents(t *Txn, rev int64) ([]*clientv3.Event, bool) {
+// removed (etcd reports nothing for deleting an absent key). t must be
+// translatable. Called with s.mu held and the cache at rev-1.
+func (s *Store) ownEvents(t *Txn, rev int64) []*clientv3.Event {
 	events := make([]*clientv3.Event, 0, len(t.ops))
 	for _, op := range t.ops {
-		if len(op.RangeBytes()) > 0 {
-			return nil, false
-		}
 		key := op.KeyBytes()
-		switch {
-		case op.IsPut():
+		if op.IsPut() {
 			events = append(events, &clientv3.Event{Type: mvccpb.PUT, Kv: &mvccpb.KeyValue{
 				Key: key, Value: op.ValueBytes(), ModRevision: rev, CreateRevision: ownCreateRev(t, string(key), rev),
 			}})
-		case op.IsDelete():
-			if !s.cachedKey(key) {
-				continue
-			}
+		} else if s.cachedKey(key) {
 			events = append(events, &clientv3.Event{Type: mvccpb.DELETE, Kv: &mvccpb.KeyValue{Key: key, ModRevision: rev}})
-		default:
-			return nil, false
 		}
 	}
-	return events, true
+	return events
 }
 
 // ownCreateRev is the create revision of a key t puts: rev for a

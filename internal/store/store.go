@@ -102,6 +102,9 @@ type Store struct {
 	lastProgress      atomic.Int64 // unix ns of the last progress request
 	progressSafe      bool         // progress notifications can be trusted
 	localRev          func() int64 // the revision without a quorum read (WithLocalRevision)
+	// own are this server's commits waiting for the cache, by revision
+	// (own.go).
+	own map[int64]*Txn
 
 	stats txnCounters // what Update went through (TxnStats)
 }
