@@ -43,8 +43,6 @@ type API struct {
 	segments *segmentPools
 	mux      *http.ServeMux
 	ctl      *control.Control
-	// freeHints speed up automatic address allocation (iphint.go).
-	freeHints freeHints
 }
 
 // New builds the API. It fails on configuration it cannot use (bad ML2

@@ -39,7 +39,7 @@ func poolsOf(s *model.Subnet) []ipam.Pool {
 // addresses and claims them in t. keep holds addresses the port already
 // has (on update) that stay claimed.
 func (a *API) allocateIPs(v *store.View, t *store.Txn, c *reqCtx, n *model.Network, p *model.Port, reqIPs []fixedIPReq, keep []model.FixedIP, netOwner bool) ([]model.FixedIP, error) {
-	al := &ipAllocator{v: v, t: t, n: n, p: p, keep: keep, subnets: hostview.SubnetsOf(v, n), byID: map[string]*model.Subnet{}, hints: &a.freeHints}
+	al := &ipAllocator{v: v, t: t, n: n, p: p, keep: keep, subnets: hostview.SubnetsOf(v, n), byID: map[string]*model.Subnet{}}
 	for _, s := range al.subnets {
 		al.byID[s.ID] = s
 	}
@@ -84,8 +84,7 @@ type ipAllocator struct {
 	keep    []model.FixedIP
 	subnets []*model.Subnet
 	byID    map[string]*model.Subnet
-	lowest  bool       // DHCP and distributed ports take the lowest free address
-	hints   *freeHints // where the claimed run at each pool's start ends (nil: walk it)
+	lowest  bool // DHCP and distributed ports take the lowest free address
 	// chosen is what the port was given so far in this request: not
 	// claimed until the whole request is resolved, so pick must skip
 	// it itself (a port asking twice for "any address of subnet S" got
@@ -101,20 +100,7 @@ func (al *ipAllocator) pick(s *model.Subnet) (string, bool) {
 	// formats into a reused buffer: map lookups keyed by string(buf)
 	// do not allocate.
 	var buf [64]byte
-	// The walk starts past the addresses known claimed at each pool's
-	// start (iphint.go): the same walk, without the lookups.
-	pools := poolsOf(s)
-	var open []ipam.Pool
-	for _, p := range pools {
-		if !p.Valid() {
-			continue
-		}
-		first, full := al.hints.from(al.v, s.ID, p)
-		if !full {
-			open = append(open, ipam.Pool{Start: first, End: p.End})
-		}
-	}
-	addr, ok := ipam.Pick(open, func(ip netip.Addr) bool {
+	addr, ok := ipam.Pick(poolsOf(s), func(ip netip.Addr) bool {
 		b := ip.AppendTo(buf[:0])
 		if _, u := used[string(b)]; u {
 			return true

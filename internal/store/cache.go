@@ -37,8 +37,6 @@ func (s *Store) load(ctx context.Context) error {
 	s.objs, s.owned, s.idx, s.claims, s.kvs = objs, owned, idx, claims, kvs
 	s.rev = resp.Header.Revision
 	s.resetChanges(s.rev)
-	// Claims may have been released before the load, unseen.
-	s.released, s.releasedFloor = nil, s.rev
 	s.advanceLocked()
 	close(s.resNotify)
 	s.resNotify = make(chan struct{})
@@ -95,7 +93,7 @@ func (s *Store) applyLocked(events []*clientv3.Event, rev int64) {
 			old = s.objs[kind][id]
 		}
 		if ev.Type == clientv3.EventTypeDelete {
-			s.applyDelete(kv.Key, kv.ModRevision)
+			s.applyDelete(kv.Key)
 		} else if err := s.applyPut(s.objs, s.owned, s.idx, s.claims, s.kvs, kv.Key, kv.Value, kv.ModRevision, kv.CreateRevision); err != nil {
 			// A value we cannot decode is a bug or a newer writer; keep
 			// serving the rest and say so.
@@ -189,7 +187,7 @@ func (s *Store) applyPut(objs map[string]map[string]*Entry, owned map[string]map
 	return nil
 }
 
-func (s *Store) applyDelete(key []byte, rev int64) {
+func (s *Store) applyDelete(key []byte) {
 	section, a, b, ok := s.splitKey(key)
 	if !ok {
 		return
@@ -204,10 +202,6 @@ func (s *Store) applyDelete(key []byte, rev int64) {
 			delete(m, b)
 		}
 	case "c":
-		if s.released == nil {
-			s.released = map[string]int64{}
-		}
-		s.released[a] = rev
 		if g := s.claims[a]; g != nil {
 			delete(g, b)
 			if len(g) == 0 {

@@ -67,12 +67,8 @@ type Store struct {
 	owned  map[string]map[string]int    // kind -> owner -> count of Owned entries
 	claims map[string]map[string]string // group -> member -> owner
 	kvs    map[string][]byte            // k/ keys
-	// released is, per claim group, the revision of the last claim
-	// released, as far back as releasedFloor (the last load).
-	released      map[string]int64
-	releasedFloor int64
-	idx           indexes       // secondary indexes (index.go)
-	notify        chan struct{} // closed and replaced on every advance of rev
+	idx    indexes                      // secondary indexes (index.go)
+	notify chan struct{}                // closed and replaced on every advance of rev
 
 	indexFns map[string]map[string]IndexFunc
 	// resNotify is closed and replaced when resources change (not plain
@@ -288,17 +284,6 @@ func (v *View) Claim(group, member string) (string, bool) {
 	v.recordOpaque()
 	o, ok := v.s.claims[group][member]
 	return o, ok
-}
-
-// LastRelease is the revision of the last release of a claim in group
-// up to this view (or of the cache's last load, before which it cannot
-// tell). A reader that remembers a fact about claims taken at revision
-// r (say: the first addresses of a pool are all taken) may rely on it
-// in this view if r <= v.Rev() and LastRelease(group) <= r: claims were
-// only added since.
-func (v *View) LastRelease(group string) int64 {
-	v.recordOpaque()
-	return max(v.s.released[group], v.s.releasedFloor)
 }
 
 // Value returns a plain key.
