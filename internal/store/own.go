@@ -9,8 +9,9 @@ import (
 
 // A write returns only once the cache has it (read-your-writes on this
 // server). Waiting for the watch to bring it costs several goroutine
-// hand-offs inside etcd and its client (about 0.1 ms on a loaded 2-core
-// machine, a fifth of a create). But the transaction's outcome is
+// hand-offs inside etcd and its client: 60-100 µs at p50 on the loaded
+// 2-core test machine, against 30-45 µs to apply it here (a tenth of a
+// create; docs/performance.md, "bench api"). The transaction's outcome is
 // already known exactly: it committed, alone, at revision rev, and its
 // operations are the puts and deletes of single keys it was built from.
 // When the cache stands at rev-1, nothing else happened in between, so
