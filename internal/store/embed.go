@@ -61,13 +61,14 @@ func StartEmbedded(ctx context.Context, dir string) (*Embedded, error) {
 	// etcd applies writes to its database (bbolt) in a batch committed
 	// every BackendBatchInterval (default 100 ms), holding the lock every
 	// write's apply needs while the batch is written and fsynced: each
-	// commit stalls the writes in flight for its duration, 20-35 ms on
-	// the shared 2-core test machine, so at 100 ms a third of the time
-	// (docs/performance.md, "bench api"). Durability does not depend on
-	// it: a write is acknowledged once it is in the fsynced WAL, and
-	// after a crash etcd replays the WAL from its last snapshot (which
-	// commits the batch first), so committing once a second stalls ten
-	// times less at the cost of replaying at most a second of writes.
+	// commit stalls the writes in flight for its duration: 20-64 ms on
+	// the shared 2-core test machine under other jobs' I/O, 14-30 times
+	// per 1,000 creates (docs/performance.md, "bench api"). Durability
+	// does not depend on it: a write is acknowledged once it is in the
+	// fsynced WAL, and after a crash etcd replays the WAL from its last
+	// snapshot (which commits the batch first), so committing once a
+	// second stalls ten times less at the cost of replaying at most a
+	// second of writes.
 	cfg.BackendBatchInterval = time.Second
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
