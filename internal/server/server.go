@@ -161,7 +161,13 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(ctx, cli, o.EtcdPrefix, api.Decoders(), append(append(hostview.Indexes(), store.WithTimeout(o.EtcdTimeout)), o.StoreOptions...)...)
+	opts := append(hostview.Indexes(), store.WithTimeout(o.EtcdTimeout))
+	if s.embedded != nil {
+		// The embedded etcd is a cluster of one member in this process:
+		// its own revision is what Sync's quorum read would learn.
+		opts = append(opts, store.WithLocalRevision(s.embedded.Revision))
+	}
+	st, err := store.Open(ctx, cli, o.EtcdPrefix, api.Decoders(), append(opts, o.StoreOptions...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -72,8 +72,16 @@ func (s *Store) follow(ctx context.Context) {
 func (s *Store) applyEvents(resp clientv3.WatchResponse) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.applyLocked(resp.Events, resp.Header.Revision)
+	s.drainOwnLocked()
+}
+
+// applyLocked applies events (those at or below the cache's revision
+// are skipped: the watch and applyOwn may both bring one) and moves the
+// cache to revision rev. Called with s.mu held for writing.
+func (s *Store) applyLocked(events []*clientv3.Event, rev int64) {
 	resources := false
-	for _, ev := range resp.Events {
+	for _, ev := range events {
 		kv := ev.Kv
 		if kv.ModRevision <= s.rev {
 			continue
@@ -95,8 +103,8 @@ func (s *Store) applyEvents(resp clientv3.WatchResponse) {
 			s.logChange(kv.ModRevision, kind, id, old, s.objs[kind][id])
 		}
 	}
-	if resp.Header.Revision > s.rev {
-		s.rev = resp.Header.Revision
+	if rev > s.rev {
+		s.rev = rev
 		s.advanceLocked()
 	}
 	if resources {

@@ -58,6 +58,18 @@ func StartEmbedded(ctx context.Context, dir string) (*Embedded, error) {
 	// refuse bulk creates of more than ~40 ports. Requests stay bounded by
 	// etcd's request size limit (1.5 MiB).
 	cfg.MaxTxnOps = 4096
+	// etcd applies writes to its database (bbolt) in a batch committed
+	// every BackendBatchInterval (default 100 ms), holding the lock every
+	// write's apply needs while the batch is written and fsynced: each
+	// commit stalls the writes in flight for its duration: 20-64 ms on
+	// the shared 2-core test machine under other jobs' I/O, 14-30 times
+	// per 1,000 creates (docs/performance.md, "bench api"). Durability
+	// does not depend on it: a write is acknowledged once it is in the
+	// fsynced WAL, and after a crash etcd replays the WAL from its last
+	// snapshot (which commits the batch first), so committing once a
+	// second stalls ten times less at the cost of replaying at most a
+	// second of writes.
+	cfg.BackendBatchInterval = time.Second
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("start embedded etcd in %s: %w", cfg.Dir, err)
@@ -73,6 +85,11 @@ func StartEmbedded(ctx context.Context, dir string) (*Embedded, error) {
 	}
 	return &Embedded{etcd: e, Client: v3client.New(e.Server)}, nil
 }
+
+// Revision is the embedded member's current revision. The member is the
+// whole cluster, so this is the revision a quorum read would return
+// (WithLocalRevision), read without one.
+func (e *Embedded) Revision() int64 { return e.etcd.Server.KV().Rev() }
 
 // Close stops etcd; it waits for in-flight writes to be persisted.
 func (e *Embedded) Close() {

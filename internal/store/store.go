@@ -101,12 +101,19 @@ type Store struct {
 	syncCur, syncNext *revCall
 	lastProgress      atomic.Int64 // unix ns of the last progress request
 	progressSafe      bool         // progress notifications can be trusted
+	localRev          func() int64 // the revision without a quorum read (WithLocalRevision)
+	// own are this server's commits waiting for the cache, by revision
+	// (own.go).
+	own map[int64]*Txn
 
 	stats txnCounters // what Update went through (TxnStats)
 }
 
 // txnCounters count Update's outcomes for the metrics.
-type txnCounters struct{ commits, conflicts, retries, gaveUp atomic.Uint64 }
+type txnCounters struct {
+	commits, conflicts, retries, gaveUp atomic.Uint64
+	ownApplied                          atomic.Uint64 // commits the cache took from the transaction (own.go)
+}
 
 // TxnStats are the counts of Update's transactions since Open.
 type TxnStats struct {
@@ -492,7 +499,11 @@ func (s *Store) Update(ctx context.Context, plan func(v *View, t *Txn) error) (i
 		if err != nil {
 			return 0, err
 		}
-		if err := s.WaitRev(ctx, rev); err != nil {
+		wait := s.WaitRev
+		if ok {
+			wait = func(ctx context.Context, rev int64) error { return s.awaitOwn(ctx, t, rev) }
+		}
+		if err := wait(ctx, rev); err != nil {
 			if ok {
 				// Applied, but this server cannot show it yet: the
 				// client must not take it as "nothing happened".
