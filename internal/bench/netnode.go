@@ -130,6 +130,11 @@ func RunNetNode(ctx context.Context, o NetNodeOptions) (*NetNodeReport, error) {
 	if o.Sandbox.Out == nil {
 		o.Sandbox.Out = o.Progress
 	}
+	// Every router has a VXLAN network of its own: upstream's default
+	// range (1:1000) is too small for the full size.
+	if o.Sandbox.VNIRanges == "" {
+		o.Sandbox.VNIRanges = "1:100000"
+	}
 	bb, cleanup, err := upSandbox(ctx, o.Sandbox, 1)
 	if err != nil {
 		return nil, err

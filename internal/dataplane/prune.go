@@ -26,6 +26,7 @@ func prune(nl *netlink.Handle, res *Result, h *desired.Host, opts Options) error
 			}
 			if h, err := netns.Open(name); err == nil {
 				nft.Close(h) // its pooled socket would keep the namespace alive
+				forgetSysctlDirs(h)
 				h.Close()
 			}
 			// Unplug first, as upstream does: a namespace's devices live
