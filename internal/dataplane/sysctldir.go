@@ -23,14 +23,21 @@ import (
 // __d_lookup, proc_sys_compare), and the cost per namespace grows with
 // the node.
 //
-// Instead a namespace's top directories are opened once, from inside
-// it, kept open, and the keys opened relative to them (openat). The
-// walk is paid once per top directory and namespace for the agent's
-// lifetime, not once per key and apply.
+// Instead each namespace gets a procfs instance of its own (fsopen and
+// fsmount: a detached mount nobody else sees, with its own dentry tree
+// since Linux 5.8), opened from inside the namespace, and its top
+// directories are opened there once, kept open, and the keys opened
+// relative to them (openat). The chains under that instance's "net"
+// hold this namespace's dentries only, and the cost of a namespace's
+// keys no longer grows with the node. Where a private instance cannot
+// be made (an older kernel), /proc/sys is used, still with the
+// directories kept: one walk per top directory and namespace for the
+// agent's lifetime, not one per key and apply.
 
 // sysctlNS is one namespace's open top directories.
 type sysctlNS struct {
 	mu   sync.Mutex // one user at a time: fds may be closed and reopened
+	sys  int        // the namespace's sys directory (0: not open yet)
 	dirs map[string]int
 }
 
@@ -94,6 +101,47 @@ func (s *sysctlNS) closeAll() {
 		unix.Close(fd)
 		delete(s.dirs, d)
 	}
+	if s.sys > 0 {
+		unix.Close(s.sys)
+	}
+	s.sys = 0
+}
+
+// privateProcSys opens the sys directory of a procfs instance of the
+// calling thread's own (see above). The mount is detached: it goes
+// away with the last file open in it.
+func privateProcSys() (int, error) {
+	fs, err := unix.Fsopen("proc", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return -1, err
+	}
+	defer unix.Close(fs)
+	if err := unix.FsconfigCreate(fs); err != nil {
+		return -1, err
+	}
+	mnt, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC)
+	if err != nil {
+		return -1, err
+	}
+	defer unix.Close(mnt)
+	return unix.Openat(mnt, "sys", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+}
+
+// sysDir returns the namespace's sys directory, opening it first: a
+// private procfs instance's, or /proc/sys.
+func (s *sysctlNS) sysDir() (int, error) {
+	if s.sys > 0 {
+		return s.sys, nil
+	}
+	fd, err := privateProcSys()
+	if err != nil {
+		fd, err = unix.Open("/proc/sys", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	}
+	if err != nil {
+		return -1, err
+	}
+	s.sys = fd
+	return fd, nil
 }
 
 // splitTop splits a key after its top directory ("net/ipv4/conf/x/y"
@@ -117,14 +165,17 @@ func splitTop(key string) (top, rest string, ok bool) {
 // reuses), whose sysctl tables are unregistered.
 func (s *sysctlNS) open(key string) (int, error) {
 	top, rest, ok := splitTop(key)
-	if !ok {
-		return unix.Open("/proc/sys/"+key, unix.O_RDWR|unix.O_CLOEXEC, 0)
-	}
 	for retry := 0; ; retry++ {
+		sys, err := s.sysDir()
+		if err != nil {
+			return -1, err
+		}
+		if !ok {
+			return unix.Openat(sys, key, unix.O_RDWR|unix.O_CLOEXEC, 0)
+		}
 		fd, cached := s.dirs[top]
 		if !cached {
-			var err error
-			fd, err = unix.Open("/proc/sys/"+top, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+			fd, err = unix.Openat(sys, top, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 			if err != nil {
 				return -1, err
 			}
@@ -132,8 +183,9 @@ func (s *sysctlNS) open(key string) (int, error) {
 		}
 		f, err := unix.Openat(fd, rest, unix.O_RDWR|unix.O_CLOEXEC, 0)
 		if errors.Is(err, unix.ENOENT) && cached && retry == 0 {
-			unix.Close(fd)
-			delete(s.dirs, top)
+			// Start again from a new instance: the cached one may be
+			// a namespace's that is gone.
+			s.closeAll()
 			continue
 		}
 		return f, err
