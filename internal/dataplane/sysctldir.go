@@ -38,6 +38,7 @@ import (
 type sysctlNS struct {
 	mu   sync.Mutex // one user at a time: fds may be closed and reopened
 	sys  int        // the namespace's sys directory (0: not open yet)
+	mnt  int        // its private procfs mount (0: none)
 	dirs map[string]int
 }
 
@@ -101,30 +102,40 @@ func (s *sysctlNS) closeAll() {
 		unix.Close(fd)
 		delete(s.dirs, d)
 	}
-	if s.sys > 0 {
-		unix.Close(s.sys)
+	for _, fd := range []int{s.sys, s.mnt} {
+		if fd > 0 {
+			unix.Close(fd)
+		}
 	}
-	s.sys = 0
+	s.sys, s.mnt = 0, 0
 }
 
 // privateProcSys opens the sys directory of a procfs instance of the
-// calling thread's own (see above). The mount is detached: it goes
-// away with the last file open in it.
-func privateProcSys() (int, error) {
+// calling thread's own (see above) and returns it with the instance's
+// mount (detached: it goes away once both are closed). The mount is
+// kept open with the directory: closing the last descriptor of a
+// detached mount unmounts it, which waits for an expedited RCU grace
+// period, and that should happen when the namespace goes, not once per
+// namespace on every start.
+func privateProcSys() (sys, mnt int, err error) {
 	fs, err := unix.Fsopen("proc", unix.FSOPEN_CLOEXEC)
 	if err != nil {
-		return -1, err
+		return -1, -1, err
 	}
 	defer unix.Close(fs)
 	if err := unix.FsconfigCreate(fs); err != nil {
-		return -1, err
+		return -1, -1, err
 	}
-	mnt, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC)
+	mnt, err = unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC)
 	if err != nil {
-		return -1, err
+		return -1, -1, err
 	}
-	defer unix.Close(mnt)
-	return unix.Openat(mnt, "sys", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	sys, err = unix.Openat(mnt, "sys", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		unix.Close(mnt)
+		return -1, -1, err
+	}
+	return sys, mnt, nil
 }
 
 // sysDir returns the namespace's sys directory, opening it first: a
@@ -133,14 +144,15 @@ func (s *sysctlNS) sysDir() (int, error) {
 	if s.sys > 0 {
 		return s.sys, nil
 	}
-	fd, err := privateProcSys()
+	fd, mnt, err := privateProcSys()
 	if err != nil {
+		mnt = 0
 		fd, err = unix.Open("/proc/sys", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	}
 	if err != nil {
 		return -1, err
 	}
-	s.sys = fd
+	s.sys, s.mnt = fd, mnt
 	return fd, nil
 }
 
