@@ -14,8 +14,9 @@ import (
 
 // prune deletes what is ours and no longer desired: namespaces of this
 // agent, bridges and their tunnel ports (VXLAN devices, GRE taps, VLAN
-// sub-interfaces), in reverse order of creation.
-func prune(nl *netlink.Handle, res *Result, h *desired.Host, opts Options) error {
+// sub-interfaces), in reverse order of creation. links is a dump of the
+// host's links taken during this apply (nil: dump them).
+func prune(nl *netlink.Handle, res *Result, h *desired.Host, opts Options, links []netlink.Link) error {
 	var errs []error
 	if opts.OwnsNamespace != nil {
 		all, err := netns.List()
@@ -43,9 +44,11 @@ func prune(nl *netlink.Handle, res *Result, h *desired.Host, opts Options) error
 			res.did("delete netns %s", name)
 		}
 	}
-	links, err := dump(nl.LinkList)
-	if err != nil {
-		return errors.Join(append(errs, err)...)
+	if links == nil {
+		var err error
+		if links, err = dump(nl.LinkList); err != nil {
+			return errors.Join(append(errs, err)...)
+		}
 	}
 	wantLink := map[string]bool{}
 	for _, b := range h.Bridges {
