@@ -206,31 +206,7 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 	if checkHost && res.vethsAdded == 0 && yield() {
 		doHost = false
 	} else if doHost || res.vethsAdded > 0 {
-		// One link dump names the ports of both (a lookup per port and
-		// per bridge cost a request each: thousands on a network node)
-		// and serves pruning too; the host parts' own dump does when
-		// this apply has changed nothing (a no-op restart, a drift check
-		// that finds none). On a network node a link dump costs links ×
-		// namespaces in the kernel (each veth's peer namespace id is
-		// found by a walk of the namespace's ids): a second of a drift
-		// check at 1,000 routers.
-		links := hostLinks
-		var derr error
-		if links == nil || len(res.Changes) > 0 {
-			links, derr = dump(nl.LinkList)
-		}
-		if derr != nil {
-			links = nil
-			keep(fmt.Errorf("list links: %w", derr))
-		} else {
-			byName := indexLinks(links)
-			keep(applyFDB(nl, res, h, byName))
-			keep(applyNeighs(nl, res, h, byName))
-		}
-		announceNeighs(res)
-		if opts.Prune {
-			keep(prune(nl, res, h, opts, links))
-		}
+		applyHostFDB(nl, res, h, opts, hostLinks, keep)
 	}
 	for _, a := range res.announcements {
 		go a()
@@ -241,6 +217,37 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 		remember(mem, h, res, hostIn, hostPlugged, doHost)
 	}
 	return res, errors.Join(errs...)
+}
+
+// applyHostFDB applies the host's FDB entries and bridge neighbours,
+// announces the neighbours set, and prunes (opts.Prune). hostLinks is
+// the host parts' link dump of this apply (nil: none).
+func applyHostFDB(nl *netlink.Handle, res *Result, h *desired.Host, opts Options, hostLinks []netlink.Link, keep func(error)) {
+	// One link dump names the ports of both (a lookup per port and
+	// per bridge cost a request each: thousands on a network node)
+	// and serves pruning too; the host parts' own dump does when
+	// this apply has changed nothing (a no-op restart, a drift check
+	// that finds none). On a network node a link dump costs links ×
+	// namespaces in the kernel (each veth's peer namespace id is
+	// found by a walk of the namespace's ids): a second of a drift
+	// check at 1,000 routers.
+	links := hostLinks
+	var derr error
+	if links == nil || len(res.Changes) > 0 {
+		links, derr = dump(nl.LinkList)
+	}
+	if derr != nil {
+		links = nil
+		keep(fmt.Errorf("list links: %w", derr))
+	} else {
+		byName := indexLinks(links)
+		keep(applyFDB(nl, res, h, byName))
+		keep(applyNeighs(nl, res, h, byName))
+	}
+	announceNeighs(res)
+	if opts.Prune {
+		keep(prune(nl, res, h, opts, links))
+	}
 }
 
 // ErrStopped is the error of an apply that Options.Stop ended early.
