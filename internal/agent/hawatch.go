@@ -107,13 +107,26 @@ func (a *Agent) haWatch(ctx context.Context) {
 	lastClaim := map[string]time.Time{}
 	tick := time.NewTicker(haProbeInterval)
 	defer tick.Stop()
+	// The targets are listed again only when the model changed: listing
+	// walks every object of the model under its lock and decodes every
+	// router binding, ten times a second, which on a network node with
+	// a thousand routers was a seventh of the agent's CPU and held off
+	// the reconciles' snapshots.
+	var (
+		targets map[netip.Addr]*haTarget
+		mine    string
+		seenRev int64 = -1
+	)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
-		targets, mine := a.haTargets()
+		if rev := a.model.Revision(); rev != seenRev {
+			targets, mine = a.haTargets()
+			seenRev = rev
+		}
 		now := time.Now()
 		p.track(targets, now)
 		for addr, t := range targets {

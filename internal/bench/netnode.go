@@ -41,7 +41,9 @@ no agent, no taps), each with enough fixed IPs to carry --fips floating
 IPs between them (from 100.64.0.0/16), all while network1's agent runs;
 it waits until network1 has every router's namespace. Then:
   cold:   network1's agent is stopped, every namespace it made is deleted
-          (a rebooted node), and it starts again: time from the fork to
+          (a rebooted node: the agent starts once the kernel has torn
+          them down, which is timed apart), and it starts again: time
+          from the fork to
           its "initial apply" log line (its first reconcile) and to the end
           of its first complete reconcile (every namespace converged and
           nothing newer to apply: the agent's metrics
@@ -78,6 +80,7 @@ type NetNodeReport struct {
 // NodeStart is one start of network1's agent.
 type NodeStart struct {
 	StopMs         float64 `json:"stop_ms"`          // SIGTERM -> the old agent gone
+	CleanupMs      float64 `json:"cleanup_ms"`       // cold: the kernel's teardown of the deleted namespaces, before the start
 	InitialApplyMs float64 `json:"initial_apply_ms"` // the first reconcile
 	CompleteMs     float64 `json:"complete_ms"`      // first complete reconcile (metrics)
 	Changes        int     `json:"changes"`          // kernel changes logged since the start
@@ -129,6 +132,11 @@ func RunNetNode(ctx context.Context, o NetNodeOptions) (*NetNodeReport, error) {
 	}
 	if o.Sandbox.Out == nil {
 		o.Sandbox.Out = o.Progress
+	}
+	// Every router has a VXLAN network of its own: upstream's default
+	// range (1:1000) is too small for the full size.
+	if o.Sandbox.VNIRanges == "" {
+		o.Sandbox.VNIRanges = "1:100000"
 	}
 	bb, cleanup, err := upSandbox(ctx, o.Sandbox, 1)
 	if err != nil {

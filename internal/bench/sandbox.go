@@ -29,6 +29,9 @@ type SandboxOptions struct {
 	Dir  string
 	Keep bool // leave the sandbox running (prints how to remove it)
 	Out  io.Writer
+	// VNIRanges widens the server's VXLAN range (see
+	// sandbox.Options.VNIRanges).
+	VNIRanges string
 }
 
 // benchBed is a sandbox a benchmark runs in.
@@ -69,7 +72,7 @@ func upSandbox(ctx context.Context, o SandboxOptions, computes int) (*benchBed, 
 	if err != nil {
 		return nil, nil, err
 	}
-	so := sandbox.Options{Dir: dir, Prefix: randomPrefix(), Computes: computes, Port: port, Exe: o.Exe, Env: o.Env, Out: o.Out}
+	so := sandbox.Options{Dir: dir, Prefix: randomPrefix(), Computes: computes, Port: port, Exe: o.Exe, Env: o.Env, Out: o.Out, VNIRanges: o.VNIRanges}
 	// The guard removes the sandbox if this process dies without doing
 	// so (guard.go); started first, it also covers a death during Up.
 	var g *guard

@@ -167,8 +167,9 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 		}
 	}
 	var hostPlugged []string
+	var hostLinks []netlink.Link // the host's links, while nothing changed them
 	if doHost {
-		hostPlugged, err = applyHostLinks(nl, res, h, opts, keep)
+		hostPlugged, hostLinks, err = applyHostLinks(nl, res, h, opts, keep)
 		if err != nil {
 			return res, err
 		}
@@ -205,18 +206,7 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 	if checkHost && res.vethsAdded == 0 && yield() {
 		doHost = false
 	} else if doHost || res.vethsAdded > 0 {
-		// One link dump names the ports of both (a lookup per port and
-		// per bridge cost a request each: thousands on a network node).
-		if byName, err := linksByName(nl); err != nil {
-			keep(fmt.Errorf("list links: %w", err))
-		} else {
-			keep(applyFDB(nl, res, h, byName))
-			keep(applyNeighs(nl, res, h, byName))
-		}
-		announceNeighs(res)
-		if opts.Prune {
-			keep(prune(nl, res, h, opts))
-		}
+		applyHostFDB(nl, res, h, opts, hostLinks, keep)
 	}
 	for _, a := range res.announcements {
 		go a()
@@ -229,14 +219,46 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 	return res, errors.Join(errs...)
 }
 
+// applyHostFDB applies the host's FDB entries and bridge neighbours,
+// announces the neighbours set, and prunes (opts.Prune). hostLinks is
+// the host parts' link dump of this apply (nil: none).
+func applyHostFDB(nl *netlink.Handle, res *Result, h *desired.Host, opts Options, hostLinks []netlink.Link, keep func(error)) {
+	// One link dump names the ports of both (a lookup per port and
+	// per bridge cost a request each: thousands on a network node)
+	// and serves pruning too; the host parts' own dump does when
+	// this apply has changed nothing (a no-op restart, a drift check
+	// that finds none). On a network node a link dump costs links ×
+	// namespaces in the kernel (each veth's peer namespace id is
+	// found by a walk of the namespace's ids): a second of a drift
+	// check at 1,000 routers.
+	links := hostLinks
+	var derr error
+	if links == nil || len(res.Changes) > 0 {
+		links, derr = dump(nl.LinkList)
+	}
+	if derr != nil {
+		links = nil
+		keep(fmt.Errorf("list links: %w", derr))
+	} else {
+		byName := indexLinks(links)
+		keep(applyFDB(nl, res, h, byName))
+		keep(applyNeighs(nl, res, h, byName))
+	}
+	announceNeighs(res)
+	if opts.Prune {
+		keep(prune(nl, res, h, opts, links))
+	}
+}
+
 // ErrStopped is the error of an apply that Options.Stop ended early.
 var ErrStopped = errors.New("apply stopped before its end")
 
 // applyHostLinks reconciles the host namespace's own parts that the
 // agent namespaces build on: sysctls, bridges, VXLAN devices, nftables
-// tables and bridge ports. It returns the ports plugged; an error is
-// one that leaves nothing to do (the links cannot be listed).
-func applyHostLinks(nl *netlink.Handle, res *Result, h *desired.Host, opts Options, keep func(error)) ([]string, error) {
+// tables and bridge ports. It returns the ports plugged and the link
+// dump it worked from; an error is one that leaves nothing to do (the
+// links cannot be listed).
+func applyHostLinks(nl *netlink.Handle, res *Result, h *desired.Host, opts Options, keep func(error)) ([]string, []netlink.Link, error) {
 	// Conntrack's keys exist only once nf_conntrack is loaded, which the
 	// host's tables may do: they are written after those tables.
 	var conntrackKeys []desired.Sysctl
@@ -247,10 +269,11 @@ func applyHostLinks(nl *netlink.Handle, res *Result, h *desired.Host, opts Optio
 		}
 		keep(netns.WriteSysctl(s.Key, s.Value))
 	}
-	byName, err := linksByName(nl)
+	links, err := dump(nl.LinkList)
 	if err != nil {
-		return nil, fmt.Errorf("list links: %w", err)
+		return nil, nil, fmt.Errorf("list links: %w", err)
 	}
+	byName := indexLinks(links)
 	for _, b := range h.Bridges {
 		keep(applyBridge(nl, res, byName, b))
 	}
@@ -287,7 +310,7 @@ func applyHostLinks(nl *netlink.Handle, res *Result, h *desired.Host, opts Optio
 			plugged = append(plugged, p.PortID)
 		}
 	}
-	return plugged, nil
+	return plugged, links, nil
 }
 
 // applyHostNft reconciles the nftables tables of the namespace Apply
@@ -314,17 +337,13 @@ func applyHostNft(res *Result, h *desired.Host, opts Options) error {
 	return nil
 }
 
-// linksByName lists the links of nl's namespace by name.
-func linksByName(nl *netlink.Handle) (map[string]netlink.Link, error) {
-	links, err := dump(nl.LinkList)
-	if err != nil {
-		return nil, err
-	}
+// indexLinks indexes links by name.
+func indexLinks(links []netlink.Link) map[string]netlink.Link {
 	byName := make(map[string]netlink.Link, len(links))
 	for _, l := range links {
 		byName[l.Attrs().Name] = l
 	}
-	return byName, nil
+	return byName
 }
 
 func ignoreExist(err error) error {

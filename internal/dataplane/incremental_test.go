@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -57,6 +58,34 @@ func TestMemoryUnchanged(t *testing.T) {
 	m.Forget("qrouter-a")
 	if m.unchanged(in) {
 		t.Fatal("a forgotten namespace is unchanged")
+	}
+}
+
+// TestSameListsCoversNamespace: sameLists must look at every field of
+// desired.Namespace; a field added there must be added to it (and to
+// the count here).
+func TestSameListsCoversNamespace(t *testing.T) {
+	if n := reflect.TypeFor[desired.Namespace]().NumField(); n != 7 {
+		t.Fatalf("desired.Namespace has %d fields, sameLists compares 7", n)
+	}
+	a := routerNS("qrouter-a", "qg-a", map[netip.Addr]netip.Addr{ip("203.0.113.20"): ip("10.0.0.5")})
+	if !sameLists(a, a) {
+		t.Fatal("a namespace does not have its own lists")
+	}
+	b := a
+	b.Veths = slices.Clone(a.Veths)
+	if sameLists(a, b) {
+		t.Fatal("a copied list counts as the same")
+	}
+	b = a
+	b.Name = "qrouter-b"
+	if sameLists(a, b) {
+		t.Fatal("another name counts as the same")
+	}
+	b = a
+	b.GARP = []desired.GARP{{Dev: "qg-a", Addr: ip("203.0.113.20")}}
+	if sameLists(a, b) {
+		t.Fatal("a list added counts as the same")
 	}
 }
 

@@ -125,14 +125,17 @@ func applyVXLAN(nl *netlink.Handle, res *Result, byName map[string]netlink.Link,
 		}
 		res.did("set %s mtu %d", v.Name, v.MTU)
 	}
+	var pi portFlags
 	if l.Attrs().MasterIndex != br.Attrs().Index {
 		if err := nl.LinkSetMaster(l, br); err != nil {
 			return fmt.Errorf("enslave %s to %s: %w", v.Name, v.Bridge, err)
 		}
 		res.did("set %s master %s", v.Name, v.Bridge)
-	}
-	pi, err := portFlagsOf(flags, l)
-	if err != nil {
+		// A port just enslaved has the kernel's defaults: asking would
+		// cost a dump of every link (LinkGetProtinfo), once per new
+		// network, which made populating a network node quadratic.
+		pi = newBridgePortFlags
+	} else if pi, err = portFlagsOf(flags, l); err != nil {
 		return fmt.Errorf("bridge port flags of %s: %w", v.Name, err)
 	}
 	if pi.Learning {

@@ -74,6 +74,10 @@ func dumpPortFlags() (map[int]portFlags, error) {
 	return out, nil
 }
 
+// newBridgePortFlags are a port's flags right after it joins a bridge
+// (Linux new_nbp: learning and all flooding on, the rest off).
+var newBridgePortFlags = portFlags{Learning: true}
+
 // portFlagsOf returns l's flags from a dump taken at the start of the
 // apply, or asks the kernel for a port that was not in it (made or
 // enslaved since).

@@ -14,8 +14,9 @@ import (
 
 // prune deletes what is ours and no longer desired: namespaces of this
 // agent, bridges and their tunnel ports (VXLAN devices, GRE taps, VLAN
-// sub-interfaces), in reverse order of creation.
-func prune(nl *netlink.Handle, res *Result, h *desired.Host, opts Options) error {
+// sub-interfaces), in reverse order of creation. links is a dump of the
+// host's links taken during this apply (nil: dump them).
+func prune(nl *netlink.Handle, res *Result, h *desired.Host, opts Options, links []netlink.Link) error {
 	var errs []error
 	if opts.OwnsNamespace != nil {
 		all, err := netns.List()
@@ -26,6 +27,7 @@ func prune(nl *netlink.Handle, res *Result, h *desired.Host, opts Options) error
 			}
 			if h, err := netns.Open(name); err == nil {
 				nft.Close(h) // its pooled socket would keep the namespace alive
+				forgetSysctlDirs(h)
 				h.Close()
 			}
 			// Unplug first, as upstream does: a namespace's devices live
@@ -42,9 +44,11 @@ func prune(nl *netlink.Handle, res *Result, h *desired.Host, opts Options) error
 			res.did("delete netns %s", name)
 		}
 	}
-	links, err := dump(nl.LinkList)
-	if err != nil {
-		return errors.Join(append(errs, err)...)
+	if links == nil {
+		var err error
+		if links, err = dump(nl.LinkList); err != nil {
+			return errors.Join(append(errs, err)...)
+		}
 	}
 	wantLink := map[string]bool{}
 	for _, b := range h.Bridges {

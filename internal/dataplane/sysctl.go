@@ -3,13 +3,11 @@ package dataplane
 import (
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/neutrino-net/neutrino/internal/desired"
 	"github.com/neutrino-net/neutrino/internal/netns"
+	"golang.org/x/sys/unix"
 )
 
 // sysctlDevice is the device a per-device key is about
@@ -38,28 +36,26 @@ func splitSysctls(all []desired.Sysctl) (global, perDev []desired.Sysctl) {
 	return global, perDev
 }
 
-// setSysctl writes /proc/sys/<key> of the calling thread's namespace if
-// its value differs; ok=false: the key does not exist (a device not
-// there, a protocol the kernel lacks). The file is opened once for both
-// (read, then write at offset 0): /proc/sys keeps one dentry per
-// namespace under the same name and parent, so each lookup walks all of
-// them, and a node with hundreds of namespaces paid that twice per key.
-func setSysctl(key, value string) (changed, ok bool, err error) {
-	path := filepath.Join("/proc/sys", key)
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if errors.Is(err, os.ErrNotExist) {
+// setSysctl writes /proc/sys/<key> of the calling thread's namespace
+// (dirs: its directory cache) if its value differs; ok=false: the key
+// does not exist (a device not there, a protocol the kernel lacks). The
+// file is opened once for both (read, then write at offset 0), relative
+// to its namespace's cached top directory (sysctldir.go).
+func setSysctl(dirs *sysctlNS, key, value string) (changed, ok bool, err error) {
+	fd, err := dirs.open(key)
+	if errors.Is(err, unix.ENOENT) {
 		return false, false, nil
 	}
 	if err != nil {
 		return false, true, fmt.Errorf("sysctl %s=%s: %w", key, value, err)
 	}
-	defer f.Close()
+	defer unix.Close(fd)
 	buf := make([]byte, 256)
-	n, rerr := f.ReadAt(buf, 0)
-	if (rerr == nil || errors.Is(rerr, io.EOF)) && strings.TrimRight(string(buf[:n]), "\n ") == value {
+	n, rerr := unix.Pread(fd, buf, 0)
+	if rerr == nil && strings.TrimRight(string(buf[:max(n, 0)]), "\n ") == value {
 		return false, true, nil
 	}
-	if _, err := f.WriteAt([]byte(value), 0); err != nil {
+	if _, err := unix.Pwrite(fd, []byte(value), 0); err != nil {
 		return false, true, fmt.Errorf("sysctl %s=%s: %w", key, value, err)
 	}
 	return true, true, nil
@@ -71,10 +67,15 @@ func setSysctl(key, value string) (changed, ok bool, err error) {
 // device may appear later in the apply (the outer end of another
 // namespace's pair), and if it never does, that is an error.
 func applySysctls(nsh netns.Handle, res *Result, nsName string, ss []desired.Sysctl) (missing []desired.Sysctl, err error) {
+	if len(ss) == 0 {
+		return nil, nil
+	}
+	dirs, unlock := sysctlsOf(nsh)
+	defer unlock()
 	err = netns.RunIn(nsh, func() error {
 		var errs []error
 		for _, s := range ss {
-			changed, ok, err := setSysctl(s.Key, s.Value)
+			changed, ok, err := setSysctl(dirs, s.Key, s.Value)
 			switch {
 			case err != nil:
 				errs = append(errs, fmt.Errorf("%w in %s", err, nsName))

@@ -42,6 +42,11 @@ type Options struct {
 	// None by default.
 	VLANPhysnets []string
 
+	// VNIRanges is the server's [ml2_type_vxlan] vni_ranges ("":
+	// upstream's default 1:1000, which a benchmark with more than a
+	// thousand tenant networks outgrows).
+	VNIRanges string
+
 	// Out receives progress lines (nil: none).
 	Out io.Writer
 	// ReadyTimeout bounds the wait for the server and for the agents
@@ -130,7 +135,7 @@ func Up(ctx context.Context, o Options) (st *State, err error) {
 		}
 	}
 	st = &State{Prefix: o.Prefix, Dir: o.Dir, Port: o.Port, Computes: o.Computes, NetworkNodes: o.NetworkNodes, Agents: !o.NoAgents, Created: time.Now().UTC(), Exe: o.Exe, Env: o.Env,
-		VLANPhysnets: o.VLANPhysnets}
+		VLANPhysnets: o.VLANPhysnets, VNIRanges: o.VNIRanges}
 	if st.Metrics, err = pickMetricsPorts(st.Hosts()); err != nil {
 		return nil, err
 	}

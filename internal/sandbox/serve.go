@@ -41,6 +41,9 @@ func Serve(ctx context.Context, dir string, port int, metricsBind string, log *s
 	st, stErr := LoadState(dir)
 	if stErr == nil {
 		cfg.NetworkVLANRanges = strings.Join(st.VLANPhysnets, ",")
+		if st.VNIRanges != "" {
+			cfg.VNIRanges = st.VNIRanges
+		}
 	}
 	data := filepath.Join(dir, serverDir)
 	srv, err := server.Start(ctx, server.Options{Config: cfg, DataDir: data, UnixSocket: filepath.Join(dir, socketFile), Log: log})

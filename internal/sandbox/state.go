@@ -50,6 +50,8 @@ type State struct {
 	Metrics map[string]string `json:"metrics,omitempty"`
 	// VLANPhysnets: see Options.VLANPhysnets.
 	VLANPhysnets []string `json:"vlan_physnets,omitempty"`
+	// VNIRanges: see Options.VNIRanges.
+	VNIRanges string `json:"vni_ranges,omitempty"`
 }
 
 // MetricsURL is the base URL of a process's metrics listener ("server"
