@@ -20,7 +20,6 @@ import (
 	"github.com/neutrino-net/neutrino/internal/agent/plan/l2"
 	"github.com/neutrino-net/neutrino/internal/kernelfeat"
 	"github.com/neutrino-net/neutrino/internal/model"
-	"github.com/neutrino-net/neutrino/internal/netns"
 	"github.com/neutrino-net/neutrino/internal/sandbox"
 	"github.com/neutrino-net/neutrino/internal/testbed"
 	"github.com/neutrino-net/neutrino/internal/testbed/probe"
@@ -262,14 +261,7 @@ func TestVLANGREBindingFailed(t *testing.T) {
 // GRE (probed in a throwaway namespace).
 func requireKernelWithout(t *testing.T) {
 	t.Helper()
-	ns := testutil.NewNetNS(t, "kprobe")
-	h, err := netns.Open(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	var f kernelfeat.Features
-	netns.RunIn(h, func() error { f = kernelfeat.Probe(); return nil })
+	f := testutil.KernelFeatures(t)
 	if !kernelfeat.Missing(f.VLAN) || !kernelfeat.Missing(f.GRE) {
 		t.Skipf("kernel has %s or %s (vlan: %v, gre: %v): the binding failure needs a kernel without both",
 			kernelfeat.VLANName, kernelfeat.GREName, f.VLAN, f.GRE)
