@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 
@@ -17,19 +18,7 @@ import (
 // revision, with the revision it judged from; a changed object (a
 // re-associated floating IP) is judged and reported again.
 func TestReportStatusOncePerRevision(t *testing.T) {
-	var mu sync.Mutex
-	var got []syncproto.StatusReport
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var rep syncproto.StatusReport
-		json.NewDecoder(r.Body).Decode(&rep)
-		mu.Lock()
-		got = append(got, rep)
-		mu.Unlock()
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	defer srv.Close()
-	a := New(&Config{Host: "h1", ServerURL: srv.URL}, nil)
-	a.client.URL = srv.URL
+	a, reports := reportServer(t)
 	port := model.Port{Standard: model.Standard{ID: "p1"}, HostID: "h1", Status: "DOWN", AdminStateUp: true}
 	fip := model.FloatingIP{Standard: model.Standard{ID: "f1"}, Status: "DOWN"}
 	apply := func(rev int64) {
@@ -50,6 +39,7 @@ func TestReportStatusOncePerRevision(t *testing.T) {
 	apply(10)
 	report()
 	report() // same revisions: nothing new to say
+	got := reports()
 	if len(got) != 1 || got[0].Ports["p1"] != "ACTIVE" || got[0].FloatingIPs["f1"] != "ACTIVE" || got[0].Seen["p1"] != 10 || got[0].Seen["f1"] != 10 {
 		t.Fatalf("reports %+v", got)
 	}
@@ -58,6 +48,7 @@ func TestReportStatusOncePerRevision(t *testing.T) {
 	port.Status = "ACTIVE"
 	apply(12)
 	report()
+	got = reports()
 	if len(got) != 2 || got[1].FloatingIPs["f1"] != "ACTIVE" || got[1].Seen["f1"] != 12 || len(got[1].Ports) != 0 {
 		t.Fatalf("after the change: %+v", got)
 	}
@@ -66,16 +57,7 @@ func TestReportStatusOncePerRevision(t *testing.T) {
 // A port that cannot be bound is reported DOWN with its binding failure
 // until the server shows binding_failed; then nothing more is sent.
 func TestReportBindingFailed(t *testing.T) {
-	var got []syncproto.StatusReport
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var rep syncproto.StatusReport
-		json.NewDecoder(r.Body).Decode(&rep)
-		got = append(got, rep)
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	defer srv.Close()
-	a := New(&Config{Host: "h1", ServerURL: srv.URL}, nil)
-	a.client.URL = srv.URL
+	a, reports := reportServer(t)
 	port := model.Port{Standard: model.Standard{ID: "p1"}, HostID: "h1", Status: "DOWN", AdminStateUp: true, VIFType: "bridge"}
 	facts := plan.Facts{Ports: map[string]bool{"p1": true}, BindingFailed: map[string]string{"p1": "extnet"}}
 	round := func(rev int64) {
@@ -88,11 +70,13 @@ func TestReportBindingFailed(t *testing.T) {
 		}
 	}
 	round(5)
+	got := reports()
 	if len(got) != 1 || got[0].Ports["p1"] != "DOWN" || got[0].BindingFailed["p1"] != "extnet" {
 		t.Fatalf("reports %+v", got)
 	}
 	port.VIFType = model.VIFTypeBindingFailed
 	round(6)
+	got = reports()
 	if len(got) != 1 {
 		t.Fatalf("reported again after the server recorded the failure: %+v", got[1:])
 	}
@@ -101,19 +85,7 @@ func TestReportBindingFailed(t *testing.T) {
 // A DVR router interface this host has plugged is reported ACTIVE (it
 // has no host of its own); one it has not is not reported at all.
 func TestReportDistributedInterface(t *testing.T) {
-	var mu sync.Mutex
-	var got []syncproto.StatusReport
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var rep syncproto.StatusReport
-		json.NewDecoder(r.Body).Decode(&rep)
-		mu.Lock()
-		got = append(got, rep)
-		mu.Unlock()
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	defer srv.Close()
-	a := New(&Config{Host: "h1", ServerURL: srv.URL}, nil)
-	a.client.URL = srv.URL
+	a, reports := reportServer(t)
 	var ups []syncproto.Object
 	for _, id := range []string{"qr1", "qr2"} {
 		b, _ := json.Marshal(model.Port{Standard: model.Standard{ID: id}, DeviceOwner: model.OwnerRouterInterfaceD, Status: "DOWN", AdminStateUp: true})
@@ -127,8 +99,32 @@ func TestReportDistributedInterface(t *testing.T) {
 	if err := a.reportStatus(context.Background(), s, map[string]bool{"qr1": true}, plan.Facts{}, func(string) bool { return true }); err != nil {
 		t.Fatal(err)
 	}
+	got := reports()
 	if len(got) != 1 || got[0].Ports["qr1"] != "ACTIVE" || len(got[0].Ports) != 1 {
 		t.Fatalf("reports %+v", got)
+	}
+}
+
+// reportServer records the status reports that the agent it returns
+// (host h1) sends; reports returns them so far.
+func reportServer(t *testing.T) (a *Agent, reports func() []syncproto.StatusReport) {
+	var mu sync.Mutex
+	var got []syncproto.StatusReport
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var rep syncproto.StatusReport
+		json.NewDecoder(r.Body).Decode(&rep)
+		mu.Lock()
+		got = append(got, rep)
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(srv.Close)
+	a = New(&Config{Host: "h1", ServerURL: srv.URL}, nil)
+	a.client.URL = srv.URL
+	return a, func() []syncproto.StatusReport {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(got)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/neutrino-net/neutrino/internal/agent/hostmodel"
 	"github.com/neutrino-net/neutrino/internal/agent/names"
 	"github.com/neutrino-net/neutrino/internal/agent/plan"
+	"github.com/neutrino-net/neutrino/internal/agent/plan/l2"
 	"github.com/neutrino-net/neutrino/internal/dataplane"
 	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/netns"
@@ -23,8 +24,11 @@ import (
 func ptr[T any](v T) *T { return &v }
 
 // A router whose gateway sits on a physical network this host does not
-// map: its plan applies without error (nothing to retry) and it routes
-// between its two internal subnets, packets checked both ways.
+// map, and with a third interface on a GRE network on a host whose
+// kernel lacks GRE: both ports fail to bind (the interface as an
+// instance port would, not as a device that can never join its bridge),
+// its plan applies without error (nothing to retry) and it routes
+// between its two other internal subnets, packets checked both ways.
 func TestUnpluggedGatewayStillRoutes(t *testing.T) {
 	host := testutil.NewNetNS(t, "host")
 	suffix := fmt.Sprintf("@ug%d", os.Getpid())
@@ -40,9 +44,10 @@ func TestUnpluggedGatewayStillRoutes(t *testing.T) {
 	must(t, nl.LinkSetUp(eth0))
 
 	cfg := plan.HostConfig{Host: "network1", Mode: model.ModeLegacy, LocalIP: netip.MustParseAddr("10.0.1.11"),
-		PhysicalInterfaces: map[string]string{"physnet-other": "eth1"}, L2Population: true, NS: names.Namespaces{Suffix: suffix}}
+		PhysicalInterfaces: map[string]string{"physnet-other": "eth1"}, L2Population: true, NS: names.Namespaces{Suffix: suffix},
+		LacksGRE: true}
 	want, facts := plan.Plan(unpluggedSnapshot(), cfg)
-	if facts.BindingFailed["gw"] != "extnet" {
+	if facts.BindingFailed["gw"] != "extnet" || facts.BindingFailed["qr-c"] != l2.LacksGREReason || len(facts.BindingFailed) != 2 {
 		t.Fatalf("binding failures %v", facts.BindingFailed)
 	}
 	var res *dataplane.Result
@@ -51,8 +56,8 @@ func TestUnpluggedGatewayStillRoutes(t *testing.T) {
 		res, err = dataplane.Apply(&want, dataplane.Options{})
 		return err
 	}))
-	if !res.Plugged["qr-a"] || !res.Plugged["qr-b"] {
-		t.Fatalf("router interfaces not plugged: %v", res.Plugged)
+	if !res.Plugged["qr-a"] || !res.Plugged["qr-b"] || res.Plugged["qr-c"] {
+		t.Fatalf("router interfaces plugged: %v, want qr-a and qr-b", res.Plugged)
 	}
 	clientA := client(t, nl, host, "brqnet-a", "10.241.0.3/22", "10.241.0.1")
 	clientB := client(t, nl, host, "brqnet-b", "10.242.0.3/22", "10.242.0.1")
@@ -102,7 +107,7 @@ func client(t *testing.T, nl *netlink.Handle, host, br, addr, gw string) string 
 }
 
 // unpluggedSnapshot: router r1 on network1 with interfaces on two VXLAN
-// networks and its gateway on flat network extnet.
+// networks and a GRE one, and its gateway on flat network extnet.
 func unpluggedSnapshot() *hostmodel.Snapshot {
 	s := hostmodel.NewSnapshot("network1")
 	s.Agents["l3"] = &model.Agent{ID: "l3", AgentType: model.AgentTypeL3, Host: "network1"}
@@ -111,8 +116,9 @@ func unpluggedSnapshot() *hostmodel.Snapshot {
 	s.Subnets["ext-v4"] = &model.Subnet{Standard: model.Standard{ID: "ext-v4"}, NetworkID: "ext", CIDR: "203.0.113.0/24", IPVersion: 4, GatewayIP: ptr("203.0.113.1")}
 	s.Ports["gw"] = &model.Port{Standard: model.Standard{ID: "gw"}, NetworkID: "ext", DeviceID: "r1", DeviceOwner: model.OwnerRouterGateway, HostID: "network1",
 		MACAddress: "fa:16:3e:00:00:01", FixedIPs: []model.FixedIP{{SubnetID: "ext-v4", IPAddress: "203.0.113.101"}}}
-	for i, n := range []struct{ net, cidr, ip string }{{"net-a", "10.241.0.0/22", "10.241.0.1"}, {"net-b", "10.242.0.0/22", "10.242.0.1"}} {
-		s.Networks[n.net] = &model.Network{Standard: model.Standard{ID: n.net}, NetworkType: "vxlan", SegmentationID: ptr(200 + i), MTU: 1450}
+	for i, n := range []struct{ net, typ, cidr, ip string }{{"net-a", "vxlan", "10.241.0.0/22", "10.241.0.1"},
+		{"net-b", "vxlan", "10.242.0.0/22", "10.242.0.1"}, {"net-c", "gre", "10.243.0.0/22", "10.243.0.1"}} {
+		s.Networks[n.net] = &model.Network{Standard: model.Standard{ID: n.net}, NetworkType: n.typ, SegmentationID: ptr(200 + i), MTU: 1450}
 		s.Subnets[n.net+"-v4"] = &model.Subnet{Standard: model.Standard{ID: n.net + "-v4"}, NetworkID: n.net, CIDR: n.cidr, IPVersion: 4, GatewayIP: ptr(n.ip)}
 		pid := "qr-" + n.net[len(n.net)-1:]
 		s.Ports[pid] = &model.Port{Standard: model.Standard{ID: pid}, NetworkID: n.net, DeviceID: "r1", DeviceOwner: model.OwnerRouterInterface, HostID: "network1",

@@ -120,17 +120,10 @@ func createAddressGroup(a *API, v *store.View, t *store.Txn, c *reqCtx, body jso
 
 func updateAddressGroup(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, body json.RawMessage) error {
 	var req addressGroupReq
-	if err := decode(body, &req); err != nil {
-		return err
-	}
-	if err := req.validate(); err != nil {
-		return err
-	}
-	cur, err := obj[*model.AddressGroup](e)
+	g, err := updating[model.AddressGroup](e, body, &req, req.validate)
 	if err != nil {
 		return err
 	}
-	g := *cur
 	if req.Name != nil {
 		g.Name = *req.Name
 	}

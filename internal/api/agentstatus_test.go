@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/neutrino-net/neutrino/internal/syncproto"
+	"github.com/neutrino-net/neutrino/internal/testutil"
 )
 
 // TestAgentStatusManyPorts: an agent that (re)starts reports all its
@@ -46,29 +47,45 @@ func TestAgentStatusManyPorts(t *testing.T) {
 	}
 }
 
+// reportingPort starts a server with network name (subnet cidr) and a
+// simulated compute1 whose L2 agent reports, and binds an instance port
+// of the network to compute1: what a status report test reports on.
+func reportingPort(t *testing.T, name, cidr string) (srv *testutil.Server, host *simHost, portID string) {
+	t.Helper()
+	srv = noAuth(t)
+	n := mkNet(t, srv, admin, name)
+	mkSubnet(t, srv, admin, id(n), cidr)
+	host = newSimHost(t, srv, "compute1", l2State("10.0.1.21"))
+	p := srv.Do(admin, "POST", "/v2.0/ports", map[string]any{"port": map[string]any{"network_id": id(n), "binding:host_id": "compute1", "device_owner": "compute:nova"}})
+	expect(t, p, 201, "")
+	return srv, host, id(p.Obj("port"))
+}
+
+// portNow is the port as the API shows it.
+func portNow(t *testing.T, srv *testutil.Server, id string) map[string]any {
+	t.Helper()
+	r := srv.Do(admin, "GET", "/v2.0/ports/"+id, nil)
+	expect(t, r, 200, "")
+	return r.Obj("port")
+}
+
 // A status judged from an older version of an object is ignored: a late
 // ACTIVE for a floating IP disassociated meanwhile must not stick.
 func TestAgentStatusStaleRevisionIgnored(t *testing.T) {
-	srv := noAuth(t)
-	n := mkNet(t, srv, admin, "stale")
-	mkSubnet(t, srv, admin, id(n), "10.65.0.0/24")
-	host := newSimHost(t, srv, "compute1", l2State("10.0.1.21"))
-	p := srv.Do(admin, "POST", "/v2.0/ports", map[string]any{"port": map[string]any{"network_id": id(n), "binding:host_id": "compute1", "device_owner": "compute:nova"}})
-	expect(t, p, 201, "")
-	pid := id(p.Obj("port"))
+	srv, host, pid := reportingPort(t, "stale", "10.65.0.0/24")
 	// A revision that is not the port's current one.
 	rep := &syncproto.StatusReport{Ports: map[string]string{pid: "ACTIVE"}, Seen: map[string]int64{pid: 1}}
 	if err := host.client.Status(context.Background(), rep); err != nil {
 		t.Fatal(err)
 	}
-	if st := srv.Do(admin, "GET", "/v2.0/ports/"+pid, nil).Obj("port")["status"]; st != "DOWN" {
+	if st := portNow(t, srv, pid)["status"]; st != "DOWN" {
 		t.Errorf("stale report applied: status %v", st)
 	}
 	// Without Seen (older agents) the report applies.
 	if err := host.client.Status(context.Background(), &syncproto.StatusReport{Ports: map[string]string{pid: "ACTIVE"}}); err != nil {
 		t.Fatal(err)
 	}
-	if st := srv.Do(admin, "GET", "/v2.0/ports/"+pid, nil).Obj("port")["status"]; st != "ACTIVE" {
+	if st := portNow(t, srv, pid)["status"]; st != "ACTIVE" {
 		t.Errorf("report not applied: status %v", st)
 	}
 }
@@ -76,29 +93,19 @@ func TestAgentStatusStaleRevisionIgnored(t *testing.T) {
 // A port its host cannot plug (its physical network is not mapped
 // there) gets binding:vif_type binding_failed and stays DOWN.
 func TestAgentStatusBindingFailed(t *testing.T) {
-	srv := noAuth(t)
-	n := mkNet(t, srv, admin, "unmapped")
-	mkSubnet(t, srv, admin, id(n), "10.66.0.0/24")
-	host := newSimHost(t, srv, "compute1", l2State("10.0.1.21"))
-	p := srv.Do(admin, "POST", "/v2.0/ports", map[string]any{"port": map[string]any{"network_id": id(n), "binding:host_id": "compute1", "device_owner": "compute:nova"}})
-	expect(t, p, 201, "")
-	pid := id(p.Obj("port"))
+	srv, host, pid := reportingPort(t, "unmapped", "10.66.0.0/24")
 	rep := &syncproto.StatusReport{Ports: map[string]string{pid: "DOWN"}, BindingFailed: map[string]string{pid: "physnet9"}}
 	if err := host.client.Status(context.Background(), rep); err != nil {
 		t.Fatal(err)
 	}
-	r := srv.Do(admin, "GET", "/v2.0/ports/"+pid, nil)
-	expect(t, r, 200, "")
-	if got := r.Obj("port"); got["binding:vif_type"] != "binding_failed" || got["status"] != "DOWN" {
+	if got := portNow(t, srv, pid); got["binding:vif_type"] != "binding_failed" || got["status"] != "DOWN" {
 		t.Fatalf("port after a binding failure: vif_type %v status %v", got["binding:vif_type"], got["status"])
 	}
 	// The host maps the physnet now and plugs the port: bound again.
 	if err := host.client.Status(context.Background(), &syncproto.StatusReport{Ports: map[string]string{pid: "ACTIVE"}}); err != nil {
 		t.Fatal(err)
 	}
-	r = srv.Do(admin, "GET", "/v2.0/ports/"+pid, nil)
-	expect(t, r, 200, "")
-	if got := r.Obj("port"); got["binding:vif_type"] != "bridge" || got["status"] != "ACTIVE" {
+	if got := portNow(t, srv, pid); got["binding:vif_type"] != "bridge" || got["status"] != "ACTIVE" {
 		t.Fatalf("port plugged after a binding failure: vif_type %v status %v", got["binding:vif_type"], got["status"])
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/neutrino-net/neutrino/internal/config"
 	"github.com/neutrino-net/neutrino/internal/model"
+	"github.com/neutrino-net/neutrino/internal/syncproto"
 	"github.com/neutrino-net/neutrino/internal/testutil"
 )
 
@@ -19,6 +20,32 @@ func haStates(t *testing.T, srv *testutil.Server, rid string) map[string]any {
 		out[a["id"].(string)] = a["ha_state"]
 	}
 	return out
+}
+
+// waitHA waits until the router's l3-agents, as agent id → ha_state,
+// satisfy ok.
+func waitHA(t *testing.T, srv *testutil.Server, rid, what string, ok func(s map[string]any) bool) {
+	t.Helper()
+	eventually(t, what, func() (bool, string) {
+		s := haStates(t, srv, rid)
+		return ok(s), jsonOf(s)
+	})
+}
+
+// activeStandby registers host h1 with the L3 agent state first, makes
+// an HA router and waits until h1 is its active agent, then registers
+// h2 (a legacy L3 agent) and waits until it is the standby one; both
+// hosts heartbeat.
+func activeStandby(t *testing.T, srv *testutil.Server, first syncproto.AgentState) (h1, h2 *agentHost, r map[string]any) {
+	t.Helper()
+	h1 = regHost(t, srv, "h1", first)
+	h1.beat()
+	r = mkRouter(t, srv, admin, map[string]any{"name": "r", "ha": true})
+	waitHA(t, srv, id(r), "h1 active", func(s map[string]any) bool { return s[h1.l3()] == "active" })
+	h2 = regHost(t, srv, "h2", agState(model.AgentTypeL3, "legacy"))
+	h2.beat()
+	waitHA(t, srv, id(r), "h2 standby", func(s map[string]any) bool { return s[h2.l3()] == "standby" })
+	return h1, h2, r
 }
 
 // TestHARouterAPI: ha is admin-only, defaults from l3_ha, changes only
@@ -43,18 +70,12 @@ func TestHARouterAPI(t *testing.T) {
 	if got := show(t, srv, admin, "routers", "router", id(r)); got["ha"] != true {
 		t.Fatalf("l3_ha = True: router ha %v", got["ha"])
 	}
-	eventually(t, "one agent, active", func() (bool, string) {
-		s := haStates(t, srv, id(r))
-		return len(s) == 1 && s[h1.l3()] == "active", jsonOf(s)
-	})
+	waitHA(t, srv, id(r), "one agent, active", func(s map[string]any) bool { return len(s) == 1 && s[h1.l3()] == "active" })
 	// A second agent tops the router up to max_l3_agents_per_router
 	// (2); a third is not added.
 	h2 := regHost(t, srv, "h2", agState(model.AgentTypeL3, "legacy"))
 	h2.beat()
-	eventually(t, "h2 standby", func() (bool, string) {
-		s := haStates(t, srv, id(r))
-		return len(s) == 2 && s[h1.l3()] == "active" && s[h2.l3()] == "standby", jsonOf(s)
-	})
+	waitHA(t, srv, id(r), "h2 standby", func(s map[string]any) bool { return len(s) == 2 && s[h1.l3()] == "active" && s[h2.l3()] == "standby" })
 	h3 := regHost(t, srv, "h3", agState(model.AgentTypeL3, "legacy"))
 	h3.beat()
 	time.Sleep(300 * time.Millisecond)
@@ -119,19 +140,7 @@ func TestHAFenceFollowsReportInterval(t *testing.T) {
 	}))
 	slow := agState(model.AgentTypeL3, "legacy")
 	slow.Configurations["report_interval"] = 1.0
-	h1 := regHost(t, srv, "h1", slow)
-	h1.beat()
-	r := mkRouter(t, srv, admin, map[string]any{"name": "r", "ha": true})
-	eventually(t, "h1 active", func() (bool, string) {
-		s := haStates(t, srv, id(r))
-		return s[h1.l3()] == "active", jsonOf(s)
-	})
-	h2 := regHost(t, srv, "h2", agState(model.AgentTypeL3, "legacy"))
-	h2.beat()
-	eventually(t, "h2 standby", func() (bool, string) {
-		s := haStates(t, srv, id(r))
-		return s[h2.l3()] == "standby", jsonOf(s)
-	})
+	h1, h2, r := activeStandby(t, srv, slow)
 	h1.pause()
 	time.Sleep(1200 * time.Millisecond)
 	ctx := context.Background()
@@ -239,19 +248,7 @@ func TestHADemotionIsFenced(t *testing.T) {
 		// loaded machine's late heartbeat or slow request is not silence.
 		c.MaxL3AgentsPerRouter, c.L3HAFenceTime = 2, 3*time.Second
 	}))
-	h1 := regHost(t, srv, "h1", agState(model.AgentTypeL3, "legacy"))
-	h1.beat()
-	r := mkRouter(t, srv, admin, map[string]any{"name": "r", "ha": true})
-	eventually(t, "h1 active", func() (bool, string) {
-		s := haStates(t, srv, id(r))
-		return s[h1.l3()] == "active", jsonOf(s)
-	})
-	h2 := regHost(t, srv, "h2", agState(model.AgentTypeL3, "legacy"))
-	h2.beat()
-	eventually(t, "h2 standby", func() (bool, string) {
-		s := haStates(t, srv, id(r))
-		return s[h2.l3()] == "standby", jsonOf(s)
-	})
+	h1, h2, r := activeStandby(t, srv, agState(model.AgentTypeL3, "legacy"))
 	noActive := func(what string) {
 		t.Helper()
 		for k, st := range haStates(t, srv, id(r)) {
@@ -263,32 +260,19 @@ func TestHADemotionIsFenced(t *testing.T) {
 	// Disabled while it heartbeats without acknowledging: nobody is
 	// active (h1 still holds the addresses as far as anyone knows).
 	expect(t, srv.Do(admin, "PUT", "/v2.0/agents/"+h1.l3(), map[string]any{"agent": map[string]any{"admin_state_up": false}}), 200, "")
-	eventually(t, "h1 out of the binding", func() (bool, string) {
-		s := haStates(t, srv, id(r))
-		_, in := s[h1.l3()]
-		return !in, jsonOf(s)
-	})
+	waitHA(t, srv, id(r), "h1 out of the binding", func(s map[string]any) bool { _, in := s[h1.l3()]; return !in })
 	noActive("right after h1 left the binding")
 	time.Sleep(300 * time.Millisecond)
 	noActive("h1 heartbeating, not acknowledging")
 	// h1 reports a view applied after the demotion: h2 takes over.
 	h1.applied.Store(1 << 40)
-	eventually(t, "h2 active after h1's acknowledgement", func() (bool, string) {
-		s := haStates(t, srv, id(r))
-		return s[h2.l3()] == "active", jsonOf(s)
-	})
+	waitHA(t, srv, id(r), "h2 active after h1's acknowledgement", func(s map[string]any) bool { return s[h2.l3()] == "active" })
 	// h1 back as standby; then h2, the active one, is deleted and its
 	// host is silent: h1 takes over only after the fence time.
 	expect(t, srv.Do(admin, "PUT", "/v2.0/agents/"+h1.l3(), map[string]any{"agent": map[string]any{"admin_state_up": true}}), 200, "")
-	eventually(t, "h1 standby again", func() (bool, string) {
-		s := haStates(t, srv, id(r))
-		return s[h1.l3()] == "standby" && s[h2.l3()] == "active", jsonOf(s)
-	})
+	waitHA(t, srv, id(r), "h1 standby again", func(s map[string]any) bool { return s[h1.l3()] == "standby" && s[h2.l3()] == "active" })
 	h2.pause()
 	expect(t, srv.Do(admin, "DELETE", "/v2.0/agents/"+h2.l3(), nil), 204, "")
 	noActive("right after deleting h2")
-	eventually(t, "h1 active after h2's host was silent for the fence time", func() (bool, string) {
-		s := haStates(t, srv, id(r))
-		return s[h1.l3()] == "active", jsonOf(s)
-	})
+	waitHA(t, srv, id(r), "h1 active after h2's host was silent for the fence time", func(s map[string]any) bool { return s[h1.l3()] == "active" })
 }

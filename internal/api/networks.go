@@ -217,17 +217,10 @@ func createNetwork(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.Raw
 
 func updateNetwork(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, body json.RawMessage) error {
 	var req networkReq
-	if err := decode(body, &req); err != nil {
-		return err
-	}
-	if err := req.validate(); err != nil {
-		return err
-	}
-	curN, err := obj[*model.Network](e)
+	n, err := updating[model.Network](e, body, &req, req.validate)
 	if err != nil {
 		return err
 	}
-	n := *curN
 	if req.Name != nil {
 		n.Name = *req.Name
 	}

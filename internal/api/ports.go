@@ -343,17 +343,10 @@ func (a *API) setPortSecurity(v *store.View, t *store.Txn, c *reqCtx, p *model.P
 
 func updatePort(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, body json.RawMessage) error {
 	var req portReq
-	if err := decode(body, &req); err != nil {
-		return err
-	}
-	if err := req.validate(); err != nil {
-		return err
-	}
-	curP, err := obj[*model.Port](e)
+	p, err := updating[model.Port](e, body, &req, req.validate)
 	if err != nil {
 		return err
 	}
-	p := *curP
 	_, n, ok := store.GetAs[*model.Network](v, model.KindNetwork, p.NetworkID)
 	if !ok {
 		return notFound("NetworkNotFound", "Network %s could not be found.", p.NetworkID)

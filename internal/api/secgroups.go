@@ -264,17 +264,10 @@ func createSG(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMessa
 
 func updateSG(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, body json.RawMessage) error {
 	var req sgReq
-	if err := decode(body, &req); err != nil {
-		return err
-	}
-	if err := checkString("name", req.Name, 255); err != nil {
-		return err
-	}
-	curSg, err := obj[*model.SecurityGroup](e)
+	sg, err := updating[model.SecurityGroup](e, body, &req, func() error { return checkString("name", req.Name, 255) })
 	if err != nil {
 		return err
 	}
-	sg := *curSg
 	if req.Name != nil && *req.Name != sg.Name {
 		if sg.Default {
 			return conflict("SecurityGroupCannotUpdateDefault", "Updating default security group not allowed.")

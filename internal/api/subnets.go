@@ -345,17 +345,10 @@ func (a *API) setDNSAndRoutes(s *model.Subnet, dns *[]string, routes *[]model.Ho
 
 func updateSubnet(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, body json.RawMessage) error {
 	var req subnetReq
-	if err := decode(body, &req); err != nil {
-		return err
-	}
-	if err := checkString("name", req.Name, 255); err != nil {
-		return err
-	}
-	curS, err := obj[*model.Subnet](e)
+	s, err := updating[model.Subnet](e, body, &req, func() error { return checkString("name", req.Name, 255) })
 	if err != nil {
 		return err
 	}
-	s := *curS
 	prefix := s.Prefix()
 	if req.Name != nil {
 		s.Name = *req.Name

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/neutrino-net/neutrino/internal/control"
@@ -21,6 +22,24 @@ func obj[T any](e *store.Entry) (T, error) {
 		return t, fmt.Errorf("entry %s is not a %T: %w", id, t, control.ErrBadEntry)
 	}
 	return t, nil
+}
+
+// updating is an update handler's prelude: it decodes the body into
+// req, validates it (validate runs after the decode) and returns a copy
+// of the stored object for the update to change.
+func updating[T any](e *store.Entry, body json.RawMessage, req any, validate func() error) (T, error) {
+	var zero T
+	if err := decode(body, req); err != nil {
+		return zero, err
+	}
+	if err := validate(); err != nil {
+		return zero, err
+	}
+	cur, err := obj[*T](e)
+	if err != nil {
+		return zero, err
+	}
+	return *cur, nil
 }
 
 // portsOf returns the ports of entries, skipping any that is not one.

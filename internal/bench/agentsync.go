@@ -72,10 +72,7 @@ func RunAgentSync(ctx context.Context, o AgentSyncOptions) (*AgentSyncReport, er
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
-	if o.Sandbox.Out == nil {
-		o.Sandbox.Out = o.Progress
-	}
-	b, cleanup, err := upSandbox(ctx, o.Sandbox, 1)
+	b, cleanup, err := upSandbox(ctx, o.Sandbox, o.Progress, 1)
 	if err != nil {
 		return nil, err
 	}

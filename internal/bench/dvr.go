@@ -87,36 +87,23 @@ type dvrBed struct {
 	appsFIPID string
 }
 
-func (b *dvrBed) logf(format string, args ...any) {
-	if b.o.Progress != nil {
-		fmt.Fprintf(b.o.Progress, format+"\n", args...)
-	}
-}
+func (b *dvrBed) logf(format string, args ...any) { progressf(b.o.Progress, format, args...) }
 
 // RunDVR runs the DVR benchmark in a fresh sandbox. A part that fails
 // leaves its error in the report and the others still run; the error
 // returned then joins them (the report is returned too).
 func RunDVR(ctx context.Context, o DVROptions) (*DVRReport, error) {
 	d := DefaultDVR()
-	if o.IfaceRuns <= 0 {
-		o.IfaceRuns = d.IfaceRuns
-	}
-	if o.FIPRuns <= 0 {
-		o.FIPRuns = d.FIPRuns
-	}
+	unsetTo(&o.IfaceRuns, d.IfaceRuns)
+	unsetTo(&o.FIPRuns, d.FIPRuns)
 	if len(o.Scales) == 0 {
 		o.Scales = d.Scales
 	}
-	if o.Chunk <= 0 {
-		o.Chunk = d.Chunk
-	}
+	unsetTo(&o.Chunk, d.Chunk)
 	if err := checkScales(o.Scales); err != nil {
 		return nil, err
 	}
-	if o.Sandbox.Out == nil {
-		o.Sandbox.Out = o.Progress
-	}
-	bb, cleanup, err := upSandbox(ctx, o.Sandbox, 2)
+	bb, cleanup, err := upSandbox(ctx, o.Sandbox, o.Progress, 2)
 	if err != nil {
 		return nil, err
 	}
@@ -127,29 +114,23 @@ func RunDVR(ctx context.Context, o DVROptions) (*DVRReport, error) {
 		return nil, err
 	}
 	rep := &DVRReport{}
-	var errs []error
-	fail := func(part string, err error) string {
-		errs = append(errs, fmt.Errorf("%s: %w", part, err))
-		b.logf("%s failed: %v", part, err)
-		b.diagnose(part)
-		return err.Error()
-	}
+	ps := &parts{logf: b.logf, diagnose: b.diagnose}
 	rep.Throughput = b.throughput(ctx)
 	for _, p := range rep.Throughput.Paths {
 		if p.Error != "" {
-			fail("throughput "+p.Name, errors.New(p.Error))
+			ps.fail("throughput "+p.Name, errors.New(p.Error))
 		}
 	}
 	if rep.InterfaceAdd, err = b.interfaceAdd(ctx, false); err != nil {
-		rep.InterfaceAddError = fail("interface add", err)
+		rep.InterfaceAddError = ps.fail("interface add", err)
 	} else if rep.InterfaceAddARP, err = b.interfaceAdd(ctx, true); err != nil {
-		rep.InterfaceAddError = fail("interface add (ARP probes first)", err)
+		rep.InterfaceAddError = ps.fail("interface add (ARP probes first)", err)
 	}
 	if rep.FIP, err = b.fipScales(ctx); err != nil {
-		rep.FIPError = fail("floating IP associate", err)
+		rep.FIPError = ps.fail("floating IP associate", err)
 	}
 	rep.ratios()
-	return rep, errors.Join(errs...)
+	return rep, ps.err()
 }
 
 // setup: EXT_NET (203.0.113.0/24, then 100.64.0.0/16), a distributed

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,22 +24,10 @@ import (
 // iperf3 per path): it proves the steps work, not how fast they are.
 // Like every sandbox test, run it under flock /tmp/neutrino-sandbox.lock.
 func TestRunDVRTiny(t *testing.T) {
-	testbed.RequireRoot(t)
-	if testing.Short() {
-		t.Skip("builds a sandbox")
-	}
-	var progress bytes.Buffer
-	o := bench.DVROptions{IfaceRuns: 2, FIPRuns: 1, Scales: []int{1, 3}, Throughput: time.Second, Chunk: 2,
-		Progress: &progress, Sandbox: sandboxOptions(t)}
-	rep, err := bench.RunDVR(context.Background(), o)
-	var out bytes.Buffer
-	if rep != nil {
-		rep.WriteTable(&out)
-		t.Logf("\n%s", out.String())
-	}
-	if err != nil {
-		t.Fatalf("%v\n%s", err, progress.String())
-	}
+	rep, table := runSandboxBench(t, func(progress io.Writer) (*bench.DVRReport, error) {
+		return bench.RunDVR(context.Background(), bench.DVROptions{IfaceRuns: 2, FIPRuns: 1, Scales: []int{1, 3},
+			Throughput: time.Second, Chunk: 2, Progress: progress, Sandbox: sandboxOptions(t)})
+	})
 	if len(rep.InterfaceAdd) != 3 || rep.InterfaceAdd[2].Host != "all" {
 		t.Fatalf("interface add: %+v", rep.InterfaceAdd)
 	}
@@ -64,8 +53,8 @@ func TestRunDVRTiny(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"DVR FIP", "every host", "FIP associate p50 ratios: 3:1 = "} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("table lacks %q:\n%s", want, out.String())
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q:\n%s", want, table)
 		}
 	}
 }

@@ -96,31 +96,20 @@ type legacyBed struct {
 	projectID                 string
 }
 
-func (b *legacyBed) logf(format string, args ...any) {
-	if b.o.Progress != nil {
-		fmt.Fprintf(b.o.Progress, format+"\n", args...)
-	}
-}
+func (b *legacyBed) logf(format string, args ...any) { progressf(b.o.Progress, format, args...) }
 
 // RunLegacy runs the legacy router benchmark in a fresh sandbox.
 func RunLegacy(ctx context.Context, o LegacyOptions) (*LegacyReport, error) {
 	d := DefaultLegacy()
-	if o.Runs <= 0 {
-		o.Runs = d.Runs
-	}
+	unsetTo(&o.Runs, d.Runs)
 	if len(o.Scales) == 0 {
 		o.Scales = d.Scales
 	}
-	if o.Chunk <= 0 {
-		o.Chunk = d.Chunk
-	}
+	unsetTo(&o.Chunk, d.Chunk)
 	if err := checkScales(o.Scales); err != nil {
 		return nil, err
 	}
-	if o.Sandbox.Out == nil {
-		o.Sandbox.Out = o.Progress
-	}
-	bb, cleanup, err := upSandbox(ctx, o.Sandbox, 2)
+	bb, cleanup, err := upSandbox(ctx, o.Sandbox, o.Progress, 2)
 	if err != nil {
 		return nil, err
 	}

@@ -1,36 +1,23 @@
 package bench_test
 
 import (
-	"bytes"
 	"context"
-	"os"
+	"io"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/neutrino-net/neutrino/internal/bench"
-	"github.com/neutrino-net/neutrino/internal/testbed"
 )
 
 // TestRunLegacyTiny runs the legacy router benchmark at its smallest
 // size (one run each, 1 and 3 floating IPs, a 1 s iperf3): it proves the
 // steps work, not how fast they are.
 func TestRunLegacyTiny(t *testing.T) {
-	testbed.RequireRoot(t)
-	if testing.Short() {
-		t.Skip("builds a sandbox")
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var progress bytes.Buffer
-	o := bench.LegacyOptions{Runs: 1, Scales: []int{1, 3}, Throughput: time.Second, Chunk: 2, Progress: &progress,
-		Sandbox: bench.SandboxOptions{Exe: exe, Env: testbed.Env(), Dir: t.TempDir()}}
-	rep, err := bench.RunLegacy(context.Background(), o)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, progress.String())
-	}
+	rep, table := runSandboxBench(t, func(progress io.Writer) (*bench.LegacyReport, error) {
+		return bench.RunLegacy(context.Background(), bench.LegacyOptions{Runs: 1, Scales: []int{1, 3}, Throughput: time.Second, Chunk: 2,
+			Progress: progress, Sandbox: sandboxOptions(t)})
+	})
 	if rep.InterfaceAdd.N != 1 || rep.InterfaceAdd.MinMs <= 0 {
 		t.Errorf("interface add: %+v", rep.InterfaceAdd)
 	}
@@ -45,10 +32,7 @@ func TestRunLegacyTiny(t *testing.T) {
 	if tp := rep.Throughput; tp.Skipped == "" && (tp.DirectGbps <= 0 || tp.RouterGbps <= 0) {
 		t.Errorf("throughput: %+v", tp)
 	}
-	var out bytes.Buffer
-	rep.WriteTable(&out)
-	t.Logf("\n%s", out.String())
-	if !strings.Contains(out.String(), "FIP associate -> first packet (3 FIPs)") {
-		t.Errorf("table:\n%s", out.String())
+	if !strings.Contains(table, "FIP associate -> first packet (3 FIPs)") {
+		t.Errorf("table:\n%s", table)
 	}
 }

@@ -121,24 +121,17 @@ func RunNetNode(ctx context.Context, o NetNodeOptions) (*NetNodeReport, error) {
 	if o.Routers < 2 || o.Ports < 1 || o.FIPs < 1 || o.Routers > 5000 {
 		return nil, fmt.Errorf("--routers %d --ports %d --fips %d: want at least 2 routers (at most 5000), 1 port, 1 floating IP", o.Routers, o.Ports, o.FIPs)
 	}
-	if o.FIPRuns <= 0 {
-		o.FIPRuns = d.FIPRuns
-	}
-	if o.Chunk <= 0 {
-		o.Chunk = d.Chunk
-	}
+	unsetTo(&o.FIPRuns, d.FIPRuns)
+	unsetTo(&o.Chunk, d.Chunk)
 	if o.Progress == nil {
 		o.Progress = io.Discard
-	}
-	if o.Sandbox.Out == nil {
-		o.Sandbox.Out = o.Progress
 	}
 	// Every router has a VXLAN network of its own: upstream's default
 	// range (1:1000) is too small for the full size.
 	if o.Sandbox.VNIRanges == "" {
 		o.Sandbox.VNIRanges = "1:100000"
 	}
-	bb, cleanup, err := upSandbox(ctx, o.Sandbox, 1)
+	bb, cleanup, err := upSandbox(ctx, o.Sandbox, o.Progress, 1)
 	if err != nil {
 		return nil, err
 	}

@@ -1,13 +1,12 @@
 package bench_test
 
 import (
-	"bytes"
 	"context"
+	"io"
 	"strings"
 	"testing"
 
 	"github.com/neutrino-net/neutrino/internal/bench"
-	"github.com/neutrino-net/neutrino/internal/testbed"
 )
 
 // TestRunNetNodeSmoke runs the network node benchmark at a smoke size (4
@@ -15,21 +14,10 @@ import (
 // a no-op restart changes nothing and loses no ping, not how fast
 // anything is. Run it under flock /tmp/neutrino-sandbox.lock.
 func TestRunNetNodeSmoke(t *testing.T) {
-	testbed.RequireRoot(t)
-	if testing.Short() {
-		t.Skip("builds a sandbox")
-	}
-	var progress bytes.Buffer
-	o := bench.NetNodeOptions{Routers: 4, FIPs: 8, Ports: 4, FIPRuns: 2, Chunk: 2, Progress: &progress, Sandbox: sandboxOptions(t)}
-	rep, err := bench.RunNetNode(context.Background(), o)
-	var out bytes.Buffer
-	if rep != nil {
-		rep.WriteTable(&out)
-		t.Logf("\n%s", out.String())
-	}
-	if err != nil {
-		t.Fatalf("%v\n%s", err, progress.String())
-	}
+	rep, table := runSandboxBench(t, func(progress io.Writer) (*bench.NetNodeReport, error) {
+		return bench.RunNetNode(context.Background(), bench.NetNodeOptions{Routers: 4, FIPs: 8, Ports: 4, FIPRuns: 2, Chunk: 2,
+			Progress: progress, Sandbox: sandboxOptions(t)})
+	})
 	if rep.Cold.Changes == 0 || rep.Cold.InitialApplyMs <= 0 || rep.Cold.RSSMiB <= 0 {
 		t.Errorf("cold start: %+v", rep.Cold)
 	}
@@ -43,7 +31,7 @@ func TestRunNetNodeSmoke(t *testing.T) {
 	if rep.FIPEmpty.N != 2 || rep.FIPFull.N != 2 || rep.FIPRatio <= 0 {
 		t.Errorf("floating IP associate: empty %+v full %+v ratio %v", rep.FIPEmpty, rep.FIPFull, rep.FIPRatio)
 	}
-	if !strings.Contains(out.String(), "ratio of p50s") {
-		t.Errorf("table:\n%s", out.String())
+	if !strings.Contains(table, "ratio of p50s") {
+		t.Errorf("table:\n%s", table)
 	}
 }

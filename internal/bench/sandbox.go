@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"fmt"
@@ -51,15 +52,14 @@ func randomPrefix() string {
 	return "b" + string(b)
 }
 
-// upSandbox starts a sandbox with network1 and computes compute hosts;
-// the returned func removes it (unless Keep).
-func upSandbox(ctx context.Context, o SandboxOptions, computes int) (*benchBed, func(), error) {
+// upSandbox starts a sandbox with network1 and computes compute hosts,
+// its output to o.Out, else to the benchmark's progress (nil: none); the
+// returned func removes it (unless Keep).
+func upSandbox(ctx context.Context, o SandboxOptions, progress io.Writer, computes int) (*benchBed, func(), error) {
 	if os.Geteuid() != 0 {
 		return nil, nil, fmt.Errorf("this benchmark builds a sandbox and needs root")
 	}
-	if o.Out == nil {
-		o.Out = io.Discard
-	}
+	o.Out = cmp.Or(o.Out, progress, io.Discard)
 	dir, tmp := o.Dir, false
 	if dir == "" {
 		d, err := os.MkdirTemp("", "neutrino-bench-")

@@ -64,29 +64,16 @@ type sgBed struct {
 	targetIP, tp2Addr netip.Addr
 }
 
-func (b *sgBed) logf(format string, args ...any) {
-	if b.o.Progress != nil {
-		fmt.Fprintf(b.o.Progress, format+"\n", args...)
-	}
-}
+func (b *sgBed) logf(format string, args ...any) { progressf(b.o.Progress, format, args...) }
 
 // RunSG runs the security group benchmark in a fresh sandbox. A part
 // that fails leaves its error in the report and the others still run.
 func RunSG(ctx context.Context, o SGOptions) (*SGReport, error) {
 	d := DefaultSG()
-	if o.Runs <= 0 {
-		o.Runs = d.Runs
-	}
-	if o.MemberRuns <= 0 {
-		o.MemberRuns = d.MemberRuns
-	}
-	if o.Rounds <= 0 {
-		o.Rounds = d.Rounds
-	}
-	if o.Sandbox.Out == nil {
-		o.Sandbox.Out = o.Progress
-	}
-	bb, cleanup, err := upSandbox(ctx, o.Sandbox, 2)
+	unsetTo(&o.Runs, d.Runs)
+	unsetTo(&o.MemberRuns, d.MemberRuns)
+	unsetTo(&o.Rounds, d.Rounds)
+	bb, cleanup, err := upSandbox(ctx, o.Sandbox, o.Progress, 2)
 	if err != nil {
 		return nil, err
 	}
@@ -96,23 +83,18 @@ func RunSG(ctx context.Context, o SGOptions) (*SGReport, error) {
 		return nil, err
 	}
 	rep := &SGReport{}
-	var errs []error
-	fail := func(part string, err error) string {
-		errs = append(errs, fmt.Errorf("%s: %w", part, err))
-		b.logf("%s failed: %v", part, err)
-		return err.Error()
-	}
+	ps := &parts{logf: b.logf}
 	rep.Throughput = b.throughput(ctx)
 	if rep.Throughput.Error != "" {
-		fail("throughput", errors.New(rep.Throughput.Error))
+		ps.fail("throughput", errors.New(rep.Throughput.Error))
 	}
 	if rep.RuleAPI, rep.RuleToPacket, err = b.ruleRuns(ctx); err != nil {
-		rep.RuleError = fail("rule create -> first packet", err)
+		rep.RuleError = ps.fail("rule create -> first packet", err)
 	}
 	if rep.MemberLease, rep.MemberAdmit, err = b.memberRuns(ctx); err != nil {
-		rep.MemberError = fail("new member -> admitted", err)
+		rep.MemberError = ps.fail("new member -> admitted", err)
 	}
-	return rep, errors.Join(errs...)
+	return rep, ps.err()
 }
 
 // setup: SG_NET; TP1 and TP2 (default group) for throughput; groups

@@ -1,13 +1,12 @@
 package bench_test
 
 import (
-	"bytes"
 	"context"
+	"io"
 	"testing"
 	"time"
 
 	"github.com/neutrino-net/neutrino/internal/bench"
-	"github.com/neutrino-net/neutrino/internal/testbed"
 )
 
 // TestRunSGTiny runs the security group benchmark at its smallest size
@@ -15,21 +14,10 @@ import (
 // it proves the steps work, not how fast they are. Like every sandbox
 // test, run it under flock /tmp/neutrino-sandbox.lock.
 func TestRunSGTiny(t *testing.T) {
-	testbed.RequireRoot(t)
-	if testing.Short() {
-		t.Skip("builds a sandbox")
-	}
-	var progress bytes.Buffer
-	o := bench.SGOptions{Runs: 2, MemberRuns: 1, Throughput: time.Second, Rounds: 1, Progress: &progress, Sandbox: sandboxOptions(t)}
-	rep, err := bench.RunSG(context.Background(), o)
-	if rep != nil {
-		var out bytes.Buffer
-		rep.WriteTable(&out)
-		t.Logf("\n%s", out.String())
-	}
-	if err != nil {
-		t.Fatalf("%v\n%s", err, progress.String())
-	}
+	rep, _ := runSandboxBench(t, func(progress io.Writer) (*bench.SGReport, error) {
+		return bench.RunSG(context.Background(), bench.SGOptions{Runs: 2, MemberRuns: 1, Throughput: time.Second, Rounds: 1,
+			Progress: progress, Sandbox: sandboxOptions(t)})
+	})
 	if tp := rep.Throughput; tp.Skipped == "" && (len(tp.Filtered) != 1 || len(tp.Unfiltered) != 1 || tp.Ratio <= 0) {
 		t.Errorf("throughput: %+v", tp)
 	}

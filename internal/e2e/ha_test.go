@@ -184,6 +184,33 @@ func haAgentRestart(t *testing.T, b *testbed.Bed, d *haTopo, active string) {
 	}
 }
 
+// takeover waits, once the active node failed or its agent was disabled
+// at t0 (request seq of the stream s), until the API reports standby
+// active and the traffic resumes through it (20 answered requests in a
+// row); it returns when the API said so, the longest gap in the stream
+// around the takeover, and the stream's figures.
+func takeover(t *testing.T, b *testbed.Bed, d *haTopo, s *probe.Stream, standby string, t0 time.Time, seq int) (apiAt, gap time.Duration, st probe.PingStats) {
+	t.Helper()
+	testbed.Eventually(t, 30*time.Second, 50*time.Millisecond, "the API reports "+standby+" active", func() error {
+		m, err := b.HAStates(d.r.ID)
+		if err == nil && m[standby] == "active" {
+			apiAt = time.Since(t0)
+			return nil
+		}
+		return fmt.Errorf("l3-agents %v (%v)", m, err)
+	})
+	testbed.Eventually(t, 30*time.Second, haInterval, "traffic resumes through "+standby, func() error {
+		st := s.Stats()
+		if st.Sent-seq < 30 || testbed.LostAfter(st, st.Sent-20) > 2 {
+			return fmt.Errorf("%s", st)
+		}
+		return nil
+	})
+	st = s.Stats()
+	gap = testbed.LongestGap(slices.DeleteFunc(slices.Clone(st.Lost), func(q int) bool { return q < seq-2 || q > st.Sent-5 }), haInterval)
+	return apiAt, gap, st
+}
+
 // haFailover fails the active node under the ping stream, then heals it.
 func haFailover(t *testing.T, b *testbed.Bed, d *haTopo, active, standby string) {
 	tcp := d.echoStream(t, b)
@@ -195,25 +222,7 @@ func haFailover(t *testing.T, b *testbed.Bed, d *haTopo, active, standby string)
 	t.Logf("before the failure: %s", s.Stats())
 	t0 := time.Now()
 	b.Fail(active)
-	var apiAt time.Duration
-	testbed.Eventually(t, 30*time.Second, 50*time.Millisecond, "the API reports the standby active", func() error {
-		m, err := b.HAStates(d.r.ID)
-		if err == nil && m[standby] == "active" {
-			apiAt = time.Since(t0)
-			return nil
-		}
-		return fmt.Errorf("l3-agents %v (%v)", m, err)
-	})
-	// Traffic resumes: 20 answered requests in a row after the failure.
-	testbed.Eventually(t, 30*time.Second, haInterval, "traffic resumes through "+standby, func() error {
-		st := s.Stats()
-		if st.Sent-failSeq < 30 || testbed.LostAfter(st, st.Sent-20) > 2 {
-			return fmt.Errorf("%s", st)
-		}
-		return nil
-	})
-	st := s.Stats()
-	gap := testbed.LongestGap(slices.DeleteFunc(slices.Clone(st.Lost), func(q int) bool { return q < failSeq-2 || q > st.Sent-5 }), haInterval)
+	apiAt, gap, st := takeover(t, b, d, s, standby, t0, failSeq)
 	t.Logf("FAILOVER %s: gap %s (%d requests lost of %d), API reported %s active after %s",
 		b.Prefix, gap, testbed.LostAfter(st, failSeq-2)-testbed.LostAfter(st, st.Sent-5), st.Sent-failSeq, standby, apiAt.Round(10*time.Millisecond))
 

@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"fmt"
 	"net/url"
-	"slices"
 	"testing"
 	"time"
 
@@ -24,24 +23,7 @@ func haDisableActive(t *testing.T, b *testbed.Bed, d *haTopo, active, standby st
 	seq := s.Stats().Sent
 	t0 := time.Now()
 	b.Do("PUT", "/v2.0/agents/"+id, map[string]any{"agent": map[string]any{"admin_state_up": false}}, nil)
-	var apiAt time.Duration
-	testbed.Eventually(t, 30*time.Second, 50*time.Millisecond, "the API reports "+standby+" active", func() error {
-		m, err := b.HAStates(d.r.ID)
-		if err == nil && m[standby] == "active" {
-			apiAt = time.Since(t0)
-			return nil
-		}
-		return fmt.Errorf("l3-agents %v (%v)", m, err)
-	})
-	testbed.Eventually(t, 30*time.Second, haInterval, "traffic resumes through "+standby, func() error {
-		st := s.Stats()
-		if st.Sent-seq < 30 || testbed.LostAfter(st, st.Sent-20) > 2 {
-			return fmt.Errorf("%s", st)
-		}
-		return nil
-	})
-	st := s.Stats()
-	gap := testbed.LongestGap(slices.DeleteFunc(slices.Clone(st.Lost), func(q int) bool { return q < seq-2 || q > st.Sent-5 }), haInterval)
+	apiAt, gap, st := takeover(t, b, d, s, standby, t0, seq)
 	t.Logf("DISABLE ACTIVE %s: %s's agent disabled, gap %s, API reported %s active after %s; %s",
 		b.Prefix, active, gap, standby, apiAt.Round(10*time.Millisecond), st)
 	b.Do("PUT", "/v2.0/agents/"+id, map[string]any{"agent": map[string]any{"admin_state_up": true}}, nil)

@@ -20,7 +20,6 @@ import (
 	"github.com/neutrino-net/neutrino/internal/agent/plan/l2"
 	"github.com/neutrino-net/neutrino/internal/kernelfeat"
 	"github.com/neutrino-net/neutrino/internal/model"
-	"github.com/neutrino-net/neutrino/internal/netns"
 	"github.com/neutrino-net/neutrino/internal/sandbox"
 	"github.com/neutrino-net/neutrino/internal/testbed"
 	"github.com/neutrino-net/neutrino/internal/testbed/probe"
@@ -202,8 +201,11 @@ func checkDVRSources(t *testing.T, host string, macs []string, gateways ...strin
 // GRE networks are still created by the API, and the ports a host is
 // given on them fail to bind there (binding:vif_type binding_failed,
 // DOWN), with one log line per missing feature in the host's agent log,
-// not one per port. Needs a kernel without 8021q and ip_gre: skips on
-// one that has them (the VM tier).
+// not one per port. A centralized router's interface on the GRE network
+// fails to bind on network1 the same way, while its interface on a
+// VXLAN network comes up: its namespace converges (no retry with
+// backoff). Needs a kernel without 8021q and ip_gre: skips on one that
+// has them (the VM tier).
 func TestVLANGREBindingFailed(t *testing.T) {
 	testbed.RequireRoot(t)
 	requireKernelWithout(t)
@@ -217,11 +219,19 @@ func TestVLANGREBindingFailed(t *testing.T) {
 	for i, n := range []testbed.Network{vlanNet, vlanNet, greNet, greNet} {
 		ports = append(ports, b.CreateBoundPort(fmt.Sprintf("port%d", i), n.ID, "compute1"))
 	}
+	r := b.CreateRouter("R", "", nil)
+	ports = append(ports, testbed.Port{ID: b.AddRouterInterface(r.ID, greNet.SubnetID), Name: "qr on GRE_NET"})
+	vxNet := b.CreateNetwork("VX_NET", "10.242.0.0/22", nil)
+	qrVX := b.AddRouterInterface(r.ID, vxNet.SubnetID)
 	for _, p := range ports {
 		b.WaitVIFType(p.ID, model.VIFTypeBindingFailed, 30*time.Second)
 		if st := b.Port(p.ID).Status; st != "DOWN" {
 			t.Errorf("port %s status %s, want DOWN", p.Name, st)
 		}
+	}
+	b.WaitPortStatus(qrVX, "ACTIVE", 30*time.Second)
+	if log := b.AgentLog("network1"); strings.Contains(log, "namespace not converged") {
+		t.Errorf("network1 retries a namespace:\n%s", testbed.LastLines(log, 40))
 	}
 	log := b.AgentLog("compute1")
 	for _, line := range strings.Split(log, "\n") {
@@ -251,14 +261,7 @@ func TestVLANGREBindingFailed(t *testing.T) {
 // GRE (probed in a throwaway namespace).
 func requireKernelWithout(t *testing.T) {
 	t.Helper()
-	ns := testutil.NewNetNS(t, "kprobe")
-	h, err := netns.Open(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	var f kernelfeat.Features
-	netns.RunIn(h, func() error { f = kernelfeat.Probe(); return nil })
+	f := testutil.KernelFeatures(t)
 	if !kernelfeat.Missing(f.VLAN) || !kernelfeat.Missing(f.GRE) {
 		t.Skipf("kernel has %s or %s (vlan: %v, gre: %v): the binding failure needs a kernel without both",
 			kernelfeat.VLANName, kernelfeat.GREName, f.VLAN, f.GRE)

@@ -322,16 +322,28 @@ func Addr(in *sandbox.Instance) netip.Addr {
 	return p.Addr()
 }
 
-// Ping pings dst from node (a node or an instance) every 100 ms until a
-// reply, or fails after timeout.
+// Ping pings dst from node (a node, an instance or an agent's namespace)
+// every 100 ms until a reply, or fails after timeout. An agent namespace
+// that is not there yet (the agent is still applying) counts as no reply
+// yet: a slow host, such as the full-kernel tier's emulated VM, may
+// create a router's namespace well after the API call that asked for it.
 func (b *Bed) Ping(from string, dst netip.Addr, timeout time.Duration) error {
-	ns, err := b.Resolve(from)
-	if err != nil {
-		return err
-	}
 	c, cancel := ctx(timeout)
 	defer cancel()
-	return probe.PingUntil(c, ns, dst, 100*time.Millisecond)
+	for {
+		ns, err := b.Resolve(from)
+		if err == nil {
+			return probe.PingUntil(c, ns, dst, 100*time.Millisecond)
+		}
+		if !sandbox.Owned(b.Prefix, from) {
+			return err
+		}
+		select {
+		case <-c.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // MustPing fails the test unless dst answers from node within 10 s.

@@ -40,10 +40,9 @@ func NewNetNS(t testing.TB, tag string) string {
 	return name
 }
 
-// RequireKernel skips a test when the kernel cannot make a link kind it
-// needs ("vlan": 802.1Q, "gretap": GRE), naming the missing feature; it
-// probes in a throwaway namespace.
-func RequireKernel(t testing.TB, kinds ...string) {
+// KernelFeatures probes, in a throwaway namespace, which of the link
+// kinds the kernel may lack it can make (kernelfeat).
+func KernelFeatures(t testing.TB) kernelfeat.Features {
 	t.Helper()
 	ns := NewNetNS(t, "kprobe")
 	h, err := netns.Open(ns)
@@ -55,6 +54,14 @@ func RequireKernel(t testing.TB, kinds ...string) {
 	if err := netns.RunIn(h, func() error { f = kernelfeat.Probe(); return nil }); err != nil {
 		t.Fatal(err)
 	}
+	return f
+}
+
+// RequireKernel skips a test when the kernel cannot make a link kind it
+// needs ("vlan": 802.1Q, "gretap": GRE), naming the missing feature.
+func RequireKernel(t testing.TB, kinds ...string) {
+	t.Helper()
+	f := KernelFeatures(t)
 	for _, k := range kinds {
 		var err error
 		var what string

@@ -8,7 +8,8 @@ import (
 // inDev: the FDB (static entries, else what the kernel learns from local
 // ports and namespaces), the host's bridge-family and br_netfilter
 // tables, then the out device: a tap (delivered), a namespace's veth, a
-// VXLAN tunnel to another host, or the physical interface.
+// VXLAN or GRE tunnel to another host, or the wire (the physical
+// interface or VLAN sub-interface).
 func (t *walker) bridge(host, br, inDev string) {
 	if t.tooLong() {
 		return
@@ -43,14 +44,20 @@ func (t *walker) bridge(host, br, inDev string) {
 			return
 		}
 	}
+	for _, g := range h.GRETaps {
+		if g.Name == out {
+			t.greTunnel(host, g)
+			return
+		}
+	}
 	for _, bv := range bridgedVeths(h, br) {
 		if bv.v.Outer == out {
 			t.namespace(host, bv.ns, bv.v.Inner)
 			return
 		}
 	}
-	if out == physicalPort(h, br) {
-		t.leavePhysical(host, out)
+	if w, ok := wireOf(h, br); ok && out == w.dev {
+		t.leaveWire(host, w)
 		return
 	}
 	t.drop(host, br, "out device %s is nothing the walk knows", out)
@@ -74,34 +81,15 @@ func (t *walker) fdbLookup(h *desired.Host, host, br string) (dev, how string) {
 			return bv.v.Outer, "learned MAC of " + bv.v.Inner + " in " + bv.ns + " -> " + bv.v.Outer
 		}
 	}
-	if phys := physicalPort(h, br); phys != "" {
+	if w, ok := wireOf(h, br); ok {
 		if mac == upstreamMAC {
-			return phys, "upstream router -> " + phys
+			return w.dev, "upstream router -> " + w.dev
 		}
-		if t.remoteExternalMAC(host, mac) {
-			return phys, "learned (another host's external port) -> " + phys
+		if c, ok := t.wireStation(host, mac, w.vid); ok {
+			return w.dev, "learned (" + c.who() + ") -> " + w.dev
 		}
 	}
 	return "", ""
-}
-
-// remoteExternalMAC reports whether mac is a namespace port on another
-// host's bridge that has a physical interface (the external network).
-func (t *walker) remoteExternalMAC(host, mac string) bool {
-	for _, name := range t.hostNames() {
-		if name == host {
-			continue
-		}
-		h := t.w.Hosts[name]
-		for _, ns := range h.Namespaces {
-			for _, v := range ns.Veths {
-				if v.MAC == mac && v.Bridge != "" && physicalPort(h, v.Bridge) != "" {
-					return true
-				}
-			}
-		}
-	}
-	return false
 }
 
 // tunnel sends the frame through a VXLAN device: the self FDB entry of
@@ -122,27 +110,4 @@ func (t *walker) tunnel(host string, vx desired.VXLAN) {
 		}
 	}
 	t.drop(host, vx.Name, "tunnel FDB: no VTEP for %s", t.p.dstMAC)
-}
-
-// leavePhysical puts the frame on the external network: to the upstream
-// router (out of the cloud) or to another host's external port.
-func (t *walker) leavePhysical(host, phys string) {
-	if t.p.dstMAC == upstreamMAC {
-		t.hop(host, phys, "to the upstream router %s", t.w.ExternalGateway)
-		t.deliver("", "", "leaves the cloud by %s on host %s to the upstream router %s, source %s", phys, host, t.w.ExternalGateway, t.p.src)
-		return
-	}
-	for _, name := range t.hostNames() {
-		h := t.w.Hosts[name]
-		for _, ns := range h.Namespaces {
-			for _, v := range ns.Veths {
-				if v.MAC == t.p.dstMAC && v.Bridge != "" && name != host {
-					t.hop(host, phys, "external network to %s", name)
-					t.bridge(name, v.Bridge, physicalPort(h, v.Bridge))
-					return
-				}
-			}
-		}
-	}
-	t.drop(host, phys, "external network: nobody has MAC %s", t.p.dstMAC)
 }

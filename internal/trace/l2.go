@@ -24,22 +24,21 @@ func bridgeOfPort(h *desired.Host, dev string) string {
 			return v.Bridge
 		}
 	}
+	for _, v := range h.VLANs {
+		if v.Name == dev {
+			return v.Bridge
+		}
+	}
+	for _, g := range h.GRETaps {
+		if g.Name == dev {
+			return g.Bridge
+		}
+	}
 	for _, ns := range h.Namespaces {
 		for _, v := range ns.Veths {
 			if v.Outer == dev && v.PeerNamespace == "" {
 				return v.Bridge
 			}
-		}
-	}
-	return ""
-}
-
-// physicalPort is the bridge's physical interface (a bridge port that
-// carries no Neutron port), "" if none.
-func physicalPort(h *desired.Host, br string) string {
-	for _, p := range h.BridgePorts {
-		if p.Bridge == br && p.PortID == "" {
-			return p.Name
 		}
 	}
 	return ""
@@ -92,13 +91,13 @@ func (t *walker) arp(host, br, fromDev string, ip netip.Addr) (string, bool) {
 			return p.MAC, true
 		}
 	}
-	if phys := physicalPort(h, br); phys != "" && phys != fromDev {
-		if c, ok := t.externalClaim(ip); ok {
-			t.hop(host, br, "ARP over %s: %s answers %s is-at %s", phys, c.who(), ip, c.mac)
+	if w, ok := wireOf(h, br); ok && w.dev != fromDev {
+		if c, ok := t.wireClaim(ip, w.vid); ok {
+			t.hop(host, br, "ARP over %s: %s answers %s is-at %s", w.dev, c.who(), ip, c.mac)
 			return c.mac, true
 		}
 		if ip == t.w.ExternalGateway {
-			t.hop(host, br, "ARP over %s: the upstream router answers for %s", phys, ip)
+			t.hop(host, br, "ARP over %s: the upstream router answers for %s", w.dev, ip)
 			return upstreamMAC, true
 		}
 	}
@@ -109,41 +108,67 @@ func (t *walker) arp(host, br, fromDev string, ip netip.Addr) (string, bool) {
 	return "", false
 }
 
-// arpOverTunnels floods the request to the VTEPs of br's VXLAN flood
-// list, unless the host's bridge table keeps it (DVR's gateway ARP).
+// arpOverTunnels floods the request through br's tunnels (the VTEPs of
+// its VXLAN flood list, its GRE taps), unless the host's bridge table
+// keeps it (DVR's gateway ARP).
 func (t *walker) arpOverTunnels(host, br string, ip netip.Addr) (string, bool) {
 	h := t.w.Hosts[host]
-	for _, vx := range h.VXLANs {
-		if vx.Bridge != br {
+	for _, d := range t.tunnelDevs(h, br) {
+		if r, ok := bridgeARPDrop(h, d.name, ip); ok {
+			t.hop(host, br, "ARP for %s not sent by %s: %q", ip, d.name, r.Comment)
 			continue
 		}
-		if r, ok := bridgeARPDrop(h, vx.Name, ip); ok {
-			t.hop(host, br, "ARP for %s not sent by %s: %q", ip, vx.Name, r.Comment)
-			continue
-		}
-		for _, f := range h.FDB {
-			if f.Dev != vx.Name || !f.Dst.IsValid() || f.MAC != "00:00:00:00:00:00" {
-				continue
-			}
-			rh, rbr, _ := t.vtepHost(f.Dst, vx.VNI)
-			if rh == "" {
-				continue
-			}
-			for _, bv := range bridgedVeths(t.w.Hosts[rh], rbr) {
+		for _, p := range d.peers {
+			for _, bv := range bridgedVeths(t.w.Hosts[p.host], p.br) {
 				if hasAddr(bv.v.Addrs, ip) {
-					t.hop(host, br, "ARP flooded by %s: %s in %s on %s answers %s is-at %s", vx.Name, bv.v.Inner, bv.ns, rh, ip, bv.v.MAC)
+					t.hop(host, br, "ARP flooded by %s: %s in %s on %s answers %s is-at %s", d.name, bv.v.Inner, bv.ns, p.host, ip, bv.v.MAC)
 					return bv.v.MAC, true
 				}
 			}
-			for _, p := range t.w.Ports {
-				if p.Host == rh && p.Addr.Addr() == ip && bridgeOfPort(t.w.Hosts[rh], p.Dev) == rbr {
-					t.hop(host, br, "ARP flooded by %s: port %s on %s answers %s is-at %s", vx.Name, cmpOr(p.Name, p.ID), rh, ip, p.MAC)
-					return p.MAC, true
+			for _, port := range t.w.Ports {
+				if port.Host == p.host && port.Addr.Addr() == ip && bridgeOfPort(t.w.Hosts[p.host], port.Dev) == p.br {
+					t.hop(host, br, "ARP flooded by %s: port %s on %s answers %s is-at %s", d.name, cmpOr(port.Name, port.ID), p.host, ip, port.MAC)
+					return port.MAC, true
 				}
 			}
 		}
 	}
 	return "", false
+}
+
+// tunnelDev is a tunnel device of a bridge and where a frame it floods
+// arrives.
+type tunnelDev struct {
+	name  string
+	peers []floodPeer
+}
+
+// floodPeer is a host and bridge a flooded frame reaches by dev.
+type floodPeer struct{ dev, host, br string }
+
+// tunnelDevs are br's VXLAN devices with the hosts of their flood list,
+// then its GRE taps, each with the host its remote is.
+func (t *walker) tunnelDevs(h *desired.Host, br string) []tunnelDev {
+	var out []tunnelDev
+	for _, vx := range h.VXLANs {
+		if vx.Bridge != br {
+			continue
+		}
+		d := tunnelDev{name: vx.Name}
+		for _, f := range h.FDB {
+			if f.Dev != vx.Name || !f.Dst.IsValid() || f.MAC != "00:00:00:00:00:00" {
+				continue
+			}
+			if rh, rbr, _ := t.vtepHost(f.Dst, vx.VNI); rh != "" {
+				d.peers = append(d.peers, floodPeer{dev: vx.Name, host: rh, br: rbr})
+			}
+		}
+		out = append(out, d)
+	}
+	for _, p := range t.greFlood(h, br) {
+		out = append(out, tunnelDev{name: p.dev, peers: []floodPeer{p}})
+	}
+	return out
 }
 
 // bridgeARPDrop finds a host bridge-table rule that drops ARP for ip
@@ -188,74 +213,4 @@ func (t *walker) hostNames() []string {
 	}
 	slices.Sort(ns)
 	return ns
-}
-
-// claim is who answers ARP for an address on the external network.
-type claim struct {
-	host, br, phys, ns, dev, mac string
-	proxy                        bool
-}
-
-func (c claim) who() string {
-	if c.proxy {
-		return c.dev + " in " + c.ns + " on " + c.host + " (proxy ARP)"
-	}
-	return c.dev + " in " + c.ns + " on " + c.host
-}
-
-// externalClaim finds the host that answers ARP for ip on the external
-// network: a namespace address on a bridge with a physical port, or a
-// proxy-ARP device whose namespace routes ip elsewhere (DVR's fip-).
-func (t *walker) externalClaim(ip netip.Addr) (claim, bool) {
-	for _, name := range t.hostNames() {
-		h := t.w.Hosts[name]
-		for _, ns := range h.Namespaces {
-			for _, v := range ns.Veths {
-				if v.PeerNamespace != "" || v.Bridge == "" {
-					continue
-				}
-				phys := physicalPort(h, v.Bridge)
-				if phys == "" {
-					continue
-				}
-				c := claim{host: name, br: v.Bridge, phys: phys, ns: ns.Name, dev: v.Inner, mac: v.MAC}
-				if hasAddr(v.Addrs, ip) {
-					return c, true
-				}
-				if proxyARP(ns, v.Inner) && routesElsewhere(ns, ip, v.Inner) {
-					c.proxy = true
-					return c, true
-				}
-			}
-		}
-	}
-	return claim{}, false
-}
-
-func proxyARP(ns desired.Namespace, dev string) bool {
-	return slices.Contains(ns.Sysctls, desired.Sysctl{Key: "net/ipv4/conf/" + dev + "/proxy_arp", Value: "1"})
-}
-
-// routesElsewhere: the main table has a host route for ip through
-// another device (proxy ARP answers only for what it routes elsewhere).
-func routesElsewhere(ns desired.Namespace, ip netip.Addr, dev string) bool {
-	for _, r := range ns.Routes {
-		if r.TableOrMain() == desired.MainTable && r.Dst.Bits() == 32 && r.Dst.Addr() == ip && r.Dev != dev {
-			return true
-		}
-	}
-	return false
-}
-
-// externalDeliver sends the packet on the external network towards ip
-// (the upstream router's view): to the host that claims it.
-func (t *walker) externalDeliver(ip netip.Addr, fromHost string) {
-	c, ok := t.externalClaim(ip)
-	if !ok {
-		t.drop("", "external network", "ARP: nobody answers who-has %s", ip)
-		return
-	}
-	t.hop("", "external network", "%s answers ARP for %s; the frame goes to %s", c.who(), ip, c.host)
-	t.p.dstMAC = c.mac
-	t.bridge(c.host, c.br, c.phys)
 }

@@ -3,9 +3,11 @@ package vmtier
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 
 	"github.com/neutrino-net/neutrino/internal/vmtier/kmod"
 	"github.com/neutrino-net/neutrino/internal/vmtier/vmproto"
@@ -70,9 +72,11 @@ type Layout struct {
 	Release    string // kernel release (uname -r in the VM)
 	ModulesDir string // the host's /lib/modules/<Release>
 	Init       string // static vminit binary
-	TestBinary string // static e2e test binary
-	Busybox    string // static busybox, or "" for none
-	Config     vmproto.Config
+	// TestBinaries are the static test binaries by suite name (each goes
+	// to vmproto.BinaryPath).
+	TestBinaries map[string]string
+	Busybox      string // static busybox, or "" for none
+	Config       vmproto.Config
 }
 
 // Build assembles the initramfs content.
@@ -84,7 +88,9 @@ func (l Layout) Build() (*Archive, error) {
 	a.Symlink("/var/run", "../run")
 	a.File("/init", l.Init, 0o755)
 	a.Symlink("/sbin/modprobe", "../init")
-	a.File(vmproto.TestBinary, l.TestBinary, 0o755)
+	for _, name := range slices.Sorted(maps.Keys(l.TestBinaries)) {
+		a.File(vmproto.BinaryPath(name), l.TestBinaries[name], 0o755)
+	}
 	if l.Busybox != "" {
 		a.File("/bin/busybox", l.Busybox, 0o755)
 		for _, app := range busyboxApplets {

@@ -40,13 +40,14 @@ kernel/fs/ext4/ext4.ko:
 	}
 	bin := filepath.Join(dir, "bin")
 	os.WriteFile(bin, []byte("x"), 0o755)
-	a, err := Layout{Release: "6.1.0-test", ModulesDir: mods, Init: bin, TestBinary: bin, Busybox: bin,
-		Config: vmproto.Config{Run: "TestX"}}.Build()
+	a, err := Layout{Release: "6.1.0-test", ModulesDir: mods, Init: bin, Busybox: bin,
+		TestBinaries: map[string]string{"e2e": bin, "dataplane": bin},
+		Config:       vmproto.Config{Suites: []vmproto.Suite{{Name: "e2e", Run: "TestX"}, {Name: "dataplane", Run: "TestY"}}}}.Build()
 	if err != nil {
 		t.Fatal(err)
 	}
 	names := a.Names()
-	for _, want := range []string{"/init", "/sbin/modprobe -> ../init", vmproto.TestBinary, vmproto.ConfigPath,
+	for _, want := range []string{"/init", "/sbin/modprobe -> ../init", "/e2e.test", "/dataplane.test", vmproto.ConfigPath,
 		"/bin/busybox", "/bin/ip", "/bin/sh -> busybox", "/var/run -> ../run", "/tmp/", "/etc/hosts",
 		"/lib/modules/6.1.0-test/kernel/net/8021q/8021q.ko", "/lib/modules/6.1.0-test/kernel/net/802/garp.ko",
 		"/lib/modules/6.1.0-test/kernel/crypto/crc32c_generic.ko", "/lib/modules/6.1.0-test/modules.softdep"} {

@@ -14,13 +14,8 @@ import (
 	"github.com/neutrino-net/neutrino/internal/vmtier/vmproto"
 )
 
-// DefaultRun is the e2e tests the tier runs: those that need 802.1Q or
-// GRE, which the machine's own kernel lacks.
-const DefaultRun = "TestVLANGRE|TestDVRVLAN|TestDVRGRE|TestFullKernelSmoke"
-
 // Environment knobs (docs/vmtier.md).
 const (
-	envRun     = "NEUTRINO_VMTIER_RUN"     // -test.run pattern inside the VM
 	envTimeout = "NEUTRINO_VMTIER_TIMEOUT" // the VM's whole run (default 8m)
 	envKernel  = "NEUTRINO_VMTIER_KERNEL"  // kernel image (default: newest /boot/vmlinuz-*)
 	envMem     = "NEUTRINO_VMTIER_MEM"     // MiB (default 2048)
@@ -40,17 +35,20 @@ func TestFullKernel(t *testing.T) {
 	if err != nil {
 		t.Skip(err)
 	}
-	run := envOr(envRun, DefaultRun)
+	suites, runs := selectSuites()
+	if len(suites) == 0 {
+		t.Skip("every suite left out (\"-\")")
+	}
 	timeout := durationEnv(t, envTimeout, 8*time.Minute)
 	dir := t.TempDir()
 	start := time.Now()
-	init, test := buildBinaries(t, dir)
+	init, tests := buildBinaries(t, dir, suites)
 	// Measured after the build, which may take minutes on a cold cache.
 	if dl, ok := t.Deadline(); ok && time.Until(dl)-30*time.Second < timeout {
 		timeout = time.Until(dl) - 30*time.Second
 	}
-	initrd := writeInitramfs(t, dir, k, init, test, vmproto.Config{
-		Run: run,
+	initrd := writeInitramfs(t, dir, k, init, tests, vmproto.Config{
+		Suites: runs,
 		// The tests' own timeout fires first, so a hung test is named
 		// with its goroutines instead of the VM just being killed.
 		Timeout: inVMTimeout(timeout).String(),
@@ -59,7 +57,7 @@ func TestFullKernel(t *testing.T) {
 	})
 	built := time.Since(start)
 	vm := VM{QEMU: qemu, Kernel: k.Image, Initrd: initrd, MemMB: intEnv(t, envMem, 2048), CPUs: intEnv(t, envCPUs, 2), Timeout: timeout}
-	t.Logf("booting %s (%s) with -test.run %q, timeout %s", k.Image, k.Release, run, timeout)
+	t.Logf("booting %s (%s) with suites %+v, timeout %s", k.Image, k.Release, runs, timeout)
 	c, err := vm.Run(context.Background(), func(l string) { t.Log("vm| " + l) })
 	t.Logf("figures: build %s, boot to init %s (kernel uptime %.1fs), modules %d in %.1fs, tests %s, VM total %s",
 		built.Round(time.Second), c.Boot.Round(100*time.Millisecond), c.InitUptime, c.ModulesLoaded, c.ModulesTime,
@@ -70,27 +68,45 @@ func TestFullKernel(t *testing.T) {
 	report(t, c)
 }
 
-// buildBinaries builds the static init and e2e test binary into dir.
-func buildBinaries(t *testing.T, dir string) (init, test string) {
+// selectSuites is the suites to run, each with its pattern from its
+// environment variable or its default; "-" leaves a suite out.
+func selectSuites() ([]Suite, []vmproto.Suite) {
+	var suites []Suite
+	var runs []vmproto.Suite
+	for _, s := range Suites {
+		run := envOr(s.Env, s.Run)
+		if run == "-" {
+			continue
+		}
+		suites = append(suites, s)
+		runs = append(runs, vmproto.Suite{Name: s.Name, Run: run})
+	}
+	return suites, runs
+}
+
+// buildBinaries builds the static init and the suites' test binaries
+// into dir.
+func buildBinaries(t *testing.T, dir string, suites []Suite) (init string, tests map[string]string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	init, test = filepath.Join(dir, "init"), filepath.Join(dir, "e2e.test")
-	if err := BuildStatic(ctx, init, test); err != nil {
+	init = filepath.Join(dir, "init")
+	tests, err := BuildStatic(ctx, init, dir, suites)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return init, test
+	return init, tests
 }
 
 // writeInitramfs writes the VM's initramfs into dir.
-func writeInitramfs(t *testing.T, dir string, k Kernel, init, test string, cfg vmproto.Config) string {
+func writeInitramfs(t *testing.T, dir string, k Kernel, init string, tests map[string]string, cfg vmproto.Config) string {
 	t.Helper()
 	busybox, _ := exec.LookPath("busybox")
 	if busybox != "" && !IsStatic(busybox) {
 		t.Logf("%s is not static: the VM gets no shell tools (install busybox-static)", busybox)
 		busybox = ""
 	}
-	a, err := Layout{Release: k.Release, ModulesDir: k.ModulesDir, Init: init, TestBinary: test, Busybox: busybox, Config: cfg}.Build()
+	a, err := Layout{Release: k.Release, ModulesDir: k.ModulesDir, Init: init, TestBinaries: tests, Busybox: busybox, Config: cfg}.Build()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,41 +120,56 @@ func writeInitramfs(t *testing.T, dir string, k Kernel, init, test string, cfg v
 	return initrd
 }
 
-// report turns the in-VM run into one subtest per in-VM top-level test
-// and fails or skips the host test to match.
+// report turns the in-VM run into one subtest per suite and in-VM
+// top-level test (TestFullKernel/<suite>/<test>) and fails or skips the
+// host test to match.
 func report(t *testing.T, c Console) {
-	results := vmproto.ParseGoTest(c.Lines)
 	if c.ExitCode == nil {
 		t.Fatalf("the VM ended without the %s marker (kernel panic or crash; console above)", vmproto.ExitMarker)
 	}
-	if len(results) == 0 {
+	ran, skipped := 0, 0
+	for _, s := range vmproto.SplitSuites(c.Lines) {
+		results := vmproto.ParseGoTest(s.Lines)
+		ran += len(results)
+		t.Run(s.Name, func(t *testing.T) {
+			for _, r := range results {
+				if reportTest(t, r) {
+					skipped++
+				}
+			}
+		})
+	}
+	if ran == 0 {
 		if *c.ExitCode != 0 {
 			t.Fatalf("in-VM test binary exited %d before running a test (console above)", *c.ExitCode)
 		}
-		t.Skip("no in-VM test matched the pattern")
-	}
-	skipped := 0
-	for _, r := range results {
-		t.Run(r.Name, func(t *testing.T) {
-			switch r.Status {
-			case "PASS":
-				t.Logf("passed in the VM in %s", r.Duration)
-			case "SKIP":
-				skipped++
-				t.Skipf("skipped in the VM:\n%s", strings.Join(r.Output, "\n"))
-			case "FAIL":
-				t.Errorf("failed in the VM after %s:\n%s", r.Duration, tail(r.Output))
-			default:
-				t.Errorf("did not finish in the VM (timeout or crash):\n%s", tail(r.Output))
-			}
-		})
+		t.Skip("no in-VM test matched the patterns")
 	}
 	if *c.ExitCode != 0 && !t.Failed() {
 		t.Errorf("in-VM test binary exited %d", *c.ExitCode)
 	}
-	if skipped == len(results) {
+	if skipped == ran {
 		t.Skip("every in-VM test skipped")
 	}
+}
+
+// reportTest reports one in-VM test as a subtest; it says whether the
+// test skipped.
+func reportTest(t *testing.T, r vmproto.Result) (skipped bool) {
+	t.Run(r.Name, func(t *testing.T) {
+		switch r.Status {
+		case "PASS":
+			t.Logf("passed in the VM in %s", r.Duration)
+		case "SKIP":
+			skipped = true
+			t.Skipf("skipped in the VM:\n%s", strings.Join(r.Output, "\n"))
+		case "FAIL":
+			t.Errorf("failed in the VM after %s:\n%s", r.Duration, tail(r.Output))
+		default:
+			t.Errorf("did not finish in the VM (timeout or crash):\n%s", tail(r.Output))
+		}
+	})
+	return skipped
 }
 
 // tail is the end of an in-VM test's output for its failure message

@@ -1,15 +1,12 @@
 package plan
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/netip"
-	"runtime"
 	"testing"
 
 	"github.com/neutrino-net/neutrino/internal/agent/hostmodel"
 	"github.com/neutrino-net/neutrino/internal/model"
-	"github.com/neutrino-net/neutrino/internal/syncproto"
 )
 
 // dvrScaleModel is compute1 of the DVR walkthrough with n more
@@ -47,30 +44,8 @@ func BenchmarkPlanDVRFIPAssociate(b *testing.B) {
 			p := NewPlanner(cfg)
 			s0, _, _ := m.SnapshotSince("compute1", 0)
 			p.Plan(s0, nil, true)
-			type step struct {
-				s       *hostmodel.Snapshot
-				changes []hostmodel.Change
-			}
-			var steps [2]step
 			fip := model.FloatingIP{Standard: model.Standard{ID: "fip-bench"}, FloatingIPAddress: "203.0.113.199", RouterID: ptr("demo-router")}
-			for i := range steps {
-				fip.FixedIPAddress, fip.PortID = nil, nil
-				if i == 0 {
-					fip.FixedIPAddress, fip.PortID = ptr("192.168.1.10"), ptr("vm1")
-				}
-				data, _ := json.Marshal(&fip)
-				m.Apply(&syncproto.Event{Revision: rev + 1, Upserts: []syncproto.Object{{Kind: model.KindFIP, ID: fip.ID, Rev: rev + 1, Data: data}}})
-				s, changes, _ := m.SnapshotSince("compute1", rev)
-				steps[i] = step{s, changes}
-				rev++
-			}
-			runtime.GC()
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := range b.N {
-				st := steps[i%2]
-				p.Plan(st.s, st.changes, false)
-			}
+			benchSteps(b, p, toggleSteps(m, "compute1", rev, fipToggle(fip, "192.168.1.10", "vm1")), nil)
 		})
 	}
 }

@@ -79,33 +79,8 @@ func BenchmarkPlanFIPAssociate(b *testing.B) {
 			p := NewPlanner(hostConfig("network1", model.ModeDVRSNAT, netip.MustParseAddr("10.0.1.11")))
 			s0, _, _ := m.SnapshotSince("network1", 0)
 			p.Plan(s0, nil, true)
-			type step struct {
-				s       *hostmodel.Snapshot
-				changes []hostmodel.Change
-			}
-			var steps [2]step
 			fip := model.FloatingIP{Standard: model.Standard{ID: "fip-bench"}, FloatingIPAddress: "100.127.255.1", RouterID: ptr("r007")}
-			for i := range steps {
-				fip.FixedIPAddress, fip.PortID = nil, nil
-				if i == 0 {
-					fip.FixedIPAddress, fip.PortID = ptr("10.241.0.0"), ptr("vm-0")
-				}
-				data, _ := json.Marshal(&fip)
-				m.Apply(&syncproto.Event{Revision: rev + 1, Upserts: []syncproto.Object{{Kind: model.KindFIP, ID: fip.ID, Rev: rev + 1, Data: data}}})
-				s, changes, _ := m.SnapshotSince("network1", rev)
-				steps[i] = step{s, changes}
-				rev++
-			}
-			runtime.GC()
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := range b.N {
-				st := steps[i%2]
-				p.Plan(st.s, st.changes, false)
-				if p.Last != (Stats{Routers: 1}) {
-					b.Fatalf("replanned %+v", p.Last)
-				}
-			}
+			benchSteps(b, p, toggleSteps(m, "network1", rev, fipToggle(fip, "10.241.0.0", "vm-0")), &Stats{Routers: 1})
 		})
 	}
 }

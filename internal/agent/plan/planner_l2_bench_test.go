@@ -47,36 +47,19 @@ func BenchmarkPlanL2PortAdd(b *testing.B) {
 	p := NewPlanner(hostConfig("compute1", model.ModeDVR, netip.MustParseAddr("10.0.1.21")))
 	s0, _, _ := m.SnapshotSince("compute1", 0)
 	p.Plan(s0, nil, true)
-	type step struct {
-		s       *hostmodel.Snapshot
-		changes []hostmodel.Change
-	}
-	var steps [2]step
 	pt := &model.Port{Standard: model.Standard{ID: "p-bench"}, NetworkID: "net007", AdminStateUp: true, DeviceOwner: "compute:nova",
 		HostID: "compute1", MACAddress: "fa:16:3e:ff:00:01", FixedIPs: []model.FixedIP{{SubnetID: "sub007", IPAddress: "10.100.7.99"}}}
-	for i := range steps {
-		ev := &syncproto.Event{Revision: rev + 1}
+	steps := toggleSteps(m, "compute1", rev, func(i int, rev int64) *syncproto.Event {
+		ev := &syncproto.Event{Revision: rev}
 		if i == 0 {
 			data, _ := json.Marshal(pt)
-			ev.Upserts = []syncproto.Object{{Kind: model.KindPort, ID: pt.ID, Rev: rev + 1, Data: data}}
+			ev.Upserts = []syncproto.Object{{Kind: model.KindPort, ID: pt.ID, Rev: rev, Data: data}}
 		} else {
 			ev.Deletes = []syncproto.Key{{Kind: model.KindPort, ID: pt.ID}}
 		}
-		m.Apply(ev)
-		s, changes, _ := m.SnapshotSince("compute1", rev)
-		steps[i] = step{s, changes}
-		rev++
-	}
-	runtime.GC()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := range b.N {
-		st := steps[i%2]
-		p.Plan(st.s, st.changes, false)
-		if p.Last != (Stats{Networks: 1}) {
-			b.Fatalf("replanned %+v", p.Last)
-		}
-	}
+		return ev
+	})
+	benchSteps(b, p, steps, &Stats{Networks: 1})
 }
 
 func BenchmarkPlanL2Full(b *testing.B) {

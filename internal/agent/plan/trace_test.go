@@ -160,3 +160,19 @@ func TestDVRWalkthroughTrace(t *testing.T) {
 		{"to the router's gateway address", "vm2", trace.Packet{Dst: a("192.168.2.1"), Proto: "icmp"}},
 	}))
 }
+
+// TestVLANGREWalkthroughTrace walks the legacy walkthrough's flows with
+// its networks as the walkthrough's text has them (EXT_NET on VLAN 1998,
+// APPS and DMZ on GRE keys 10 and 20): across hosts the frames go by the
+// GRE taps and the VLAN sub-interface instead of VXLAN devices and eth1.
+func TestVLANGREWalkthroughTrace(t *testing.T) {
+	cs := vlanGREWalkthrough(legacyTraceChanges())
+	a := netip.MustParseAddr
+	golden(t, "vlangre-trace.golden", runTraces(t, legacyWorld(t, cs), []traceCase{
+		{"east-west on one host (vm-apps -> vm-apps2, compute1)", "vm-apps", trace.Packet{Dst: a("10.241.0.4"), Proto: "tcp", Port: 22}},
+		{"east-west across hosts through the router over GRE (vm-apps compute1 -> vm-dmz compute2)", "vm-apps", trace.Packet{Dst: a("10.242.0.3"), Proto: "icmp"}},
+		{"floating IP out over VLAN 1998 (vm-apps -> internet)", "vm-apps", trace.Packet{Dst: a("198.51.100.10"), Proto: "icmp"}},
+		{"SNAT (vm-dmz -> internet)", "vm-dmz", trace.Packet{Dst: a("198.51.100.10"), Proto: "udp", Port: 53}},
+		{"floating IP in over VLAN 1998, dropped by the security group (internet -> 203.0.113.102)", "", trace.Packet{Src: a("198.51.100.10"), Dst: a("203.0.113.102"), Proto: "tcp", Port: 22}},
+	}))
+}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/neutrino-net/neutrino/internal/agent/hostmodel"
+	"github.com/neutrino-net/neutrino/internal/desired"
 	"github.com/neutrino-net/neutrino/internal/model"
 )
 
@@ -74,18 +75,22 @@ func TestVLANGREIncrementalEqualsFresh(t *testing.T) {
 }
 
 // TestVLANGREKernelLacks: on a host whose kernel has neither, the
-// walkthrough's networks are not plugged; the router's gateway fails to
-// bind with the missing feature, and so do the instance and DHCP ports.
+// walkthrough's networks are not plugged; the router's gateway and
+// interfaces fail to bind with the missing feature, and so do the
+// instance and DHCP ports; no device is planned into a bridge the plan
+// does not make (a namespace that could never be applied).
 func TestVLANGREKernelLacks(t *testing.T) {
 	m := replay(t, vlanGREWalkthrough(walkthrough()))
 	for _, h := range walkHosts {
 		cfg := hostConfig(h.name, h.mode, h.vtep)
 		cfg.LacksVLAN, cfg.LacksGRE = true, true
-		_, facts := Plan(m.Snapshot(h.name), cfg)
+		d, facts := Plan(m.Snapshot(h.name), cfg)
 		want := map[string]string{
 			"network1": "port dhcp-apps-net binding_failed: kernel lacks GRE support (ip_gre module)\n" +
 				"port dhcp-dmz-net binding_failed: kernel lacks GRE support (ip_gre module)\n" +
-				"port qg-router1 binding_failed: kernel lacks 802.1Q VLAN support (8021q module)\n",
+				"port qg-router1 binding_failed: kernel lacks 802.1Q VLAN support (8021q module)\n" +
+				"port qr-apps-net binding_failed: kernel lacks GRE support (ip_gre module)\n" +
+				"port qr-dmz-net binding_failed: kernel lacks GRE support (ip_gre module)\n",
 			"compute1": "port vm-apps binding_failed: kernel lacks GRE support (ip_gre module)\n",
 			"compute2": "port vm-dmz binding_failed: kernel lacks GRE support (ip_gre module)\n",
 		}[h.name]
@@ -97,6 +102,13 @@ func TestVLANGREKernelLacks(t *testing.T) {
 		got := strings.Join(lines, "")
 		if got != want {
 			t.Errorf("%s: binding failures\n%s\nwant\n%s", h.name, got, want)
+		}
+		for _, ns := range d.Namespaces {
+			for _, v := range ns.Veths {
+				if v.Bridge != "" && !slices.ContainsFunc(d.Bridges, func(b desired.Bridge) bool { return b.Name == v.Bridge }) {
+					t.Errorf("%s: %s in %s planned into bridge %s, which the plan does not make", h.name, v.Inner, ns.Name, v.Bridge)
+				}
+			}
 		}
 	}
 }

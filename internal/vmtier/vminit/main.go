@@ -1,9 +1,9 @@
 // Command vminit is PID 1 of the full-kernel test tier's VM (see
 // docs/vmtier.md): it mounts what a Debian host would have (proc, sysfs,
 // devtmpfs, tmpfs /tmp and /run, cgroup2), loads the configured kernel
-// modules, runs the e2e test binary with the configured -test.run
-// pattern with its output on the serial console, prints the exit marker
-// and powers the VM off.
+// modules, runs each configured suite's test binary (e2e, dataplane)
+// with its -test.run pattern and its output on the serial console after
+// a suite marker, prints the exit marker and powers the VM off.
 //
 // The same binary is the kernel's module helper (/sbin/modprobe links to
 // it): on-demand requests such as "nft-expr-ct" or "rtnl-link-vlan" are
@@ -132,21 +132,36 @@ func loUp() error {
 	return netlink.LinkSetUp(lo)
 }
 
-// runTests runs the test binary in the foreground and reaps every child
+// runTests runs each suite's test binary in turn; the result is the
+// first exit code that is not 0 (so a failing suite is not hidden by a
+// later one that passes).
+func runTests(cfg vmproto.Config) int {
+	code := 0
+	for _, st := range cfg.Suites {
+		fmt.Printf("%s %s\n", vmproto.SuiteMarker, st.Name)
+		if c := runSuite(cfg, st); code == 0 {
+			code = c
+		}
+	}
+	return code
+}
+
+// runSuite runs one test binary in the foreground and reaps every child
 // that ends meanwhile: as PID 1 the init inherits the sandbox's orphaned
 // processes, and exec.Cmd.Wait cannot be used beside a wait-for-any
 // loop (it would race it for the test binary's status).
-func runTests(cfg vmproto.Config) int {
-	args := []string{"-test.v", "-test.count=1", "-test.run", cfg.Run}
+func runSuite(cfg vmproto.Config, st vmproto.Suite) int {
+	args := []string{"-test.v", "-test.count=1", "-test.run", st.Run}
 	if cfg.Timeout != "" {
 		args = append(args, "-test.timeout", cfg.Timeout)
 	}
 	args = append(args, cfg.Args...)
-	cmd := exec.Command(vmproto.TestBinary, args...)
+	bin := vmproto.BinaryPath(st.Name)
+	cmd := exec.Command(bin, args...)
 	cmd.Dir = "/tmp"
 	cmd.Env = append([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/tmp", "TMPDIR=/tmp", "NEUTRINO_VMTIER=1"}, cfg.Env...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stdout
-	fmt.Printf("vminit: %s %s\n", vmproto.TestBinary, strings.Join(args, " "))
+	fmt.Printf("vminit: %s %s\n", bin, strings.Join(args, " "))
 	if err := cmd.Start(); err != nil {
 		fmt.Println("vminit:", err)
 		return -1

@@ -13,11 +13,11 @@ import (
 	"time"
 )
 
-// Paths inside the VM.
-const (
-	ConfigPath = "/vmtier/config.json"
-	TestBinary = "/e2e.test"
-)
+// ConfigPath is the run's configuration inside the VM.
+const ConfigPath = "/vmtier/config.json"
+
+// BinaryPath is where a suite's test binary is inside the VM.
+func BinaryPath(suite string) string { return "/" + suite + ".test" }
 
 // Console markers the init prints, each at the start of its own line.
 const (
@@ -27,16 +27,29 @@ const (
 	// ModulesMarker is followed by the seconds the module preload took
 	// and the number of modules loaded.
 	ModulesMarker = "VMTIER-MODULES"
-	// ExitMarker is followed by the test binary's exit code (or -1 if it
-	// could not be run); the VM powers off right after.
+	// SuiteMarker is followed by a suite's name: the test binary output
+	// up to the next SuiteMarker or the ExitMarker is that suite's.
+	SuiteMarker = "VMTIER-SUITE"
+	// ExitMarker is followed by the test binaries' exit code (the first
+	// that is not 0, or -1 if one could not be run); the VM powers off
+	// right after.
 	ExitMarker = "VMTIER-EXIT"
 )
 
-// Config is the run the init performs.
-type Config struct {
+// Suite is one test binary the init runs: a Go package's tests.
+type Suite struct {
+	// Name is the package's last element ("e2e", "dataplane"); the
+	// binary is BinaryPath(Name).
+	Name string
 	// Run is the -test.run pattern.
 	Run string
-	// Timeout is the test binary's -test.timeout ("7m").
+}
+
+// Config is the run the init performs.
+type Config struct {
+	// Suites are run one after the other, in this order.
+	Suites []Suite
+	// Timeout is each test binary's -test.timeout ("7m").
 	Timeout string
 	// Preload are the modules loaded (with their dependencies) before the
 	// tests start; the rest come on the kernel's demand.
@@ -45,6 +58,31 @@ type Config struct {
 	Env []string
 	// Args are extra test binary arguments (e.g. -test.short).
 	Args []string
+}
+
+// SuiteOutput is the console output of one suite's test binary.
+type SuiteOutput struct {
+	Name  string
+	Lines []string
+}
+
+// SplitSuites cuts a console log at the SuiteMarker lines into each
+// suite's output, in the order they ran; lines before the first marker
+// (boot, module loading) and from the ExitMarker on are dropped.
+func SplitSuites(lines []string) []SuiteOutput {
+	var out []SuiteOutput
+	for _, line := range lines {
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 2 && f[0] == SuiteMarker:
+			out = append(out, SuiteOutput{Name: f[1]})
+		case len(f) == 2 && f[0] == ExitMarker:
+			return out
+		case len(out) > 0:
+			out[len(out)-1].Lines = append(out[len(out)-1].Lines, line)
+		}
+	}
+	return out
 }
 
 // Result is one top-level test of a `go test -v` run.

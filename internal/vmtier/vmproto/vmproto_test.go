@@ -36,3 +36,27 @@ TestD  0s ["panic: test timed out after 1s"]`
 		t.Errorf("got:\n%s\nwant:\n%s", g, want)
 	}
 }
+
+func TestSplitSuites(t *testing.T) {
+	out := `[    1.0] boot
+VMTIER-INIT 1.2
+VMTIER-SUITE e2e
+=== RUN   TestA
+--- PASS: TestA (1.00s)
+PASS
+VMTIER-SUITE dataplane
+=== RUN   TestB
+--- SKIP: TestB (0.00s)
+
+VMTIER-EXIT 0
+[    9.0] reboot: Power down`
+	var got []string
+	for _, s := range SplitSuites(strings.Split(out, "\n")) {
+		got = append(got, fmt.Sprintf("%s %q", s.Name, s.Lines))
+	}
+	want := `e2e ["=== RUN   TestA" "--- PASS: TestA (1.00s)" "PASS"]
+dataplane ["=== RUN   TestB" "--- SKIP: TestB (0.00s)" ""]`
+	if g := strings.Join(got, "\n"); g != want {
+		t.Errorf("got:\n%s\nwant:\n%s", g, want)
+	}
+}

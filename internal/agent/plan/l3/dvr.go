@@ -148,7 +148,10 @@ func (d *dvr) gatewayPort() *model.Port {
 
 // interfaces plans the qr- devices with their host entries, neighbours
 // and, when the router has a gateway, the SNAT redirect of their
-// subnets.
+// subnets. A port on a network this host cannot plug is left out here
+// but not reported as a binding failure: it is distributed, bound on
+// every routing host, and other hosts may plug it (the missing kernel
+// feature or physical network is logged once by the agent).
 func (d *dvr) interfaces(hasGateway bool) {
 	snatPorts := routerPorts(d.s, d.r.ID, model.OwnerRouterSNAT)
 	var dvrMAC string
@@ -156,6 +159,9 @@ func (d *dvr) interfaces(hasGateway bool) {
 		dvrMAC = m.MACAddress
 	}
 	for _, p := range routerPorts(d.s, d.r.ID, model.OwnerRouterInterfaceD) {
+		if unpluggedNetwork(d.s, d.cfg.Unplugged, p.NetworkID) != "" {
+			continue
+		}
 		qr := names.RouterInterface(p.ID)
 		tap := names.Tap(p.ID)
 		v := desired.Veth{Inner: qr, Outer: tap, Bridge: names.Bridge(p.NetworkID), MAC: p.MACAddress, MTU: mtuOf(d.s, p.NetworkID), PortID: p.ID}

@@ -177,10 +177,13 @@ func (d *dvr) fipNamespace(fg *model.Port) *desired.Namespace {
 func (d *dvr) snat() {
 	_, central := d.localFIPs()
 	l := newLegacy(d.s, d.r, d.cfg.NS.Build(names.PrefixSNAT, d.r.ID), false)
-	l.internal = "sg-*"
+	l.internal, l.unplugged = "sg-*", d.cfg.Unplugged
 	l.fips = central
 	l.interfaces(model.OwnerRouterSNAT, names.SNATInterface)
 	for _, p := range routerPorts(d.s, d.r.ID, model.OwnerRouterSNAT) {
+		if _, failed := l.facts.BindingFailed[p.ID]; failed {
+			continue
+		}
 		for _, ip := range p.FixedIPs {
 			if d.s.Subnets[ip.SubnetID] != nil {
 				d.neighbours(l.ns.Name, names.SNATInterface(p.ID), p.NetworkID, ip.SubnetID)

@@ -92,7 +92,9 @@ type Facts struct {
 	// (its metadata listener resolves callers among their ports).
 	MetadataNetworks []string
 	// BindingFailed are the router's ports that cannot be plugged on
-	// this host, with the physical network it does not map.
+	// this host (its gateway, its legacy qr- and SNAT sg- interfaces),
+	// with why: the physical network it does not map or the kernel
+	// feature it lacks.
 	BindingFailed map[string]string
 }
 
@@ -238,6 +240,9 @@ type legacy struct {
 	fips []*model.FloatingIP
 	// internal matches the internal devices (qr-* or sg-*).
 	internal string
+	// unplugged is Config.Unplugged: internal devices on a network it
+	// names are left out.
+	unplugged func(*model.Network) string
 	// The nftables chains, filled by the parts of the plan.
 	pre, output, post, input desired.NftChain
 	maps                     []desired.NftMap
@@ -270,6 +275,7 @@ var (
 // indexes), and their subnets and networks.
 func PlanRouter(s *hostmodel.Snapshot, cfg Config, r *model.Router) (Router, Facts) {
 	l := newLegacy(s, r, cfg.NS.Build(names.PrefixRouter, r.ID), true)
+	l.unplugged = cfg.Unplugged
 	l.fips = routerFIPs(s, r.ID)
 	l.interfaces(model.OwnerRouterInterface, names.RouterInterface)
 	l.facts.MetadataNetworks = slices.Clone(l.out.Networks)
@@ -289,7 +295,7 @@ func (l *legacy) gatewayPart(cfg Config) {
 		// its internal subnets.
 		if n := l.s.Networks[gw.NetworkID]; n != nil {
 			if why := cfg.Unplugged(n); why != "" {
-				l.facts.BindingFailed = map[string]string{gw.ID: why}
+				l.bindingFailed(gw.ID, why)
 				gw = nil
 			}
 		}
@@ -304,6 +310,18 @@ func (l *legacy) gatewayPart(cfg Config) {
 	l.extraRoutes()
 }
 
+// unpluggedNetwork is why network id cannot be plugged on this host, ""
+// if it can (or is unknown: the device then waits for its bridge).
+func unpluggedNetwork(s *hostmodel.Snapshot, unplugged func(*model.Network) string, id string) string {
+	if unplugged == nil {
+		return ""
+	}
+	if n := s.Networks[id]; n != nil {
+		return unplugged(n)
+	}
+	return ""
+}
+
 // finish puts the chains and maps in the namespace's table.
 func (l *legacy) finish() (Router, Facts) {
 	l.ns.Nft = []desired.NftTable{{Family: desired.FamilyIP, Name: desired.NftOwnedPrefix, Maps: l.maps,
@@ -312,11 +330,25 @@ func (l *legacy) finish() (Router, Facts) {
 	return l.out, l.facts
 }
 
+// bindingFailed records a router port this host cannot plug.
+func (l *legacy) bindingFailed(id, why string) {
+	if l.facts.BindingFailed == nil {
+		l.facts.BindingFailed = map[string]string{}
+	}
+	l.facts.BindingFailed[id] = why
+}
+
 // interfaces plans a device per router port with the owner (qr- or
 // sg-), plugged into the network's bridge, with the port's MAC and
-// fixed IPs.
+// fixed IPs. A port on a network this host cannot plug (no bridge
+// would take the device) is left out, its binding failed, as an
+// instance port's: the router routes between the rest.
 func (l *legacy) interfaces(owner string, name func(string) string) {
 	for _, p := range routerPorts(l.s, l.r.ID, owner) {
+		if why := unpluggedNetwork(l.s, l.unplugged, p.NetworkID); why != "" {
+			l.bindingFailed(p.ID, why)
+			continue
+		}
 		v := desired.Veth{Inner: name(p.ID), Outer: names.Tap(p.ID), Bridge: names.Bridge(p.NetworkID), MAC: p.MACAddress, MTU: mtuOf(l.s, p.NetworkID), PortID: p.ID}
 		for _, ip := range p.FixedIPs {
 			if pfx, _, ok := prefixOn(l.s, ip); ok {
