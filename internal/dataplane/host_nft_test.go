@@ -83,6 +83,14 @@ func dvrTable(rules ...desired.NftRule) desired.NftTable {
 // called.
 func capture(t *testing.T, ns netns.Handle) (stop func() [][]byte) {
 	t.Helper()
+	_, stop = captureLive(t, ns)
+	return stop
+}
+
+// captureLive is capture with a peek at the frames so far, for frames
+// sent in the background (gratuitous ARPs go out after the apply).
+func captureLive(t *testing.T, ns netns.Handle) (peek, stop func() [][]byte) {
+	t.Helper()
 	var conn *packet.Conn
 	must(t, netns.RunIn(ns, func() error {
 		ifi, err := net.InterfaceByName("eth0")
@@ -110,7 +118,12 @@ func capture(t *testing.T, ns netns.Handle) (stop func() [][]byte) {
 			mu.Unlock()
 		}
 	}()
-	return func() [][]byte {
+	peek = func() [][]byte {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(frames)
+	}
+	return peek, func() [][]byte {
 		// Drain what is queued (the reader may lag behind the traffic),
 		// then stop.
 		conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
@@ -119,6 +132,14 @@ func capture(t *testing.T, ns netns.Handle) (stop func() [][]byte) {
 		mu.Lock()
 		defer mu.Unlock()
 		return frames
+	}
+}
+
+// waitFrames waits (up to 10 s: background senders are slow on a loaded
+// machine) until the frames captured so far satisfy done.
+func waitFrames(peek func() [][]byte, done func([][]byte) bool) {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && !done(peek()); {
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
