@@ -172,49 +172,12 @@ func createPort(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMes
 	if err := a.checkQuota(v, t, project, model.KindPort, 1); err != nil {
 		return "", err
 	}
-	p := &model.Port{
-		Standard:            newStandard(a, project, req.Description, req.Tags),
-		NetworkID:           n.ID,
-		AdminStateUp:        boolOr(req.AdminStateUp, true),
-		Status:              "DOWN",
-		FixedIPs:            []model.FixedIP{},
-		SecurityGroups:      []string{},
-		AllowedAddressPairs: []model.AddressPair{},
-		PortSecurityEnabled: boolOr(req.PortSecurityEnabled, n.PortSecurityEnabled),
-		ExtraDHCPOpts:       []model.DHCPOpt{},
-		VNICType:            "normal",
-		VIFType:             "unbound",
-		VIFDetails:          map[string]any{},
-		Profile:             map[string]any{},
-		IPAllocation:        "immediate",
-	}
-	if req.Name != nil {
-		p.Name = *req.Name
-	}
-	if req.DeviceID != nil {
-		p.DeviceID = *req.DeviceID
-	}
-	if req.DeviceOwner != nil {
-		p.DeviceOwner = *req.DeviceOwner
-		if strings.HasPrefix(p.DeviceOwner, "network:") && !netOwner {
-			return "", policyDenied("create_port:device_owner")
-		}
+	p, err := newPort(a, n, project, req, netOwner)
+	if err != nil {
+		return "", err
 	}
 	if err := checkDeviceID(v, c, p); err != nil {
 		return "", err
-	}
-	if req.DNSName != nil {
-		p.DNSName = *req.DNSName
-	}
-	if req.VNICType != nil {
-		p.VNICType = *req.VNICType
-	}
-	if req.Profile.Set && !req.Profile.Null {
-		p.Profile = req.Profile.V
-	}
-	setTrusted(p, req.Trusted)
-	if req.HostID != nil {
-		p.HostID = *req.HostID
 	}
 	control.BindPort(p)
 	var requestedMAC *string // null as absent: a generated one
@@ -246,6 +209,54 @@ func createPort(a *API, v *store.View, t *store.Txn, c *reqCtx, body json.RawMes
 	}
 	t.Create(model.KindPort, p.ID, mustJSON(p))
 	return p.ID, nil
+}
+
+// newPort is the port a create request asks for on network n, before
+// its MAC, addresses and security: the defaults, then what the request
+// sets. Only the network's owner may give a "network:" device owner.
+func newPort(a *API, n *model.Network, project string, req portReq, netOwner bool) (*model.Port, error) {
+	p := &model.Port{
+		Standard:            newStandard(a, project, req.Description, req.Tags),
+		NetworkID:           n.ID,
+		AdminStateUp:        boolOr(req.AdminStateUp, true),
+		Status:              "DOWN",
+		FixedIPs:            []model.FixedIP{},
+		SecurityGroups:      []string{},
+		AllowedAddressPairs: []model.AddressPair{},
+		PortSecurityEnabled: boolOr(req.PortSecurityEnabled, n.PortSecurityEnabled),
+		ExtraDHCPOpts:       []model.DHCPOpt{},
+		VNICType:            "normal",
+		VIFType:             "unbound",
+		VIFDetails:          map[string]any{},
+		Profile:             map[string]any{},
+		IPAllocation:        "immediate",
+	}
+	if req.Name != nil {
+		p.Name = *req.Name
+	}
+	if req.DeviceID != nil {
+		p.DeviceID = *req.DeviceID
+	}
+	if req.DeviceOwner != nil {
+		p.DeviceOwner = *req.DeviceOwner
+		if strings.HasPrefix(p.DeviceOwner, "network:") && !netOwner {
+			return nil, policyDenied("create_port:device_owner")
+		}
+	}
+	if req.DNSName != nil {
+		p.DNSName = *req.DNSName
+	}
+	if req.VNICType != nil {
+		p.VNICType = *req.VNICType
+	}
+	if req.Profile.Set && !req.Profile.Null {
+		p.Profile = req.Profile.V
+	}
+	setTrusted(p, req.Trusted)
+	if req.HostID != nil {
+		p.HostID = *req.HostID
+	}
+	return p, nil
 }
 
 // checkPortSecurityPolicy applies upstream's default policy to
@@ -399,26 +410,8 @@ func updatePort(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, 
 		if !netOwner {
 			return policyDenied("update_port:mac_address")
 		}
-		var mac string
-		var err error
-		if req.MACAddress.Null { // port-mac-address-regenerate
-			mac, err = a.generateMAC(v, t, n.ID)
-		} else {
-			mac, err = ipam.NormalizeMAC(req.MACAddress.V)
-		}
-		if err != nil {
+		if err := a.changeMAC(v, t, n, &p, req.MACAddress); err != nil {
 			return err
-		}
-		if mac != p.MACAddress {
-			if p.HostID != "" && p.VIFType != "unbound" {
-				return conflict("PortBound", "Unable to complete operation on port %s, port is already bound, port type: %s, old_mac %s, new_mac %s.", p.ID, p.VIFType, p.MACAddress, mac)
-			}
-			if _, used := v.Claim(claims.MAC(n.ID), mac); used {
-				return conflict("MacAddressInUse", "Unable to complete operation for network %s. The mac address %s is in use.", n.ID, mac)
-			}
-			t.Release(claims.MAC(n.ID), p.MACAddress)
-			t.Claim(claims.MAC(n.ID), mac, p.ID)
-			p.MACAddress = mac
 		}
 	}
 	if req.FixedIPs.Set {
@@ -445,6 +438,34 @@ func updatePort(a *API, v *store.View, t *store.Txn, c *reqCtx, e *store.Entry, 
 	}
 	bump(a, &p.Standard)
 	t.Replace(model.KindPort, e, mustJSON(&p))
+	return nil
+}
+
+// changeMAC gives port p the MAC an update asks for (null: a new
+// generated one, port-mac-address-regenerate), claiming it on the
+// network; a bound port keeps its MAC.
+func (a *API) changeMAC(v *store.View, t *store.Txn, n *model.Network, p *model.Port, want optional[string]) error {
+	var mac string
+	var err error
+	if want.Null { // port-mac-address-regenerate
+		mac, err = a.generateMAC(v, t, n.ID)
+	} else {
+		mac, err = ipam.NormalizeMAC(want.V)
+	}
+	if err != nil {
+		return err
+	}
+	if mac != p.MACAddress {
+		if p.HostID != "" && p.VIFType != "unbound" {
+			return conflict("PortBound", "Unable to complete operation on port %s, port is already bound, port type: %s, old_mac %s, new_mac %s.", p.ID, p.VIFType, p.MACAddress, mac)
+		}
+		if _, used := v.Claim(claims.MAC(n.ID), mac); used {
+			return conflict("MacAddressInUse", "Unable to complete operation for network %s. The mac address %s is in use.", n.ID, mac)
+		}
+		t.Release(claims.MAC(n.ID), p.MACAddress)
+		t.Claim(claims.MAC(n.ID), mac, p.ID)
+		p.MACAddress = mac
+	}
 	return nil
 }
 

@@ -183,30 +183,10 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	s.URL = cfg.PublicURL
 
-	var auth identity.Authenticator
-	var idHandler http.Handler
-	switch {
-	case cfg.AuthStrategy == "noauth":
-		auth = identity.NoAuth{}
-	case len(cfg.KeystoneAuthtoken) > 0:
-		auth = identity.NewRemote(identity.RemoteConfigFromMap(cfg.KeystoneAuthtoken), &http.Client{Timeout: 10 * time.Second})
-	default:
-		ks, err := startKeystone(cfg, o, kv{st})
-		if err != nil {
-			ln.Close()
-			return nil, err
-		}
-		s.Keystone, auth, idHandler = ks, ks, ks.Handler()
-		if o.DataDir != "" {
-			if err := identity.WriteOpenRC(o.DataDir, cfg.PublicURL+"/identity", ks.Credentials()); err != nil {
-				ln.Close()
-				return nil, err
-			}
-		}
-		if s.AgentCredentials, err = ensureAgentCredential(ctx, st, ks, o.DataDir, cfg.PublicURL+"/identity"); err != nil {
-			ln.Close()
-			return nil, err
-		}
+	auth, idHandler, err := s.startAuth(ctx, &cfg, o, st)
+	if err != nil {
+		ln.Close()
+		return nil, err
 	}
 	a, err := api.New(api.Options{Config: cfg, Store: st, Auth: auth, Identity: idHandler, Log: o.Log})
 	if err != nil {
@@ -226,26 +206,61 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		}
 	}
 	if o.UnixSocket != "" {
-		// A socket file left by a crashed server would make Listen fail.
-		if fi, err := os.Lstat(o.UnixSocket); err == nil && fi.Mode()&os.ModeSocket != 0 {
-			os.Remove(o.UnixSocket)
-		}
-		uln, err := net.Listen("unix", o.UnixSocket)
-		if err != nil {
+		if err := s.serveUnix(o); err != nil {
 			ln.Close()
-			return nil, fmt.Errorf("listen on unix socket %s: %w", o.UnixSocket, err)
+			return nil, err
 		}
-		go func() {
-			if err := s.http.Serve(uln); !errors.Is(err, http.ErrServerClosed) {
-				o.Log.Error("serve unix socket", "path", o.UnixSocket, "err", err)
-			}
-		}()
 	}
 	go func() { s.done <- s.http.Serve(ln) }()
 	s.stopBookkeeping = a.StartBookkeeping()
 	ok = true
 	o.Log.Info("neutrino-server listening", "url", s.URL, "unix_socket", o.UnixSocket, "metrics", cfg.MetricsBind, "etcd", etcdDesc(endpoints, o.DataDir), "auth", cfg.AuthStrategy)
 	return s, nil
+}
+
+// startAuth picks the authenticator: none, a remote Keystone
+// ([keystone_authtoken]), or the built-in one, whose identity API is
+// then served too (idHandler) and which writes the openrc and the
+// agents' credential.
+func (s *Server) startAuth(ctx context.Context, cfg *config.Server, o Options, st *store.Store) (auth identity.Authenticator, idHandler http.Handler, err error) {
+	switch {
+	case cfg.AuthStrategy == "noauth":
+		return identity.NoAuth{}, nil, nil
+	case len(cfg.KeystoneAuthtoken) > 0:
+		return identity.NewRemote(identity.RemoteConfigFromMap(cfg.KeystoneAuthtoken), &http.Client{Timeout: 10 * time.Second}), nil, nil
+	}
+	ks, err := startKeystone(*cfg, o, kv{st})
+	if err != nil {
+		return nil, nil, err
+	}
+	s.Keystone = ks
+	if o.DataDir != "" {
+		if err := identity.WriteOpenRC(o.DataDir, cfg.PublicURL+"/identity", ks.Credentials()); err != nil {
+			return nil, nil, err
+		}
+	}
+	if s.AgentCredentials, err = ensureAgentCredential(ctx, st, ks, o.DataDir, cfg.PublicURL+"/identity"); err != nil {
+		return nil, nil, err
+	}
+	return ks, ks.Handler(), nil
+}
+
+// serveUnix serves the API on o.UnixSocket too.
+func (s *Server) serveUnix(o Options) error {
+	// A socket file left by a crashed server would make Listen fail.
+	if fi, err := os.Lstat(o.UnixSocket); err == nil && fi.Mode()&os.ModeSocket != 0 {
+		os.Remove(o.UnixSocket)
+	}
+	uln, err := net.Listen("unix", o.UnixSocket)
+	if err != nil {
+		return fmt.Errorf("listen on unix socket %s: %w", o.UnixSocket, err)
+	}
+	go func() {
+		if err := s.http.Serve(uln); !errors.Is(err, http.ErrServerClosed) {
+			o.Log.Error("serve unix socket", "path", o.UnixSocket, "err", err)
+		}
+	}()
+	return nil
 }
 
 // connect opens the external etcd (endpoints) or starts the embedded one.
