@@ -21,10 +21,29 @@ func pick(rng *rand.Rand, v *store.View, kind string) string {
 	return ids[rng.IntN(len(ids))]
 }
 
+// touched are the objects the current random transaction changed (nil
+// outside randomChange): the store refuses a key changed twice in one
+// transaction, so a second change of the same object is skipped.
+var touched map[string]bool
+
+// claim reports whether kind/id is still unchanged in this transaction,
+// and marks it changed.
+func claim(kind, id string) bool {
+	k := kind + "/" + id
+	if touched == nil {
+		return true
+	}
+	if touched[k] {
+		return false
+	}
+	touched[k] = true
+	return true
+}
+
 // modify rewrites object kind/id with fn applied to a copy of it.
 func modify[T any](v *store.View, tx *store.Txn, kind, id string, fn func(*T)) {
 	e, ok := tx.Get(v, kind, id)
-	if !ok {
+	if !ok || !claim(kind, id) {
 		return
 	}
 	t := new(T)
@@ -50,6 +69,8 @@ var routers = []string{"R0", "R1", "R2"}
 // transaction) and says what it was. Most are local; about a third can
 // move objects in or out of views.
 func randomChange(rng *rand.Rand, v *store.View, tx *store.Txn) string {
+	touched = map[string]bool{}
+	defer func() { touched = nil }()
 	what := oneChange(rng, v, tx)
 	if rng.IntN(5) == 0 {
 		what += " + " + oneChange(rng, v, tx)
@@ -82,7 +103,7 @@ func oneChange(rng *rand.Rand, v *store.View, tx *store.Txn) string {
 		return "rule add " + id
 	case 7, 8:
 		if id := pick(rng, v, model.KindSGRule); id != "" {
-			if e, ok := tx.Get(v, model.KindSGRule, id); ok {
+			if e, ok := tx.Get(v, model.KindSGRule, id); ok && claim(model.KindSGRule, id) {
 				tx.Delete(model.KindSGRule, e)
 				return "rule delete " + id
 			}
@@ -192,7 +213,7 @@ func fipChange(rng *rand.Rand, v *store.View, tx *store.Txn) string {
 		put(tx, model.KindFIP, id, f)
 		return "fip add " + id + " to " + r
 	case 4:
-		if e, ok := tx.Get(v, model.KindFIP, fip); ok {
+		if e, ok := tx.Get(v, model.KindFIP, fip); ok && claim(model.KindFIP, fip) {
 			tx.Delete(model.KindFIP, e)
 			return "fip delete " + fip
 		}
