@@ -37,17 +37,25 @@ const (
 	Join
 	// Leave: the object goes from every view holding it.
 	Leave
+	// Move: the object is now in every view holding its anchor (the
+	// zero key: none) and in no other, whatever views held it before.
+	Move
 )
 
 // Local returns the effect of a change (old, cur: the entries before and
-// after, nil for none) on every view, and for Join the key of the object
-// whose presence in a view brings the new one in.
-func Local(kind string, old, cur *store.Entry) (Effect, syncproto.Key) {
+// after, nil for none) on every view, and for Join and Move the key of
+// the object whose presence in a view brings the changed one in. v is
+// the view the changes lead to (a floating IP's router is looked up
+// there).
+func Local(v *store.View, kind string, old, cur *store.Entry) (Effect, syncproto.Key) {
 	switch {
-	case old != nil && cur != nil:
-		if sameShape(kind, old.Obj, cur.Obj) {
-			return Revise, syncproto.Key{}
-		}
+	case kind == model.KindFIP && cur == nil:
+		// Compute adds a floating IP to a view and nothing through it.
+		return Leave, syncproto.Key{}
+	case old != nil && cur != nil && sameShape(kind, old.Obj, cur.Obj):
+		return Revise, syncproto.Key{}
+	case kind == model.KindFIP:
+		return fipMove(v, cur)
 	case old == nil && cur != nil && kind == model.KindSGRule:
 		// A rule is in a view exactly when its group is (Compute reads
 		// a held group's rules by index); one that names no remote group
@@ -61,6 +69,41 @@ func Local(kind string, old, cur *store.Entry) (Effect, syncproto.Key) {
 		}
 	}
 	return Recompute, syncproto.Key{}
+}
+
+// fipMove is the effect of a floating IP's creation or new association
+// (cur: its new value): a Move to its router when that router is none
+// or legacy, else a recompute.
+//
+// Why that is exact: a floating IP is in a view only through a router
+// the view holds — by the ByRouter index of a held router, or by ByPort
+// for a held distributed router with RouterID equal to it. With no
+// router it is in no view; with a legacy router R it is in exactly the
+// views holding R (ByRouter, without condition; the ByPort path wants a
+// distributed router, R is not one), whatever views held it before.
+// Compute reads nothing through it (only a distributed router's
+// floating IPs lead to reads: centralFIP), and its index reads are by
+// router and port IDs the view holds, not by floating IP: a recompute
+// would make the same reads, or more if the old router was distributed
+// (a superset is harmless: it only makes Follow look at more changes).
+//
+// R is read in v, the end of the changes being followed, not at the
+// change: a view holding R read R, so a change of R that makes it
+// distributed, or deletes it, stops Follow (Router sameShape) whichever
+// comes first; a view not holding R does not hold the floating IP
+// either way.
+func fipMove(v *store.View, cur *store.Entry) (Effect, syncproto.Key) {
+	f, ok := store.As[*model.FloatingIP](cur)
+	if !ok {
+		return Recompute, syncproto.Key{}
+	}
+	if f.RouterID == nil {
+		return Move, syncproto.Key{}
+	}
+	if _, r, ok := store.GetAs[*model.Router](v, model.KindRouter, *f.RouterID); !ok || r.Distributed {
+		return Recompute, syncproto.Key{}
+	}
+	return Move, syncproto.Key{Kind: model.KindRouter, ID: *f.RouterID}
 }
 
 // plainRule reports whether a rule's presence pulls nothing else into a
@@ -167,7 +210,7 @@ func Follow(v *store.View, rs *store.ReadSet, kn Known) (upserts []syncproto.Obj
 		if c.Old == c.Cur {
 			return true // a value the cache could not decode: nothing changed
 		}
-		eff, anchor := Local(c.Kind, c.Old, c.Cur)
+		eff, anchor := Local(v, c.Kind, c.Old, c.Cur)
 		switch eff {
 		case Revise:
 			if holds(k) {
@@ -179,6 +222,12 @@ func Follow(v *store.View, rs *store.ReadSet, kn Known) (upserts []syncproto.Obj
 			}
 		case Leave:
 			if holds(k) {
+				set(k, nil)
+			}
+		case Move:
+			if anchor != (syncproto.Key{}) && holds(anchor) {
+				set(k, c.Cur)
+			} else if holds(k) {
 				set(k, nil)
 			}
 		default:

@@ -21,10 +21,29 @@ func pick(rng *rand.Rand, v *store.View, kind string) string {
 	return ids[rng.IntN(len(ids))]
 }
 
+// touched are the objects the current random transaction changed (nil
+// outside randomChange): the store refuses a key changed twice in one
+// transaction, so a second change of the same object is skipped.
+var touched map[string]bool
+
+// claim reports whether kind/id is still unchanged in this transaction,
+// and marks it changed.
+func claim(kind, id string) bool {
+	k := kind + "/" + id
+	if touched == nil {
+		return true
+	}
+	if touched[k] {
+		return false
+	}
+	touched[k] = true
+	return true
+}
+
 // modify rewrites object kind/id with fn applied to a copy of it.
 func modify[T any](v *store.View, tx *store.Txn, kind, id string, fn func(*T)) {
 	e, ok := tx.Get(v, kind, id)
-	if !ok {
+	if !ok || !claim(kind, id) {
 		return
 	}
 	t := new(T)
@@ -43,10 +62,15 @@ func oneOf(rng *rand.Rand, s ...string) string { return s[rng.IntN(len(s))] }
 
 var ruleSeq int
 
+// routers are the seeded routers: R0 distributed, R1 legacy, R2 legacy HA.
+var routers = []string{"R0", "R1", "R2"}
+
 // randomChange makes one random change (sometimes two in one
 // transaction) and says what it was. Most are local; about a third can
 // move objects in or out of views.
 func randomChange(rng *rand.Rand, v *store.View, tx *store.Txn) string {
+	touched = map[string]bool{}
+	defer func() { touched = nil }()
 	what := oneChange(rng, v, tx)
 	if rng.IntN(5) == 0 {
 		what += " + " + oneChange(rng, v, tx)
@@ -57,8 +81,8 @@ func randomChange(rng *rand.Rand, v *store.View, tx *store.Txn) string {
 func oneChange(rng *rand.Rand, v *store.View, tx *store.Txn) string {
 	hosts := []string{"h0", "h1", "h2", "h3", "h4", ""}
 	groups := []string{"g0", "g1", "g2", "gall", "gnone"}
-	port, fip := pick(rng, v, model.KindPort), pick(rng, v, model.KindFIP)
-	switch n := rng.IntN(20); n {
+	port := pick(rng, v, model.KindPort)
+	switch n := rng.IntN(21); n {
 	case 0, 1:
 		modify(v, tx, model.KindPort, port, func(p *model.Port) { p.Status = oneOf(rng, "ACTIVE", "DOWN"); p.Name += "x" })
 		return "port status " + port
@@ -79,26 +103,14 @@ func oneChange(rng *rand.Rand, v *store.View, tx *store.Txn) string {
 		return "rule add " + id
 	case 7, 8:
 		if id := pick(rng, v, model.KindSGRule); id != "" {
-			if e, ok := tx.Get(v, model.KindSGRule, id); ok {
+			if e, ok := tx.Get(v, model.KindSGRule, id); ok && claim(model.KindSGRule, id) {
 				tx.Delete(model.KindSGRule, e)
 				return "rule delete " + id
 			}
 		}
 		return "nothing"
-	case 9:
-		modify(v, tx, model.KindFIP, fip, func(f *model.FloatingIP) {
-			f.Status = oneOf(rng, "ACTIVE", "DOWN")
-			f.FixedIPAddress = strp("10.0.0.9")
-		})
-		return "fip status " + fip
-	case 10:
-		modify(v, tx, model.KindFIP, fip, func(f *model.FloatingIP) {
-			f.PortID, f.RouterID = nil, nil
-			if rng.IntN(3) > 0 {
-				f.PortID, f.RouterID = strp(pick(rng, v, model.KindPort)), strp(oneOf(rng, "R0", "R1"))
-			}
-		})
-		return "fip association " + fip
+	case 9, 10, 19:
+		return fipChange(rng, v, tx)
 	case 11:
 		ag := pick(rng, v, model.KindAgent)
 		modify(v, tx, model.KindAgent, ag, func(a *model.Agent) {
@@ -109,7 +121,7 @@ func oneChange(rng *rand.Rand, v *store.View, tx *store.Txn) string {
 		})
 		return "agent " + ag
 	case 12:
-		r := oneOf(rng, "R0", "R1")
+		r := oneOf(rng, routers...)
 		modify(v, tx, model.KindRouter, r, func(r *model.Router) {
 			r.Name += "x"
 			if rng.IntN(3) == 0 {
@@ -144,7 +156,7 @@ func oneChange(rng *rand.Rand, v *store.View, tx *store.Txn) string {
 		modify(v, tx, model.KindAddressGroup, "ag0", func(a *model.AddressGroup) { a.Addresses = append(a.Addresses, "192.168.0.0/24") })
 		return "address group"
 	case 17:
-		r := oneOf(rng, "R0", "R1")
+		r := oneOf(rng, routers...)
 		modify(v, tx, model.KindL3Binding, r, func(b *model.Binding) { b.AgentIDs = []string{"l3-" + oneOf(rng, hosts[:5]...)} })
 		return "binding " + r
 	case 18:
@@ -159,5 +171,66 @@ func oneChange(rng *rand.Rand, v *store.View, tx *store.Txn) string {
 		put(tx, model.KindPort, id, &model.Port{Standard: model.Standard{ID: id}, NetworkID: nid, HostID: oneOf(rng, hosts...),
 			DeviceOwner: "compute:nova", SecurityGroups: []string{oneOf(rng, groups...)}, FixedIPs: []model.FixedIP{{SubnetID: "s" + nid[1:]}}})
 		return "port add " + id
+	}
+}
+
+// fipChange makes a floating IP change: a new status (local), an
+// association to a legacy or distributed router or none, a creation or
+// deletion (associated or not), or an association together with its
+// router turning distributed or legacy, in either order in the batch.
+func fipChange(rng *rand.Rand, v *store.View, tx *store.Txn) string {
+	fip := pick(rng, v, model.KindFIP)
+	associate := func(f *model.FloatingIP) string {
+		f.PortID, f.RouterID = nil, nil
+		r := oneOf(rng, append(routers, "")...)
+		if r != "" {
+			f.RouterID = strp(r)
+		}
+		if r != "" || rng.IntN(4) == 0 {
+			f.PortID = strp(pick(rng, v, model.KindPort))
+		}
+		return r
+	}
+	switch rng.IntN(6) {
+	case 0:
+		modify(v, tx, model.KindFIP, fip, func(f *model.FloatingIP) {
+			f.Status = oneOf(rng, "ACTIVE", "DOWN")
+			f.FixedIPAddress = strp("10.0.0.9")
+		})
+		return "fip status " + fip
+	case 1, 2:
+		var r string
+		modify(v, tx, model.KindFIP, fip, func(f *model.FloatingIP) { r = associate(f) })
+		return "fip association " + fip + " to " + r
+	case 3:
+		ruleSeq++
+		id := fmt.Sprintf("ff%d", ruleSeq)
+		f := &model.FloatingIP{Standard: model.Standard{ID: id}}
+		r := ""
+		if rng.IntN(2) == 0 {
+			r = associate(f)
+		}
+		put(tx, model.KindFIP, id, f)
+		return "fip add " + id + " to " + r
+	case 4:
+		if e, ok := tx.Get(v, model.KindFIP, fip); ok && claim(model.KindFIP, fip) {
+			tx.Delete(model.KindFIP, e)
+			return "fip delete " + fip
+		}
+		return "nothing"
+	default:
+		r := oneOf(rng, routers...)
+		flip := func() { modify(v, tx, model.KindRouter, r, func(r *model.Router) { r.Distributed = !r.Distributed }) }
+		first := rng.IntN(2) == 0
+		if first {
+			flip()
+		}
+		modify(v, tx, model.KindFIP, fip, func(f *model.FloatingIP) {
+			f.RouterID, f.PortID = strp(r), strp(pick(rng, v, model.KindPort))
+		})
+		if !first {
+			flip()
+		}
+		return fmt.Sprintf("fip %s to %s, router flipped (first %v)", fip, r, first)
 	}
 }

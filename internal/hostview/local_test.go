@@ -137,8 +137,8 @@ func strp(s string) *string { return &s }
 
 // seedCloud: 5 hosts (L2 agents, L3 agents in every mode, two DHCP
 // agents), an external flat network and three VXLAN ones, a distributed
-// and a legacy router, groups with plain, remote group and address
-// group rules, floating IPs.
+// router, a legacy one and a legacy HA one, groups with plain, remote
+// group and address group rules, floating IPs.
 func seedCloud(_ *store.View, tx *store.Txn) {
 	modes := []string{model.ModeDVRSNAT, model.ModeDVR, model.ModeLegacy, model.ModeDVRNoExternal, model.ModeDVR}
 	for h := range 5 {
@@ -165,6 +165,8 @@ func seedCloud(_ *store.View, tx *store.Txn) {
 	put(tx, model.KindRouter, "R1", &model.Router{Standard: model.Standard{ID: "R1"}, ExternalGatewayInfo: gw})
 	put(tx, model.KindL3Binding, "R0", &model.Binding{ID: "R0", AgentIDs: []string{"l3-h0", "l3-h1"}})
 	put(tx, model.KindL3Binding, "R1", &model.Binding{ID: "R1", AgentIDs: []string{"l3-h2"}})
+	put(tx, model.KindRouter, "R2", &model.Router{Standard: model.Standard{ID: "R2"}, HA: true, ExternalGatewayInfo: gw})
+	put(tx, model.KindL3Binding, "R2", &model.Binding{ID: "R2", AgentIDs: []string{"l3-h2", "l3-h4"}})
 	port := func(id, net, host, dev, owner string, groups ...string) {
 		put(tx, model.KindPort, id, &model.Port{Standard: model.Standard{ID: id}, NetworkID: net, HostID: host, DeviceID: dev, DeviceOwner: owner,
 			SecurityGroups: groups, FixedIPs: []model.FixedIP{{SubnetID: "s" + net[1:], IPAddress: "10.0.0.1"}}})
@@ -175,6 +177,8 @@ func seedCloud(_ *store.View, tx *store.Txn) {
 	port("gw0", "n0", "h0", "R0", model.OwnerRouterGateway)
 	port("fp0", "n0", "", "f0", model.OwnerFloatingIP)
 	port("ha0", "n3", "h2", "R1", model.OwnerRouterHA)
+	port("ri4", "n2", "h4", "R2", model.OwnerRouterInterface)
+	port("ha1", "n3", "h4", "R2", model.OwnerRouterHA)
 	for i := range 8 {
 		port(fmt.Sprintf("p%d", i), fmt.Sprintf("n%d", 1+i%3), fmt.Sprintf("h%d", i%5), fmt.Sprintf("vm%d", i), "compute:nova", fmt.Sprintf("g%d", i%3), "gall")
 	}
@@ -188,4 +192,5 @@ func seedCloud(_ *store.View, tx *store.Txn) {
 	put(tx, model.KindFIP, "f0", &model.FloatingIP{Standard: model.Standard{ID: "f0"}, PortID: strp("p1"), RouterID: strp("R0")})
 	put(tx, model.KindFIP, "f1", &model.FloatingIP{Standard: model.Standard{ID: "f1"}, PortID: strp("p2"), RouterID: strp("R1")})
 	put(tx, model.KindFIP, "f2", &model.FloatingIP{Standard: model.Standard{ID: "f2"}})
+	put(tx, model.KindFIP, "f3", &model.FloatingIP{Standard: model.Standard{ID: "f3"}, PortID: strp("p3"), RouterID: strp("R2")})
 }
