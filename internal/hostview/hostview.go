@@ -170,120 +170,158 @@ func RoutersOfHost(v *store.View, host string) []string {
 
 // Compute returns the view of one host.
 func Compute(v *store.View, host string) View {
-	hv := View{}
-	nets := map[string]bool{}
-	served := map[string]bool{} // networks this host's DHCP agent serves
-	var groups []string
-	addPort := func(pe *store.Entry) {
-		p, ok := store.As[*model.Port](pe)
-		if ok && p.DeviceOwner == model.OwnerRouterHA {
-			// HA ports are API bookkeeping: no agent plugs them (the
-			// standbys probe the active host over the tunnel network,
-			// docs/ha.md), so no host's view carries them or their
-			// hidden network.
-			return
-		}
-		hv.add(model.KindPort, pe)
-		if !ok {
-			return
-		}
-		nets[p.NetworkID] = true
-		for _, g := range p.SecurityGroups {
-			if !slices.Contains(groups, g) {
-				groups = append(groups, g)
-			}
+	c := &computation{v: v, host: host, hv: View{}, nets: map[string]bool{}, served: map[string]bool{}}
+	c.addAgents()
+	for _, pe := range v.Index(model.KindPort, ByHost, host) {
+		c.addPort(pe)
+	}
+	for _, rid := range RoutersOfHost(v, host) {
+		c.addRouter(rid)
+	}
+	c.addNetworks()
+	c.addGroups()
+	// The host's own DVR MAC: the others' are of no use to a Linux
+	// bridge agent (it rewrites no source MACs of other hosts), and with
+	// them every view would grow with the number of hosts.
+	if e, ok := v.Get(model.KindDVRMAC, host); ok {
+		c.hv.add(model.KindDVRMAC, e)
+	}
+	return c.hv
+}
+
+// computation is one host's view being computed.
+type computation struct {
+	v      *store.View
+	host   string
+	hv     View
+	nets   map[string]bool // networks present here
+	served map[string]bool // networks this host's DHCP agent serves
+	groups []string        // security groups of the host's ports
+}
+
+// addPort adds one of the host's own ports (or a router's), with its
+// network and security groups.
+func (c *computation) addPort(pe *store.Entry) {
+	p, ok := store.As[*model.Port](pe)
+	if ok && p.DeviceOwner == model.OwnerRouterHA {
+		// HA ports are API bookkeeping: no agent plugs them (the
+		// standbys probe the active host over the tunnel network,
+		// docs/ha.md), so no host's view carries them or their
+		// hidden network.
+		return
+	}
+	c.hv.add(model.KindPort, pe)
+	if !ok {
+		return
+	}
+	c.nets[p.NetworkID] = true
+	for _, g := range p.SecurityGroups {
+		if !slices.Contains(c.groups, g) {
+			c.groups = append(c.groups, g)
 		}
 	}
-	for _, ae := range v.Index(model.KindAgent, ByHost, host) {
-		hv.add(model.KindAgent, ae)
+}
+
+// addAgents adds the host's agents and, for its DHCP agent, the
+// networks it serves.
+func (c *computation) addAgents() {
+	for _, ae := range c.v.Index(model.KindAgent, ByHost, c.host) {
+		c.hv.add(model.KindAgent, ae)
 		ag, ok := store.As[*model.Agent](ae)
 		if !ok {
 			continue
 		}
 		if ag.AgentType == model.AgentTypeDHCP {
-			for _, be := range v.Index(model.KindDHCPBinding, ByAgent, ag.ID) {
-				hv.add(model.KindDHCPBinding, be)
-				nets[be.ID], served[be.ID] = true, true
+			for _, be := range c.v.Index(model.KindDHCPBinding, ByAgent, ag.ID) {
+				c.hv.add(model.KindDHCPBinding, be)
+				c.nets[be.ID], c.served[be.ID] = true, true
 			}
 		}
 	}
-	for _, pe := range v.Index(model.KindPort, ByHost, host) {
-		addPort(pe)
+}
+
+// addRouter adds a router present on the host with its binding, the
+// agents hosting it, its ports and the floating IPs this host serves.
+func (c *computation) addRouter(rid string) {
+	v, host := c.v, c.host
+	re, ok := v.Get(model.KindRouter, rid)
+	if !ok {
+		return
 	}
-	for _, rid := range RoutersOfHost(v, host) {
-		re, ok := v.Get(model.KindRouter, rid)
-		if !ok {
-			continue
+	c.hv.add(model.KindRouter, re)
+	r, ok := store.As[*model.Router](re)
+	if !ok {
+		return
+	}
+	if be, b, ok := store.GetAs[*model.Binding](v, model.KindL3Binding, rid); ok {
+		c.hv.add(model.KindL3Binding, be)
+		// The agents hosting the router where its SNAT lives: a
+		// distributed router is also bound to the dvr agent of every
+		// host it has a port on, which no other host needs (each
+		// would make every view grow with the router's hosts).
+		for _, id := range b.AgentIDs {
+			if ae, ag, ok := store.GetAs[*model.Agent](v, model.KindAgent, id); ok && !(r.Distributed && ag.Host != host && dvrOnly(ag)) {
+				c.hv.add(model.KindAgent, ae)
+			}
 		}
-		hv.add(model.KindRouter, re)
-		r, ok := store.As[*model.Router](re)
-		if !ok {
-			continue
-		}
-		if be, b, ok := store.GetAs[*model.Binding](v, model.KindL3Binding, rid); ok {
-			hv.add(model.KindL3Binding, be)
-			// The agents hosting the router where its SNAT lives: a
-			// distributed router is also bound to the dvr agent of every
-			// host it has a port on, which no other host needs (each
-			// would make every view grow with the router's hosts).
-			for _, id := range b.AgentIDs {
-				if ae, ag, ok := store.GetAs[*model.Agent](v, model.KindAgent, id); ok && !(r.Distributed && ag.Host != host && dvrOnly(ag)) {
-					hv.add(model.KindAgent, ae)
+	}
+	for _, pe := range v.Index(model.KindPort, ByDevice, rid) {
+		c.addPort(pe)
+	}
+	if r.ExternalGatewayInfo != nil {
+		c.nets[r.ExternalGatewayInfo.NetworkID] = true
+	}
+	if r.Distributed && !snatHost(v, host, rid) {
+		// Only the floating IPs of this host's ports: read them by
+		// port, so that another host's floating IP is no read of this
+		// view (agent streams skip recomputes by what a view read).
+		for _, pe := range v.Index(model.KindPort, ByHost, host) {
+			for _, fe := range v.Index(model.KindFIP, ByPort, pe.ID) {
+				if f, ok := store.As[*model.FloatingIP](fe); ok && f.RouterID != nil && *f.RouterID == rid {
+					c.hv.add(model.KindFIP, fe)
 				}
 			}
 		}
-		for _, pe := range v.Index(model.KindPort, ByDevice, rid) {
-			addPort(pe)
-		}
-		if r.ExternalGatewayInfo != nil {
-			nets[r.ExternalGatewayInfo.NetworkID] = true
-		}
-		if r.Distributed && !snatHost(v, host, rid) {
-			// Only the floating IPs of this host's ports: read them by
-			// port, so that another host's floating IP is no read of this
-			// view (agent streams skip recomputes by what a view read).
-			for _, pe := range v.Index(model.KindPort, ByHost, host) {
-				for _, fe := range v.Index(model.KindFIP, ByPort, pe.ID) {
-					if f, ok := store.As[*model.FloatingIP](fe); ok && f.RouterID != nil && *f.RouterID == rid {
-						hv.add(model.KindFIP, fe)
-					}
-				}
-			}
+		return
+	}
+	for _, fe := range v.Index(model.KindFIP, ByRouter, rid) {
+		f, ok := store.As[*model.FloatingIP](fe)
+		if !ok {
 			continue
 		}
-		for _, fe := range v.Index(model.KindFIP, ByRouter, rid) {
-			f, ok := store.As[*model.FloatingIP](fe)
-			if !ok {
-				continue
-			}
-			if r.Distributed && !centralFIP(v, host, f) {
-				continue
-			}
-			hv.add(model.KindFIP, fe)
+		if r.Distributed && !centralFIP(v, host, f) {
+			continue
 		}
+		c.hv.add(model.KindFIP, fe)
 	}
-	// Everything on the networks present here: l2population, DHCP leases,
-	// DVR ARP entries. The hidden ports holding floating IP addresses are
-	// left out: they are plugged nowhere and their address travels in the
-	// floating IP itself; with them, every host on an external network
-	// would receive (and replan for) every floating IP of the cloud.
+}
+
+// addNetworks adds everything on the networks present here:
+// l2population, DHCP leases, DVR ARP entries, and the L2 agents of the
+// other hosts with ports on them. The hidden ports holding floating IP
+// addresses are left out: they are plugged nowhere and their address
+// travels in the floating IP itself; with them, every host on an
+// external network would receive (and replan for) every floating IP of
+// the cloud.
+func (c *computation) addNetworks() {
+	v := c.v
 	hosts := map[string]bool{}
-	for nid := range nets {
+	for nid := range c.nets {
 		ne, ok := v.Get(model.KindNetwork, nid)
 		if !ok {
 			continue
 		}
-		hv.add(model.KindNetwork, ne)
+		c.hv.add(model.KindNetwork, ne)
 		n, ok := store.As[*model.Network](ne)
 		if !ok {
 			continue
 		}
 		for _, sid := range n.Subnets {
 			if se, ok := v.Get(model.KindSubnet, sid); ok {
-				hv.add(model.KindSubnet, se)
+				c.hv.add(model.KindSubnet, se)
 			}
 		}
-		if ownPortsOnly(n, served[nid]) {
+		if ownPortsOnly(n, c.served[nid]) {
 			continue
 		}
 		for _, pe := range v.Index(model.KindPort, ByNetwork, nid) {
@@ -291,8 +329,8 @@ func Compute(v *store.View, host string) View {
 			if !ok || p.DeviceOwner == model.OwnerFloatingIP {
 				continue
 			}
-			hv.add(model.KindPort, pe)
-			if h := p.HostID; h != "" && h != host {
+			c.hv.add(model.KindPort, pe)
+			if h := p.HostID; h != "" && h != c.host {
 				hosts[h] = true
 			}
 		}
@@ -300,29 +338,38 @@ func Compute(v *store.View, host string) View {
 	for h := range hosts {
 		for _, ae := range v.Index(model.KindAgent, ByHost, h) {
 			if ag, ok := store.As[*model.Agent](ae); ok && ag.AgentType == model.AgentTypeL2 {
-				hv.add(model.KindAgent, ae)
+				c.hv.add(model.KindAgent, ae)
 			}
 		}
 	}
+}
+
+// addGroups adds the security groups of the host's ports with their
+// rules, the address groups the rules allow and the members of the
+// remote groups they name.
+func (c *computation) addGroups() {
+	v := c.v
 	var remote []string
-	for _, g := range groups {
-		if ge, ok := v.Get(model.KindSG, g); ok {
-			hv.add(model.KindSG, ge)
-			for _, re := range v.Index(model.KindSGRule, ByGroup, g) {
-				hv.add(model.KindSGRule, re)
-				r, ok := store.As[*model.SecurityGroupRule](re)
-				if !ok {
-					continue
-				}
-				if r.RemoteGroupID != nil && !slices.Contains(remote, *r.RemoteGroupID) {
-					remote = append(remote, *r.RemoteGroupID)
-				}
-				// The address group a rule allows (its CIDRs fill the
-				// agent's address group sets).
-				if r.RemoteAddressGroupID != nil {
-					if ae, ok := v.Get(model.KindAddressGroup, *r.RemoteAddressGroupID); ok {
-						hv.add(model.KindAddressGroup, ae)
-					}
+	for _, g := range c.groups {
+		ge, ok := v.Get(model.KindSG, g)
+		if !ok {
+			continue
+		}
+		c.hv.add(model.KindSG, ge)
+		for _, re := range v.Index(model.KindSGRule, ByGroup, g) {
+			c.hv.add(model.KindSGRule, re)
+			r, ok := store.As[*model.SecurityGroupRule](re)
+			if !ok {
+				continue
+			}
+			if r.RemoteGroupID != nil && !slices.Contains(remote, *r.RemoteGroupID) {
+				remote = append(remote, *r.RemoteGroupID)
+			}
+			// The address group a rule allows (its CIDRs fill the
+			// agent's address group sets).
+			if r.RemoteAddressGroupID != nil {
+				if ae, ok := v.Get(model.KindAddressGroup, *r.RemoteAddressGroupID); ok {
+					c.hv.add(model.KindAddressGroup, ae)
 				}
 			}
 		}
@@ -332,16 +379,9 @@ func Compute(v *store.View, host string) View {
 	// their networks are not pulled in.
 	for _, g := range remote {
 		for _, pe := range v.Index(model.KindPort, ByGroup, g) {
-			hv.add(model.KindPort, pe)
+			c.hv.add(model.KindPort, pe)
 		}
 	}
-	// The host's own DVR MAC: the others' are of no use to a Linux
-	// bridge agent (it rewrites no source MACs of other hosts), and with
-	// them every view would grow with the number of hosts.
-	if e, ok := v.Get(model.KindDVRMAC, host); ok {
-		hv.add(model.KindDVRMAC, e)
-	}
-	return hv
 }
 
 // ownPortsOnly reports whether the host needs none of the other hosts'
