@@ -66,13 +66,25 @@ type controller struct {
 	// base is a revision no settled read set is older than: the first
 	// view of the last pass.
 	base int64
+	// fgNets holds, per DVR host, the external networks fgWanted found
+	// at the last pass and what it read: listing the items asked every
+	// host (RoutersOfHost walks its ports and their subnets' router
+	// ports), and with 5,000 hosts that was most of a pass, on every
+	// change. Dropped with settled on a full pass.
+	fgNets map[string]fgMemo
+}
+
+// fgMemo is fgWanted's answer for one host and what it read.
+type fgMemo struct {
+	nets []string
+	rs   *store.ReadSet
 }
 
 // Start starts the controller; the returned function stops it
 // and waits until it has.
 func (c *Control) Start() (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
-	k := &controller{ctl: c, retries: map[string]*retryState{}, settled: map[string]*store.ReadSet{}}
+	k := &controller{ctl: c, retries: map[string]*retryState{}, settled: map[string]*store.ReadSet{}, fgNets: map[string]fgMemo{}}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -171,8 +183,10 @@ func (k *controller) waitForWork(ctx context.Context, changed <-chan struct{}, t
 	}
 }
 
-// items lists every bookkeeping item of the view.
-func (c *Control) bookkeepingItems(v *store.View) []workItem {
+// bookkeepingItems lists every bookkeeping item of the view; fgNets
+// answers which external networks need a floating IP agent gateway
+// port on a DVR host (sorted; fgWanted, or what it answered before).
+func (c *Control) bookkeepingItems(v *store.View, fgNets func(host string) []string) []workItem {
 	var out []workItem
 	seen := map[string]bool{}
 	add := func(key string, mk func() planner) {
@@ -207,8 +221,7 @@ func (c *Control) bookkeepingItems(v *store.View) []workItem {
 		if m := AgentMode(ag); m != model.ModeDVR && m != model.ModeDVRSNAT {
 			return true
 		}
-		nets, _ := fgWanted(v, ag.Host)
-		for _, n := range sortedKeys(nets) {
+		for _, n := range fgNets(ag.Host) {
 			fg(ag.Host, n)
 		}
 		return true
@@ -228,10 +241,23 @@ func (k *controller) pass(ctx context.Context, full bool) (bool, time.Duration) 
 	now := time.Now()
 	if full {
 		clear(k.settled)
+		clear(k.fgNets)
 	}
 	var items []workItem
 	base := k.base
-	k.ctl.st.View(func(v *store.View) { items, k.base = k.ctl.bookkeepingItems(v), v.Rev() })
+	k.ctl.st.View(func(v *store.View) {
+		var changes *store.Changes
+		if len(k.fgNets) > 0 {
+			changes = v.ChangesSince(base)
+		}
+		seen := make(map[string]bool, len(k.fgNets))
+		items = k.ctl.bookkeepingItems(v, func(host string) []string {
+			seen[host] = true
+			return k.wantedFG(v, host, changes)
+		})
+		k.base = v.Rev()
+		maps.DeleteFunc(k.fgNets, func(host string, _ fgMemo) bool { return !seen[host] })
+	})
 	var todo []workItem
 	for i := 0; i < len(items); i += bookkeepingBatch {
 		batch := items[i:min(i+bookkeepingBatch, len(items))]
@@ -281,6 +307,20 @@ func (k *controller) pass(ctx context.Context, full bool) (bool, time.Duration) 
 	}
 	k.forgetGone(items)
 	return wrote, checked
+}
+
+// wantedFG is fgWanted(v, host)'s networks, sorted: as the last pass
+// found them when no change since touched what it read (changes nil:
+// nothing is remembered).
+func (k *controller) wantedFG(v *store.View, host string, changes *store.Changes) []string {
+	if m, ok := k.fgNets[host]; ok && changes != nil && !v.AffectedBy(m.rs, changes) {
+		return m.nets
+	}
+	rs := store.NewReadSet()
+	nets, _ := fgWanted(v.RecordingResources(rs), host)
+	m := fgMemo{nets: sortedKeys(nets), rs: rs}
+	k.fgNets[host] = m
+	return m.nets
 }
 
 // forgetGone drops the retry state and read sets of items that are gone.
