@@ -427,7 +427,7 @@ func (kn Known) rev(k syncproto.Key) (int64, bool) {
 func Diff(old Known, cur View) (upserts []syncproto.Object, deletes []syncproto.Key) {
 	for k, e := range cur {
 		if rev, ok := old.rev(k); !ok || rev != e.ModRev {
-			upserts = append(upserts, syncproto.Object{Kind: k.Kind, ID: k.ID, Rev: e.ModRev, Data: e.Raw})
+			upserts = append(upserts, objectOf(k, e))
 		}
 	}
 	for _, o := range old {
@@ -518,6 +518,22 @@ func (kn Known) patch(upserts []syncproto.Object, deletes []syncproto.Key) Known
 		}
 	}
 	return kn
+}
+
+// objectOf is the stream object of entry e: its data compacted once for
+// every stream that sends it (store.Entry.Wire); data that is not JSON
+// goes as it is, for the stream's writer to refuse.
+func objectOf(k syncproto.Key, e *store.Entry) syncproto.Object {
+	o := syncproto.Object{Kind: k.Kind, ID: k.ID, Rev: e.ModRev, Data: e.Raw}
+	if w := e.Wire.Load(); w != nil {
+		o.Data, o.Compact = *w, true
+	} else if e.Raw != nil {
+		if d, err := syncproto.CompactData(e.Raw); err == nil {
+			e.Wire.Store(&d)
+			o.Data, o.Compact = d, true
+		}
+	}
+	return o
 }
 
 func keyOf(o syncproto.Object) syncproto.Key { return syncproto.Key{Kind: o.Kind, ID: o.ID} }
