@@ -170,7 +170,12 @@ func (v *View) ChangesSince(rev int64) *Changes {
 // AffectedBy reports whether the changes touch a read of rs (true when
 // it cannot tell, as Affects). When they do not, rs is moved up to the
 // changes' view: it then stands for a recording made there.
-func (v *View) AffectedBy(rs *ReadSet, c *Changes) bool {
+func (v *View) AffectedBy(rs *ReadSet, c *Changes) bool { return c.Affect(rs) }
+
+// Affect is AffectedBy without a view: the changes were gathered under
+// the store's lock, and many read sets can be checked against them
+// after it is released (the caller keeps rs from being used meanwhile).
+func (c *Changes) Affect(rs *ReadSet) bool {
 	if rs == nil || !rs.valid || rs.opaque || c.all || rs.rev < c.from {
 		return true
 	}
