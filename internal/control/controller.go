@@ -72,6 +72,13 @@ type controller struct {
 	// ports), and with 5,000 hosts that was most of a pass, on every
 	// change. Dropped with settled on a full pass.
 	fgNets map[string]fgMemo
+	// kinds, when set, are the kinds of resources the last pass read
+	// (listing the items, and every item: all of them settled): a pass
+	// woken by changes of none of them has nothing to do, and returns at
+	// once (a rule or a floating IP changed: nothing bookkeeping reads).
+	// quiet is the revision up to which such passes found nothing.
+	kinds map[string]struct{}
+	quiet int64
 }
 
 // fgMemo is fgWanted's answer for one host and what it read.
@@ -242,16 +249,30 @@ func (k *controller) pass(ctx context.Context, full bool) (bool, time.Duration) 
 	if full {
 		clear(k.settled)
 		clear(k.fgNets)
+		k.kinds = nil
 	}
+	if k.kinds != nil && len(k.retries) == 0 {
+		quiet := false
+		k.ctl.st.View(func(v *store.View) {
+			if quiet = !v.ChangesSince(k.quiet).AnyOf(k.kinds); quiet {
+				k.quiet = v.Rev()
+			}
+		})
+		if quiet {
+			return false, time.Since(now)
+		}
+	}
+	k.kinds = nil
 	var items []workItem
 	base := k.base
+	listed := store.NewReadSet()
 	k.ctl.st.View(func(v *store.View) {
 		var changes *store.Changes
 		if len(k.fgNets) > 0 {
 			changes = v.ChangesSince(base)
 		}
 		seen := make(map[string]bool, len(k.fgNets))
-		items = k.ctl.bookkeepingItems(v, func(host string) []string {
+		items = k.ctl.bookkeepingItems(v.RecordingResources(listed), func(host string) []string {
 			seen[host] = true
 			return k.wantedFG(v, host, changes)
 		})
@@ -306,7 +327,28 @@ func (k *controller) pass(ctx context.Context, full bool) (bool, time.Duration) 
 		wrote = wrote || rev > 0
 	}
 	k.forgetGone(items)
+	if len(todo) == 0 && len(k.retries) == 0 && len(k.settled) == len(items) {
+		k.kinds, k.quiet = k.readKinds(listed), k.base
+	}
 	return wrote, checked
+}
+
+// readKinds returns the kinds of resources read by the listing, the
+// settled items and the remembered fgWanted answers; nil if one of them
+// cannot tell.
+func (k *controller) readKinds(listed *store.ReadSet) map[string]struct{} {
+	kinds := map[string]struct{}{}
+	ok := listed.Kinds(kinds)
+	for _, rs := range k.settled {
+		ok = ok && rs.Kinds(kinds)
+	}
+	for _, m := range k.fgNets {
+		ok = ok && m.rs.Kinds(kinds)
+	}
+	if !ok {
+		return nil
+	}
+	return kinds
 }
 
 // wantedFG is fgWanted(v, host)'s networks, sorted: as the last pass
