@@ -467,7 +467,7 @@ func (kn Known) Update(upserts []syncproto.Object, deletes []syncproto.Key) Know
 	if len(upserts)+len(deletes) <= fewChanges {
 		return kn.patch(upserts, deletes)
 	}
-	out := make(Known, 0, len(kn)+len(upserts))
+	out := make(Known, 0, len(kn)+len(upserts)+knownSlack)
 	j, d := 0, 0
 	for _, e := range kn {
 		for ; j < len(upserts) && compareKeys(keyOf(upserts[j]), e.Key) < 0; j++ {
@@ -490,6 +490,12 @@ func (kn Known) Update(upserts []syncproto.Object, deletes []syncproto.Key) Know
 	}
 	return out
 }
+
+// knownSlack is the room a new Known leaves for objects to come: the
+// first insert into a Known without room copied it whole into a new
+// array, on every stream at once when a change concerned them all (a
+// large allocation each, and the garbage of the old one).
+const knownSlack = 8
 
 // fewChanges is how many changes Update applies one by one (moving
 // the tail of kn for each) rather than merging into a new slice: a rule
@@ -540,7 +546,7 @@ func keyOf(o syncproto.Object) syncproto.Key { return syncproto.Key{Kind: o.Kind
 
 // Revs reduces a view to what a watcher remembers of it.
 func Revs(hv View) Known {
-	out := make(Known, 0, len(hv))
+	out := make(Known, 0, len(hv)+knownSlack)
 	for k, e := range hv {
 		out = append(out, KnownObject{k, e.ModRev})
 	}
