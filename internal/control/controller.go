@@ -80,6 +80,33 @@ type controller struct {
 	// quiet is the revision up to which such passes found nothing.
 	kinds map[string]struct{}
 	quiet int64
+	live  liveCache
+}
+
+// liveCache is livenessDeadline's last answer and the revision it was
+// read at. Every wake-up of the controller asked it anew: with 10,000
+// agents, reading every heartbeat on every change was most of what the
+// controller did while rules and floating IPs changed. It holds until
+// its deadline (no agent alive then can have died before), and while no
+// agent was created, changed or deleted; heartbeats since only make
+// the deadline early (a wake-up that finds the same agents alive).
+type liveCache struct {
+	deadline time.Time
+	alive    map[string]bool
+	rev      int64
+}
+
+var agentKind = map[string]struct{}{model.KindAgent: {}}
+
+// liveness is livenessDeadline(v), from the cache when it holds.
+func (k *controller) liveness(v *store.View) (time.Time, map[string]bool) {
+	l := &k.live
+	if l.alive != nil && k.ctl.now().Before(l.deadline) && !v.ChangesSince(l.rev).AnyOf(agentKind) {
+		return l.deadline, l.alive
+	}
+	l.deadline, l.alive = k.ctl.livenessDeadline(v)
+	l.rev = v.Rev()
+	return l.deadline, l.alive
 }
 
 // fgMemo is fgWanted's answer for one host and what it read.
@@ -132,7 +159,7 @@ func (k *controller) run(ctx context.Context) {
 		var pending bool
 		k.ctl.st.View(func(v *store.View) {
 			changed = v.Changed()
-			deadline, alive = k.ctl.livenessDeadline(v)
+			deadline, alive = k.liveness(v)
 			pending = pendingDemotions(v)
 		})
 		last = time.Now()
