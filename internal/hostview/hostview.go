@@ -38,6 +38,7 @@ const (
 	ByPort    = "port"    // floatingip: port_id
 	ByAgent   = "agent"   // l3/dhcp binding: agent ids
 	ByGroup   = "group"   // security group rule: security_group_id; port: security_groups
+	ByType    = "type"    // agent: agent_type (schedulers look for one type among every host's agents)
 )
 
 // typed makes an index function of T's: an object of another type has
@@ -85,6 +86,7 @@ func Indexes() []store.Option {
 		store.WithIndex(model.KindFIP, ByRouter, typed(func(f *model.FloatingIP) []string { return ptr(f.RouterID) })),
 		store.WithIndex(model.KindFIP, ByPort, typed(func(f *model.FloatingIP) []string { return ptr(f.PortID) })),
 		store.WithIndex(model.KindAgent, ByHost, typed(func(a *model.Agent) []string { return one(a.Host) })),
+		store.WithIndex(model.KindAgent, ByType, typed(func(a *model.Agent) []string { return one(a.AgentType) })),
 		store.WithIndex(model.KindL3Binding, ByAgent, typed(func(b *model.Binding) []string { return b.AgentIDs })),
 		store.WithIndex(model.KindDHCPBinding, ByAgent, typed(func(b *model.Binding) []string { return b.AgentIDs })),
 		store.WithIndex(model.KindSGRule, ByGroup, typed(func(r *model.SecurityGroupRule) []string { return one(r.SecurityGroupID) })),
