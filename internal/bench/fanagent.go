@@ -66,14 +66,16 @@ func (a *simAgent) plan() {
 // watch follows the host's view until ctx ends, reconnecting as an
 // agent does (hostmodel.Client.Follow: resume from the model's revision,
 // jittered backoff), planning each event that changes something, then
-// calling planned with the event and the time its plan was done;
-// failed calls, whatever ended them, go to failed.
-func (a *simAgent) watch(ctx context.Context, planned func(*simAgent, *syncproto.Event, time.Time), failed func(error)) {
+// calling planned with the event, the time it was received (read and
+// applied to the model) and the time its plan was done; failed calls,
+// whatever ended them, go to failed.
+func (a *simAgent) watch(ctx context.Context, planned func(a *simAgent, ev *syncproto.Event, received, done time.Time), failed func(error)) {
 	a.client.Follow(ctx, a.model, func(ev *syncproto.Event) {
+		received := time.Now()
 		if ev.Reset || len(ev.Upserts)+len(ev.Deletes) > 0 {
 			a.plan()
 		}
-		planned(a, ev, time.Now())
+		planned(a, ev, received, time.Now())
 	}, failed)
 }
 
@@ -90,7 +92,8 @@ type fanOp struct {
 	mu      sync.Mutex
 	seen    map[int]bool
 	lat     []time.Duration
-	missing int // wanted hosts not yet reached
+	recv    []time.Duration // until received, before planning
+	missing int             // wanted hosts not yet reached
 	sealed  bool
 	done    chan struct{}
 }
@@ -103,8 +106,9 @@ func newFanOp(series string, hosts int, want map[int]bool, match func(*syncproto
 	return &fanOp{series: series, match: match, want: want, seen: map[int]bool{}, missing: n, done: make(chan struct{})}
 }
 
-// arrived records that host i planned the change at t.
-func (op *fanOp) arrived(i int, t time.Time) {
+// arrived records that host i received the change at recv and planned
+// it at t.
+func (op *fanOp) arrived(i int, recv, t time.Time) {
 	op.mu.Lock()
 	defer op.mu.Unlock()
 	if op.sealed || op.seen[i] {
@@ -112,6 +116,7 @@ func (op *fanOp) arrived(i int, t time.Time) {
 	}
 	op.seen[i] = true
 	op.lat = append(op.lat, t.Sub(op.t0))
+	op.recv = append(op.recv, recv.Sub(op.t0))
 	if op.want == nil || op.want[i] {
 		if op.missing--; op.missing == 0 {
 			close(op.done)
@@ -119,13 +124,13 @@ func (op *fanOp) arrived(i int, t time.Time) {
 	}
 }
 
-// seal stops recording and returns the latencies (one per concerned
-// host).
-func (op *fanOp) seal() []time.Duration {
+// seal stops recording and returns the latencies until planned and
+// until received (one per concerned host).
+func (op *fanOp) seal() (planned, received []time.Duration) {
 	op.mu.Lock()
 	defer op.mu.Unlock()
 	op.sealed = true
-	return op.lat
+	return op.lat, op.recv
 }
 
 // upserted matches an event that carries kind id (any id of kind if id

@@ -38,12 +38,16 @@ func TestRunFanoutTiny(t *testing.T) {
 	if fip.Ops != 6 || fip.ConcernedMax != 1 || fip.Deliveries != 6 || rule.Ops != 2 || rule.Deliveries != 2*12 {
 		t.Errorf("series %+v", rep.Series)
 	}
+	// Each host received a change before it planned it.
+	if rule.RecvP50Ms <= 0 || rule.RecvP99Ms > rule.P99Ms || fip.RecvP99Ms > fip.P99Ms {
+		t.Errorf("received before planned: %+v", rep.Series)
+	}
 	if rep.ViewObjects == 0 || rep.ServerRSSMB <= 0 || rep.ServerRSSBeforeMB <= 0 || rep.AgentsRSSMB <= 0 {
 		t.Errorf("implausible report %+v", rep)
 	}
 	var table bytes.Buffer
 	rep.WriteTable(&table)
-	if !strings.Contains(table.String(), "p99 ≤ 200 ms") || !strings.Contains(table.String(), "per watcher") {
+	if !strings.Contains(table.String(), "p99 ≤ 200 ms") || !strings.Contains(table.String(), "per watcher") || !strings.Contains(table.String(), "received") {
 		t.Errorf("table:\n%s", table.String())
 	}
 }

@@ -213,10 +213,10 @@ func (f *fanout) connectStreams(ctx, streamCtx context.Context) error {
 	for _, h := range f.hosts {
 		synced.Add(1)
 		var first sync.Once
-		go h.watch(streamCtx, func(h *simAgent, ev *syncproto.Event, at time.Time) {
+		go h.watch(streamCtx, func(h *simAgent, ev *syncproto.Event, recv, at time.Time) {
 			first.Do(synced.Done)
 			if op := f.cur.Load(); op != nil && op.match(ev) {
-				op.arrived(h.idx, at)
+				op.arrived(h.idx, recv, at)
 			}
 		}, failed)
 	}
@@ -321,8 +321,9 @@ func (f *fanout) operations(ctx context.Context) error {
 
 // fanDone is one finished operation.
 type fanDone struct {
-	api time.Duration
-	lat []time.Duration // one per concerned host
+	api  time.Duration
+	lat  []time.Duration // one per concerned host
+	recv []time.Duration // the same, until received (before planning)
 }
 
 // fipOps associates and disassociates the floating IPs in turn; each
@@ -404,20 +405,25 @@ func (f *fanout) runOp(ctx context.Context, op *fanOp, method, path, body string
 	time.Sleep(max(f.o.Interval, 20*time.Millisecond))
 	f.cur.Store(nil)
 	f.rep.OpsRetries = int(f.retries.Load()) - f.rep.SyncRetries
-	return fanDone{api: api, lat: op.seal()}, raw, nil
+	d := fanDone{api: api}
+	d.lat, d.recv = op.seal()
+	return d, raw, nil
 }
 
 // seriesOf summarises a series of operations.
 func seriesOf(name string, ops []fanDone) FanSeries {
 	s := FanSeries{Name: name, Ops: len(ops)}
-	var all, api []time.Duration
+	var all, recv, api []time.Duration
 	for _, d := range ops {
 		all = append(all, d.lat...)
+		recv = append(recv, d.recv...)
 		api = append(api, d.api)
 		s.ConcernedMax = max(s.ConcernedMax, len(d.lat))
 	}
 	slices.Sort(all)
+	slices.Sort(recv)
 	slices.Sort(api)
+	s.RecvP50Ms, s.RecvP99Ms = msOf(percentile(recv, 50)), msOf(percentile(recv, 99))
 	s.Deliveries = len(all)
 	s.ConcernedAvg = float64(len(all)) / float64(len(ops))
 	s.P50Ms, s.P99Ms, s.MaxMs = msOf(percentile(all, 50)), msOf(percentile(all, 99)), msOf(all[len(all)-1])

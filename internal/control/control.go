@@ -71,6 +71,8 @@ type Control struct {
 	hostViews Observer
 	// computing bounds the streams computing a view at once (stream.go).
 	computing chan struct{}
+	// hub wakes the streams a change may concern (streamhub.go).
+	hub *streamHub
 }
 
 // Observer takes one measurement (a prometheus.Histogram is one).
@@ -90,7 +92,7 @@ func (c *Control) Streams() int64 { return c.streams.Load() }
 // New builds the control plane; Start runs its bookkeeping loop.
 func New(o Options) *Control {
 	c := &Control{cfg: o.Config, st: o.Store, ports: o.Ports, log: o.Log, now: o.Now, hostViews: noObserver{},
-		computing: make(chan struct{}, max(4, 2*runtime.GOMAXPROCS(0)))}
+		computing: make(chan struct{}, max(4, 2*runtime.GOMAXPROCS(0))), hub: newStreamHub(o.Store)}
 	if c.log == nil {
 		c.log = slog.Default()
 	}

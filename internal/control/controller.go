@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"strings"
 	"sync"
 	"time"
 
@@ -66,13 +67,59 @@ type controller struct {
 	// base is a revision no settled read set is older than: the first
 	// view of the last pass.
 	base int64
+	// fgNets holds, per DVR host, the external networks fgWanted found
+	// at the last pass and what it read: listing the items asked every
+	// host (RoutersOfHost walks its ports and their subnets' router
+	// ports), and with 5,000 hosts that was most of a pass, on every
+	// change. fgWanted reads resources only: kept over full passes.
+	fgNets map[string]fgMemo
+	// kinds, when set, are the kinds of resources the last pass read
+	// (listing the items, and every item: all of them settled): a pass
+	// woken by changes of none of them has nothing to do, and returns at
+	// once (a rule or a floating IP changed: nothing bookkeeping reads).
+	// quiet is the revision up to which such passes found nothing.
+	kinds map[string]struct{}
+	quiet int64
+	live  liveCache
+}
+
+// liveCache is livenessDeadline's last answer and the revision it was
+// read at. Every wake-up of the controller asked it anew: with 10,000
+// agents, reading every heartbeat on every change was most of what the
+// controller did while rules and floating IPs changed. It holds until
+// its deadline (no agent alive then can have died before), and while no
+// agent was created, changed or deleted; heartbeats since only make
+// the deadline early (a wake-up that finds the same agents alive).
+type liveCache struct {
+	deadline time.Time
+	alive    map[string]bool
+	rev      int64
+}
+
+var agentKind = map[string]struct{}{model.KindAgent: {}}
+
+// liveness is livenessDeadline(v), from the cache when it holds.
+func (k *controller) liveness(v *store.View) (time.Time, map[string]bool) {
+	l := &k.live
+	if l.alive != nil && k.ctl.now().Before(l.deadline) && !v.ChangesSince(l.rev).AnyOf(agentKind) {
+		return l.deadline, l.alive
+	}
+	l.deadline, l.alive = k.ctl.livenessDeadline(v)
+	l.rev = v.Rev()
+	return l.deadline, l.alive
+}
+
+// fgMemo is fgWanted's answer for one host and what it read.
+type fgMemo struct {
+	nets []string
+	rs   *store.ReadSet
 }
 
 // Start starts the controller; the returned function stops it
 // and waits until it has.
 func (c *Control) Start() (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
-	k := &controller{ctl: c, retries: map[string]*retryState{}, settled: map[string]*store.ReadSet{}}
+	k := &controller{ctl: c, retries: map[string]*retryState{}, settled: map[string]*store.ReadSet{}, fgNets: map[string]fgMemo{}}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -112,7 +159,7 @@ func (k *controller) run(ctx context.Context) {
 		var pending bool
 		k.ctl.st.View(func(v *store.View) {
 			changed = v.Changed()
-			deadline, alive = k.ctl.livenessDeadline(v)
+			deadline, alive = k.liveness(v)
 			pending = pendingDemotions(v)
 		})
 		last = time.Now()
@@ -171,8 +218,10 @@ func (k *controller) waitForWork(ctx context.Context, changed <-chan struct{}, t
 	}
 }
 
-// items lists every bookkeeping item of the view.
-func (c *Control) bookkeepingItems(v *store.View) []workItem {
+// bookkeepingItems lists every bookkeeping item of the view; fgNets
+// answers which external networks need a floating IP agent gateway
+// port on a DVR host (sorted; fgWanted, or what it answered before).
+func (c *Control) bookkeepingItems(v *store.View, fgNets func(host string) []string) []workItem {
 	var out []workItem
 	seen := map[string]bool{}
 	add := func(key string, mk func() planner) {
@@ -207,8 +256,7 @@ func (c *Control) bookkeepingItems(v *store.View) []workItem {
 		if m := AgentMode(ag); m != model.ModeDVR && m != model.ModeDVRSNAT {
 			return true
 		}
-		nets, _ := fgWanted(v, ag.Host)
-		for _, n := range sortedKeys(nets) {
+		for _, n := range fgNets(ag.Host) {
 			fg(ag.Host, n)
 		}
 		return true
@@ -227,11 +275,37 @@ func (c *Control) bookkeepingItems(v *store.View) []workItem {
 func (k *controller) pass(ctx context.Context, full bool) (bool, time.Duration) {
 	now := time.Now()
 	if full {
-		clear(k.settled)
+		maps.DeleteFunc(k.settled, func(key string, _ *store.ReadSet) bool { return !timeless(key) })
+		k.kinds = nil
 	}
+	if k.kinds != nil && len(k.retries) == 0 {
+		quiet := false
+		k.ctl.st.View(func(v *store.View) {
+			if quiet = !v.ChangesSince(k.quiet).AnyOf(k.kinds); quiet {
+				k.quiet = v.Rev()
+			}
+		})
+		if quiet {
+			return false, time.Since(now)
+		}
+	}
+	k.kinds = nil
 	var items []workItem
 	base := k.base
-	k.ctl.st.View(func(v *store.View) { items, k.base = k.ctl.bookkeepingItems(v), v.Rev() })
+	listed := store.NewReadSet()
+	k.ctl.st.View(func(v *store.View) {
+		var changes *store.Changes
+		if len(k.fgNets) > 0 {
+			changes = v.ChangesSince(base)
+		}
+		seen := make(map[string]bool, len(k.fgNets))
+		items = k.ctl.bookkeepingItems(v.RecordingResources(listed), func(host string) []string {
+			seen[host] = true
+			return k.wantedFG(v, host, changes)
+		})
+		k.base = v.Rev()
+		maps.DeleteFunc(k.fgNets, func(host string, _ fgMemo) bool { return !seen[host] })
+	})
 	var todo []workItem
 	for i := 0; i < len(items); i += bookkeepingBatch {
 		batch := items[i:min(i+bookkeepingBatch, len(items))]
@@ -280,7 +354,52 @@ func (k *controller) pass(ctx context.Context, full bool) (bool, time.Duration) 
 		wrote = wrote || rev > 0
 	}
 	k.forgetGone(items)
+	if len(todo) == 0 && len(k.retries) == 0 && len(k.settled) == len(items) {
+		k.kinds, k.quiet = k.readKinds(listed), k.base
+	}
 	return wrote, checked
+}
+
+// readKinds returns the kinds of resources read by the listing, the
+// settled items and the remembered fgWanted answers; nil if one of them
+// cannot tell.
+func (k *controller) readKinds(listed *store.ReadSet) map[string]struct{} {
+	kinds := map[string]struct{}{}
+	ok := listed.Kinds(kinds)
+	for _, rs := range k.settled {
+		ok = ok && rs.Kinds(kinds)
+	}
+	for _, m := range k.fgNets {
+		ok = ok && m.rs.Kinds(kinds)
+	}
+	if !ok {
+		return nil
+	}
+	return kinds
+}
+
+// timeless reports whether an item's planner reads only resources and
+// claims (no heartbeat, no clock): what its settled read set says then
+// holds over a full pass, which need not dry-run it again. The floating
+// IP agent gateway port and DVR MAC items are one or two per host: with
+// 5,000 hosts, dry-running them all at every full pass (every
+// agent_down_time / 3) took about a second of CPU each time.
+func timeless(key string) bool {
+	return strings.HasPrefix(key, "fg/") || strings.HasPrefix(key, "dvrmac/")
+}
+
+// wantedFG is fgWanted(v, host)'s networks, sorted: as the last pass
+// found them when no change since touched what it read (changes nil:
+// nothing is remembered).
+func (k *controller) wantedFG(v *store.View, host string, changes *store.Changes) []string {
+	if m, ok := k.fgNets[host]; ok && changes != nil && !v.AffectedBy(m.rs, changes) {
+		return m.nets
+	}
+	rs := store.NewReadSet()
+	nets, _ := fgWanted(v.RecordingResources(rs), host)
+	m := fgMemo{nets: sortedKeys(nets), rs: rs}
+	k.fgNets[host] = m
+	return m.nets
 }
 
 // forgetGone drops the retry state and read sets of items that are gone.

@@ -131,17 +131,17 @@ func (c *Control) PlaceRouter(v *store.View, t *store.Txn, r *model.Router, keep
 
 func (c *Control) leastLoadedL3Agent(v *store.View, r *model.Router, exclude []string) string {
 	best, bestLoad := "", 0
-	v.Each(model.KindAgent, func(e *store.Entry) bool {
+	// L3 agents only (l3Candidate wants one): not every host's L2 agent.
+	for _, e := range v.Index(model.KindAgent, hostview.ByType, model.AgentTypeL3) {
 		ag, ok := store.As[*model.Agent](e)
 		if !ok || slices.Contains(exclude, ag.ID) || !c.l3Candidate(v, ag, r) {
-			return true
+			continue
 		}
 		n := len(v.Index(model.KindL3Binding, hostview.ByAgent, ag.ID))
 		if best == "" || n < bestLoad || (n == bestLoad && ag.ID < best) {
 			best, bestLoad = ag.ID, n
 		}
-		return true
-	})
+	}
 	return best
 }
 

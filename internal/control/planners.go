@@ -94,17 +94,18 @@ func (c *Control) dhcpAgentsFor(v *store.View, n *model.Network, cur []string) [
 	}
 	for len(want) < c.cfg.DHCPAgentsPerNetwork {
 		best, bestLoad := "", 0
-		v.Each(model.KindAgent, func(e *store.Entry) bool {
+		// The DHCP agents only (an index, not every agent of every
+		// host: with 5,000 hosts each network's dry run walked 10,000).
+		for _, e := range v.Index(model.KindAgent, hostview.ByType, model.AgentTypeDHCP) {
 			ag, ok := store.As[*model.Agent](e)
 			if !ok || slices.Contains(want, ag.ID) || !c.dhcpUsable(v, ag) || !InZones(ag, n.AvailabilityZoneHints) {
-				return true
+				continue
 			}
 			n := len(v.Index(model.KindDHCPBinding, hostview.ByAgent, ag.ID))
 			if best == "" || n < bestLoad || n == bestLoad && ag.ID < best {
 				best, bestLoad = ag.ID, n
 			}
-			return true
-		})
+		}
 		if best == "" {
 			break
 		}

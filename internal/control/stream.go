@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/neutrino-net/neutrino/internal/hostview"
@@ -20,13 +21,22 @@ type Stream struct {
 	host  string
 	known hostview.Known
 	reset bool
+	// wake is kicked by the stream hub when a change may concern the
+	// view (streamhub.go).
+	wake chan struct{}
+	// mu guards reads, which the hub checks and moves up: what the last
+	// computation of the view read (a change that touches none of it
+	// cannot change the view, so the stream skips the recompute; with
+	// many streams, most changes concern few hosts).
+	mu    sync.Mutex
+	reads *store.ReadSet
 }
 
 // OpenStream prepares the stream of host's view for an agent that knows
 // it as of revision since (0: nothing). A compacted revision starts the
 // agent over with everything.
 func (c *Control) OpenStream(ctx context.Context, host string, since int64) (*Stream, error) {
-	s := &Stream{c: c, host: host, reset: true}
+	s := &Stream{c: c, host: host, reset: true, wake: make(chan struct{}, 1), reads: store.NewReadSet()}
 	if since == 0 {
 		return s, nil
 	}
@@ -48,44 +58,60 @@ func (c *Control) OpenStream(ctx context.Context, host string, since int64) (*St
 func (s *Stream) Run(ctx context.Context, send func(*syncproto.Event) error) {
 	s.c.streams.Add(1)
 	defer s.c.streams.Add(-1)
+	s.c.hub.add(s)
+	defer s.c.hub.remove(s)
 	bookmark := time.NewTicker(bookmarkInterval)
 	defer bookmark.Stop()
-	first, lastRev := true, int64(0)
-	// reads is what the last computation of the view read: a change that
-	// touches none of it cannot change the view, so the stream skips the
-	// recompute (with many streams, most changes concern few hosts).
-	reads := store.NewReadSet()
+	first, tick, lastRev := true, false, int64(0)
 	for {
 		var ev syncproto.Event
-		var changed <-chan struct{}
 		affected := false
 		s.c.st.View(func(v *store.View) {
 			ev.Revision, ev.Reset = v.Rev(), s.reset
-			changed = v.Changed()
-			affected = s.reset || !s.follow(v, &ev, reads)
+			affected = s.reset || !s.follow(v, &ev)
 		})
 		if affected {
-			s.compute(&ev, &changed, reads)
+			s.compute(&ev)
 		}
-		if first || len(ev.Upserts)+len(ev.Deletes) > 0 {
+		switch {
+		case first || len(ev.Upserts)+len(ev.Deletes) > 0:
 			if send(&ev) != nil {
 				return
 			}
 			first, s.reset, lastRev = false, false, ev.Revision
-		}
-		select {
-		case <-changed:
-		case <-bookmark.C:
-			if ev.Revision != lastRev {
-				if send(&syncproto.Event{Revision: ev.Revision}) != nil {
-					return
-				}
-				lastRev = ev.Revision
+		case tick && ev.Revision != lastRev:
+			// Followed up to now (the hub moved the reads up through
+			// the changes that did not concern the view): say so.
+			if send(&syncproto.Event{Revision: ev.Revision}) != nil {
+				return
 			}
+			lastRev = ev.Revision
+		}
+		tick = false
+		select {
+		case <-s.wake:
+		case <-bookmark.C:
+			tick = true
 		case <-ctx.Done():
 			return
 		}
 	}
+}
+
+// kick wakes the stream (the hub found a change that may concern it).
+func (s *Stream) kick() {
+	select {
+	case s.wake <- struct{}{}:
+	default: // already woken: it will follow every change since its reads
+	}
+}
+
+// concerned reports whether the changes may concern the view, and if
+// not moves its reads up to them (store.Changes.Affect).
+func (s *Stream) concerned(c *store.Changes) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return c.Affect(s.reads)
 }
 
 // follow applies to what the stream knows the changes since its view
@@ -93,8 +119,10 @@ func (s *Stream) Run(ctx context.Context, send func(*syncproto.Event) error) {
 // (hostview.Follow): a rule of a group every port is in concerns every
 // host, and recomputing thousands of views for it took seconds. It
 // reports false when the view must be recomputed.
-func (s *Stream) follow(v *store.View, ev *syncproto.Event, reads *store.ReadSet) bool {
-	up, del, kn, ok := hostview.Follow(v, reads, s.known)
+func (s *Stream) follow(v *store.View, ev *syncproto.Event) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	up, del, kn, ok := hostview.Follow(v, s.reads, s.known)
 	if ok {
 		ev.Upserts, ev.Deletes, s.known = up, del, kn
 	}
@@ -109,13 +137,19 @@ func (s *Stream) follow(v *store.View, ev *syncproto.Event, reads *store.ReadSet
 // taken before the store's read lock, so that waiting streams do not
 // hold writers off, and only by streams the change affects, so that a
 // change for one host does not queue behind every other stream.
-func (s *Stream) compute(ev *syncproto.Event, changed *<-chan struct{}, reads *store.ReadSet) {
+func (s *Stream) compute(ev *syncproto.Event) {
 	s.c.computing <- struct{}{}
 	defer func() { <-s.c.computing }()
 	s.c.st.View(func(v *store.View) {
 		ev.Revision, ev.Reset = v.Rev(), s.reset
-		*changed = v.Changed()
+		// Recorded into a new set, which the hub does not see until it
+		// is complete; until then the old one, older than any change
+		// since, makes the hub wake the stream.
+		reads := store.NewReadSet()
 		cur := s.c.hostView(v.Recording(reads), s.host)
+		s.mu.Lock()
+		s.reads = reads
+		s.mu.Unlock()
 		if s.reset {
 			s.known = nil
 		}

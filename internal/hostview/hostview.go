@@ -38,6 +38,7 @@ const (
 	ByPort    = "port"    // floatingip: port_id
 	ByAgent   = "agent"   // l3/dhcp binding: agent ids
 	ByGroup   = "group"   // security group rule: security_group_id; port: security_groups
+	ByType    = "type"    // agent: agent_type (schedulers look for one type among every host's agents)
 )
 
 // typed makes an index function of T's: an object of another type has
@@ -85,6 +86,7 @@ func Indexes() []store.Option {
 		store.WithIndex(model.KindFIP, ByRouter, typed(func(f *model.FloatingIP) []string { return ptr(f.RouterID) })),
 		store.WithIndex(model.KindFIP, ByPort, typed(func(f *model.FloatingIP) []string { return ptr(f.PortID) })),
 		store.WithIndex(model.KindAgent, ByHost, typed(func(a *model.Agent) []string { return one(a.Host) })),
+		store.WithIndex(model.KindAgent, ByType, typed(func(a *model.Agent) []string { return one(a.AgentType) })),
 		store.WithIndex(model.KindL3Binding, ByAgent, typed(func(b *model.Binding) []string { return b.AgentIDs })),
 		store.WithIndex(model.KindDHCPBinding, ByAgent, typed(func(b *model.Binding) []string { return b.AgentIDs })),
 		store.WithIndex(model.KindSGRule, ByGroup, typed(func(r *model.SecurityGroupRule) []string { return one(r.SecurityGroupID) })),
@@ -467,7 +469,7 @@ func (kn Known) rev(k syncproto.Key) (int64, bool) {
 func Diff(old Known, cur View) (upserts []syncproto.Object, deletes []syncproto.Key) {
 	for k, e := range cur {
 		if rev, ok := old.rev(k); !ok || rev != e.ModRev {
-			upserts = append(upserts, syncproto.Object{Kind: k.Kind, ID: k.ID, Rev: e.ModRev, Data: e.Raw})
+			upserts = append(upserts, objectOf(k, e))
 		}
 	}
 	for _, o := range old {
@@ -507,7 +509,7 @@ func (kn Known) Update(upserts []syncproto.Object, deletes []syncproto.Key) Know
 	if len(upserts)+len(deletes) <= fewChanges {
 		return kn.patch(upserts, deletes)
 	}
-	out := make(Known, 0, len(kn)+len(upserts))
+	out := make(Known, 0, len(kn)+len(upserts)+knownSlack)
 	j, d := 0, 0
 	for _, e := range kn {
 		for ; j < len(upserts) && compareKeys(keyOf(upserts[j]), e.Key) < 0; j++ {
@@ -530,6 +532,12 @@ func (kn Known) Update(upserts []syncproto.Object, deletes []syncproto.Key) Know
 	}
 	return out
 }
+
+// knownSlack is the room a new Known leaves for objects to come: the
+// first insert into a Known without room copied it whole into a new
+// array, on every stream at once when a change concerned them all (a
+// large allocation each, and the garbage of the old one).
+const knownSlack = 8
 
 // fewChanges is how many changes Update applies one by one (moving
 // the tail of kn for each) rather than merging into a new slice: a rule
@@ -560,11 +568,27 @@ func (kn Known) patch(upserts []syncproto.Object, deletes []syncproto.Key) Known
 	return kn
 }
 
+// objectOf is the stream object of entry e: its data compacted once for
+// every stream that sends it (store.Entry.Wire); data that is not JSON
+// goes as it is, for the stream's writer to refuse.
+func objectOf(k syncproto.Key, e *store.Entry) syncproto.Object {
+	o := syncproto.Object{Kind: k.Kind, ID: k.ID, Rev: e.ModRev, Data: e.Raw}
+	if w := e.Wire.Load(); w != nil {
+		o.Data, o.Compact = *w, true
+	} else if e.Raw != nil {
+		if d, err := syncproto.CompactData(e.Raw); err == nil {
+			e.Wire.Store(&d)
+			o.Data, o.Compact = d, true
+		}
+	}
+	return o
+}
+
 func keyOf(o syncproto.Object) syncproto.Key { return syncproto.Key{Kind: o.Kind, ID: o.ID} }
 
 // Revs reduces a view to what a watcher remembers of it.
 func Revs(hv View) Known {
-	out := make(Known, 0, len(hv))
+	out := make(Known, 0, len(hv)+knownSlack)
 	for k, e := range hv {
 		out = append(out, KnownObject{k, e.ModRev})
 	}

@@ -21,7 +21,7 @@ func TestDiffAgainstKnown(t *testing.T) {
 	}
 	old := Revs(view(map[string]int64{"pa": 1, "pb": 2, "nc": 3, "pd": 4}))
 	up, del := Diff(old, view(map[string]int64{"pa": 1, "pb": 5, "ne": 6, "pd": 4, "nf": 7}))
-	if got := fmt.Sprint(up); got != "[{n e 6 [123 125]} {n f 7 [123 125]} {p b 5 [123 125]}]" {
+	if got := fmt.Sprint(up); got != "[{n e 6 [123 125] true} {n f 7 [123 125] true} {p b 5 [123 125] true}]" {
 		t.Errorf("upserts %s", got)
 	}
 	if got := fmt.Sprint(del); got != "[{n c}]" {

@@ -240,7 +240,7 @@ func Follow(v *store.View, rs *store.ReadSet, kn Known) (upserts []syncproto.Obj
 	}
 	for k, e := range pending {
 		if e != nil {
-			upserts = append(upserts, syncproto.Object{Kind: k.Kind, ID: k.ID, Rev: e.ModRev, Data: e.Raw})
+			upserts = append(upserts, objectOf(k, e))
 		} else if _, had := kn.rev(k); had {
 			deletes = append(deletes, k)
 		}

@@ -42,6 +42,8 @@ type ReadSet struct {
 	// resourcesOnly: plain key and claim reads are left out
 	// (RecordingResources).
 	resourcesOnly bool
+	// kinds are the kinds read (RecordingResources only: Kinds).
+	kinds map[string]struct{}
 }
 
 // NewReadSet returns an empty read set; Affects reports true for it
@@ -63,7 +65,22 @@ func (v *View) Recording(rs *ReadSet) *View {
 func (v *View) RecordingResources(rs *ReadSet) *View {
 	rv := v.Recording(rs)
 	rs.resourcesOnly = true
+	rs.kinds = map[string]struct{}{}
 	return rv
+}
+
+// Kinds adds to dst the kinds of the resources rs read, so that a
+// caller holding many read sets can tell at once that a change of
+// another kind concerns none of them (Changes.AnyOf). It reports false
+// when it cannot tell (rs not filled by RecordingResources).
+func (rs *ReadSet) Kinds(dst map[string]struct{}) bool {
+	if rs == nil || !rs.valid || rs.opaque || rs.kinds == nil {
+		return false
+	}
+	for k := range rs.kinds {
+		dst[k] = struct{}{}
+	}
+	return true
 }
 
 // Affects reports whether a resource changed after rs was recorded (up
@@ -170,7 +187,18 @@ func (v *View) ChangesSince(rev int64) *Changes {
 // AffectedBy reports whether the changes touch a read of rs (true when
 // it cannot tell, as Affects). When they do not, rs is moved up to the
 // changes' view: it then stands for a recording made there.
-func (v *View) AffectedBy(rs *ReadSet, c *Changes) bool {
+func (v *View) AffectedBy(rs *ReadSet, c *Changes) bool { return c.Affect(rs) }
+
+// AnyOf reports whether a change is of one of the kinds (true when it
+// cannot tell).
+func (c *Changes) AnyOf(kinds map[string]struct{}) bool {
+	return c.all || intersects(c.kinds, kinds)
+}
+
+// Affect is AffectedBy without a view: the changes were gathered under
+// the store's lock, and many read sets can be checked against them
+// after it is released (the caller keeps rs from being used meanwhile).
+func (c *Changes) Affect(rs *ReadSet) bool {
 	if rs == nil || !rs.valid || rs.opaque || c.all || rs.rev < c.from {
 		return true
 	}
@@ -198,18 +226,27 @@ func intersects[K comparable](a, b map[K]struct{}) bool {
 func (v *View) recordGet(kind, id string) {
 	if v.rec != nil {
 		v.rec.gets[[2]string{kind, id}] = struct{}{}
+		v.rec.recordKind(kind)
 	}
 }
 
 func (v *View) recordEach(kind string) {
 	if v.rec != nil {
 		v.rec.each[kind] = struct{}{}
+		v.rec.recordKind(kind)
 	}
 }
 
 func (v *View) recordIndex(kind, name, key string) {
 	if v.rec != nil {
 		v.rec.idx[[3]string{kind, name, key}] = struct{}{}
+		v.rec.recordKind(kind)
+	}
+}
+
+func (rs *ReadSet) recordKind(kind string) {
+	if rs.kinds != nil {
+		rs.kinds[kind] = struct{}{}
 	}
 }
 

@@ -53,6 +53,9 @@ type Entry struct {
 	// Memo lets readers attach a value derived only from this entry (for
 	// example its encoded JSON). It dies with the entry.
 	Memo atomic.Pointer[any]
+	// Wire is Raw as agent streams send it (syncproto.CompactData), set
+	// by the first stream that sends the entry and shared by the others.
+	Wire atomic.Pointer[[]byte]
 }
 
 // Store is the etcd-backed state with its cache.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"strconv"
+	"sync"
 )
 
 // WriteLine writes ev as one line of the stream, byte for byte what
@@ -15,7 +16,14 @@ import (
 // encoding/json) and the per-object garbage were most of the server's
 // memory.
 func (ev *Event) WriteLine(w io.Writer) error {
-	lw := lineWriter{w: w, buf: make([]byte, 0, 4<<10)}
+	bp := linePool.Get().(*[]byte)
+	lw := lineWriter{w: w, buf: (*bp)[:0]}
+	defer func() {
+		if cap(lw.buf) <= 64<<10 {
+			*bp = lw.buf[:0]
+			linePool.Put(bp)
+		}
+	}()
 	lw.buf = append(lw.buf, `{"revision":`...)
 	lw.buf = strconv.AppendInt(lw.buf, ev.Revision, 10)
 	if ev.Reset {
@@ -45,6 +53,26 @@ func (ev *Event) WriteLine(w io.Writer) error {
 	lw.end(len(ev.Deletes))
 	lw.buf = append(lw.buf, "}\n"...)
 	return lw.flush(true)
+}
+
+// linePool holds line buffers: one per event and stream was the
+// stream path's largest garbage once a change concerned every agent.
+var linePool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+// CompactData returns raw as WriteLine writes it (what json.Encoder
+// does with a RawMessage: compact, HTML characters escaped), raw
+// itself when that changes nothing; an error if raw is not JSON. Its
+// result may be sent with Object.Compact set.
+func CompactData(raw []byte) ([]byte, error) {
+	var compact, escaped bytes.Buffer
+	if err := json.Compact(&compact, raw); err != nil {
+		return nil, err
+	}
+	json.HTMLEscape(&escaped, compact.Bytes())
+	if bytes.Equal(escaped.Bytes(), raw) {
+		return raw, nil
+	}
+	return escaped.Bytes(), nil
 }
 
 type lineWriter struct {
@@ -88,9 +116,12 @@ func (lw *lineWriter) object(o *Object) error {
 	lw.buf = append(lw.buf, `,"rev":`...)
 	lw.buf = strconv.AppendInt(lw.buf, o.Rev, 10)
 	lw.buf = append(lw.buf, `,"data":`...)
-	if o.Data == nil {
+	switch {
+	case o.Data == nil:
 		lw.buf = append(lw.buf, "null"...)
-	} else {
+	case o.Compact:
+		lw.buf = append(lw.buf, o.Data...)
+	default:
 		// What the encoder does with a RawMessage: compact it, escaping
 		// HTML characters (it rejects invalid JSON, as Compact does).
 		lw.scratch.Reset()

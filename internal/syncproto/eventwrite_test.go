@@ -36,3 +36,34 @@ func TestWriteLineIsEncoderOutput(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteLineCompactData: data compacted once (CompactData) and sent
+// with Compact set gives the same line as the raw data.
+func TestWriteLineCompactData(t *testing.T) {
+	for _, raw := range []string{`{"a":1}`, " { \"a\" : [1, 2],\n \"b\":\"x\u2028<\" } ", `{"name":"<a&b>"}`, `"s"`} {
+		ev := Event{Revision: 3, Upserts: []Object{{Kind: "port", ID: "p", Rev: 2, Data: json.RawMessage(raw)}}}
+		var want, got bytes.Buffer
+		if err := json.NewEncoder(&want).Encode(&ev); err != nil {
+			t.Fatal(err)
+		}
+		d, err := CompactData(ev.Upserts[0].Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev.Upserts[0].Data, ev.Upserts[0].Compact = d, true
+		if err := ev.WriteLine(&got); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(want.Bytes(), got.Bytes()) {
+			t.Errorf("%q:\nwant %s\ngot  %s", raw, want.String(), got.String())
+		}
+	}
+	if _, err := CompactData([]byte(`{"a":`)); err == nil {
+		t.Error("CompactData took invalid JSON")
+	}
+	if raw := []byte(`{"a":1}`); &compacted(raw)[0] != &raw[0] {
+		t.Error("CompactData copied data that was compact already")
+	}
+}
+
+func compacted(raw []byte) []byte { d, _ := CompactData(raw); return d }

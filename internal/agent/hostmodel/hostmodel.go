@@ -264,7 +264,7 @@ func (c *Client) Watch(ctx context.Context, m *Model, onEvent func(*syncproto.Ev
 			return err
 		}
 		var ev syncproto.Event
-		if err := json.Unmarshal(line, &ev); err != nil {
+		if err := ev.ReadLine(line); err != nil {
 			return fmt.Errorf("watch %s: bad event: %w", c.Host, err)
 		}
 		m.Apply(&ev)
