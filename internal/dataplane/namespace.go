@@ -208,6 +208,13 @@ func onDevice(ns desired.Namespace, g desired.GARP) bool {
 // announcing at once took every core from the agent's heartbeats and
 // reconciles. One at a time, the announcements take longer and leave
 // the other cores alone.
+//
+// The bridge port flag neigh_suppress on the gateway ports cannot stop
+// that flood: the bridge suppresses a gratuitous ARP only when it comes
+// in through a port without the flag (br_do_proxy_suppress_arp returns
+// early for a suppressed ingress port), so it would still reach every
+// router and would hide the upstream's announcements from them
+// (docs/performance.md, "Tried and rejected").
 var garpMu sync.Mutex
 
 // announce queues gratuitous ARPs, sent in the background once the
