@@ -154,7 +154,10 @@ func pingID(ns netns.Handle, src, dst string, id, tries int) error {
 
 func (l *sgLab) reach(t *testing.T, from, to string, want bool) {
 	t.Helper()
-	tries := 3
+	// A wanted answer may wait for the lab's veths to be operational
+	// (the kernel's link watch can take over a second on a loaded
+	// machine) and for ARP: up to 5 s. An unwanted one gets 1 s.
+	tries := 10
 	if !want {
 		tries = 2
 	}
