@@ -79,13 +79,7 @@ func TestLocalFloatingIP(t *testing.T) {
 // same batch makes that host recompute, whichever change comes first.
 func TestFollowFloatingIPOnLegacyRouter(t *testing.T) {
 	s := viewStore(t)
-	ctx := context.Background()
-	write := func(fn func(v *store.View, tx *store.Txn)) {
-		t.Helper()
-		if _, err := s.Update(ctx, func(v *store.View, tx *store.Txn) error { fn(v, tx); return nil }); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := storeWriter(t, s)
 	write(seedCloud)
 	h2, h1 := &watcher{host: "h2"}, &watcher{host: "h1"} // h2 holds legacy R1; h1 does not
 	sync := func(w *watcher) (up []syncproto.Object, del []syncproto.Key, full bool) {

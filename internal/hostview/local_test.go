@@ -21,6 +21,17 @@ func decoder[T any]() store.Decoder {
 }
 
 // viewStore is a store with the kinds and indexes views are made of.
+// storeWriter returns a function that commits one change to s, failing
+// the test if it does not commit.
+func storeWriter(t *testing.T, s *store.Store) func(fn func(v *store.View, tx *store.Txn)) {
+	return func(fn func(v *store.View, tx *store.Txn)) {
+		t.Helper()
+		if _, err := s.Update(context.Background(), func(v *store.View, tx *store.Txn) error { fn(v, tx); return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func viewStore(t *testing.T) *store.Store {
 	ctx := context.Background()
 	e, err := store.StartEmbedded(ctx, t.TempDir())
@@ -77,13 +88,7 @@ func (w *watcher) sync(v *store.View) (up []syncproto.Object, del []syncproto.Ke
 // must have been sent exactly the difference.
 func TestFollowMatchesCompute(t *testing.T) {
 	s := viewStore(t)
-	ctx := context.Background()
-	write := func(fn func(v *store.View, tx *store.Txn)) {
-		t.Helper()
-		if _, err := s.Update(ctx, func(v *store.View, tx *store.Txn) error { fn(v, tx); return nil }); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := storeWriter(t, s)
 	write(seedCloud)
 	var ws []*watcher
 	for h := range 5 {
