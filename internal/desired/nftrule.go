@@ -80,11 +80,7 @@ type NftRule struct {
 	// SetCtZone sets the conntrack zone (0 = no action); it must run
 	// before conntrack (priority raw).
 	SetCtZone uint16
-	// Notrack keeps the packet out of conntrack (`notrack`): a
-	// statement in a chain at priority raw, before conntrack sees it.
-	// NAT chains never see such a packet (NAT needs a connection).
-	Notrack bool
-	Comment string // shown in `nft list`; identifies the rule
+	Comment   string // shown in `nft list`; identifies the rule
 }
 
 // ipWord is "ip" or "ip6" for an address.
@@ -228,8 +224,6 @@ func (r NftRule) actionString() []string {
 		return []string{fmt.Sprintf("meta mark set 0x%08x", r.SetMark)}
 	case r.SetCtZone != 0:
 		return []string{fmt.Sprintf("ct zone set %d", r.SetCtZone)}
-	case r.Notrack:
-		return []string{"notrack"}
 	}
 	return nil
 }

@@ -338,7 +338,7 @@ func chainFingerprint(ch desired.NftChain) string {
 func checkRule(r desired.NftRule, fam nftables.TableFamily, sets map[string]*wantSet) error {
 	actions := 0
 	for _, set := range []bool{r.DNATMap != "", r.SNATMap != "", r.SNATTo.IsValid(), r.RedirectTo != 0, r.Accept, r.Drop, r.SetEtherSaddr != "",
-		r.Return, r.Jump != "", r.Goto != "", r.Vmap != "", r.SetMarkOp != "", r.SetCtZone != 0, r.Notrack} {
+		r.Return, r.Jump != "", r.Goto != "", r.Vmap != "", r.SetMarkOp != "", r.SetCtZone != 0} {
 		if set {
 			actions++
 		}

@@ -97,7 +97,7 @@ func checkSGFields(r desired.NftRule, fam nftables.TableFamily, sets map[string]
 	if r.ARPSenderIP.IsValid() && !r.ARPSenderIP.Addr().Is4() {
 		return errors.New("arp saddr ip is not IPv4")
 	}
-	if (r.CtState != "" || r.SetCtZone != 0 || r.Notrack) && bridge {
+	if (r.CtState != "" || r.SetCtZone != 0) && bridge {
 		return errors.New("conntrack: not in a bridge table (no bridge conntrack on this kernel)")
 	}
 	if r.CtState != "" {
@@ -319,8 +319,6 @@ func (b *ruleBuilder) sgAction(r desired.NftRule) bool {
 	case r.SetCtZone != 0:
 		b.e = append(b.e, &expr.Immediate{Register: 1, Data: binaryutil.NativeEndian.PutUint16(r.SetCtZone)},
 			&expr.Ct{Key: expr.CtKeyZONE, SourceRegister: true, Register: 1})
-	case r.Notrack:
-		b.e = append(b.e, &expr.Notrack{})
 	default:
 		return false
 	}

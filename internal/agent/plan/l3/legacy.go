@@ -246,14 +246,6 @@ type legacy struct {
 	// The nftables chains, filled by the parts of the plan.
 	pre, output, post, input desired.NftChain
 	maps                     []desired.NftMap
-	// raw and sets hold the east-west notrack (qrouter- only).
-	raw  desired.NftChain
-	sets []desired.NftSet
-	// hairpin says the gateway SNATs floating IP hairpin traffic.
-	hairpin bool
-	// internalAddrs are the internal devices' addresses (with their
-	// subnets' lengths).
-	internalAddrs []netip.Prefix
 }
 
 // newLegacy starts a gateway namespace; metadata adds the redirect of
@@ -288,7 +280,6 @@ func PlanRouter(s *hostmodel.Snapshot, cfg Config, r *model.Router) (Router, Fac
 	l.interfaces(model.OwnerRouterInterface, names.RouterInterface)
 	l.facts.MetadataNetworks = slices.Clone(l.out.Networks)
 	l.gatewayPart(cfg)
-	l.eastWest()
 	if haNamespace(s, cfg.Host, r, &l.ns) {
 		l.facts.FIPStatus = map[string]string{}
 	}
@@ -333,12 +324,8 @@ func unpluggedNetwork(s *hostmodel.Snapshot, unplugged func(*model.Network) stri
 
 // finish puts the chains and maps in the namespace's table.
 func (l *legacy) finish() (Router, Facts) {
-	chains := []desired.NftChain{l.pre, l.output, l.post, l.input}
-	if len(l.raw.Rules) > 0 {
-		chains = append(chains, l.raw)
-	}
-	l.ns.Nft = []desired.NftTable{{Family: desired.FamilyIP, Name: desired.NftOwnedPrefix, Maps: l.maps, Sets: l.sets,
-		Chains: chains}}
+	l.ns.Nft = []desired.NftTable{{Family: desired.FamilyIP, Name: desired.NftOwnedPrefix, Maps: l.maps,
+		Chains: []desired.NftChain{l.pre, l.output, l.post, l.input}}}
 	l.out.Namespace = l.ns
 	return l.out, l.facts
 }
@@ -369,7 +356,6 @@ func (l *legacy) interfaces(owner string, name func(string) string) {
 				l.ns.GARP = append(l.ns.GARP, desired.GARP{Dev: v.Inner, Addr: pfx.Addr()})
 			}
 		}
-		l.internalAddrs = append(l.internalAddrs, v.Addrs...)
 		l.ns.Veths = append(l.ns.Veths, v)
 		l.out.Networks = append(l.out.Networks, p.NetworkID)
 	}
@@ -404,7 +390,6 @@ func (l *legacy) gateway(gw *model.Port) {
 			l.post.Rules = append(l.post.Rules, desired.NftRule{OifName: qg, SNATTo: gwIP, Comment: "snat to gateway"})
 		}
 		l.post.Rules = append(l.post.Rules, desired.NftRule{IifName: l.internal, CtStateDNAT: true, SNATTo: gwIP, Comment: "hairpin to a floating ip"})
-		l.hairpin = true
 	}
 	l.ns.Veths = append(l.ns.Veths, v)
 	l.out.Networks = append(l.out.Networks, gw.NetworkID)
@@ -492,39 +477,4 @@ func gatewayPort(s *hostmodel.Snapshot, r *model.Router) *model.Port {
 		return ps[0]
 	}
 	return nil
-}
-
-// eastWest keeps IPv4 traffic between two of the router's internal
-// subnets out of conntrack: nothing translates it, and on the legacy
-// east-west path (compute -> network node -> compute) the lookup and
-// TCP state tracking per packet are the router's only per-packet work
-// beyond forwarding. The rule matches a packet that came in on an
-// internal device, from an internal subnet, to an address of another
-// (or the same) internal subnet that is not the router's own (what the
-// router receives itself stays tracked: the metadata guard reads its
-// ct status). Traffic to or from a floating IP is never matched: a
-// floating IP is not in an internal subnet, and the hairpin SNAT sends
-// the replies to the gateway address, which is not either. Without
-// that SNAT (a gateway with no IPv4 address) a hairpin reply would go
-// straight to the internal source and need conntrack to be translated
-// back, so a router with floating IPs and no hairpin SNAT keeps
-// tracking everything.
-func (l *legacy) eastWest() {
-	if len(l.fips) > 0 && !l.hairpin {
-		return
-	}
-	var nets, own []netip.Prefix
-	for _, a := range l.internalAddrs {
-		if a.Addr().Is4() {
-			nets = append(nets, a.Masked())
-			own = append(own, netip.PrefixFrom(a.Addr(), 32))
-		}
-	}
-	if len(nets) < 2 {
-		return // one subnet: nothing is routed between internal subnets
-	}
-	l.sets = append(l.sets, desired.NftSet{Name: "internal_nets", Elements: nets}, desired.NftSet{Name: "router_ips", Elements: own})
-	l.raw = desired.NftChain{Name: "raw", Type: "filter", Hook: "prerouting", Priority: -300, Rules: []desired.NftRule{{
-		IifName: l.internal, SaddrSet: "internal_nets", DaddrSet: "internal_nets", NotDaddrSet: "router_ips",
-		Notrack: true, Comment: "east-west is not tracked"}}}
 }
