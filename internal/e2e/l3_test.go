@@ -268,8 +268,8 @@ func TestL3FloatingIP(t *testing.T) {
 		t.Errorf("DMZ -> APPS's floating IP (hairpin): %v", err)
 	}
 	// Over TCP too, with APPS seeing the gateway address (hairpin SNAT):
-	// the replies go back through conntrack, although DMZ and APPS are
-	// two internal subnets whose direct traffic the router does not track.
+	// the replies come back to the gateway address and conntrack
+	// translates them to the floating IP for DMZ.
 	if seen, err := b.DialTCP("DMZ_INSTANCE", fipTCP, 5*time.Second); err != nil {
 		t.Errorf("DMZ -> %s over TCP (hairpin): %v", fipTCP, err)
 	} else if seen.Addr() != l.r.GatewayIP {
