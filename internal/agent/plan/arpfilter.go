@@ -1,7 +1,6 @@
 package plan
 
 import (
-	"cmp"
 	"maps"
 	"slices"
 	"strings"
@@ -61,225 +60,103 @@ func isGatewayDev(name string) bool {
 // ARPFilter returns the host's ARP filter table for the namespaces of
 // its routers (nil when none has a gateway port on a bridge).
 func ARPFilter(nss []desired.Namespace) *desired.NftTable {
-	var a arpState
-	a.update("", arpContribution(nss))
-	a.flush()
-	return a.table
-}
-
-// arpContrib is what one router adds to the filter: its gateway ports'
-// outer ends and the addresses it announces on them.
-type arpContrib struct {
-	gw     []string
-	claims []arpClaim
-}
-
-type arpClaim struct{ addr, outer string }
-
-// arpContribution reads a router's namespaces (fip- shares included).
-func arpContribution(nss []desired.Namespace) arpContrib {
-	var c arpContrib
+	gw := map[string]bool{}        // outer ends of gateway ports
+	owner := map[string]string{}   // address -> outer end
+	ambiguous := map[string]bool{} // claimed by two ports
 	for _, ns := range nss {
 		outer := map[string]string{} // inner gateway device -> outer end
 		for _, v := range ns.Veths {
 			if v.PeerNamespace == "" && v.Bridge != "" && v.Outer != "" && isGatewayDev(v.Inner) {
 				outer[v.Inner] = v.Outer
-				c.gw = append(c.gw, v.Outer)
+				gw[v.Outer] = true
 			}
 		}
 		for _, g := range ns.GARP {
-			if o, ok := outer[g.Dev]; ok && g.Addr.Is4() {
-				c.claims = append(c.claims, arpClaim{g.Addr.String(), o})
+			o, ok := outer[g.Dev]
+			if !ok || !g.Addr.Is4() {
+				continue
 			}
-		}
-	}
-	slices.Sort(c.gw)
-	c.gw = slices.Compact(c.gw)
-	slices.SortFunc(c.claims, func(x, y arpClaim) int {
-		return cmp.Or(strings.Compare(x.addr, y.addr), strings.Compare(x.outer, y.outer))
-	})
-	c.claims = slices.Compact(c.claims)
-	return c
-}
-
-// arpState keeps the filter up to date router by router, so that a
-// floating IP's change costs a copy of the owner map (the applier
-// wants new lists for what changed), not a walk of every router's
-// namespaces (9 ms at 1,000 routers).
-type arpState struct {
-	contrib map[string]arpContrib
-	gw      map[string]int            // outer end -> routers with it
-	claims  map[string]map[string]int // address -> outer end -> claims
-	owned   map[string]int            // outer end -> owner map entries
-	table   *desired.NftTable
-	// What updates changed since the last flush.
-	gwChanged bool
-	touched   map[string]bool
-}
-
-// update replaces router id's contribution; flush then rebuilds what
-// changed of the table.
-func (a *arpState) update(id string, c arpContrib) {
-	if a.contrib == nil {
-		a.contrib, a.gw, a.claims, a.owned = map[string]arpContrib{}, map[string]int{}, map[string]map[string]int{}, map[string]int{}
-		a.touched = map[string]bool{}
-	}
-	old := a.contrib[id]
-	if slices.Equal(old.gw, c.gw) && slices.Equal(old.claims, c.claims) {
-		return
-	}
-	if len(c.gw) == 0 && len(c.claims) == 0 {
-		delete(a.contrib, id)
-	} else {
-		a.contrib[id] = c
-	}
-	// The new ports count before the old ones go: a port the router
-	// keeps never drops to 0.
-	for _, o := range c.gw {
-		if a.gw[o]++; a.gw[o] == 1 {
-			a.gwChanged = true
-		}
-	}
-	for _, o := range old.gw {
-		if a.gw[o]--; a.gw[o] == 0 {
-			delete(a.gw, o)
-			a.gwChanged = true
-		}
-	}
-	touched := a.touched
-	for _, cl := range old.claims {
-		touched[cl.addr] = true
-		m := a.claims[cl.addr]
-		if m[cl.outer]--; m[cl.outer] == 0 {
-			delete(m, cl.outer)
-		}
-		if len(m) == 0 {
-			delete(a.claims, cl.addr)
-		}
-	}
-	for _, cl := range c.claims {
-		touched[cl.addr] = true
-		if a.claims[cl.addr] == nil {
-			a.claims[cl.addr] = map[string]int{}
-		}
-		a.claims[cl.addr][cl.outer]++
-	}
-}
-
-// flush makes the table anew from the state after updates, reusing
-// the lists that did not change; it reports whether the table changed.
-func (a *arpState) flush() bool {
-	gwChanged, touched := a.gwChanged, a.touched
-	a.gwChanged, a.touched = false, map[string]bool{}
-	if len(a.gw) == 0 {
-		changed := a.table != nil
-		a.table = nil
-		clear(a.owned)
-		return changed
-	}
-	var gwPorts, owners desired.NftMap
-	var chains []desired.NftChain
-	if a.table != nil {
-		gwPorts, owners, chains = a.table.Maps[0], a.table.Maps[1], a.table.Chains
-	} else {
-		gwChanged = true
-		owners = desired.NftMap{Name: "owner", KeyType: desired.TypeIPv4Addr, ValueType: desired.TypeVerdict, Verdicts: map[string]string{}}
-	}
-	if gwChanged {
-		gwPorts = desired.NftMap{Name: "gateway_ports", KeyType: desired.TypeIfname, ValueType: desired.TypeVerdict,
-			Verdicts: make(map[string]string, len(a.gw))}
-		for o := range a.gw {
-			gwPorts.Verdicts[o] = "goto drop"
-		}
-	}
-	// An address gets an owner when exactly one port claims it.
-	want := func(addr string) string {
-		if m := a.claims[addr]; len(m) == 1 {
-			for o := range m {
-				return "goto own-" + o
+			a := g.Addr.String()
+			if prev, seen := owner[a]; seen && prev != o {
+				ambiguous[a] = true
 			}
+			owner[a] = o
 		}
-		return ""
 	}
-	ownersChanged, chainsChanged := false, chains == nil
-	for addr := range touched {
-		w, have := want(addr), owners.Verdicts[addr]
-		if w == have {
+	if len(gw) == 0 {
+		return nil
+	}
+	gwPorts := &desired.NftMap{Name: "gateway_ports", KeyType: desired.TypeIfname, ValueType: desired.TypeVerdict,
+		Verdicts: make(map[string]string, len(gw))}
+	for o := range gw {
+		gwPorts.Verdicts[o] = "goto drop"
+	}
+	owners := &desired.NftMap{Name: "owner", KeyType: desired.TypeIPv4Addr, ValueType: desired.TypeVerdict,
+		Verdicts: make(map[string]string, len(owner))}
+	chainOf := map[string]bool{}
+	for a, o := range owner {
+		if ambiguous[a] {
 			continue
 		}
-		if !ownersChanged {
-			owners.Verdicts, ownersChanged = maps.Clone(owners.Verdicts), true
-		}
-		if have != "" {
-			o := strings.TrimPrefix(have, "goto own-")
-			if a.owned[o]--; a.owned[o] == 0 {
-				delete(a.owned, o)
-				chainsChanged = true
-			}
-			delete(owners.Verdicts, addr)
-		}
-		if w != "" {
-			o := strings.TrimPrefix(w, "goto own-")
-			if a.owned[o]++; a.owned[o] == 1 {
-				chainsChanged = true
-			}
-			owners.Verdicts[addr] = w
-		}
+		owners.Verdicts[a] = "goto own-" + o
+		chainOf[o] = true
 	}
-	if !gwChanged && !ownersChanged && !chainsChanged {
-		return false
-	}
-	if chainsChanged {
-		chains = arpChains(slices.Sorted(maps.Keys(a.owned)))
-	}
-	a.table = &desired.NftTable{Family: desired.FamilyBridge, Name: ARPFilterTable, Chains: chains,
-		Maps: []desired.NftMap{gwPorts, owners}}
-	return true
-}
-
-// arpChains are the table's chains for the owning ports (sorted).
-func arpChains(owners []string) []desired.NftChain {
 	chains := []desired.NftChain{
 		{Name: "drop", Rules: []desired.NftRule{{Drop: true}}},
 		{Name: "forward", Type: "filter", Hook: "forward", Priority: arpFilterPriority,
 			Rules: []desired.NftRule{{L3Proto: "arp", Vmap: "owner", VmapKey: "arp daddr ip"}}},
 	}
-	for _, o := range owners {
+	for _, o := range slices.Sorted(maps.Keys(chainOf)) {
 		chains = append(chains, desired.NftChain{Name: "own-" + o,
 			Rules: []desired.NftRule{{NotOifName: o, Vmap: "gateway_ports", VmapKey: "oifname"}}})
 	}
 	slices.SortFunc(chains, func(a, b desired.NftChain) int { return strings.Compare(a.Name, b.Name) })
-	return chains
+	return &desired.NftTable{Family: desired.FamilyBridge, Name: ARPFilterTable, Chains: chains,
+		Maps: []desired.NftMap{*gwPorts, *owners}}
 }
 
-// setARPFilter updates the filter for the routers replanned (all of
-// them on a first plan) and puts it in the host's tables. An unchanged
-// filter keeps its lists, so that the applier sees the very same table
-// and skips it.
-func (p *Planner) setARPFilter(first bool, dirty map[string]bool) {
-	ids := dirty
-	if first {
-		ids = make(map[string]bool, len(p.routers))
-		for id := range p.routers {
-			ids[id] = true
+// sameARPFilter reports whether two filter tables hold the same ports,
+// owners and chains (built by ARPFilter: comparing the maps says it).
+func sameARPFilter(a, b *desired.NftTable) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	for i := range a.Maps {
+		if !maps.Equal(a.Maps[i].Verdicts, b.Maps[i].Verdicts) {
+			return false
 		}
 	}
-	for id := range ids {
-		var c arpContrib
-		if u := p.routers[id]; u != nil {
-			c = arpContribution(append([]desired.Namespace{u.router.Namespace}, u.router.Extra...))
-		}
-		p.arp.update(id, c)
+	return true
+}
+
+// routerNamespaces lists every router unit's namespaces (fip- shares
+// once per router: arpFilter only reads their gateway ports and GARPs).
+func (p *Planner) routerNamespaces() []desired.Namespace {
+	var out []desired.Namespace
+	for _, u := range p.routers {
+		out = append(out, u.router.Namespace)
+		out = append(out, u.router.Extra...)
 	}
-	p.arp.flush()
+	return out
+}
+
+// setARPFilter recomputes the ARP filter (when recompute) and puts it
+// in the host's tables. An unchanged filter keeps its lists, so that
+// the applier sees the very same table and skips it.
+func (p *Planner) setARPFilter(recompute bool) {
+	if recompute {
+		if t := ARPFilter(p.routerNamespaces()); !sameARPFilter(t, p.arp) {
+			p.arp = t
+		}
+	}
 	tables := make([]desired.NftTable, 0, len(p.host.Nft)+1)
 	for _, t := range p.host.Nft {
 		if t.Name != ARPFilterTable {
 			tables = append(tables, t)
 		}
 	}
-	if p.arp.table != nil {
-		tables = append(tables, *p.arp.table)
+	if p.arp != nil {
+		tables = append(tables, *p.arp)
 	}
 	if len(tables) == 0 {
 		tables = nil

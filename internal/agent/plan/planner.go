@@ -50,7 +50,7 @@ type Planner struct {
 	hostDirty bool
 	// arp is the host's ARP filter table (arpfilter.go) as last handed
 	// over.
-	arp arpState
+	arp *desired.NftTable
 	// sg is the security group share (secgroups.go).
 	sg sgState
 	// Last counts what the last Plan replanned.
@@ -119,7 +119,7 @@ func (p *Planner) Plan(s *hostmodel.Snapshot, changes []hostmodel.Change, all bo
 	default:
 		p.patch(dirtyRouters)
 	}
-	p.setARPFilter(first, dirtyRouters)
+	p.setARPFilter(first || len(dirtyRouters) > 0)
 	p.addSecGroups(s, changes, first)
 	p.pending, p.reshaped, p.hostDirty = nil, false, false
 	p.planned = true

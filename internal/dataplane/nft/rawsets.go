@@ -227,18 +227,17 @@ func diffRaw(ws *wantSet, hs *setSnap) []*elemOp {
 		}
 		return ws.raw.keyText(k) + " : " + v
 	}
-	// Only the keys that differ are sorted (for a stable order): a map
-	// of 10,000 floating IPs that gains one costs one sort of one key.
-	var keys []string
-	for k, v := range ws.relems {
-		if hv, ok := hs.relems[k]; !ok || hv != v {
-			keys = append(keys, k)
-		}
+	keys := make([]string, 0, len(ws.relems))
+	for k := range ws.relems {
+		keys = append(keys, k)
 	}
 	slices.Sort(keys)
 	for i, k := range keys {
 		v := ws.relems[k]
 		hv, ok := hs.relems[k]
+		if ok && hv == v {
+			continue
+		}
 		op := &elemOp{set: ws.name, sort: uint32(i), add: []nftables.SetElement{elem(k, v)},
 			commit: func(s *setSnap) { s.relems[k] = v }}
 		if ok {
