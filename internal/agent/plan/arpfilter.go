@@ -57,9 +57,9 @@ func isGatewayDev(name string) bool {
 	return slices.ContainsFunc(gatewayPrefixes, func(p string) bool { return strings.HasPrefix(name, p) })
 }
 
-// ARPFilter returns the host's ARP filter table for the namespaces of
+// arpFilter returns the host's ARP filter table for the namespaces of
 // its routers (nil when none has a gateway port on a bridge).
-func ARPFilter(nss []desired.Namespace) *desired.NftTable {
+func arpFilter(nss []desired.Namespace) *desired.NftTable {
 	gw := map[string]bool{}        // outer ends of gateway ports
 	owner := map[string]string{}   // address -> outer end
 	ambiguous := map[string]bool{} // claimed by two ports
@@ -116,7 +116,7 @@ func ARPFilter(nss []desired.Namespace) *desired.NftTable {
 }
 
 // sameARPFilter reports whether two filter tables hold the same ports,
-// owners and chains (built by ARPFilter: comparing the maps says it).
+// owners and chains (built by arpFilter: comparing the maps says it).
 func sameARPFilter(a, b *desired.NftTable) bool {
 	if a == nil || b == nil {
 		return a == b
@@ -145,7 +145,7 @@ func (p *Planner) routerNamespaces() []desired.Namespace {
 // the applier sees the very same table and skips it.
 func (p *Planner) setARPFilter(recompute bool) {
 	if recompute {
-		if t := ARPFilter(p.routerNamespaces()); !sameARPFilter(t, p.arp) {
+		if t := arpFilter(p.routerNamespaces()); !sameARPFilter(t, p.arp) {
 			p.arp = t
 		}
 	}

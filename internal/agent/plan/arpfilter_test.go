@@ -33,7 +33,7 @@ func TestARPFilterTable(t *testing.T) {
 		{Name: "qrouter-d", Veths: []desired.Veth{{Inner: "qg-d", Outer: "tapd"}},
 			GARP: []desired.GARP{garp("qg-d", "203.0.113.40")}},
 	}
-	got := ARPFilter(nss).String()
+	got := arpFilter(nss).String()
 	want := `table bridge neutrino-arp {
   map gateway_ports { type ifname : verdict; elements = { "tapa" : goto drop, "tapb" : goto drop, "tapc" : goto drop, "tapfg" : goto drop } }
   map owner { type ipv4_addr : verdict; elements = { 203.0.113.10 : goto own-tapa, 203.0.113.11 : goto own-tapa, 203.0.113.20 : goto own-tapb, 203.0.113.30 : goto own-tapfg } }
@@ -57,7 +57,7 @@ func TestARPFilterTable(t *testing.T) {
 	if got != want {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}
-	if tb := ARPFilter(nss[4:]); tb != nil {
+	if tb := arpFilter(nss[4:]); tb != nil {
 		t.Errorf("no gateway port on a bridge: got a table\n%s", tb)
 	}
 }
@@ -69,13 +69,13 @@ func TestARPFilterKeepsUnchangedTable(t *testing.T) {
 	p := NewPlanner(HostConfig{})
 	ns := desired.Namespace{Name: "qrouter-a", Veths: []desired.Veth{{Inner: "qg-a", Outer: "tapa", Bridge: "brqext"}},
 		GARP: []desired.GARP{garp("qg-a", "203.0.113.10")}}
-	p.arp = ARPFilter([]desired.Namespace{ns})
+	p.arp = arpFilter([]desired.Namespace{ns})
 	first := p.arp
-	if t2 := ARPFilter([]desired.Namespace{ns}); !sameARPFilter(t2, first) {
+	if t2 := arpFilter([]desired.Namespace{ns}); !sameARPFilter(t2, first) {
 		t.Fatal("same namespaces: a different filter")
 	}
 	ns.GARP = append(ns.GARP, garp("qg-a", "203.0.113.11"))
-	t3 := ARPFilter([]desired.Namespace{ns})
+	t3 := arpFilter([]desired.Namespace{ns})
 	if sameARPFilter(t3, first) {
 		t.Fatal("a new floating IP: the same filter")
 	}
