@@ -168,19 +168,14 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 	}
 	var hostPlugged []string
 	var hostLinks []netlink.Link // the host's links, while nothing changed them
-	nftOnly := doHost && !checkHost && mem != nil && mem.hostNftOnly(hostIn)
-	switch {
-	case nftOnly:
-		keep(applyHostNft(res, h, opts))
-		hostPlugged = mem.host.plugged
-	case doHost:
+	if doHost {
 		hostPlugged, hostLinks, err = applyHostLinks(nl, res, h, opts, keep)
 		if err != nil {
 			return res, err
 		}
 		// A check that found drift repairs all of it.
 		checkHost = checkHost && len(res.Changes) == 0
-	default:
+	} else {
 		res.HostSkipped = true
 		hostPlugged = mem.host.plugged
 	}
@@ -210,7 +205,7 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 	// a change is waiting.
 	if checkHost && res.vethsAdded == 0 && yield() {
 		doHost = false
-	} else if doHost && !nftOnly || res.vethsAdded > 0 {
+	} else if doHost || res.vethsAdded > 0 {
 		applyHostFDB(nl, res, h, opts, hostLinks, keep)
 	}
 	for _, a := range res.announcements {

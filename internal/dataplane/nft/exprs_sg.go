@@ -130,10 +130,6 @@ func checkVmapRule(r desired.NftRule, sets map[string]*wantSet) error {
 		if rt.key != nftables.TypeMark {
 			return errors.New("vmap on mark needs a mark map")
 		}
-	case "arp daddr ip":
-		if rt.key != nftables.TypeIPAddr || r.L3Proto != "arp" {
-			return errors.New("vmap on arp daddr ip needs an ipv4_addr map and meta protocol arp")
-		}
 	default:
 		return fmt.Errorf("unknown VmapKey %q", r.VmapKey)
 	}
@@ -307,9 +303,6 @@ func (b *ruleBuilder) sgAction(r desired.NftRule) bool {
 			b.e = append(b.e, &expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1})
 		case "oifname":
 			b.e = append(b.e, &expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1})
-		case "arp daddr ip":
-			// Ethernet/IPv4 ARP (the rule matched meta protocol arp).
-			b.e = append(b.e, &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: arpTPAOff, Len: 4})
 		default:
 			b.loadMark(r.VmapMask)
 		}

@@ -33,21 +33,16 @@ type rawType struct {
 var verdictMagic = nftables.TypeVerdict.GetNFTMagic()
 
 func compileRawMap(m desired.NftMap, k, v string) (*wantSet, error) {
-	if v != desired.TypeVerdict || (k != desired.TypeIfname && k != desired.TypeMark && k != desired.TypeIPv4Addr) {
-		return nil, fmt.Errorf("nft map %s: type %s : %s not implemented (ipv4_addr : ipv4_addr, ifname, mark or ipv4_addr : verdict)", m.Name, k, v)
+	if v != desired.TypeVerdict || (k != desired.TypeIfname && k != desired.TypeMark) {
+		return nil, fmt.Errorf("nft map %s: type %s : %s not implemented (ipv4_addr : ipv4_addr, ifname or mark : verdict)", m.Name, k, v)
 	}
 	if len(m.Elements) > 0 {
 		return nil, fmt.Errorf("nft map %s: a verdict map has Verdicts, not Elements", m.Name)
 	}
 	// nft shows strings in host byte order (the order is only userdata).
 	rt := &rawType{key: nftables.TypeIFName, keyOrder: binaryutil.NativeEndian, verdict: true}
-	switch k {
-	case desired.TypeMark:
+	if k == desired.TypeMark {
 		rt.key, rt.keyOrder = nftables.TypeMark, binaryutil.NativeEndian
-	case desired.TypeIPv4Addr:
-		// An address is compared in network byte order, as a rule
-		// loads it from the packet.
-		rt.key, rt.keyOrder = nftables.TypeIPAddr, binaryutil.BigEndian
 	}
 	ws := &wantSet{name: m.Name, isMap: true, raw: rt, relems: make(map[string]string, len(m.Verdicts))}
 	for key, val := range m.Verdicts {
@@ -65,7 +60,7 @@ func compileRawMap(m desired.NftMap, k, v string) (*wantSet, error) {
 
 // keyBytes encodes a map key as the kernel compares it with what a
 // rule loads: an interface name NUL-padded to IFNAMSIZ, a mark in host
-// byte order (meta mark loads it so), an IPv4 address in network order.
+// byte order (meta mark loads it so).
 func keyBytes(typ, key string) ([]byte, error) {
 	switch typ {
 	case desired.TypeIfname:
@@ -81,12 +76,6 @@ func keyBytes(typ, key string) ([]byte, error) {
 			return nil, fmt.Errorf("bad mark %q", key)
 		}
 		return binaryutil.NativeEndian.PutUint32(uint32(v)), nil
-	case desired.TypeIPv4Addr:
-		a, err := netip.ParseAddr(key)
-		if err != nil || !a.Is4() {
-			return nil, fmt.Errorf("bad IPv4 address %q", key)
-		}
-		return a.AsSlice(), nil
 	}
 	return nil, fmt.Errorf("unknown key type %s", typ)
 }
@@ -94,7 +83,7 @@ func keyBytes(typ, key string) ([]byte, error) {
 // keyText renders key bytes for change lines.
 func (rt *rawType) keyText(k string) string {
 	switch {
-	case rt.key == nftables.TypeIP6Addr, rt.key == nftables.TypeIPAddr && len(k) == 4:
+	case rt.key == nftables.TypeIP6Addr:
 		a, _ := netip.AddrFromSlice([]byte(k))
 		return a.String()
 	case rt.key == nftables.TypeMark && len(k) == 4:
