@@ -168,21 +168,14 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 	}
 	var hostPlugged []string
 	var hostLinks []netlink.Link // the host's links, while nothing changed them
-	nftOnly := doHost && !checkHost && mem != nil && mem.hostNftOnly(hostIn)
-	switch {
-	case nftOnly:
-		// After the namespaces (below): a floating IP's address and NAT
-		// do not wait for the host's tables, and its filter entry is in
-		// place before its gratuitous ARPs go out.
-		hostPlugged = mem.host.plugged
-	case doHost:
+	if doHost {
 		hostPlugged, hostLinks, err = applyHostLinks(nl, res, h, opts, keep)
 		if err != nil {
 			return res, err
 		}
 		// A check that found drift repairs all of it.
 		checkHost = checkHost && len(res.Changes) == 0
-	default:
+	} else {
 		res.HostSkipped = true
 		hostPlugged = mem.host.plugged
 	}
@@ -190,9 +183,6 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 		res.Plugged[id] = true
 	}
 	errs = append(errs, applyNamespaces(nl, res, h, opts)...)
-	if nftOnly {
-		keep(applyHostNft(res, h, opts))
-	}
 	if !res.Stopped && opts.Stop != nil && opts.Stop() {
 		res.Stopped = true // the host's parts below take long on a big node
 	}
@@ -215,7 +205,7 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 	// a change is waiting.
 	if checkHost && res.vethsAdded == 0 && yield() {
 		doHost = false
-	} else if doHost && !nftOnly || res.vethsAdded > 0 {
+	} else if doHost || res.vethsAdded > 0 {
 		applyHostFDB(nl, res, h, opts, hostLinks, keep)
 	}
 	for _, a := range res.announcements {

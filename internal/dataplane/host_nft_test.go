@@ -29,7 +29,6 @@ type bridgeLab struct {
 	host          netns.Handle
 	hostName      string
 	a, b, c       netns.Handle
-	names         map[*netns.Handle]string // a, b, c's namespace names
 	macA          net.HardwareAddr
 	ipA, ipB, ipC netip.Addr
 }
@@ -37,7 +36,7 @@ type bridgeLab struct {
 const labBridge = "brqdvrtest"
 
 func newBridgeLab(t *testing.T) *bridgeLab {
-	l := &bridgeLab{ipA: ip("10.9.0.1"), ipB: ip("10.9.0.2"), ipC: ip("10.9.0.3"), names: map[*netns.Handle]string{}}
+	l := &bridgeLab{ipA: ip("10.9.0.1"), ipB: ip("10.9.0.2"), ipC: ip("10.9.0.3")}
 	l.hostName = testutil.NewNetNS(t, "brhost")
 	l.host = openNS(t, l.hostName)
 	hl, err := netlink.NewHandleAt(l.host)
@@ -49,9 +48,7 @@ func newBridgeLab(t *testing.T) *bridgeLab {
 		addr netip.Addr
 		tag  string
 	}{{"veth-xa", &l.a, l.ipA, "bra"}, {"veth-xb", &l.b, l.ipB, "brb"}, {"other-c", &l.c, l.ipC, "brc"}} {
-		name := testutil.NewNetNS(t, inst.tag)
-		l.names[inst.ns] = name
-		*inst.ns = openNS(t, name)
+		*inst.ns = openNS(t, testutil.NewNetNS(t, inst.tag))
 		must(t, hl.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: inst.port}, PeerName: "eth0", PeerNamespace: netlink.NsFd(int(*inst.ns))}))
 		il, err := netlink.NewHandleAt(*inst.ns)
 		must(t, err)

@@ -146,17 +146,8 @@ func (m *Memory) keepOnly(h *desired.Host) {
 }
 
 func (m *Memory) hostUnchanged(in *hostInput) bool {
-	return m.hostNftOnly(in) && reflect.DeepEqual(m.host.in.nft, in.nft)
-}
-
-// hostNftOnly reports whether the host's parts but its nftables tables
-// are those of the last clean apply: a floating IP's change moves one
-// element of the ARP filter (plan/arpfilter.go), which is applied alone
-// rather than with the host's link, FDB and neighbour dumps (seconds on
-// a network node with 8,500 links).
-func (m *Memory) hostNftOnly(in *hostInput) bool {
 	old := m.host
-	return old != nil && old.in.prune == in.prune &&
+	return old != nil && old.in.prune == in.prune && reflect.DeepEqual(old.in.nft, in.nft) &&
 		slices.Equal(old.in.sysctls, in.sysctls) && slices.Equal(old.in.bridges, in.bridges) &&
 		slices.Equal(old.in.vxlans, in.vxlans) && slices.Equal(old.in.ports, in.ports) &&
 		slices.Equal(old.in.fdb, in.fdb) && slices.Equal(old.in.neighs, in.neighs) &&

@@ -143,14 +143,6 @@ func TestMemoryHostInput(t *testing.T) {
 	if m.hostUnchanged(hostInputOf(h, true)) {
 		t.Fatal("a new host table leaves the host's parts unchanged")
 	}
-	// Only a table changed: the host's tables are applied alone.
-	if !m.hostNftOnly(hostInputOf(h, true)) {
-		t.Fatal("a new host table alone is not an nftables-only change")
-	}
-	h.FDB[0].Dst = ip("10.0.1.99")
-	if m.hostNftOnly(hostInputOf(h, true)) {
-		t.Fatal("an FDB change is an nftables-only change")
-	}
 }
 
 // TestApplyIncremental applies two router namespaces with a Memory and

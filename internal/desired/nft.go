@@ -25,9 +25,6 @@ const (
 	TypeIfname   = "ifname"  // map keys: an interface name
 	TypeMark     = "mark"    // map keys: a packet mark ("0x00010000")
 	TypeVerdict  = "verdict" // map values: "jump <chain>" or "goto <chain>"
-	// TypeIfnameIPv4 is a concatenated set key: an interface name and an
-	// IPv4 address, written "tap1 . 203.0.113.5".
-	TypeIfnameIPv4 = "ifname . ipv4_addr"
 )
 
 // NftTable is one nftables table the agent owns in a namespace: family
@@ -102,29 +99,12 @@ func (m *NftMap) Types() (key, value string) {
 	return orIPv4(m.KeyType), orIPv4(m.ValueType)
 }
 
-// NftSet is a typed interval set of prefixes (Elements): Type "" or
-// ipv4_addr, or ipv6_addr; or a set of exact keys (Keys): Type ifname
-// ("tap1"), ipv4_addr ("203.0.113.5") or ifname . ipv4_addr
-// ("tap1 . 203.0.113.5"). Like a map's, the Keys of a set handed to the
-// applier must not be changed afterwards.
+// NftSet is a typed interval set of prefixes: Type "" or ipv4_addr, or
+// ipv6_addr.
 type NftSet struct {
 	Name     string
 	Type     string
 	Elements []netip.Prefix
-	Keys     []string
-}
-
-// renderKey renders an exact key of a set of type typ as nft does.
-func renderKey(typ, k string) string {
-	switch typ {
-	case TypeIfname:
-		return fmt.Sprintf("%q", k)
-	case TypeIfnameIPv4:
-		if name, addr, ok := strings.Cut(k, " . "); ok {
-			return fmt.Sprintf("%q . %s", name, addr)
-		}
-	}
-	return k
 }
 
 func orIPv4(t string) string {
@@ -142,15 +122,6 @@ func (t *NftTable) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "table %s %s {\n", t.FamilyOrIP(), t.NameOrDefault())
 	for _, s := range t.Sets {
-		if s.Keys != nil {
-			els := make([]string, len(s.Keys))
-			for i, k := range s.Keys {
-				els[i] = renderKey(s.Type, k)
-			}
-			slices.Sort(els)
-			fmt.Fprintf(&b, "  set %s { type %s; elements = { %s } }\n", s.Name, orIPv4(s.Type), strings.Join(els, ", "))
-			continue
-		}
 		els := make([]string, len(s.Elements))
 		for i, e := range s.Elements {
 			els[i] = e.String()

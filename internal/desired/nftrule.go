@@ -26,10 +26,6 @@ type NftRule struct {
 	EtherSaddr  string     // ether saddr <mac>
 	EtherDaddr  string     // ether daddr <mac>
 	ARPTargetIP netip.Addr // arp daddr ip <addr>
-	// Exact-key set lookups (bridge family; the ARP ones need L3Proto
-	// "arp"): oifname @set, arp daddr ip @set, and
-	// oifname . arp daddr ip != @set (an ifname . ipv4_addr set).
-	OifNameSet, ARPTargetSet, NotOifARPTargetSet string
 
 	// Security group matches (internal/agent/plan/secgroup).
 	// L3Proto is "ip", "ip6" or "arp": meta nfproto in ip/inet tables,
@@ -184,15 +180,6 @@ func (r NftRule) String() string {
 	}
 	if r.ARPTargetIP.IsValid() {
 		add("arp daddr ip %s", r.ARPTargetIP)
-	}
-	if r.OifNameSet != "" {
-		add("oifname @%s", r.OifNameSet)
-	}
-	if r.ARPTargetSet != "" {
-		add("arp daddr ip @%s", r.ARPTargetSet)
-	}
-	if r.NotOifARPTargetSet != "" {
-		add("oifname . arp daddr ip != @%s", r.NotOifARPTargetSet)
 	}
 	parts = append(parts, r.actionString()...)
 	if r.Comment != "" {

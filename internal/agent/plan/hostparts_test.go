@@ -8,9 +8,7 @@ import (
 	"github.com/neutrino-net/neutrino/internal/model"
 )
 
-// hostParts is a host without its namespaces and without its ARP
-// filter table (deep-copied lists): the filter follows the floating
-// IPs (arpfilter.go) and is applied on its own.
+// hostParts is a host without its namespaces (deep-copied lists).
 func hostParts(h desired.Host) desired.Host {
 	out := desired.Host{}
 	out.Bridges = append(out.Bridges, h.Bridges...)
@@ -19,18 +17,13 @@ func hostParts(h desired.Host) desired.Host {
 	out.FDB = append(out.FDB, h.FDB...)
 	out.Neighs = append(out.Neighs, h.Neighs...)
 	out.Sysctls = append(out.Sysctls, h.Sysctls...)
-	for _, t := range h.Nft {
-		if t.Name != ARPFilterTable {
-			out.Nft = append(out.Nft, t)
-		}
-	}
+	out.Nft = append(out.Nft, h.Nft...)
 	return out
 }
 
 // TestFloatingIPLeavesHostPartsAlone: a floating IP change replans its
-// router's namespace only; the host's own lists stay equal (but the ARP
-// filter's table, which the agent applies alone), so that the agent's
-// incremental apply leaves the host parts alone.
+// router's namespace only; the host's own lists stay equal, so that the
+// agent's incremental apply leaves the host parts alone.
 func TestFloatingIPLeavesHostPartsAlone(t *testing.T) {
 	cs := walkthrough()
 	m := replay(t, cs)

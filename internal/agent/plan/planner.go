@@ -48,9 +48,6 @@ type Planner struct {
 	// hostDirty is set when a router's entries in the host's own lists
 	// (DVR: FDB, neighbours, bridge rules) changed: the host is rebuilt.
 	hostDirty bool
-	// arp is the host's ARP filter table (arpfilter.go) as last handed
-	// over.
-	arp arpState
 	// sg is the security group share (secgroups.go).
 	sg sgState
 	// Last counts what the last Plan replanned.
@@ -119,7 +116,6 @@ func (p *Planner) Plan(s *hostmodel.Snapshot, changes []hostmodel.Change, all bo
 	default:
 		p.patch(dirtyRouters)
 	}
-	p.setARPFilter(first, dirtyRouters)
 	p.addSecGroups(s, changes, first)
 	p.pending, p.reshaped, p.hostDirty = nil, false, false
 	p.planned = true

@@ -298,14 +298,6 @@ func (w *wantTable) compileSets(want *desired.NftTable, prev *wantTable) error {
 		if w.reuseSet(s.Name, setID(s), prev) {
 			continue
 		}
-		if s.Keys != nil {
-			ws, err := compileRawSet(s)
-			if err != nil {
-				return err
-			}
-			w.addSet(ws, setID(s))
-			continue
-		}
 		if s.Type == desired.TypeIPv6Addr {
 			ws, err := compileIPv6Set(s)
 			if err != nil {
@@ -374,9 +366,6 @@ func checkRule(r desired.NftRule, fam nftables.TableFamily, sets map[string]*wan
 	if err := checkSGFields(r, fam, sets); err != nil {
 		return err
 	}
-	if err := checkKeySets(r, fam, sets); err != nil {
-		return err
-	}
 	if r.SNATTo.IsValid() && !r.SNATTo.Is4() {
 		return fmt.Errorf("snat to %s is not IPv4", r.SNATTo)
 	}
@@ -386,28 +375,6 @@ func checkRule(r desired.NftRule, fam nftables.TableFamily, sets map[string]*wan
 		}
 	}
 	return checkBridgeFields(r, fam)
-}
-
-// checkKeySets validates the exact-key set lookups: bridge tables only,
-// each on a set of its key type.
-func checkKeySets(r desired.NftRule, fam nftables.TableFamily, sets map[string]*wantSet) error {
-	for _, c := range []struct {
-		set, what string
-		key       nftables.SetDatatype
-	}{{r.OifNameSet, "oifname", nftables.TypeIFName}, {r.ARPTargetSet, "arp daddr ip", nftables.TypeIPAddr},
-		{r.NotOifARPTargetSet, "oifname . arp daddr ip", ifnameIPv4}} {
-		if c.set == "" {
-			continue
-		}
-		if fam != nftables.TableFamilyBridge {
-			return fmt.Errorf("%s @%s: only in a bridge table", c.what, c.set)
-		}
-		s, ok := sets[c.set]
-		if !ok || s.isMap || s.raw == nil || s.raw.key.GetNFTMagic() != c.key.GetNFTMagic() {
-			return fmt.Errorf("%s @%s: want a set of %s keys", c.what, c.set, c.key.Name)
-		}
-	}
-	return nil
 }
 
 // checkBridgeFields validates the Ethernet and ARP fields, which only a

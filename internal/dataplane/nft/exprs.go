@@ -99,24 +99,7 @@ func (b *ruleBuilder) matches(r desired.NftRule) {
 	if r.NotOifName != "" {
 		b.ifname(expr.MetaKeyOIFNAME, r.NotOifName, expr.CmpOpNeq)
 	}
-	if r.OifNameSet != "" {
-		b.e = append(b.e, &expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1})
-		b.lookup(r.OifNameSet, false)
-	}
 	b.sgMatches(r)
-	if r.ARPTargetSet != "" {
-		b.arpHeader()
-		b.e = append(b.e, &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: arpTPAOff, Len: 4})
-		b.lookup(r.ARPTargetSet, false)
-	}
-	if r.NotOifARPTargetSet != "" {
-		// A concatenation: the name in the 32-bit registers 8-11, the
-		// address in 12 (NFT_REG32_00 on), looked up together.
-		b.arpHeader()
-		b.e = append(b.e, &expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 8},
-			&expr.Payload{DestRegister: 12, Base: expr.PayloadBaseNetworkHeader, Offset: arpTPAOff, Len: 4},
-			&expr.Lookup{SourceRegister: 8, SetName: r.NotOifARPTargetSet, SetID: b.ids[r.NotOifARPTargetSet], Invert: true})
-	}
 	if r.SaddrSet != "" {
 		b.ipField(saddrOff)
 		b.lookup(r.SaddrSet, false)

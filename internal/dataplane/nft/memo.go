@@ -56,9 +56,6 @@ func mapID(m desired.NftMap) srcID {
 }
 
 func setID(s desired.NftSet) srcID {
-	if s.Keys != nil {
-		return srcID{unsafe.Pointer(unsafe.SliceData(s.Keys)), len(s.Keys), s.Type + " keys"}
-	}
 	return srcID{unsafe.Pointer(unsafe.SliceData(s.Elements)), len(s.Elements), s.Type}
 }
 

@@ -26,35 +26,6 @@ type rawType struct {
 	key      nftables.SetDatatype
 	keyOrder binaryutil.ByteOrder
 	verdict  bool // a verdict map
-	concat   bool // an ifname . ipv4_addr set
-}
-
-// ifnameIPv4 is the kernel type of an ifname . ipv4_addr set.
-var ifnameIPv4 = nftables.MustConcatSetType(nftables.TypeIFName, nftables.TypeIPAddr)
-
-// compileRawSet compiles a set of exact keys (interface names, IPv4
-// addresses or both concatenated).
-func compileRawSet(s desired.NftSet) (*wantSet, error) {
-	rt := &rawType{}
-	switch s.Type {
-	case desired.TypeIfname:
-		rt.key, rt.keyOrder = nftables.TypeIFName, binaryutil.NativeEndian
-	case desired.TypeIPv4Addr, "":
-		rt.key, rt.keyOrder = nftables.TypeIPAddr, binaryutil.BigEndian
-	case desired.TypeIfnameIPv4:
-		rt.key, rt.keyOrder, rt.concat = ifnameIPv4, binaryutil.BigEndian, true
-	default:
-		return nil, fmt.Errorf("nft set %s: keys of type %s not implemented (ifname, ipv4_addr, ifname . ipv4_addr)", s.Name, s.Type)
-	}
-	ws := &wantSet{name: s.Name, raw: rt, relems: make(map[string]string, len(s.Keys))}
-	for _, k := range s.Keys {
-		kb, err := keyBytes(s.Type, k)
-		if err != nil {
-			return nil, fmt.Errorf("nft set %s: %w", s.Name, err)
-		}
-		ws.relems[string(kb)] = ""
-	}
-	return ws, nil
 }
 
 // verdictMagic is what a verdict map's type reads back as: google/nftables
@@ -89,7 +60,7 @@ func compileRawMap(m desired.NftMap, k, v string) (*wantSet, error) {
 
 // keyBytes encodes a map key as the kernel compares it with what a
 // rule loads: an interface name NUL-padded to IFNAMSIZ, a mark in host
-// byte order (meta mark loads it so), an IPv4 address in network order.
+// byte order (meta mark loads it so).
 func keyBytes(typ, key string) ([]byte, error) {
 	switch typ {
 	case desired.TypeIfname:
@@ -105,26 +76,6 @@ func keyBytes(typ, key string) ([]byte, error) {
 			return nil, fmt.Errorf("bad mark %q", key)
 		}
 		return binaryutil.NativeEndian.PutUint32(uint32(v)), nil
-	case desired.TypeIPv4Addr, "":
-		a, err := netip.ParseAddr(key)
-		if err != nil || !a.Is4() {
-			return nil, fmt.Errorf("bad IPv4 address %q", key)
-		}
-		return a.AsSlice(), nil
-	case desired.TypeIfnameIPv4:
-		name, addr, ok := strings.Cut(key, " . ")
-		if !ok {
-			return nil, fmt.Errorf("bad key %q: want <ifname> . <ipv4>", key)
-		}
-		n, err := keyBytes(desired.TypeIfname, name)
-		if err != nil {
-			return nil, err
-		}
-		a, err := keyBytes(desired.TypeIPv4Addr, addr)
-		if err != nil {
-			return nil, err
-		}
-		return append(n, a...), nil
 	}
 	return nil, fmt.Errorf("unknown key type %s", typ)
 }
@@ -132,12 +83,9 @@ func keyBytes(typ, key string) ([]byte, error) {
 // keyText renders key bytes for change lines.
 func (rt *rawType) keyText(k string) string {
 	switch {
-	case rt.key == nftables.TypeIP6Addr, rt.key == nftables.TypeIPAddr && len(k) == 4:
+	case rt.key == nftables.TypeIP6Addr:
 		a, _ := netip.AddrFromSlice([]byte(k))
 		return a.String()
-	case rt.concat && len(k) == unix.IFNAMSIZ+4:
-		a, _ := netip.AddrFromSlice([]byte(k[unix.IFNAMSIZ:]))
-		return strings.TrimRight(k[:unix.IFNAMSIZ], "\x00") + " . " + a.String()
 	case rt.key == nftables.TypeMark && len(k) == 4:
 		return fmt.Sprintf("0x%08x", binaryutil.NativeEndian.Uint32([]byte(k)))
 	}
@@ -208,7 +156,7 @@ func (w *wantTable) checkVerdictTargets(regular map[string]bool) error {
 
 // rawSetFor is the kernel set of a raw wanted set.
 func rawSetFor(t *nftables.Table, name string, rt *rawType) *nftables.Set {
-	s := &nftables.Set{Table: t, Name: name, KeyType: rt.key, KeyByteOrder: rt.keyOrder, Concatenation: rt.concat}
+	s := &nftables.Set{Table: t, Name: name, KeyType: rt.key, KeyByteOrder: rt.keyOrder}
 	if rt.verdict {
 		s.IsMap, s.DataType = true, nftables.TypeVerdict
 	}
@@ -238,7 +186,7 @@ func (s *setSnap) matchesRaw(w *wantSet) bool {
 // the set is not one the agent writes raw.
 func readRaw(set *nftables.Set, els []nftables.SetElement) (map[string]string, bool) {
 	isVerdict := set.IsMap && set.KeyType.GetNFTMagic() == verdictMagic
-	if !isVerdict && (set.IsMap || set.Interval || !rawKeyMagic(set.KeyType.GetNFTMagic())) {
+	if !isVerdict && (set.IsMap || set.Interval || set.KeyType.GetNFTMagic() != nftables.TypeIP6Addr.GetNFTMagic()) {
 		return nil, false
 	}
 	out := make(map[string]string, len(els))
@@ -250,16 +198,6 @@ func readRaw(set *nftables.Set, els []nftables.SetElement) (map[string]string, b
 		out[string(e.Key)] = v
 	}
 	return out, true
-}
-
-// rawKeyMagic reports whether a plain (not interval) set of this key
-// type is one the agent writes raw.
-func rawKeyMagic(m uint32) bool {
-	switch m {
-	case nftables.TypeIP6Addr.GetNFTMagic(), nftables.TypeIPAddr.GetNFTMagic(), nftables.TypeIFName.GetNFTMagic(), ifnameIPv4.GetNFTMagic():
-		return true
-	}
-	return false
 }
 
 // diffRaw compares a raw set's wanted elements with the kernel's.
@@ -278,18 +216,17 @@ func diffRaw(ws *wantSet, hs *setSnap) []*elemOp {
 		}
 		return ws.raw.keyText(k) + " : " + v
 	}
-	// Only the keys that differ are sorted (for a stable order): a map
-	// of 10,000 floating IPs that gains one costs one sort of one key.
-	var keys []string
-	for k, v := range ws.relems {
-		if hv, ok := hs.relems[k]; !ok || hv != v {
-			keys = append(keys, k)
-		}
+	keys := make([]string, 0, len(ws.relems))
+	for k := range ws.relems {
+		keys = append(keys, k)
 	}
 	slices.Sort(keys)
 	for i, k := range keys {
 		v := ws.relems[k]
 		hv, ok := hs.relems[k]
+		if ok && hv == v {
+			continue
+		}
 		op := &elemOp{set: ws.name, sort: uint32(i), add: []nftables.SetElement{elem(k, v)},
 			commit: func(s *setSnap) { s.relems[k] = v }}
 		if ok {
