@@ -124,10 +124,15 @@ func (p *Planner) Plan(s *hostmodel.Snapshot, ports []Port, bridges []string, ch
 	} else {
 		p.absorb(changes, d)
 	}
-	bridges = slices.Clone(bridges)
-	slices.Sort(bridges)
-	bridges = slices.Compact(bridges)
+	// The host's bridges come sorted: sorted and unique, they are
+	// compared as they are (a copy, sorted, on every plan showed).
+	if !strictlySorted(bridges) {
+		bridges = slices.Clone(bridges)
+		slices.Sort(bridges)
+		bridges = slices.Compact(bridges)
+	}
 	if !slices.Equal(bridges, p.bridges) || p.zones == nil {
+		bridges = slices.Clone(bridges) // the caller's may change
 		p.bridges, p.zones = bridges, allocate(bridges)
 		d.allPorts = true
 		d.chains["zone"] = zoneRules(bridges, p.zones)
@@ -144,6 +149,16 @@ func (p *Planner) Plan(s *hostmodel.Snapshot, ports []Port, bridges []string, ch
 	p.planGroups(d)
 	p.planSets(d)
 	return p.assemble(d)
+}
+
+// strictlySorted reports whether ss is sorted without duplicates.
+func strictlySorted(ss []string) bool {
+	for i := 1; i < len(ss); i++ {
+		if ss[i-1] >= ss[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // reindex builds the rule and member indexes from the whole view.
