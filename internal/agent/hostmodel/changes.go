@@ -2,6 +2,7 @@ package hostmodel
 
 import (
 	"reflect"
+	"sync"
 
 	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/syncproto"
@@ -89,23 +90,40 @@ func statusOnly(old, new any) bool {
 }
 
 func equalIgnoring(a, b reflect.Value) bool {
-	t := a.Type()
-	for i := range t.NumField() {
-		f := t.Field(i)
-		if ignoredFields[f.Name] {
-			continue
-		}
-		if f.Anonymous && f.Type == reflect.TypeOf(model.Standard{}) {
-			if !equalIgnoring(a.Field(i), b.Field(i)) {
-				return false
-			}
-			continue
-		}
-		if !equalField(a.Field(i), b.Field(i)) {
+	for _, idx := range comparedFields(a.Type()) {
+		if !equalField(a.FieldByIndex(idx), b.FieldByIndex(idx)) {
 			return false
 		}
 	}
 	return true
+}
+
+// fieldPaths caches comparedFields by type.
+var fieldPaths sync.Map // reflect.Type -> [][]int
+
+// comparedFields are the paths of the fields of struct type t that
+// statusOnly compares: all but ignoredFields, those of an embedded
+// model.Standard included. Worked out once per type: reading each
+// field's description on every change showed in the agents' profile.
+func comparedFields(t reflect.Type) [][]int {
+	if p, ok := fieldPaths.Load(t); ok {
+		return p.([][]int)
+	}
+	var out [][]int
+	for i := range t.NumField() {
+		f := t.Field(i)
+		switch {
+		case ignoredFields[f.Name]:
+		case f.Anonymous && f.Type == reflect.TypeOf(model.Standard{}):
+			for _, sub := range comparedFields(f.Type) {
+				out = append(out, append([]int{i}, sub...))
+			}
+		default:
+			out = append(out, []int{i})
+		}
+	}
+	fieldPaths.Store(t, out)
+	return out
 }
 
 // Undecodable returns the objects that the model holds but could not
