@@ -267,6 +267,14 @@ func TestL3FloatingIP(t *testing.T) {
 	if err := b.Ping("DMZ_INSTANCE", fip.Addr, 5*time.Second); err != nil {
 		t.Errorf("DMZ -> APPS's floating IP (hairpin): %v", err)
 	}
+	// Over TCP too, with APPS seeing the gateway address (hairpin SNAT):
+	// the replies come back to the gateway address and conntrack
+	// translates them to the floating IP for DMZ.
+	if seen, err := b.DialTCP("DMZ_INSTANCE", fipTCP, 5*time.Second); err != nil {
+		t.Errorf("DMZ -> %s over TCP (hairpin): %v", fipTCP, err)
+	} else if seen.Addr() != l.r.GatewayIP {
+		t.Errorf("DMZ -> %s (hairpin): APPS saw %s, want the gateway address %s", fipTCP, seen, l.r.GatewayIP)
+	}
 
 	// An ongoing UDP flow from the internet host to the floating IP.
 	appsUDP, err := probe.ListenUDP(b.NS("APPS_INSTANCE"), "0.0.0.0:5000", "apps")
