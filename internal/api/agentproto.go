@@ -110,8 +110,10 @@ func (a *API) agentWatch(w http.ResponseWriter, r *http.Request, c *reqCtx) erro
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
+	// One event, one line built once for every stream sending it
+	// (a.lines), one flush: one write system call per event.
 	stream.Run(r.Context(), func(ev *syncproto.Event) error {
-		if err := ev.WriteLine(w); err != nil {
+		if err := a.lines.WriteLine(w, ev); err != nil {
 			return err
 		}
 		if flusher != nil {

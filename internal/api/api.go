@@ -20,6 +20,7 @@ import (
 	"github.com/neutrino-net/neutrino/internal/identity"
 	"github.com/neutrino-net/neutrino/internal/ipam"
 	"github.com/neutrino-net/neutrino/internal/store"
+	"github.com/neutrino-net/neutrino/internal/syncproto"
 )
 
 // Options wires the API to its collaborators.
@@ -43,6 +44,9 @@ type API struct {
 	segments *segmentPools
 	mux      *http.ServeMux
 	ctl      *control.Control
+	// lines is the agent streams' last small event line, shared by the
+	// streams that send the same event (agentWatch).
+	lines syncproto.LineCache
 }
 
 // New builds the API. It fails on configuration it cannot use (bad ML2

@@ -30,6 +30,13 @@ type Stream struct {
 	// many streams, most changes concern few hosts).
 	mu    sync.Mutex
 	reads *store.ReadSet
+	// hitFrom, when hit, is the start of the first round that touched
+	// the reads since the stream last followed: the reads can be moved
+	// up to there, not to the hub's cleanTo (streamhub.go).
+	hitFrom int64
+	hitSet  bool
+	// round is the hub's mark (streamIndex.concerned; the hub's own).
+	round uint64
 }
 
 // OpenStream prepares the stream of host's view for an agent that knows
@@ -106,12 +113,25 @@ func (s *Stream) kick() {
 	}
 }
 
-// concerned reports whether the changes may concern the view, and if
-// not moves its reads up to them (store.Changes.Affect).
-func (s *Stream) concerned(c *store.Changes) bool {
+// hit records that a round starting after revision from may concern
+// the view (the first such round since the stream last followed counts).
+func (s *Stream) hit(from int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return c.Affect(s.reads)
+	if !s.hitSet {
+		s.hitSet, s.hitFrom = true, from
+	}
+}
+
+// moveUp moves the reads up to where the hub found nothing that
+// touches them (s.mu held).
+func (s *Stream) moveUp() {
+	clean := s.c.hub.cleanTo.Load()
+	if s.hitSet {
+		clean = min(clean, s.hitFrom)
+	}
+	s.hitSet = false
+	s.reads.MoveUp(clean)
 }
 
 // follow applies to what the stream knows the changes since its view
@@ -122,6 +142,7 @@ func (s *Stream) concerned(c *store.Changes) bool {
 func (s *Stream) follow(v *store.View, ev *syncproto.Event) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.moveUp()
 	up, del, kn, ok := hostview.Follow(v, s.reads, s.known)
 	if ok {
 		ev.Upserts, ev.Deletes, s.known = up, del, kn
@@ -148,6 +169,7 @@ func (s *Stream) compute(ev *syncproto.Event) {
 		reads := store.NewReadSet()
 		cur := s.c.hostView(v.Recording(reads), s.host)
 		s.mu.Lock()
+		s.c.hub.index.replace(s, s.reads, reads)
 		s.reads = reads
 		s.mu.Unlock()
 		if s.reset {

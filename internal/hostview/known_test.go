@@ -2,6 +2,8 @@ package hostview
 
 import (
 	"fmt"
+	"maps"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/neutrino-net/neutrino/internal/store"
@@ -58,6 +60,37 @@ func TestKnownUpdate(t *testing.T) {
 		up, del := Diff(old, cur)
 		if got, want := fmt.Sprint(old.Update(up, del)), fmt.Sprint(Revs(cur)); got != want {
 			t.Errorf("%v: got %s, want %s", next, got, want)
+		}
+	}
+}
+
+// pendingSet holds what a map would, in its few slots and past them.
+func TestPendingSet(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for n := range 3 * fewPending {
+		var p pendingSet
+		want := map[syncproto.Key]*store.Entry{}
+		for i := range 3 * n {
+			k := syncproto.Key{Kind: "port", ID: fmt.Sprint(rng.IntN(n + 1))}
+			var e *store.Entry
+			if rng.IntN(3) > 0 {
+				e = &store.Entry{ModRev: int64(i)}
+			}
+			p.set(k, e)
+			want[k] = e
+			if got, ok := p.get(k); !ok || got != e {
+				t.Fatalf("n %d: get %v after set", n, k)
+			}
+		}
+		got := map[syncproto.Key]*store.Entry{}
+		for k, e := range p.all() {
+			got[k] = e
+		}
+		if !maps.Equal(got, want) {
+			t.Fatalf("n %d: holds %v, want %v", n, got, want)
+		}
+		if _, ok := p.get(syncproto.Key{Kind: "port", ID: "none"}); ok {
+			t.Fatalf("n %d: holds what it was not given", n)
 		}
 	}
 }

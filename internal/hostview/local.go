@@ -1,6 +1,7 @@
 package hostview
 
 import (
+	"iter"
 	"slices"
 
 	"github.com/neutrino-net/neutrino/internal/model"
@@ -191,15 +192,10 @@ func eqPtr(a, b *string) bool {
 // change may alter the view's membership, or the log does not tell;
 // recompute (kn and rs are then as they were, or rs is only stale).
 func Follow(v *store.View, rs *store.ReadSet, kn Known) (upserts []syncproto.Object, deletes []syncproto.Key, out Known, ok bool) {
-	var pending map[syncproto.Key]*store.Entry // nil: gone; made on first use (most changes concern few streams)
-	set := func(k syncproto.Key, e *store.Entry) {
-		if pending == nil {
-			pending = map[syncproto.Key]*store.Entry{}
-		}
-		pending[k] = e
-	}
+	var pending pendingSet
+	set := pending.set
 	holds := func(k syncproto.Key) bool {
-		if e, ok := pending[k]; ok {
+		if e, ok := pending.get(k); ok {
 			return e != nil
 		}
 		_, ok := kn.rev(k)
@@ -238,7 +234,7 @@ func Follow(v *store.View, rs *store.ReadSet, kn Known) (upserts []syncproto.Obj
 	if !ok {
 		return nil, nil, kn, false
 	}
-	for k, e := range pending {
+	for k, e := range pending.all() {
 		if e != nil {
 			upserts = append(upserts, objectOf(k, e))
 		} else if _, had := kn.rev(k); had {
@@ -248,4 +244,77 @@ func Follow(v *store.View, rs *store.ReadSet, kn Known) (upserts []syncproto.Obj
 	slices.SortFunc(upserts, func(a, b syncproto.Object) int { return compareKeys(keyOf(a), keyOf(b)) })
 	slices.SortFunc(deletes, compareKeys)
 	return upserts, deletes, kn.Update(upserts, deletes), true
+}
+
+// pendingSet is what Follow will send: the new entry of each object
+// (nil: gone). A few entries in a slice: a change that concerns every
+// stream (a rule) made a map on each of them, its allocation and hashing
+// a fifth of Follow's cost; a stream behind by many changes gets a map.
+type pendingSet struct {
+	few  [fewPending]pendingEntry
+	n    int // of few in use
+	many map[syncproto.Key]*store.Entry
+}
+
+type pendingEntry struct {
+	k syncproto.Key
+	e *store.Entry
+}
+
+// fewPending is how many entries pendingSet keeps in its slice.
+const fewPending = 8
+
+func (p *pendingSet) get(k syncproto.Key) (*store.Entry, bool) {
+	if p.many != nil {
+		e, ok := p.many[k]
+		return e, ok
+	}
+	for _, x := range p.few[:p.n] {
+		if x.k == k {
+			return x.e, true
+		}
+	}
+	return nil, false
+}
+
+func (p *pendingSet) set(k syncproto.Key, e *store.Entry) {
+	if p.many != nil {
+		p.many[k] = e
+		return
+	}
+	for i := range p.few[:p.n] {
+		if p.few[i].k == k {
+			p.few[i].e = e
+			return
+		}
+	}
+	if p.n < fewPending {
+		p.few[p.n] = pendingEntry{k, e}
+		p.n++
+		return
+	}
+	p.many = make(map[syncproto.Key]*store.Entry, 2*fewPending)
+	for _, x := range p.few {
+		p.many[x.k] = x.e
+	}
+	p.many[k] = e
+}
+
+// all is every entry, in no particular order.
+func (p *pendingSet) all() iter.Seq2[syncproto.Key, *store.Entry] {
+	return func(yield func(syncproto.Key, *store.Entry) bool) {
+		if p.many != nil {
+			for k, e := range p.many {
+				if !yield(k, e) {
+					return
+				}
+			}
+			return
+		}
+		for _, x := range p.few[:p.n] {
+			if !yield(x.k, x.e) {
+				return
+			}
+		}
+	}
 }

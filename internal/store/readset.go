@@ -1,6 +1,9 @@
 package store
 
-import "sort"
+import (
+	"slices"
+	"sort"
+)
 
 // Dependency tracking: a reader that derives something from the cache
 // (an agent stream's host view) records what it read in a ReadSet; after
@@ -23,9 +26,12 @@ const maxChanges = 16384
 type change struct {
 	rev      int64
 	kind, id string
-	// keys are, per index of the kind, the keys of the old and the new
-	// value (a change moves the resource between index keys).
-	keys map[string][]string
+	// idx are the index reads the change touches: per index of the
+	// kind, the keys of the old and the new value (a change moves the
+	// resource between index keys). A flat list, as every reader
+	// checks it: with thousands of agent streams following a change,
+	// walking a map of lists per stream cost as much as the lookups.
+	idx [][3]string
 	// old and cur are the entries before and after (nil: none): a
 	// follower (Follow) may apply the change without recomputing.
 	old, cur *Entry
@@ -112,11 +118,9 @@ func (rs *ReadSet) touches(c *change) bool {
 	if _, ok := rs.gets[[2]string{c.kind, c.id}]; ok {
 		return true
 	}
-	for name, keys := range c.keys {
-		for _, k := range keys {
-			if _, ok := rs.idx[[3]string{c.kind, name, k}]; ok {
-				return true
-			}
+	for _, k := range c.idx {
+		if _, ok := rs.idx[k]; ok {
+			return true
 		}
 	}
 	return false
@@ -175,10 +179,8 @@ func (v *View) ChangesSince(rev int64) *Changes {
 	for _, ch := range s.changes[i:] {
 		c.kinds[ch.kind] = struct{}{}
 		c.ids[[2]string{ch.kind, ch.id}] = struct{}{}
-		for name, keys := range ch.keys {
-			for _, k := range keys {
-				c.idx[[3]string{ch.kind, name, k}] = struct{}{}
-			}
+		for _, k := range ch.idx {
+			c.idx[k] = struct{}{}
 		}
 	}
 	return c
@@ -260,22 +262,19 @@ func (v *View) recordOpaque() {
 // logChange appends a resource change (old and/or new may be nil) to the
 // change log. Called with s.mu held for writing.
 func (s *Store) logChange(rev int64, kind, id string, old, cur *Entry) {
-	var keys map[string][]string
+	var idx [][3]string
 	for name, fn := range s.indexFns[kind] {
-		var ks []string
 		for _, e := range []*Entry{old, cur} {
 			if e != nil {
-				ks = append(ks, fn(e.Obj)...)
+				for _, k := range fn(e.Obj) {
+					if k3 := [3]string{kind, name, k}; !slices.Contains(idx, k3) {
+						idx = append(idx, k3) // a key both values have, once
+					}
+				}
 			}
-		}
-		if len(ks) > 0 {
-			if keys == nil {
-				keys = map[string][]string{}
-			}
-			keys[name] = ks
 		}
 	}
-	s.changes = append(s.changes, change{rev: rev, kind: kind, id: id, keys: keys, old: old, cur: cur})
+	s.changes = append(s.changes, change{rev: rev, kind: kind, id: id, idx: idx, old: old, cur: cur})
 	if n := len(s.changes); n > maxChanges {
 		drop := n - maxChanges/2
 		s.changesFloor = s.changes[drop-1].rev

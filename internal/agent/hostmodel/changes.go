@@ -2,6 +2,7 @@ package hostmodel
 
 import (
 	"reflect"
+	"sync"
 
 	"github.com/neutrino-net/neutrino/internal/model"
 	"github.com/neutrino-net/neutrino/internal/syncproto"
@@ -89,23 +90,40 @@ func statusOnly(old, new any) bool {
 }
 
 func equalIgnoring(a, b reflect.Value) bool {
-	t := a.Type()
-	for i := range t.NumField() {
-		f := t.Field(i)
-		if ignoredFields[f.Name] {
-			continue
-		}
-		if f.Anonymous && f.Type == reflect.TypeOf(model.Standard{}) {
-			if !equalIgnoring(a.Field(i), b.Field(i)) {
-				return false
-			}
-			continue
-		}
-		if !reflect.DeepEqual(a.Field(i).Interface(), b.Field(i).Interface()) {
+	for _, idx := range comparedFields(a.Type()) {
+		if !equalField(a.FieldByIndex(idx), b.FieldByIndex(idx)) {
 			return false
 		}
 	}
 	return true
+}
+
+// fieldPaths caches comparedFields by type.
+var fieldPaths sync.Map // reflect.Type -> [][]int
+
+// comparedFields are the paths of the fields of struct type t that
+// statusOnly compares: all but ignoredFields, those of an embedded
+// model.Standard included. Worked out once per type: reading each
+// field's description on every change showed in the agents' profile.
+func comparedFields(t reflect.Type) [][]int {
+	if p, ok := fieldPaths.Load(t); ok {
+		return p.([][]int)
+	}
+	var out [][]int
+	for i := range t.NumField() {
+		f := t.Field(i)
+		switch {
+		case ignoredFields[f.Name]:
+		case f.Anonymous && f.Type == reflect.TypeOf(model.Standard{}):
+			for _, sub := range comparedFields(f.Type) {
+				out = append(out, append([]int{i}, sub...))
+			}
+		default:
+			out = append(out, []int{i})
+		}
+	}
+	fieldPaths.Store(t, out)
+	return out
 }
 
 // Undecodable returns the objects that the model holds but could not
@@ -119,4 +137,22 @@ func (m *Model) Undecodable() map[syncproto.Key]error {
 		out[k] = err
 	}
 	return out
+}
+
+// equalField is reflect.DeepEqual of two fields of the same type,
+// comparing scalars in place: boxing each field into an interface for
+// DeepEqual was most of what applying an event cost an agent (a group's
+// new revision number comes with every rule added to it).
+func equalField(a, b reflect.Value) bool {
+	switch a.Kind() {
+	case reflect.String:
+		return a.String() == b.String()
+	case reflect.Bool:
+		return a.Bool() == b.Bool()
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return a.Int() == b.Int()
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return a.Uint() == b.Uint()
+	}
+	return reflect.DeepEqual(a.Interface(), b.Interface())
 }

@@ -181,6 +181,9 @@ func networkReads(s *hostmodel.Snapshot, host string, nw l2.Network) readSet {
 // spliceNetworks puts the replanned networks' plans in place in the
 // host's lists; false when a list must be rebuilt instead.
 func (p *Planner) spliceNetworks() bool {
+	if len(p.pending) == 0 {
+		return true // nothing to splice (a rule, a floating IP)
+	}
 	var del, add desired.Host
 	for _, c := range p.pending {
 		for _, x := range []struct {

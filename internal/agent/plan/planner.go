@@ -305,15 +305,19 @@ func (r readers) remove(id string, rs readSet) {
 // of returns the units that read what change c touches: the object, or
 // an index entry it was or is under.
 func (r readers) of(c hostmodel.Change) map[string]bool {
-	out := map[string]bool{}
-	for id := range r.key[c.Key] {
-		out[id] = true
+	var out map[string]bool // nil until a reader is found (most changes: none)
+	add := func(ids map[string]bool) {
+		for id := range ids {
+			if out == nil {
+				out = map[string]bool{}
+			}
+			out[id] = true
+		}
 	}
+	add(r.key[c.Key])
 	for _, o := range []any{c.Old, c.New} {
 		for _, k := range indexKeys(o) {
-			for id := range r.idx[k] {
-				out[id] = true
-			}
+			add(r.idx[k])
 		}
 	}
 	return out

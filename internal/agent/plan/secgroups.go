@@ -83,8 +83,13 @@ func (p *Planner) addSecGroups(s *hostmodel.Snapshot, changes []hostmodel.Change
 		}
 	}
 	nft = append(nft, p.sg.res.Tables...)
+	// The order of "family name" (as Normalize sorts), without building
+	// the strings: families are letters and digits, after ' '.
 	slices.SortFunc(nft, func(a, b desired.NftTable) int {
-		return strings.Compare(a.FamilyOrIP()+" "+a.NameOrDefault(), b.FamilyOrIP()+" "+b.NameOrDefault())
+		if c := strings.Compare(a.FamilyOrIP(), b.FamilyOrIP()); c != 0 {
+			return c
+		}
+		return strings.Compare(a.NameOrDefault(), b.NameOrDefault())
 	})
 	p.host.Nft = nft
 	on, loose := "0", "1"

@@ -99,7 +99,10 @@ type dirty struct {
 	allPorts bool            // every port (a group's existence or kind, the ports, the bridges)
 	ports    map[string]bool // ports of the view that changed
 	groups   map[string]bool // groups whose rules, existence or users changed
-	members  map[string]bool // groups whose members changed
+	// deltas are, per group, the rules added and removed that refer to
+	// no remote group (ruledelta.go): patched into its chains.
+	deltas  map[string][]ruleDelta
+	members map[string]bool // groups whose members changed
 	// What changed in the output.
 	structural bool                         // a chain came or went
 	chains     map[string][]desired.NftRule // chains replanned: their new rules
@@ -121,10 +124,15 @@ func (p *Planner) Plan(s *hostmodel.Snapshot, ports []Port, bridges []string, ch
 	} else {
 		p.absorb(changes, d)
 	}
-	bridges = slices.Clone(bridges)
-	slices.Sort(bridges)
-	bridges = slices.Compact(bridges)
+	// The host's bridges come sorted: sorted and unique, they are
+	// compared as they are (a copy, sorted, on every plan showed).
+	if !strictlySorted(bridges) {
+		bridges = slices.Clone(bridges)
+		slices.Sort(bridges)
+		bridges = slices.Compact(bridges)
+	}
 	if !slices.Equal(bridges, p.bridges) || p.zones == nil {
+		bridges = slices.Clone(bridges) // the caller's may change
 		p.bridges, p.zones = bridges, allocate(bridges)
 		d.allPorts = true
 		d.chains["zone"] = zoneRules(bridges, p.zones)
@@ -141,6 +149,16 @@ func (p *Planner) Plan(s *hostmodel.Snapshot, ports []Port, bridges []string, ch
 	p.planGroups(d)
 	p.planSets(d)
 	return p.assemble(d)
+}
+
+// strictlySorted reports whether ss is sorted without duplicates.
+func strictlySorted(ss []string) bool {
+	for i := 1; i < len(ss); i++ {
+		if ss[i-1] >= ss[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // reindex builds the rule and member indexes from the whole view.
@@ -189,11 +207,11 @@ func (p *Planner) absorb(changes []hostmodel.Change, d *dirty) {
 		case model.KindSGRule:
 			if r, ok := c.Old.(*model.SecurityGroupRule); ok && r != nil {
 				delete(p.rules[r.SecurityGroupID], r.ID)
-				d.groups[r.SecurityGroupID] = true
+				d.ruleChanged(r, false)
 			}
 			if r, ok := c.New.(*model.SecurityGroupRule); ok && r != nil {
 				p.addRule(r)
-				d.groups[r.SecurityGroupID] = true
+				d.ruleChanged(r, true)
 			}
 		case model.KindPort:
 			d.ports[c.Key.ID] = true
@@ -360,45 +378,56 @@ func (p *Planner) index(lp Port) uint32 {
 	return n
 }
 
-// planGroups replans the groups whose rules or users changed.
+// planGroups replans the groups whose rules or users changed, and
+// patches those that only gained or lost rules without remote groups.
 func (p *Planner) planGroups(d *dirty) {
 	ids := dirtyOrAll(d.groups, d.all, maps.Keys(p.users), maps.Keys(p.groups))
 	for g := range ids {
-		old := p.groups[g]
-		if len(p.users[g]) == 0 {
-			if old != nil {
-				p.unref(old.remote, d)
-				delete(p.groups, g)
-				d.structural = true
-			}
-			continue
-		}
-		in, eg, remote := groupChains(p.rules[g])
-		m := &groupMemo{in: in, eg: eg, remote: remote}
-		p.ref(remote, d)
-		if old == nil {
-			p.groups[g] = m
-			d.structural = true
-			continue
-		}
-		p.unref(old.remote, d)
-		for _, c := range []struct {
-			name     string
-			was, now *[]desired.NftRule
-		}{{groupChain(g, "in"), &old.in, &m.in}, {groupChain(g, "eg"), &old.eg, &m.eg}} {
-			if slices.Equal(*c.was, *c.now) {
-				*c.now = *c.was
-				continue
-			}
-			d.chains[c.name] = *c.now
-			if lost(*c.was, *c.now) {
-				for u := range p.users[g] {
-					d.lost[u] = true
-				}
-			}
-		}
-		p.groups[g] = m
+		p.planGroup(g, d)
 	}
+	for g, ds := range d.deltas {
+		if !ids[g] {
+			p.patchGroup(g, ds, d)
+		}
+	}
+}
+
+// planGroup replans group g's chains from its rules.
+func (p *Planner) planGroup(g string, d *dirty) {
+	old := p.groups[g]
+	if len(p.users[g]) == 0 {
+		if old != nil {
+			p.unref(old.remote, d)
+			delete(p.groups, g)
+			d.structural = true
+		}
+		return
+	}
+	in, eg, remote := groupChains(p.rules[g])
+	m := &groupMemo{in: in, eg: eg, remote: remote}
+	p.ref(remote, d)
+	if old == nil {
+		p.groups[g] = m
+		d.structural = true
+		return
+	}
+	p.unref(old.remote, d)
+	for _, c := range []struct {
+		name     string
+		was, now *[]desired.NftRule
+	}{{groupChain(g, "in"), &old.in, &m.in}, {groupChain(g, "eg"), &old.eg, &m.eg}} {
+		if slices.Equal(*c.was, *c.now) {
+			*c.now = *c.was
+			continue
+		}
+		d.chains[c.name] = *c.now
+		if lost(*c.was, *c.now) {
+			for u := range p.users[g] {
+				d.lost[u] = true
+			}
+		}
+	}
+	p.groups[g] = m
 }
 
 func (p *Planner) ref(remote []string, d *dirty) {
