@@ -24,17 +24,18 @@ func (s *Store) load(ctx context.Context) error {
 		owned[k] = map[string]int{}
 	}
 	claims := map[string]map[string]string{}
+	cidx := map[string]ClaimIndex{}
 	kvs := map[string][]byte{}
 	idx := indexes{}
 	for _, kv := range resp.Kvs {
-		if err := s.applyPut(objs, owned, idx, claims, kvs, kv.Key, kv.Value, kv.ModRevision, kv.CreateRevision); err != nil {
+		if err := s.applyPut(objs, owned, idx, claims, cidx, kvs, kv.Key, kv.Value, kv.ModRevision, kv.CreateRevision); err != nil {
 			// As in follow: one object that cannot be decoded must not
 			// keep the server from serving the others.
 			fmt.Printf("store: skip %s: %v\n", kv.Key, err)
 		}
 	}
 	s.mu.Lock()
-	s.objs, s.owned, s.idx, s.claims, s.kvs = objs, owned, idx, claims, kvs
+	s.objs, s.owned, s.idx, s.claims, s.claimIdx, s.kvs = objs, owned, idx, claims, cidx, kvs
 	s.rev = resp.Header.Revision
 	s.resetChanges(s.rev)
 	s.advanceLocked()
@@ -94,7 +95,7 @@ func (s *Store) applyLocked(events []*clientv3.Event, rev int64) {
 		}
 		if ev.Type == clientv3.EventTypeDelete {
 			s.applyDelete(kv.Key)
-		} else if err := s.applyPut(s.objs, s.owned, s.idx, s.claims, s.kvs, kv.Key, kv.Value, kv.ModRevision, kv.CreateRevision); err != nil {
+		} else if err := s.applyPut(s.objs, s.owned, s.idx, s.claims, s.claimIdx, s.kvs, kv.Key, kv.Value, kv.ModRevision, kv.CreateRevision); err != nil {
 			// A value we cannot decode is a bug or a newer writer; keep
 			// serving the rest and say so.
 			fmt.Printf("store: skip %s: %v\n", kv.Key, err)
@@ -144,7 +145,7 @@ func countOwner(owned map[string]map[string]int, kind string, obj any, d int) {
 	}
 }
 
-func (s *Store) applyPut(objs map[string]map[string]*Entry, owned map[string]map[string]int, idx indexes, claims map[string]map[string]string, kvs map[string][]byte, key, val []byte, modRev, createRev int64) error {
+func (s *Store) applyPut(objs map[string]map[string]*Entry, owned map[string]map[string]int, idx indexes, claims map[string]map[string]string, cidx map[string]ClaimIndex, kvs map[string][]byte, key, val []byte, modRev, createRev int64) error {
 	section, a, b, ok := s.splitKey(key)
 	if !ok {
 		return nil
@@ -176,6 +177,7 @@ func (s *Store) applyPut(objs map[string]map[string]*Entry, owned map[string]map
 			claims[a] = g
 		}
 		g[b] = string(val)
+		s.claimIndexAdd(cidx, a, b)
 	case "k":
 		kvs[a] = val
 		for _, h := range s.valueHooks {
@@ -203,6 +205,9 @@ func (s *Store) applyDelete(key []byte) {
 		}
 	case "c":
 		if g := s.claims[a]; g != nil {
+			if _, had := g[b]; had {
+				s.claimIndexRemove(a, b, len(g) == 1)
+			}
 			delete(g, b)
 			if len(g) == 0 {
 				delete(s.claims, a)

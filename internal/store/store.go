@@ -74,6 +74,9 @@ type Store struct {
 	notify chan struct{}                // closed and replaced on every advance of rev
 
 	indexFns map[string]map[string]IndexFunc
+	// claimIdx are the indexes of claim groups (claimindex.go).
+	claimIdx      map[string]ClaimIndex
+	claimIndexFns []claimIndexFn
 	// resNotify is closed and replaced when resources change (not plain
 	// keys such as heartbeats): agent streams wake on it.
 	resNotify chan struct{}
