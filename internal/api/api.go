@@ -103,6 +103,16 @@ func (a *API) Resource(r *http.Request) string {
 	return seg
 }
 
+// Prepare renders a new entry of kind once (its memo), as the store
+// decodes a write's own commit off the request's path
+// (store.WithPrepare): the create's reply and the next list then find
+// it rendered.
+func Prepare(kind string, e *store.Entry) {
+	if d := resources[kind]; d != nil {
+		d.memoOf(e)
+	}
+}
+
 // Decoders are the resource kinds the store must know.
 func Decoders() map[string]store.Decoder {
 	out := map[string]store.Decoder{}

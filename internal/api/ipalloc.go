@@ -92,9 +92,31 @@ type ipAllocator struct {
 	chosen []model.FixedIP
 }
 
-// pick returns a free address of the subnet's pools.
+// pick returns a free address of the subnet's pools: counted from the
+// ordered set of the subnet's claimed addresses when the store keeps it
+// (hostview.Indexes), else by walking the pools.
 func (al *ipAllocator) pick(s *model.Subnet) (string, bool) {
 	group := claims.IP(s.ID)
+	if set, ok := hostview.ClaimedAddrs(al.v, s.ID); ok {
+		// This transaction's claims (other ports of a bulk create) and
+		// what the port was given already are used too.
+		var extra []netip.Addr
+		for m := range al.t.ClaimedMembers(group) {
+			if a, err := netip.ParseAddr(m); err == nil {
+				extra = append(extra, a)
+			}
+		}
+		for _, c := range al.chosen {
+			if c.SubnetID != s.ID {
+				continue
+			}
+			if a, err := netip.ParseAddr(c.IPAddress); err == nil {
+				extra = append(extra, a)
+			}
+		}
+		addr, ok := ipam.PickSet(poolsOf(s), set, extra, al.lowest, rand.IntN)
+		return addr.String(), ok
+	}
 	used := al.v.Claims(group)
 	// Pick walks past every used address of the pool, so the check
 	// formats into a reused buffer: map lookups keyed by string(buf)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"slices"
 	"sync/atomic"
@@ -38,10 +39,12 @@ func (d *resourceDef) memoOf(e *store.Entry) *memo {
 	for _, k := range d.internal {
 		delete(m.fields, k)
 	}
-	for k, v := range m.fields {
-		// What json.Marshal would write for the value (compact, HTML
-		// escaped), once, so that renderings splice it as is.
-		m.fields[k], _ = json.Marshal(v)
+	if !marshalForm(e.Raw) {
+		for k, v := range m.fields {
+			// What json.Marshal would write for the value (compact,
+			// HTML escaped), once, so that renderings splice it as is.
+			m.fields[k], _ = json.Marshal(v)
+		}
 	}
 	if d.extra == nil {
 		m.admin = encodeSorted(m.fields, nil)
@@ -54,6 +57,30 @@ func (d *resourceDef) memoOf(e *store.Entry) *memo {
 	var anyM any = m
 	e.Memo.Store(&anyM)
 	return m
+}
+
+// marshalForm reports whether raw is already as json.Marshal writes JSON
+// (compact, nothing to HTML-escape), as the server stores every resource:
+// then each of its values is too, and needs no second encoding (a create
+// rendered its new entry at about 15 µs for that). One scan of raw.
+func marshalForm(raw []byte) bool {
+	if bytes.ContainsAny(raw, "<>&\u2028\u2029") {
+		return false
+	}
+	inStr, esc := false, false
+	for _, c := range raw {
+		switch {
+		case esc:
+			esc = false
+		case inStr && c == '\\':
+			esc = true
+		case c == '"':
+			inStr = !inStr
+		case !inStr && (c == ' ' || c == '\n' || c == '\t' || c == '\r'):
+			return false
+		}
+	}
+	return true
 }
 
 // encodeSorted is json.Marshal of fields (keys sorted, values spliced)

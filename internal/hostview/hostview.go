@@ -90,6 +90,7 @@ func Indexes() []store.Option {
 		store.WithIndex(model.KindDHCPBinding, ByAgent, typed(func(b *model.Binding) []string { return b.AgentIDs })),
 		store.WithIndex(model.KindSGRule, ByGroup, typed(func(r *model.SecurityGroupRule) []string { return one(r.SecurityGroupID) })),
 		store.WithIndex(model.KindPort, ByGroup, port(func(p *model.Port) []string { return p.SecurityGroups })),
+		claimedIndex(),
 	}
 }
 

@@ -8,8 +8,9 @@
 // Everything here is a pure function of its arguments: no I/O, no store,
 // no global state except the default random source. The store layer holds
 // the set of allocated addresses / MACs / segment ids, passes a "used"
-// predicate in, and claims the picked value in an etcd transaction
-// (retrying with a fresh pick when it loses a race).
+// predicate in (or, for addresses, an ordered AddrSet, which PickSet
+// counts in instead of walking), and claims the picked value in an etcd
+// transaction (retrying with a fresh pick when it loses a race).
 //
 // Addresses and prefixes are netip.Addr and netip.Prefix throughout. An
 // IPv4-mapped IPv6 address (::ffff:a.b.c.d) is treated as IPv6.

@@ -161,7 +161,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := append(hostview.Indexes(), store.WithTimeout(o.EtcdTimeout))
+	opts := append(hostview.Indexes(), store.WithTimeout(o.EtcdTimeout), store.WithPrepare(api.Prepare))
 	if s.embedded != nil {
 		// The embedded etcd is a cluster of one member in this process:
 		// its own revision is what Sync's quorum read would learn.

@@ -24,17 +24,18 @@ func (s *Store) load(ctx context.Context) error {
 		owned[k] = map[string]int{}
 	}
 	claims := map[string]map[string]string{}
+	cidx := map[string]ClaimIndex{}
 	kvs := map[string][]byte{}
 	idx := indexes{}
 	for _, kv := range resp.Kvs {
-		if err := s.applyPut(objs, owned, idx, claims, kvs, kv.Key, kv.Value, kv.ModRevision, kv.CreateRevision); err != nil {
+		if err := s.applyPut(objs, owned, idx, claims, cidx, kvs, kv.Key, kv.Value, kv.ModRevision, kv.CreateRevision, nil); err != nil {
 			// As in follow: one object that cannot be decoded must not
 			// keep the server from serving the others.
 			fmt.Printf("store: skip %s: %v\n", kv.Key, err)
 		}
 	}
 	s.mu.Lock()
-	s.objs, s.owned, s.idx, s.claims, s.kvs = objs, owned, idx, claims, kvs
+	s.objs, s.owned, s.idx, s.claims, s.claimIdx, s.kvs = objs, owned, idx, claims, cidx, kvs
 	s.rev = resp.Header.Revision
 	s.resetChanges(s.rev)
 	s.advanceLocked()
@@ -72,14 +73,15 @@ func (s *Store) follow(ctx context.Context) {
 func (s *Store) applyEvents(resp clientv3.WatchResponse) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.applyLocked(resp.Events, resp.Header.Revision)
+	s.applyLocked(resp.Events, resp.Header.Revision, nil)
 	s.drainOwnLocked()
 }
 
 // applyLocked applies events (those at or below the cache's revision
 // are skipped: the watch and applyOwn may both bring one) and moves the
-// cache to revision rev. Called with s.mu held for writing.
-func (s *Store) applyLocked(events []*clientv3.Event, rev int64) {
+// cache to revision rev; pre are values decoded already (predecode.go).
+// Called with s.mu held for writing.
+func (s *Store) applyLocked(events []*clientv3.Event, rev int64, pre map[string]preObj) {
 	resources := false
 	for _, ev := range events {
 		kv := ev.Kv
@@ -94,7 +96,7 @@ func (s *Store) applyLocked(events []*clientv3.Event, rev int64) {
 		}
 		if ev.Type == clientv3.EventTypeDelete {
 			s.applyDelete(kv.Key)
-		} else if err := s.applyPut(s.objs, s.owned, s.idx, s.claims, s.kvs, kv.Key, kv.Value, kv.ModRevision, kv.CreateRevision); err != nil {
+		} else if err := s.applyPut(s.objs, s.owned, s.idx, s.claims, s.claimIdx, s.kvs, kv.Key, kv.Value, kv.ModRevision, kv.CreateRevision, preDecoded(pre, kv.Key, kv.Value)); err != nil {
 			// A value we cannot decode is a bug or a newer writer; keep
 			// serving the rest and say so.
 			fmt.Printf("store: skip %s: %v\n", kv.Key, err)
@@ -144,7 +146,7 @@ func countOwner(owned map[string]map[string]int, kind string, obj any, d int) {
 	}
 }
 
-func (s *Store) applyPut(objs map[string]map[string]*Entry, owned map[string]map[string]int, idx indexes, claims map[string]map[string]string, kvs map[string][]byte, key, val []byte, modRev, createRev int64) error {
+func (s *Store) applyPut(objs map[string]map[string]*Entry, owned map[string]map[string]int, idx indexes, claims map[string]map[string]string, cidx map[string]ClaimIndex, kvs map[string][]byte, key, val []byte, modRev, createRev int64, pre *preObj) error {
 	section, a, b, ok := s.splitKey(key)
 	if !ok {
 		return nil
@@ -155,7 +157,13 @@ func (s *Store) applyPut(objs map[string]map[string]*Entry, owned map[string]map
 		if !known {
 			return nil
 		}
-		obj, err := dec(val)
+		var obj any
+		var err error
+		if pre != nil {
+			obj = pre.obj
+		} else {
+			obj, err = dec(val)
+		}
 		if old := objs[a][b]; old != nil {
 			countOwner(owned, a, old.Obj, -1)
 			s.indexRemove(idx, a, old)
@@ -167,6 +175,9 @@ func (s *Store) applyPut(objs map[string]map[string]*Entry, owned map[string]map
 		}
 		countOwner(owned, a, obj, +1)
 		e := &Entry{ID: b, Obj: obj, Raw: val, ModRev: modRev, CreateRev: createRev}
+		if pre != nil && pre.memo != nil {
+			e.Memo.Store(pre.memo)
+		}
 		objs[a][b] = e
 		s.indexAdd(idx, a, e)
 	case "c":
@@ -176,6 +187,7 @@ func (s *Store) applyPut(objs map[string]map[string]*Entry, owned map[string]map
 			claims[a] = g
 		}
 		g[b] = string(val)
+		s.claimIndexAdd(cidx, a, b)
 	case "k":
 		kvs[a] = val
 		for _, h := range s.valueHooks {
@@ -203,6 +215,9 @@ func (s *Store) applyDelete(key []byte) {
 		}
 	case "c":
 		if g := s.claims[a]; g != nil {
+			if _, had := g[b]; had {
+				s.claimIndexRemove(a, b, len(g) == 1)
+			}
 			delete(g, b)
 			if len(g) == 0 {
 				delete(s.claims, a)

@@ -33,7 +33,7 @@ func (s *Store) ViewAt(ctx context.Context, rev int64, fn func(v *View)) error {
 	}
 	idx, claims, kvs := indexes{}, map[string]map[string]string{}, map[string][]byte{}
 	for _, kv := range resp.Kvs {
-		if err := old.applyPut(objs, owned, idx, claims, kvs, kv.Key, kv.Value, kv.ModRevision, kv.CreateRevision); err != nil {
+		if err := old.applyPut(objs, owned, idx, claims, map[string]ClaimIndex{}, kvs, kv.Key, kv.Value, kv.ModRevision, kv.CreateRevision, nil); err != nil {
 			return err
 		}
 	}

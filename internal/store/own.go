@@ -66,7 +66,7 @@ func (s *Store) drainOwnLocked() {
 		}
 		rev := s.rev + 1
 		delete(s.own, rev)
-		s.applyLocked(s.ownEvents(t, rev), rev)
+		s.applyLocked(s.ownEvents(t, rev), rev, t.pre.ready())
 		s.stats.ownApplied.Add(1)
 	}
 }

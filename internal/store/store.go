@@ -74,6 +74,11 @@ type Store struct {
 	notify chan struct{}                // closed and replaced on every advance of rev
 
 	indexFns map[string]map[string]IndexFunc
+	// claimIdx are the indexes of claim groups (claimindex.go).
+	claimIdx      map[string]ClaimIndex
+	claimIndexFns []claimIndexFn
+	// prepare is told of own commits' new entries (WithPrepare).
+	prepare func(kind string, e *Entry)
 	// resNotify is closed and replaced when resources change (not plain
 	// keys such as heartbeats): agent streams wake on it.
 	resNotify chan struct{}
@@ -320,6 +325,7 @@ type Txn struct {
 	scratch map[any]any
 	staged  map[string]*staged // resources created or replaced (staged.go)
 	err     error              // a planner bug, reported by Update
+	pre     *predecoded        // staged values decoded during the commit (predecode.go)
 }
 
 // Scratch is per-attempt working memory of the planner: state that must
@@ -498,6 +504,7 @@ func (s *Store) Update(ctx context.Context, plan func(v *View, t *Txn) error) (i
 		if t.Empty() {
 			return 0, nil
 		}
+		s.predecode(t)
 		rev, ok, err := s.commit(ctx, t)
 		if err != nil {
 			return 0, err
