@@ -38,10 +38,13 @@ type Agent struct {
 	// (reported with heartbeats).
 	appliedRev atomic.Int64
 
-	mu       sync.Mutex
-	sent     map[string]string // object id -> "<rev> <status>" last reported
-	applied  bool              // the first apply since start is done
-	services *services
+	mu      sync.Mutex
+	sent    map[string]string // object id -> "<rev> <status>" last reported
+	applied bool              // the first apply since start is done
+	// backlogWarned: the widest bridge was last seen outgrowing the
+	// backlog (backlog.go), so the warning is not repeated.
+	backlogWarned bool
+	services      *services
 
 	// planner and planRev belong to the reconcile loop: the host is
 	// replanned per unit from the changes since planRev.
@@ -359,6 +362,7 @@ func (a *Agent) reconcile(ctx context.Context, verify bool) error {
 	snap, changes, ok := a.model.SnapshotSince(a.cfg.Host, a.planRev)
 	want, facts := a.planner.Plan(snap, changes, !ok)
 	a.planRev = snap.Revision
+	a.checkBacklog(&want)
 	res, applyErr := dataplane.Apply(&want, a.applyOptions(ctx, verify))
 	a.noteNamespaces(res)
 	if res.Stopped || ctx.Err() != nil {
