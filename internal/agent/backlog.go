@@ -14,7 +14,7 @@ import (
 // the rest of the copies and whatever else arrives meanwhile. The bridge
 // floods from its newest port to its oldest, so the copy dropped first
 // is the uplink's, the one the upstream router needs (a network node's
-// external bridge: a port per router; docs/production.md, "A network
+// external bridge: a port per router; docs/deploy.md, "A network
 // node with many routers"). The agent does not set the key: it is
 // machine-wide, exists only in the initial network namespace, and is
 // the operator's (sysctl.conf), as upstream's agents leave it.
