@@ -10,7 +10,7 @@ import (
 // backlogKey is the kernel's per-CPU input queue length. It exists only
 // in the initial network namespace (the sandbox's agents cannot see it),
 // so the benchmark sets it the way an operator's sysctl.conf would.
-const backlogKey = "/proc/sys/net/core/netdev_max_backlog"
+var backlogKey = "/proc/sys/net/core/netdev_max_backlog"
 
 // wantBacklog is the backlog the benchmark runs with: a broadcast on
 // network1's external bridge (an ARP request, a gratuitous ARP) is
