@@ -44,6 +44,7 @@ type Agent struct {
 	// backlogWarned: the widest bridge was last seen outgrowing the
 	// backlog (backlog.go), so the warning is not repeated.
 	backlogWarned bool
+	backlogRead   backlogSample
 	services      *services
 
 	// planner and planRev belong to the reconcile loop: the host is
@@ -362,7 +363,6 @@ func (a *Agent) reconcile(ctx context.Context, verify bool) error {
 	snap, changes, ok := a.model.SnapshotSince(a.cfg.Host, a.planRev)
 	want, facts := a.planner.Plan(snap, changes, !ok)
 	a.planRev = snap.Revision
-	a.checkBacklog(&want)
 	res, applyErr := dataplane.Apply(&want, a.applyOptions(ctx, verify))
 	a.noteNamespaces(res)
 	if res.Stopped || ctx.Err() != nil {
@@ -378,6 +378,7 @@ func (a *Agent) reconcile(ctx context.Context, verify bool) error {
 		a.log.Info("kernel change", "op", c, "rev", snap.Revision)
 	}
 	a.flushConntrack(facts.ConntrackFlush)
+	a.checkBacklog(&want) // after the apply: it is not on a change's path
 	if !a.applied {
 		// Tests and operators read this line to see that a restart found
 		// the kernel already as desired (changes=0) and touched nothing.

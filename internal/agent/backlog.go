@@ -4,6 +4,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/neutrino-net/neutrino/internal/desired"
 )
@@ -84,12 +85,23 @@ func readBacklog() int {
 	return v
 }
 
+// backlogSample is the last reading of the backlog: re-read when the
+// widest bridge changed or a minute later (an operator's new value),
+// not on every reconcile (a /proc/sys lookup walks the namespaces).
+type backlogSample struct {
+	ports, value int
+	at           time.Time
+}
+
 // checkBacklog sets the widest bridge gauge and warns once each time
 // the widest bridge outgrows the backlog (again after it fitted).
 func (a *Agent) checkBacklog(want *desired.Host) {
 	br, n := widestBridge(bridgePorts(want))
 	a.metrics.bridgePorts.Set(float64(n))
-	backlog := readBacklog()
+	if r := &a.backlogRead; r.at.IsZero() || r.ports != n || time.Since(r.at) > time.Minute {
+		*r = backlogSample{ports: n, value: readBacklog(), at: time.Now()}
+	}
+	backlog := a.backlogRead.value
 	a.metrics.backlog.Set(float64(backlog))
 	short := backlogShort(n, backlog)
 	if short && !a.backlogWarned {
