@@ -63,7 +63,10 @@ it waits until network1 has every router's namespace. Then:
   FIP:    associate a floating IP to A1 -> first TCP connection from the
           internet reaches A1 (a new one every 1 ms), --fip-runs times
           before the routers are created (empty node) and after; the
-          ratio of the p50s.`
+          ratio of the p50s.
+For the run the host's net.core.netdev_max_backlog is at least twice
+the external bridge's ports (2 x (routers + 2)), as on a network node
+set up by docs/deploy.md; the old value is put back at the end.`
 
 // NetNodeReport is RunNetNode's result.
 type NetNodeReport struct {
