@@ -38,10 +38,14 @@ type Agent struct {
 	// (reported with heartbeats).
 	appliedRev atomic.Int64
 
-	mu       sync.Mutex
-	sent     map[string]string // object id -> "<rev> <status>" last reported
-	applied  bool              // the first apply since start is done
-	services *services
+	mu      sync.Mutex
+	sent    map[string]string // object id -> "<rev> <status>" last reported
+	applied bool              // the first apply since start is done
+	// backlogWarned: the widest bridge was last seen outgrowing the
+	// backlog (backlog.go), so the warning is not repeated.
+	backlogWarned bool
+	backlogRead   backlogSample
+	services      *services
 
 	// planner and planRev belong to the reconcile loop: the host is
 	// replanned per unit from the changes since planRev.
@@ -374,6 +378,7 @@ func (a *Agent) reconcile(ctx context.Context, verify bool) error {
 		a.log.Info("kernel change", "op", c, "rev", snap.Revision)
 	}
 	a.flushConntrack(facts.ConntrackFlush)
+	a.checkBacklog(&want) // after the apply: it is not on a change's path
 	if !a.applied {
 		// Tests and operators read this line to see that a restart found
 		// the kernel already as desired (changes=0) and touched nothing.

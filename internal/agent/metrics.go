@@ -22,6 +22,10 @@ type agentMetrics struct {
 	duration   prometheus.Histogram
 	applyErrs  *prometheus.CounterVec
 	objects    *prometheus.GaugeVec
+	// bridgePorts: the widest bridge's ports; backlog: the host's
+	// net.core.netdev_max_backlog, 0 if unreadable (backlog.go).
+	bridgePorts prometheus.Gauge
+	backlog     prometheus.Gauge
 	// appliedRev is the revision of the last complete reconcile,
 	// lastSync its time (unix ns), started the process's start.
 	appliedRev atomic.Int64
@@ -46,9 +50,13 @@ func newAgentMetrics(m *hostmodel.Model) *agentMetrics {
 			Help: "Apply errors by kind: host (the host namespace), a namespace kind (qrouter, snat, fip, qdhcp), or status (the report to the server)."}, []string{"kind"}),
 		objects: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "neutrino_agent_objects",
 			Help: "Objects in the host's view this agent serves, by kind (routers, floatingips, ports, networks)."}, []string{"kind"}),
+		bridgePorts: prometheus.NewGauge(prometheus.GaugeOpts{Name: "neutrino_agent_bridge_ports_max",
+			Help: "Ports of the host's bridge with the most ports (a network node's external bridge: one per router); keep net.core.netdev_max_backlog at least twice this."}),
+		backlog: prometheus.NewGauge(prometheus.GaugeOpts{Name: "neutrino_agent_netdev_max_backlog",
+			Help: "The host's net.core.netdev_max_backlog as the agent reads it; 0 where it cannot (an agent in a network namespace other than the initial one)."}),
 		started: time.Now(),
 	}
-	am.reg.MustRegister(am.reconciles, am.duration, am.applyErrs, am.objects,
+	am.reg.MustRegister(am.reconciles, am.duration, am.applyErrs, am.objects, am.bridgePorts, am.backlog,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "neutrino_agent_revision_lag",
 			Help: "Revisions the server's view has advanced beyond what the kernel was last completely reconciled to (0 = up to date)."},
 			func() float64 { return float64(max(m.Revision()-am.appliedRev.Load(), 0)) }),

@@ -15,11 +15,15 @@ import (
 
 // NetNodeOptions size the network node benchmark.
 type NetNodeOptions struct {
-	Routers  int // half legacy, half distributed (DVR SNAT on network1)
-	FIPs     int // on ports of the legacy routers' networks
-	Ports    int // bound to simulated remote hosts (no taps)
-	FIPRuns  int // associate -> first packet runs, empty node and full
-	Chunk    int // ports per bulk create
+	Routers int // half legacy, half distributed (DVR SNAT on network1)
+	FIPs    int // on ports of the legacy routers' networks
+	Ports   int // bound to simulated remote hosts (no taps)
+	FIPRuns int // associate -> first packet runs, empty node and full
+	Chunk   int // ports per bulk create
+	// Backlog is net.core.netdev_max_backlog during the run (restored
+	// afterwards): 0 = twice the external bridge's ports unless the host
+	// has more, < 0 = the host's value (wantBacklog).
+	Backlog  int
 	Sandbox  SandboxOptions
 	Progress io.Writer
 }
@@ -59,7 +63,10 @@ it waits until network1 has every router's namespace. Then:
   FIP:    associate a floating IP to A1 -> first TCP connection from the
           internet reaches A1 (a new one every 1 ms), --fip-runs times
           before the routers are created (empty node) and after; the
-          ratio of the p50s.`
+          ratio of the p50s.
+For the run the host's net.core.netdev_max_backlog is at least twice
+the external bridge's ports (2 x (routers + 2)), as on a network node
+set up by docs/deploy.md; the old value is put back at the end.`
 
 // NetNodeReport is RunNetNode's result.
 type NetNodeReport struct {
@@ -74,6 +81,8 @@ type NetNodeReport struct {
 	FIPEmpty    Dist         `json:"fip_empty"`
 	FIPFull     Dist         `json:"fip_full"`
 	FIPRatio    float64      `json:"fip_ratio"`
+	Backlog     int          `json:"netdev_max_backlog"` // during the run
+	BacklogWas  int          `json:"netdev_max_backlog_before"`
 	KernelAfter KernelCounts `json:"kernel"`
 }
 
@@ -131,13 +140,24 @@ func RunNetNode(ctx context.Context, o NetNodeOptions) (*NetNodeReport, error) {
 	if o.Sandbox.VNIRanges == "" {
 		o.Sandbox.VNIRanges = "1:100000"
 	}
+	rep := &NetNodeReport{Definition: NetNodeDefinition, Routers: o.Routers, FIPs: o.FIPs, Ports: o.Ports}
+	var restore func() error
+	var err error
+	if rep.BacklogWas, rep.Backlog, restore, err = raiseBacklog(o.Backlog, o.Routers); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err := restore(); err != nil {
+			fmt.Fprintf(o.Progress, "restore net.core.netdev_max_backlog=%d: %v\n", rep.BacklogWas, err)
+		}
+	}()
 	bb, cleanup, err := upSandbox(ctx, o.Sandbox, o.Progress, 1)
 	if err != nil {
 		return nil, err
 	}
 	defer cleanup()
 	b := &netNodeBed{benchBed: bb, o: o}
-	rep := &NetNodeReport{Definition: NetNodeDefinition, Routers: o.Routers, FIPs: o.FIPs, Ports: o.Ports}
+	b.logf("net.core.netdev_max_backlog %d during the run (was %d)", rep.Backlog, rep.BacklogWas)
 	if err := b.setup(ctx); err != nil {
 		return rep, fmt.Errorf("setup: %w", err)
 	}

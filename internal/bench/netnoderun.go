@@ -402,6 +402,7 @@ func (r *NetNodeReport) WriteTable(w io.Writer) {
 	if r.Dup409 > 0 {
 		fmt.Fprintf(w, "  %d floating IP creates answered 409 \"already has a floating IP\" (asked once per fixed IP)\n", r.Dup409)
 	}
+	fmt.Fprintf(w, "net.core.netdev_max_backlog %d during the run (%d before)\n", r.Backlog, r.BacklogWas)
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "cold start: the kernel's teardown of the deleted namespaces took %.1f s before the agent started (not counted)\n", r.Cold.CleanupMs/1000)
 	fmt.Fprintf(w, "%-6s %7s %14s %11s %8s %8s %24s %24s\n", "start", "stop s", "first apply s", "complete s", "changes", "RSS MiB", "east-west lost/sent gap", "FIP lost/sent gap")

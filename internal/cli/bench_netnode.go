@@ -30,6 +30,7 @@ func newBenchNetNode() *cobra.Command {
 	f.IntVar(&o.Ports, "ports", o.Ports, "ports bound to simulated remote hosts")
 	f.IntVar(&o.FIPRuns, "fip-runs", o.FIPRuns, "floating IP associations on the empty and on the full node")
 	f.IntVar(&o.Chunk, "populate-chunk", o.Chunk, "ports per bulk create")
+	f.IntVar(&o.Backlog, "netdev-backlog", 0, "net.core.netdev_max_backlog during the run, restored afterwards (0: twice the external bridge's ports unless the host has more; -1: leave the host's value)")
 	f.BoolVar(&o.Sandbox.Keep, "keep", false, "leave the sandbox running afterwards")
 	f.StringVar(&o.Sandbox.Dir, "dir", "", "state directory of the sandbox (default: a new temporary directory)")
 	f.BoolVar(&asJSON, "json", false, "print the results as JSON")
