@@ -24,10 +24,15 @@ import (
 //     already sent (nft_rhash_walk's iter.skip), but a resize — done
 //     later by a kernel worker after a big add or delete, so under load
 //     after our transaction returned — reorders the buckets: some
-//     elements are sent twice and as many never. No generation moves and
-//     no flag is set. Measured on kernel 6.18: 300 map elements read
-//     back as 300 with 20-79 duplicates in 2 of 200 reads under load.
-//     The duplicates give it away: a set never holds one element twice.
+//     elements are sent twice and others never (a walk that meets the
+//     resize itself restarts and sends more twice). No generation moves
+//     and no flag is set. Seen on kernel 6.18 under load: 300 map
+//     elements read back as 300 with 20-79 duplicates (2 of 200 reads),
+//     or as 333. The duplicates give it away: a set never holds one
+//     element twice, and with a fixed content every walk covers all of
+//     it: if the parts before and after a boundary (walks A and B) miss
+//     x, x lies before the boundary in B and not in A, so one of A's
+//     first elements lies after it in B and is sent twice.
 
 // errTornDump says a dump returned an element twice.
 var errTornDump = errors.New("nftables set dump returned an element twice (the set was resized while it was dumped)")
