@@ -61,6 +61,18 @@ func outerPorts(ns desired.Namespace, gs []desired.GARP) []string {
 	return out
 }
 
+// garpDevs are the devices the announcements are sent on: a frame
+// written before the link watch activated a device's queue is dropped.
+func garpDevs(gs []desired.GARP) []string {
+	var out []string
+	for _, g := range gs {
+		if !slices.Contains(out, g.Dev) {
+			out = append(out, g.Dev)
+		}
+	}
+	return out
+}
+
 // waitPorts waits, up to portWait, until the devices named are
 // operationally up in namespace host (IFF_RUNNING: the link watch has
 // processed their carrier, which is when a bridge enables its port).

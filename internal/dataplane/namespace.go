@@ -235,6 +235,7 @@ func announce(res *Result, ns desired.Namespace, gs []desired.GARP) {
 		}
 		defer h.Close()
 		waitPorts(host, outers)
+		waitPorts(h, garpDevs(gs))
 		for round := range 3 {
 			if round > 0 {
 				time.Sleep(GARPInterval)
