@@ -95,7 +95,7 @@ type Result struct {
 	// before the FDB flood entries of a just-created VXLAN device exist
 	// reaches nobody beyond this host, and the next round comes only
 	// GARPInterval later.
-	announcements []func()
+	announcements []func(host netns.Handle)
 	// vethsAdded counts the veth pairs made (their outer ends' FDB
 	// entries are the host's to restore).
 	vethsAdded int
@@ -208,9 +208,7 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 	} else if doHost || res.vethsAdded > 0 {
 		applyHostFDB(nl, res, h, opts, hostLinks, keep)
 	}
-	for _, a := range res.announcements {
-		go a()
-	}
+	startAnnouncements(res.announcements)
 	res.announcements = nil
 	res.HostErr = errors.Join(hostErrs...)
 	if mem != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/neutrino-net/neutrino/internal/desired"
 	"github.com/neutrino-net/neutrino/internal/netns"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // fprTable is DVR's per-router table and rule priority in the fip
@@ -86,6 +87,28 @@ func garpsFor(frames [][]byte, addr netip.Addr) int {
 	return n
 }
 
+// waitLabPorts waits until the lab's bridge ports pass traffic: the
+// bridge enables a port once the kernel's link watch has seen its
+// carrier (IFF_RUNNING), which a loaded machine does late.
+func waitLabPorts(t *testing.T, host netns.Handle, names ...string) {
+	t.Helper()
+	nl, err := netlink.NewHandleAt(host)
+	must(t, err)
+	defer nl.Close()
+	running := func() bool {
+		for _, n := range names {
+			l, err := nl.LinkByName(n)
+			if err != nil || l.Attrs().RawFlags&unix.IFF_RUNNING == 0 {
+				return false
+			}
+		}
+		return true
+	}
+	if !waitUntil(running, 10*time.Second, 10*time.Millisecond) {
+		t.Fatalf("lab ports %q not running", names)
+	}
+}
+
 func sysctlIn(t *testing.T, ns, key string) string {
 	t.Helper()
 	var v string
@@ -109,6 +132,12 @@ func TestApplyDVRFloatingIP(t *testing.T) {
 	l := newDVRLab(t)
 	fip1, fip2 := ip("203.0.113.20"), ip("203.0.113.21")
 	l.fips = []netip.Addr{fip1}
+	// The lab's own bridge ports first, forwarding before the capture:
+	// the GARP count is about the router's fg- port (which the product
+	// waits for, garpwait.go), not about the upstream's port that a
+	// production bridge has long had.
+	applyIn(t, l.host, l.bridgeLab.want(), l.opts())
+	waitLabPorts(t, l.host, "veth-xb")
 	peek, stop := captureLive(t, l.b)
 	res, err := applyErr(l.host, l.want(), l.opts())
 	if err != nil {

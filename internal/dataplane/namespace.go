@@ -227,12 +227,15 @@ func announce(res *Result, ns desired.Namespace, gs []desired.GARP) {
 	if len(gs) == 0 {
 		return
 	}
-	res.announcements = append(res.announcements, func() {
+	outers := outerPorts(ns, gs)
+	res.announcements = append(res.announcements, func(host netns.Handle) {
 		h, err := netns.Open(ns.Name)
 		if err != nil {
 			return
 		}
 		defer h.Close()
+		waitPorts(host, outers)
+		waitPorts(h, garpDevs(gs))
 		for round := range 3 {
 			if round > 0 {
 				time.Sleep(GARPInterval)

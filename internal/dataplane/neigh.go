@@ -234,7 +234,7 @@ func announceNeighs(res *Result) {
 		return
 	}
 	set := slices.Clone(res.NeighsSet)
-	res.announcements = append(res.announcements, func() {
+	res.announcements = append(res.announcements, func(netns.Handle) {
 		defer host.Close()
 		for _, n := range set {
 			if hw, err := net.ParseMAC(n.MAC); err == nil {

@@ -373,9 +373,23 @@ func kernelElementsTB(t testing.TB, ns netns.Handle, set string) int {
 	tbl := &nftables.Table{Name: desired.NftOwnedPrefix, Family: nftables.TableFamilyIPv4}
 	s, err := c.GetSetByName(tbl, set)
 	must(t, err)
-	els, err := c.GetSetElements(s)
-	must(t, err)
-	return len(els)
+	// A dump of a hash set that the kernel resizes meanwhile returns some
+	// elements twice (and others never): read again, as the product's
+	// read-back does (nft/consistent.go).
+	for range 8 {
+		els, err := c.GetSetElements(s)
+		must(t, err)
+		keys := map[string]bool{}
+		for _, e := range els {
+			keys[string(e.Key)] = true
+		}
+		if len(keys) == len(els) {
+			return len(els)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("elements of %s: every dump returned duplicates", set)
+	return 0
 }
 
 func TestApplyNftDeleteTable(t *testing.T) {

@@ -23,6 +23,11 @@ func MarkVerdicts(ns netns.NsHandle, family, table, name string) (map[uint32]str
 	}
 	defer c.close()
 	t := &nftables.Table{Family: fam, Name: table}
+	return consistent(c.genID, func() (map[uint32]string, error) { return c.markVerdicts(t, name) })
+}
+
+// markVerdicts is one read of MarkVerdicts' map.
+func (c *conn) markVerdicts(t *nftables.Table, name string) (map[uint32]string, error) {
 	sets, err := c.c.GetSets(t)
 	if err != nil {
 		return map[uint32]string{}, nil // no such table
@@ -33,6 +38,9 @@ func MarkVerdicts(ns netns.NsHandle, family, table, name string) (map[uint32]str
 			continue
 		}
 		els, err := c.c.GetSetElements(s)
+		if err == nil {
+			err = checkElements(els)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("list elements of %s: %w", name, err)
 		}

@@ -206,8 +206,14 @@ func (c *conn) genID() (uint32, error) {
 }
 
 // readOwned returns every owned table of the namespace as the kernel has
-// it.
+// it, read back whole again if a commit or a set resize tore the read
+// (consistent.go).
 func (c *conn) readOwned() (map[tableKey]*tableSnap, error) {
+	return consistent(c.genID, c.readOwnedOnce)
+}
+
+// readOwnedOnce is one read-back of every owned table.
+func (c *conn) readOwnedOnce() (map[tableKey]*tableSnap, error) {
 	tables, err := c.c.ListTables()
 	if err != nil {
 		return nil, fmt.Errorf("list tables: %w", err)
@@ -275,11 +281,20 @@ func (c *conn) readTable(t *nftables.Table) (*tableSnap, error) {
 }
 
 func (c *conn) readSet(set *nftables.Set) (*setSnap, error) {
-	ss := &setSnap{isMap: set.IsMap, interval: set.Interval, key: set.KeyType.GetNFTMagic(), data: set.DataType.GetNFTMagic()}
 	els, err := c.c.GetSetElements(set)
 	if err != nil {
 		return nil, fmt.Errorf("list elements of %s: %w", set.Name, err)
 	}
+	return decodeSet(set, els)
+}
+
+// decodeSet is the snapshot of a set with the elements a dump returned;
+// errTornDump if the dump cannot be the set's content.
+func decodeSet(set *nftables.Set, els []nftables.SetElement) (*setSnap, error) {
+	if err := checkElements(els); err != nil {
+		return nil, fmt.Errorf("list elements of %s: %w", set.Name, err)
+	}
+	ss := &setSnap{isMap: set.IsMap, interval: set.Interval, key: set.KeyType.GetNFTMagic(), data: set.DataType.GetNFTMagic()}
 	if rel, ok := readRaw(set, els); ok {
 		ss.relems = rel
 		return ss, nil
