@@ -315,6 +315,7 @@ func (a *Agent) reconcileLoop(ctx context.Context) {
 		if !a.model.Synced() {
 			continue // no writes before the first full view
 		}
+		began := time.Now()
 		if err := a.reconcile(ctx, verify); err != nil {
 			if ctx.Err() != nil {
 				return
@@ -329,9 +330,23 @@ func (a *Agent) reconcileLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(coalesceWait(time.Since(began))):
 		}
 	}
+}
+
+// minReconcileInterval bounds how often reconciles start (at most 50 a
+// second), so that a burst of events is coalesced into few reconciles.
+const minReconcileInterval = 20 * time.Millisecond
+
+// coalesceWait is the pause after a reconcile that took elapsed: what
+// is left of minReconcileInterval since it began. A reconcile that took
+// longer (on a big node a change's reconcile and its status report take
+// 30-60 ms) already coalesced what arrived meanwhile; pausing another
+// 20 ms after it only delayed the next change (the floating IP runs of
+// `neutrino bench netnode`, docs/performance.md).
+func coalesceWait(elapsed time.Duration) time.Duration {
+	return max(0, minReconcileInterval-elapsed)
 }
 
 // Plan computes the host's desired state and facts from a snapshot

@@ -31,6 +31,9 @@ func TestRunNetNodeSmoke(t *testing.T) {
 	if rep.FIPEmpty.N != 2 || rep.FIPFull.N != 2 || rep.FIPRatio <= 0 {
 		t.Errorf("floating IP associate: empty %+v full %+v ratio %v", rep.FIPEmpty, rep.FIPFull, rep.FIPRatio)
 	}
+	if rep.FIPEmptyB2B.N != 2 || rep.FIPFullB2B.N != 2 || rep.FIPRatioB2B <= 0 {
+		t.Errorf("back to back: empty %+v full %+v ratio %v", rep.FIPEmptyB2B, rep.FIPFullB2B, rep.FIPRatioB2B)
+	}
 	if !strings.Contains(table, "ratio of p50s") {
 		t.Errorf("table:\n%s", table)
 	}
