@@ -441,19 +441,6 @@ func (a *Agent) applyOptions(ctx context.Context, verify bool) dataplane.Options
 	return o
 }
 
-// distributedActive reports ACTIVE the DVR router interfaces this host
-// has in place. Such a port has no host of its own (every host routing
-// for the router plugs its qr- device): as upstream's
-// generate_distributed_port_status, it is ACTIVE when any host has it,
-// and no host reports it DOWN, so that hosts do not undo each other.
-func distributedActive(s *hostmodel.Snapshot, plugged map[string]bool, rep *syncproto.StatusReport) {
-	for id := range plugged {
-		if p := s.Ports[id]; p != nil && p.DeviceOwner == model.OwnerRouterInterfaceD && p.AdminStateUp && p.Status != "ACTIVE" {
-			rep.Ports[id] = "ACTIVE"
-		}
-	}
-}
-
 // probeKernel finds out, once at start, whether the kernel makes 802.1Q
 // sub-interfaces and GRE taps (kernelfeat), logs one line per missing
 // one, and plans with what it found: networks needing a missing one are
@@ -478,34 +465,6 @@ func (a *Agent) probeKernel() {
 	a.planner = plan.NewPlanner(a.hostConfig())
 }
 
-// bindingFailed adds the ports this host cannot plug to the report
-// (DOWN, binding failed) until the server shows them so, and logs each
-// once with the physical network it does not map: no retry storm.
-func (a *Agent) bindingFailed(s *hostmodel.Snapshot, facts plan.Facts, rep *syncproto.StatusReport) {
-	for id, physnet := range facts.BindingFailed {
-		if a.unbound[id] != physnet {
-			// A missing kernel feature was logged once at start
-			// (probeKernel), not per port.
-			if !l2.KernelReason(physnet) {
-				a.log.Error("port cannot be bound on this host: physical network not mapped", "port", id, "physical_network", physnet)
-			}
-			a.unbound[id] = physnet
-		}
-		if p := s.Ports[id]; p != nil && p.VIFType != model.VIFTypeBindingFailed {
-			if rep.BindingFailed == nil {
-				rep.BindingFailed = map[string]string{}
-			}
-			rep.BindingFailed[id] = physnet
-			rep.Ports[id] = "DOWN"
-		}
-	}
-	for id := range a.unbound {
-		if _, ok := facts.BindingFailed[id]; !ok {
-			delete(a.unbound, id)
-		}
-	}
-}
-
 // logSkipped logs, once each, the objects left out of the plan because
 // they cannot be decoded.
 func (a *Agent) logSkipped() {
@@ -521,76 +480,6 @@ func (a *Agent) logSkipped() {
 			delete(a.skipped, k)
 		}
 	}
-}
-
-// reportStatus tells the server which of this host's ports are plugged
-// (ACTIVE) or not (DOWN), sending only what differs from what the server
-// already shows.
-func (a *Agent) reportStatus(ctx context.Context, s *hostmodel.Snapshot, plugged map[string]bool, facts plan.Facts, applied func(ns string) bool) error {
-	rep := &syncproto.StatusReport{Ports: map[string]string{}, FloatingIPs: map[string]string{}, Routers: map[string]string{}}
-	for id, ns := range facts.Routers {
-		if rr := s.Routers[id]; rr != nil && rr.Status != "ACTIVE" && applied(ns) {
-			rep.Routers[id] = "ACTIVE"
-		}
-	}
-	for id, fip := range facts.FloatingIPs {
-		if !applied(fip.Namespace) && fip.Status == "ACTIVE" {
-			continue // report ACTIVE only once the kernel has it
-		}
-		if f := s.FloatingIPs[id]; f != nil && f.Status != fip.Status {
-			rep.FloatingIPs[id] = fip.Status
-		}
-	}
-	for id, adminUp := range facts.Ports {
-		p := s.Ports[id]
-		want := "DOWN"
-		if plugged[id] && adminUp {
-			want = "ACTIVE"
-		}
-		if p != nil && p.Status != want {
-			rep.Ports[id] = want
-		}
-	}
-	distributedActive(s, plugged, rep)
-	a.bindingFailed(s, facts, rep)
-	// Judge each object at the revision the model holds; skip what was
-	// already reported at that revision (the server's answer is on its
-	// way), and tell the server which revision each status is about.
-	rep.Seen = map[string]int64{}
-	a.mu.Lock()
-	for id := range a.sent {
-		if s.Ports[id] == nil && s.FloatingIPs[id] == nil && s.Routers[id] == nil {
-			delete(a.sent, id) // gone from the view
-		}
-	}
-	for kind, m := range map[string]map[string]string{model.KindPort: rep.Ports, model.KindFIP: rep.FloatingIPs, model.KindRouter: rep.Routers} {
-		for id, st := range m {
-			o, ok := a.model.Get(kind, id)
-			if !ok || a.sent[id] == fmt.Sprint(o.Rev, st) {
-				delete(m, id)
-				continue
-			}
-			rep.Seen[id] = o.Rev
-		}
-	}
-	a.mu.Unlock()
-	if len(rep.Ports)+len(rep.FloatingIPs)+len(rep.Routers) == 0 {
-		return nil
-	}
-	for _, part := range splitStatus(rep, statusChunk) {
-		part.Seen = rep.Seen
-		if err := a.client.Status(ctx, part); err != nil {
-			return fmt.Errorf("report status: %w", err)
-		}
-		a.mu.Lock()
-		for _, m := range []map[string]string{part.Ports, part.FloatingIPs, part.Routers} {
-			for id, st := range m {
-				a.sent[id] = fmt.Sprint(rep.Seen[id], st)
-			}
-		}
-		a.mu.Unlock()
-	}
-	return nil
 }
 
 // FetchSnapshot reads the host's current view once (for `plan`).
