@@ -19,8 +19,9 @@ var backlogKey = "/proc/sys/net/core/netdev_max_backlog"
 // oldest, the uplink, whose copy is the first the queue drops
 // (docs/performance.md, "The backlog queue"). Ports: one gateway port
 // per router, the DVR fip namespace's and the uplink; twice that leaves
-// room for the traffic queued meanwhile (docs/operations.md). set < 0:
-// leave the host as it is; set > 0: that value; never lowered.
+// room for the traffic queued meanwhile (docs/deploy.md, "A network
+// node with many routers"). set < 0: leave the host as it is; set > 0:
+// that value; otherwise never lowered.
 func wantBacklog(set, routers, cur int) int {
 	switch {
 	case set < 0:
