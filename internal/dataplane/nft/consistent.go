@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/nftables"
+	"github.com/vishvananda/netns"
 )
 
 // A read-back of the kernel's tables is a series of netlink dumps (the
@@ -34,8 +35,8 @@ import (
 //     x, x lies before the boundary in B and not in A, so one of A's
 //     first elements lies after it in B and is sent twice.
 
-// errTornDump says a dump returned an element twice.
-var errTornDump = errors.New("nftables set dump returned an element twice (the set was resized while it was dumped)")
+// ErrTornDump says a dump returned an element twice.
+var ErrTornDump = errors.New("nftables set dump returned an element twice (the set was resized while it was dumped)")
 
 // readAttempts bounds the retries of a torn read-back.
 const readAttempts = 8
@@ -44,8 +45,24 @@ const readAttempts = 8
 // is done by a kernel worker, which a busy machine runs late.
 var readPause = func(n int) { time.Sleep(time.Duration(n) * time.Millisecond) }
 
+// ReadConsistent opens namespace ns's nftables (the caller's for a
+// negative handle) and runs read on it until it returns a view that no
+// commit and no set resize tore, as the agent's own read-backs do; read
+// must return CheckElements' error for each set dump it reads. Tools
+// that only look (the testbed's failure reports) use it too, so that a
+// report never shows a torn set as the kernel's content.
+func ReadConsistent[T any](ns netns.NsHandle, read func(*nftables.Conn) (T, error)) (T, error) {
+	c, err := open(ns)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	defer c.close()
+	return consistent(c.genID, func() (T, error) { return read(c.c) })
+}
+
 // consistent runs read until it returns a view that no commit (gen
-// moved) and no resize (errTornDump) tore. A read that fails while the
+// moved) and no resize (ErrTornDump) tore. A read that fails while the
 // generation moved is retried too: a chain or set deleted between
 // listing and reading it is not an error of ours.
 func consistent[T any](gen func() (uint32, error), read func() (T, error)) (T, error) {
@@ -59,7 +76,7 @@ func consistent[T any](gen func() (uint32, error), read func() (T, error)) (T, e
 		}
 		g0, gerr0 := gen()
 		v, err := read()
-		if errors.Is(err, errTornDump) {
+		if errors.Is(err, ErrTornDump) {
 			why = err
 			continue
 		}
@@ -74,10 +91,11 @@ func consistent[T any](gen func() (uint32, error), read func() (T, error)) (T, e
 	return zero, fmt.Errorf("nftables read-back still inconsistent after %d attempts: %w", readAttempts, why)
 }
 
-// checkElements returns errTornDump if a dump holds an element twice.
+// CheckElements returns ErrTornDump if a dump holds an element twice: a
+// reader given to ReadConsistent calls it on every set dump it reads.
 // An interval set legitimately holds the end of one range and the start
 // of the next under the same key, so the end flag is part of identity.
-func checkElements(els []nftables.SetElement) error {
+func CheckElements(els []nftables.SetElement) error {
 	type id struct {
 		key string
 		end bool
@@ -86,7 +104,7 @@ func checkElements(els []nftables.SetElement) error {
 	for _, e := range els {
 		k := id{string(e.Key), e.IntervalEnd}
 		if _, dup := seen[k]; dup {
-			return errTornDump
+			return ErrTornDump
 		}
 		seen[k] = struct{}{}
 	}

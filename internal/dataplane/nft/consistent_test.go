@@ -42,7 +42,7 @@ func TestConsistentRetriesTornDump(t *testing.T) {
 	v, err := consistent(fakeGen(7), func() (int, error) {
 		reads++
 		if reads == 1 {
-			return 0, errTornDump
+			return 0, ErrTornDump
 		}
 		return reads, nil
 	})
@@ -80,9 +80,9 @@ func TestConsistentGivesUp(t *testing.T) {
 		t.Fatalf("err = %v after %d reads, want an error after %d", err, reads, readAttempts)
 	}
 	reads = 0
-	_, err = consistent(fakeGen(1), func() (int, error) { reads++; return 0, errTornDump })
-	if !errors.Is(err, errTornDump) || reads != readAttempts {
-		t.Fatalf("err = %v after %d reads, want errTornDump after %d", err, reads, readAttempts)
+	_, err = consistent(fakeGen(1), func() (int, error) { reads++; return 0, ErrTornDump })
+	if !errors.Is(err, ErrTornDump) || reads != readAttempts {
+		t.Fatalf("err = %v after %d reads, want ErrTornDump after %d", err, reads, readAttempts)
 	}
 }
 
@@ -101,8 +101,8 @@ func TestDecodeSetRefusesTornDump(t *testing.T) {
 		t.Fatalf("whole dump: %v, %d elements", err, len(ss.elems))
 	}
 	torn := []nftables.SetElement{mapElem4(1, 11), mapElem4(2, 12), mapElem4(2, 12), mapElem4(4, 14)}
-	if _, err := decodeSet(set, torn); !errors.Is(err, errTornDump) {
-		t.Fatalf("torn dump: err = %v, want errTornDump", err)
+	if _, err := decodeSet(set, torn); !errors.Is(err, ErrTornDump) {
+		t.Fatalf("torn dump: err = %v, want ErrTornDump", err)
 	}
 }
 

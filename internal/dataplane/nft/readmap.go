@@ -39,7 +39,7 @@ func (c *conn) markVerdicts(t *nftables.Table, name string) (map[uint32]string, 
 		}
 		els, err := c.c.GetSetElements(s)
 		if err == nil {
-			err = checkElements(els)
+			err = CheckElements(els)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("list elements of %s: %w", name, err)

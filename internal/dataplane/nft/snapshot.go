@@ -289,9 +289,9 @@ func (c *conn) readSet(set *nftables.Set) (*setSnap, error) {
 }
 
 // decodeSet is the snapshot of a set with the elements a dump returned;
-// errTornDump if the dump cannot be the set's content.
+// ErrTornDump if the dump cannot be the set's content.
 func decodeSet(set *nftables.Set, els []nftables.SetElement) (*setSnap, error) {
-	if err := checkElements(els); err != nil {
+	if err := CheckElements(els); err != nil {
 		return nil, fmt.Errorf("list elements of %s: %w", set.Name, err)
 	}
 	ss := &setSnap{isMap: set.IsMap, interval: set.Interval, key: set.KeyType.GetNFTMagic(), data: set.DataType.GetNFTMagic()}
