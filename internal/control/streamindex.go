@@ -1,6 +1,7 @@
 package control
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/neutrino-net/neutrino/internal/store"
@@ -18,14 +19,20 @@ import (
 // computation, so before any later change is gathered into a round).
 // A stream whose set cannot be indexed (not computed yet, or opaque) is
 // in loose, and every round wakes it.
+//
+// A key every agent reads (a security group rule all ports use, a kind
+// read whole) is held by every stream, so taking a stream off a key by
+// scanning the key's list made a reconnect of thousands of agents, or a
+// change that recomputes every view, quadratic in the streams: each
+// key's list keeps its streams' positions once it is long (keyStreams).
 type streamIndex struct {
 	mu    sync.Mutex
-	by    map[store.ReadKey][]*Stream
+	by    map[store.ReadKey]keyStreams
 	loose map[*Stream]struct{}
 }
 
 func newStreamIndex() *streamIndex {
-	return &streamIndex{by: map[store.ReadKey][]*Stream{}, loose: map[*Stream]struct{}{}}
+	return &streamIndex{by: map[store.ReadKey]keyStreams{}, loose: map[*Stream]struct{}{}}
 }
 
 // replace indexes s under the reads of cur instead of those of old
@@ -44,25 +51,85 @@ func (x *streamIndex) replace(s *Stream, old, cur *store.ReadSet) {
 		x.loose[s] = struct{}{}
 		return
 	}
-	cur.Keys(func(k store.ReadKey) { x.by[k] = append(x.by[k], s) })
+	cur.Keys(func(k store.ReadKey) { x.add(k, s) })
+}
+
+// add puts s on key k's list. (Lists are held by value, and written
+// back, rather than allocated each: most keys come and go with one
+// stream's view.)
+func (x *streamIndex) add(k store.ReadKey, s *Stream) {
+	l := x.by[k]
+	l.add(s)
+	x.by[k] = l
 }
 
 // drop takes s off key k's list (the order of a list does not matter).
 func (x *streamIndex) drop(k store.ReadKey, s *Stream) {
-	l := x.by[k]
-	for i, o := range l {
-		if o == s {
-			l[i] = l[len(l)-1]
-			l[len(l)-1] = nil
-			l = l[:len(l)-1]
-			break
-		}
+	l, ok := x.by[k]
+	if !ok {
+		return
 	}
-	if len(l) == 0 {
+	l.drop(s)
+	if len(l.list) == 0 {
 		delete(x.by, k)
 		return
 	}
 	x.by[k] = l
+}
+
+// keyStreams are the streams indexed under one key: a list, which a
+// round walks, and from longPast streams on each one's position in it,
+// so that a stream is taken off in constant time. Most keys (one host's
+// ports and routers) have a few streams, and scanning those is cheaper
+// than a map.
+type keyStreams struct {
+	list []*Stream
+	at   map[*Stream]int
+}
+
+// longPast is the length from which a list keeps positions; it drops
+// them again below half of it, so that a list about that long does not
+// build and drop a map at every change.
+const longPast = 128
+
+func (l *keyStreams) add(s *Stream) {
+	if l.at != nil {
+		l.at[s] = len(l.list)
+	}
+	l.list = append(l.list, s)
+	if l.at == nil && len(l.list) > longPast {
+		l.at = make(map[*Stream]int, len(l.list))
+		for i, o := range l.list {
+			l.at[o] = i
+		}
+	}
+}
+
+// drop takes s off the list by moving the last stream into its place.
+func (l *keyStreams) drop(s *Stream) {
+	i, ok := -1, false
+	if l.at != nil {
+		i, ok = l.at[s]
+		delete(l.at, s)
+	} else {
+		i = slices.Index(l.list, s)
+		ok = i >= 0
+	}
+	if !ok {
+		return
+	}
+	last := len(l.list) - 1
+	if i != last {
+		l.list[i] = l.list[last]
+		if l.at != nil {
+			l.at[l.list[i]] = i
+		}
+	}
+	l.list[last] = nil
+	l.list = l.list[:last]
+	if l.at != nil && len(l.list) < longPast/2 {
+		l.at = nil
+	}
 }
 
 // concerned appends to dst, once each, the streams the changes may
@@ -81,7 +148,7 @@ func (x *streamIndex) concerned(c *store.Changes, round uint64, dst []*Stream) [
 		add(s)
 	}
 	c.Keys(func(k store.ReadKey) {
-		for _, s := range x.by[k] {
+		for _, s := range x.by[k].list {
 			add(s)
 		}
 	})
