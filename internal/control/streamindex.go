@@ -27,12 +27,12 @@ import (
 // key's list keeps its streams' positions once it is long (keyStreams).
 type streamIndex struct {
 	mu    sync.Mutex
-	by    map[store.ReadKey]keyStreams
+	by    map[store.ReadKey]*keyStreams
 	loose map[*Stream]struct{}
 }
 
 func newStreamIndex() *streamIndex {
-	return &streamIndex{by: map[store.ReadKey]keyStreams{}, loose: map[*Stream]struct{}{}}
+	return &streamIndex{by: map[store.ReadKey]*keyStreams{}, loose: map[*Stream]struct{}{}}
 }
 
 // replace indexes s under the reads of cur instead of those of old
@@ -54,27 +54,29 @@ func (x *streamIndex) replace(s *Stream, old, cur *store.ReadSet) {
 	cur.Keys(func(k store.ReadKey) { x.add(k, s) })
 }
 
-// add puts s on key k's list. (Lists are held by value, and written
-// back, rather than allocated each: most keys come and go with one
-// stream's view.)
+// add puts s on key k's list. (A list is held by pointer: a key's
+// hash, three strings, is most of what an add or a drop costs, and
+// a list held by value must be written back.)
 func (x *streamIndex) add(k store.ReadKey, s *Stream) {
 	l := x.by[k]
+	if l == nil {
+		l = &keyStreams{}
+		l.list = l.one[:0]
+		x.by[k] = l
+	}
 	l.add(s)
-	x.by[k] = l
 }
 
 // drop takes s off key k's list (the order of a list does not matter).
 func (x *streamIndex) drop(k store.ReadKey, s *Stream) {
-	l, ok := x.by[k]
-	if !ok {
+	l := x.by[k]
+	if l == nil {
 		return
 	}
 	l.drop(s)
 	if len(l.list) == 0 {
 		delete(x.by, k)
-		return
 	}
-	x.by[k] = l
 }
 
 // keyStreams are the streams indexed under one key: a list, which a
@@ -85,6 +87,9 @@ func (x *streamIndex) drop(k store.ReadKey, s *Stream) {
 type keyStreams struct {
 	list []*Stream
 	at   map[*Stream]int
+	// one holds the list of a key read by one stream (most of them):
+	// one allocation for such a key, not two.
+	one [1]*Stream
 }
 
 // longPast is the length from which a list keeps positions; it drops
@@ -148,8 +153,10 @@ func (x *streamIndex) concerned(c *store.Changes, round uint64, dst []*Stream) [
 		add(s)
 	}
 	c.Keys(func(k store.ReadKey) {
-		for _, s := range x.by[k].list {
-			add(s)
+		if l := x.by[k]; l != nil {
+			for _, s := range l.list {
+				add(s)
+			}
 		}
 	})
 	return dst

@@ -14,13 +14,13 @@ func checkIndex(t *testing.T, step int, x *streamIndex, model map[store.ReadKey]
 	t.Helper()
 	for k, want := range model {
 		if len(want) == 0 {
-			if l, ok := x.by[k]; ok {
+			if l := x.by[k]; l != nil {
 				t.Fatalf("step %d: key %v holds %d streams, want none (and no entry)", step, k, len(l.list))
 			}
 			continue
 		}
 		l := x.by[k]
-		if len(l.list) != len(want) {
+		if l == nil || len(l.list) != len(want) {
 			t.Fatalf("step %d: key %v: index %v, want %d streams", step, k, l, len(want))
 		}
 		for i, s := range l.list {
@@ -52,7 +52,10 @@ func TestStreamIndexMatchesModel(t *testing.T) {
 	for i := range streams {
 		streams[i] = &Stream{host: fmt.Sprint("host-", i)}
 	}
+	// Each key draws from its own number of streams: some lists empty
+	// (and go from the index), some cross longPast both ways.
 	keys := make([]store.ReadKey, 6)
+	reach := []int{2, 8, 64, 2 * longPast, len(streams), len(streams)}
 	for i := range keys {
 		keys[i] = store.ReadKey{Op: store.ReadGet, Kind: "port", Key: fmt.Sprint(i)}
 	}
@@ -63,12 +66,12 @@ func TestStreamIndexMatchesModel(t *testing.T) {
 	}
 	x.drop(store.ReadKey{Op: store.ReadEach, Kind: "none"}, streams[0]) // no such key: nothing
 	checkIndex(t, -1, x, model)
-	for step := range 20000 {
-		k := keys[rng.IntN(len(keys))]
-		s := streams[rng.IntN(len(streams))]
+	for step := range 40000 {
+		i := rng.IntN(len(keys))
+		k, s := keys[i], streams[rng.IntN(reach[i])]
 		// Lean to adds or drops in long stretches, so lists fill and
-		// empty whole.
-		addBias := 0.3 + 0.4*float64((step/2000)%2)
+		// empty.
+		addBias := 0.05 + 0.9*float64((step/5000)%2)
 		switch {
 		case model[k][s]:
 			if rng.Float64() < addBias {
