@@ -131,15 +131,20 @@ func (c *Control) PlaceRouter(v *store.View, t *store.Txn, r *model.Router, keep
 
 func (c *Control) leastLoadedL3Agent(v *store.View, r *model.Router, exclude []string) string {
 	best, bestLoad := "", 0
-	// L3 agents only (l3Candidate wants one): not every host's L2 agent.
-	for _, e := range v.Index(model.KindAgent, hostview.ByType, model.AgentTypeL3) {
-		ag, ok := store.As[*model.Agent](e)
-		if !ok || slices.Contains(exclude, ag.ID) || !c.l3Candidate(v, ag, r) {
-			continue
-		}
-		n := len(v.Index(model.KindL3Binding, hostview.ByAgent, ag.ID))
-		if best == "" || n < bestLoad || (n == bestLoad && ag.ID < best) {
-			best, bestLoad = ag.ID, n
+	// L3 agents of the modes that may host a router only (L3Suitable):
+	// not every compute host's dvr agent. With 5,000 dvr hosts and a
+	// router no agent can take (no dvr_snat agent yet), walking them all
+	// at every full pass was a third of its cost.
+	for _, mode := range []string{model.ModeLegacy, model.ModeDVRSNAT} {
+		for _, e := range v.Index(model.KindAgent, hostview.ByL3Mode, mode) {
+			ag, ok := store.As[*model.Agent](e)
+			if !ok || slices.Contains(exclude, ag.ID) || !c.l3Candidate(v, ag, r) {
+				continue
+			}
+			n := len(v.Index(model.KindL3Binding, hostview.ByAgent, ag.ID))
+			if best == "" || n < bestLoad || (n == bestLoad && ag.ID < best) {
+				best, bestLoad = ag.ID, n
+			}
 		}
 	}
 	return best

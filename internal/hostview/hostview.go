@@ -38,6 +38,7 @@ const (
 	ByAgent   = "agent"   // l3/dhcp binding: agent ids
 	ByGroup   = "group"   // security group rule: security_group_id; port: security_groups
 	ByType    = "type"    // agent: agent_type (schedulers look for one type among every host's agents)
+	ByL3Mode  = "l3mode"  // L3 agent: agent_mode, legacy when unset (L3 schedulers want legacy or dvr_snat, not every compute host's dvr agent)
 )
 
 // typed makes an index function of T's: an object of another type has
@@ -86,6 +87,12 @@ func Indexes() []store.Option {
 		store.WithIndex(model.KindFIP, ByPort, typed(func(f *model.FloatingIP) []string { return ptr(f.PortID) })),
 		store.WithIndex(model.KindAgent, ByHost, typed(func(a *model.Agent) []string { return one(a.Host) })),
 		store.WithIndex(model.KindAgent, ByType, typed(func(a *model.Agent) []string { return one(a.AgentType) })),
+		store.WithIndex(model.KindAgent, ByL3Mode, typed(func(a *model.Agent) []string {
+			if a.AgentType != model.AgentTypeL3 {
+				return nil
+			}
+			return []string{agentMode(a)}
+		})),
 		store.WithIndex(model.KindL3Binding, ByAgent, typed(func(b *model.Binding) []string { return b.AgentIDs })),
 		store.WithIndex(model.KindDHCPBinding, ByAgent, typed(func(b *model.Binding) []string { return b.AgentIDs })),
 		store.WithIndex(model.KindSGRule, ByGroup, typed(func(r *model.SecurityGroupRule) []string { return one(r.SecurityGroupID) })),
@@ -111,14 +118,19 @@ func L3Mode(v *store.View, host string) (string, *model.Agent) {
 			continue
 		}
 		if ag.AgentType == model.AgentTypeL3 {
-			mode, _ := ag.Configurations["agent_mode"].(string)
-			if mode == "" {
-				mode = model.ModeLegacy
-			}
-			return mode, ag
+			return agentMode(ag), ag
 		}
 	}
 	return "", nil
+}
+
+// agentMode is an L3 agent's agent_mode, legacy when unset (as
+// control.AgentMode).
+func agentMode(ag *model.Agent) string {
+	if m, ok := ag.Configurations["agent_mode"].(string); ok && m != "" {
+		return m
+	}
+	return model.ModeLegacy
 }
 
 // DVRRoutersOfPort returns the distributed routers with an interface on

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/neutrino-net/neutrino/internal/store"
@@ -91,6 +92,31 @@ func TestPendingSet(t *testing.T) {
 		}
 		if _, ok := p.get(syncproto.Key{Kind: "port", ID: "none"}); ok {
 			t.Fatalf("n %d: holds what it was not given", n)
+		}
+	}
+}
+
+// TestKnownFind: the search by ID prefix finds every object and the
+// place of every missing one, as a search by compareKeys does, with IDs
+// that share their first 8 bytes, are shorter, or hold NUL bytes.
+func TestKnownFind(t *testing.T) {
+	ids := []string{"", "a", "a\x00", "ab", "abcdefgh", "abcdefgh0", "abcdefgh1", "abcdefgi", "b", "\xff\xff", "p1", "p10", "p2"}
+	v := View{}
+	for i, id := range ids {
+		if i%2 == 0 {
+			v[syncproto.Key{Kind: "port", ID: id}] = &store.Entry{ID: id, ModRev: int64(i + 1)}
+		}
+		v[syncproto.Key{Kind: "network", ID: id}] = &store.Entry{ID: id, ModRev: int64(i + 1)}
+	}
+	kn := Revs(v)
+	for _, kind := range []string{"network", "port", "router"} {
+		for _, id := range append(ids, "0", "abcdefg", "abcdefgh00", "zzzzzzzzz") {
+			k := syncproto.Key{Kind: kind, ID: id}
+			i, ok := kn.find(k)
+			j, want := slices.BinarySearchFunc(kn, k, func(o KnownObject, k syncproto.Key) int { return compareKeys(o.Key, k) })
+			if i != j || ok != want {
+				t.Errorf("find(%q) = %d, %v; want %d, %v", k, i, ok, j, want)
+			}
 		}
 	}
 }
