@@ -141,7 +141,7 @@ func (r *Result) did(format string, args ...any) {
 // Result.Namespaces. With Options.Memory, only what changed since its
 // last clean apply is reconciled (incremental.go).
 func Apply(h *desired.Host, opts Options) (*Result, error) {
-	res := &Result{Plugged: map[string]bool{}, Namespaces: map[string]*NamespaceResult{}}
+	res := &Result{Plugged: map[string]bool{}, Namespaces: make(map[string]*NamespaceResult, len(h.Namespaces))}
 	nl, err := netlink.NewHandle()
 	if err != nil {
 		return res, err
@@ -160,10 +160,12 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 	// checkHost: the host's parts are applied only as a drift check.
 	doHost, checkHost := true, false
 	if mem != nil {
-		hostIn = hostInputOf(h, opts.Prune)
-		doHost = !mem.hostUnchanged(hostIn)
+		doHost = !mem.hostUnchanged(h, opts.Prune)
 		if !doHost && opts.VerifyHost && !yield() {
 			doHost, checkHost = true, true
+		}
+		if doHost {
+			hostIn = hostInputOf(h, opts.Prune) // remembered if clean
 		}
 	}
 	var hostPlugged []string
