@@ -393,7 +393,14 @@ func (a *Agent) reconcile(ctx context.Context, verify bool) error {
 		a.log.Info("kernel change", "op", c, "rev", snap.Revision)
 	}
 	a.flushConntrack(facts.ConntrackFlush)
-	a.checkBacklog(&want) // after the apply: it is not on a change's path
+	// Full passes over the node (the services' and the status report's
+	// walks, the bridges' port count) run at start, on the resync ticks
+	// and after a full replan; between them a reconcile looks at what
+	// changed, so that it does not delay the next change.
+	full := verify || !ok || !a.applied
+	if full || !res.HostSkipped {
+		a.checkBacklog(&want) // after the apply: it is not on a change's path
+	}
 	if !a.applied {
 		// Tests and operators read this line to see that a restart found
 		// the kernel already as desired (changes=0) and touched nothing.
@@ -401,7 +408,7 @@ func (a *Agent) reconcile(ctx context.Context, verify bool) error {
 		a.applied = true
 		a.metrics.firstApply.Store(true)
 	}
-	a.services.sync(snap, facts)
+	a.services.sync(snap, facts, res.Touched, full)
 	applied := func(ns string) bool { return res.HostErr == nil && a.converged(ns) }
 	statusErr := a.reportStatus(ctx, snap, res.Plugged, facts, applied)
 	a.metrics.record(a, snap, res, statusErr, time.Since(start))

@@ -101,6 +101,13 @@ type Result struct {
 	vethsAdded int
 }
 
+// Touched reports whether the apply reconciled namespace name (changed,
+// verified or new), rather than leaving it alone (unchanged or held).
+func (r *Result) Touched(name string) bool {
+	nr := r.Namespaces[name]
+	return nr != nil && !nr.Unchanged && !nr.Held
+}
+
 // NamespaceResult is what an apply did in one agent namespace.
 type NamespaceResult struct {
 	Created bool
