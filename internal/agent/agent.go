@@ -72,6 +72,9 @@ type Agent struct {
 	// went: the host's bridge ports are applied again.
 	memory       *dataplane.Memory
 	linksChanged atomic.Bool
+	// statusFull: the next status report looks at every object, not
+	// only at what changed (the last one failed or was skipped).
+	statusFull bool
 }
 
 // openLinkLocal opens the DVR link-local allocations under state_path;
@@ -374,12 +377,17 @@ func (a *Agent) hostConfig() plan.HostConfig {
 // namespaces.
 func (a *Agent) reconcile(ctx context.Context, verify bool) error {
 	start := time.Now()
+	// Until this reconcile reports, the next report is a full one (a
+	// stop skips the report, and the changes are planned).
+	statusFull := a.statusFull
+	a.statusFull = true
 	a.logSkipped()
 	snap, changes, ok := a.model.SnapshotSince(a.cfg.Host, a.planRev)
 	want, facts := a.planner.Plan(snap, changes, !ok)
 	a.planRev = snap.Revision
 	res, applyErr := dataplane.Apply(&want, a.applyOptions(ctx, verify))
-	a.noteNamespaces(res)
+	retried := len(a.retry) > 0
+	pluggedChanged := a.noteNamespaces(res)
 	if res.Stopped || ctx.Err() != nil {
 		a.log.Info("reconcile stopped", "changes", len(res.Changes), "rev", snap.Revision)
 		return errors.Join(ctx.Err(), dataplane.ErrStopped)
@@ -410,7 +418,14 @@ func (a *Agent) reconcile(ctx context.Context, verify bool) error {
 	}
 	a.services.sync(snap, facts, res.Touched, full)
 	applied := func(ns string) bool { return res.HostErr == nil && a.converged(ns) }
-	statusErr := a.reportStatus(ctx, snap, res.Plugged, facts, applied)
+	var only *statusScope // the status report's: nil, everything
+	if !full && !a.planner.TouchedAll && !statusFull && res.HostSkipped && res.HostErr == nil && !retried && len(a.retry) == 0 {
+		only = statusScopeOf(changes, a.planner.Touched, pluggedChanged)
+	}
+	statusErr := a.reportStatus(ctx, snap, res.Plugged, facts, applied, only)
+	// What this report could not say (an error, namespaces not applied)
+	// the next one looks for everywhere.
+	a.statusFull = statusErr != nil || res.HostErr != nil
 	a.metrics.record(a, snap, res, statusErr, time.Since(start))
 	// A namespace's failure is retried on its own (retry.go); only the
 	// host's own errors retry the whole reconcile.
