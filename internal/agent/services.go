@@ -98,6 +98,7 @@ const (
 func (s *services) syncMeta(group string, want map[string]metaSpec, touched func(ns string) bool) error {
 	last, incremental := s.served[group]
 	targets := map[string]metadata.Target{}
+	var gone []string // wanted without a listener (no networks) or not wanted
 	for key, spec := range want {
 		if incremental {
 			if old, ok := last[key]; ok && old.equal(spec) && !touched(spec.namespace) {
@@ -106,11 +107,12 @@ func (s *services) syncMeta(group string, want map[string]metaSpec, touched func
 		}
 		if t, ok := s.target(group, spec); ok {
 			targets[key] = t
+		} else {
+			gone = append(gone, key)
 		}
 	}
 	var err error
 	if incremental {
-		var gone []string
 		for key := range last {
 			if _, ok := want[key]; !ok {
 				gone = append(gone, key)
