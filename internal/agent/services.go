@@ -122,13 +122,25 @@ func (s *services) syncMeta(group string, want map[string]metaSpec, touched func
 	} else {
 		err = s.meta.Sync(group, targets)
 	}
-	delete(s.served, group)
-	if err == nil {
-		kept := make(map[string]metaSpec, len(want))
-		for key, spec := range want {
-			kept[key] = metaSpec{namespace: spec.namespace, listen: spec.listen, networks: slices.Clone(spec.networks)}
+	if err != nil {
+		delete(s.served, group) // a full sync next time
+		return err
+	}
+	// Record what is served: in place for what changed (a copy of the
+	// whole group per reconcile was the walk this avoids).
+	if !incremental {
+		last = make(map[string]metaSpec, len(want))
+		s.served[group] = last
+	}
+	for key, spec := range want {
+		if old, ok := last[key]; !ok || !old.equal(spec) {
+			last[key] = metaSpec{namespace: spec.namespace, listen: spec.listen, networks: slices.Clone(spec.networks)}
 		}
-		s.served[group] = kept
+	}
+	for _, key := range gone {
+		if _, ok := want[key]; !ok {
+			delete(last, key)
+		}
 	}
 	return err
 }
