@@ -385,7 +385,9 @@ func (a *Agent) reconcile(ctx context.Context, verify bool) error {
 	snap, changes, ok := a.model.SnapshotSince(a.cfg.Host, a.planRev)
 	want, facts := a.planner.Plan(snap, changes, !ok)
 	a.planRev = snap.Revision
-	res, applyErr := dataplane.Apply(&want, a.applyOptions(ctx, verify))
+	opts := a.applyOptions(ctx, verify)
+	opts.First = a.firstNamespaces(facts)
+	res, applyErr := dataplane.Apply(&want, opts)
 	retried := len(a.retry) > 0
 	pluggedChanged := a.noteNamespaces(res)
 	if res.Stopped || ctx.Err() != nil {
@@ -461,6 +463,30 @@ func (a *Agent) applyOptions(ctx context.Context, verify bool) dataplane.Options
 		o.Yield = func() bool { return len(a.kick) > 0 }
 	}
 	return o
+}
+
+// firstMax bounds the namespaces an apply takes first (each costs a
+// walk of the host's namespaces and neighbours to place it).
+const firstMax = 8
+
+// firstNamespaces are the namespaces of the routers the last plan
+// replanned, for the apply to take before the others (Options.First):
+// a floating IP's router then does not wait for the comparison of every
+// other namespace. None after a full plan or a big change.
+func (a *Agent) firstNamespaces(facts plan.Facts) []string {
+	if a.planner.TouchedAll {
+		return nil
+	}
+	var out []string
+	for id := range a.planner.Touched {
+		if ns, ok := facts.Routers[id]; ok {
+			if len(out) == firstMax {
+				return nil
+			}
+			out = append(out, ns)
+		}
+	}
+	return out
 }
 
 // probeKernel finds out, once at start, whether the kernel makes 802.1Q

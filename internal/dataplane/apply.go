@@ -42,6 +42,12 @@ type Options struct {
 	// this time (it failed and waits for its retry): it is neither
 	// changed nor pruned.
 	Hold func(name string) bool
+	// First names namespaces the caller expects changed (the planner
+	// replanned them): with a Memory, those that did change are applied
+	// before the others are compared, where the order cannot matter (see
+	// applyFirst). The outcome is the same; a change's namespace just
+	// does not wait for the comparison of every other.
+	First []string
 	// Memory, when set, makes the apply incremental: a namespace whose
 	// desired state (with the peer ends and neighbours it holds) is the
 	// one of its last clean apply recorded there is left alone

@@ -244,6 +244,26 @@ func TestApplyIncremental(t *testing.T) {
 	}
 	t.Logf("FIP change: %d kernel changes, all in %s", len(res.Changes), r1)
 
+	// The same with the namespaces named First (r2 unchanged, one not
+	// desired): the same outcome, r1 applied before the others' pass.
+	first := opts
+	first.First = []string{r1, "qrouter-none", r2}
+	res = applyIn(t, host, plan(ip("203.0.113.22")), first)
+	if res.Namespaces[r1].Unchanged || !res.Namespaces[r2].Unchanged || !res.HostSkipped || len(res.Changes) == 0 {
+		t.Fatalf("FIP change, First: r1 unchanged %v, r2 unchanged %v, host skipped %v, changes %q", res.Namespaces[r1].Unchanged, res.Namespaces[r2].Unchanged, res.HostSkipped, res.Changes)
+	}
+	for _, c := range res.Changes {
+		if !strings.Contains(c, r1) {
+			t.Errorf("FIP change of %s with First changed %q", r1, c)
+		}
+	}
+	if !res.Plugged["vm1-port"] || len(res.Namespaces) != 2 {
+		t.Fatalf("FIP change, First: plugged %v, namespaces %d", res.Plugged, len(res.Namespaces))
+	}
+	if res = applyIn(t, host, plan(ip("203.0.113.21")), opts); res.Namespaces[r1].Unchanged || len(res.Changes) == 0 {
+		t.Fatalf("back to the first address: r1 unchanged %v, changes %q", res.Namespaces[r1].Unchanged, res.Changes)
+	}
+
 	// Drift in r2 (its floating IP address deleted behind our back) is
 	// not seen by an incremental apply, and repaired by a verification.
 	h2, err := netns.NetlinkAt(r2)
