@@ -72,6 +72,9 @@ type Agent struct {
 	// went: the host's bridge ports are applied again.
 	memory       *dataplane.Memory
 	linksChanged atomic.Bool
+	// statusFull: the next status report looks at every object, not
+	// only at what changed (the last one failed or was skipped).
+	statusFull bool
 }
 
 // openLinkLocal opens the DVR link-local allocations under state_path;
@@ -374,12 +377,19 @@ func (a *Agent) hostConfig() plan.HostConfig {
 // namespaces.
 func (a *Agent) reconcile(ctx context.Context, verify bool) error {
 	start := time.Now()
+	// Until this reconcile reports, the next report is a full one (a
+	// stop skips the report, and the changes are planned).
+	statusFull := a.statusFull
+	a.statusFull = true
 	a.logSkipped()
 	snap, changes, ok := a.model.SnapshotSince(a.cfg.Host, a.planRev)
 	want, facts := a.planner.Plan(snap, changes, !ok)
 	a.planRev = snap.Revision
-	res, applyErr := dataplane.Apply(&want, a.applyOptions(ctx, verify))
-	a.noteNamespaces(res)
+	opts := a.applyOptions(ctx, verify)
+	opts.First = a.firstNamespaces(facts)
+	res, applyErr := dataplane.Apply(&want, opts)
+	retried := len(a.retry) > 0
+	pluggedChanged := a.noteNamespaces(res)
 	if res.Stopped || ctx.Err() != nil {
 		a.log.Info("reconcile stopped", "changes", len(res.Changes), "rev", snap.Revision)
 		return errors.Join(ctx.Err(), dataplane.ErrStopped)
@@ -393,7 +403,14 @@ func (a *Agent) reconcile(ctx context.Context, verify bool) error {
 		a.log.Info("kernel change", "op", c, "rev", snap.Revision)
 	}
 	a.flushConntrack(facts.ConntrackFlush)
-	a.checkBacklog(&want) // after the apply: it is not on a change's path
+	// Full passes over the node (the services' and the status report's
+	// walks, the bridges' port count) run at start, on the resync ticks
+	// and after a full replan; between them a reconcile looks at what
+	// changed, so that it does not delay the next change.
+	full := verify || !ok || !a.applied
+	if full || !res.HostSkipped {
+		a.checkBacklog(&want) // after the apply: it is not on a change's path
+	}
 	if !a.applied {
 		// Tests and operators read this line to see that a restart found
 		// the kernel already as desired (changes=0) and touched nothing.
@@ -401,9 +418,16 @@ func (a *Agent) reconcile(ctx context.Context, verify bool) error {
 		a.applied = true
 		a.metrics.firstApply.Store(true)
 	}
-	a.services.sync(snap, facts)
+	a.services.sync(snap, facts, res.Touched, full)
 	applied := func(ns string) bool { return res.HostErr == nil && a.converged(ns) }
-	statusErr := a.reportStatus(ctx, snap, res.Plugged, facts, applied)
+	var only *statusScope // the status report's: nil, everything
+	if !full && !a.planner.TouchedAll && !statusFull && res.HostSkipped && res.HostErr == nil && !retried && len(a.retry) == 0 {
+		only = statusScopeOf(changes, a.planner.Touched, pluggedChanged)
+	}
+	statusErr := a.reportStatus(ctx, snap, res.Plugged, facts, applied, only)
+	// What this report could not say (an error, namespaces not applied)
+	// the next one looks for everywhere.
+	a.statusFull = statusErr != nil || res.HostErr != nil
 	a.metrics.record(a, snap, res, statusErr, time.Since(start))
 	// A namespace's failure is retried on its own (retry.go); only the
 	// host's own errors retry the whole reconcile.
@@ -439,6 +463,30 @@ func (a *Agent) applyOptions(ctx context.Context, verify bool) dataplane.Options
 		o.Yield = func() bool { return len(a.kick) > 0 }
 	}
 	return o
+}
+
+// firstMax bounds the namespaces an apply takes first (each costs a
+// walk of the host's namespaces and neighbours to place it).
+const firstMax = 8
+
+// firstNamespaces are the namespaces of the routers the last plan
+// replanned, for the apply to take before the others (Options.First):
+// a floating IP's router then does not wait for the comparison of every
+// other namespace. None after a full plan or a big change.
+func (a *Agent) firstNamespaces(facts plan.Facts) []string {
+	if a.planner.TouchedAll {
+		return nil
+	}
+	var out []string
+	for id := range a.planner.Touched {
+		if ns, ok := facts.Routers[id]; ok {
+			if len(out) == firstMax {
+				return nil
+			}
+			out = append(out, ns)
+		}
+	}
+	return out
 }
 
 // probeKernel finds out, once at start, whether the kernel makes 802.1Q

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -32,7 +33,7 @@ func TestReportStatusOncePerRevision(t *testing.T) {
 	report := func() {
 		t.Helper()
 		s := a.model.Snapshot("h1")
-		if err := a.reportStatus(context.Background(), s, map[string]bool{"p1": true}, facts, func(string) bool { return true }); err != nil {
+		if err := a.reportStatus(context.Background(), s, map[string]bool{"p1": true}, facts, func(string) bool { return true }, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -65,7 +66,7 @@ func TestReportBindingFailed(t *testing.T) {
 		pb, _ := json.Marshal(port)
 		a.model.Apply(&syncproto.Event{Revision: rev, Upserts: []syncproto.Object{{Kind: model.KindPort, ID: "p1", Rev: rev, Data: pb}}})
 		s := a.model.Snapshot("h1")
-		if err := a.reportStatus(context.Background(), s, nil, facts, func(string) bool { return true }); err != nil {
+		if err := a.reportStatus(context.Background(), s, nil, facts, func(string) bool { return true }, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -96,7 +97,7 @@ func TestReportDistributedInterface(t *testing.T) {
 	if s.Ports["qr1"] == nil {
 		t.Skip("the host snapshot leaves out unbound distributed ports")
 	}
-	if err := a.reportStatus(context.Background(), s, map[string]bool{"qr1": true}, plan.Facts{}, func(string) bool { return true }); err != nil {
+	if err := a.reportStatus(context.Background(), s, map[string]bool{"qr1": true}, plan.Facts{}, func(string) bool { return true }, nil); err != nil {
 		t.Fatal(err)
 	}
 	got := reports()
@@ -140,5 +141,41 @@ func TestAgentStatesZone(t *testing.T) {
 		if st.AvailabilityZone != want {
 			t.Errorf("%s: zone %q, want %q", st.AgentType, st.AvailabilityZone, want)
 		}
+	}
+}
+
+// A report scoped to what changed says what a full report says when
+// the objects outside the scope are as the server shows them.
+func TestReportScopedEqualsFull(t *testing.T) {
+	var got [2][]syncproto.StatusReport
+	for i, scope := range []*statusScope{nil, {ids: map[string]bool{"p1": true, "f1": true, "qr1": true, "gone": true}}} {
+		a, reports := reportServer(t)
+		var ups []syncproto.Object
+		for _, o := range []struct {
+			kind string
+			obj  any
+		}{
+			{model.KindPort, model.Port{Standard: model.Standard{ID: "p1"}, HostID: "h1", Status: "DOWN", AdminStateUp: true}},
+			{model.KindPort, model.Port{Standard: model.Standard{ID: "p2"}, HostID: "h1", Status: "ACTIVE", AdminStateUp: true}},
+			{model.KindPort, model.Port{Standard: model.Standard{ID: "qr1"}, DeviceOwner: model.OwnerRouterInterfaceD, Status: "DOWN", AdminStateUp: true}},
+			{model.KindFIP, model.FloatingIP{Standard: model.Standard{ID: "f1"}, Status: "DOWN"}},
+			{model.KindFIP, model.FloatingIP{Standard: model.Standard{ID: "f2"}, Status: "ACTIVE"}},
+		} {
+			b, _ := json.Marshal(o.obj)
+			var id struct{ ID string }
+			json.Unmarshal(b, &id)
+			ups = append(ups, syncproto.Object{Kind: o.kind, ID: id.ID, Rev: 3, Data: b})
+		}
+		a.model.Apply(&syncproto.Event{Revision: 3, Upserts: ups})
+		facts := plan.Facts{Ports: map[string]bool{"p1": true, "p2": true},
+			FloatingIPs: map[string]plan.FloatingIP{"f1": {Status: "ACTIVE", Namespace: "qrouter-r1"}, "f2": {Status: "ACTIVE", Namespace: "qrouter-r1"}}}
+		plugged := map[string]bool{"p1": true, "p2": true, "qr1": true}
+		if err := a.reportStatus(context.Background(), a.model.Snapshot("h1"), plugged, facts, func(string) bool { return true }, scope); err != nil {
+			t.Fatal(err)
+		}
+		got[i] = reports()
+	}
+	if !reflect.DeepEqual(got[0], got[1]) || len(got[0]) != 1 || len(got[0][0].Ports)+len(got[0][0].FloatingIPs) < 2 {
+		t.Fatalf("full %+v, scoped %+v", got[0], got[1])
 	}
 }

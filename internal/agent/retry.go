@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"slices"
 	"time"
 
 	"github.com/neutrino-net/neutrino/internal/dataplane"
@@ -33,8 +34,10 @@ func (a *Agent) converged(name string) bool { return a.retry[name] == nil }
 
 // noteNamespaces records each namespace's outcome: failures get their
 // next retry time (and a wake-up then), successes clear theirs. The
-// ports of a held namespace count as plugged as they last were.
-func (a *Agent) noteNamespaces(res *dataplane.Result) {
+// ports of a held namespace count as plugged as they last were. It
+// returns the ports whose plugged state may have changed (those of the
+// namespaces whose plugged ports changed).
+func (a *Agent) noteNamespaces(res *dataplane.Result) (changed []string) {
 	now := time.Now()
 	for name, nr := range res.Namespaces {
 		if nr.Held || nr.Deferred {
@@ -42,6 +45,9 @@ func (a *Agent) noteNamespaces(res *dataplane.Result) {
 				res.Plugged[id] = true
 			}
 			continue
+		}
+		if old, ok := a.plugged[name]; !ok || !slices.Equal(old, nr.Plugged) {
+			changed = append(append(changed, old...), nr.Plugged...)
 		}
 		a.plugged[name] = nr.Plugged
 		r := a.retry[name]
@@ -70,9 +76,11 @@ func (a *Agent) noteNamespaces(res *dataplane.Result) {
 			delete(a.retry, name)
 		}
 	}
-	for name := range a.plugged {
+	for name, ids := range a.plugged {
 		if res.Namespaces[name] == nil {
+			changed = append(changed, ids...)
 			delete(a.plugged, name)
 		}
 	}
+	return changed
 }

@@ -63,12 +63,55 @@ func newStatusReport() *syncproto.StatusReport {
 // for the router plugs its qr- device): as upstream's
 // generate_distributed_port_status, it is ACTIVE when any host has it,
 // and no host reports it DOWN, so that hosts do not undo each other.
-func distributedActive(s *hostmodel.Snapshot, plugged map[string]bool, rep *syncproto.StatusReport) {
-	for id := range plugged {
+func distributedActive(s *hostmodel.Snapshot, plugged map[string]bool, only *statusScope, rep *syncproto.StatusReport) {
+	only.each(plugged, func(id string) {
 		if p := s.Ports[id]; p != nil && p.DeviceOwner == model.OwnerRouterInterfaceD && p.AdminStateUp && p.Status != "ACTIVE" {
 			rep.Ports[id] = "ACTIVE"
 		}
+	})
+}
+
+// statusScope is what a status report looks at: every object (nil), or
+// only those that may have changed since the last report (ids).
+type statusScope struct{ ids map[string]bool }
+
+// each calls f for the keys of all that are in scope: all of them, or
+// the scope's (those of them in all).
+func each[V any](sc *statusScope, all map[string]V, f func(id string)) {
+	if sc == nil || len(all) < len(sc.ids) {
+		for id := range all {
+			if sc == nil || sc.ids[id] {
+				f(id)
+			}
+		}
+		return
 	}
+	for id := range sc.ids {
+		if _, ok := all[id]; ok {
+			f(id)
+		}
+	}
+}
+
+func (sc *statusScope) each(all map[string]bool, f func(id string)) { each(sc, all, f) }
+
+// statusScopeOf is the scope of a status report after a reconcile
+// whose plan and apply left the rest as the last report saw it: the
+// objects changed in the view (a status the server changed too), those
+// whose facts the planner set or dropped, and the ports whose plugged
+// state changed.
+func statusScopeOf(changes []hostmodel.Change, touched map[string]bool, plugged []string) *statusScope {
+	sc := &statusScope{ids: make(map[string]bool, len(changes)+len(touched)+len(plugged))}
+	for _, c := range changes {
+		sc.ids[c.Key.ID] = true
+	}
+	for id := range touched {
+		sc.ids[id] = true
+	}
+	for _, id := range plugged {
+		sc.ids[id] = true
+	}
+	return sc
 }
 
 // bindingFailed adds the ports this host cannot plug to the report
@@ -101,44 +144,46 @@ func (a *Agent) bindingFailed(s *hostmodel.Snapshot, facts plan.Facts, rep *sync
 
 // reportStatus tells the server which of this host's ports are plugged
 // (ACTIVE) or not (DOWN), sending only what differs from what the server
-// already shows.
-func (a *Agent) reportStatus(ctx context.Context, s *hostmodel.Snapshot, plugged map[string]bool, facts plan.Facts, applied func(ns string) bool) error {
+// already shows. With a scope it looks only at the objects in it (see
+// statusDirty); the others are as the last report left them.
+func (a *Agent) reportStatus(ctx context.Context, s *hostmodel.Snapshot, plugged map[string]bool, facts plan.Facts, applied func(ns string) bool, only *statusScope) error {
 	rep := &syncproto.StatusReport{Ports: map[string]string{}, FloatingIPs: map[string]string{}, Routers: map[string]string{}}
-	for id, ns := range facts.Routers {
-		if rr := s.Routers[id]; rr != nil && rr.Status != "ACTIVE" && applied(ns) {
+	each(only, facts.Routers, func(id string) {
+		if rr := s.Routers[id]; rr != nil && rr.Status != "ACTIVE" && applied(facts.Routers[id]) {
 			rep.Routers[id] = "ACTIVE"
 		}
-	}
-	for id, fip := range facts.FloatingIPs {
+	})
+	each(only, facts.FloatingIPs, func(id string) {
+		fip := facts.FloatingIPs[id]
 		if !applied(fip.Namespace) && fip.Status == "ACTIVE" {
-			continue // report ACTIVE only once the kernel has it
+			return // report ACTIVE only once the kernel has it
 		}
 		if f := s.FloatingIPs[id]; f != nil && f.Status != fip.Status {
 			rep.FloatingIPs[id] = fip.Status
 		}
-	}
-	for id, adminUp := range facts.Ports {
+	})
+	each(only, facts.Ports, func(id string) {
 		p := s.Ports[id]
 		want := "DOWN"
-		if plugged[id] && adminUp {
+		if plugged[id] && facts.Ports[id] {
 			want = "ACTIVE"
 		}
 		if p != nil && p.Status != want {
 			rep.Ports[id] = want
 		}
-	}
-	distributedActive(s, plugged, rep)
+	})
+	distributedActive(s, plugged, only, rep)
 	a.bindingFailed(s, facts, rep)
 	// Judge each object at the revision the model holds; skip what was
 	// already reported at that revision (the server's answer is on its
 	// way), and tell the server which revision each status is about.
 	rep.Seen = map[string]int64{}
 	a.mu.Lock()
-	for id := range a.sent {
+	each(only, a.sent, func(id string) {
 		if s.Ports[id] == nil && s.FloatingIPs[id] == nil && s.Routers[id] == nil {
 			delete(a.sent, id) // gone from the view
 		}
-	}
+	})
 	for kind, m := range map[string]map[string]string{model.KindPort: rep.Ports, model.KindFIP: rep.FloatingIPs, model.KindRouter: rep.Routers} {
 		for id, st := range m {
 			o, ok := a.model.Get(kind, id)

@@ -42,6 +42,12 @@ type Options struct {
 	// this time (it failed and waits for its retry): it is neither
 	// changed nor pruned.
 	Hold func(name string) bool
+	// First names namespaces the caller expects changed (the planner
+	// replanned them): with a Memory, those that did change are applied
+	// before the others are compared, where the order cannot matter (see
+	// applyFirst). The outcome is the same; a change's namespace just
+	// does not wait for the comparison of every other.
+	First []string
 	// Memory, when set, makes the apply incremental: a namespace whose
 	// desired state (with the peer ends and neighbours it holds) is the
 	// one of its last clean apply recorded there is left alone
@@ -101,6 +107,13 @@ type Result struct {
 	vethsAdded int
 }
 
+// Touched reports whether the apply reconciled namespace name (changed,
+// verified or new), rather than leaving it alone (unchanged or held).
+func (r *Result) Touched(name string) bool {
+	nr := r.Namespaces[name]
+	return nr != nil && !nr.Unchanged && !nr.Held
+}
+
 // NamespaceResult is what an apply did in one agent namespace.
 type NamespaceResult struct {
 	Created bool
@@ -141,7 +154,7 @@ func (r *Result) did(format string, args ...any) {
 // Result.Namespaces. With Options.Memory, only what changed since its
 // last clean apply is reconciled (incremental.go).
 func Apply(h *desired.Host, opts Options) (*Result, error) {
-	res := &Result{Plugged: map[string]bool{}, Namespaces: map[string]*NamespaceResult{}}
+	res := &Result{Plugged: map[string]bool{}, Namespaces: make(map[string]*NamespaceResult, len(h.Namespaces))}
 	nl, err := netlink.NewHandle()
 	if err != nil {
 		return res, err
@@ -160,10 +173,12 @@ func Apply(h *desired.Host, opts Options) (*Result, error) {
 	// checkHost: the host's parts are applied only as a drift check.
 	doHost, checkHost := true, false
 	if mem != nil {
-		hostIn = hostInputOf(h, opts.Prune)
-		doHost = !mem.hostUnchanged(hostIn)
+		doHost = !mem.hostUnchanged(h, opts.Prune)
 		if !doHost && opts.VerifyHost && !yield() {
 			doHost, checkHost = true, true
+		}
+		if doHost {
+			hostIn = hostInputOf(h, opts.Prune) // remembered if clean
 		}
 	}
 	var hostPlugged []string

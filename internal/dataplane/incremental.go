@@ -63,7 +63,7 @@ type hostInput struct {
 	// the planner never changes once handed over.
 	nft    []desired.NftTable
 	names  []string
-	outers []string
+	outers []bridgedEnd
 }
 
 type hostMemo struct {
@@ -145,16 +145,57 @@ func (m *Memory) keepOnly(h *desired.Host) {
 	maps.DeleteFunc(m.ns, func(name string, _ *nsMemo) bool { return !want[name] })
 }
 
-func (m *Memory) hostUnchanged(in *hostInput) bool {
+// hostUnchanged reports whether the host namespace's own parts of h
+// are those of the last clean apply. It compares h with the memory in
+// place: copying the host's lists (tens of thousands of FDB entries and
+// neighbours on a network node) for every reconcile cost a floating IP
+// change milliseconds before its namespace was applied; the copy
+// (hostInputOf) is made only when the host's parts are applied.
+func (m *Memory) hostUnchanged(h *desired.Host, prune bool) bool {
 	old := m.host
-	return old != nil && old.in.prune == in.prune && reflect.DeepEqual(old.in.nft, in.nft) &&
-		slices.Equal(old.in.sysctls, in.sysctls) && slices.Equal(old.in.bridges, in.bridges) &&
-		slices.Equal(old.in.vxlans, in.vxlans) && slices.Equal(old.in.ports, in.ports) &&
-		slices.Equal(old.in.fdb, in.fdb) && slices.Equal(old.in.neighs, in.neighs) &&
-		slices.Equal(old.in.names, in.names) && slices.Equal(old.in.outers, in.outers)
+	if old == nil || old.in.prune != prune || !reflect.DeepEqual(old.in.nft, h.Nft) ||
+		!slices.Equal(old.in.sysctls, h.Sysctls) || !slices.Equal(old.in.bridges, h.Bridges) ||
+		!slices.Equal(old.in.vxlans, h.VXLANs) || !slices.Equal(old.in.ports, h.BridgePorts) ||
+		!slices.Equal(old.in.fdb, h.FDB) || len(old.in.names) != len(h.Namespaces) {
+		return false
+	}
+	i := 0
+	for _, n := range h.Neighs {
+		if n.Namespace != "" {
+			continue
+		}
+		if i == len(old.in.neighs) || old.in.neighs[i] != n {
+			return false
+		}
+		i++
+	}
+	if i != len(old.in.neighs) {
+		return false
+	}
+	j := 0
+	for k, ns := range h.Namespaces {
+		if old.in.names[k] != ns.Name {
+			return false
+		}
+		for _, v := range ns.Veths {
+			if v.PeerNamespace == "" && v.Bridge != "" {
+				if j == len(old.in.outers) || old.in.outers[j] != (bridgedEnd{v.Outer, v.Bridge}) {
+					return false
+				}
+				j++
+			}
+		}
+	}
+	return j == len(old.in.outers)
 }
 
-// hostInputOf copies what the host namespace's parts depend on.
+// bridgedEnd is the outer end of a namespace's pair in a host bridge.
+type bridgedEnd struct{ dev, bridge string }
+
+// hostInputOf copies what the host namespace's parts depend on; names
+// and outers in the order of h's namespaces (the planner keeps them
+// sorted by name; another order only makes the host's parts applied
+// again).
 func hostInputOf(h *desired.Host, prune bool) *hostInput {
 	in := &hostInput{prune: prune, sysctls: slices.Clone(h.Sysctls), bridges: slices.Clone(h.Bridges),
 		vxlans: slices.Clone(h.VXLANs), ports: slices.Clone(h.BridgePorts), fdb: slices.Clone(h.FDB)}
@@ -164,22 +205,42 @@ func hostInputOf(h *desired.Host, prune bool) *hostInput {
 		}
 	}
 	in.nft = slices.Clone(h.Nft)
+	in.names = make([]string, 0, len(h.Namespaces))
 	for _, ns := range h.Namespaces {
 		in.names = append(in.names, ns.Name)
 		for _, v := range ns.Veths {
 			if v.PeerNamespace == "" && v.Bridge != "" {
-				in.outers = append(in.outers, v.Outer+" "+v.Bridge)
+				in.outers = append(in.outers, bridgedEnd{v.Outer, v.Bridge})
 			}
 		}
 	}
-	slices.Sort(in.names)
-	slices.Sort(in.outers)
 	return in
 }
 
 // neighsByNamespace groups the desired neighbours of agent namespaces
-// by namespace (one pass, rather than one per namespace).
+// by namespace (one pass, rather than one per namespace). The planner
+// sorts them by namespace first (desired.Neigh.Key), so each group is
+// a part of h.Neighs, not a copy (the Memory copies what it keeps);
+// another order is grouped by copying.
 func neighsByNamespace(h *desired.Host) map[string][]desired.Neigh {
+	out := make(map[string][]desired.Neigh, len(h.Namespaces))
+	start := 0
+	for i, n := range h.Neighs {
+		if i > start && n.Namespace != h.Neighs[start].Namespace {
+			start = i
+		}
+		if n.Namespace == "" {
+			continue
+		}
+		if i == start && out[n.Namespace] != nil {
+			return neighsByNamespaceCopy(h) // not grouped
+		}
+		out[n.Namespace] = h.Neighs[start : i+1 : i+1]
+	}
+	return out
+}
+
+func neighsByNamespaceCopy(h *desired.Host) map[string][]desired.Neigh {
 	out := map[string][]desired.Neigh{}
 	for _, n := range h.Neighs {
 		if n.Namespace != "" {

@@ -113,35 +113,78 @@ func TestMemoryHostInput(t *testing.T) {
 	h.Namespaces = []desired.Namespace{routerNS("qrouter-a", "qg-a", nil)}
 	m := NewMemory()
 	in := hostInputOf(h, true)
-	if m.hostUnchanged(in) {
+	if m.hostUnchanged(h, true) {
 		t.Fatal("an empty memory says the host is unchanged")
 	}
 	m.host = &hostMemo{in: *in}
-	if !m.hostUnchanged(hostInputOf(h, true)) {
+	if !m.hostUnchanged(h, true) {
 		t.Fatal("the same host is not unchanged")
 	}
 	// The planner changes its host lists in place: the memory has
 	// copies.
 	h.FDB[0].Dst = ip("10.0.1.99")
-	if m.hostUnchanged(hostInputOf(h, true)) {
+	if m.hostUnchanged(h, true) {
 		t.Fatal("an FDB entry changed in place is unchanged")
 	}
 	h = sampleHost()
 	h.Namespaces = []desired.Namespace{routerNS("qrouter-a", "qg-a", map[netip.Addr]netip.Addr{ip("203.0.113.20"): ip("10.0.0.5")})}
-	if !m.hostUnchanged(hostInputOf(h, true)) {
+	if !m.hostUnchanged(h, true) {
 		t.Fatal("a namespace's floating IP changes the host's parts")
 	}
 	h.Namespaces = append(h.Namespaces, desired.Namespace{Name: "qrouter-b"})
-	if m.hostUnchanged(hostInputOf(h, true)) {
+	if m.hostUnchanged(h, true) {
 		t.Fatal("a new namespace (pruning) leaves the host's parts unchanged")
 	}
-	if m.hostUnchanged(hostInputOf(sampleHost(), false)) {
+	if m.hostUnchanged(sampleHost(), false) {
 		t.Fatal("prune off is the same input")
 	}
 	h.Namespaces = h.Namespaces[:1]
 	h.Nft = []desired.NftTable{*routerTable("qg-a", nil)}
-	if m.hostUnchanged(hostInputOf(h, true)) {
+	if m.hostUnchanged(h, true) {
 		t.Fatal("a new host table leaves the host's parts unchanged")
+	}
+	// The comparison in place sees what the copy holds: a host
+	// neighbour or a pair's bridge changed, not a namespace's neighbour.
+	h = sampleHost()
+	h.Namespaces = []desired.Namespace{routerNS("qrouter-a", "qg-a", nil)}
+	h.Neighs = append(h.Neighs, desired.Neigh{Namespace: "qrouter-a", Dev: "qr-a", IP: ip("10.0.0.9"), MAC: "fa:16:3e:00:00:09"})
+	if !m.hostUnchanged(h, true) {
+		t.Fatal("a namespace's neighbour changes the host's parts")
+	}
+	h.Neighs[0].MAC = "fa:16:3e:00:00:99"
+	if m.hostUnchanged(h, true) {
+		t.Fatal("a host neighbour changed in place is unchanged")
+	}
+	h = sampleHost()
+	h.Namespaces = []desired.Namespace{routerNS("qrouter-a", "qg-a", nil)}
+	h.Namespaces[0].Veths[0].Bridge = "brqother-0000"
+	if m.hostUnchanged(h, true) {
+		t.Fatal("a pair moved to another bridge is unchanged")
+	}
+}
+
+// TestNeighsByNamespace: the groups are parts of the sorted list, and
+// the same as grouping by copy, also for a list not grouped.
+func TestNeighsByNamespace(t *testing.T) {
+	n := func(ns, addr string) desired.Neigh {
+		return desired.Neigh{Namespace: ns, Dev: "d", IP: ip(addr), MAC: "fa:16:3e:00:00:01"}
+	}
+	for _, neighs := range [][]desired.Neigh{
+		{n("", "10.0.0.1"), n("a", "10.0.0.2"), n("a", "10.0.0.3"), n("b", "10.0.0.4"), n("", "10.0.0.5")},
+		{n("a", "10.0.0.2"), n("b", "10.0.0.4"), n("a", "10.0.0.3")},
+		nil,
+	} {
+		h, orig := &desired.Host{Neighs: neighs}, slices.Clone(neighs)
+		got, want := neighsByNamespace(h), neighsByNamespaceCopy(h)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%v: grouped %v, want %v", neighs, got, want)
+		}
+		for ns := range got {
+			got[ns] = append(got[ns], n(ns, "10.9.9.9")) // must not write into h.Neighs
+		}
+		if !slices.Equal(h.Neighs, orig) {
+			t.Errorf("%v: grouping wrote into the host's list", neighs)
+		}
 	}
 }
 
@@ -200,6 +243,26 @@ func TestApplyIncremental(t *testing.T) {
 		}
 	}
 	t.Logf("FIP change: %d kernel changes, all in %s", len(res.Changes), r1)
+
+	// The same with the namespaces named First (r2 unchanged, one not
+	// desired): the same outcome, r1 applied before the others' pass.
+	first := opts
+	first.First = []string{r1, "qrouter-none", r2}
+	res = applyIn(t, host, plan(ip("203.0.113.22")), first)
+	if res.Namespaces[r1].Unchanged || !res.Namespaces[r2].Unchanged || !res.HostSkipped || len(res.Changes) == 0 {
+		t.Fatalf("FIP change, First: r1 unchanged %v, r2 unchanged %v, host skipped %v, changes %q", res.Namespaces[r1].Unchanged, res.Namespaces[r2].Unchanged, res.HostSkipped, res.Changes)
+	}
+	for _, c := range res.Changes {
+		if !strings.Contains(c, r1) {
+			t.Errorf("FIP change of %s with First changed %q", r1, c)
+		}
+	}
+	if !res.Plugged["vm1-port"] || len(res.Namespaces) != 2 {
+		t.Fatalf("FIP change, First: plugged %v, namespaces %d", res.Plugged, len(res.Namespaces))
+	}
+	if res = applyIn(t, host, plan(ip("203.0.113.21")), opts); res.Namespaces[r1].Unchanged || len(res.Changes) == 0 {
+		t.Fatalf("back to the first address: r1 unchanged %v, changes %q", res.Namespaces[r1].Unchanged, res.Changes)
+	}
 
 	// Drift in r2 (its floating IP address deleted behind our back) is
 	// not seen by an incremental apply, and repaired by a verification.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"slices"
 
 	"github.com/neutrino-net/neutrino/internal/desired"
 	"github.com/neutrino-net/neutrino/internal/netns"
@@ -341,27 +340,24 @@ func peerEnds(h *desired.Host) map[string]map[string]bool {
 	return out
 }
 
-// pairOwnersFirst orders the namespaces so that those with pairs whose
-// outer end lives in another agent namespace (DVR's qrouter- with its
-// rfp-/fpr- pair) come before the others (the fip- namespace): applying
+// pairOwnersFirst orders the namespaces (indexes into nss, otherwise
+// in their order; not a sorted copy, which cost every reconcile of a
+// network node a millisecond) so that those with pairs whose outer end
+// lives in another agent namespace (DVR's qrouter- with its rfp-/fpr-
+// pair) come before the others (the fip- namespace): applying
 // a pair creates the peer namespace and the outer end with its
 // addresses, so the peer namespace's routes, rules and per-device
 // sysctls that name that end find it on the first apply.
-func pairOwnersFirst(nss []desired.Namespace) []desired.Namespace {
-	out := slices.Clone(nss)
-	owns := func(ns desired.Namespace) bool {
-		return slices.ContainsFunc(ns.Veths, func(v desired.Veth) bool { return v.PeerNamespace != "" })
-	}
-	slices.SortStableFunc(out, func(a, b desired.Namespace) int {
-		switch ao, bo := owns(a), owns(b); {
-		case ao && !bo:
-			return -1
-		case bo && !ao:
-			return 1
+func pairOwnersFirst(nss []desired.Namespace) []int {
+	order := make([]int, 0, len(nss))
+	for _, owners := range []bool{true, false} {
+		for i := range nss {
+			if ownsPair(nss[i]) == owners {
+				order = append(order, i)
+			}
 		}
-		return 0
-	})
-	return out
+	}
+	return order
 }
 
 // pruneVeths deletes the veth devices of an agent namespace that the

@@ -40,6 +40,28 @@ func ResolverFor(snap *hostmodel.Snapshot, networks []string) func(remote, local
 	}
 }
 
+// ResolverOver is ResolverFor over whatever snapshot current returns
+// at the time of each request (the index is rebuilt when it is another
+// one): a listener that keeps it needs no new resolver when the view
+// changes, so that the agent re-serves only the routers that changed.
+func ResolverOver(current func() *hostmodel.Snapshot, networks []string) Resolver {
+	var (
+		mu   sync.Mutex
+		snap *hostmodel.Snapshot
+		idx  map[netip.Addr][]candidate
+	)
+	return func(remote, local netip.Addr) (Instance, bool) {
+		s := current()
+		mu.Lock()
+		if s != snap || idx == nil {
+			snap, idx = s, resolverIndex(s, networks)
+		}
+		i := idx
+		mu.Unlock()
+		return resolve(i, remote, local)
+	}
+}
+
 // resolverIndex indexes the callers on networks by address.
 func resolverIndex(snap *hostmodel.Snapshot, networks []string) map[netip.Addr][]candidate {
 	idx := map[netip.Addr][]candidate{}
@@ -97,18 +119,26 @@ func resolve(idx map[netip.Addr][]candidate, remote, local netip.Addr) (Instance
 // the ports of those networks. Use with Sync(GroupRouters, ...).
 func RouterTargets(snap *hostmodel.Snapshot, routers map[string][]string) map[string]Target {
 	out := map[string]Target{}
-	listen := fmt.Sprintf("0.0.0.0:%d", l3.MetadataPort)
 	for ns, networks := range routers {
-		var nets []string
-		for _, n := range networks {
-			if !slices.Contains(nets, n) {
-				nets = append(nets, n)
-			}
+		if t, ok := RouterTarget(func() *hostmodel.Snapshot { return snap }, ns, networks); ok {
+			out[ns] = t
 		}
-		if len(nets) == 0 {
-			continue
-		}
-		out[ns] = Target{Namespace: ns, Listen: listen, Resolve: ResolverFor(snap, nets)}
 	}
 	return out
+}
+
+// RouterTarget is the listener of one router namespace (see
+// RouterTargets), resolving callers in the snapshot current returns at
+// each request (ResolverOver); ok is false when it has no networks.
+func RouterTarget(current func() *hostmodel.Snapshot, ns string, networks []string) (t Target, ok bool) {
+	var nets []string
+	for _, n := range networks {
+		if !slices.Contains(nets, n) {
+			nets = append(nets, n)
+		}
+	}
+	if len(nets) == 0 {
+		return Target{}, false
+	}
+	return Target{Namespace: ns, Listen: fmt.Sprintf("0.0.0.0:%d", l3.MetadataPort), Resolve: ResolverOver(current, nets)}, true
 }

@@ -125,6 +125,8 @@ func (p *Planner) networkFacts(s *hostmodel.Snapshot, u *netUnit) {
 			f.IsolatedMetadata[ns] = n.ID
 		}
 	}
+	touch(p, f.Ports)
+	touch(p, f.BindingFailed)
 	for id, up := range f.Ports {
 		p.facts.Ports[id] = up
 	}
@@ -140,6 +142,8 @@ func (p *Planner) networkFacts(s *hostmodel.Snapshot, u *netUnit) {
 }
 
 func (p *Planner) dropNetworkFacts(u *netUnit) {
+	touch(p, u.facts.Ports)
+	touch(p, u.facts.BindingFailed)
 	for id := range u.facts.Ports {
 		delete(p.facts.Ports, id)
 	}

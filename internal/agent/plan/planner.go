@@ -52,6 +52,18 @@ type Planner struct {
 	sg sgState
 	// Last counts what the last Plan replanned.
 	Last Stats
+	// Touched are the routers, floating IPs and ports whose facts the
+	// last Plan dropped or set (a status report need look at no other),
+	// unless TouchedAll: the last Plan planned everything.
+	Touched    map[string]bool
+	TouchedAll bool
+}
+
+// touch records objects whose facts the Plan dropped or set.
+func touch[V any](p *Planner, ids map[string]V) {
+	for id := range ids {
+		p.Touched[id] = true
+	}
 }
 
 // Stats counts the units a Plan replanned.
@@ -86,6 +98,7 @@ func (p *Planner) Plan(s *hostmodel.Snapshot, changes []hostmodel.Change, all bo
 		changes = nil
 	}
 	first := !p.planned
+	p.Touched = map[string]bool{}
 	dirtyRouters, dirtyNets := p.dirty(s, changes, first)
 	for id := range dirtyRouters {
 		p.replanRouter(s, id)
@@ -118,6 +131,7 @@ func (p *Planner) Plan(s *hostmodel.Snapshot, changes []hostmodel.Change, all bo
 	}
 	p.addSecGroups(s, changes, first)
 	p.pending, p.reshaped, p.hostDirty = nil, false, false
+	p.TouchedAll = first
 	p.planned = true
 	return p.host, p.facts
 }
@@ -238,6 +252,7 @@ func (p *Planner) replanRouter(s *hostmodel.Snapshot, id string) {
 	p.routers[id] = u
 	p.routerReaders.add(id, u.reads)
 	p.facts.addRouter(rt, f)
+	p.touchRouter(u)
 	if old == nil || old.router.Namespace.Name != rt.Namespace.Name || !slices.Equal(old.router.Networks, rt.Networks) ||
 		len(old.router.Extra) > 0 || len(rt.Extra) > 0 {
 		// A router with namespaces it may share (fip-) is merged anew.
@@ -323,7 +338,15 @@ func (r readers) of(c hostmodel.Change) map[string]bool {
 	return out
 }
 
+// touchRouter records a router's facts as touched (see Touched).
+func (p *Planner) touchRouter(u *routerUnit) {
+	p.Touched[u.router.ID] = true
+	touch(p, u.facts.FIPStatus)
+	touch(p, u.facts.BindingFailed)
+}
+
 func (p *Planner) dropRouterFacts(u *routerUnit) {
+	p.touchRouter(u)
 	delete(p.facts.Routers, u.router.ID)
 	for id := range u.facts.FIPStatus {
 		delete(p.facts.FloatingIPs, id)

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -288,4 +289,62 @@ func TestNamespacesNotChangedInPlace(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestTouchedCoversFactChanges: after every event of random replays,
+// every router, floating IP and port whose status facts changed is in
+// the planner's Touched (the agent's status report looks at no other
+// between full passes).
+func TestTouchedCoversFactChanges(t *testing.T) {
+	for seed := range uint64(10) {
+		r := rand.New(rand.NewPCG(seed, 11))
+		cs := walkthrough()
+		r.Shuffle(len(cs), func(i, j int) { cs[i], cs[j] = cs[j], cs[i] })
+		cs = withChurn(r, cs)
+		m := hostmodel.New()
+		in := newIncremental()
+		prev := map[string]map[string]string{}
+		for i, c := range cs {
+			apply(t, m, int64(i+1), c)
+			for _, h := range walkHosts {
+				p := in.planners[h.name]
+				s, changes, ok := m.SnapshotSince(h.name, in.rev[h.name])
+				in.rev[h.name] = s.Revision
+				_, facts := p.Plan(s, changes, !ok)
+				now := statusFacts(facts)
+				if !p.TouchedAll {
+					for id := range now {
+						if prev[h.name][id] != now[id] && !p.Touched[id] {
+							t.Fatalf("seed %d, event %d (%s %s), host %s: %s changed (%q -> %q) but is not touched", seed, i, c.kind, c.id, h.name, id, prev[h.name][id], now[id])
+						}
+					}
+					for id := range prev[h.name] {
+						if _, ok := now[id]; !ok && !p.Touched[id] {
+							t.Fatalf("seed %d, event %d (%s %s), host %s: %s dropped but is not touched", seed, i, c.kind, c.id, h.name, id)
+						}
+					}
+				}
+				prev[h.name] = now
+			}
+		}
+	}
+}
+
+// statusFacts are the facts a status report reads, per object id.
+func statusFacts(f Facts) map[string]string {
+	out := map[string]string{}
+	add := func(id, s string) { out[id] += s + ";" }
+	for id, ns := range f.Routers {
+		add(id, "router "+ns)
+	}
+	for id, fip := range f.FloatingIPs {
+		add(id, "fip "+fip.Status+" "+fip.Namespace)
+	}
+	for id, up := range f.Ports {
+		add(id, "port "+strconv.FormatBool(up))
+	}
+	for id, why := range f.BindingFailed {
+		add(id, "failed "+why)
+	}
+	return out
 }
