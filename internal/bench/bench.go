@@ -74,8 +74,9 @@ type Result struct {
 	Met       *bool   `json:"target_met,omitempty"`
 	Upstream  string  `json:"upstream_neutron,omitempty"`
 	// UpstreamMs is upstream Neutron's time for the same operation at
-	// about the same size, from an earlier run on the same machine
-	// (upstream.go); Ratio is UpstreamMs over P50Ms.
+	// about the same size, measured with this harness on the same machine
+	// (upstream.go); Ratio is UpstreamMs over P50Ms (for the concurrent
+	// creates, OpsPerSec over upstream's throughput).
 	UpstreamMs float64 `json:"upstream_ms,omitempty"`
 	Ratio      float64 `json:"ratio,omitempty"`
 	// Errors is how many requests failed (api-scale counts them and goes
