@@ -74,8 +74,9 @@ func (r *Report) WriteTable(w io.Writer) {
 		}
 		fmt.Fprintf(w, "%-34s %6d %10.1f %8.2fms %8.2fms  %-12s %-6s %s\n", res.Operation, res.Count, res.OpsPerSec, res.P50Ms, res.P99Ms, res.Target, status, up)
 	}
-	fmt.Fprintln(w, "\nupstream Neutron figures were measured earlier on this machine with this harness (docs/performance.md);")
-	fmt.Fprintln(w, "(×N) is upstream's time over this run's p50. List ops/s is 1/mean latency.")
+	fmt.Fprintln(w, "\nupstream Neutron: this harness against Debian 12's Neutron Zed on the development machine (scripts/upstream-neutron,")
+	fmt.Fprintln(w, "docs/performance.md); (×N) is upstream's p50 over this run's (throughputs: this run's over upstream's).")
+	fmt.Fprintln(w, "List ops/s is 1/mean latency.")
 }
 
 // WriteJSON prints the report for programs.

@@ -72,8 +72,9 @@ included: give --url and --token, or Keystone credentials (--os-* flags,
 an --openrc file, or the OS_* variables of a sourced openrc; the endpoint
 is then the catalog's "network" one unless --url is given). Without admin
 rights give --external-network; the quota raise is then skipped with a
-warning. Each result shows upstream Neutron's time from an earlier run
-on the development machine and the ratio to it (docs/performance.md).`,
+warning. Each result shows upstream Neutron's time for it, measured with
+this harness against Debian 12's Neutron Zed on the development machine
+(scripts/upstream-neutron), and the ratio to it (docs/performance.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cpuProfile != "" {
