@@ -222,8 +222,9 @@ func (b *netNodeBed) start(ctx context.Context, cold bool) (NodeStart, error) {
 		return r, err
 	}
 	r.StopMs = ms(time.Since(ts))
+	var names []string // a cold start's deleted namespaces, to come back
 	if cold {
-		names := b.st.HostNamespaces(host)
+		names = b.st.HostNamespaces(host)
 		for _, n := range names {
 			if err := probe.DeleteNS(b.st.HostNS(host, n)); err != nil {
 				return r, err
@@ -266,8 +267,9 @@ func (b *netNodeBed) start(ctx context.Context, cold bool) (NodeStart, error) {
 		return r, err
 	}
 	// The first reconcile is not all of it on a big node: wait for the
-	// first complete one (every namespace converged).
-	last, err := b.waitSynced(ctx, t0, 10*time.Minute)
+	// first complete one (every namespace converged) that has the node
+	// whole again.
+	last, err := b.waitComplete(ctx, t0, host, names, 10*time.Minute)
 	if err != nil {
 		return r, err
 	}

@@ -5,9 +5,12 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/neutrino-net/neutrino/internal/testbed/probe"
 )
 
 // agentGauges reads gauges from the metrics listener of an agent of the
@@ -76,4 +79,71 @@ func (b *netNodeBed) waitSynced(ctx context.Context, since time.Time, timeout ti
 		return nil
 	})
 	return at, err
+}
+
+// waitComplete waits for the first complete reconcile after since that
+// leaves host with every namespace of names again (a cold start's: the
+// ones deleted) and nothing applied after it, and returns when it ended.
+// The first complete reconcile is not always that: while the agent was
+// down the server may have moved its DHCP networks off the node (it
+// missed its heartbeats; upstream's DHCP failover does the same) and
+// gives them back once it reports again, a few revisions later. A cold
+// start counted complete without them left them to the next start,
+// whose "no-op" restart then applied 14 changes (docs/performance.md).
+func (b *netNodeBed) waitComplete(ctx context.Context, since time.Time, host string, names []string, timeout time.Duration) (time.Time, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		last, err := b.waitSynced(ctx, since, time.Until(deadline))
+		if err != nil {
+			return last, err
+		}
+		missing := missingNames(names, b.st.HostNamespaces(host))
+		if len(missing) == 0 {
+			changed, err := lastKernelChange(b.st.AgentLog(host), host)
+			if err != nil || !changed.After(last) {
+				return last, err
+			}
+		} else if time.Now().After(deadline) {
+			return last, fmt.Errorf("%s: %d namespaces not back after the cold start (first %s)", host, len(missing), missing[0])
+		}
+		select {
+		case <-ctx.Done():
+			return last, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// missingNames lists the names of want that have is lacks (both sorted).
+func missingNames(want, have []string) []string {
+	var out []string
+	for _, n := range want {
+		if _, ok := slices.BinarySearch(have, n); !ok {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// lastKernelChange is the time of the last kernel change host's agent
+// logged since its start (zero if none).
+func lastKernelChange(path, host string) (time.Time, error) {
+	s, err := probe.AgentLogSinceStart(path, host)
+	if err != nil {
+		return time.Time{}, err
+	}
+	i := strings.LastIndex(s, `msg="kernel change"`)
+	if i < 0 {
+		return time.Time{}, nil
+	}
+	start := strings.LastIndexByte(s[:i], '\n') + 1
+	end := strings.IndexByte(s[i:], '\n')
+	if end < 0 {
+		end = len(s) - i
+	}
+	l, ok := probe.ParseLogLine(s[start : i+end])
+	if !ok || l.Time.IsZero() {
+		return time.Time{}, fmt.Errorf("%s: unreadable log line %q", path, s[start:i+end])
+	}
+	return l.Time, nil
 }
