@@ -28,16 +28,7 @@ func TestClaimIndex(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
 	open := func() (*Embedded, *Store) {
-		e, err := StartEmbedded(ctx, dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := Open(ctx, e.Client, "/test/", decoders, WithClaimIndex("ip:", func() ClaimIndex { return &memberList{} }))
-		if err != nil {
-			e.Close()
-			t.Fatal(err)
-		}
-		return e, s
+		return openEmbeddedWith(t, dir, decoders, WithClaimIndex("ip:", func() ClaimIndex { return &memberList{} }))
 	}
 	members := func(s *Store, group string) ([]string, bool) {
 		var out []string

@@ -26,18 +26,7 @@ var ownedDecoders = map[string]Decoder{
 func TestCountOwned(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	open := func() (*Embedded, *Store) {
-		e, err := StartEmbedded(ctx, dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := Open(ctx, e.Client, "/test/", ownedDecoders)
-		if err != nil {
-			e.Close()
-			t.Fatal(err)
-		}
-		return e, s
-	}
+	open := func() (*Embedded, *Store) { return openEmbeddedWith(t, dir, ownedDecoders) }
 	update := func(s *Store, plan func(v *View, tx *Txn)) {
 		t.Helper()
 		if _, err := s.Update(ctx, func(v *View, tx *Txn) error { plan(v, tx); return nil }); err != nil {

@@ -22,12 +22,19 @@ var decoders = map[string]Decoder{
 
 func openEmbedded(t *testing.T, dir string) (*Embedded, *Store) {
 	t.Helper()
+	return openEmbeddedWith(t, dir, decoders)
+}
+
+// openEmbeddedWith starts an embedded etcd in dir (a restart when dir
+// already holds one) and opens a store on it with dec and opts.
+func openEmbeddedWith(t *testing.T, dir string, dec map[string]Decoder, opts ...Option) (*Embedded, *Store) {
+	t.Helper()
 	ctx := context.Background()
 	e, err := StartEmbedded(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Open(ctx, e.Client, "/test/", decoders)
+	s, err := Open(ctx, e.Client, "/test/", dec, opts...)
 	if err != nil {
 		e.Close()
 		t.Fatal(err)

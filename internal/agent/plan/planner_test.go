@@ -2,7 +2,6 @@ package plan
 
 import (
 	"encoding/json"
-	"math/rand/v2"
 	"os"
 	"slices"
 	"strconv"
@@ -56,10 +55,7 @@ func apply(t *testing.T, m *hostmodel.Model, rev int64, c change) {
 // host's incremental plan is the plan computed from scratch.
 func TestIncrementalEqualsFresh(t *testing.T) {
 	for seed := range uint64(10) {
-		r := rand.New(rand.NewPCG(seed, 7))
-		cs := walkthrough()
-		r.Shuffle(len(cs), func(i, j int) { cs[i], cs[j] = cs[j], cs[i] })
-		cs = withChurn(r, cs)
+		cs := randomReplay(seed, 7, walkthrough())
 		m := hostmodel.New()
 		in := newIncremental()
 		for i, c := range cs {
@@ -260,10 +256,7 @@ func TestPortChangeReplansOnlyItsNetwork(t *testing.T) {
 // the next plan's with them (dataplane.Memory).
 func TestNamespacesNotChangedInPlace(t *testing.T) {
 	for seed := range uint64(4) {
-		r := rand.New(rand.NewPCG(seed, 11))
-		cs := walkthrough()
-		r.Shuffle(len(cs), func(i, j int) { cs[i], cs[j] = cs[j], cs[i] })
-		cs = withChurn(r, cs)
+		cs := randomReplay(seed, 11, walkthrough())
 		m := hostmodel.New()
 		in := newIncremental()
 		prev := map[string]struct {
@@ -297,10 +290,7 @@ func TestNamespacesNotChangedInPlace(t *testing.T) {
 // between full passes).
 func TestTouchedCoversFactChanges(t *testing.T) {
 	for seed := range uint64(10) {
-		r := rand.New(rand.NewPCG(seed, 11))
-		cs := walkthrough()
-		r.Shuffle(len(cs), func(i, j int) { cs[i], cs[j] = cs[j], cs[i] })
-		cs = withChurn(r, cs)
+		cs := randomReplay(seed, 11, walkthrough())
 		m := hostmodel.New()
 		in := newIncremental()
 		prev := map[string]map[string]string{}

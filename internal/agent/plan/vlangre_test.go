@@ -1,7 +1,6 @@
 package plan
 
 import (
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -55,10 +54,7 @@ func TestVLANGREWalkthroughGolden(t *testing.T) {
 // after every event of random replays.
 func TestVLANGREIncrementalEqualsFresh(t *testing.T) {
 	for seed := range uint64(5) {
-		r := rand.New(rand.NewPCG(seed, 11))
-		cs := walkthrough()
-		r.Shuffle(len(cs), func(i, j int) { cs[i], cs[j] = cs[j], cs[i] })
-		cs = vlanGREWalkthrough(withChurn(r, cs))
+		cs := vlanGREWalkthrough(randomReplay(seed, 11, walkthrough()))
 		m := hostmodel.New()
 		in := newIncremental()
 		for i, c := range cs {

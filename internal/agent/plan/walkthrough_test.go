@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/neutrino-net/neutrino/internal/agent/hostmodel"
@@ -153,10 +154,7 @@ func TestReplayOrderDoesNotMatter(t *testing.T) {
 		want[h.name] = planText(t, m, h.name, h.mode, h.vtep)
 	}
 	for seed := range uint64(20) {
-		r := rand.New(rand.NewPCG(seed, 9))
-		cs := append([]change(nil), base...)
-		r.Shuffle(len(cs), func(i, j int) { cs[i], cs[j] = cs[j], cs[i] })
-		cs = withChurn(r, cs)
+		cs := randomReplay(seed, 9, base)
 		m := replay(t, cs)
 		for _, h := range walkHosts {
 			if got := planText(t, m, h.name, h.mode, h.vtep); got != want[h.name] {
@@ -164,6 +162,16 @@ func TestReplayOrderDoesNotMatter(t *testing.T) {
 			}
 		}
 	}
+}
+
+// randomReplay is cs (not changed) in a random order drawn from seed and
+// stream, with withChurn's transient versions drawn from the same source:
+// the replays the incremental planner's tests run through.
+func randomReplay(seed, stream uint64, cs []change) []change {
+	r := rand.New(rand.NewPCG(seed, stream))
+	cs = slices.Clone(cs)
+	r.Shuffle(len(cs), func(i, j int) { cs[i], cs[j] = cs[j], cs[i] })
+	return withChurn(r, cs)
 }
 
 // withChurn inserts, before some objects' final version, an earlier
