@@ -20,11 +20,12 @@ const (
 
 // Element types of sets and maps.
 const (
-	TypeIPv4Addr = "ipv4_addr"
-	TypeIPv6Addr = "ipv6_addr"
-	TypeIfname   = "ifname"  // map keys: an interface name
-	TypeMark     = "mark"    // map keys: a packet mark ("0x00010000")
-	TypeVerdict  = "verdict" // map values: "jump <chain>" or "goto <chain>"
+	TypeIPv4Addr  = "ipv4_addr"
+	TypeIPv6Addr  = "ipv6_addr"
+	TypeEtherAddr = "ether_addr" // hash sets (NftSet.Hash): MAC addresses
+	TypeIfname    = "ifname"     // map keys: an interface name
+	TypeMark      = "mark"       // map keys: a packet mark ("0x00010000")
+	TypeVerdict   = "verdict"    // map values: "jump <chain>" or "goto <chain>"
 )
 
 // NftTable is one nftables table the agent owns in a namespace: family
@@ -100,11 +101,18 @@ func (m *NftMap) Types() (key, value string) {
 }
 
 // NftSet is a typed interval set of prefixes: Type "" or ipv4_addr, or
-// ipv6_addr.
+// ipv6_addr; or, with Hash, a hash set of single keys.
 type NftSet struct {
 	Name     string
 	Type     string
 	Elements []netip.Prefix
+	// Hash makes it a set of single keys, in Keys as nft writes them
+	// (ipv4_addr "192.0.2.1", ether_addr "fa:16:3e:00:00:01"), not of
+	// ranges: the kernel looks a key up in a hash table, one lookup
+	// whatever the number of elements (an interval set is a tree).
+	// ether_addr sets are always hash sets.
+	Hash bool
+	Keys []string
 }
 
 func orIPv4(t string) string {
@@ -122,6 +130,11 @@ func (t *NftTable) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "table %s %s {\n", t.FamilyOrIP(), t.NameOrDefault())
 	for _, s := range t.Sets {
+		if s.Hash {
+			els := slices.Sorted(slices.Values(s.Keys))
+			fmt.Fprintf(&b, "  set %s { type %s; elements = { %s } }\n", s.Name, orIPv4(s.Type), strings.Join(els, ", "))
+			continue
+		}
 		els := make([]string, len(s.Elements))
 		for i, e := range s.Elements {
 			els[i] = e.String()

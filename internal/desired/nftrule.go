@@ -26,6 +26,12 @@ type NftRule struct {
 	EtherSaddr  string     // ether saddr <mac>
 	EtherDaddr  string     // ether daddr <mac>
 	ARPTargetIP netip.Addr // arp daddr ip <addr>
+	// The same looked up in hash sets (NftSet.Hash) of ether_addr, and
+	// of ipv4_addr for the ARP target: one rule for any number of
+	// addresses, at the cost of one.
+	EtherSaddrSet string // ether saddr @set
+	EtherDaddrSet string // ether daddr @set
+	ARPTargetSet  string // arp daddr ip @set
 
 	// Security group matches (internal/agent/plan/secgroup).
 	// L3Proto is "ip", "ip6" or "arp": meta nfproto in ip/inet tables,
@@ -119,6 +125,12 @@ func (r NftRule) String() string {
 	if r.EtherDaddr != "" {
 		add("ether daddr %s", r.EtherDaddr)
 	}
+	if r.EtherSaddrSet != "" {
+		add("ether saddr @%s", r.EtherSaddrSet)
+	}
+	if r.EtherDaddrSet != "" {
+		add("ether daddr @%s", r.EtherDaddrSet)
+	}
 	if r.ARPSenderMAC != "" {
 		add("arp saddr ether %s", r.ARPSenderMAC)
 	}
@@ -180,6 +192,9 @@ func (r NftRule) String() string {
 	}
 	if r.ARPTargetIP.IsValid() {
 		add("arp daddr ip %s", r.ARPTargetIP)
+	}
+	if r.ARPTargetSet != "" {
+		add("arp daddr ip @%s", r.ARPTargetSet)
 	}
 	parts = append(parts, r.actionString()...)
 	if r.Comment != "" {

@@ -192,6 +192,15 @@ func (t *walker) matches(tb *desired.NftTable, r desired.NftRule, st *nfState) b
 		}
 		return false
 	}
+	// Hash sets (the DVR table's gateway MACs): single keys.
+	inKeys := func(name, key string) bool {
+		for _, s := range tb.Sets {
+			if s.Name == name {
+				return slices.ContainsFunc(s.Keys, func(k string) bool { return strings.EqualFold(k, key) })
+			}
+		}
+		return false
+	}
 	proto := map[string]uint8{"icmp": 1, "tcp": 6, "udp": 17}[p.proto]
 	checks := []bool{
 		r.IifName == "" || globMatch(r.IifName, st.iif),
@@ -201,7 +210,9 @@ func (t *walker) matches(tb *desired.NftTable, r desired.NftRule, st *nfState) b
 		r.L3Proto == "" || r.L3Proto == "ip",
 		r.EtherSaddr == "" || r.EtherSaddr == p.srcMAC,
 		r.EtherDaddr == "" || r.EtherDaddr == p.dstMAC,
-		r.ARPSenderMAC == "" && !r.ARPSenderIP.IsValid() && !r.ARPTargetIP.IsValid(),
+		r.EtherSaddrSet == "" || inKeys(r.EtherSaddrSet, p.srcMAC),
+		r.EtherDaddrSet == "" || inKeys(r.EtherDaddrSet, p.dstMAC),
+		r.ARPSenderMAC == "" && !r.ARPSenderIP.IsValid() && !r.ARPTargetIP.IsValid() && r.ARPTargetSet == "",
 		!r.Saddr.IsValid() || r.Saddr.Contains(p.src),
 		!r.Daddr.IsValid() || r.Daddr.Contains(p.dst),
 		r.SaddrSet == "" || inSet(r.SaddrSet, p.src),

@@ -1,9 +1,7 @@
 package plan
 
 import (
-	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/neutrino-net/neutrino/internal/agent/plan/l3"
 	"github.com/neutrino-net/neutrino/internal/desired"
@@ -61,45 +59,8 @@ func (p *Planner) addRouterHostParts(h *desired.Host) {
 		seen[r] = true
 		return dup
 	})
-	h.Nft = []desired.NftTable{{Family: desired.FamilyBridge, Name: DVRBridgeTable, Chains: dvrChains(rules)}}
-}
-
-// dvrChains lays the DVR rules out: each rule names the tunnel port
-// (pattern) it is about, and a chain per tunnel port holds that port's
-// rules, reached by one rule of the forward chain. The forward hook
-// runs for every copy of every frame any bridge of the host forwards;
-// with the rules in one chain, each copy went through all of them (12
-// per distributed router: 6,000 on a network node with 500), so a
-// broadcast on the external network (an ARP request, a floating IP's
-// gratuitous ARP), copied to every router's gateway port, cost the
-// product of the two. Now a copy leaving by anything but a tunnel port
-// meets only one rule per tunnel port. Rules keep their order within a
-// port's chain; rules for different ports never meet the same frame.
-func dvrChains(rules []desired.NftRule) []desired.NftChain {
-	var outs []string
-	byOut := map[string][]desired.NftRule{}
-	for _, r := range rules {
-		if r.OifName == "" { // not about one port: keep them all flat
-			return []desired.NftChain{{Name: "forward", Type: "filter", Hook: "forward", Priority: DVRForwardPriority, Rules: rules}}
-		}
-		if _, ok := byOut[r.OifName]; !ok {
-			outs = append(outs, r.OifName)
-		}
-		in := r
-		in.OifName = ""
-		byOut[r.OifName] = append(byOut[r.OifName], in)
-	}
-	fwd := desired.NftChain{Name: "forward", Type: "filter", Hook: "forward", Priority: DVRForwardPriority}
-	chains := []desired.NftChain{}
-	for i, out := range outs {
-		name := fmt.Sprintf("tunnel-%d", i)
-		fwd.Rules = append(fwd.Rules, desired.NftRule{OifName: out, Jump: name})
-		chains = append(chains, desired.NftChain{Name: name, Rules: byOut[out]})
-	}
-	chains = append(chains, fwd)
-	// Sorted by name, as Normalize would.
-	slices.SortFunc(chains, func(a, b desired.NftChain) int { return strings.Compare(a.Name, b.Name) })
-	return chains
+	chains, sets := dvrLayout(rules)
+	h.Nft = []desired.NftTable{{Family: desired.FamilyBridge, Name: DVRBridgeTable, Chains: chains, Sets: sets}}
 }
 
 // mergeShared merges namespaces of one name (sorted by name), each

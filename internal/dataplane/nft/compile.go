@@ -298,6 +298,14 @@ func (w *wantTable) compileSets(want *desired.NftTable, prev *wantTable) error {
 		if w.reuseSet(s.Name, setID(s), prev) {
 			continue
 		}
+		if s.Hash || s.Type == desired.TypeEtherAddr {
+			ws, err := compileHashSet(s)
+			if err != nil {
+				return err
+			}
+			w.addSet(ws, setID(s))
+			continue
+		}
 		if s.Type == desired.TypeIPv6Addr {
 			ws, err := compileIPv6Set(s)
 			if err != nil {
@@ -360,7 +368,8 @@ func checkRule(r desired.NftRule, fam nftables.TableFamily, sets map[string]*wan
 		return nil
 	}
 	if err := errors.Join(ref(r.SaddrSet, false), ref(r.DaddrSet, false), ref(r.NotDaddrSet, false),
-		ref(r.DNATMap, true), ref(r.SNATMap, true), ref(r.Saddr6Set, false), ref(r.Daddr6Set, false), ref(r.Vmap, true)); err != nil {
+		ref(r.DNATMap, true), ref(r.SNATMap, true), ref(r.Saddr6Set, false), ref(r.Daddr6Set, false), ref(r.Vmap, true),
+		ref(r.EtherSaddrSet, false), ref(r.EtherDaddrSet, false), ref(r.ARPTargetSet, false)); err != nil {
 		return err
 	}
 	if err := checkSGFields(r, fam, sets); err != nil {
@@ -374,6 +383,10 @@ func checkRule(r desired.NftRule, fam nftables.TableFamily, sets map[string]*wan
 			return fmt.Errorf("interface name %q too long", n)
 		}
 	}
+	if err := errors.Join(checkHashRef(sets, r.EtherSaddrSet, nftables.TypeEtherAddr), checkHashRef(sets, r.EtherDaddrSet, nftables.TypeEtherAddr),
+		checkHashRef(sets, r.ARPTargetSet, nftables.TypeIPAddr)); err != nil {
+		return err
+	}
 	return checkBridgeFields(r, fam)
 }
 
@@ -381,6 +394,9 @@ func checkRule(r desired.NftRule, fam nftables.TableFamily, sets map[string]*wan
 // bridge table sees: in an ip or inet table the packet has no link
 // layer header to match or rewrite, and ARP never reaches it.
 func checkBridgeFields(r desired.NftRule, fam nftables.TableFamily) error {
+	if fam != nftables.TableFamilyBridge && (r.EtherSaddrSet != "" || r.EtherDaddrSet != "" || r.ARPTargetSet != "") {
+		return fmt.Errorf("ether and arp set lookups: only in a bridge table, not in family %s", familyName(fam))
+	}
 	macs := []struct{ what, mac string }{
 		{"ether saddr", r.EtherSaddr}, {"ether daddr", r.EtherDaddr}, {"ether saddr set", r.SetEtherSaddr},
 	}
@@ -394,6 +410,9 @@ func checkBridgeFields(r desired.NftRule, fam nftables.TableFamily) error {
 		if _, err := parseMAC(m.mac); err != nil {
 			return fmt.Errorf("%s: %w", m.what, err)
 		}
+	}
+	if r.ARPTargetSet != "" && (r.ARPTargetIP.IsValid() || r.SaddrSet != "" || r.DaddrSet != "" || r.NotDaddrSet != "" || r.Daddr.IsValid() || r.TCPDport != 0) {
+		return errors.New("arp daddr ip @set cannot be combined with another target or with IP matches")
 	}
 	if !r.ARPTargetIP.IsValid() {
 		return nil

@@ -144,6 +144,28 @@ func (b *ruleBuilder) matches(r desired.NftRule) {
 	if r.ARPTargetIP.IsValid() {
 		b.arpTarget(r.ARPTargetIP)
 	}
+	b.etherSets(r)
+}
+
+// etherSets looks a frame's Ethernet addresses, or an ARP packet's
+// target address, up in hash sets (checked by compile to be hash sets
+// of the right type).
+func (b *ruleBuilder) etherSets(r desired.NftRule) {
+	if r.EtherSaddrSet != "" {
+		b.e = append(b.e, &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseLLHeader, Offset: etherSaddrOff, Len: 6})
+		b.lookup(r.EtherSaddrSet, false)
+	}
+	if r.EtherDaddrSet != "" {
+		b.e = append(b.e, &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseLLHeader, Offset: etherDaddrOff, Len: 6})
+		b.lookup(r.EtherDaddrSet, false)
+	}
+	if r.ARPTargetSet != "" {
+		b.e = append(b.e,
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseLLHeader, Offset: etherTypeOff, Len: 2},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(unix.ETH_P_ARP)},
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: arpTPAOff, Len: 4})
+		b.lookup(r.ARPTargetSet, false)
+	}
 }
 
 // Offsets in the Ethernet header and of the target protocol address in

@@ -56,6 +56,9 @@ func mapID(m desired.NftMap) srcID {
 }
 
 func setID(s desired.NftSet) srcID {
+	if s.Hash || s.Type == desired.TypeEtherAddr {
+		return srcID{unsafe.Pointer(unsafe.SliceData(s.Keys)), len(s.Keys), "hash " + s.Type}
+	}
 	return srcID{unsafe.Pointer(unsafe.SliceData(s.Elements)), len(s.Elements), s.Type}
 }
 

@@ -62,6 +62,9 @@ func compileRawMap(m desired.NftMap, k, v string) (*wantSet, error) {
 // rule loads: an interface name NUL-padded to IFNAMSIZ, a mark in host
 // byte order (meta mark loads it so).
 func keyBytes(typ, key string) ([]byte, error) {
+	if b, ok, err := hashKeyBytes(typ, key); ok {
+		return b, err
+	}
 	switch typ {
 	case desired.TypeIfname:
 		if key == "" || len(key) > unix.IFNAMSIZ-1 {
@@ -82,6 +85,9 @@ func keyBytes(typ, key string) ([]byte, error) {
 
 // keyText renders key bytes for change lines.
 func (rt *rawType) keyText(k string) string {
+	if s, ok := hashKeyText(rt.key, k); ok {
+		return s
+	}
 	switch {
 	case rt.key == nftables.TypeIP6Addr:
 		a, _ := netip.AddrFromSlice([]byte(k))
@@ -186,7 +192,7 @@ func (s *setSnap) matchesRaw(w *wantSet) bool {
 // the set is not one the agent writes raw.
 func readRaw(set *nftables.Set, els []nftables.SetElement) (map[string]string, bool) {
 	isVerdict := set.IsMap && set.KeyType.GetNFTMagic() == verdictMagic
-	if !isVerdict && (set.IsMap || set.Interval || set.KeyType.GetNFTMagic() != nftables.TypeIP6Addr.GetNFTMagic()) {
+	if !isVerdict && (set.IsMap || set.Interval || !isHashKey(set.KeyType.GetNFTMagic())) {
 		return nil, false
 	}
 	out := make(map[string]string, len(els))
