@@ -51,16 +51,23 @@ func (p *Planner) addRouterHostParts(h *desired.Host) {
 		h.Nft = nil
 		return
 	}
+	h.Nft = []desired.NftTable{DVRBridgeTableOf(rules)}
+}
+
+// DVRBridgeTableOf is the host's DVR bridge table holding the routers'
+// bridge rules (l3.HostParts.BridgeRules, routers in order), laid out as
+// lookups (dvrsets.go).
+func DVRBridgeTableOf(rules []desired.NftRule) desired.NftTable {
 	// Routers on one network share nothing here but identical rules
 	// (two routers never share a gateway MAC); keep the first of each.
 	seen := map[desired.NftRule]bool{}
-	rules = slices.DeleteFunc(rules, func(r desired.NftRule) bool {
+	rules = slices.DeleteFunc(slices.Clone(rules), func(r desired.NftRule) bool {
 		dup := seen[r]
 		seen[r] = true
 		return dup
 	})
 	chains, sets := dvrLayout(rules)
-	h.Nft = []desired.NftTable{{Family: desired.FamilyBridge, Name: DVRBridgeTable, Chains: chains, Sets: sets}}
+	return desired.NftTable{Family: desired.FamilyBridge, Name: DVRBridgeTable, Chains: chains, Sets: sets}
 }
 
 // mergeShared merges namespaces of one name (sorted by name), each
