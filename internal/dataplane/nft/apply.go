@@ -42,8 +42,8 @@
 // tables validated), memo.go (reuse of the previous compile),
 // snapshot.go (kernel state read back and remembered), apply.go and
 // elements.go (the diff and its transactions), unordered.go (rule by
-// rule changes), ipv6sets.go and rawsets.go (IPv6 interval sets, verdict
-// maps), exprs.go (rule expressions), readmap.go (a verdict map read for
+// rule changes), ipv6sets.go, rawsets.go and hashsets.go (IPv6 interval
+// sets, verdict maps, hash sets of MACs and IPv4 addresses), exprs.go (rule expressions), readmap.go (a verdict map read for
 // the agent's start).
 package nft
 
