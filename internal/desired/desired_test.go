@@ -55,7 +55,13 @@ func everything() *Host {
 			{OifName: "vxlan-*", EtherSaddr: "fa:16:3e:00:00:01", SetEtherSaddr: "fa:16:3f:12:34:56", Comment: "dvr mac"},
 			{OifName: "vxlan-*", EtherDaddr: "fa:16:3e:00:00:01", Drop: true},
 			{OifName: "vxlan-*", ARPTargetIP: addr("10.0.0.1"), Drop: true},
-		}}}}},
+			{OifName: "gre-*", EtherSaddrSet: "macs", SetEtherSaddr: "fa:16:3f:12:34:56"},
+			{OifName: "gre-*", EtherDaddrSet: "macs", Drop: true},
+			{OifName: "gre-*", ARPTargetSet: "ips", Drop: true},
+		}}}, Sets: []NftSet{
+			{Name: "macs", Type: TypeEtherAddr, Hash: true, Keys: []string{"fa:16:3e:00:00:02", "fa:16:3e:00:00:01"}},
+			{Name: "ips", Type: TypeIPv4Addr, Hash: true, Keys: []string{"10.0.0.1"}},
+		}}},
 		Neighs: []Neigh{
 			{Namespace: "qrouter-r1", Dev: "qr-port-2", IP: addr("10.0.0.12"), MAC: "fa:16:3e:00:00:02"},
 			{Dev: "brqnet-b", IP: addr("10.0.0.12"), MAC: "fa:16:3e:00:00:02"},
