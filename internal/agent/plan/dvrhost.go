@@ -60,7 +60,7 @@ func (p *Planner) addRouterHostParts(h *desired.Host) {
 func DVRBridgeTableOf(rules []desired.NftRule) desired.NftTable {
 	// Routers on one network share nothing here but identical rules
 	// (two routers never share a gateway MAC); keep the first of each.
-	seen := map[desired.NftRule]bool{}
+	seen := make(map[desired.NftRule]bool, len(rules))
 	rules = slices.DeleteFunc(slices.Clone(rules), func(r desired.NftRule) bool {
 		dup := seen[r]
 		seen[r] = true

@@ -38,49 +38,46 @@ import (
 func dvrLayout(rules []desired.NftRule) ([]desired.NftChain, []desired.NftSet) {
 	fwd := desired.NftChain{Name: "forward", Type: "filter", Hook: "forward", Priority: DVRForwardPriority}
 	var outs []string
-	byOut := map[string][]desired.NftRule{}
+	count := map[string]int{}
 	for _, r := range rules {
 		if r.OifName == "" { // not about one port: keep them all flat
 			fwd.Rules = rules
 			return []desired.NftChain{fwd}, nil
 		}
-		if _, ok := byOut[r.OifName]; !ok {
+		if count[r.OifName] == 0 {
 			outs = append(outs, r.OifName)
 		}
+		count[r.OifName]++
+	}
+	byOut := make(map[string][]desired.NftRule, len(outs))
+	for _, out := range outs {
+		byOut[out] = make([]desired.NftRule, 0, count[out])
+	}
+	for _, r := range rules {
 		in := r
 		in.OifName = ""
 		byOut[r.OifName] = append(byOut[r.OifName], in)
 	}
 	chains := []desired.NftChain{}
 	var sets []desired.NftSet
-	chainOf := map[string]string{} // a port's rules, rendered -> its chain
+	var uniq [][]desired.NftRule // the ports' distinct rule lists; chain i is tunnel-i
 	for _, out := range outs {
-		key := renderRules(byOut[out])
-		name, ok := chainOf[key]
-		if !ok {
-			name = fmt.Sprintf("tunnel-%d", len(chainOf))
-			chainOf[key] = name
-			ch := desired.NftChain{Name: name, Rules: byOut[out]}
-			if rs, ss, ok := setRules(name, byOut[out]); ok {
+		i := slices.IndexFunc(uniq, func(rs []desired.NftRule) bool { return slices.Equal(rs, byOut[out]) })
+		if i < 0 {
+			i = len(uniq)
+			uniq = append(uniq, byOut[out])
+			ch := desired.NftChain{Name: fmt.Sprintf("tunnel-%d", i), Rules: byOut[out]}
+			if rs, ss, ok := setRules(ch.Name, byOut[out]); ok {
 				ch.Rules, sets = rs, append(sets, ss...)
 			}
 			chains = append(chains, ch)
 		}
-		fwd.Rules = append(fwd.Rules, desired.NftRule{OifName: out, Jump: name})
+		fwd.Rules = append(fwd.Rules, desired.NftRule{OifName: out, Jump: fmt.Sprintf("tunnel-%d", i)})
 	}
 	chains = append(chains, fwd)
 	slices.SortFunc(chains, func(a, b desired.NftChain) int { return strings.Compare(a.Name, b.Name) })
 	slices.SortFunc(sets, func(a, b desired.NftSet) int { return strings.Compare(a.Name, b.Name) })
 	return chains, sets
-}
-
-func renderRules(rules []desired.NftRule) string {
-	var b strings.Builder
-	for _, r := range rules {
-		b.WriteString(r.String())
-		b.WriteByte('\n')
-	}
-	return b.String()
 }
 
 // setRules turns one port's rules into set lookups; ok is false when a

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 
@@ -134,5 +135,21 @@ func TestDVRLayoutFallback(t *testing.T) {
 	flat := []desired.NftRule{{EtherDaddr: "fa:16:3e:00:00:01", Drop: true}}
 	if chains, sets := dvrLayout(flat); len(chains) != 1 || len(sets) != 0 || len(chains[0].Rules) != 1 {
 		t.Errorf("flat: %+v %+v", chains, sets)
+	}
+}
+
+// BenchmarkDVRBridgeTableOf is the planner's cost of the host's DVR
+// table with 1,000 routers of two interfaces and four tunnel port
+// patterns (the set layout is rebuilt on every plan of the host).
+func BenchmarkDVRBridgeTableOf(b *testing.B) {
+	var rules []desired.NftRule
+	for k := range 2000 {
+		mac := fmt.Sprintf("fa:16:3e:%02x:%02x:%02x", k>>16&0xff, k>>8&0xff, k&0xff)
+		ip := netip.AddrFrom4([4]byte{10, byte(k >> 8), byte(k), 1}).String()
+		rules = append(rules, dvrRules(mac, "fa:16:3f:00:00:01", ip, "vxlan-*", "gre-*", "eth1", "eth1.*")...)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		DVRBridgeTableOf(rules)
 	}
 }
