@@ -70,7 +70,16 @@ it waits until network1 has every router's namespace. Then:
           the rest of that reconcile, its status report).
 For the run the host's net.core.netdev_max_backlog is at least twice
 the external bridge's ports (2 x (routers + 2)), as on a network node
-set up by docs/deploy.md; the old value is put back at the end.`
+set up by docs/deploy.md; the old value is put back at the end.
+The empty node beside the full one: network2, a second network node,
+holds only the legacy router EMPTY (network PE, instance A2 on compute1,
+a floating IP of A2) and takes no other router (its L3 agent is
+disabled after EMPTY is scheduled there; the server's automatic L3
+failover is off, so EMPTY stays). --fip-runs rounds of one settled
+association on each node, alternating which goes first, are timed
+before the routers are created (both nodes empty: what the two paths
+differ by) and after the full node's runs above (the ratio under the
+same load for both).`
 
 // NetNodeReport is RunNetNode's result.
 type NetNodeReport struct {
@@ -87,12 +96,18 @@ type NetNodeReport struct {
 	FIPRatio   float64   `json:"fip_ratio"`
 	// The same, each association right after the disassociation was
 	// applied (back to back, as before 2026-12-07).
-	FIPEmptyB2B Dist         `json:"fip_empty_back_to_back"`
-	FIPFullB2B  Dist         `json:"fip_full_back_to_back"`
-	FIPRatioB2B float64      `json:"fip_ratio_back_to_back"`
-	Backlog     int          `json:"netdev_max_backlog"` // during the run
-	BacklogWas  int          `json:"netdev_max_backlog_before"`
-	KernelAfter KernelCounts `json:"kernel"`
+	FIPEmptyB2B Dist    `json:"fip_empty_back_to_back"`
+	FIPFullB2B  Dist    `json:"fip_full_back_to_back"`
+	FIPRatioB2B float64 `json:"fip_ratio_back_to_back"`
+	// Interleaved with network2's empty probe router (netnodepair.go):
+	// before the routers are created (both nodes empty: what the two
+	// paths differ by) and after the no-op restart (the same load for
+	// both: the target's ratio measured at one time).
+	FIPPairBefore FIPPair      `json:"fip_interleaved_before"`
+	FIPPairFull   FIPPair      `json:"fip_interleaved_full"`
+	Backlog       int          `json:"netdev_max_backlog"` // during the run
+	BacklogWas    int          `json:"netdev_max_backlog_before"`
+	KernelAfter   KernelCounts `json:"kernel"`
 }
 
 // NodeStart is one start of network1's agent.
@@ -127,6 +142,7 @@ type netNodeBed struct {
 	legacyNets          []string // network ids, for the ports
 	legacySubs          []string // their subnets
 	dup409              int
+	full, empty         *fipProbe // network1's probe, network2's (netnodepair.go)
 }
 
 func (b *netNodeBed) logf(format string, args ...any) {
@@ -149,6 +165,8 @@ func RunNetNode(ctx context.Context, o NetNodeOptions) (*NetNodeReport, error) {
 	if o.Sandbox.VNIRanges == "" {
 		o.Sandbox.VNIRanges = "1:100000"
 	}
+	// network2 keeps only the router EMPTY (netnodepair.go).
+	o.Sandbox.NetworkNodes, o.Sandbox.NoL3Failover = 2, true
 	rep := &NetNodeReport{Definition: NetNodeDefinition, Routers: o.Routers, FIPs: o.FIPs, Ports: o.Ports}
 	var restore func() error
 	var err error
@@ -169,6 +187,9 @@ func RunNetNode(ctx context.Context, o NetNodeOptions) (*NetNodeReport, error) {
 	b.logf("net.core.netdev_max_backlog %d during the run (was %d)", rep.Backlog, rep.BacklogWas)
 	if err := b.setup(ctx); err != nil {
 		return rep, fmt.Errorf("setup: %w", err)
+	}
+	if rep.FIPPairBefore, err = b.fipInterleaved(ctx, "both nodes empty"); err != nil {
+		return rep, fmt.Errorf("floating IP associate, interleaved, both empty: %w", err)
 	}
 	if rep.FIPEmpty, rep.FIPEmptyB2B, err = b.fipBoth(ctx); err != nil {
 		return rep, fmt.Errorf("floating IP associate, empty node: %w", err)
@@ -194,6 +215,9 @@ func RunNetNode(ctx context.Context, o NetNodeOptions) (*NetNodeReport, error) {
 		rep.FIPRatio = rep.FIPFull.P50Ms / rep.FIPEmpty.P50Ms
 		rep.FIPRatioB2B = rep.FIPFullB2B.P50Ms / rep.FIPEmptyB2B.P50Ms
 	}
+	if rep.FIPPairFull, err = b.fipInterleaved(ctx, "network1 full"); err != nil {
+		errs = append(errs, fmt.Errorf("floating IP associate, interleaved, full: %w", err))
+	}
 	return rep, errors.Join(errs...)
 }
 
@@ -207,6 +231,10 @@ func (b *netNodeBed) setup(ctx context.Context) error {
 		return err
 	}
 	b.ext, b.extSub = d.ext, d.extSub
+	// network2 takes no router but EMPTY (setupEmpty).
+	if err := b.setL3Admin(ctx, emptyHost, false); err != nil {
+		return err
+	}
 	var err error
 	if b.probeRouter, err = d.router(ctx, "PROBE", false); err != nil {
 		return err
@@ -236,6 +264,9 @@ func (b *netNodeBed) setup(ctx context.Context) error {
 	}
 	if err := d.pingInstance(ctx, b.a1, b.b1, 60*time.Second); err != nil {
 		return fmt.Errorf("east-west through PROBE: %w", err)
+	}
+	if err := b.setupEmpty(ctx, d); err != nil {
+		return fmt.Errorf("the empty node's router: %w", err)
 	}
 	f, err := b.create(ctx, "floatingips", "floatingip", map[string]any{"floating_network_id": b.ext, "subnet_id": b.extSub})
 	if err != nil {
@@ -274,48 +305,21 @@ func (b *netNodeBed) fipBoth(ctx context.Context) (settled, b2b Dist, err error)
 // disassociation before it was applied; it leaves the floating IP
 // associated (the no-op restart pings through it).
 func (b *netNodeBed) fipRuns(ctx context.Context, settle time.Duration) (Dist, error) {
-	srv, err := probe.ListenTCP(b.a1.Netns, "0.0.0.0:7777")
+	p := b.probe1()
+	srv, err := probe.ListenTCP(p.inst.Netns, "0.0.0.0:7777")
 	if err != nil {
 		return Dist{}, err
 	}
 	defer srv.Close()
-	inet := sandbox.NodeNS(b.st.Prefix, sandbox.NodeInternet)
-	routerNS := b.st.HostNS(sandbox.NodeNetwork1, "qrouter-"+b.probeRouter)
 	var lat []time.Duration
 	for i := range b.o.FIPRuns {
-		if i > 0 || b.probeAssociated(ctx) {
-			if err := b.api.Do(ctx, http.MethodPut, "/v2.0/floatingips/"+b.probeFIPID, map[string]any{"floatingip": map[string]any{"port_id": nil}}, nil); err != nil {
-				return Dist{}, err
-			}
-			if err := waitFor(ctx, 60*time.Second, func() error { return fipGoneIn(ctx, routerNS, b.probeFIP) }); err != nil {
-				return Dist{}, err
-			}
-		}
-		time.Sleep(settle)
-		start := time.Now()
-		if err := b.api.Do(ctx, http.MethodPut, "/v2.0/floatingips/"+b.probeFIPID, map[string]any{"floatingip": map[string]any{"port_id": b.a1.PortID}}, nil); err != nil {
-			return Dist{}, err
-		}
-		at, err := firstConnect(ctx, inet, netip.AddrPortFrom(b.probeFIP, 7777), time.Millisecond, 60*time.Second)
+		d, err := b.fipOnce(ctx, p, settle)
 		if err != nil {
 			return Dist{}, fmt.Errorf("run %d: %w", i+1, err)
 		}
-		lat = append(lat, at.Sub(start))
+		lat = append(lat, d)
 	}
 	d := distOf(lat)
 	b.logf("floating IP associate (%s after the disassociation) -> first packet: p50 %.1f ms (min %.1f, max %.1f)", settle, d.P50Ms, d.MinMs, d.MaxMs)
 	return d, nil
-}
-
-// probeAssociated reports whether the probe floating IP has a port.
-func (b *netNodeBed) probeAssociated(ctx context.Context) bool {
-	var out struct {
-		FloatingIP struct {
-			PortID *string `json:"port_id"`
-		} `json:"floatingip"`
-	}
-	if err := b.api.Do(ctx, http.MethodGet, "/v2.0/floatingips/"+b.probeFIPID, nil, &out); err != nil {
-		return true // disassociating an unassociated one is harmless
-	}
-	return out.FloatingIP.PortID != nil
 }

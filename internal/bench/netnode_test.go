@@ -34,7 +34,12 @@ func TestRunNetNodeSmoke(t *testing.T) {
 	if rep.FIPEmptyB2B.N != 2 || rep.FIPFullB2B.N != 2 || rep.FIPRatioB2B <= 0 {
 		t.Errorf("back to back: empty %+v full %+v ratio %v", rep.FIPEmptyB2B, rep.FIPFullB2B, rep.FIPRatioB2B)
 	}
-	if !strings.Contains(table, "ratio of p50s") {
+	for _, p := range []bench.FIPPair{rep.FIPPairBefore, rep.FIPPairFull} {
+		if p.Network1.N != 2 || p.Network2.N != 2 || p.Ratio <= 0 {
+			t.Errorf("interleaved with network2: %+v", p)
+		}
+	}
+	if !strings.Contains(table, "ratio of p50s") || !strings.Contains(table, "network1 / network2") {
 		t.Errorf("table:\n%s", table)
 	}
 }

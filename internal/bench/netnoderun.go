@@ -423,6 +423,15 @@ func (r *NetNodeReport) WriteTable(w io.Writer) {
 	row("  empty node, back to back", r.FIPEmptyB2B)
 	row("  full node, back to back", r.FIPFullB2B)
 	fmt.Fprintf(w, "  ratio of p50s, back to back: %.2f\n", r.FIPRatioB2B)
+	for _, p := range []struct {
+		what string
+		fp   FIPPair
+	}{{"before the routers (both empty)", r.FIPPairBefore}, {"network1 full", r.FIPPairFull}} {
+		fmt.Fprintf(w, "interleaved with network2 (empty), settled, %s:\n", p.what)
+		row("  network2 (EMPTY only)", p.fp.Network2)
+		row("  network1", p.fp.Network1)
+		fmt.Fprintf(w, "  ratio of p50s, network1 / network2: %.2f\n", p.fp.Ratio)
+	}
 }
 
 // WriteJSON prints the report as JSON.

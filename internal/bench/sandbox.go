@@ -33,6 +33,10 @@ type SandboxOptions struct {
 	// VNIRanges widens the server's VXLAN range (see
 	// sandbox.Options.VNIRanges).
 	VNIRanges string
+	// NetworkNodes and NoL3Failover: see sandbox.Options (0: network1
+	// only).
+	NetworkNodes int
+	NoL3Failover bool
 }
 
 // benchBed is a sandbox a benchmark runs in.
@@ -72,7 +76,8 @@ func upSandbox(ctx context.Context, o SandboxOptions, progress io.Writer, comput
 	if err != nil {
 		return nil, nil, err
 	}
-	so := sandbox.Options{Dir: dir, Prefix: randomPrefix(), Computes: computes, Port: port, Exe: o.Exe, Env: o.Env, Out: o.Out, VNIRanges: o.VNIRanges}
+	so := sandbox.Options{Dir: dir, Prefix: randomPrefix(), Computes: computes, Port: port, Exe: o.Exe, Env: o.Env, Out: o.Out, VNIRanges: o.VNIRanges,
+		NetworkNodes: o.NetworkNodes, NoL3Failover: o.NoL3Failover}
 	// The guard removes the sandbox if this process dies without doing
 	// so (guard.go); started first, it also covers a death during Up.
 	var g *guard

@@ -47,6 +47,11 @@ type Options struct {
 	// thousand tenant networks outgrows).
 	VNIRanges string
 
+	// NoL3Failover turns the server's allow_automatic_l3agent_failover
+	// off: a router stays bound to an agent an admin disabled (a
+	// benchmark pins a router to a network node that takes no new ones).
+	NoL3Failover bool
+
 	// Out receives progress lines (nil: none).
 	Out io.Writer
 	// ReadyTimeout bounds the wait for the server and for the agents
@@ -135,7 +140,7 @@ func Up(ctx context.Context, o Options) (st *State, err error) {
 		}
 	}
 	st = &State{Prefix: o.Prefix, Dir: o.Dir, Port: o.Port, Computes: o.Computes, NetworkNodes: o.NetworkNodes, Agents: !o.NoAgents, Created: time.Now().UTC(), Exe: o.Exe, Env: o.Env,
-		VLANPhysnets: o.VLANPhysnets, VNIRanges: o.VNIRanges}
+		VLANPhysnets: o.VLANPhysnets, VNIRanges: o.VNIRanges, NoL3Failover: o.NoL3Failover}
 	if st.Metrics, err = pickMetricsPorts(st.Hosts()); err != nil {
 		return nil, err
 	}

@@ -44,6 +44,7 @@ func Serve(ctx context.Context, dir string, port int, metricsBind string, log *s
 		if st.VNIRanges != "" {
 			cfg.VNIRanges = st.VNIRanges
 		}
+		cfg.AutoL3Failover = cfg.AutoL3Failover && !st.NoL3Failover
 	}
 	data := filepath.Join(dir, serverDir)
 	srv, err := server.Start(ctx, server.Options{Config: cfg, DataDir: data, UnixSocket: filepath.Join(dir, socketFile), Log: log})

@@ -52,6 +52,8 @@ type State struct {
 	VLANPhysnets []string `json:"vlan_physnets,omitempty"`
 	// VNIRanges: see Options.VNIRanges.
 	VNIRanges string `json:"vni_ranges,omitempty"`
+	// NoL3Failover: see Options.NoL3Failover.
+	NoL3Failover bool `json:"no_l3_failover,omitempty"`
 }
 
 // MetricsURL is the base URL of a process's metrics listener ("server"
