@@ -1,8 +1,8 @@
 package control
 
 import (
+	"bytes"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/neutrino-net/neutrino/internal/model"
@@ -44,20 +44,23 @@ func readHeartbeat(v *store.View, agentID string) (heartbeat, bool) {
 	return parseHeartbeat(b)
 }
 
+// parseHeartbeat parses a heartbeat key's value without allocating:
+// every agent's is parsed at each liveness scan (10,000 of them).
 func parseHeartbeat(b []byte) (heartbeat, bool) {
-	parts := strings.SplitN(string(b), "/", 3)
-	f, err := strconv.ParseFloat(parts[0], 64)
+	at, rest, more := bytes.Cut(b, []byte{'/'})
+	f, err := strconv.ParseFloat(string(at), 64)
 	if err != nil {
 		return heartbeat{}, false
 	}
 	hb := heartbeat{at: time.UnixMilli(int64(f*1000 + 0.5))}
-	if len(parts) > 1 {
-		if r, err := strconv.ParseFloat(parts[1], 64); err == nil && r > 0 {
+	if more {
+		interval, applied, hasApplied := bytes.Cut(rest, []byte{'/'})
+		if r, err := strconv.ParseFloat(string(interval), 64); err == nil && r > 0 {
 			hb.interval = time.Duration(r * float64(time.Second))
 		}
-	}
-	if len(parts) > 2 {
-		hb.applied, _ = strconv.ParseInt(parts[2], 10, 64)
+		if hasApplied {
+			hb.applied, _ = strconv.ParseInt(string(applied), 10, 64)
+		}
 	}
 	return hb, true
 }
