@@ -208,6 +208,11 @@ func (p *Planner) dvrServedBy(s *hostmodel.Snapshot, c hostmodel.Change, routers
 
 // symmetricDifference returns what is in one sorted list only.
 func symmetricDifference(a, b []string) []string {
+	if len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0]) {
+		// The same list (a plan that moved no router): nothing, without
+		// a binary search per network in each direction.
+		return nil
+	}
 	var out []string
 	for _, x := range a {
 		if _, ok := slices.BinarySearch(b, x); !ok {

@@ -3,6 +3,7 @@ package plan
 import (
 	"maps"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -46,6 +47,26 @@ func TestReadersMatchModel(t *testing.T) {
 		got := r.of(hostmodel.Change{Key: k})
 		if len(got)+len(want) > 0 && !maps.Equal(got, want) {
 			t.Fatalf("step %d: readers of %v: %v, want %v", step, k, got, want)
+		}
+	}
+}
+
+// TestSymmetricDifference: the same list (the fast path), equal lists
+// and differing ones.
+func TestSymmetricDifference(t *testing.T) {
+	a := []string{"n1", "n2", "n3"}
+	for _, c := range []struct {
+		a, b []string
+		want []string
+	}{
+		{a, a, nil},
+		{a, []string{"n1", "n2", "n3"}, nil},
+		{a[:2], a, []string{"n3"}},
+		{a, []string{"n0", "n2"}, []string{"n1", "n3", "n0"}},
+		{nil, nil, nil},
+	} {
+		if got := symmetricDifference(c.a, c.b); !slices.Equal(got, c.want) {
+			t.Errorf("symmetricDifference(%v, %v) = %v, want %v", c.a, c.b, got, c.want)
 		}
 	}
 }
