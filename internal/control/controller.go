@@ -93,6 +93,7 @@ type controller struct {
 	kinds map[string]struct{}
 	quiet int64
 	live  liveCache
+	scan  heartbeatScan
 }
 
 // liveCache is livenessDeadline's last answer and the revision it was
@@ -116,7 +117,7 @@ func (k *controller) liveness(v *store.View) (time.Time, map[string]bool) {
 	if l.alive != nil && k.ctl.now().Before(l.deadline) && !v.ChangesSince(l.rev).AnyOf(agentKind) {
 		return l.deadline, l.alive
 	}
-	l.deadline, l.alive = k.ctl.livenessDeadline(v)
+	l.deadline, l.alive = k.scan.deadline(k.ctl, v)
 	l.rev = v.Rev()
 	return l.deadline, l.alive
 }
@@ -225,7 +226,7 @@ func (k *controller) waitForWork(ctx context.Context, changed <-chan struct{}, t
 		}
 		var now map[string]bool
 		start := time.Now()
-		k.ctl.st.View(func(v *store.View) { deadline, now = k.ctl.livenessDeadline(v) })
+		k.ctl.st.View(func(v *store.View) { deadline, now = k.scan.deadline(k.ctl, v) })
 		k.scanned, k.scanCost = time.Now(), time.Since(start)
 		if alive == nil || !maps.Equal(now, alive) {
 			return true, true

@@ -49,3 +49,15 @@ func TestHeartbeatValue(t *testing.T) {
 		t.Error("garbage parsed")
 	}
 }
+
+// TestParseHeartbeatAllocs: every agent's heartbeat is parsed at each
+// liveness scan; parsing allocates nothing.
+func TestParseHeartbeatAllocs(t *testing.T) {
+	b := heartbeatValue(time.UnixMilli(1_800_000_000_123), 0.5, 42)
+	if n := testing.AllocsPerRun(100, func() { parseHeartbeat(b) }); n != 0 {
+		t.Errorf("parseHeartbeat: %v allocations", n)
+	}
+	if hb, ok := parseHeartbeat([]byte("1800000000.123/0.5/4/2")); !ok || hb.applied != 0 || hb.interval != 500*time.Millisecond {
+		t.Errorf("extra fields: %+v %v", hb, ok)
+	}
+}

@@ -171,3 +171,37 @@ func TestReadSetFollow(t *testing.T) {
 		}
 	})
 }
+
+// TestReadSetGetKinds checks the kinds filter of Get reads (getKinds):
+// a change is looked up among the gets only for a kind the set got, and
+// must then be found whatever other kinds it got, in any order.
+func TestReadSetGetKinds(t *testing.T) {
+	s, write := thingStore(t)
+	write(func(v *View, tx *Txn) { tx.Create("thing", "a", []byte(`{"name":"A"}`)) })
+	affects := func(rs *ReadSet) (yes bool) {
+		s.View(func(v *View) { yes = v.Affects(rs) })
+		return
+	}
+	record := func(read func(v *View)) *ReadSet {
+		rs := NewReadSet()
+		s.View(func(v *View) { read(v.Recording(rs)) })
+		return rs
+	}
+	thingA := record(func(v *View) { v.Get("thing", "a") })
+	both := record(func(v *View) { v.Get("gadget", "a"); v.Get("thing", "a"); v.Get("gadget", "b") })
+	byName := record(func(v *View) { v.Index("thing", "name", "A") })
+	// A gadget with a's ID: the set that got only things does not care.
+	write(func(v *View, tx *Txn) { tx.Create("gadget", "a", []byte(`{}`)) })
+	if affects(thingA) || !affects(both) || affects(byName) {
+		t.Fatal("gadget a created")
+	}
+	both = record(func(v *View) { v.Get("gadget", "a"); v.Get("thing", "a"); v.Get("gadget", "b") })
+	write(func(v *View, tx *Txn) { tx.Create("gadget", "c", []byte(`{}`)) })
+	if affects(thingA) || affects(both) {
+		t.Fatal("gadget c: read by neither")
+	}
+	write(func(v *View, tx *Txn) { e, _ := v.Get("thing", "a"); tx.Replace("thing", e, []byte(`{"name":"A"}`)) })
+	if !affects(thingA) || !affects(both) || !affects(byName) {
+		t.Fatal("thing a changed")
+	}
+}

@@ -153,6 +153,21 @@ func equalField(a, b reflect.Value) bool {
 		return a.Int() == b.Int()
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
 		return a.Uint() == b.Uint()
+	case reflect.Slice:
+		// A list of strings (every object's tags, a port's groups)
+		// compared in place too: boxing the two slices was two
+		// allocations per change.
+		if a.Type().Elem().Kind() == reflect.String {
+			if a.Len() != b.Len() || a.IsNil() != b.IsNil() {
+				return false
+			}
+			for i := range a.Len() {
+				if a.Index(i).String() != b.Index(i).String() {
+					return false
+				}
+			}
+			return true
+		}
 	}
 	return reflect.DeepEqual(a.Interface(), b.Interface())
 }

@@ -1,6 +1,7 @@
 package hostmodel
 
 import (
+	"reflect"
 	"testing"
 
 	"github.com/neutrino-net/neutrino/internal/model"
@@ -41,5 +42,25 @@ func TestStatusOnly(t *testing.T) {
 	n2 := &model.Network{Standard: model.Standard{ID: "n"}, MTU: 1500}
 	if statusOnly(n1, n2) {
 		t.Error("an integer: statusOnly")
+	}
+}
+
+// TestEqualFieldStrings checks the in-place comparison of string lists
+// against reflect.DeepEqual, which it replaces (nil and empty differ).
+func TestEqualFieldStrings(t *testing.T) {
+	type name string
+	lists := []any{
+		[]string(nil), []string{}, []string{"a"}, []string{"b"}, []string{"a", "b"}, []string{"b", "a"}, []string{"a", ""},
+	}
+	named := []any{[]name(nil), []name{}, []name{"a"}, []name{"a", "b"}, []name{"b"}}
+	for _, set := range [][]any{lists, named} {
+		for _, x := range set {
+			for _, y := range set {
+				a, b := reflect.ValueOf(x), reflect.ValueOf(y)
+				if got, want := equalField(a, b), reflect.DeepEqual(x, y); got != want {
+					t.Errorf("%#v, %#v: %v, want %v", x, y, got, want)
+				}
+			}
+		}
 	}
 }

@@ -21,7 +21,16 @@ import (
 type Shared struct {
 	mu      sync.Mutex
 	entries map[sharedKey]*sharedEntry
+	// decodeEach: every model decodes every object it receives, as a
+	// real agent does, and keeps the shared value when there is one.
+	decodeEach bool
 }
+
+// DecodeEach makes every model decode every object it receives, as an
+// agent on its own host does (the decoded value is then dropped for the
+// shared one): the memory stays shared, the CPU is each model's. Call
+// it before any model uses s.
+func (s *Shared) DecodeEach() { s.decodeEach = true }
 
 type sharedKey struct {
 	kind, id string
@@ -54,6 +63,9 @@ func (s *Shared) decode(o syncproto.Object) (syncproto.Object, any, error) {
 	e := s.entries[k]
 	s.mu.Unlock()
 	if e != nil && bytes.Equal(e.data, o.Data) {
+		if s.decodeEach {
+			decodeObject(o.Kind, o.Data) // the work; the value is e's
+		}
 		o.Kind, o.ID, o.Data = e.key.kind, e.key.id, e.data
 		return o, e.v, e.err
 	}

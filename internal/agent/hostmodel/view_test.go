@@ -93,8 +93,10 @@ func TestViewCopyOnWrite(t *testing.T) {
 		fresh.Apply(full)
 		want := fresh.Snapshot("h")
 		rebuilt := NewSnapshot("h")
-		for k, v := range fresh.decoded {
-			rebuilt.add(k.ID, v)
+		for k, h := range fresh.objects {
+			if h.v != nil {
+				rebuilt.add(k.ID, h.v)
+			}
 		}
 		rebuilt.index()
 		if got, w := fingerprint(s), fingerprint(rebuilt); got != w || fingerprint(want) != w {

@@ -208,6 +208,11 @@ func (p *Planner) dvrServedBy(s *hostmodel.Snapshot, c hostmodel.Change, routers
 
 // symmetricDifference returns what is in one sorted list only.
 func symmetricDifference(a, b []string) []string {
+	if len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0]) {
+		// The same list (a plan that moved no router): nothing, without
+		// a binary search per network in each direction.
+		return nil
+	}
 	var out []string
 	for _, x := range a {
 		if _, ok := slices.BinarySearch(b, x); !ok {
@@ -281,16 +286,23 @@ func hasPeerVeth(ns desired.Namespace) bool {
 type readers struct {
 	key map[syncproto.Key]map[string]bool
 	idx map[idxKey]map[string]bool
+	// kinds counts the keys of key by kind: a change of a kind no unit
+	// read by key (a rule, a group: routers and networks read none) is
+	// not looked up in key, a map of thousands of keys where each miss
+	// was a cache miss (a tenth of a rule's planning with 5,000
+	// simulated agents in one process).
+	kinds map[string]int
 }
 
 func newReaders() readers {
-	return readers{key: map[syncproto.Key]map[string]bool{}, idx: map[idxKey]map[string]bool{}}
+	return readers{key: map[syncproto.Key]map[string]bool{}, idx: map[idxKey]map[string]bool{}, kinds: map[string]int{}}
 }
 
 func (r readers) add(id string, rs readSet) {
 	for k := range rs.keys {
 		if r.key[k] == nil {
 			r.key[k] = map[string]bool{}
+			r.kinds[k.Kind]++
 		}
 		r.key[k][id] = true
 	}
@@ -304,9 +316,16 @@ func (r readers) add(id string, rs readSet) {
 
 func (r readers) remove(id string, rs readSet) {
 	for k := range rs.keys {
-		delete(r.key[k], id)
-		if len(r.key[k]) == 0 {
+		ids, ok := r.key[k]
+		if !ok {
+			continue
+		}
+		delete(ids, id)
+		if len(ids) == 0 {
 			delete(r.key, k)
+			if r.kinds[k.Kind]--; r.kinds[k.Kind] == 0 {
+				delete(r.kinds, k.Kind)
+			}
 		}
 	}
 	for k := range rs.idx {
@@ -329,7 +348,9 @@ func (r readers) of(c hostmodel.Change) map[string]bool {
 			out[id] = true
 		}
 	}
-	add(r.key[c.Key])
+	if r.kinds[c.Key.Kind] > 0 {
+		add(r.key[c.Key])
+	}
 	for _, o := range []any{c.Old, c.New} {
 		for _, k := range indexKeys(o) {
 			add(r.idx[k])

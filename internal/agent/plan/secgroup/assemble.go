@@ -13,6 +13,19 @@ import (
 type assembly struct {
 	res Result
 	pos map[string]int // chain name -> its index in its table's Chains
+	// recent are the last chains patched, where patchChains looks
+	// first: a rule of a group every port shares patches that group's
+	// two chains on every change, and a lookup in pos (hundreds of
+	// names) cost as much as the patch. An entry is used only when the
+	// chain at its index still has its name.
+	recent [4]chainPos
+	next   int // the entry of recent to replace
+}
+
+// chainPos is a chain's index in its table's Chains.
+type chainPos struct {
+	name string
+	i    int
 }
 
 // Indexes of the two tables in Result.Tables.
@@ -105,13 +118,17 @@ func (p *Planner) buildChains(ts []desired.NftTable) {
 func (p *Planner) patchChains(ts []desired.NftTable, chains map[string][]desired.NftRule) bool {
 	cloned := [2]bool{}
 	for name, rules := range chains {
-		i, ok := p.out.pos[name]
-		if !ok {
-			return false
-		}
 		t := inetT
 		if strings.HasPrefix(name, "src-") || strings.HasPrefix(name, "dst-") {
 			t = bridgeT
+		}
+		i, ok := p.recentPos(ts[t].Chains, name)
+		if !ok {
+			if i, ok = p.out.pos[name]; !ok {
+				return false
+			}
+			p.out.recent[p.out.next] = chainPos{name, i}
+			p.out.next = (p.out.next + 1) % len(p.out.recent)
 		}
 		if !cloned[t] {
 			ts[t].Chains = slices.Clone(ts[t].Chains)
@@ -123,6 +140,17 @@ func (p *Planner) patchChains(ts []desired.NftTable, chains map[string][]desired
 		ts[t].Chains[i].Rules = rules
 	}
 	return true
+}
+
+// recentPos is the index of chain name in chains if one of the recent
+// entries has it, checked against the chain there.
+func (p *Planner) recentPos(chains []desired.NftChain, name string) (int, bool) {
+	for _, c := range p.out.recent {
+		if c.name == name && c.i < len(chains) && chains[c.i].Name == name {
+			return c.i, true
+		}
+	}
+	return 0, false
 }
 
 // buildMaps builds the four dispatch maps (when ports come or go).

@@ -77,3 +77,36 @@ func TestPlannerRuleDeltas(t *testing.T) {
 		})
 	}
 }
+
+// TestPatchAfterChainsMoved: a group's chains are patched (patchChains
+// remembers where they are), then a group whose chains sort before
+// them comes and goes, moving them, and the first group is patched
+// again: the plan is a fresh plan's each time (a remembered position is
+// used only while the chain there has its name).
+func TestPatchAfterChainsMoved(t *testing.T) {
+	s, ports := lab()
+	s.SGs["aaa"] = &model.SecurityGroup{Standard: model.Standard{ID: "aaa"}, Name: "aaa", Stateful: true}
+	s.SGRules["a1"] = &model.SecurityGroupRule{Standard: model.Standard{ID: "a1"}, SecurityGroupID: "aaa", Direction: "ingress", EtherType: "IPv4"}
+	bridges := []string{names.Bridge("n1")}
+	pl := NewPlanner(Options{})
+	pl.Plan(s, ports, bridges, nil, true)
+	rawRule := func(id string, port int) *model.SecurityGroupRule {
+		return &model.SecurityGroupRule{Standard: model.Standard{ID: id}, SecurityGroupID: "raw", Direction: "ingress", EtherType: "IPv4",
+			Protocol: ptr("tcp"), PortRangeMin: ptr(port), PortRangeMax: ptr(port)}
+	}
+	groups := [][]string{{"web", "default"}, {"aaa", "web", "default"}}
+	for step := range 6 {
+		var changes []hostmodel.Change
+		if step%2 == 1 {
+			p := *s.Ports["vm2-port-bbbb"]
+			p.SecurityGroups = groups[(step/2+1)%2]
+			changes = append(changes, change(s, model.KindPort, p.ID, &p))
+		} else {
+			changes = append(changes, change(s, model.KindSGRule, fmt.Sprint("r", step+2), rawRule(fmt.Sprint("r", step+2), 1000+step)))
+		}
+		got := pl.Plan(s, ports, bridges, changes, false)
+		if g, w := render(got), render(Plan(s, ports, bridges)); g != w {
+			t.Fatalf("step %d: incremental plan differs:\n--- got\n%s--- want\n%s", step, g, w)
+		}
+	}
+}
