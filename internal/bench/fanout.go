@@ -25,12 +25,13 @@ type FanoutOptions struct {
 	Ops      int           // floating IP operations (associate, disassociate, alternating)
 	WideOps  int           // rule changes in the group every port is in (add, delete, alternating)
 	Interval time.Duration // pause between operations
-	// DecodeEach: every simulated agent decodes every object it
-	// receives, as a real agent does; by default an object another
-	// simulated agent already decoded at the same revision (compared
-	// byte for byte) is not decoded again (hostmodel.Shared).
-	DecodeEach bool
-	Progress   io.Writer `json:"-"`
+	// ShareDecode: an object another simulated agent already decoded
+	// at the same revision (compared byte for byte) is not decoded
+	// again (hostmodel.Shared). By default every simulated agent
+	// decodes every object it receives, as a real agent does; the
+	// memory is shared either way.
+	ShareDecode bool
+	Progress    io.Writer `json:"-"`
 	// Exe is the program run as the server process (`<exe> bench
 	// fanout-server`; "" = this program), with Env added to its
 	// environment (tests re-execute the test binary).
@@ -147,7 +148,7 @@ func RunFanout(ctx context.Context, o FanoutOptions) (*FanoutReport, error) {
 	hc := &http.Client{Timeout: 2 * time.Minute, Transport: tr}
 	f := &fanout{o: o, rep: rep, srv: srv, url: srv.URL, hc: hc, shared: hostmodel.NewShared(),
 		b: &bencher{o: Options{Project: "bench"}, base: srv.URL, hc: hc}}
-	if o.DecodeEach {
+	if !o.ShareDecode {
 		f.shared.DecodeEach()
 	}
 
@@ -297,8 +298,10 @@ func (r *FanoutReport) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "simulated agents (benchmark process): heap %.0f MB, RSS %.0f MB: %.0f KB per agent\n", r.AgentsHeapMB, r.AgentsRSSMB, r.AgentsPerAgentKB)
 	fmt.Fprintf(w, "operations sequential, %v apart; failed watch calls (the agents reconnected): %d during the initial sync, %d during the operations\n",
 		o.Interval, r.SyncRetries, r.OpsRetries)
-	if o.DecodeEach {
-		fmt.Fprintln(w, "every simulated agent decoded every object it received (--decode-each)")
+	if o.ShareDecode {
+		fmt.Fprintln(w, "simulated agents reused each other's decoded objects (--share-decode): a real agent decodes everything it receives")
+	} else {
+		fmt.Fprintln(w, "every simulated agent decoded every object it received, as a real agent does")
 	}
 }
 

@@ -65,7 +65,7 @@ Targets: p99 ≤ 200 ms, server ≤ 2 GB with 5,000 watchers.`,
 	f.IntVar(&o.Ops, "ops", o.Ops, "floating IP operations (alternating associate and disassociate)")
 	f.IntVar(&o.WideOps, "wide-ops", o.WideOps, "operations on a rule of the group every port is in (alternating add and delete)")
 	f.DurationVar(&o.Interval, "interval", o.Interval, "pause between operations")
-	f.BoolVar(&o.DecodeEach, "decode-each", false, "every simulated agent decodes every object it receives, as a real agent does (by default an object another simulated agent decoded at the same revision is not decoded again)")
+	f.BoolVar(&o.ShareDecode, "share-decode", false, "a simulated agent reuses the decoded value of an object another simulated agent decoded at the same revision (less CPU for big runs; a real agent decodes everything it receives, which is the default)")
 	f.BoolVar(&asJSON, "json", false, "print the results as JSON")
 	f.StringVar(&serverProfile, "server-memprofile", "", "write the server process's heap profile (all hosts synced) to this file")
 	f.StringVar(&agentsProfile, "agents-memprofile", "", "write the simulated agents' heap profile (all hosts synced) to this file")
