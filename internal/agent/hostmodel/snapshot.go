@@ -121,8 +121,14 @@ func decodeObject(kind string, raw json.RawMessage) (any, error) {
 	case model.KindDVRMAC:
 		v = new(model.DVRMAC)
 	case model.KindSG:
+		if g, ok := fastGroup(raw); ok {
+			return g, nil
+		}
 		v = new(model.SecurityGroup)
 	case model.KindSGRule:
+		if r, ok := fastRule(raw); ok {
+			return r, nil
+		}
 		v = new(model.SecurityGroupRule)
 	case model.KindAddressGroup:
 		v = new(model.AddressGroup)
