@@ -33,15 +33,7 @@ func TestReadSetAffects(t *testing.T) {
 		tx.Create("thing", "a", []byte(`{"name":"A"}`))
 		tx.Create("thing", "b", []byte(`{"name":"B"}`))
 	})
-	affects := func(rs *ReadSet) (yes bool) {
-		s.View(func(v *View) { yes = v.Affects(rs) })
-		return
-	}
-	record := func(read func(v *View)) *ReadSet {
-		rs := NewReadSet()
-		s.View(func(v *View) { read(v.Recording(rs)) })
-		return rs
-	}
+	affects, record := readSetProbes(s)
 	if !affects(NewReadSet()) {
 		t.Fatal("an empty read set must say yes")
 	}
@@ -178,15 +170,7 @@ func TestReadSetFollow(t *testing.T) {
 func TestReadSetGetKinds(t *testing.T) {
 	s, write := thingStore(t)
 	write(func(v *View, tx *Txn) { tx.Create("thing", "a", []byte(`{"name":"A"}`)) })
-	affects := func(rs *ReadSet) (yes bool) {
-		s.View(func(v *View) { yes = v.Affects(rs) })
-		return
-	}
-	record := func(read func(v *View)) *ReadSet {
-		rs := NewReadSet()
-		s.View(func(v *View) { read(v.Recording(rs)) })
-		return rs
-	}
+	affects, record := readSetProbes(s)
 	thingA := record(func(v *View) { v.Get("thing", "a") })
 	both := record(func(v *View) { v.Get("gadget", "a"); v.Get("thing", "a"); v.Get("gadget", "b") })
 	byName := record(func(v *View) { v.Index("thing", "name", "A") })
@@ -204,4 +188,19 @@ func TestReadSetGetKinds(t *testing.T) {
 	if !affects(thingA) || !affects(both) || !affects(byName) {
 		t.Fatal("thing a changed")
 	}
+}
+
+// readSetProbes returns, for tests of s: whether a read set is affected
+// by the change s now stands at, and a read set recorded from a read.
+func readSetProbes(s *Store) (affects func(*ReadSet) bool, record func(read func(v *View)) *ReadSet) {
+	affects = func(rs *ReadSet) (yes bool) {
+		s.View(func(v *View) { yes = v.Affects(rs) })
+		return
+	}
+	record = func(read func(v *View)) *ReadSet {
+		rs := NewReadSet()
+		s.View(func(v *View) { read(v.Recording(rs)) })
+		return rs
+	}
+	return affects, record
 }
