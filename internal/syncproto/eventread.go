@@ -3,7 +3,8 @@ package syncproto
 import (
 	"bytes"
 	"encoding/json"
-	"strconv"
+
+	"github.com/neutrino-net/neutrino/internal/flatjson"
 )
 
 // ReadLine decodes one line of the stream into ev, as json.Unmarshal
@@ -100,38 +101,21 @@ func (r *eventReader) object(o *Object) bool {
 // str reads a string without escapes (WriteLine escapes none in kinds
 // and IDs it can write as they are).
 func (r *eventReader) str(dst *string) bool {
-	if !r.lit(`"`) {
+	s := flatjson.Scanner{B: r.b, I: r.i}
+	v, ok := s.RawString()
+	if !ok {
 		return false
 	}
-	j := bytes.IndexByte(r.b[r.i:], '"')
-	if j < 0 {
-		return false
-	}
-	s := r.b[r.i : r.i+j]
-	for _, c := range s {
-		if c < 0x20 || c == '\\' || c >= 0x80 {
-			return false
-		}
-	}
-	*dst = string(s)
-	r.i += j + 1
+	*dst, r.i = string(v), s.I
 	return true
 }
 
 func (r *eventReader) int(dst *int64) bool {
-	j := r.i
-	for j < len(r.b) && (r.b[j] >= '0' && r.b[j] <= '9' || j == r.i && r.b[j] == '-') {
-		j++
-	}
-	digits := bytes.TrimPrefix(r.b[r.i:j], []byte("-"))
-	if len(digits) > 1 && digits[0] == '0' {
-		return false // not JSON: json.Unmarshal says so
-	}
-	n, err := strconv.ParseInt(string(r.b[r.i:j]), 10, 64)
-	if err != nil {
+	s := flatjson.Scanner{B: r.b, I: r.i}
+	if !s.Int64(dst) {
 		return false
 	}
-	*dst, r.i = n, j
+	r.i = s.I
 	return true
 }
 
