@@ -40,8 +40,9 @@ type FIPPair struct {
 	Ratio    float64 `json:"ratio"` // network1 / network2 p50
 }
 
-// l3Agent is the id of host's L3 agent.
-func (b *benchBed) l3Agent(ctx context.Context, host string) (string, error) {
+// agentID is the id of host's agent of agentType ("L3 agent", "DHCP
+// agent", ...).
+func (b *benchBed) agentID(ctx context.Context, host, agentType string) (string, error) {
 	var out struct {
 		Agents []struct {
 			ID        string `json:"id"`
@@ -53,16 +54,16 @@ func (b *benchBed) l3Agent(ctx context.Context, host string) (string, error) {
 		return "", err
 	}
 	for _, a := range out.Agents {
-		if a.Host == host && a.AgentType == "L3 agent" {
+		if a.Host == host && a.AgentType == agentType {
 			return a.ID, nil
 		}
 	}
-	return "", fmt.Errorf("no L3 agent on %s", host)
+	return "", fmt.Errorf("no %s on %s", agentType, host)
 }
 
 // setL3Admin enables or disables host's L3 agent for new routers.
 func (b *benchBed) setL3Admin(ctx context.Context, host string, up bool) error {
-	id, err := b.l3Agent(ctx, host)
+	id, err := b.agentID(ctx, host, "L3 agent")
 	if err != nil {
 		return err
 	}

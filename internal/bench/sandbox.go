@@ -187,24 +187,14 @@ func distOf(ds []time.Duration) Dist {
 // scheduleDHCP makes host the network's only DHCP server and waits until
 // its DHCP port is bound there.
 func (b *benchBed) scheduleDHCP(ctx context.Context, netID, host string) error {
-	var agents struct {
-		Agents []struct {
-			ID        string `json:"id"`
-			Host      string `json:"host"`
-			AgentType string `json:"agent_type"`
-		} `json:"agents"`
-	}
-	if err := b.api.Do(ctx, http.MethodGet, "/v2.0/agents", nil, &agents); err != nil {
+	want, err := b.agentID(ctx, host, "DHCP agent")
+	if err != nil {
 		return err
 	}
-	want := ""
-	for _, a := range agents.Agents {
-		if a.Host == host && a.AgentType == "DHCP agent" {
-			want = a.ID
-		}
-	}
-	if want == "" {
-		return fmt.Errorf("no DHCP agent on %s", host)
+	var agents struct {
+		Agents []struct {
+			ID string `json:"id"`
+		} `json:"agents"`
 	}
 	if err := b.api.Do(ctx, http.MethodGet, "/v2.0/networks/"+netID+"/dhcp-agents", nil, &agents); err != nil {
 		return err
